@@ -1,0 +1,72 @@
+// Package bus is the vocabulary the tiers speak over NATS: subject names,
+// message types and connection helpers. Request and response bodies never
+// cross NATS; only the platform's own events do.
+package bus
+
+import "strings"
+
+// Prefix starts every MadBase subject.
+const Prefix = "madbase"
+
+// Wildcard subjects for subscribers. The variable token of each subject sits in
+// a fixed position so one wildcard matches every instance.
+const (
+	// AllHeartbeats matches every worker's heartbeat (fan-out: every edge and
+	// control instance must see every beat, so no queue group).
+	AllHeartbeats = Prefix + ".workers.*.heartbeat"
+	// AllLeaves matches every worker's leave message (fan-out).
+	AllLeaves = Prefix + ".workers.*.leave"
+	// AllLogs matches every log record of every tier (fan-out).
+	AllLogs = Prefix + ".logs.>"
+	// AllConfig matches configuration changes for every tenant (fan-out: every
+	// worker applies them).
+	AllConfig = Prefix + ".config.*"
+)
+
+// WorkerHeartbeat is the subject a worker beats on.
+func WorkerHeartbeat(workerID string) string {
+	return Prefix + ".workers." + Token(workerID) + ".heartbeat"
+}
+
+// WorkerLeave is the subject a worker announces its graceful exit on.
+func WorkerLeave(workerID string) string {
+	return Prefix + ".workers." + Token(workerID) + ".leave"
+}
+
+// Logs is the subject one instance of a tier publishes its log records on.
+func Logs(tier, instance string) string {
+	return Prefix + ".logs." + Token(tier) + "." + Token(instance)
+}
+
+// LogsOfTier matches the log records of every instance of one tier.
+func LogsOfTier(tier string) string {
+	return Prefix + ".logs." + Token(tier) + ".*"
+}
+
+// Config is the subject configuration changes for one tenant are published on.
+func Config(tenant string) string {
+	return Prefix + ".config." + Token(tenant)
+}
+
+// Realtime is the subject worker-to-worker realtime events of one topic use.
+func Realtime(tenant, topic string) string {
+	return Prefix + ".realtime." + Token(tenant) + "." + Token(topic)
+}
+
+// Token makes s safe to use as one subject token: NATS separators, wildcards
+// and whitespace become '_', and an empty string becomes "_".
+func Token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	if !strings.ContainsAny(s, ".*> \t\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,185 @@
+// Package edge is the public entry of MadBase: a streaming reverse proxy that
+// sends /auth, /rest, /storage, /realtime and /functions to the workers it
+// finds over NATS (round-robin among the healthy ones) and /admin to control.
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/edge/internal/discovery"
+	"github.com/madbase/madbase/edge/internal/pool"
+	"github.com/madbase/madbase/edge/internal/proxy"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/lifecycle"
+	"github.com/madbase/madbase/shared/logging"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Options are what a caller (the madbase binary, a test, madbase dev) may
+// provide instead of letting Run make them.
+type Options struct {
+	Log      *slog.Logger
+	Shipper  *logging.Shipper
+	LogOut   io.Writer
+	Listener net.Listener
+	Registry *prometheus.Registry
+	Version  string
+	// Ready is called with the edge's URL once it accepts connections.
+	Ready func(url string)
+	// Transport, when set, is used instead of a new one (tests count dials).
+	Transport *pool.Transport
+}
+
+// Run serves the edge until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg config.Edge, opts Options) error {
+	if err := cfg.Validate(true); err != nil {
+		return fmt.Errorf("edge configuration:\n%w", err)
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = instanceID("edge")
+	}
+	log, shipper := opts.Log, opts.Shipper
+	if log == nil {
+		log, shipper = logging.New(logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat, Tier: "edge", Instance: cfg.InstanceID, Out: opts.LogOut})
+	}
+	log.Debug("edge configuration", "component", "edge", "port", cfg.Port, "static_workers", cfg.WorkerUpstreamURLs,
+		"control", cfg.ControlUpstreamURL, "allowed_origins", cfg.AllowedOrigins, "max_body_bytes", cfg.MaxBodyBytes)
+
+	nc, err := bus.Connect(cfg.NATSURL, "edge "+cfg.InstanceID, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if shipper != nil {
+		shipper.Attach(nc)
+	}
+
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	tr := opts.Transport
+	if tr == nil {
+		tr = &pool.Transport{}
+	}
+	tr.ConnectTimeout, tr.ResponseTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout
+	workers := pool.New(tr, log)
+	for _, u := range cfg.WorkerUpstreamURLs {
+		workers.AddStatic(u)
+	}
+	var control *fasthttp.HostClient
+	var controlAddr string
+	if cfg.ControlUpstreamURL != "" {
+		cu, _ := url.Parse(cfg.ControlUpstreamURL)
+		controlAddr = cu.Host
+		if cu.Port() == "" {
+			controlAddr += ":80"
+		}
+		control = tr.HostClient(controlAddr)
+	}
+	m := proxy.NewMetrics(reg, workers.Counts)
+	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	p := proxy.New(proxy.Config{
+		Selector:       pool.NewRoundRobin(workers),
+		Pool:           workers,
+		Transport:      tr,
+		Control:        control,
+		ControlAddr:    controlAddr,
+		AllowedOrigins: cfg.AllowedOrigins,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Log:            log,
+		Metrics:        m,
+		HealthHandler:  healthHandler(workers, cfg.InstanceID, opts.Version),
+		MetricsHandler: metricsHandler,
+	})
+	srv := &fasthttp.Server{
+		Handler:                       p.Handler,
+		Name:                          "",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		StreamRequestBody:             true,
+		ReadBufferSize:                32 << 10,
+		WriteBufferSize:               32 << 10,
+		IdleTimeout:                   120 * time.Second,
+		MaxRequestBodySize:            int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{log},
+	}
+
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return fmt.Errorf("edge listen: %w", err)
+		}
+	}
+	edgeURL := "http://" + ln.Addr().String()
+	log.Info("edge listening", "component", "edge", "url", edgeURL)
+	if opts.Ready != nil {
+		opts.Ready(edgeURL)
+	}
+
+	var g lifecycle.Group
+	g.Add(func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		log.Info("edge shutting down", "component", "edge")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		_ = srv.ShutdownWithContext(sctx)
+		p.CloseHijacked()
+		workers.CloseIdle()
+		return <-errc
+	})
+	g.Add(func(ctx context.Context) error { return discovery.Run(ctx, nc, workers, log) })
+	g.Add(func(ctx context.Context) error { return workers.RunProber(ctx, time.Second, time.Second) })
+	if shipper != nil {
+		g.Add(shipper.Run)
+	}
+	err = g.Run(ctx)
+	_ = nc.Drain()
+	return err
+}
+
+func healthHandler(p *pool.Pool, id, version string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		known, healthy := p.Counts()
+		b, _ := json.Marshal(map[string]any{"status": "ok", "id": id, "version": version,
+			"workers_known": known, "workers_healthy": healthy})
+		ctx.SetContentType("application/json")
+		ctx.SetBody(b)
+	}
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+func instanceID(tier string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%s-%d", tier, host, time.Now().UnixNano()%100000)
+}

@@ -1,0 +1,268 @@
+// Package pool keeps the edge's set of workers: where they are, whether they
+// are healthy, and which one gets the next request.
+package pool
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Source says how the edge learned about an upstream.
+type Source string
+
+const (
+	SourceNATS   Source = "nats"
+	SourceStatic Source = "static"
+)
+
+// Upstream is one worker the edge can send requests to.
+type Upstream struct {
+	ID     string
+	URL    string
+	Addr   string // host:port
+	Source Source
+	Client *fasthttp.HostClient
+
+	healthy  atomic.Bool
+	draining atomic.Bool
+	lastBeat atomic.Int64 // unix nanos
+}
+
+// Healthy reports whether the upstream may get new requests.
+func (u *Upstream) Healthy() bool { return u.healthy.Load() && !u.draining.Load() }
+
+// Pool is the set of known upstreams. Reads (every request) see an immutable
+// snapshot through an atomic pointer; changes rebuild it under a mutex.
+type Pool struct {
+	tr  *Transport
+	log *slog.Logger
+
+	mu    sync.Mutex
+	byKey map[string]*Upstream // key: URL
+	snap  atomic.Pointer[[]*Upstream]
+
+	// OnChange, when set, is called after the set or health changes.
+	OnChange func()
+}
+
+// New makes an empty pool whose upstream clients come from tr.
+func New(tr *Transport, log *slog.Logger) *Pool {
+	p := &Pool{tr: tr, log: log, byKey: map[string]*Upstream{}}
+	empty := []*Upstream{}
+	p.snap.Store(&empty)
+	return p
+}
+
+// Snapshot returns the current upstreams, sorted by URL. Do not modify it.
+func (p *Pool) Snapshot() []*Upstream { return *p.snap.Load() }
+
+// Counts returns how many upstreams are known and how many are healthy.
+func (p *Pool) Counts() (known, healthy int) {
+	s := p.Snapshot()
+	for _, u := range s {
+		if u.Healthy() {
+			healthy++
+		}
+	}
+	return len(s), healthy
+}
+
+func (p *Pool) rebuild() {
+	list := make([]*Upstream, 0, len(p.byKey))
+	for _, u := range p.byKey {
+		list = append(list, u)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].URL < list[j].URL })
+	p.snap.Store(&list)
+}
+
+func addrOf(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	host := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			host += ":443"
+		} else {
+			host += ":80"
+		}
+	}
+	return host, true
+}
+
+// AddStatic adds a worker from WORKER_UPSTREAM_URLS. It starts unhealthy
+// until its first successful probe.
+func (p *Pool) AddStatic(rawURL string) {
+	addr, ok := addrOf(rawURL)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.byKey[rawURL]; ok {
+		return
+	}
+	u := &Upstream{ID: addr, URL: rawURL, Addr: addr, Source: SourceStatic, Client: p.tr.HostClient(addr)}
+	p.byKey[rawURL] = u
+	p.rebuild()
+}
+
+// Beat records a heartbeat: a new worker is added healthy at once, a known one
+// is kept alive. A worker marked unhealthy after a failed connection stays so
+// until a probe succeeds.
+func (p *Pool) Beat(id, rawURL string, draining bool, now time.Time) {
+	p.mu.Lock()
+	u, ok := p.byKey[rawURL]
+	if !ok {
+		addr, valid := addrOf(rawURL)
+		if !valid {
+			p.mu.Unlock()
+			return
+		}
+		u = &Upstream{ID: id, URL: rawURL, Addr: addr, Source: SourceNATS, Client: p.tr.HostClient(addr)}
+		u.healthy.Store(true)
+		p.byKey[rawURL] = u
+		p.rebuild()
+		p.log.Info("worker joined", "component", "pool", "worker", id, "url", rawURL)
+	} else if u.ID != id && u.Source == SourceNATS {
+		// A new process on the same address: forget the old connections.
+		p.log.Info("worker restarted", "component", "pool", "worker", id, "old", u.ID, "url", rawURL)
+		u.Client.CloseIdleConnections()
+		u.ID = id
+		u.healthy.Store(true)
+	}
+	u.lastBeat.Store(now.UnixNano())
+	changed := u.draining.Swap(draining) != draining
+	p.mu.Unlock()
+	if (changed || !ok) && p.OnChange != nil {
+		p.OnChange()
+	}
+}
+
+// Leave removes a worker that announced its exit. A static upstream is only
+// marked draining, since it stays in the configured list.
+func (p *Pool) Leave(id, rawURL string) {
+	p.mu.Lock()
+	u, ok := p.byKey[rawURL]
+	if ok && u.Source == SourceNATS {
+		delete(p.byKey, rawURL)
+		p.rebuild()
+		u.Client.CloseIdleConnections()
+		p.log.Info("worker left", "component", "pool", "worker", id, "url", rawURL)
+	} else if ok {
+		u.healthy.Store(false)
+	}
+	p.mu.Unlock()
+	if ok && p.OnChange != nil {
+		p.OnChange()
+	}
+}
+
+// Prune removes NATS workers whose last beat is older than maxAge.
+func (p *Pool) Prune(now time.Time, maxAge time.Duration) {
+	p.mu.Lock()
+	removed := false
+	for k, u := range p.byKey {
+		if u.Source == SourceNATS && now.Sub(time.Unix(0, u.lastBeat.Load())) > maxAge {
+			delete(p.byKey, k)
+			u.Client.CloseIdleConnections()
+			removed = true
+			p.log.Warn("worker missed heartbeats", "component", "pool", "worker", u.ID, "url", u.URL)
+		}
+	}
+	if removed {
+		p.rebuild()
+	}
+	p.mu.Unlock()
+	if removed && p.OnChange != nil {
+		p.OnChange()
+	}
+}
+
+// MarkDown takes an upstream out of rotation after it refused a connection;
+// the prober brings it back when /health answers again.
+func (p *Pool) MarkDown(u *Upstream) {
+	if u.healthy.Swap(false) {
+		p.log.Warn("worker unreachable, taken out of rotation", "component", "pool", "worker", u.ID, "url", u.URL)
+		if p.OnChange != nil {
+			p.OnChange()
+		}
+	}
+}
+
+// Probe checks /health of every static upstream and of every unhealthy one,
+// through each upstream's own pooled client.
+func (p *Pool) Probe(timeout time.Duration) {
+	var wg sync.WaitGroup
+	for _, u := range p.Snapshot() {
+		if u.Source != SourceStatic && u.healthy.Load() {
+			continue
+		}
+		wg.Add(1)
+		go func(u *Upstream) {
+			defer wg.Done()
+			ok := probe(u, timeout)
+			if u.healthy.Swap(ok) != ok {
+				if ok {
+					p.log.Info("worker healthy", "component", "pool", "worker", u.ID, "url", u.URL)
+				} else {
+					p.log.Warn("worker unhealthy", "component", "pool", "worker", u.ID, "url", u.URL)
+				}
+				if p.OnChange != nil {
+					p.OnChange()
+				}
+			}
+		}(u)
+	}
+	wg.Wait()
+}
+
+func probe(u *Upstream, timeout time.Duration) bool {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("/health")
+	req.Header.SetHost(u.Addr)
+	req.Header.Set("User-Agent", "madbase-edge-probe")
+	if err := u.Client.DoTimeout(req, resp, timeout); err != nil {
+		return false
+	}
+	if bs := resp.BodyStream(); bs != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(bs, 1<<20))
+	}
+	_ = resp.CloseBodyStream()
+	return resp.StatusCode() == fasthttp.StatusOK
+}
+
+// RunProber probes every interval until ctx is done.
+func (p *Pool) RunProber(ctx context.Context, interval, timeout time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	p.Probe(timeout)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			p.Probe(timeout)
+		}
+	}
+}
+
+// CloseIdle closes every pooled connection, e.g. at shutdown.
+func (p *Pool) CloseIdle() {
+	for _, u := range p.Snapshot() {
+		u.Client.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,276 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/madbase/madbase/edge/internal/pool"
+	"github.com/madbase/madbase/shared/apierr"
+	"github.com/valyala/fasthttp"
+)
+
+var errBodyTooLarge = errors.New("request body exceeds MAX_BODY_BYTES")
+
+// forward sends the request to a worker (or to control when toControl) and
+// streams the answer back. A worker that refuses the connection is taken out
+// of rotation and the request goes to the next one, as long as no byte of the
+// request body has been read from the client.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toControl bool) {
+	cl := ctx.Request.Header.ContentLength()
+	if int64(cl) > p.cfg.MaxBodyBytes {
+		ctx.SetConnectionClose()
+		p.fail(ctx, rid, apierr.TooLarge("request body is larger than the limit"))
+		return
+	}
+	if toControl && p.cfg.Control == nil {
+		p.fail(ctx, rid, apierr.Unavailable("the control plane is not configured"))
+		return
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	ctx.Request.Header.CopyTo(&req.Header)
+	stripRequestHop(&req.Header)
+	setForwarded(ctx, &req.Header)
+	req.Header.Set(headerRequestID, rid)
+	req.SetRequestURIBytes(ctx.Request.RequestURI())
+
+	var body *bodyReader
+	if cl > 0 || cl == -1 {
+		body = acquireBodyReader(ctx.RequestBodyStream(), p.cfg.MaxBodyBytes)
+		defer releaseBodyReader(body)
+		req.SetBodyStream(body, cl)
+	} else {
+		req.Header.SetContentLength(0)
+	}
+
+	var tried [4]*pool.Upstream // maxTries <= len(tried)
+	ntried, attempts := 0, 0
+	resp := fasthttp.AcquireResponse()
+	for {
+		var client *fasthttp.HostClient
+		var up *pool.Upstream
+		if toControl {
+			client = p.cfg.Control
+		} else {
+			up = p.cfg.Selector.Next(tried[:ntried])
+			if up == nil {
+				fasthttp.ReleaseResponse(resp)
+				if ntried == 0 {
+					p.countError("no_worker")
+					p.fail(ctx, rid, apierr.Unavailable("no healthy worker is available"))
+				} else {
+					p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "no worker could be reached"))
+				}
+				return
+			}
+			client = up.Client
+		}
+		err := client.Do(req, resp)
+		if err == nil {
+			p.respond(ctx, resp, up)
+			return
+		}
+		var dialErr *pool.DialError
+		isDial := errors.As(err, &dialErr)
+		untouched := body == nil || body.n == 0
+		switch {
+		case body != nil && body.tooLarge:
+			fasthttp.ReleaseResponse(resp)
+			p.countError("body_too_large")
+			ctx.SetConnectionClose()
+			p.fail(ctx, rid, apierr.TooLarge("request body is larger than the limit"))
+			return
+		case body != nil && body.clientErr != nil:
+			fasthttp.ReleaseResponse(resp)
+			p.countError("client_abort")
+			ctx.SetConnectionClose()
+			p.fail(ctx, rid, apierr.BadRequest("the request body could not be read"))
+			return
+		case isDial && up != nil:
+			p.countError("dial")
+			p.cfg.Pool.MarkDown(up)
+		case errors.Is(err, pool.ErrStaleConn):
+			// Usually the worker restarted: its other idle connections are
+			// dead too, so drop them all rather than finding out one by one.
+			p.countError("stale_conn")
+			client.CloseIdleConnections()
+		default:
+			p.countError("upstream")
+		}
+		attempts++
+		if untouched && attempts < p.maxTries && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)) {
+			if isDial {
+				tried[ntried] = up
+				ntried++
+			}
+			continue
+		}
+		fasthttp.ReleaseResponse(resp)
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+			p.fail(ctx, rid, apierr.New(fasthttp.StatusGatewayTimeout, apierr.CodeGatewayTimeout, "the upstream did not answer in time").WithInternal(err))
+		default:
+			p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(err))
+		}
+		return
+	}
+}
+
+// respond copies the upstream's status and headers and hands its body stream
+// to fasthttp, which writes it as it arrives (chunked bodies are flushed chunk
+// by chunk, so server-sent events are not held back).
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, up *pool.Upstream) {
+	resp.Header.CopyTo(&ctx.Response.Header)
+	stripResponseHop(&ctx.Response.Header)
+	if up != nil {
+		ctx.Response.Header.Set(headerWorker, up.ID)
+	}
+	bs := resp.BodyStream()
+	if bs == nil {
+		// HEAD, 204, 304 or an already complete body.
+		if b := resp.Body(); len(b) > 0 {
+			ctx.Response.SetBody(b)
+		} else if ctx.IsHead() {
+			ctx.Response.SkipBody = true
+		}
+		fasthttp.ReleaseResponse(resp)
+		return
+	}
+	size := resp.Header.ContentLength()
+	if size < 0 {
+		size = -1
+		ctx.Response.ImmediateHeaderFlush = true
+	}
+	r := relayPool.Get().(*relay)
+	r.resp, r.body = resp, bs
+	ctx.Response.SetBodyStream(r, size)
+}
+
+func (p *Proxy) countError(kind string) {
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.upstreamError(kind)
+	}
+}
+
+// relay is the response body stream handed to fasthttp. Its 64 KiB copy
+// loop (WriteTo) avoids fasthttp's 4 KiB default for chunked bodies; closing
+// it returns the upstream connection to the pool, or closes it when the
+// client went away mid-body.
+type relay struct {
+	resp *fasthttp.Response
+	body io.Reader
+}
+
+var relayPool = sync.Pool{New: func() any { return &relay{} }}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func (r *relay) Read(p []byte) (int, error) { return r.body.Read(p) }
+
+// SupportsBodyWriteTo tells fasthttp that WriteTo may replace Read.
+func (r *relay) SupportsBodyWriteTo() bool { return true }
+
+func (r *relay) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := r.body.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// CloseWithError releases the upstream response; fasthttp calls it once
+// the body is written or the write failed.
+func (r *relay) CloseWithError(err error) error {
+	var cerr error
+	if rc, ok := r.body.(fasthttp.ReadCloserWithError); ok {
+		cerr = rc.CloseWithError(err)
+	} else {
+		cerr = r.resp.CloseBodyStream()
+	}
+	fasthttp.ReleaseResponse(r.resp)
+	r.resp, r.body = nil, nil
+	relayPool.Put(r)
+	return cerr
+}
+
+// bodyReader streams the client's request body to the worker, counting
+// bytes: it enforces MAX_BODY_BYTES on bodies of unknown length, and tells
+// whether a failed attempt may be retried (nothing read yet).
+type bodyReader struct {
+	r         io.Reader
+	n, max    int64
+	tooLarge  bool
+	clientErr error
+}
+
+var bodyReaderPool = sync.Pool{New: func() any { return &bodyReader{} }}
+
+func acquireBodyReader(r io.Reader, max int64) *bodyReader {
+	b := bodyReaderPool.Get().(*bodyReader)
+	*b = bodyReader{r: r, max: max}
+	return b
+}
+
+func releaseBodyReader(b *bodyReader) {
+	*b = bodyReader{}
+	bodyReaderPool.Put(b)
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.r == nil {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.max {
+		b.tooLarge = true
+		return 0, errBodyTooLarge
+	}
+	if err != nil && err != io.EOF {
+		b.clientErr = err
+	}
+	return n, err
+}
+
+// SupportsBodyWriteTo lets fasthttp use the 64 KiB loop for uploads too.
+func (b *bodyReader) SupportsBodyWriteTo() bool { return true }
+
+func (b *bodyReader) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := b.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}

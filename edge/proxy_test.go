@@ -1,0 +1,571 @@
+package edge_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/bus/bustest"
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func hashHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d %s %d", n, hex.EncodeToString(h.Sum(nil)), r.ContentLength)
+	})
+}
+
+func TestProxyForwardsBody(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", hashHandler())
+	e.waitWorkers(1)
+
+	payload := make([]byte, 1<<20)
+	_, _ = rand.Read(payload)
+	sum := sha256.Sum256(payload)
+	want := fmt.Sprintf("%d %s", len(payload), hex.EncodeToString(sum[:]))
+
+	// Known length.
+	resp, err := http.Post(e.url+"/rest/v1/upload", "application/octet-stream", bytes.NewReader(payload))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Equal(t, want+" 1048576", string(body))
+
+	// Unknown length: chunked on both hops.
+	resp, err = http.Post(e.url+"/storage/v1/upload", "application/octet-stream", io.MultiReader(bytes.NewReader(payload[:1000]), bytes.NewReader(payload[1000:])))
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Equal(t, want+" -1", string(body))
+}
+
+func TestProxyStreamsResponse(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	release := make(chan struct{})
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/v1/sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			<-release
+			fmt.Fprint(w, "data: second\n\n")
+			return
+		}
+		// A large response with a known length, whose second half is only
+		// written after the client has seen the first.
+		w.Header().Set("Content-Length", fmt.Sprint(8<<20))
+		chunk := bytes.Repeat([]byte("x"), 4<<20)
+		_, _ = w.Write(chunk)
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = w.Write(chunk)
+	}))
+	e.waitWorkers(1)
+
+	resp, err := http.Get(e.url + "/storage/v1/object/big")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	first := make([]byte, 1<<20)
+	_, err = io.ReadFull(resp.Body, first) // arrives while the worker is still blocked
+	require.NoError(t, err)
+	assert.Equal(t, "8388608", resp.Header.Get("Content-Length"))
+
+	sse, err := http.Get(e.url + "/rest/v1/sse")
+	require.NoError(t, err)
+	defer sse.Body.Close()
+	assert.Equal(t, "text/event-stream", sse.Header.Get("Content-Type"))
+	br := bufio.NewReader(sse.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: first\n", line)
+
+	close(release)
+	rest, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, 7<<20, len(rest))
+	tail, err := io.ReadAll(br)
+	require.NoError(t, err)
+	assert.Equal(t, "\ndata: second\n\n", string(tail))
+}
+
+func TestProxyRoundRobin(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", echoHandler())
+	e.addWorker("w2", echoHandler())
+	e.waitWorkers(2)
+	count := map[string]int{}
+	for i := 0; i < 4; i++ {
+		resp, err := http.Get(e.url + "/rest/v1/items")
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		count[resp.Header.Get("X-Madbase-Worker")]++
+	}
+	assert.Equal(t, map[string]int{"w1": 2, "w2": 2}, count)
+}
+
+func TestProxySharedClient(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	w1 := e.addWorker("w1", echoHandler())
+	w1.cancel() // no beats: this one is known only from the static list and probed
+	e2 := e.addWorker("w2", echoHandler())
+	_ = e2
+	e.t.Cleanup(func() {})
+	// Restart the edge with w1 as a static upstream.
+	e.stop()
+	<-e.done
+	e.done <- nil
+	s := startEdge(t, withEnv("WORKER_UPSTREAM_URLS", w1.srv.URL))
+	s.addWorker("w2", echoHandler())
+	s.waitWorkers(2)
+	time.Sleep(0) // probes run every second; the loop below spans several
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	n := 0
+	for time.Now().Before(deadline) || n < 200 {
+		resp, err := client.Get(s.url + "/rest/v1/items")
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		n++
+	}
+	// Two upstreams; requests and health probes share one pooled client per
+	// upstream, so a handful of connections serve everything.
+	assert.LessOrEqual(t, s.tr.Dials.Load(), int64(4), "connections opened for %d requests and probes", n)
+	assert.GreaterOrEqual(t, s.tr.Dials.Load(), int64(2))
+}
+
+func TestProxyWebSocket(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("apikey") != "good" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(401)
+			_, _ = w.Write([]byte(`{"error":"bad key","code":401}`))
+			return
+		}
+		c, err := up.Upgrade(w, r, http.Header{"X-Upstream": {"yes"}})
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	e.waitWorkers(1)
+	wsURL := "ws" + strings.TrimPrefix(e.url, "http") + "/realtime/v1/websocket?apikey=good&vsn=2.0.0"
+	c, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"http://app.example"}})
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "w1", resp.Header.Get("X-Madbase-Worker"))
+	assert.Equal(t, "yes", resp.Header.Get("X-Upstream"))
+	for i := 0; i < 20; i++ {
+		msg := fmt.Sprintf("hello %d", i)
+		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(msg)))
+		_, got, err := c.ReadMessage()
+		require.NoError(t, err)
+		assert.Equal(t, "echo:"+msg, string(got))
+	}
+	big := bytes.Repeat([]byte{1, 2, 3}, 100000)
+	require.NoError(t, c.WriteMessage(websocket.BinaryMessage, big))
+	mt, got, err := c.ReadMessage()
+	require.NoError(t, err)
+	assert.Equal(t, websocket.BinaryMessage, mt)
+	assert.Equal(t, append([]byte("echo:"), big...), got)
+
+	// A refused upgrade comes back as the worker's own answer.
+	_, resp, err = websocket.DefaultDialer.Dial(strings.Replace(wsURL, "good", "bad", 1), nil)
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, 401, resp.StatusCode)
+	body, _ := io.ReadAll(resp.Body)
+	assert.JSONEq(t, `{"error":"bad key","code":401}`, string(body))
+}
+
+func workerOf(t *testing.T, url string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Header.Get("X-Madbase-Worker"), resp.StatusCode
+}
+
+func TestProxyDiscovery(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	a := e.addWorker("wa", echoHandler())
+	e.waitWorkers(1)
+	id, _ := workerOf(t, e.url+"/rest/v1/x")
+	assert.Equal(t, "wa", id)
+
+	// A new worker gets traffic within 2 s of its first beat.
+	b := e.addWorker("wb", echoHandler())
+	seen := false
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && !seen {
+		id, _ := workerOf(t, e.url+"/rest/v1/x")
+		seen = id == "wb"
+	}
+	assert.True(t, seen, "new worker got no traffic within 2s")
+
+	// Leave: no more traffic at once.
+	b.cancel()
+	e.leave("wb", b.srv.URL)
+	bustest.Eventually(t, time.Second, func() bool {
+		for i := 0; i < 4; i++ {
+			if id, _ := workerOf(t, e.url+"/rest/v1/x"); id != "wa" {
+				return false
+			}
+		}
+		return true
+	}, "traffic only to wa after wb left")
+	hitsB := b.hits.Load()
+	for i := 0; i < 6; i++ {
+		id, _ := workerOf(t, e.url+"/rest/v1/x")
+		assert.Equal(t, "wa", id)
+	}
+	assert.Equal(t, hitsB, b.hits.Load())
+
+	// Missed beats: a drops out after 3 intervals, and then nobody serves.
+	a.cancel()
+	start := time.Now()
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		_, status := workerOf(t, e.url+"/rest/v1/x")
+		return status == 503
+	}, "503 once wa stops beating")
+	assert.GreaterOrEqual(t, time.Since(start), 2*time.Second, "dropped before 3 missed beats")
+}
+
+func TestProxyDrainingWorkerGetsNoTraffic(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", echoHandler())
+	w2 := e.addWorker("w2", echoHandler())
+	e.waitWorkers(2)
+	w2.cancel()
+	e.beat("w2", w2.srv.URL, true)
+	e.waitWorkers(1)
+	for i := 0; i < 4; i++ {
+		id, _ := workerOf(t, e.url+"/rest/v1/x")
+		assert.Equal(t, "w1", id)
+	}
+}
+
+func TestProxyRetriesDialError(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	good := e.addWorker("good", hashHandler())
+	// A worker that beats but refuses connections: its port is closed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadURL := "http://" + ln.Addr().String()
+	ln.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			e.beat("dead", deadURL, false)
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		r, err := http.Get(e.url + "/health")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		var h struct {
+			Known int `json:"workers_known"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&h)
+		return h.Known == 2
+	}, "two workers known")
+	for i := 0; i < 6; i++ {
+		resp, err := http.Post(e.url+"/rest/v1/x", "text/plain", strings.NewReader("payload"))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, string(body))
+		assert.Equal(t, "good", resp.Header.Get("X-Madbase-Worker"))
+		assert.True(t, hasPrefix(string(body), "7 "), string(body))
+	}
+	assert.Equal(t, int64(6), good.hits.Load())
+	e.waitWorkers(1) // the refusing one is out of rotation despite its beats
+}
+
+func TestProxyStaleConnAfterWorkerRestart(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) *http.Server {
+		s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" {
+				return
+			}
+			hashHandler().ServeHTTP(w, r)
+		})}
+		go s.Serve(ln)
+		return s
+	}
+	s1 := serve(ln)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			e.beat("w", "http://"+addr, false)
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	e.waitWorkers(1)
+	post := func() int {
+		resp, err := http.Post(e.url+"/rest/v1/x", "text/plain", strings.NewReader("abc"))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Several pooled connections to the worker.
+	done := make(chan int, 8)
+	for i := 0; i < 8; i++ {
+		go func() { done <- post() }()
+	}
+	for i := 0; i < 8; i++ {
+		require.Equal(t, 200, <-done)
+	}
+	// Restart the worker on the same address: the edge's pooled connections
+	// are now closed by the peer.
+	require.NoError(t, s1.Close())
+	ln2, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	s2 := serve(ln2)
+	defer s2.Close()
+	time.Sleep(50 * time.Millisecond) // let the FINs arrive
+	for i := 0; i < 8; i++ {
+		assert.Equal(t, 200, post(), "POST %d after restart", i)
+	}
+}
+
+func TestProxyNoWorkers(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(e.url + "/rest/v1/items")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	_, code := jsonError(t, body)
+	assert.Equal(t, 503, code)
+	assert.Contains(t, string(body), `"request_id"`)
+
+	resp, err = client.Get(e.url + "/nope")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 404, resp.StatusCode)
+	_, code = jsonError(t, body)
+	assert.Equal(t, 404, code)
+}
+
+func TestProxyBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, withEnv("MAX_BODY_BYTES", "1024"))
+	w := e.addWorker("w1", hashHandler())
+	e.waitWorkers(1)
+	post := func(r io.Reader) (int, string) {
+		resp, err := http.Post(e.url+"/storage/v1/object/b/x", "application/octet-stream", r)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	status, body := post(bytes.NewReader(make([]byte, 2048)))
+	assert.Equal(t, 413, status)
+	assert.JSONEq(t, `{"error":"request body is larger than the limit","code":413}`, body)
+	assert.Equal(t, int64(0), w.hits.Load(), "a body known to be too large never reaches a worker")
+
+	status, body = post(io.MultiReader(bytes.NewReader(make([]byte, 1000)), bytes.NewReader(make([]byte, 1048))))
+	assert.Equal(t, 413, status)
+	assert.JSONEq(t, `{"error":"request body is larger than the limit","code":413}`, body)
+
+	status, _ = post(bytes.NewReader(make([]byte, 1000)))
+	assert.Equal(t, 200, status)
+}
+
+func TestProxyHeaders(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", echoHandler())
+	e.waitWorkers(1)
+
+	req, _ := http.NewRequest("GET", e.url+"/rest/v1/items?select=a,b&id=eq.1", nil)
+	req.Header.Set("Connection", "X-Hop")
+	req.Header.Set("X-Hop", "secret")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	req.Header.Set("X-Request-Id", "client-id-123")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "ok GET /rest/v1/items?select=a,b&id=eq.1", string(body))
+	assert.Equal(t, "||", resp.Header.Get("X-Seen-Connection"), "hop-by-hop headers reached the worker")
+	assert.Equal(t, "127.0.0.1", resp.Header.Get("X-Seen-Forwarded-For"))
+	assert.Equal(t, "client-id-123", resp.Header.Get("X-Seen-Request-Id"))
+	assert.Equal(t, "client-id-123", resp.Header.Get("X-Request-Id"))
+
+	resp, err = http.Get(e.url + "/rest/v1/items")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.NotEmpty(t, resp.Header.Get("X-Request-Id"))
+	assert.Equal(t, resp.Header.Get("X-Request-Id"), resp.Header.Get("X-Seen-Request-Id"))
+}
+
+func TestProxyCORS(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, withEnv("ALLOWED_ORIGINS", "https://app.example, http://localhost:3000"))
+	e.addWorker("w1", echoHandler())
+	e.waitWorkers(1)
+	pre := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", e.url+"/rest/v1/items", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "apikey, authorization, x-client-info, content-type, prefer")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := pre("https://app.example")
+	assert.Equal(t, 204, resp.StatusCode)
+	assert.Equal(t, "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "apikey")
+	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "PATCH")
+	assert.Equal(t, 403, pre("https://evil.example").StatusCode)
+
+	req, _ := http.NewRequest("GET", e.url+"/rest/v1/items", nil)
+	req.Header.Set("Origin", "http://localhost:3000")
+	r, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	r.Body.Close()
+	assert.Equal(t, "http://localhost:3000", r.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, r.Header.Get("Access-Control-Expose-Headers"), "Content-Range")
+}
+
+func TestProxyAdminGoesToControl(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	ctl := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"workers":[]}`))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go ctl.Serve(ln)
+	defer ctl.Close()
+	e := startEdge(t, withEnv("CONTROL_UPSTREAM_URL", "http://"+ln.Addr().String()))
+	resp, err := http.Get(e.url + "/admin/v1/workers?x=1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, `{"workers":[]}`, string(body))
+	assert.Equal(t, "/admin/v1/workers?x=1", got.Load())
+}
+
+func TestEdgeMetrics(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", echoHandler())
+	e.waitWorkers(1)
+	workerOf(t, e.url+"/rest/v1/x")
+	resp, err := http.Get(e.url + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`madbase_edge_http_requests_total{group="rest",status="200"}`,
+		"madbase_edge_http_request_duration_seconds_bucket",
+		"madbase_edge_workers_known 1",
+		"madbase_edge_workers_healthy 1",
+	} {
+		assert.Contains(t, string(body), want)
+	}
+}
+
+func TestLogLevelDebugEdge(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, withEnv("LOG_LEVEL", "debug"))
+	got := make(chan *nats.Msg, 64)
+	sub, err := e.nc.ChanSubscribe(bus.LogsOfTier("edge"), got)
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, e.nc.Flush())
+	workerOf(t, e.url+"/rest/v1/x")
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-got:
+			rec, _, err := bus.ParseLogRecord(m.Data)
+			require.NoError(t, err)
+			if rec.Level == "DEBUG" && rec.Msg == "request" {
+				assert.Equal(t, "edge", rec.Tier)
+				assert.NotEmpty(t, rec.RequestID)
+				return
+			}
+		case <-timeout:
+			t.Fatal("no debug record from the edge over NATS")
+		}
+	}
+}

@@ -1,0 +1,200 @@
+// Package config reads every tier's configuration from the environment. Each
+// field carries its variable name, default and meaning in struct tags, so one
+// place defines them; Vars lists them for the README and .env.example, and
+// Load fails with every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Common is the part of the configuration every tier reads.
+type Common struct {
+	NATSURL       string        `env:"NATS_URL" desc:"NATS server URL(s), comma-separated. Required outside madbase dev, which embeds a server when unset."`
+	LogLevel      string        `env:"LOG_LEVEL" default:"info" desc:"Log level: debug, info, warn or error."`
+	LogFormat     string        `env:"LOG_FORMAT" default:"json" desc:"Log format on stderr: json or text. Records published on NATS are always JSON."`
+	InstanceID    string        `env:"INSTANCE_ID" desc:"Name of this instance in logs, heartbeats and subjects. Default: host name plus a random suffix."`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" default:"20s" desc:"How long a stopping tier lets in-flight requests finish before closing them."`
+}
+
+// Edge configures the edge proxy.
+type Edge struct {
+	Common
+	Host               string        `env:"EDGE_HOST" default:"0.0.0.0" desc:"Address the edge listens on."`
+	Port               int           `env:"EDGE_PORT" default:"8000" desc:"Port the edge listens on (the public API URL)."`
+	WorkerUpstreamURLs []string      `env:"WORKER_UPSTREAM_URLS" desc:"Static worker URLs, comma-separated, probed on /health; in addition to the workers found over NATS."`
+	ControlUpstreamURL string        `env:"CONTROL_UPSTREAM_URL" default:"http://127.0.0.1:8001" desc:"Control plane URL that /admin/* is forwarded to."`
+	AllowedOrigins     []string      `env:"ALLOWED_ORIGINS" default:"*" desc:"CORS origins allowed by browsers, comma-separated; * allows any."`
+	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
+	ConnectTimeout     time.Duration `env:"UPSTREAM_CONNECT_TIMEOUT" default:"2s" desc:"Timeout for the edge to connect to a worker or control."`
+	ResponseTimeout    time.Duration `env:"UPSTREAM_RESPONSE_TIMEOUT" default:"60s" desc:"Timeout for a worker to start answering (response headers); bodies and WebSockets have no total limit."`
+}
+
+// Worker configures an API worker.
+type Worker struct {
+	Common
+	Host         string `env:"WORKER_HOST" default:"0.0.0.0" desc:"Address the worker listens on."`
+	Port         int    `env:"WORKER_PORT" default:"8002" desc:"Port the worker listens on."`
+	AdvertiseURL string `env:"WORKER_ADVERTISE_URL" desc:"URL the edge uses to reach this worker, announced in heartbeats. Default: http://127.0.0.1:<WORKER_PORT>."`
+	DatabaseURL  string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
+	JWTSecret    string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
+	RedisURL     string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
+	MaxBodyBytes int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
+	Storage
+}
+
+// Storage configures where object bytes are kept.
+type Storage struct {
+	Backend     string `env:"STORAGE_BACKEND" default:"local" desc:"Object store: local (files under STORAGE_DIR) or s3."`
+	Dir         string `env:"STORAGE_DIR" default:"./.madbase/storage" desc:"Folder for object bytes with the local backend."`
+	S3Endpoint  string `env:"S3_ENDPOINT" desc:"S3 endpoint (host:port or URL) for the s3 backend, e.g. minio:9000."`
+	S3Region    string `env:"S3_REGION" default:"us-east-1" desc:"S3 region."`
+	S3Bucket    string `env:"S3_BUCKET" default:"madbase" desc:"S3 bucket holding every storage object."`
+	S3AccessKey string `env:"S3_ACCESS_KEY" secret:"true" desc:"S3 access key id."`
+	S3SecretKey string `env:"S3_SECRET_KEY" secret:"true" desc:"S3 secret access key."`
+	S3UseSSL    bool   `env:"S3_USE_SSL" default:"false" desc:"Use HTTPS to reach S3."`
+}
+
+// Control configures the control plane.
+type Control struct {
+	Common
+	Host          string `env:"CONTROL_HOST" default:"0.0.0.0" desc:"Address the control plane listens on."`
+	Port          int    `env:"CONTROL_PORT" default:"8001" desc:"Port the control plane listens on."`
+	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
+	AdminPassword string `env:"ADMIN_PASSWORD" secret:"true" desc:"Password of the admin API (bearer or basic auth). Required outside madbase dev, which generates one."`
+	LogBuffer     int    `env:"LOG_BUFFER" default:"10000" desc:"How many recent log records control keeps for /admin/v1/logs."`
+}
+
+// Dev configures the one-process mode on top of the tiers' own settings.
+type Dev struct {
+	DataDir string `env:"MADBASE_DATA_DIR" default:"./.madbase" desc:"madbase dev: folder for PostgreSQL data, objects and generated secrets."`
+	Workers int    `env:"MADBASE_WORKERS" default:"2" desc:"madbase dev: how many workers to run (ports follow WORKER_PORT)."`
+}
+
+// Var documents one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Desc    string
+	Secret  bool
+}
+
+// Vars lists every environment variable any tier reads, sorted by name.
+func Vars() []Var {
+	seen := map[string]Var{}
+	for _, v := range []any{Edge{}, Worker{}, Control{}, Dev{}} {
+		walk(reflect.ValueOf(v), func(f reflect.StructField, _ reflect.Value) {
+			seen[f.Tag.Get("env")] = Var{Name: f.Tag.Get("env"), Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), Secret: f.Tag.Get("secret") == "true"}
+		})
+	}
+	out := make([]Var, 0, len(seen))
+	for _, v := range seen {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup reads a variable; tests and `madbase dev` pass their own.
+type Lookup func(name string) (string, bool)
+
+// Env reads the process environment.
+var Env Lookup = os.LookupEnv
+
+// Map reads variables from a map, for tests and for tiers started in-process.
+func Map(m map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Load fills dst (a pointer to one of the config structs) from defaults and
+// then from the lookup. Errors of every field are joined.
+func Load(dst any, env Lookup) error {
+	if env == nil {
+		env = Env
+	}
+	var errs []error
+	walk(reflect.ValueOf(dst).Elem(), func(f reflect.StructField, v reflect.Value) {
+		name := f.Tag.Get("env")
+		raw, ok := env(name)
+		if !ok || raw == "" {
+			raw = f.Tag.Get("default")
+		}
+		if err := set(v, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func walk(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			walk(v.Field(i), fn)
+			continue
+		}
+		if f.Tag.Get("env") == "" {
+			continue
+		}
+		fn(f, v.Field(i))
+	}
+}
+
+func set(v reflect.Value, raw string) error {
+	switch v.Interface().(type) {
+	case time.Duration:
+		if raw == "" {
+			v.SetInt(0)
+			return nil
+		}
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("not a duration (like 5s or 1m): %q", raw)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Int, reflect.Int64:
+		if raw == "" {
+			v.SetInt(0)
+			return nil
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", raw)
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		if raw == "" {
+			v.SetBool(false)
+			return nil
+		}
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean (true or false): %q", raw)
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		var items []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("unsupported config field kind %s", v.Kind())
+	}
+	return nil
+}

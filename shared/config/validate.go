@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MinJWTSecretBytes is the shortest JWT secret accepted outside dev mode.
+const MinJWTSecretBytes = 32
+
+// Validate checks the common settings. requireNATS is false only for the
+// one-process mode, which embeds a server.
+func (c *Common) Validate(requireNATS bool) error {
+	var errs []error
+	if requireNATS && c.NATSURL == "" {
+		errs = append(errs, errors.New("NATS_URL: required (e.g. nats://127.0.0.1:4222); only `madbase dev` embeds a NATS server"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: must be json or text, not %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the edge settings.
+func (c *Edge) Validate(requireNATS bool) error {
+	errs := []error{c.Common.Validate(requireNATS), checkPort("EDGE_PORT", c.Port)}
+	for _, u := range c.WorkerUpstreamURLs {
+		errs = append(errs, checkHTTPURL("WORKER_UPSTREAM_URLS", u))
+	}
+	if c.ControlUpstreamURL != "" {
+		errs = append(errs, checkHTTPURL("CONTROL_UPSTREAM_URL", c.ControlUpstreamURL))
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, errors.New("UPSTREAM_CONNECT_TIMEOUT: must be positive"))
+	}
+	if c.ResponseTimeout <= 0 {
+		errs = append(errs, errors.New("UPSTREAM_RESPONSE_TIMEOUT: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the worker settings. dev relaxes what `madbase dev` fills in
+// itself (NATS, database, secret).
+func (c *Worker) Validate(dev bool) error {
+	errs := []error{c.Common.Validate(!dev), checkPort("WORKER_PORT", c.Port)}
+	if c.AdvertiseURL != "" {
+		errs = append(errs, checkHTTPURL("WORKER_ADVERTISE_URL", c.AdvertiseURL))
+	}
+	if !dev && c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
+	}
+	errs = append(errs, checkSecret("JWT_SECRET", c.JWTSecret, dev))
+	switch c.Backend {
+	case "local":
+		if c.Dir == "" {
+			errs = append(errs, errors.New("STORAGE_DIR: required with STORAGE_BACKEND=local"))
+		}
+	case "s3":
+		if c.S3Endpoint == "" || c.S3AccessKey == "" || c.S3SecretKey == "" {
+			errs = append(errs, errors.New("S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY: required with STORAGE_BACKEND=s3"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("STORAGE_BACKEND: must be local or s3, not %q", c.Backend))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("SHUTDOWN_GRACE: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the control settings.
+func (c *Control) Validate(dev bool) error {
+	errs := []error{c.Common.Validate(!dev), checkPort("CONTROL_PORT", c.Port)}
+	if !dev && c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
+	}
+	if !dev {
+		errs = append(errs, checkPassword("ADMIN_PASSWORD", c.AdminPassword))
+	}
+	if c.LogBuffer <= 0 {
+		errs = append(errs, errors.New("LOG_BUFFER: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// placeholders are values copied from examples that must never run outside dev.
+var placeholders = []string{"change-me", "changeme", "example", "your-", "super-secret"}
+
+func isPlaceholder(v string) bool {
+	l := strings.ToLower(v)
+	for _, p := range placeholders {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkSecret(name, v string, dev bool) error {
+	if dev && v == "" {
+		return nil
+	}
+	switch {
+	case v == "":
+		return fmt.Errorf("%s: required (at least %d bytes; `madbase keys --new-secret` makes one)", name, MinJWTSecretBytes)
+	case len(v) < MinJWTSecretBytes:
+		return fmt.Errorf("%s: must be at least %d bytes, got %d", name, MinJWTSecretBytes, len(v))
+	case !dev && isPlaceholder(v):
+		return fmt.Errorf("%s: still holds the example value; set a random secret", name)
+	}
+	return nil
+}
+
+func checkPassword(name, v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%s: required outside madbase dev", name)
+	case isPlaceholder(v):
+		return fmt.Errorf("%s: still holds the example value; set your own", name)
+	}
+	return nil
+}
+
+func checkPort(name string, p int) error {
+	if p < 0 || p > 65535 {
+		return fmt.Errorf("%s: not a port number: %d", name, p)
+	}
+	return nil
+}
+
+func checkHTTPURL(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: not an http(s) URL: %q", name, raw)
+	}
+	return nil
+}
