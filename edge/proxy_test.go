@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,20 +135,16 @@ func TestProxyRoundRobin(t *testing.T) {
 
 func TestProxySharedClient(t *testing.T) {
 	t.Parallel()
-	e := startEdge(t)
-	w1 := e.addWorker("w1", echoHandler())
-	w1.cancel() // no beats: this one is known only from the static list and probed
-	e2 := e.addWorker("w2", echoHandler())
-	_ = e2
-	e.t.Cleanup(func() {})
-	// Restart the edge with w1 as a static upstream.
-	e.stop()
-	<-e.done
-	e.done <- nil
-	s := startEdge(t, withEnv("WORKER_UPSTREAM_URLS", w1.srv.URL))
+	// One worker known only from the static list (probed every second), one
+	// from NATS heartbeats.
+	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Forwarded-For", r.Header.Get("X-Forwarded-For"))
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer static.Close()
+	s := startEdge(t, withEnv("WORKER_UPSTREAM_URLS", static.URL))
 	s.addWorker("w2", echoHandler())
 	s.waitWorkers(2)
-	time.Sleep(0) // probes run every second; the loop below spans several
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	n := 0
@@ -568,4 +565,64 @@ func TestLogLevelDebugEdge(t *testing.T) {
 			t.Fatal("no debug record from the edge over NATS")
 		}
 	}
+}
+
+func TestProxyHeadNoContentAndAbort(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/storage/v1/object/file":
+			w.Header().Set("Content-Length", "12345")
+			w.Header().Set("ETag", `"abc"`)
+			if r.Method == "HEAD" {
+				return
+			}
+			_, _ = w.Write(make([]byte, 12345))
+		case "/rest/v1/nocontent":
+			w.WriteHeader(204)
+		case "/rest/v1/notmodified":
+			w.WriteHeader(304)
+		case "/storage/v1/object/abort":
+			w.Header().Set("Content-Length", "100000")
+			_, _ = w.Write(make([]byte, 1000))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the worker dies mid-body
+		}
+	}))
+	e.waitWorkers(1)
+
+	resp, err := http.Head(e.url + "/storage/v1/object/file")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, int64(12345), resp.ContentLength)
+	assert.Equal(t, `"abc"`, resp.Header.Get("ETag"))
+
+	for path, status := range map[string]int{"/rest/v1/nocontent": 204, "/rest/v1/notmodified": 304} {
+		resp, err = http.Get(e.url + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, status, resp.StatusCode)
+		assert.Empty(t, body)
+	}
+
+	// The same connection keeps working after HEAD, 204 and 304.
+	resp, err = http.Get(e.url + "/storage/v1/object/file")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Len(t, body, 12345)
+
+	// A worker that dies mid-body gives the client a broken transfer, not a
+	// short body that looks complete.
+	// (The error shows either before the headers, still buffered in the edge,
+	// or while reading the body.)
+	resp, err = http.Get(e.url + "/storage/v1/object/abort")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	assert.Error(t, err)
 }
