@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/madbase/madbase/cmd/internal/devmode"
+	"github.com/madbase/madbase/shared/config"
+)
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dcfg config.Dev
+	if err := config.Load(&dcfg, config.Env); err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	workers := fs.Int("workers", dcfg.Workers, "how many workers to run (MADBASE_WORKERS)")
+	dataDir := fs.String("data-dir", dcfg.DataDir, "folder for PostgreSQL data, objects and generated secrets (MADBASE_DATA_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	return devmode.Run(ctx, devmode.Options{
+		DataDir:    *dataDir,
+		Workers:    *workers,
+		Env:        config.Env,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		Version:    Version,
+		Migrations: Migrations(),
+	})
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+

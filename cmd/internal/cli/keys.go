@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/madbase/madbase/cmd/internal/devmode"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/jwtauth"
+)
+
+// runKeys prints the anon and service-role keys signed with JWT_SECRET (or
+// with the secret of the madbase dev data folder), or a new random secret.
+func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	newSecret := fs.Bool("new-secret", false, "print a new random JWT secret (64 characters) and exit")
+	years := fs.Int("years", 10, "how many years the keys stay valid")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *newSecret {
+		b := make([]byte, 48)
+		_, _ = rand.Read(b)
+		fmt.Fprintln(stdout, base64.RawURLEncoding.EncodeToString(b))
+		return nil
+	}
+	secret := envOr("JWT_SECRET", "")
+	issued := time.Now().UTC().Truncate(time.Second)
+	exp := issued.AddDate(*years, 0, 0)
+	if secret == "" {
+		dir := envOr("MADBASE_DATA_DIR", "./.madbase")
+		st := devmode.ReadState(dir)
+		if st.JWTSecret == "" {
+			return fmt.Errorf("%w: set JWT_SECRET (or run madbase dev once, which makes one in %s)", errUsage, dir)
+		}
+		secret = st.JWTSecret
+		issued = devmode.KeysIssuedAt(dir)
+		exp = issued.Add(devmode.KeyLifetime)
+	} else if len(secret) < config.MinJWTSecretBytes {
+		return fmt.Errorf("JWT_SECRET must be at least %d bytes", config.MinJWTSecretBytes)
+	}
+	anon, err := jwtauth.AnonKey([]byte(secret), issued, exp)
+	if err != nil {
+		return err
+	}
+	service, err := jwtauth.ServiceRoleKey([]byte(secret), issued, exp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ANON_KEY=%s\nSERVICE_ROLE_KEY=%s\n", anon, service)
+	return nil
+}

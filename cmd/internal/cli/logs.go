@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/cmd/internal/devmode"
+	"github.com/madbase/madbase/shared/logging"
+	"github.com/nats-io/nats.go"
+)
+
+// runLogs prints log records: with -f it follows them live on NATS (NATS_URL,
+// or the running `madbase dev` of MADBASE_DATA_DIR); without, it asks
+// control for the recent ones (CONTROL_UPSTREAM_URL and ADMIN_PASSWORD).
+func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	follow := fs.Bool("f", false, "follow: print records live as they are published on NATS")
+	tier := fs.String("tier", "", "only this tier: edge, worker or control")
+	level := fs.String("level", "", "only records at this level or above: debug, info, warn, error")
+	raw := fs.Bool("json", false, "print each record as its raw JSON")
+	limit := fs.Int("n", 100, "without -f: how many recent records to show")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	minLevel, err := logging.ParseLevel(*level)
+	if err != nil {
+		return fmt.Errorf("%w: -level: %v", errUsage, err)
+	}
+	dev := devmode.ReadState(envOr("MADBASE_DATA_DIR", "./.madbase"))
+	print := func(data []byte) {
+		rec, all, err := bus.ParseLogRecord(data)
+		if err != nil {
+			return
+		}
+		if l, err := logging.ParseLevel(rec.Level); err == nil && l < minLevel {
+			return
+		}
+		if *tier != "" && rec.Tier != *tier {
+			return
+		}
+		if *raw {
+			fmt.Fprintln(stdout, string(data))
+			return
+		}
+		fmt.Fprintln(stdout, pretty(rec, all))
+	}
+
+	if !*follow {
+		base := envOr("CONTROL_UPSTREAM_URL", dev.ControlURL)
+		pw := envOr("ADMIN_PASSWORD", dev.AdminPassword)
+		if base == "" || pw == "" {
+			return fmt.Errorf("%w: set CONTROL_UPSTREAM_URL and ADMIN_PASSWORD (or run madbase dev), or use -f with NATS_URL", errUsage)
+		}
+		q := url.Values{"limit": {fmt.Sprint(*limit)}}
+		if *tier != "" {
+			q.Set("tier", *tier)
+		}
+		if *level != "" {
+			q.Set("level", *level)
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/admin/v1/logs?"+q.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("ask control for logs: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return fmt.Errorf("control answered %d: %s", resp.StatusCode, b)
+		}
+		var out struct {
+			Logs []json.RawMessage `json:"logs"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return fmt.Errorf("read control's answer: %w", err)
+		}
+		for _, r := range out.Logs {
+			print(r)
+		}
+		return nil
+	}
+
+	natsURL := envOr("NATS_URL", dev.NATSURL)
+	if natsURL == "" {
+		return fmt.Errorf("%w: NATS_URL is not set and no running madbase dev was found", errUsage)
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("madbase logs"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	subject := bus.AllLogs
+	if *tier != "" {
+		subject = bus.LogsOfTier(*tier)
+	}
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { print(m.Data) })
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	fmt.Fprintf(stderr, "following %s on %s (Ctrl-C to stop)\n", subject, natsURL)
+	<-ctx.Done()
+	return nil
+}
+
+// pretty renders a record as one readable line: time, level, tier/instance,
+// message, then the other attributes sorted by name.
+func pretty(rec bus.LogRecord, all map[string]any) string {
+	var b strings.Builder
+	b.WriteString(rec.Time.Local().Format(time.TimeOnly + ".000"))
+	fmt.Fprintf(&b, " %-5s %s/%s %s", rec.Level, rec.Tier, rec.Instance, rec.Msg)
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		switch k {
+		case "time", "level", "msg", "tier", "instance":
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, _ := json.Marshal(all[k])
+		fmt.Fprintf(&b, " %s=%s", k, strings.Trim(string(v), `"`))
+	}
+	return b.String()
+}

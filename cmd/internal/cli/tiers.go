@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/madbase/madbase/control"
+	platform "github.com/madbase/madbase/control/migrations"
+	"github.com/madbase/madbase/edge"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/db/migrate"
+	"github.com/madbase/madbase/worker"
+)
+
+func noFlags(name string, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	return nil
+}
+
+func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
+	if err := noFlags("edge", args, stderr); err != nil {
+		return err
+	}
+	var cfg config.Edge
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return fmt.Errorf("edge configuration:\n%w", err)
+	}
+	return edge.Run(ctx, cfg, edge.Options{Version: Version})
+}
+
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	if err := noFlags("worker", args, stderr); err != nil {
+		return err
+	}
+	var cfg config.Worker
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return fmt.Errorf("worker configuration:\n%w", err)
+	}
+	return worker.Run(ctx, cfg, worker.Options{Version: Version})
+}
+
+func runControl(ctx context.Context, args []string, _, stderr io.Writer) error {
+	if err := noFlags("control", args, stderr); err != nil {
+		return err
+	}
+	var cfg config.Control
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return fmt.Errorf("control configuration:\n%w", err)
+	}
+	return control.Run(ctx, cfg, control.Options{Migrations: Migrations()})
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := noFlags("migrate", args, stderr); err != nil {
+		return err
+	}
+	var cfg config.Control
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		return fmt.Errorf("%w: DATABASE_URL is not set", errUsage)
+	}
+	n, err := control.RunMigrations(ctx, cfg.DatabaseURL, nil, Migrations()...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+	return nil
+}
+
+// Migrations lists every migration source in the order they apply: the
+// platform's own first, then each capability's.
+func Migrations() []migrate.Source {
+	return []migrate.Source{platform.Source}
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Makes sure what the MadBase test suite needs is on this machine: Go,
+# PostgreSQL's server binaries, redis-server, and Node.js with npm for the
+# end-to-end suite. As root on Debian/Ubuntu it installs what is missing with
+# apt-get; otherwise it says what to install.
+set -euo pipefail
+
+missing=()
+have_pg_bins() {
+  local dir
+  if command -v pg_config >/dev/null 2>&1; then
+    dir=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && return 0
+  fi
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && return 0
+  done
+  return 1
+}
+have_pg_bins || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go is not installed (or not on PATH): see https://go.dev/doc/install" >&2
+  exit 1
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} (Debian/Ubuntu: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi

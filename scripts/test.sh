@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole MadBase test suite: formatting, vet, every Go module's tests
+# (with the race detector), then the supabase-js end-to-end suite against a
+# real `madbase dev`. Tests start their own PostgreSQL, NATS and servers on
+# free ports and temporary folders.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-deps.sh
+
+modules=(bus shared edge worker control cmd)
+pkgs=()
+for m in "${modules[@]}"; do pkgs+=("./$m/..."); done
+
+echo "== gofmt"
+unformatted=$(gofmt -l "${modules[@]}")
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet "${pkgs[@]}"
+
+echo "== go test (race detector on)"
+go test -race -count=1 -timeout 15m "${pkgs[@]}"
+
+if [ -d e2e ]; then
+  echo "== e2e (supabase-js through the edge)"
+  e2e/run.sh
+fi
+echo "== all tests passed"

@@ -1,0 +1,85 @@
+package announce_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/worker/internal/announce"
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestAnnouncerBeatsAndLeaves(t *testing.T) {
+	s := bustest.RunServer(t)
+	sub := bustest.Connect(t, s)
+	beats := make(chan *nats.Msg, 256)
+	leaves := make(chan *nats.Msg, 4)
+	_, err := sub.ChanSubscribe(bus.WorkerHeartbeat("w.1"), beats)
+	require.NoError(t, err)
+	_, err = sub.ChanSubscribe(bus.WorkerLeave("w.1"), leaves)
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+
+	pub := bustest.Connect(t, s)
+	var inFlight atomic.Int64
+	var draining atomic.Bool
+	inFlight.Store(3)
+	a := announce.New(announce.Options{
+		Conn: pub, ID: "w.1", URL: "http://127.0.0.1:9", Version: "v",
+		InFlight: inFlight.Load, Draining: draining.Load,
+		Interval: 20 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	decode := func(m *nats.Msg) bus.Heartbeat {
+		var hb bus.Heartbeat
+		require.NoError(t, json.Unmarshal(m.Data, &hb))
+		return hb
+	}
+	hb := decode(<-beats)
+	assert.Equal(t, bus.Heartbeat{ID: "w.1", URL: "http://127.0.0.1:9", Version: "v", InFlight: 3,
+		StartedAt: hb.StartedAt, SentAt: hb.SentAt}, hb)
+	bustest.Eventually(t, 2*time.Second, func() bool { return len(beats) >= 2 }, "beats every interval")
+
+	draining.Store(true)
+	require.NoError(t, a.Leave(time.Second))
+	require.NoError(t, a.Leave(time.Second), "a second Leave is a no-op")
+	select {
+	case m := <-leaves:
+		var l bus.Leave
+		require.NoError(t, json.Unmarshal(m.Data, &l))
+		assert.Equal(t, bus.Leave{ID: "w.1", URL: "http://127.0.0.1:9"}, l)
+	case <-time.After(2 * time.Second):
+		t.Fatal("no leave")
+	}
+	require.NoError(t, sub.Flush())
+	var last bus.Heartbeat
+	for len(beats) > 0 {
+		last = decode(<-beats)
+	}
+	assert.True(t, last.Draining, "the last beat before leaving says draining")
+
+	// No beat after leaving, even though Run still ticks.
+	a.Beat()
+	time.Sleep(100 * time.Millisecond) // five intervals: proving an absence needs a wait
+	require.NoError(t, pub.Flush())
+	require.NoError(t, sub.Flush())
+	assert.Empty(t, beats)
+	assert.Len(t, leaves, 0)
+
+	cancel()
+	require.NoError(t, <-done)
+}
