@@ -6,6 +6,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -149,9 +150,13 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
 		_ = srv.ShutdownWithContext(sctx)
+		_ = ln.Close() // in case ctx ended before Serve took the listener
 		p.CloseHijacked()
 		workers.CloseIdle()
-		return <-errc
+		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
 	})
 	g.Add(func(ctx context.Context) error { return discovery.Run(ctx, nc, workers, log) })
 	g.Add(func(ctx context.Context) error { return workers.RunProber(ctx, time.Second, time.Second) })

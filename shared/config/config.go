@@ -74,8 +74,9 @@ type Control struct {
 
 // Dev configures the one-process mode on top of the tiers' own settings.
 type Dev struct {
-	DataDir string `env:"MADBASE_DATA_DIR" default:"./.madbase" desc:"madbase dev: folder for PostgreSQL data, objects and generated secrets."`
-	Workers int    `env:"MADBASE_WORKERS" default:"2" desc:"madbase dev: how many workers to run (ports follow WORKER_PORT)."`
+	DataDir  string `env:"MADBASE_DATA_DIR" default:"./.madbase" desc:"madbase dev: folder for PostgreSQL data, objects and generated secrets."`
+	Workers  int    `env:"MADBASE_WORKERS" default:"2" desc:"madbase dev: how many workers to run (ports follow WORKER_PORT)."`
+	PGBinDir string `env:"POSTGRES_BIN_DIR" desc:"madbase dev: folder holding PostgreSQL's initdb and postgres. Default: found through pg_config, PATH or /usr/lib/postgresql/*/bin."`
 }
 
 // Var documents one environment variable.

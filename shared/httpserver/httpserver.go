@@ -127,9 +127,15 @@ func Serve(ctx context.Context, app *fiber.App, ln net.Listener, grace time.Dura
 		return err
 	case <-ctx.Done():
 	}
-	if err := app.ShutdownWithTimeout(grace); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	shutdownErr := app.ShutdownWithTimeout(grace)
+	// When ctx ended before fasthttp took the listener, Shutdown found no
+	// server to stop and the listener would be served forever: close it.
+	_ = ln.Close()
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	<-errc
+	if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
+		return shutdownErr
+	}
 	return nil
 }

@@ -43,4 +43,3 @@ func envOr(k, def string) string {
 	}
 	return def
 }
-

@@ -40,6 +40,9 @@ type Options struct {
 	Stderr     io.Writer
 	Version    string
 	Migrations []migrate.Source
+	// PGSearch, when set, replaces where PostgreSQL's binaries are looked
+	// for (tests prove the error on a machine without them).
+	PGSearch *pgcluster.Search
 }
 
 // KeyLifetime is how long the API keys printed by madbase dev stay valid.
@@ -100,13 +103,15 @@ func Run(ctx context.Context, opts Options) error {
 			Password: secrets.PGPassword,
 			Log:      log.With("component", "postgres"),
 		}
-		if dir, ok := opts.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
-			pgOpts.BinDir = dir
+		search := pgcluster.DefaultSearch
+		if opts.PGSearch != nil {
+			search = *opts.PGSearch
 		}
-		if pgOpts.BinDir == "" {
-			if pgOpts.BinDir, err = pgcluster.FindBinDir(); err != nil {
-				return err
-			}
+		if dir, ok := opts.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
+			search = pgcluster.Search{Globs: []string{dir}}
+		}
+		if pgOpts.BinDir, err = search.Find(); err != nil {
+			return err
 		}
 		fmt.Fprintln(opts.Stdout, "Starting PostgreSQL in", pgOpts.DataDir, "...")
 		pg, err := pgcluster.Start(ctx, pgOpts)
@@ -223,7 +228,7 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			return err
 		}
-		if err := writeState(dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: natsURL, PID: os.Getpid()}); err != nil {
+		if err := writeState(dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: natsURL, DatabaseURL: dbURL, PID: os.Getpid()}); err != nil {
 			return err
 		}
 		printBanner(opts.Stdout, apiURL, anon, service, adminPW, dataDir, opts.Workers)

@@ -25,6 +25,7 @@ type State struct {
 	APIURL        string `json:"api_url"`
 	ControlURL    string `json:"control_url"`
 	NATSURL       string `json:"nats_url"`
+	DatabaseURL   string `json:"database_url"`
 	AdminPassword string `json:"-"`
 	JWTSecret     string `json:"-"`
 	PID           int    `json:"pid"`

@@ -1,0 +1,192 @@
+package devmode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	platform "github.com/madbase/madbase/control/migrations"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/db/migrate"
+	"github.com/madbase/madbase/shared/db/pgcluster"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe for the tiers' concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type devRun struct {
+	out, errOut *syncBuffer
+	cancel      context.CancelFunc
+	done        chan error
+	state       State
+}
+
+func startDev(t *testing.T, dataDir string) *devRun {
+	t.Helper()
+	env := config.Map(map[string]string{
+		"EDGE_PORT": "0", "CONTROL_PORT": "0", "WORKER_PORT": "0", "LOG_LEVEL": "warn",
+	})
+	r := &devRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.done <- Run(ctx, Options{DataDir: dataDir, Workers: 2, Env: env, Stdout: r.out, Stderr: r.errOut,
+			Migrations: []migrate.Source{platform.Source}})
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st := ReadState(dataDir)
+		if st.APIURL != "" {
+			r.state = st
+			return r
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("madbase dev stopped early: %v\nstdout:\n%s\nstderr:\n%s", err, r.out, r.errOut)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("madbase dev not ready in 90s\nstdout:\n%s\nstderr:\n%s", r.out, r.errOut)
+		}
+	}
+}
+
+func (r *devRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("madbase dev did not stop within 60s of Ctrl-C")
+	}
+}
+
+var keyRE = regexp.MustCompile(`(anon|service_role) key\s+(\S+)`)
+
+func (r *devRun) keys() map[string]string {
+	m := map[string]string{}
+	for _, k := range keyRE.FindAllStringSubmatch(r.out.String(), -1) {
+		m[k[1]] = k[2]
+	}
+	return m
+}
+
+func TestDevStartsAndRestarts(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+
+	first := startDev(t, dataDir)
+	// The edge answers and routes to both workers.
+	resp, err := http.Get(first.state.APIURL + "/health")
+	require.NoError(t, err)
+	var health struct {
+		Healthy int `json:"workers_healthy"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&health))
+	resp.Body.Close()
+	assert.Equal(t, 2, health.Healthy)
+
+	// Both workers are listed by control, through the edge (control hears
+	// their next heartbeat within a second).
+	listed := func() []string {
+		req, _ := http.NewRequest("GET", first.state.APIURL+"/admin/v1/workers", nil)
+		req.Header.Set("Authorization", "Bearer "+first.state.AdminPassword)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		var list struct {
+			Workers []struct {
+				ID string `json:"id"`
+			} `json:"workers"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+		ids := []string{}
+		for _, w := range list.Workers {
+			ids = append(ids, w.ID)
+		}
+		return ids
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(listed()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.ElementsMatch(t, []string{"worker-1", "worker-2"}, listed())
+
+	// Data written now must be there after a restart.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, first.state.DatabaseURL)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `create table kept (v text); insert into kept values ('still here')`)
+	require.NoError(t, err)
+	conn.Close(ctx)
+	keys1 := first.keys()
+	require.Len(t, keys1, 2, first.out.String())
+	require.Contains(t, first.out.String(), first.state.AdminPassword)
+
+	first.stop(t)
+	_, err = os.Stat(filepath.Join(dataDir, stateFile))
+	assert.True(t, os.IsNotExist(err), "dev.json removed on exit")
+	// PostgreSQL stopped with it.
+	_, err = pgx.Connect(ctx, first.state.DatabaseURL)
+	assert.Error(t, err, "PostgreSQL still accepts connections after madbase dev stopped")
+
+	second := startDev(t, dataDir)
+	defer second.stop(t)
+	assert.Equal(t, keys1, second.keys(), "keys changed across restarts")
+	assert.Equal(t, first.state.AdminPassword, second.state.AdminPassword)
+	conn, err = pgx.Connect(ctx, second.state.DatabaseURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v string
+	require.NoError(t, conn.QueryRow(ctx, `select v from kept`).Scan(&v))
+	assert.Equal(t, "still here", v)
+	// The second start found the migrations applied: none ran again.
+	assert.NotContains(t, second.errOut.String(), "applied migration")
+}
+
+func TestDevNoPostgresBinaries(t *testing.T) {
+	out := &syncBuffer{}
+	err := Run(context.Background(), Options{
+		DataDir:  t.TempDir(),
+		Workers:  1,
+		Env:      config.Map(map[string]string{"EDGE_PORT": "0", "CONTROL_PORT": "0", "WORKER_PORT": "0"}),
+		Stdout:   out,
+		Stderr:   out,
+		PGSearch: &pgcluster.Search{}, // a machine with no PostgreSQL anywhere
+	})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, pgcluster.ErrNoBinaries), err.Error())
+	msg := err.Error()
+	assert.Contains(t, msg, "apt-get install postgresql")
+	assert.Contains(t, msg, "DATABASE_URL")
+	assert.False(t, strings.Contains(msg, "\n\n"), "one paragraph")
+}

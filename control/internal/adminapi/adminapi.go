@@ -1,0 +1,164 @@
+// Package adminapi serves control's HTTP API: health and metrics for
+// machines, and under /admin/v1 (password protected) the live workers and
+// the platform's logs for operators.
+package adminapi
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/control/internal/fleet"
+	"github.com/madbase/madbase/control/internal/logsink"
+	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/httpserver"
+	"github.com/madbase/madbase/shared/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultKeepalive is how often an idle log stream sends a comment, so
+// proxies keep it open and a departed client is noticed.
+const DefaultKeepalive = 15 * time.Second
+
+// Deps is what the admin API serves from.
+type Deps struct {
+	Log      *slog.Logger
+	Fleet    *fleet.Fleet
+	Logs     *logsink.Sink
+	Password string
+	// Gatherer is exposed on /metrics.
+	Gatherer prometheus.Gatherer
+	// Metrics measures requests; nil leaves them unmeasured.
+	Metrics *metrics.HTTP
+	// Streams ends every open log stream when done, so shutdown never waits
+	// on them. Nil: streams end only with their client or the sink.
+	Streams context.Context
+	// Keepalive overrides DefaultKeepalive.
+	Keepalive time.Duration
+}
+
+// New returns control's fiber app with every route registered.
+func New(d Deps) *fiber.App {
+	app := httpserver.New(httpserver.Options{Log: d.Log, Metrics: d.Metrics})
+	Register(app, d)
+	return app
+}
+
+// Register adds the routes to r.
+func Register(r fiber.Router, d Deps) {
+	if d.Keepalive <= 0 {
+		d.Keepalive = DefaultKeepalive
+	}
+	if d.Streams == nil {
+		d.Streams = context.Background()
+	}
+	h := &handlers{d: d}
+	r.Get("/health", h.health)
+	if d.Gatherer != nil {
+		r.Get("/metrics", httpserver.MetricsHandler(d.Gatherer))
+	}
+	admin := r.Group("/admin/v1", RequireAdmin(d.Password))
+	admin.Get("/workers", h.workers)
+	admin.Get("/logs", h.logs)
+	admin.Get("/logs/stream", h.stream)
+}
+
+type handlers struct{ d Deps }
+
+func (h *handlers) health(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// workersBody is the answer of GET /admin/v1/workers (admin API contract).
+type workersBody struct {
+	Workers []fleet.Worker `json:"workers"`
+}
+
+func (h *handlers) workers(c *fiber.Ctx) error {
+	return c.JSON(workersBody{Workers: h.d.Fleet.Workers()})
+}
+
+// filter reads the log filter from the query string. Values are copied:
+// fiber reuses its buffers once the handler returns, and a stream keeps its
+// filter for long.
+func filter(c *fiber.Ctx) (logsink.Filter, error) {
+	f, err := logsink.ParseFilter(func(k string) string { return strings.Clone(c.Query(k)) }, time.Now())
+	if err != nil {
+		return f, apierr.BadRequest(err.Error())
+	}
+	return f, nil
+}
+
+// logs answers {"logs":[...]} with the raw records, oldest first.
+func (h *handlers) logs(c *fiber.Ctx) error {
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	recs := h.d.Logs.Query(f)
+	n := len(`{"logs":[]}`)
+	for _, r := range recs {
+		n += len(r.Raw) + 1
+	}
+	body := make([]byte, 0, n)
+	body = append(body, `{"logs":[`...)
+	for i, r := range recs {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, r.Raw...)
+	}
+	body = append(body, "]}"...)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
+}
+
+// stream sends matching records as server-sent events as they arrive: one
+// `data: <record>` event each, and a comment every Keepalive. It ends when
+// the client goes away, the sink closes or Deps.Streams is done.
+func (h *handlers) stream(c *fiber.Ctx) error {
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	recs, stop := h.d.Logs.Watch(f, 0)
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	done := h.d.Streams.Done()
+	keepalive := h.d.Keepalive
+	// The writer runs on its own goroutine after the handler returns; it must
+	// not touch c.
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer stop()
+		if _, err := w.WriteString(": connected\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		t := time.NewTicker(keepalive)
+		defer t.Stop()
+		for {
+			select {
+			case rec, ok := <-recs:
+				if !ok {
+					return
+				}
+				_, _ = w.WriteString("data: ")
+				_, _ = w.Write(rec.Raw)
+				_, _ = w.WriteString("\n\n")
+				if w.Flush() != nil {
+					return
+				}
+			case <-t.C:
+				if _, err := w.WriteString(": keepalive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package fleet keeps the list of live workers that control shows operators,
+// built from the heartbeats and leave messages workers publish on NATS.
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/madbase/madbase/bus"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Worker is one live worker as the admin API shows it. Its JSON is part of
+// the admin API contract.
+type Worker struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Version   string    `json:"version"`
+	LastBeat  time.Time `json:"last_beat"`
+	InFlight  int64     `json:"in_flight"`
+	Draining  bool      `json:"draining"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// DefaultExpiry is how long a worker stays listed after its last beat.
+const DefaultExpiry = bus.MissedBeatsLimit * bus.HeartbeatInterval
+
+// Fleet is the set of live workers. A worker joins with its first heartbeat
+// and leaves with a Leave message or after Expiry without a beat. Last beats
+// are stamped with control's own clock, so skewed worker clocks don't matter.
+type Fleet struct {
+	log    *slog.Logger
+	expiry time.Duration
+	now    func() time.Time
+	live   prometheus.GaugeFunc
+
+	mu      sync.Mutex
+	workers map[string]Worker
+	subs    []*nats.Subscription
+}
+
+// Options configure New.
+type Options struct {
+	// Expiry overrides DefaultExpiry (tests).
+	Expiry time.Duration
+	// Now overrides time.Now (tests).
+	Now func() time.Time
+}
+
+// New makes an empty fleet and registers madbase_control_workers_live on reg
+// (when reg is not nil).
+func New(log *slog.Logger, reg prometheus.Registerer, opts Options) *Fleet {
+	if opts.Expiry <= 0 {
+		opts.Expiry = DefaultExpiry
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := &Fleet{
+		log:     log.With("component", "fleet"),
+		expiry:  opts.Expiry,
+		now:     opts.Now,
+		workers: map[string]Worker{},
+	}
+	// Counted at scrape time, so the gauge always agrees with Workers.
+	f.live = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "madbase_control_workers_live",
+		Help: "Workers that sent a heartbeat recently.",
+	}, func() float64 { return float64(len(f.Workers())) })
+	if reg != nil {
+		reg.MustRegister(f.live)
+	}
+	return f
+}
+
+// Subscribe starts following heartbeats and leaves on nc. Both are plain
+// fan-out subscriptions, not queue groups: every control instance must see
+// every worker.
+func (f *Fleet) Subscribe(nc *nats.Conn) error {
+	hb, err := nc.Subscribe(bus.AllHeartbeats, func(m *nats.Msg) {
+		var h bus.Heartbeat
+		if err := json.Unmarshal(m.Data, &h); err != nil || h.ID == "" {
+			f.log.Debug("ignoring malformed heartbeat", "subject", m.Subject)
+			return
+		}
+		f.Beat(h)
+	})
+	if err != nil {
+		return err
+	}
+	lv, err := nc.Subscribe(bus.AllLeaves, func(m *nats.Msg) {
+		var l bus.Leave
+		if err := json.Unmarshal(m.Data, &l); err != nil || l.ID == "" {
+			f.log.Debug("ignoring malformed leave", "subject", m.Subject)
+			return
+		}
+		f.Leave(l.ID)
+	})
+	if err != nil {
+		_ = hb.Unsubscribe()
+		return err
+	}
+	f.mu.Lock()
+	f.subs = append(f.subs, hb, lv)
+	f.mu.Unlock()
+	return nil
+}
+
+// Run drops workers whose beats stopped until ctx is done, then ends the
+// subscriptions.
+func (f *Fleet) Run(ctx context.Context) error {
+	t := time.NewTicker(bus.HeartbeatInterval / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			f.Sweep()
+		case <-ctx.Done():
+			f.mu.Lock()
+			var errs []error
+			for _, s := range f.subs {
+				if err := s.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+					errs = append(errs, err)
+				}
+			}
+			f.subs = nil
+			f.mu.Unlock()
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// Beat records a heartbeat.
+func (f *Fleet) Beat(h bus.Heartbeat) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, known := f.workers[h.ID]
+	f.workers[h.ID] = Worker{
+		ID:        h.ID,
+		URL:       h.URL,
+		Version:   h.Version,
+		LastBeat:  f.now().UTC(),
+		InFlight:  h.InFlight,
+		Draining:  h.Draining,
+		StartedAt: h.StartedAt,
+	}
+	if !known {
+		f.log.Info("worker joined", "worker", h.ID, "url", h.URL, "version", h.Version)
+	}
+}
+
+// Leave removes a worker at once.
+func (f *Fleet) Leave(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.workers[id]; !ok {
+		return
+	}
+	delete(f.workers, id)
+	f.log.Info("worker left", "worker", id)
+}
+
+// Sweep drops the workers whose last beat is older than the expiry.
+func (f *Fleet) Sweep() {
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, w := range f.workers {
+		if now.Sub(w.LastBeat) > f.expiry {
+			delete(f.workers, id)
+			f.log.Warn("worker stopped beating", "worker", id, "url", w.URL, "last_beat", w.LastBeat)
+		}
+	}
+}
+
+// Workers returns the live workers sorted by id. Workers past their expiry
+// are left out even if Sweep has not run yet.
+func (f *Fleet) Workers() []Worker {
+	now := f.now()
+	f.mu.Lock()
+	out := make([]Worker, 0, len(f.workers))
+	for _, w := range f.workers {
+		if now.Sub(w.LastBeat) <= f.expiry {
+			out = append(out, w)
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

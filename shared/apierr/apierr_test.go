@@ -1,0 +1,69 @@
+package apierr
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAPIErrorJSONFormat(t *testing.T) {
+	assert.Equal(t, `{"error":"x","code":400}`, string(BadRequest("x").JSON("rid")))
+	assert.Equal(t, `{"error":"no such thing","code":404}`, string(NotFound("no such thing").JSON("")))
+	assert.Equal(t, `{"error":"internal server error","code":500,"request_id":"rid-1"}`,
+		string(Internal(errors.New("boom")).JSON("rid-1")))
+}
+
+func render(t *testing.T, handler fiber.Handler) (int, string, string) {
+	t.Helper()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	app := fiber.New(fiber.Config{ErrorHandler: FiberHandler(log, nil), DisableStartupMessage: true})
+	app.Get("/x", func(c *fiber.Ctx) error {
+		c.Locals(RequestIDLocal, "req-42")
+		return handler(c)
+	})
+	resp, err := app.Test(httptest.NewRequest("GET", "/x", nil))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	return resp.StatusCode, string(body), logs.String()
+}
+
+func TestAPIErrorHidesDBDetail(t *testing.T) {
+	pgErr := &pgconn.PgError{Code: "42P01", Message: `relation "secret_table" does not exist`,
+		InternalQuery: "select password from secret_table"}
+	for name, h := range map[string]fiber.Handler{
+		"internal":   func(*fiber.Ctx) error { return Internal(pgErr) },
+		"plain":      func(*fiber.Ctx) error { return pgErr },
+		"wrapped":    func(*fiber.Ctx) error { return errors.Join(errors.New("query failed"), pgErr) },
+		"with cause": func(*fiber.Ctx) error { return Unavailable("try again").WithInternal(pgErr) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body, logs := render(t, h)
+			assert.GreaterOrEqual(t, status, 500)
+			assert.NotContains(t, body, "secret_table")
+			assert.NotContains(t, body, "42P01")
+			assert.Contains(t, body, `"request_id":"req-42"`)
+			// The cause is in the logs, with the request id, for operators.
+			assert.Contains(t, logs, "secret_table")
+			assert.Contains(t, logs, `"request_id":"req-42"`)
+		})
+	}
+}
+
+func TestFiberErrorsUseDefaultShape(t *testing.T) {
+	status, body, _ := render(t, func(*fiber.Ctx) error { return fiber.ErrMethodNotAllowed })
+	assert.Equal(t, 405, status)
+	assert.JSONEq(t, `{"error":"Method Not Allowed","code":405}`, body)
+	status, body, _ = render(t, func(*fiber.Ctx) error { return Conflict("taken") })
+	assert.Equal(t, 409, status)
+	assert.JSONEq(t, `{"error":"taken","code":409}`, body)
+}
