@@ -5,6 +5,8 @@ package devmode
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +63,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	// 0711: others may pass through (PostgreSQL runs as the postgres user
+	// when MadBase runs as root) but not list; secrets.json itself is 0600.
+	if err := os.MkdirAll(dataDir, 0o711); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	var common config.Common
@@ -115,6 +119,15 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		fmt.Fprintln(opts.Stdout, "Starting PostgreSQL in", pgOpts.DataDir, "...")
 		pg, err := pgcluster.Start(ctx, pgOpts)
+		var unreachable *pgcluster.UnreachableError
+		if errors.As(err, &unreachable) {
+			// Run as root in a folder the postgres user can't enter (a
+			// clone under /root): keep the cluster where it can.
+			pgOpts.DataDir = rootFallbackDir(dataDir)
+			fmt.Fprintf(opts.Stdout, "%s is not reachable by the %s user that PostgreSQL runs as; using %s instead\n",
+				unreachable.Dir, unreachable.User, pgOpts.DataDir)
+			pg, err = pgcluster.Start(ctx, pgOpts)
+		}
 		if err != nil {
 			return err
 		}
@@ -318,4 +331,18 @@ func (o *overlayEnv) lookup(k string) (string, bool) {
 		return v, true
 	}
 	return o.base(k)
+}
+
+// rootFallbackDir is where a root-run madbase dev keeps PostgreSQL's data
+// when its data folder is out of the postgres user's reach: under that
+// user's home when it exists, named after the data folder so that each
+// folder keeps its own cluster across restarts.
+func rootFallbackDir(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	name := filepath.Base(filepath.Dir(dataDir)) + "-" + hex.EncodeToString(sum[:4])
+	base := "/var/lib/postgresql"
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "madbase", name)
 }

@@ -1,0 +1,34 @@
+# Shortcuts; every recipe is a plain command you can also run without just.
+
+# Run MadBase in one process (NATS, PostgreSQL, control, edge, workers).
+dev *ARGS:
+    go run ./cmd/madbase dev {{ARGS}}
+
+# The whole test suite (what CI runs).
+test:
+    scripts/test.sh
+
+# Only the supabase-js end-to-end suite against a fresh madbase dev.
+e2e:
+    e2e/run.sh
+
+# The edge next to a direct worker and nginx, in one run (needs nginx and wrk).
+bench *ARGS:
+    go run ./bench/cmd/edgebench {{ARGS}}
+
+# Format every Go file.
+fmt:
+    gofmt -w bus shared edge worker control cmd bench
+
+# gofmt check and go vet on every module.
+lint:
+    test -z "$(gofmt -l bus shared edge worker control cmd bench)"
+    go vet ./bus/... ./shared/... ./edge/... ./worker/... ./control/... ./cmd/... ./bench/...
+
+# Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz).
+fuzz SECONDS="30":
+    go test ./shared/jwtauth -run '^$' -fuzz FuzzVerify -fuzztime {{SECONDS}}s
+
+# Build the binary into bin/.
+build:
+    go build -o bin/madbase ./cmd/madbase

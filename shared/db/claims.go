@@ -1,0 +1,105 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The roles a request may run as. They are PostgreSQL roles created by control's platform
+// migrations, named as in Supabase so that its policies work unchanged.
+const (
+	RoleAnon          = "anon"
+	RoleAuthenticated = "authenticated"
+	RoleServiceRole   = "service_role"
+)
+
+// ErrBadRole is returned, before anything is sent to the server, when the claims' role is
+// missing or is not one of the three request roles. A token is signed by us, but its role
+// claim must still never become `SET ROLE postgres`.
+var ErrBadRole = errors.New("db: the token's role must be anon, authenticated or service_role")
+
+// Claims are a request's verified JWT claims (a jwt.MapClaims converts directly).
+type Claims map[string]any
+
+// Role is the "role" claim, or "" if it is missing or not a string.
+func (c Claims) Role() string { s, _ := c["role"].(string); return s }
+
+// Subject is the "sub" claim (the user's id), or "" if it is missing or not a string.
+func (c Claims) Subject() string { s, _ := c["sub"].(string); return s }
+
+// TxStarter begins transactions: *pgxpool.Pool, *pgx.Conn and pgx.Tx (a savepoint) all do.
+type TxStarter interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// setClaimsSQL makes the claims visible to auth.uid(), auth.role() and auth.jwt() for the
+// rest of the transaction only (is_local = true), so nothing leaks to the next user of the
+// pooled connection.
+const setClaimsSQL = `select set_config('request.jwt.claims', $1, true), ` +
+	`set_config('request.jwt.claim.sub', $2, true), set_config('request.jwt.claim.role', $3, true)`
+
+// WithClaims runs fn in a transaction as the claims' role, with the claims set where RLS
+// policies read them, and commits if fn returns nil. It rolls back if fn returns an error
+// (which it returns) or panics (which it re-panics). Every data access on behalf of a
+// request goes through here; handlers never open transactions themselves. Pass a context
+// with a deadline.
+func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	role := claims.Role()
+	switch role {
+	case RoleAnon, RoleAuthenticated, RoleServiceRole:
+	default:
+		got := strconv.Quote(role)
+		if len(got) > 64 { // it comes from a token: keep logs short
+			got = got[:64] + "..."
+		}
+		return fmt.Errorf("%w (got %s)", ErrBadRole, got)
+	}
+	claimsJSON, err := json.Marshal(claims)
+	if err != nil {
+		return fmt.Errorf("db: encoding claims: %w", err)
+	}
+
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			rollback(ctx, tx)
+			panic(p)
+		}
+	}()
+
+	// One round trip: SET cannot take bind parameters, so the role is quoted, and it can
+	// only be one of the three constants above anyway.
+	b := &pgx.Batch{}
+	b.Queue("set local role " + pgx.Identifier{role}.Sanitize())
+	b.Queue(setClaimsSQL, string(claimsJSON), claims.Subject(), role)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		rollback(ctx, tx)
+		return fmt.Errorf("db: setting role and claims: %w", err)
+	}
+
+	if err := fn(ctx, tx); err != nil {
+		rollback(ctx, tx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// rollback ends tx even when ctx is already done (a client that went away), so that the
+// connection returns to the pool clean rather than being closed.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx)
+}

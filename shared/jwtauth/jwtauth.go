@@ -1,0 +1,91 @@
+// Package jwtauth signs and verifies the HS256 JWTs Supabase clients carry: the anon and
+// service-role API keys, and the access tokens the auth API issues. One secret signs them
+// all, as in Supabase, so a token's "role" claim is trusted only after Verify.
+package jwtauth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Leeway is the clock skew tolerated on exp, nbf and iat: enough for machines whose clocks
+// disagree a little, far too little to matter for a token's lifetime.
+const Leeway = 30 * time.Second
+
+// Claims written into the API keys, as in the keys of a self-hosted Supabase.
+const (
+	Issuer = "supabase"
+	Ref    = "madbase"
+)
+
+var (
+	// ErrInvalidToken wraps every reason Verify refuses a token; the jwt package's own
+	// errors (jwt.ErrTokenExpired, ...) are wrapped too, for callers that tell them apart.
+	ErrInvalidToken = errors.New("jwtauth: invalid token")
+	// ErrNoSecret is returned for an empty secret, with which anyone could sign tokens.
+	ErrNoSecret = errors.New("jwtauth: the JWT secret is empty")
+)
+
+// validMethods is the whole allow-list. Accepting what the token's header asks for is the
+// classic JWT hole: "none" skips the signature, and RS256 with an HMAC secret as "public
+// key" lets anyone sign.
+var validMethods = []string{jwt.SigningMethodHS256.Alg()}
+
+// Sign returns claims signed with secret using HS256.
+func Sign(secret []byte, claims jwt.MapClaims) (string, error) {
+	if len(secret) == 0 {
+		return "", ErrNoSecret
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("jwtauth: signing: %w", err)
+	}
+	return s, nil
+}
+
+// Verify returns the claims of token if it is an HS256 JWT signed with secret and its exp,
+// nbf and iat claims (each optional, as in Supabase) hold now, within Leeway.
+func Verify(secret []byte, token string) (jwt.MapClaims, error) {
+	if len(secret) == 0 {
+		return nil, ErrNoSecret
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods(validMethods),
+		jwt.WithLeeway(Leeway),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(), // one token, one encoding: no padded or non-canonical variants
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return claims, nil
+}
+
+// AnonKey mints the anon API key: what a browser app ships, and what makes a request run
+// as the anon role.
+func AnonKey(secret []byte, issuedAt, expiresAt time.Time) (string, error) {
+	return apiKey(secret, "anon", issuedAt, expiresAt)
+}
+
+// ServiceRoleKey mints the service-role API key, which bypasses row-level security: for
+// trusted servers only.
+func ServiceRoleKey(secret []byte, issuedAt, expiresAt time.Time) (string, error) {
+	return apiKey(secret, "service_role", issuedAt, expiresAt)
+}
+
+func apiKey(secret []byte, role string, issuedAt, expiresAt time.Time) (string, error) {
+	if !expiresAt.After(issuedAt) {
+		return "", fmt.Errorf("jwtauth: an API key must expire after it is issued (iat %s, exp %s)", issuedAt, expiresAt)
+	}
+	return Sign(secret, jwt.MapClaims{
+		"iss":  Issuer,
+		"ref":  Ref,
+		"role": role,
+		"iat":  issuedAt.Unix(),
+		"exp":  expiresAt.Unix(),
+	})
+}
