@@ -228,11 +228,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	natsURL, _ := env.lookup("NATS_URL")
 	g.Add(func(ctx context.Context) error {
-		if err := waitReady(ctx, apiURL, opts.Workers); err != nil {
-			return err
-		}
 		secret, _ := env.lookup("JWT_SECRET")
 		adminPW, _ := env.lookup("ADMIN_PASSWORD")
+		if err := waitReady(ctx, apiURL, controlURL, adminPW, opts.Workers); err != nil {
+			return err
+		}
 		anon, err := jwtauth.AnonKey([]byte(secret), secrets.KeysIssuedAt, secrets.KeysIssuedAt.Add(KeyLifetime))
 		if err != nil {
 			return err
@@ -270,26 +270,44 @@ func shipperActor(sh *logging.Shipper, natsURL string, log *slog.Logger) func(co
 	}
 }
 
-// waitReady polls the edge until every worker is routed to.
-func waitReady(ctx context.Context, apiURL string, workers int) error {
+// waitReady polls until the edge routes to every worker and control lists
+// them all, so that what the banner announces is true when it is printed.
+func waitReady(ctx context.Context, apiURL, controlURL, adminPassword string, workers int) error {
 	deadline := time.Now().Add(60 * time.Second)
+	count := func(url, field string, auth bool) int {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+adminPassword)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		var body map[string]json.RawMessage
+		if json.NewDecoder(resp.Body).Decode(&body) != nil {
+			return -1
+		}
+		var n int
+		if json.Unmarshal(body[field], &n) == nil {
+			return n
+		}
+		var list []json.RawMessage
+		if json.Unmarshal(body[field], &list) == nil {
+			return len(list)
+		}
+		return -1
+	}
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		resp, err := http.Get(apiURL + "/health")
-		if err == nil {
-			var h struct {
-				Healthy int `json:"workers_healthy"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h.Healthy >= workers {
-				return nil
-			}
+		if count(apiURL+"/health", "workers_healthy", false) >= workers &&
+			count(controlURL+"/admin/v1/workers", "workers", true) >= workers {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the edge at %s did not see %d healthy workers within 60s", apiURL, workers)
+			return fmt.Errorf("the edge at %s and control at %s did not both see %d workers within 60s", apiURL, controlURL, workers)
 		}
 		select {
 		case <-ctx.Done():
