@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -32,12 +33,16 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	minLevel, err := logging.ParseLevel(*level)
-	if err != nil {
-		return fmt.Errorf("%w: -level: %v", errUsage, err)
+	minLevel := slog.LevelDebug // no -level: everything
+	if *level != "" {
+		l, err := logging.ParseLevel(*level)
+		if err != nil {
+			return fmt.Errorf("%w: -level: %v", errUsage, err)
+		}
+		minLevel = l
 	}
 	dev := devmode.ReadState(envOr("MADBASE_DATA_DIR", "./.madbase"))
-	print := func(data []byte) {
+	show := func(data []byte) {
 		rec, all, err := bus.ParseLogRecord(data)
 		if err != nil {
 			return
@@ -86,7 +91,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("read control's answer: %w", err)
 		}
 		for _, r := range out.Logs {
-			print(r)
+			show(r)
 		}
 		return nil
 	}
@@ -104,7 +109,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *tier != "" {
 		subject = bus.LogsOfTier(*tier)
 	}
-	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { print(m.Data) })
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { show(m.Data) })
 	if err != nil {
 		return err
 	}
