@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/control"
-	"github.com/madbase/madbase/control/migrations"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/migrate"
+	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/madbase/madbase/shared/logging"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,7 +38,7 @@ func TestControlRunsMigrations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env := map[string]string{"DATABASE_URL": d.URL}
-	opts := control.Options{Migrations: []migrate.Source{migrations.Source}}
+	opts := control.Options{Migrations: []migrate.Source{platform.Source}}
 
 	first := start(t, nil, env, opts)
 	require.NoError(t, first.stop())
@@ -60,7 +60,7 @@ func TestControlRunsMigrations(t *testing.T) {
 	require.NoError(t, second.stop())
 	assert.Equal(t, []float64{0}, appliedCounts(t, second.out.String()), "a second run applies nothing")
 
-	n, err := control.RunMigrations(ctx, d.URL, logging.Discard(), migrations.Source)
+	n, err := control.RunMigrations(ctx, d.URL, logging.Discard(), platform.Source)
 	require.NoError(t, err)
 	assert.Zero(t, n, "nor does `madbase migrate`")
 }
@@ -68,16 +68,16 @@ func TestControlRunsMigrations(t *testing.T) {
 func TestRunMigrationsBadDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, err := control.RunMigrations(ctx, "", logging.Discard(), migrations.Source)
+	_, err := control.RunMigrations(ctx, "", logging.Discard(), platform.Source)
 	assert.ErrorContains(t, err, "DATABASE_URL")
-	_, err = control.RunMigrations(ctx, "postgres://u:secret@[bad", logging.Discard(), migrations.Source)
+	_, err = control.RunMigrations(ctx, "postgres://u:secret@[bad", logging.Discard(), platform.Source)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret")
 
 	// A server that never comes up: waiting ends at the deadline with a clear error.
 	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	_, err = control.RunMigrations(ctx, "postgres://u:secret@127.0.0.1:1/db?connect_timeout=1", logging.Discard(), migrations.Source)
+	_, err = control.RunMigrations(ctx, "postgres://u:secret@127.0.0.1:1/db?connect_timeout=1", logging.Discard(), platform.Source)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret")
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The roles a request may run as. They are PostgreSQL roles created by control's platform
+// The roles a request may run as. They are PostgreSQL roles created by the platform
 // migrations, named as in Supabase so that its policies work unchanged.
 const (
 	RoleAnon          = "anon"

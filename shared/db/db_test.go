@@ -3,7 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
-	"os"
+	"github.com/madbase/madbase/shared/db/platform"
 	"sync"
 	"testing"
 	"time"
@@ -17,15 +17,9 @@ import (
 
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/db/dbtest"
-	"github.com/madbase/madbase/shared/db/migrate"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-// platform is control's platform migrations, read from their directory: they create the
-// roles and auth.*() functions that WithClaims's contract is with. Importing the package
-// would make shared depend on a tier; reading the files keeps the test on the real SQL.
-var platform = migrate.Source{Name: "platform", FS: os.DirFS("../../control/migrations")}
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -35,7 +29,7 @@ func ctx(t *testing.T) context.Context {
 
 func TestRLSTransactionSetsRole(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.New(t, platform)
+	pool := dbtest.New(t, platform.Source)
 	for _, role := range []string{db.RoleAnon, db.RoleAuthenticated, db.RoleServiceRole} {
 		var current string
 		err := db.WithClaims(ctx(t), pool, db.Claims{"role": role}, func(ctx context.Context, tx pgx.Tx) error {
@@ -80,7 +74,7 @@ func (r *recorder) statements() []string {
 
 func TestRLSTransactionRejectsBadRole(t *testing.T) {
 	t.Parallel()
-	d := dbtest.NewDB(t, platform)
+	d := dbtest.NewDB(t, platform.Source)
 	cfg, err := pgxpool.ParseConfig(d.URL)
 	require.NoError(t, err)
 	rec := &recorder{}
@@ -119,7 +113,7 @@ func TestRLSTransactionRejectsBadRole(t *testing.T) {
 
 func TestRLSTransactionSetsClaims(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.New(t, platform)
+	pool := dbtest.New(t, platform.Source)
 	conn, err := pool.Acquire(ctx(t)) // one connection, to see what is left on it afterwards
 	require.NoError(t, err)
 	defer conn.Release()
@@ -160,7 +154,7 @@ func TestRLSTransactionSetsClaims(t *testing.T) {
 
 func TestRLSFiltersRows(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.New(t, platform)
+	pool := dbtest.New(t, platform.Source)
 	const alice, bob = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
 	_, err := pool.Exec(ctx(t), `
 		create table notes (id serial primary key, owner uuid not null, body text not null);
@@ -194,7 +188,7 @@ func TestRLSFiltersRows(t *testing.T) {
 
 func TestRLSTransactionRollsBack(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.New(t, platform)
+	pool := dbtest.New(t, platform.Source)
 	_, err := pool.Exec(ctx(t), "create table items (name text)")
 	require.NoError(t, err)
 	insert := func(ctx context.Context, tx pgx.Tx) error {

@@ -7,10 +7,10 @@ import (
 	"io"
 
 	"github.com/madbase/madbase/control"
-	platform "github.com/madbase/madbase/control/migrations"
 	"github.com/madbase/madbase/edge"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/migrate"
+	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/madbase/madbase/worker"
 )
 

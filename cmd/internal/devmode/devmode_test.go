@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	platform "github.com/madbase/madbase/control/migrations"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/migrate"
 	"github.com/madbase/madbase/shared/db/pgcluster"
+	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

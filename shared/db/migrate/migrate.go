@@ -1,5 +1,5 @@
 // Package migrate applies embedded SQL migrations. Each tier that owns tables ships its
-// files in a `migrations` package (control's platform roles and auth helpers, the worker's
+// files in a `migrations` package (the platform roles and auth helpers in shared/db/platform, the worker's
 // auth and storage schemas) and hands them over as a Source; Run applies what a database
 // lacks, whichever process gets there first.
 package migrate

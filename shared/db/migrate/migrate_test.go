@@ -2,7 +2,7 @@ package migrate_test
 
 import (
 	"context"
-	"os"
+	"github.com/madbase/madbase/shared/db/platform"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -171,15 +171,14 @@ func TestSourcesAreTrackedApart(t *testing.T) {
 	assert.Equal(t, 1, n, "version 1 of another source is a different migration")
 }
 
-// TestPlatformMigrationsRerunnable runs control's platform SQL again over itself, as happens
+// TestPlatformMigrationsRerunnable runs the platform SQL again over itself, as happens
 // when a second database is created on a cluster whose roles already exist.
 func TestPlatformMigrationsRerunnable(t *testing.T) {
 	t.Parallel()
-	platform := migrate.Source{Name: "platform", FS: os.DirFS("../../../control/migrations")}
-	pool := dbtest.New(t, platform)
+	pool := dbtest.New(t, platform.Source)
 	_, err := pool.Exec(ctx(t), "delete from madbase_migrations.applied")
 	require.NoError(t, err)
-	n, err := migrate.Run(ctx(t), pool, nil, platform)
+	n, err := migrate.Run(ctx(t), pool, nil, platform.Source)
 	require.NoError(t, err)
 	assert.Positive(t, n)
 

@@ -1,8 +1,8 @@
-// Package migrations holds the platform's own SQL: the roles every request runs as, the
+// Package platform holds the platform's own SQL: the roles every request runs as, the
 // extensions apps expect, the default grants that let row-level security do the filtering,
 // and the auth.uid()/auth.role()/auth.jwt() functions that policies call. Control applies
 // it first; the worker's schemas (auth users, storage) build on it.
-package migrations
+package platform
 
 import (
 	"embed"
