@@ -53,6 +53,7 @@ func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ANON_KEY=%s\nSERVICE_ROLE_KEY=%s\n", anon, service)
+	publishable, secretKey := jwtauth.OpaqueKeys([]byte(secret))
+	fmt.Fprintf(stdout, "ANON_KEY=%s\nSERVICE_ROLE_KEY=%s\nPUBLISHABLE_KEY=%s\nSECRET_KEY=%s\n", anon, service, publishable, secretKey)
 	return nil
 }

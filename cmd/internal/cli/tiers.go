@@ -12,6 +12,7 @@ import (
 	"github.com/madbase/madbase/shared/db/migrate"
 	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/madbase/madbase/worker"
+	workermigrations "github.com/madbase/madbase/worker/migrations"
 )
 
 func noFlags(name string, args []string, stderr io.Writer) error {
@@ -81,5 +82,5 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // Migrations lists every migration source in the order they apply: the
 // platform's own first, then each capability's.
 func Migrations() []migrate.Source {
-	return []migrate.Source{platform.Source}
+	return append([]migrate.Source{platform.Source}, workermigrations.All()...)
 }

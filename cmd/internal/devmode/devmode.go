@@ -244,7 +244,8 @@ func Run(ctx context.Context, opts Options) error {
 		if err := writeState(dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: natsURL, DatabaseURL: dbURL, PID: os.Getpid()}); err != nil {
 			return err
 		}
-		printBanner(opts.Stdout, apiURL, anon, service, adminPW, dataDir, opts.Workers)
+		publishable, secretKey := jwtauth.OpaqueKeys([]byte(secret))
+		printBanner(opts.Stdout, apiURL, anon, service, publishable, secretKey, adminPW, dataDir, opts.Workers)
 		<-ctx.Done()
 		_ = os.Remove(filepath.Join(dataDir, stateFile))
 		return nil
@@ -316,20 +317,21 @@ func waitReady(ctx context.Context, apiURL, controlURL, adminPassword string, wo
 	}
 }
 
-func printBanner(w io.Writer, apiURL, anon, service, adminPW, dataDir string, workers int) {
+func printBanner(w io.Writer, apiURL, anon, service, publishable, secretKey, adminPW, dataDir string, workers int) {
 	fmt.Fprintf(w, `
 MadBase is running (%d workers). Point supabase-js at it:
 
   API URL           %s
   anon key          %s
   service_role key  %s
+  (the same as opaque keys: %s and %s)
 
   Admin API         %s/admin/v1  (password: %s)
   Data folder       %s
 
   createClient('%s', '<anon key>')
   Ctrl-C stops everything; the next start keeps all data and keys.
-`, workers, apiURL, anon, service, apiURL, adminPW, dataDir, apiURL)
+`, workers, apiURL, anon, service, publishable, secretKey, apiURL, adminPW, dataDir, apiURL)
 }
 
 // overlayEnv is the environment with dev's own values on top.

@@ -1,0 +1,187 @@
+// Package apikey resolves what a request presents — the apikey header (or
+// ?apikey=) and the Authorization bearer — into the JWT claims it runs with,
+// as Supabase's gateway and PostgREST do: the legacy anon and service-role
+// keys are JWTs; the opaque sb_publishable_/sb_secret_ keys stand for the
+// anon and service_role roles; a user's access token carries its own role.
+// Each API surface renders the errors in its own shape.
+package apikey
+
+import (
+	"crypto/subtle"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/shared/jwtauth"
+)
+
+var (
+	// ErrNoKey: no apikey was sent.
+	ErrNoKey = errors.New("no API key found in request")
+	// ErrBadKey: the apikey is neither a valid key JWT nor a known opaque key.
+	ErrBadKey = errors.New("invalid API key")
+	// ErrBadJWT: the bearer token is not a valid JWT signed with the secret.
+	ErrBadJWT = errors.New("invalid JWT")
+	// ErrExpiredJWT: the bearer token is a valid JWT whose exp has passed.
+	ErrExpiredJWT = errors.New("JWT expired")
+	// ErrBadRole: the token's role is not one requests may run as.
+	ErrBadRole = errors.New("JWT role is not anon, authenticated or service_role")
+)
+
+// Keys knows the project's secret and its opaque keys.
+type Keys struct {
+	secret      []byte
+	publishable string
+	secretKey   string
+	// roleClaims are the claims an opaque key or a key-only request runs with.
+	roleClaims map[string]db.Claims
+}
+
+// New makes the resolver for a JWT secret.
+func New(jwtSecret string) *Keys {
+	k := &Keys{secret: []byte(jwtSecret)}
+	k.publishable, k.secretKey = jwtauth.OpaqueKeys(k.secret)
+	k.roleClaims = map[string]db.Claims{
+		db.RoleAnon:        {"role": db.RoleAnon, "iss": jwtauth.Issuer},
+		db.RoleServiceRole: {"role": db.RoleServiceRole, "iss": jwtauth.Issuer},
+	}
+	return k
+}
+
+// Result is who a request acts as.
+type Result struct {
+	// KeyRole is the role of the apikey (anon or service_role); empty when
+	// no apikey was sent.
+	KeyRole string
+	// Role is the PostgreSQL role the request runs as.
+	Role string
+	// Claims are the JWT claims for db.WithClaims (request.jwt.claims).
+	Claims db.Claims
+	// Token is the bearer JWT the claims came from; empty when they came
+	// from an opaque key.
+	Token string
+}
+
+// OpaqueRole maps an sb_publishable_/sb_secret_ key to its role.
+func (k *Keys) OpaqueRole(key string) (string, bool) {
+	switch {
+	case strings.HasPrefix(key, jwtauth.PublishablePrefix) &&
+		subtle.ConstantTimeCompare([]byte(key), []byte(k.publishable)) == 1:
+		return db.RoleAnon, true
+	case strings.HasPrefix(key, jwtauth.SecretPrefix) &&
+		subtle.ConstantTimeCompare([]byte(key), []byte(k.secretKey)) == 1:
+		return db.RoleServiceRole, true
+	}
+	return "", false
+}
+
+// KeyRole returns the role of an apikey value: an opaque key's role, or
+// the role claim of a key JWT.
+func (k *Keys) KeyRole(key string) (string, error) {
+	if key == "" {
+		return "", ErrNoKey
+	}
+	if strings.HasPrefix(key, "sb_") {
+		if role, ok := k.OpaqueRole(key); ok {
+			return role, nil
+		}
+		return "", ErrBadKey
+	}
+	claims, err := jwtauth.Verify(k.secret, key)
+	if err != nil {
+		return "", ErrBadKey
+	}
+	role, _ := claims["role"].(string)
+	if role != db.RoleAnon && role != db.RoleServiceRole {
+		return "", ErrBadKey
+	}
+	return role, nil
+}
+
+// Resolve works out who a request acts as from its apikey and its
+// Authorization header. When Authorization is absent or holds an opaque
+// key, the request runs with the apikey's role (as the gateway substitutes
+// a role JWT); otherwise the bearer must be a valid JWT, whose role claim
+// (anon when absent, as in PostgREST) must be one requests may take.
+// An empty apikey is allowed here (storage needs none); callers that
+// require one check Result.KeyRole.
+func (k *Keys) Resolve(apiKey, authorization string) (Result, error) {
+	var res Result
+	if apiKey != "" {
+		role, err := k.KeyRole(apiKey)
+		if err != nil {
+			return res, err
+		}
+		res.KeyRole = role
+	}
+	bearer := bearerToken(authorization)
+	switch {
+	case bearer == "" && res.KeyRole == "":
+		res.Role, res.Claims = db.RoleAnon, clone(k.roleClaims[db.RoleAnon])
+		return res, nil
+	case bearer == "":
+		res.Role, res.Claims = res.KeyRole, clone(k.roleClaims[res.KeyRole])
+		return res, nil
+	case strings.HasPrefix(bearer, "sb_"):
+		role, ok := k.OpaqueRole(bearer)
+		if !ok {
+			return res, ErrBadKey
+		}
+		res.Role, res.Claims = role, clone(k.roleClaims[role])
+		return res, nil
+	}
+	claims, err := jwtauth.Verify(k.secret, bearer)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return res, ErrExpiredJWT
+		}
+		return res, ErrBadJWT
+	}
+	role, _ := claims["role"].(string)
+	if role == "" {
+		role = db.RoleAnon
+	}
+	switch role {
+	case db.RoleAnon, db.RoleAuthenticated, db.RoleServiceRole:
+	default:
+		return res, ErrBadRole
+	}
+	res.Role, res.Claims, res.Token = role, db.Claims(claims), bearer
+	return res, nil
+}
+
+// FromRequest reads the apikey (header, else ?apikey=) and Authorization of
+// a fiber request, copied so they outlive the handler.
+func FromRequest(c *fiber.Ctx) (apiKey, authorization string) {
+	apiKey = c.Get("apikey")
+	if apiKey == "" {
+		apiKey = c.Query("apikey")
+	}
+	return strings.Clone(apiKey), strings.Clone(c.Get(fiber.HeaderAuthorization))
+}
+
+func bearerToken(h string) string {
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// ExpiresAt returns a claims' exp as a time, zero when absent.
+func ExpiresAt(c db.Claims) time.Time {
+	if exp, ok := c["exp"].(float64); ok {
+		return time.Unix(int64(exp), 0)
+	}
+	return time.Time{}
+}
+
+func clone(c db.Claims) db.Claims {
+	out := make(db.Claims, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}
