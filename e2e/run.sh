@@ -45,6 +45,14 @@ eval "$("$tmp/madbase" keys)"
 export SUPABASE_URL ANON_KEY SERVICE_ROLE_KEY
 export ADMIN_PASSWORD=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).admin_password)' "$MADBASE_DATA_DIR/secrets.json")
 export MADBASE_BIN="$tmp/madbase"
+export DATABASE_URL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).database_url)' "$MADBASE_DATA_DIR/dev.json")
+
+# Tables, policies and functions the tests use, as an app's own migrations
+# would create them (psql comes with the postgresql package).
+for f in fixtures/*.sql; do
+  [ -e "$f" ] || continue
+  psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f "$f" >/dev/null
+done
 
 status=0
 node --test --test-concurrency=1 "$@" tests/ || status=$?
