@@ -6,6 +6,9 @@ import WebSocket from 'ws';
 export const url = process.env.SUPABASE_URL;
 export const anonKey = process.env.ANON_KEY;
 export const serviceKey = process.env.SERVICE_ROLE_KEY;
+export const publishableKey = process.env.PUBLISHABLE_KEY;
+export const secretKey = process.env.SECRET_KEY;
+export const databaseUrl = process.env.DATABASE_URL;
 export const adminPassword = process.env.ADMIN_PASSWORD;
 
 if (!url || !anonKey) {
