@@ -5,15 +5,11 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +30,6 @@ import (
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Tier is control's name in logs, metrics and subjects.
@@ -83,7 +78,7 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	}
 	instance := cfg.InstanceID
 	if instance == "" {
-		instance = DefaultInstanceID()
+		instance = lifecycle.InstanceID(Tier)
 	}
 	log, shipper := opts.Log, opts.Shipper
 	if log == nil {
@@ -94,21 +89,10 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	clog := log.With("component", Tier)
 	reg := opts.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = metrics.NewRegistry()
 	}
-	clog.Debug("control configuration",
-		"host", cfg.Host,
-		"port", cfg.Port,
-		"nats_url", redactURLs(cfg.NATSURL),
-		"database_url", redactURLs(cfg.DatabaseURL),
-		"admin_password_set", cfg.AdminPassword != "",
-		"log_level", cfg.LogLevel,
-		"log_format", cfg.LogFormat,
-		"log_buffer", cfg.LogBuffer,
-		"migration_sources", len(opts.Migrations),
-		"dev", opts.Dev,
-	)
+	clog.Debug("control configuration", append(config.LogAttrs(cfg),
+		"ADMIN_PASSWORD_SET", cfg.AdminPassword != "", "migration_sources", len(opts.Migrations), "dev", opts.Dev)...)
 	if cfg.AdminPassword == "" {
 		clog.Warn("ADMIN_PASSWORD is not set: the admin API answers 401 to everything")
 	}
@@ -254,7 +238,7 @@ func openPool(ctx context.Context, databaseURL string, reg prometheus.Registerer
 	}
 	pool, err := db.NewPool(ctx, databaseURL, reg, log, db.WithTier(Tier))
 	if err != nil {
-		return nil, fmt.Errorf("database pool (%s): %w", redactURLs(databaseURL), err)
+		return nil, fmt.Errorf("database pool (%s): %w", config.RedactURLs(databaseURL), err)
 	}
 	return pool, nil
 }
@@ -325,17 +309,6 @@ func drain(nc *nats.Conn, log *slog.Logger) {
 	}
 }
 
-// DefaultInstanceID is the host name plus a random suffix.
-func DefaultInstanceID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "control"
-	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
-}
-
 // baseURL is the URL to reach a listener at; a wildcard address becomes
 // loopback.
 func baseURL(a net.Addr) string {
@@ -347,23 +320,4 @@ func baseURL(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// redactURLs hides the passwords of a comma-separated list of URLs, for logs.
-func redactURLs(list string) string {
-	if list == "" {
-		return ""
-	}
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		u, err := url.Parse(p)
-		if err != nil || !strings.Contains(p, "://") {
-			// Not a URL (a key=value DSN, say): its parts may hold a password.
-			parts[i] = "(set)"
-			continue
-		}
-		parts[i] = u.Redacted()
-	}
-	return strings.Join(parts, ",")
 }

@@ -502,7 +502,7 @@ func TestLogLevelDebugControl(t *testing.T) {
 			t.Fatalf("no debug record from control on NATS\n%s", in.out.String())
 		}
 	}
-	assert.Equal(t, true, config["admin_password_set"])
+	assert.Equal(t, true, config["ADMIN_PASSWORD_SET"])
 	assert.NotContains(t, in.out.String(), testPassword)
 
 	// Requests are logged at debug level too, with their request id.

@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,13 +40,4 @@ func TestWaitForDatabaseGivesUp(t *testing.T) {
 	h.mu.Lock()
 	assert.GreaterOrEqual(t, h.warns, 1, "each failed attempt is logged at warn")
 	h.mu.Unlock()
-}
-
-func TestRedactURLs(t *testing.T) {
-	t.Parallel()
-	got := redactURLs("nats://u:pw@a:4222, nats://b:4222")
-	assert.Equal(t, "nats://u:xxxxx@a:4222,nats://b:4222", got)
-	assert.Equal(t, "(set)", redactURLs("host=x password=pw"))
-	assert.False(t, strings.Contains(redactURLs("postgres://u:pw@h/db"), "pw@"))
-	assert.Equal(t, "", redactURLs(""))
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -23,8 +22,8 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/logging"
+	"github.com/madbase/madbase/shared/metrics"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -51,14 +50,13 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		return fmt.Errorf("edge configuration:\n%w", err)
 	}
 	if cfg.InstanceID == "" {
-		cfg.InstanceID = instanceID("edge")
+		cfg.InstanceID = lifecycle.InstanceID("edge")
 	}
 	log, shipper := opts.Log, opts.Shipper
 	if log == nil {
 		log, shipper = logging.New(logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat, Tier: "edge", Instance: cfg.InstanceID, Out: opts.LogOut})
 	}
-	log.Debug("edge configuration", "component", "edge", "port", cfg.Port, "static_workers", cfg.WorkerUpstreamURLs,
-		"control", cfg.ControlUpstreamURL, "allowed_origins", cfg.AllowedOrigins, "max_body_bytes", cfg.MaxBodyBytes)
+	log.Debug("edge configuration", append([]any{"component", "edge"}, config.LogAttrs(cfg)...)...)
 
 	nc, err := bus.Connect(cfg.NATSURL, "edge "+cfg.InstanceID, log)
 	if err != nil {
@@ -71,8 +69,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 
 	reg := opts.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = metrics.NewRegistry()
 	}
 	tr := opts.Transport
 	if tr == nil {
@@ -182,9 +179,4 @@ type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
-}
-
-func instanceID(tier string) string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s-%s-%d", tier, host, time.Now().UnixNano()%100000)
 }

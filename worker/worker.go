@@ -6,19 +6,12 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
-	"reflect"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,7 +25,6 @@ import (
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Tier names the worker in log subjects, metrics and instance ids.
@@ -106,7 +98,7 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 	}
 	id := cfg.InstanceID
 	if id == "" {
-		id = newInstanceID()
+		id = lifecycle.InstanceID(Tier)
 	}
 	log, shipper := opts.Log, opts.Shipper
 	if log == nil {
@@ -115,7 +107,7 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 		})
 	}
 	wlog := log.With("component", "worker")
-	wlog.Debug("worker configuration", configAttrs(cfg)...)
+	wlog.Debug("worker configuration", config.LogAttrs(cfg)...)
 
 	// Records logged so far wait in the shipper until NATS is attached; the
 	// shipper runs until after the HTTP server and bus services have stopped,
@@ -159,8 +151,7 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 
 	reg := opts.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = metrics.NewRegistry()
 	}
 
 	httpMetrics, err := newHTTPMetrics(reg)
@@ -334,18 +325,6 @@ func drainNATS(nc *nats.Conn, log *slog.Logger) {
 	}
 }
 
-// newInstanceID makes "worker-<host>-<random>".
-func newInstanceID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "host"
-	}
-	host = strings.NewReplacer(".", "-", " ", "-").Replace(strings.ToLower(host))
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return Tier + "-" + host + "-" + hex.EncodeToString(b[:])
-}
-
 // defaultAdvertiseURL is the loopback URL of the listener's port.
 func defaultAdvertiseURL(addr net.Addr) string {
 	port := "0"
@@ -355,64 +334,4 @@ func defaultAdvertiseURL(addr net.Addr) string {
 		port = p
 	}
 	return "http://127.0.0.1:" + port
-}
-
-// configAttrs lists the configuration for the start-up debug record: every
-// field by its variable name except secrets, with passwords in URLs masked.
-func configAttrs(cfg config.Worker) []any {
-	var attrs []any
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if f.Anonymous && f.Type.Kind() == reflect.Struct {
-				walk(v.Field(i))
-				continue
-			}
-			name := f.Tag.Get("env")
-			if name == "" || f.Tag.Get("secret") == "true" {
-				continue
-			}
-			val := v.Field(i).Interface()
-			switch x := val.(type) {
-			case string:
-				val = redactURLs(x)
-			case time.Duration:
-				val = x.String()
-			case []string:
-				out := make([]string, len(x))
-				for j, s := range x {
-					out[j] = redactURLs(s)
-				}
-				val = out
-			}
-			attrs = append(attrs, name, val)
-		}
-	}
-	walk(reflect.ValueOf(cfg))
-	return attrs
-}
-
-// dsnPassword matches the password of a key=value connection string (or of
-// a URL's query).
-var dsnPassword = regexp.MustCompile(`(?i)(password=)('[^']*'|[^\s&]*)`)
-
-// redactURLs masks the password of each comma-separated URL in s, and any
-// password=... setting.
-func redactURLs(s string) string {
-	s = dsnPassword.ReplaceAllString(s, "${1}xxxxx")
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "<unparsable, hidden>"
-			continue
-		}
-		parts[i] = u.Redacted()
-	}
-	return strings.Join(parts, ",")
 }

@@ -26,3 +26,9 @@ func TestGroupCancelledIsNotAnError(t *testing.T) {
 	cancel()
 	assert.NoError(t, g.Run(ctx))
 }
+
+func TestInstanceID(t *testing.T) {
+	a, b := InstanceID("worker"), InstanceID("worker")
+	assert.NotEqual(t, a, b)
+	assert.Regexp(t, `^worker-[^.*> ]+-[0-9a-f]{6}$`, a)
+}

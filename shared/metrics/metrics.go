@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Route groups label requests by API surface, keeping label values bounded.
@@ -108,4 +109,12 @@ func (m *HTTP) Observe(group string, status int, d time.Duration) {
 	}
 	p.c.Inc()
 	p.h.Observe(d.Seconds())
+}
+
+// NewRegistry makes a tier's registry with the Go runtime and process
+// collectors, which every /metrics serves.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }

@@ -1,25 +1,24 @@
-package worker
+package config
 
 import (
 	"fmt"
 	"testing"
 
-	"github.com/madbase/madbase/shared/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestConfigAttrsHideSecrets(t *testing.T) {
 	t.Parallel()
-	var cfg config.Worker
-	require.NoError(t, config.Load(&cfg, config.Map(map[string]string{
+	var cfg Worker
+	require.NoError(t, Load(&cfg, Map(map[string]string{
 		"JWT_SECRET":    "jwt-secret-value-0123456789abcdef0123",
 		"REDIS_URL":     "redis://:redis-pw@127.0.0.1:6379",
 		"S3_SECRET_KEY": "s3-secret-value",
 		"DATABASE_URL":  "postgres://madbase:db-pw@127.0.0.1:5432/madbase?sslmode=disable",
 		"NATS_URL":      "nats://u:nats-pw@a:4222, nats://b:4222",
 	})))
-	attrs := configAttrs(cfg)
+	attrs := LogAttrs(cfg)
 	got := map[string]any{}
 	for i := 0; i+1 < len(attrs); i += 2 {
 		got[attrs[i].(string)] = attrs[i+1]
@@ -46,7 +45,8 @@ func TestRedactURLs(t *testing.T) {
 		"host=db password='p w' dbname=x":     "host=db password=xxxxx dbname=x",
 		"postgres://h/db?password=pw&x=1":     "postgres://h/db?password=xxxxx&x=1",
 		"postgres://u:pw@h/db":                "postgres://u:xxxxx@h/db",
+		"nats://u:pw@a:4222, nats://b:4222":   "nats://u:xxxxx@a:4222,nats://b:4222",
 	} {
-		assert.Equal(t, want, redactURLs(in), in)
+		assert.Equal(t, want, RedactURLs(in), in)
 	}
 }
