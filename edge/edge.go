@@ -106,19 +106,21 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		MetricsHandler: metricsHandler,
 	})
 	srv := &fasthttp.Server{
-		Handler:                       p.Handler,
-		Name:                          "",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		StreamRequestBody:             true,
-		ReadBufferSize:                32 << 10,
-		WriteBufferSize:               32 << 10,
-		IdleTimeout:                   120 * time.Second,
-		MaxRequestBodySize:            int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{log},
+		Handler:               p.Handler,
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// Header names are normalized on the way in: hop-by-hop stripping and
+		// X-Forwarded-For must match "connection" and "x-forwarded-for" as
+		// Node's fetch sends them, not only their canonical spelling.
+		DisablePreParseMultipartForm: true,
+		StreamRequestBody:            true,
+		ReadBufferSize:               32 << 10,
+		WriteBufferSize:              32 << 10,
+		IdleTimeout:                  120 * time.Second,
+		MaxRequestBodySize:           int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{log},
 	}
 
 	ln := opts.Listener

@@ -626,3 +626,36 @@ func TestProxyHeadNoContentAndAbort(t *testing.T) {
 	}
 	assert.Error(t, err)
 }
+
+// TestProxyHeadersAnyCase sends header names in lower case, as Node's fetch
+// does: hop-by-hop headers must still be stripped, and a client's
+// x-forwarded-for and x-request-id extended or kept, never duplicated.
+func TestProxyHeadersAnyCase(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	seen := make(chan http.Header, 1)
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+	}))
+	e.waitWorkers(1)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprint(conn, "GET /rest/v1/items HTTP/1.1\r\nhost: example.test\r\n"+
+		"connection: keep-alive, x-secret\r\nx-secret: s3cr3t\r\nkeep-alive: timeout=5\r\n"+
+		"proxy-authorization: Basic eDp5\r\nte: trailers\r\nupgrade: h2c\r\n"+
+		"x-forwarded-for: 6.6.6.6\r\nx-request-id: rid-lower\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	h := <-seen
+	for _, k := range []string{"X-Secret", "Keep-Alive", "Proxy-Authorization", "Te", "Upgrade"} {
+		assert.Empty(t, h.Values(k), "%s reached the worker", k)
+	}
+	assert.Equal(t, []string{"6.6.6.6, 127.0.0.1"}, h.Values("X-Forwarded-For"))
+	assert.Equal(t, []string{"rid-lower"}, h.Values("X-Request-Id"))
+	assert.Equal(t, []string{"example.test"}, h.Values("X-Forwarded-Host"))
+	assert.Equal(t, "rid-lower", resp.Header.Get("X-Request-Id"))
+}
