@@ -26,6 +26,7 @@ type Options struct {
 // Server is a running embedded NATS server.
 type Server struct {
 	*server.Server
+	tempDir string // removed on Stop
 }
 
 // Start starts a NATS server with JetStream and waits until it accepts
@@ -63,8 +64,15 @@ func Start(opts Options) (*Server, error) {
 		so.StoreDir = dir
 		so.JetStreamMaxStore = 0
 	}
+	tempDir := ""
+	if opts.StoreDir == "" {
+		tempDir = so.StoreDir
+	}
 	ns, err := server.NewServer(so)
 	if err != nil {
+		if tempDir != "" {
+			_ = os.RemoveAll(tempDir)
+		}
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	if opts.Logs {
@@ -73,9 +81,12 @@ func Start(opts Options) (*Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
+		if tempDir != "" {
+			_ = os.RemoveAll(tempDir)
+		}
 		return nil, errors.New("embedded nats: not ready after 10s")
 	}
-	return &Server{ns}, nil
+	return &Server{Server: ns, tempDir: tempDir}, nil
 }
 
 // URL is the client URL of the server.
@@ -85,4 +96,7 @@ func (s *Server) URL() string { return s.ClientURL() }
 func (s *Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+	if s.tempDir != "" {
+		_ = os.RemoveAll(s.tempDir)
+	}
 }

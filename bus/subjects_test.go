@@ -1,0 +1,29 @@
+package bus
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestSubjects(t *testing.T) {
+	assert.Equal(t, "madbase.workers.w-1.heartbeat", WorkerHeartbeat("w-1"))
+	assert.Equal(t, "madbase.workers.w_1_x.leave", WorkerLeave("w.1*x"))
+	assert.Equal(t, "madbase.logs.edge.host_a", Logs("edge", "host a"))
+	assert.Equal(t, "madbase.logs.worker.*", LogsOfTier("worker"))
+	assert.Equal(t, "_", Token(""))
+}
+
+// TestHeartbeatWire pins the heartbeat's JSON: it is a contract between
+// tiers that may run different versions during a rolling upgrade.
+func TestHeartbeatWire(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b, err := json.Marshal(Heartbeat{ID: "w1", URL: "http://10.0.0.5:8002", Version: "v1", InFlight: 3, Draining: true, StartedAt: at, SentAt: at})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002","version":"v1","in_flight":3,"draining":true,
+		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z"}`, string(b))
+	b, _ = json.Marshal(Leave{ID: "w1", URL: "http://10.0.0.5:8002"})
+	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002"}`, string(b))
+}
