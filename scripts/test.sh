@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
 
-modules=(bus shared edge worker control cmd)
+modules=(bus shared edge worker control cmd bench)
 pkgs=()
 for m in "${modules[@]}"; do pkgs+=("./$m/..."); done
 

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/madbase/madbase/edge"
+	"github.com/madbase/madbase/shared/config"
+)
+
+const (
+	envCPUProfile = "EDGEBENCH_CPUPROFILE"
+	envMemProfile = "EDGEBENCH_MEMPROFILE"
+)
+
+// child is a process the bench started; stop ends it and its process group.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited
+	err  error         // Wait's result, valid after done
+}
+
+func startChild(name string, cmd *exec.Cmd, deathSig syscall.Signal) (*child, error) {
+	// Its own process group: Ctrl-C reaches only the bench, which then stops
+	// the children in order. Pdeathsig covers a bench killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends sig, waits up to grace, then kills the whole process group.
+func (c *child) stop(sig syscall.Signal, grace time.Duration) {
+	if c == nil {
+		return
+	}
+	_ = syscall.Kill(c.pid(), sig)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		fmt.Fprintf(os.Stderr, "edgebench: %s did not stop within %s, killing it\n", c.name, grace)
+	}
+	// Leftovers (nginx workers) share the group id, which is the leader's pid.
+	_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
+	<-c.done
+}
+
+// startEdge runs the edge in a re-executed copy of this binary (or of exe,
+// another edgebench build), on a listener made here and passed down as fd 3.
+func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []string) (*child, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := ln.(*net.TCPListener).File()
+	_ = ln.Close() // the duplicate in f keeps the socket listening
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	url := "http://" + ln.Addr().String()
+
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, "", err
+		}
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(),
+		childEnv+"=edge",
+		"NATS_URL="+natsURL,
+		"WORKER_UPSTREAM_URLS="+strings.Join(upstreams, ","),
+		"LOG_LEVEL=warn",
+		"LOG_FORMAT=text",
+		"INSTANCE_ID=edgebench-edge",
+		"SHUTDOWN_GRACE=2s",
+	)
+	for _, kv := range []struct{ env, path string }{{envCPUProfile, o.cpuProfile}, {envMemProfile, o.memProfile}} {
+		if kv.path != "" {
+			p, err := filepath.Abs(kv.path)
+			if err != nil {
+				return nil, "", err
+			}
+			cmd.Env = append(cmd.Env, kv.env+"="+p)
+		}
+	}
+	cmd.Env = append(cmd.Env, o.edgeEnv...)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	c, err := startChild("edge", cmd, syscall.SIGKILL)
+	if err != nil {
+		return nil, "", err
+	}
+
+	// Ready once /health counts both backend ports as healthy workers.
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for {
+		var h struct {
+			Healthy int `json:"workers_healthy"`
+		}
+		resp, err := hc.Get(url + "/health")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+		}
+		switch {
+		case err == nil && h.Healthy >= len(upstreams):
+			return c, url, nil
+		case err != nil:
+			last = err.Error()
+		default:
+			last = fmt.Sprintf("%d of %d workers healthy", h.Healthy, len(upstreams))
+		}
+		if c.exited() {
+			return nil, "", fmt.Errorf("edge process exited: %v", c.err)
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			c.stop(syscall.SIGTERM, 5*time.Second)
+			return nil, "", fmt.Errorf("edge not ready after 20s: %s", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runEdgeChild is main of the re-executed binary: edge.Run on fd 3 until
+// SIGTERM, with optional CPU and heap profiles for investigations.
+func runEdgeChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "edgebench edge:", err); return 1 }
+
+	var cfg config.Edge
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return fail(err)
+	}
+	ln, err := net.FileListener(os.NewFile(3, "edge-listener"))
+	if err != nil {
+		return fail(err)
+	}
+	if path := os.Getenv(envCPUProfile); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	err = edge.Run(ctx, cfg, edge.Options{Listener: ln, LogOut: os.Stderr, Version: "edgebench"})
+	if path := os.Getenv(envMemProfile); path != "" {
+		if f, ferr := os.Create(path); ferr == nil {
+			runtime.GC()
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fail(err)
+	}
+	return 0
+}

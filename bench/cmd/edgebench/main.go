@@ -1,0 +1,136 @@
+// Command edgebench measures the edge proxy against a direct connection to
+// the worker and against nginx, in one run, on loopback.
+//
+// The "worker" is a fasthttp server inside this process on two ports. The
+// edge runs as a child process (this binary re-executed), so its CPU time and
+// memory can be read from /proc; nginx runs as a child with a generated
+// configuration. Setups alternate round by round (direct, edge, nginx, direct,
+// ...) so machine noise hits all three alike.
+//
+//	go run ./bench/cmd/edgebench            # full run, about 1.5 minutes
+//	go run ./bench/cmd/edgebench -quick     # smoke run
+//	go run ./bench/cmd/edgebench -json out.json -edge-cpuprofile edge.pprof
+//
+// It needs wrk and nginx (Debian: apt-get install nginx wrk); -no-nginx skips
+// the nginx column.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	// childEnv makes the re-executed binary run the edge instead of the bench.
+	childEnv = "MADBASE_EDGEBENCH_CHILD"
+	mib      = 1 << 20
+)
+
+type options struct {
+	duration   time.Duration
+	rounds     int
+	bodySize   int64
+	memSize    int64
+	warmup     time.Duration
+	conns      int
+	quick      bool
+	noNginx    bool
+	jsonPath   string
+	timeout    time.Duration
+	wrkBin     string
+	nginxBin   string
+	cpuProfile string
+	memProfile string
+	edgeEnv    multiFlag
+	edgeBExe   string
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	if os.Getenv(childEnv) == "edge" {
+		os.Exit(runEdgeChild())
+	}
+
+	var o options
+	var bodyMiB, memMiB int64
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs wrk and one upload and download per setup")
+	flag.Int64Var(&bodyMiB, "body-mib", 100, "upload/download body size in MiB")
+	flag.Int64Var(&memMiB, "mem-mib", 1024, "body size in MiB of the memory test (one upload, one download)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "wrk warm-up per setup before the first round (0 to skip)")
+	flag.IntVar(&o.conns, "c", 32, "wrk connections")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: 1 round of 2s, 16 MiB bodies, 128 MiB memory test")
+	flag.BoolVar(&o.noNginx, "no-nginx", false, "skip the nginx column (e.g. when nginx is not installed)")
+	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
+	flag.StringVar(&o.wrkBin, "wrk", "", "wrk binary (default: wrk on PATH or /usr/bin/wrk)")
+	flag.StringVar(&o.nginxBin, "nginx", "", "nginx binary (default: nginx on PATH or /usr/sbin/nginx)")
+	flag.StringVar(&o.cpuProfile, "edge-cpuprofile", "", "write a CPU profile of the edge process (whole run) to this file")
+	flag.StringVar(&o.memProfile, "edge-memprofile", "", "write a heap profile of the edge process at exit to this file")
+	flag.StringVar(&o.edgeBExe, "edge-b", "", "also measure the edge of another edgebench build (e.g. with a change under test) as setup edge-b")
+	flag.Var(&o.edgeEnv, "edge-env", "KEY=VALUE added to the edge process's environment (repeatable), e.g. GOMAXPROCS=1")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/edgebench [flags]\n\n"+
+			"Compares the edge proxy with a direct connection and with nginx (small requests\n"+
+			"with wrk, 100 MiB uploads and downloads, edge memory during 1 GiB transfers).\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		if !set["rounds"] {
+			o.rounds = 1
+		}
+		if !set["duration"] {
+			o.duration = 2 * time.Second
+		}
+		if !set["body-mib"] {
+			bodyMiB = 16
+		}
+		if !set["mem-mib"] {
+			memMiB = 128
+		}
+	}
+	o.bodySize, o.memSize = bodyMiB*mib, memMiB*mib
+	if o.rounds < 1 || o.duration < time.Second || o.bodySize <= 0 || o.memSize < 0 || o.conns < 1 {
+		fmt.Fprintln(os.Stderr, "edgebench: -rounds, -c and -body-mib must be positive, -duration at least 1s")
+		os.Exit(2)
+	}
+
+	// A closed stdout (| head) must fail writes, not kill the bench before
+	// it stops its children and removes its temp dir.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	err := run(ctx, o)
+	interrupted := ctx.Err() != nil
+	cancel()
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "edgebench:", err)
+		var me *missingToolError
+		switch {
+		case errors.As(err, &me):
+			os.Exit(3)
+		case interrupted:
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}

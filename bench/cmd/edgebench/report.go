@@ -1,0 +1,332 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+)
+
+// Goals from the issue.
+const (
+	goalThroughputVsNginx = 1.0  // edge req/s ÷ nginx req/s, at least
+	goalCPUPerReq         = 20.0 // edge µs of CPU per small request, at most
+	goalUploadVsDirect    = 0.8
+	goalDownloadVsDirect  = 0.6
+	goalPeakRSSMiB        = 64.0 // during the memory-test upload, below
+)
+
+type report struct {
+	Started      string            `json:"started"`
+	GoVersion    string            `json:"go_version"`
+	CPUs         int               `json:"cpus"`
+	NginxVersion string            `json:"nginx_version,omitempty"`
+	WrkVersion   string            `json:"wrk_version"`
+	LoadAvgStart string            `json:"loadavg_start"`
+	LoadAvgEnd   string            `json:"loadavg_end"`
+	Settings     settings          `json:"settings"`
+	Setups       []*setupResult    `json:"setups"`
+	Memory       []memResult       `json:"memory,omitempty"`
+	Ratios       map[string]*ratio `json:"ratios"`
+	Goals        []goal            `json:"goals"`
+	Warnings     []string          `json:"warnings,omitempty"`
+}
+
+type settings struct {
+	Rounds         int      `json:"rounds"`
+	WrkSeconds     int      `json:"wrk_seconds"`
+	WrkConnections int      `json:"wrk_connections"`
+	BodyMiB        int64    `json:"body_mib"`
+	MemMiB         int64    `json:"mem_mib"`
+	EdgeEnv        []string `json:"edge_env,omitempty"`
+}
+
+type sample struct {
+	Round              int      `json:"round"`
+	ReqPerSec          float64  `json:"req_per_sec"`
+	Requests           int64    `json:"requests"`
+	P50us              float64  `json:"p50_us"`
+	P99us              float64  `json:"p99_us"`
+	ProxyCPUusPerReq   *float64 `json:"proxy_cpu_us_per_req"` // null for direct
+	BackendCPUusPerReq float64  `json:"backend_cpu_us_per_req"`
+	Non2xx             int64    `json:"non_2xx"`
+	SocketErrors       int64    `json:"socket_errors"`
+	UploadMBps         float64  `json:"upload_mb_per_s"`
+	DownloadMBps       float64  `json:"download_mb_per_s"`
+	// OtherLoadPct is the CPU the machine spent on other processes during
+	// the wrk run, in % of one core (100 = a whole core busy elsewhere).
+	OtherLoadPct float64 `json:"other_load_pct"`
+}
+
+type setupResult struct {
+	Name    string   `json:"name"`
+	URL     string   `json:"url"`
+	Samples []sample `json:"samples"`
+	Median  sample   `json:"median"` // per metric; errors are totals
+}
+
+type memResult struct {
+	Setup           string  `json:"setup"`
+	Processes       int     `json:"processes"`
+	IdleRSSMiB      float64 `json:"idle_rss_mib"`
+	UploadPeakMiB   float64 `json:"upload_peak_rss_mib"`
+	DownloadPeakMiB float64 `json:"download_peak_rss_mib"`
+	RunPeakMiB      float64 `json:"run_peak_rss_mib"`
+	// EndAnonMiB and EndFileMiB split the RSS at the end: heap and stacks
+	// versus pages of the mapped binary.
+	EndAnonMiB float64 `json:"end_rss_anon_mib"`
+	EndFileMiB float64 `json:"end_rss_file_mib"`
+	// PeakReset is false when VmHWM could not be reset, so the peaks are
+	// those of the whole run up to that point.
+	PeakReset bool `json:"peak_reset"`
+}
+
+// ratio is edge ÷ another setup, per metric; nil where not measured.
+type ratio struct {
+	ReqPerSec    *float64 `json:"req_per_sec"`
+	P50          *float64 `json:"p50"`
+	P99          *float64 `json:"p99"`
+	CPUPerReq    *float64 `json:"cpu_us_per_req"`
+	UploadMBps   *float64 `json:"upload_mb_per_s"`
+	DownloadMBps *float64 `json:"download_mb_per_s"`
+}
+
+type goal struct {
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      *bool  `json:"met"` // null when not measured
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func summarize(ss []sample) sample {
+	pick := func(f func(sample) float64) float64 {
+		xs := make([]float64, len(ss))
+		for i, s := range ss {
+			xs[i] = f(s)
+		}
+		return median(xs)
+	}
+	m := sample{
+		ReqPerSec:          pick(func(s sample) float64 { return s.ReqPerSec }),
+		Requests:           int64(pick(func(s sample) float64 { return float64(s.Requests) })),
+		P50us:              pick(func(s sample) float64 { return s.P50us }),
+		P99us:              pick(func(s sample) float64 { return s.P99us }),
+		BackendCPUusPerReq: pick(func(s sample) float64 { return s.BackendCPUusPerReq }),
+		UploadMBps:         pick(func(s sample) float64 { return s.UploadMBps }),
+		DownloadMBps:       pick(func(s sample) float64 { return s.DownloadMBps }),
+		OtherLoadPct:       pick(func(s sample) float64 { return s.OtherLoadPct }),
+	}
+	if len(ss) > 0 && ss[0].ProxyCPUusPerReq != nil {
+		v := pick(func(s sample) float64 { return *s.ProxyCPUusPerReq })
+		m.ProxyCPUusPerReq = &v
+	}
+	for _, s := range ss {
+		m.Non2xx += s.Non2xx
+		m.SocketErrors += s.SocketErrors
+	}
+	return m
+}
+
+func (r *report) setup(name string) *setupResult {
+	for _, s := range r.Setups {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (r *report) mem(name string) *memResult {
+	for i := range r.Memory {
+		if r.Memory[i].Setup == name {
+			return &r.Memory[i]
+		}
+	}
+	return nil
+}
+
+func div(a, b float64) *float64 {
+	if b == 0 {
+		return nil
+	}
+	v := a / b
+	return &v
+}
+
+// cpuOf is the CPU per request that edge's is compared with: the proxy's
+// for nginx, the backend's own for direct (there is no proxy).
+func cpuOf(s *setupResult) float64 {
+	if s.Median.ProxyCPUusPerReq != nil {
+		return *s.Median.ProxyCPUusPerReq
+	}
+	return s.Median.BackendCPUusPerReq
+}
+
+// finish computes ratios and goals.
+func (r *report) finish() {
+	r.Ratios = map[string]*ratio{}
+	edge := r.setup("edge")
+	for _, other := range []string{"direct", "nginx"} {
+		o := r.setup(other)
+		if edge == nil || o == nil {
+			continue
+		}
+		e, m := edge.Median, o.Median
+		r.Ratios["edge/"+other] = &ratio{
+			ReqPerSec:    div(e.ReqPerSec, m.ReqPerSec),
+			P50:          div(e.P50us, m.P50us),
+			P99:          div(e.P99us, m.P99us),
+			CPUPerReq:    div(cpuOf(edge), cpuOf(o)),
+			UploadMBps:   div(e.UploadMBps, m.UploadMBps),
+			DownloadMBps: div(e.DownloadMBps, m.DownloadMBps),
+		}
+	}
+	yes := func(b bool) *bool { return &b }
+
+	g := goal{Goal: fmt.Sprintf("small requests: edge ≥ %.1f× nginx req/s with ≤ %.0f µs CPU/req", goalThroughputVsNginx, goalCPUPerReq)}
+	cpu := cpuOf(edge)
+	if rn := r.Ratios["edge/nginx"]; rn != nil && rn.ReqPerSec != nil {
+		g.Measured = fmt.Sprintf("%.2f× nginx, %.1f µs/req", *rn.ReqPerSec, cpu)
+		g.Met = yes(*rn.ReqPerSec >= goalThroughputVsNginx && cpu <= goalCPUPerReq)
+	} else {
+		g.Measured = fmt.Sprintf("no nginx column, %.1f µs/req", cpu)
+	}
+	r.Goals = append(r.Goals, g)
+
+	if rd := r.Ratios["edge/direct"]; rd != nil && rd.UploadMBps != nil && rd.DownloadMBps != nil {
+		r.Goals = append(r.Goals,
+			goal{Goal: fmt.Sprintf("uploads ≥ %.1f× direct", goalUploadVsDirect), Measured: fmt.Sprintf("%.2f×", *rd.UploadMBps),
+				Met: yes(*rd.UploadMBps >= goalUploadVsDirect)},
+			goal{Goal: fmt.Sprintf("downloads ≥ %.1f× direct", goalDownloadVsDirect), Measured: fmt.Sprintf("%.2f×", *rd.DownloadMBps),
+				Met: yes(*rd.DownloadMBps >= goalDownloadVsDirect)})
+	}
+	g = goal{Goal: fmt.Sprintf("edge peak RSS < %.0f MiB during the 1 GiB upload", goalPeakRSSMiB)}
+	if m := r.mem("edge"); m != nil {
+		g.Measured = fmt.Sprintf("%.1f MiB", m.UploadPeakMiB)
+		if r.Settings.MemMiB != 1024 {
+			g.Measured += fmt.Sprintf(" (with a %d MiB upload)", r.Settings.MemMiB)
+		}
+		g.Met = yes(m.UploadPeakMiB < goalPeakRSSMiB)
+	} else {
+		g.Measured = "not measured (-mem-mib 0)"
+	}
+	r.Goals = append(r.Goals, g)
+}
+
+func fmtUS(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2fms", v/1000)
+	}
+	return fmt.Sprintf("%.0fµs", v)
+}
+
+func fmtOpt(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", *v)
+}
+
+func fmtRatio(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\nedgebench  %s  %s, %d CPUs, %s, %s  load %s → %s\n", r.Started, r.GoVersion, r.CPUs,
+		orDash(r.NginxVersion), r.WrkVersion, r.LoadAvgStart, r.LoadAvgEnd)
+	s := r.Settings
+	fmt.Fprintf(w, "small: wrk -t1 -c%d -d%ds GET /rest/v1/bench (64 B); bodies: %d MiB; median of %d round(s)\n\n",
+		s.WrkConnections, s.WrkSeconds, s.BodyMiB, s.Rounds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\treq/s\tp50\tp99\tproxy CPU µs/req\tbackend CPU µs/req\tupload MB/s\tdownload MB/s\terrors\tother load\t")
+	for _, sr := range r.Setups {
+		m := sr.Median
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.1f\t%.0f\t%.0f\t%d\t%.0f%%\t\n", sr.Name, m.ReqPerSec, fmtUS(m.P50us), fmtUS(m.P99us),
+			fmtOpt(m.ProxyCPUusPerReq), m.BackendCPUusPerReq, m.UploadMBps, m.DownloadMBps, m.Non2xx+m.SocketErrors, m.OtherLoadPct)
+	}
+	_ = tw.Flush()
+
+	if len(r.Memory) > 0 {
+		fmt.Fprintf(w, "\nmemory (MiB, largest process; peaks are VmHWM)\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "setup\tprocesses\tidle RSS\tpeak %d MiB upload\tpeak %d MiB download\tpeak whole run\tRSS at end: anon + file\t\n", s.MemMiB, s.MemMiB)
+		for _, m := range r.Memory {
+			note := ""
+			if !m.PeakReset {
+				note = " (peak not resettable: cumulative)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f + %.1f\t%s\n", m.Setup, m.Processes, m.IdleRSSMiB, m.UploadPeakMiB,
+				m.DownloadPeakMiB, m.RunPeakMiB, m.EndAnonMiB, m.EndFileMiB, note)
+		}
+		_ = tw.Flush()
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, k := range []string{"edge/direct", "edge/nginx"} {
+		x := r.Ratios[k]
+		if x == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\treq/s %s\tp50 %s\tp99 %s\tCPU µs/req %s\tupload MB/s %s\tdownload MB/s %s\n", k,
+			fmtRatio(x.ReqPerSec), fmtRatio(x.P50), fmtRatio(x.P99), fmtRatio(x.CPUPerReq), fmtRatio(x.UploadMBps), fmtRatio(x.DownloadMBps))
+	}
+	_ = tw.Flush()
+	if m := r.mem("edge"); m != nil {
+		fmt.Fprintf(w, "edge peak RSS MiB  %.1f (%d MiB upload), %.1f (%d MiB download), %.1f (whole run)\n",
+			m.UploadPeakMiB, s.MemMiB, m.DownloadPeakMiB, s.MemMiB, m.RunPeakMiB)
+	}
+	fmt.Fprintln(w, "(edge/direct CPU compares the edge's CPU per request with the backend's own; other load = CPU used by")
+	fmt.Fprintln(w, " processes outside the benchmark during the wrk runs, in % of one core: above ~10% the numbers are noisy)")
+
+	fmt.Fprintln(w, "\ngoals")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, g := range r.Goals {
+		verdict := "n/a"
+		if g.Met != nil {
+			verdict = map[bool]string{true: "met", false: "NOT MET"}[*g.Met]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", g.Goal, g.Measured, verdict)
+	}
+	_ = tw.Flush()
+	for _, msg := range r.Warnings {
+		fmt.Fprintln(w, "WARNING:", msg)
+	}
+	for _, sr := range r.Setups {
+		if e := sr.Median.Non2xx + sr.Median.SocketErrors; e > 0 {
+			fmt.Fprintf(w, "WARNING: %s had %d non-2xx responses and %d socket errors under wrk\n", sr.Name, sr.Median.Non2xx, sr.Median.SocketErrors)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

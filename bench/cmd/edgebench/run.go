@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/madbase/madbase/bus/embedded"
+)
+
+// missingToolError says which package to install.
+type missingToolError struct{ tool, hint string }
+
+func (e *missingToolError) Error() string {
+	return fmt.Sprintf("%s not found; install it with `apt-get install %s` (Debian/Ubuntu)%s", e.tool, e.tool, e.hint)
+}
+
+func findTool(flagValue, name, fallback, hint string) (string, error) {
+	if flagValue != "" {
+		if _, err := exec.LookPath(flagValue); err != nil {
+			return "", &missingToolError{tool: name, hint: fmt.Sprintf(" (-%s %s: %v)%s", name, flagValue, err, hint)}
+		}
+		return flagValue, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(fallback); err == nil {
+		return fallback, nil
+	}
+	return "", &missingToolError{tool: name, hint: hint}
+}
+
+// setup is one way of reaching the backend.
+type setup struct {
+	name string
+	url  string
+	pids func() []int // the proxy's processes; nil for direct
+	hc   *http.Client
+	res  *setupResult
+	// all lists every process of the bench (proxies of every setup), to
+	// tell the machine's other load apart.
+	all func() []int
+}
+
+func run(ctx context.Context, o options) (err error) {
+	wrkBin, err := findTool(o.wrkBin, "wrk", "/usr/bin/wrk", "")
+	if err != nil {
+		return err
+	}
+	nginxBin := ""
+	if !o.noNginx {
+		if nginxBin, err = findTool(o.nginxBin, "nginx", "/usr/sbin/nginx", ", or pass -no-nginx to skip the nginx column"); err != nil {
+			return err
+		}
+	}
+
+	tmp, err := os.MkdirTemp("", "edgebench-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	rep := &report{
+		Started: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		WrkVersion: toolVersion(wrkBin, "-v"), LoadAvgStart: loadAvg(),
+		Settings: settings{Rounds: o.rounds, WrkSeconds: int(o.duration.Round(time.Second) / time.Second), WrkConnections: o.conns,
+			BodyMiB: o.bodySize / mib, MemMiB: o.memSize / mib, EdgeEnv: o.edgeEnv},
+	}
+	if nginxBin != "" {
+		rep.NginxVersion = toolVersion(nginxBin, "-v")
+	}
+
+	be, err := startBackend()
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	defer be.stop()
+	logf("backend (the worker) on %s", strings.Join(be.addrs, " and "))
+
+	ns, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(tmp, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Stop()
+
+	edgeProc, edgeURL, err := startEdge(ctx, o, "", ns.URL(), be.urls())
+	if err != nil {
+		return err
+	}
+	defer edgeProc.stop(syscall.SIGTERM, 5*time.Second)
+	logf("edge (pid %d) on %s", edgeProc.pid(), edgeURL)
+
+	setups := []*setup{
+		{name: "direct", url: be.urls()[0]},
+		{name: "edge", url: edgeURL, pids: func() []int { return []int{edgeProc.pid()} }},
+	}
+	if o.edgeBExe != "" {
+		// A second edge from another build, e.g. with a change under test.
+		bo := o
+		bo.cpuProfile, bo.memProfile = "", ""
+		b, bURL, err := startEdge(ctx, bo, o.edgeBExe, ns.URL(), be.urls())
+		if err != nil {
+			return fmt.Errorf("edge-b: %w", err)
+		}
+		defer b.stop(syscall.SIGTERM, 5*time.Second)
+		logf("edge-b (pid %d, %s) on %s", b.pid(), o.edgeBExe, bURL)
+		setups = append(setups, &setup{name: "edge-b", url: bURL, pids: func() []int { return []int{b.pid()} }})
+	}
+	var ngx *nginxProc
+	if nginxBin != "" {
+		ngx, err = startNginx(ctx, nginxBin, tmp, be.urls())
+		if err != nil {
+			return err
+		}
+		defer ngx.stop(syscall.SIGTERM, 5*time.Second)
+		logf("nginx (master pid %d, workers %v) on %s", ngx.pid(), childrenOf(ngx.pid()), ngx.url)
+		setups = append(setups, &setup{name: "nginx", url: ngx.url, pids: ngx.pids})
+	}
+	allPids := func() []int {
+		var out []int
+		for _, s := range setups {
+			if s.pids != nil {
+				out = append(out, s.pids()...)
+			}
+		}
+		return out
+	}
+	for _, s := range setups {
+		s.all = allPids
+		s.hc = newBodyClient()
+		defer s.hc.CloseIdleConnections()
+		s.res = &setupResult{Name: s.name, URL: s.url}
+		rep.Setups = append(rep.Setups, s.res)
+	}
+
+	// Warm-up: connection pools, page cache, Go's heap sizes; not counted.
+	if o.warmup > 0 {
+		for _, s := range setups {
+			w, _, err := runWrk(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.warmup)
+			if err != nil {
+				return fmt.Errorf("warm-up %s: %w", s.name, err)
+			}
+			if w.Non2xx > 0 || w.SocketErrors > 0 {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s warm-up:%s", s.name, errNote(w.Non2xx, w.SocketErrors)))
+				logf("WARNING: %s", rep.Warnings[len(rep.Warnings)-1])
+			}
+			if _, err := upload(ctx, s.hc, s.url, 8*mib); err != nil {
+				return fmt.Errorf("warm-up %s: %w", s.name, err)
+			}
+			if _, err := download(ctx, s.hc, s.url, 8*mib); err != nil {
+				return fmt.Errorf("warm-up %s: %w", s.name, err)
+			}
+		}
+	}
+
+	for r := 1; r <= o.rounds; r++ {
+		samples := make([]sample, len(setups))
+		for i, s := range setups {
+			if err := smallRequests(ctx, wrkBin, o, s, &samples[i]); err != nil {
+				return err
+			}
+			samples[i].Round = r
+			logf("round %d/%d %-6s %8.0f req/s  p50 %-8s p99 %-8s proxy CPU %s µs/req  backend CPU %.1f µs/req  other load %.0f%%%s",
+				r, o.rounds, s.name, samples[i].ReqPerSec, fmtUS(samples[i].P50us), fmtUS(samples[i].P99us),
+				fmtOpt(samples[i].ProxyCPUusPerReq), samples[i].BackendCPUusPerReq, samples[i].OtherLoadPct,
+				errNote(samples[i].Non2xx, samples[i].SocketErrors))
+		}
+		for i, s := range setups {
+			d, err := upload(ctx, s.hc, s.url, o.bodySize)
+			if err != nil {
+				return err
+			}
+			samples[i].UploadMBps = mbps(o.bodySize, d)
+		}
+		for i, s := range setups {
+			d, err := download(ctx, s.hc, s.url, o.bodySize)
+			if err != nil {
+				return err
+			}
+			samples[i].DownloadMBps = mbps(o.bodySize, d)
+			logf("round %d/%d %-6s upload %7.0f MB/s  download %7.0f MB/s (%d MiB)",
+				r, o.rounds, s.name, samples[i].UploadMBps, samples[i].DownloadMBps, o.bodySize/mib)
+		}
+		for i, s := range setups {
+			s.res.Samples = append(s.res.Samples, samples[i])
+		}
+	}
+	for _, s := range setups {
+		s.res.Median = summarize(s.res.Samples)
+	}
+
+	if o.memSize > 0 {
+		for _, s := range setups[1:] {
+			m, err := memoryTest(ctx, s, o.memSize)
+			if err != nil {
+				return err
+			}
+			rep.Memory = append(rep.Memory, m)
+			logf("memory %-6s idle RSS %.1f MiB, peak during %d MiB upload %.1f MiB, download %.1f MiB, whole run %.1f MiB",
+				s.name, m.IdleRSSMiB, o.memSize/mib, m.UploadPeakMiB, m.DownloadPeakMiB, m.RunPeakMiB)
+		}
+	}
+	if edgeProc.exited() {
+		return fmt.Errorf("the edge process died during the run: %v", edgeProc.err)
+	}
+
+	rep.LoadAvgEnd = loadAvg()
+	rep.finish()
+	rep.print(os.Stdout)
+	if o.jsonPath != "" {
+		if err := rep.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+		logf("wrote %s", o.jsonPath)
+	}
+	return nil
+}
+
+// smallRequests runs wrk against /rest/v1/bench and charges the CPU time the
+// proxy (and this process, i.e. the backend) used meanwhile to its requests.
+func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out *sample) error {
+	self := os.Getpid()
+	var proxy0, proxy1 time.Duration
+	var err error
+	if s.pids != nil {
+		if proxy0, err = cpuTimeSum(s.pids()); err != nil {
+			return fmt.Errorf("%s CPU: %w", s.name, err)
+		}
+	}
+	self0, err := cpuTime(self)
+	if err != nil {
+		return err
+	}
+	all0, _ := cpuTimeSum(s.all())
+	busy0, _ := machineBusy()
+	start := time.Now()
+	w, _, err := runWrk(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.duration)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	wall := time.Since(start)
+	busy1, _ := machineBusy()
+	all1, _ := cpuTimeSum(s.all())
+	self1, err := cpuTime(self)
+	if err != nil {
+		return err
+	}
+	// CPU the machine spent outside this benchmark meanwhile, in % of one
+	// core: noise that makes this sample less trustworthy.
+	other := (busy1 - busy0) - (self1 - self0) - (all1 - all0) - w.CPU
+	out.OtherLoadPct = max(0, 100*other.Seconds()/wall.Seconds())
+	if s.pids != nil {
+		if proxy1, err = cpuTimeSum(s.pids()); err != nil {
+			return fmt.Errorf("%s CPU: %w", s.name, err)
+		}
+	}
+	out.ReqPerSec, out.Requests = w.ReqPerSec, w.Requests
+	out.P50us, out.P99us = us(w.P50), us(w.P99)
+	out.Non2xx, out.SocketErrors = w.Non2xx, w.SocketErrors
+	if w.Requests > 0 {
+		out.BackendCPUusPerReq = us(self1-self0) / float64(w.Requests)
+		if s.pids != nil {
+			v := us(proxy1-proxy0) / float64(w.Requests)
+			out.ProxyCPUusPerReq = &v
+		}
+	}
+	return nil
+}
+
+// memoryTest reads the proxy's peak RSS (VmHWM, largest process) after one
+// upload and one download of size bytes, resetting the peak before each.
+func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
+	m := memResult{Setup: s.name, PeakReset: true}
+	pids := s.pids()
+	m.Processes = len(pids)
+	peak := func() (memInfo, error) {
+		var top memInfo
+		for _, p := range pids {
+			m, err := memStatus(p)
+			if err != nil {
+				return top, err
+			}
+			if m.HWM > top.HWM {
+				top.HWM = m.HWM
+			}
+			if m.RSS > top.RSS {
+				top.RSS, top.RSSAnon, top.RSSFile = m.RSS, m.RSSAnon, m.RSSFile
+			}
+		}
+		return top, nil
+	}
+	reset := func() {
+		for _, p := range pids {
+			if resetPeakRSS(p) != nil {
+				m.PeakReset = false
+			}
+		}
+	}
+	mi, err := peak()
+	if err != nil {
+		return m, err
+	}
+	m.IdleRSSMiB, m.RunPeakMiB = toMiB(mi.RSS), toMiB(mi.HWM)
+	reset()
+	if _, err := upload(ctx, s.hc, s.url, size); err != nil {
+		return m, fmt.Errorf("memory test: %w", err)
+	}
+	if mi, err = peak(); err != nil {
+		return m, err
+	}
+	m.UploadPeakMiB = toMiB(mi.HWM)
+	m.RunPeakMiB = max(m.RunPeakMiB, m.UploadPeakMiB)
+	reset()
+	if _, err := download(ctx, s.hc, s.url, size); err != nil {
+		return m, fmt.Errorf("memory test: %w", err)
+	}
+	if mi, err = peak(); err != nil {
+		return m, err
+	}
+	m.DownloadPeakMiB = toMiB(mi.HWM)
+	m.RunPeakMiB = max(m.RunPeakMiB, m.DownloadPeakMiB)
+	m.EndAnonMiB, m.EndFileMiB = toMiB(mi.RSSAnon), toMiB(mi.RSSFile)
+	return m, nil
+}
+
+func toMiB(b int64) float64        { return float64(b) / mib }
+func us(d time.Duration) float64   { return float64(d) / float64(time.Microsecond) }
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "edgebench: "+format+"\n", a...) }
+
+func errNote(non2xx, sock int64) string {
+	if non2xx == 0 && sock == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  ERRORS: %d non-2xx, %d socket", non2xx, sock)
+}
+
+func toolVersion(bin, flag string) string {
+	out, _ := exec.Command(bin, flag).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	line, _, _ = strings.Cut(line, " [") // wrk: "wrk 4.1.0 [epoll] Copyright ..."
+	return strings.TrimSpace(line)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
