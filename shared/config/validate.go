@@ -77,8 +77,6 @@ func (c *Worker) Validate(dev bool) error {
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("SHUTDOWN_GRACE: must not be negative"))
 	}
-	errs = append(errs, c.Auth.Validate(dev))
-	errs = append(errs, c.Rest.Validate())
 	return errors.Join(errs...)
 }
 
