@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	for _, u := range cfg.WorkerUpstreamURLs {
 		workers.AddStatic(u)
 	}
-	var control *fasthttp.HostClient
+	var control, controlIdem *fasthttp.HostClient
 	var controlAddr string
 	if cfg.ControlUpstreamURL != "" {
 		cu, _ := url.Parse(cfg.ControlUpstreamURL)
@@ -88,22 +88,23 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		if cu.Port() == "" {
 			controlAddr += ":80"
 		}
-		control = tr.HostClient(controlAddr)
+		control, controlIdem = tr.HostClient(controlAddr), tr.IdempotentClient(controlAddr)
 	}
 	m := proxy.NewMetrics(reg, workers.Counts)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	p := proxy.New(proxy.Config{
-		Selector:       pool.NewRoundRobin(workers),
-		Pool:           workers,
-		Transport:      tr,
-		Control:        control,
-		ControlAddr:    controlAddr,
-		AllowedOrigins: cfg.AllowedOrigins,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Log:            log,
-		Metrics:        m,
-		HealthHandler:  healthHandler(workers, cfg.InstanceID, opts.Version),
-		MetricsHandler: metricsHandler,
+		Selector:          pool.NewRoundRobin(workers),
+		Pool:              workers,
+		Transport:         tr,
+		Control:           control,
+		ControlIdempotent: controlIdem,
+		ControlAddr:       controlAddr,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		Log:               log,
+		Metrics:           m,
+		HealthHandler:     healthHandler(workers, cfg.InstanceID, opts.Version),
+		MetricsHandler:    metricsHandler,
 	})
 	srv := &fasthttp.Server{
 		Handler:               p.Handler,

@@ -336,15 +336,42 @@ func TestProxyRetriesDialError(t *testing.T) {
 
 func TestProxyStaleConnAfterWorkerRestart(t *testing.T) {
 	t.Parallel()
+	// A request with a body must never be written to a closed connection
+	// (the body could not be sent again); the edge checks before writing.
+	testStaleConn(t, http.MethodPost, "abc")
+}
+
+// TestProxyStaleConnGETAfterWorkerRestart covers bodyless GET and HEAD,
+// which skip that check: fasthttp sends them again on a fresh connection.
+func TestProxyStaleConnGETAfterWorkerRestart(t *testing.T) {
+	t.Parallel()
+	testStaleConn(t, http.MethodGet, "")
+}
+
+func TestProxyStaleConnHEADAfterWorkerRestart(t *testing.T) {
+	t.Parallel()
+	testStaleConn(t, http.MethodHead, "")
+}
+
+// TestProxyStaleConnBodylessDELETEAfterWorkerRestart: a bodyless request
+// that is not idempotent still gets the check, never a second send.
+func TestProxyStaleConnBodylessDELETEAfterWorkerRestart(t *testing.T) {
+	t.Parallel()
+	testStaleConn(t, http.MethodDelete, "")
+}
+
+func testStaleConn(t *testing.T, method, body string) {
 	e := startEdge(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
+	var hits atomic.Int64
 	serve := func(ln net.Listener) *http.Server {
 		s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/health" {
 				return
 			}
+			hits.Add(1)
 			hashHandler().ServeHTTP(w, r)
 		})}
 		go s.Serve(ln)
@@ -364,17 +391,26 @@ func TestProxyStaleConnAfterWorkerRestart(t *testing.T) {
 		}
 	}()
 	e.waitWorkers(1)
-	post := func() int {
-		resp, err := http.Post(e.url+"/rest/v1/x", "text/plain", strings.NewReader("abc"))
+	send := func() int {
+		var rb io.Reader
+		if body != "" {
+			rb = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, e.url+"/rest/v1/x", rb)
 		require.NoError(t, err)
-		io.Copy(io.Discard, resp.Body)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if method != http.MethodHead && resp.StatusCode == 200 {
+			assert.True(t, hasPrefix(string(b), fmt.Sprintf("%d ", len(body))), string(b))
+		}
 		return resp.StatusCode
 	}
 	// Several pooled connections to the worker.
 	done := make(chan int, 8)
 	for i := 0; i < 8; i++ {
-		go func() { done <- post() }()
+		go func() { done <- send() }()
 	}
 	for i := 0; i < 8; i++ {
 		require.Equal(t, 200, <-done)
@@ -388,7 +424,15 @@ func TestProxyStaleConnAfterWorkerRestart(t *testing.T) {
 	defer s2.Close()
 	time.Sleep(50 * time.Millisecond) // let the FINs arrive
 	for i := 0; i < 8; i++ {
-		assert.Equal(t, 200, post(), "POST %d after restart", i)
+		assert.Equal(t, 200, send(), "%s %d after restart", method, i)
+	}
+	// Each request reached the worker exactly once: a stale connection is
+	// never mistaken for one that got the request.
+	assert.Equal(t, int64(16), hits.Load())
+	if body == "" && (method == http.MethodGet || method == http.MethodHead) {
+		assert.Positive(t, e.tr.Retries.Load(), "the stale connections were found by sending again")
+	} else {
+		assert.Zero(t, e.tr.Retries.Load())
 	}
 }
 
@@ -658,4 +702,69 @@ func TestProxyHeadersAnyCase(t *testing.T) {
 	assert.Equal(t, []string{"rid-lower"}, h.Values("X-Request-Id"))
 	assert.Equal(t, []string{"example.test"}, h.Values("X-Forwarded-Host"))
 	assert.Equal(t, "rid-lower", resp.Header.Get("X-Request-Id"))
+}
+
+// TestProxyResponseTimeout: a worker that does not start answering within
+// UPSTREAM_RESPONSE_TIMEOUT gets a 504; one that answers in time may take as
+// long as it needs for the body, however long the pauses in it.
+func TestProxyResponseTimeout(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, withEnv("UPSTREAM_RESPONSE_TIMEOUT", "300ms"))
+	release := make(chan struct{})
+	defer close(release)
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rest/v1/hang":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/rest/v1/slowbody":
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := 0; i < 3; i++ {
+				fmt.Fprintf(w, "data: %d\n\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(400 * time.Millisecond) // longer than the timeout
+			}
+		}
+	}))
+	e.waitWorkers(1)
+
+	resp, err := http.Get(e.url + "/rest/v1/hang")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 504, resp.StatusCode, string(body))
+
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		var rb io.Reader
+		if method == http.MethodPost {
+			rb = strings.NewReader("x")
+		}
+		req, _ := http.NewRequest(method, e.url+"/rest/v1/slowbody", rb)
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "data: 0\n\ndata: 1\n\ndata: 2\n\n", string(body), method)
+	}
+
+	// An upload that pauses longer than the timeout is not cut: the wait
+	// for the answer starts after its last byte. The connection that timed
+	// out above is gone; this one works.
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write([]byte("first "))
+		time.Sleep(500 * time.Millisecond)
+		_, _ = pw.Write([]byte("second"))
+		_ = pw.Close()
+	}()
+	resp, err = http.Post(e.url+"/rest/v1/slowbody", "text/plain", pr)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
 }

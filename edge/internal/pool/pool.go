@@ -29,11 +29,21 @@ type Upstream struct {
 	URL    string
 	Addr   string // host:port
 	Source Source
-	Client *fasthttp.HostClient
+	// Client carries requests with a body or a non-idempotent method;
+	// IdempotentClient bodyless GET and HEAD requests and health probes (see
+	// Transport.IdempotentClient).
+	Client           *fasthttp.HostClient
+	IdempotentClient *fasthttp.HostClient
 
 	healthy  atomic.Bool
 	draining atomic.Bool
 	lastBeat atomic.Int64 // unix nanos
+}
+
+// CloseIdleConnections closes the pooled connections of both clients.
+func (u *Upstream) CloseIdleConnections() {
+	u.Client.CloseIdleConnections()
+	u.IdempotentClient.CloseIdleConnections()
 }
 
 // Healthy reports whether the upstream may get new requests.
@@ -112,7 +122,7 @@ func (p *Pool) AddStatic(rawURL string) {
 	if _, ok := p.byKey[rawURL]; ok {
 		return
 	}
-	u := &Upstream{ID: addr, URL: rawURL, Addr: addr, Source: SourceStatic, Client: p.tr.HostClient(addr)}
+	u := &Upstream{ID: addr, URL: rawURL, Addr: addr, Source: SourceStatic, Client: p.tr.HostClient(addr), IdempotentClient: p.tr.IdempotentClient(addr)}
 	p.byKey[rawURL] = u
 	p.rebuild()
 }
@@ -129,7 +139,7 @@ func (p *Pool) Beat(id, rawURL string, draining bool, now time.Time) {
 			p.mu.Unlock()
 			return
 		}
-		u = &Upstream{ID: id, URL: rawURL, Addr: addr, Source: SourceNATS, Client: p.tr.HostClient(addr)}
+		u = &Upstream{ID: id, URL: rawURL, Addr: addr, Source: SourceNATS, Client: p.tr.HostClient(addr), IdempotentClient: p.tr.IdempotentClient(addr)}
 		u.healthy.Store(true)
 		p.byKey[rawURL] = u
 		p.rebuild()
@@ -137,7 +147,7 @@ func (p *Pool) Beat(id, rawURL string, draining bool, now time.Time) {
 	} else if u.ID != id && u.Source == SourceNATS {
 		// A new process on the same address: forget the old connections.
 		p.log.Info("worker restarted", "component", "pool", "worker", id, "old", u.ID, "url", rawURL)
-		u.Client.CloseIdleConnections()
+		u.CloseIdleConnections()
 		u.ID = id
 		u.healthy.Store(true)
 	}
@@ -157,7 +167,7 @@ func (p *Pool) Leave(id, rawURL string) {
 	if ok && u.Source == SourceNATS {
 		delete(p.byKey, rawURL)
 		p.rebuild()
-		u.Client.CloseIdleConnections()
+		u.CloseIdleConnections()
 		p.log.Info("worker left", "component", "pool", "worker", id, "url", rawURL)
 	} else if ok {
 		u.healthy.Store(false)
@@ -175,7 +185,7 @@ func (p *Pool) Prune(now time.Time, maxAge time.Duration) {
 	for k, u := range p.byKey {
 		if u.Source == SourceNATS && now.Sub(time.Unix(0, u.lastBeat.Load())) > maxAge {
 			delete(p.byKey, k)
-			u.Client.CloseIdleConnections()
+			u.CloseIdleConnections()
 			removed = true
 			p.log.Warn("worker missed heartbeats", "component", "pool", "worker", u.ID, "url", u.URL)
 		}
@@ -235,7 +245,7 @@ func probe(u *Upstream, timeout time.Duration) bool {
 	req.SetRequestURI("/health")
 	req.Header.SetHost(u.Addr)
 	req.Header.Set("User-Agent", "madbase-edge-probe")
-	if err := u.Client.DoTimeout(req, resp, timeout); err != nil {
+	if err := u.IdempotentClient.DoTimeout(req, resp, timeout); err != nil {
 		return false
 	}
 	if bs := resp.BodyStream(); bs != nil {
@@ -263,6 +273,6 @@ func (p *Pool) RunProber(ctx context.Context, interval, timeout time.Duration) e
 // CloseIdle closes every pooled connection, e.g. at shutdown.
 func (p *Pool) CloseIdle() {
 	for _, u := range p.Snapshot() {
-		u.Client.CloseIdleConnections()
+		u.CloseIdleConnections()
 	}
 }

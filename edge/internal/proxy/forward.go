@@ -45,6 +45,10 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		req.Header.SetContentLength(0)
 	}
 
+	// A bodyless GET or HEAD goes through the client that skips the
+	// stale-connection check and lets fasthttp resend it instead.
+	idempotent := body == nil && (ctx.IsGet() || ctx.IsHead())
+
 	var tried [4]*pool.Upstream // maxTries <= len(tried)
 	ntried, attempts := 0, 0
 	resp := fasthttp.AcquireResponse()
@@ -53,6 +57,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		var up *pool.Upstream
 		if toControl {
 			client = p.cfg.Control
+			if idempotent && p.cfg.ControlIdempotent != nil {
+				client = p.cfg.ControlIdempotent
+			}
 		} else {
 			up = p.cfg.Selector.Next(tried[:ntried])
 			if up == nil {
@@ -66,10 +73,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 				return
 			}
 			client = up.Client
+			if idempotent {
+				client = up.IdempotentClient
+			}
 		}
 		err := client.Do(req, resp)
 		if err == nil {
-			p.respond(ctx, resp, up)
+			p.respond(ctx, rid, resp, up)
 			return
 		}
 		var dialErr *pool.DialError
@@ -121,7 +131,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 // respond copies the upstream's status and headers and hands its body stream
 // to fasthttp, which writes it as it arrives (chunked bodies are flushed chunk
 // by chunk, so server-sent events are not held back).
-func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, up *pool.Upstream) {
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, resp *fasthttp.Response, up *pool.Upstream) {
 	resp.Header.CopyTo(&ctx.Response.Header)
 	stripResponseHop(&ctx.Response.Header)
 	if up != nil {
@@ -139,6 +149,13 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, up *p
 		return
 	}
 	size := resp.Header.ContentLength()
+	if size >= 0 && size <= smallBody {
+		// A small body of known length: read it whole and answer in one
+		// write instead of relaying a stream. It arrives right behind the
+		// headers, so the client waits no longer for its last byte.
+		p.respondSmall(ctx, rid, resp, bs, size)
+		return
+	}
 	if size < 0 {
 		size = -1
 		ctx.Response.ImmediateHeaderFlush = true
@@ -146,6 +163,47 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, up *p
 	r := relayPool.Get().(*relay)
 	r.resp, r.body = resp, bs
 	ctx.Response.SetBodyStream(r, size)
+}
+
+// smallBody is the largest body of known length that respond reads whole
+// instead of streaming.
+const smallBody = 16 << 10
+
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBody+1); return &b }}
+
+func (p *Proxy) respondSmall(ctx *fasthttp.RequestCtx, rid string, resp *fasthttp.Response, bs io.Reader, size int) {
+	bp := smallBufPool.Get().(*[]byte)
+	defer smallBufPool.Put(bp)
+	// Read to EOF (one byte of room past size to see it), so the upstream
+	// connection counts as fully read and goes back to the pool.
+	buf := (*bp)[:size+1]
+	n := 0
+	var err error
+	for err == nil && n <= size {
+		var m int
+		m, err = bs.Read(buf[n:])
+		n += m
+	}
+	if err == io.EOF && n == size {
+		_ = resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(resp)
+		ctx.Response.SetBody(buf[:n])
+		return
+	}
+	// The worker broke off mid-body (or sent more than it announced): the
+	// client must not get a body that looks complete.
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if rc, ok := bs.(fasthttp.ReadCloserWithError); ok {
+		_ = rc.CloseWithError(err)
+	} else {
+		_ = resp.CloseBodyStream()
+	}
+	fasthttp.ReleaseResponse(resp)
+	p.countError("upstream")
+	ctx.SetConnectionClose()
+	p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream broke off its answer").WithInternal(err))
 }
 
 func (p *Proxy) countError(kind string) {
@@ -172,28 +230,7 @@ func (r *relay) Read(p []byte) (int, error) { return r.body.Read(p) }
 // SupportsBodyWriteTo tells fasthttp that WriteTo may replace Read.
 func (r *relay) SupportsBodyWriteTo() bool { return true }
 
-func (r *relay) WriteTo(w io.Writer) (int64, error) {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, err := r.body.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
+func (r *relay) WriteTo(w io.Writer) (int64, error) { return copyStream(w, r.body) }
 
 // CloseWithError releases the upstream response; fasthttp calls it once
 // the body is written or the write failed.
@@ -252,13 +289,24 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // SupportsBodyWriteTo lets fasthttp use the 64 KiB loop for uploads too.
 func (b *bodyReader) SupportsBodyWriteTo() bool { return true }
 
-func (b *bodyReader) WriteTo(w io.Writer) (int64, error) {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
+func (b *bodyReader) WriteTo(w io.Writer) (int64, error) { return copyStream(w, b) }
+
+// bigCopyAfter is how much a body moves through a 64 KiB buffer before it
+// gets a 256 KiB one: bulk transfers get fewer, larger reads and writes,
+// while slow streams (server-sent events) keep holding only 64 KiB each.
+const bigCopyAfter = 1 << 20
+
+var bigCopyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyStream copies r to w until EOF, reading as much as is there each time.
+func copyStream(w io.Writer, r io.Reader) (int64, error) {
+	pool := &copyBufPool
+	bp := pool.Get().(*[]byte)
+	defer func() { pool.Put(bp) }()
 	buf := *bp
 	var total int64
 	for {
-		n, err := b.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
 			total += int64(m)
@@ -271,6 +319,12 @@ func (b *bodyReader) WriteTo(w io.Writer) (int64, error) {
 		}
 		if err != nil {
 			return total, err
+		}
+		if pool == &copyBufPool && total >= bigCopyAfter {
+			pool.Put(bp)
+			pool = &bigCopyBufPool
+			bp = pool.Get().(*[]byte)
+			buf = *bp
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 
@@ -26,27 +28,104 @@ var hopHeaders = []string{
 }
 
 // stripRequestHop removes hop-by-hop headers, including any header the
-// client's Connection header names.
+// client's Connection header names, whatever their case. It finds them in
+// one pass over the header and deletes only those, by their exact spelling;
+// most requests have none.
 func stripRequestHop(h *fasthttp.RequestHeader) {
-	if conn := h.Peek("Connection"); len(conn) > 0 {
-		forEachToken(conn, func(tok []byte) { h.DelBytes(tok) })
+	var stack [256]byte
+	names := stack[:0] // names to delete, each followed by a 0 byte
+	var conn []byte
+	for k, v := range h.All() {
+		names, conn = collectHop(names, conn, k, v, true)
 	}
-	for _, k := range hopHeaders {
-		h.Del(k)
+	if len(conn) > 0 && hasOtherTokens(conn) {
+		for k := range h.All() {
+			names = collectNamed(names, conn, k)
+		}
+	}
+	for len(names) > 0 {
+		i := bytes.IndexByte(names, 0)
+		h.DelBytes(names[:i])
+		names = names[i+1:]
 	}
 	h.ResetConnectionClose()
 }
 
+// stripResponseHop does the same for a worker's answer, except for
+// Transfer-Encoding, which fasthttp sets from how it writes the body.
 func stripResponseHop(h *fasthttp.ResponseHeader) {
-	if conn := h.Peek("Connection"); len(conn) > 0 {
-		forEachToken(conn, func(tok []byte) { h.DelBytes(tok) })
+	var stack [256]byte
+	names := stack[:0]
+	var conn []byte
+	for k, v := range h.All() {
+		names, conn = collectHop(names, conn, k, v, false)
 	}
-	for _, k := range hopHeaders {
-		if k != "Transfer-Encoding" {
-			h.Del(k)
+	if len(conn) > 0 && hasOtherTokens(conn) {
+		for k := range h.All() {
+			names = collectNamed(names, conn, k)
 		}
 	}
+	for len(names) > 0 {
+		i := bytes.IndexByte(names, 0)
+		h.DelBytes(names[:i])
+		names = names[i+1:]
+	}
 	h.ResetConnectionClose()
+}
+
+// collectHop appends k to names if it is a hop-by-hop header, and the
+// value of a Connection header to conn.
+func collectHop(names, conn, k, v []byte, te bool) ([]byte, []byte) {
+	if i := hopIndex(k); i >= 0 && (te || i != hopTransferEncoding) {
+		names = append(append(names, k...), 0)
+		if i == hopConnection {
+			conn = append(append(conn, v...), ',')
+		}
+	}
+	return names, conn
+}
+
+// collectNamed appends k to names if the Connection value conn names it.
+func collectNamed(names, conn, k []byte) []byte {
+	found := false
+	forEachToken(conn, func(tok []byte) { found = found || bytes.EqualFold(tok, k) })
+	if found {
+		names = append(append(names, k...), 0)
+	}
+	return names
+}
+
+// hasOtherTokens reports whether a Connection value names more than the
+// usual close, keep-alive and upgrade options.
+func hasOtherTokens(v []byte) bool {
+	other := false
+	forEachToken(v, func(tok []byte) {
+		if !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) && !bytes.EqualFold(tok, []byte("upgrade")) {
+			other = true
+		}
+	})
+	return other
+}
+
+const (
+	hopConnection       = 0
+	hopTransferEncoding = 7
+)
+
+// hopIndex returns the index of k in hopHeaders, compared without case, or
+// -1. Lengths tell most names apart before any byte is compared.
+func hopIndex(k []byte) int {
+	switch len(k) {
+	case 2, 6, 7, 10, 16, 17, 18, 19:
+	default:
+		return -1
+	}
+	for i, name := range hopHeaders {
+		if len(name) == len(k) && bytes.EqualFold(k, []byte(name)) {
+			return i
+		}
+	}
+	return -1
 }
 
 func forEachToken(v []byte, fn func([]byte)) {
@@ -75,12 +154,13 @@ func trimSpace(b []byte) []byte {
 // setForwarded appends the client address to X-Forwarded-For and sets
 // X-Forwarded-Proto and -Host unless a balancer in front already did.
 func setForwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader) {
-	ip := ctx.RemoteIP().String()
+	var stack [128]byte
+	v := stack[:0]
 	if prior := h.Peek(headerForwardedFor); len(prior) > 0 {
-		h.Set(headerForwardedFor, string(prior)+", "+ip)
-	} else {
-		h.Set(headerForwardedFor, ip)
+		v = append(append(v, prior...), ", "...)
 	}
+	v = appendRemoteIP(v, ctx)
+	h.SetBytesV(headerForwardedFor, v)
 	if len(h.Peek(headerForwardedProto)) == 0 {
 		if ctx.IsTLS() {
 			h.Set(headerForwardedProto, "https")
@@ -124,4 +204,23 @@ func validRequestID(v []byte) bool {
 		}
 	}
 	return true
+}
+
+// appendRemoteIP appends the client's address as net.IP.String writes it,
+// without allocating.
+func appendRemoteIP(b []byte, ctx *fasthttp.RequestCtx) []byte {
+	ip := ctx.RemoteIP()
+	if ip4 := ip.To4(); ip4 != nil {
+		for i, x := range ip4 {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = strconv.AppendUint(b, uint64(x), 10)
+		}
+		return b
+	}
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		return a.AppendTo(b)
+	}
+	return append(b, ip.String()...)
 }

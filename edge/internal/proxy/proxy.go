@@ -23,12 +23,15 @@ type Config struct {
 	Pool      *pool.Pool
 	Transport *pool.Transport
 	// Control is the client for CONTROL_UPSTREAM_URL; nil answers /admin with 503.
-	Control        *fasthttp.HostClient
-	ControlAddr    string
-	AllowedOrigins []string
-	MaxBodyBytes   int64
-	Log            *slog.Logger
-	Metrics        *Metrics
+	Control *fasthttp.HostClient
+	// ControlIdempotent, when set, carries bodyless GET and HEAD requests to
+	// control (see pool.Transport.IdempotentClient).
+	ControlIdempotent *fasthttp.HostClient
+	ControlAddr       string
+	AllowedOrigins    []string
+	MaxBodyBytes      int64
+	Log               *slog.Logger
+	Metrics           *Metrics
 	// Health and Metrics serve the edge's own GET /health and /metrics.
 	HealthHandler  fasthttp.RequestHandler
 	MetricsHandler fasthttp.RequestHandler
