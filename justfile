@@ -29,6 +29,11 @@ lint:
 fuzz SECONDS="30":
     go test ./shared/jwtauth -run '^$' -fuzz FuzzVerify -fuzztime {{SECONDS}}s
 
+# docker-compose.yml's topology as processes on loopback (no Docker needed):
+# health checks, both workers reached, data kept across a restart.
+compose-smoke:
+    scripts/compose-smoke.sh
+
 # Build the binary into bin/.
 build:
     go build -o bin/madbase ./cmd/madbase

@@ -57,3 +57,87 @@ func ParseLogRecord(data []byte) (LogRecord, map[string]any, error) {
 	}
 	return rec, all, nil
 }
+
+// OutboxMail is one mail the auth capability would have sent, published on
+// MailOutbox in `madbase dev` when no SMTP server is configured, so flows
+// that need a mail (confirmation, magic link, recovery, invite) can be
+// completed locally. Wire contract between worker and control.
+type OutboxMail struct {
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	// Type is the mail's kind: signup, invite, magiclink, recovery,
+	// email_change_current, email_change_new or reauthentication.
+	Type string `json:"type"`
+	// Link is the verify URL the mail carries ("" for reauthentication).
+	Link string `json:"link,omitempty"`
+	// OTP is the one-time code the mail carries.
+	OTP string `json:"otp,omitempty"`
+	// TokenHash is the token_hash that verifyOtp also accepts.
+	TokenHash  string    `json:"token_hash,omitempty"`
+	RedirectTo string    `json:"redirect_to,omitempty"`
+	HTML       string    `json:"html,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RealtimeBroadcast is one broadcast on Realtime(tenant, topic): every worker
+// delivers it to its sockets joined to Topic with the same privacy. Wire
+// contract between workers.
+type RealtimeBroadcast struct {
+	Origin  string `json:"origin"`           // worker id
+	Sender  string `json:"sender,omitempty"` // sending channel, for `self`
+	Topic   string `json:"topic"`            // without the "realtime:" prefix
+	Private bool   `json:"private"`
+	Event   string `json:"event"`
+	// Payload is the JSON payload; Raw holds it instead when it is bytes.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Raw     []byte          `json:"raw,omitempty"`
+	IsRaw   bool            `json:"is_raw,omitempty"`
+	// ID is the message id of an HTTP broadcast (delivered as meta.id).
+	ID string `json:"id,omitempty"`
+}
+
+// RealtimePresenceEvent is published on RealtimePresence(tenant) by the
+// worker owning the presences: a diff of one topic, a snapshot of everything
+// the worker tracks (its heartbeat), or a hello asking peers for theirs.
+type RealtimePresenceEvent struct {
+	Worker string `json:"worker"`
+	Kind   string `json:"kind"` // diff, snapshot, hello, leave
+	// Topic and Private name the presence set of a diff.
+	Topic   string `json:"topic,omitempty"`
+	Private bool   `json:"private,omitempty"`
+	// Joins and Leaves map presence keys to metas (each with phx_ref).
+	Joins  map[string][]json.RawMessage `json:"joins,omitempty"`
+	Leaves map[string][]json.RawMessage `json:"leaves,omitempty"`
+	// Snapshot lists every presence the worker tracks.
+	Snapshot []RealtimePresenceEntry `json:"snapshot,omitempty"`
+}
+
+// RealtimePresenceEntry is one tracked presence in a snapshot.
+type RealtimePresenceEntry struct {
+	Topic   string          `json:"topic"`
+	Private bool            `json:"private"`
+	Key     string          `json:"key"`
+	Meta    json.RawMessage `json:"meta"`
+}
+
+// RealtimeChange is one row change read from the WAL by the elected worker,
+// published on RealtimeChanges(tenant). Wire contract between workers.
+type RealtimeChange struct {
+	Schema          string                     `json:"schema"`
+	Table           string                     `json:"table"`
+	Type            string                     `json:"type"` // INSERT, UPDATE or DELETE
+	CommitTimestamp string                     `json:"commit_timestamp"`
+	Columns         []RealtimeColumn           `json:"columns"`
+	Record          map[string]json.RawMessage `json:"record,omitempty"`
+	OldRecord       map[string]json.RawMessage `json:"old_record,omitempty"`
+	// PrimaryKey names the identity columns; RLS is true when the table has
+	// row-level security enabled.
+	PrimaryKey []string `json:"primary_key"`
+	RLS        bool     `json:"rls"`
+}
+
+// RealtimeColumn is a column's name and pg_type.typname.
+type RealtimeColumn struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}

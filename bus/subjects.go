@@ -21,6 +21,14 @@ const (
 	// AllConfig matches configuration changes for every tenant (fan-out: every
 	// worker applies them).
 	AllConfig = Prefix + ".config.*"
+	// MailOutbox carries the mails auth sends in `madbase dev` without SMTP
+	// (fan-out: every control instance keeps the dev outbox).
+	MailOutbox = Prefix + ".mail.outbox"
+	// SchemaReload asks every worker to reload its REST schema cache, as
+	// `NOTIFY pgrst, 'reload schema'` does (fan-out: plain subscriptions, no
+	// queue group, so that every worker reloads). Control publishes it after
+	// DDL; the payload is ignored and may be empty.
+	SchemaReload = Prefix + ".schema.reload"
 )
 
 // WorkerHeartbeat is the subject a worker beats on.
@@ -69,4 +77,16 @@ func Token(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// RealtimePresence carries the presence diffs and per-worker snapshots of
+// every topic of one tenant (fan-out: every worker keeps the whole set).
+func RealtimePresence(tenant string) string {
+	return Prefix + ".realtime_presence." + Token(tenant)
+}
+
+// RealtimeChanges carries the database changes the elected WAL reader
+// captured for one tenant (fan-out: every worker filters for its sockets).
+func RealtimeChanges(tenant string) string {
+	return Prefix + ".realtime_changes." + Token(tenant)
 }

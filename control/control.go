@@ -21,6 +21,7 @@ import (
 	"github.com/madbase/madbase/control/internal/adminapi"
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/logsink"
+	"github.com/madbase/madbase/control/internal/outbox"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/db/migrate"
@@ -159,6 +160,10 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	if err := logs.Subscribe(nc); err != nil {
 		return fmt.Errorf("control: subscribe logs: %w", err)
 	}
+	mails := outbox.New(outbox.DefaultSize)
+	if err := mails.Subscribe(nc); err != nil {
+		return fmt.Errorf("control: subscribe dev outbox: %w", err)
+	}
 	if err := nc.FlushTimeout(2 * time.Second); err != nil {
 		// Not connected yet: the subscriptions are sent on (re)connect.
 		clog.Warn("nats not reachable yet; subscriptions wait for it", "error", err.Error())
@@ -174,6 +179,7 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 		Gatherer: reg,
 		Metrics:  metrics.NewHTTP(reg, Tier),
 		Streams:  streams,
+		Outbox:   mails,
 	})
 
 	var g lifecycle.Group
@@ -196,6 +202,7 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	})
 	g.Add(workers.Run)
 	g.Add(logs.Run)
+	g.Add(mails.Run)
 
 	served = true
 	u := baseURL(ln.Addr())

@@ -44,6 +44,7 @@ SUPABASE_URL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(proces
 eval "$("$tmp/madbase" keys)"
 export SUPABASE_URL ANON_KEY SERVICE_ROLE_KEY PUBLISHABLE_KEY SECRET_KEY
 export ADMIN_PASSWORD=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).admin_password)' "$MADBASE_DATA_DIR/secrets.json")
+export JWT_SECRET=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).jwt_secret)' "$MADBASE_DATA_DIR/secrets.json")
 export MADBASE_BIN="$tmp/madbase"
 export DATABASE_URL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).database_url)' "$MADBASE_DATA_DIR/dev.json")
 

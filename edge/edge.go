@@ -101,6 +101,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		ControlAddr:       controlAddr,
 		AllowedOrigins:    cfg.AllowedOrigins,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
+		TrustForwarded:    cfg.TrustForwarded,
 		Log:               log,
 		Metrics:           m,
 		HealthHandler:     healthHandler(workers, cfg.InstanceID, opts.Version),

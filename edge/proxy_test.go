@@ -768,3 +768,32 @@ func TestProxyResponseTimeout(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 }
+
+// TestProxyForwardedProtoAndHost: a client's X-Forwarded-Proto/Host are
+// replaced by what the edge saw, unless EDGE_TRUST_FORWARDED says a proxy
+// the operator runs sets them.
+func TestProxyForwardedProtoAndHost(t *testing.T) {
+	t.Parallel()
+	for _, trust := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trust=%v", trust), func(t *testing.T) {
+			e := startEdge(t, withEnv("EDGE_TRUST_FORWARDED", fmt.Sprint(trust)))
+			seen := make(chan http.Header, 1)
+			e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Clone() }))
+			e.waitWorkers(1)
+			req, _ := http.NewRequest("GET", e.url+"/auth/v1/settings", nil)
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-Host", "evil.example")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			h := <-seen
+			if trust {
+				assert.Equal(t, "https", h.Get("X-Forwarded-Proto"))
+				assert.Equal(t, "evil.example", h.Get("X-Forwarded-Host"))
+			} else {
+				assert.Equal(t, "http", h.Get("X-Forwarded-Proto"))
+				assert.Equal(t, strings.TrimPrefix(e.url, "http://"), h.Get("X-Forwarded-Host"))
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
 
-modules=(bus shared edge worker control cmd bench)
+modules=(bus shared edge worker control cmd bench deploy)
 pkgs=()
 for m in "${modules[@]}"; do pkgs+=("./$m/..."); done
 
@@ -23,6 +23,8 @@ go vet "${pkgs[@]}"
 
 echo "== go test (race detector on)"
 go test -race -count=1 -timeout 15m "${pkgs[@]}"
+
+echo "== compose topology as processes (scripts/compose-smoke.sh)"; scripts/compose-smoke.sh
 
 if [ -d e2e ]; then
   echo "== e2e (supabase-js through the edge)"

@@ -23,6 +23,10 @@ import (
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/madbase/madbase/worker/internal/announce"
 	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/auth"
+	"github.com/madbase/madbase/worker/internal/realtime"
+	"github.com/madbase/madbase/worker/internal/rest"
+	"github.com/madbase/madbase/worker/internal/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,7 +46,10 @@ type Deps = app.Deps
 // capability package joins with one line here (it cannot be listed in
 // internal/app, which its Register imports for Deps).
 var capabilities = []Capability{
-	// auth.Register, rest.Register, storage.Register, realtime.Register
+	auth.Register,
+	rest.Register,
+	storage.Register,
+	realtime.Register,
 }
 
 // Timeouts of the shutdown steps that are not configurable.
@@ -129,9 +136,11 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 			return fmt.Errorf("worker listen on %s: %w", addr, err)
 		}
 	}
-	advertise := cfg.AdvertiseURL
-	if advertise == "" {
-		advertise = defaultAdvertiseURL(ln.Addr())
+	advertise, err := advertiseURL(cfg, ln.Addr(), net.InterfaceAddrs)
+	if err != nil {
+		_ = ln.Close()
+		stopShipper()
+		return err
 	}
 
 	nc, err := bus.Connect(cfg.NATSURL, "madbase-worker-"+id, log)
@@ -185,7 +194,7 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 		Version: opts.Version,
 		Metrics: httpMetrics,
 		Deps: app.Deps{
-			Log: log, DB: pool, Config: cfg, NATS: nc, Registry: reg, BaseContext: baseCtx,
+			Log: log, DB: pool, Config: cfg, NATS: nc, Registry: reg, BaseContext: baseCtx, Dev: opts.Dev,
 		},
 		Capabilities: append(append([]Capability(nil), capabilities...), opts.Capabilities...),
 	})

@@ -216,7 +216,9 @@ func TestWorkerUnknownRouteJSON(t *testing.T) {
 	w := start(t, testConfig(t, s.URL(), nil), worker.Options{})
 	c := newClient(t)
 
-	for _, path := range []string{"/rest/v1/anything", "/auth/v1/nope", "/nothing/here"} {
+	// Paths no capability owns: the capabilities answer their own in their
+	// surface's error shape (the spec's, e.g. {"message"} for auth).
+	for _, path := range []string{"/functions/v1/anything", "/nothing/here", "/"} {
 		t.Run(path, func(t *testing.T) {
 			var body map[string]any
 			resp := getJSON(t, c, w.url+path, &body)

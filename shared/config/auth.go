@@ -1,5 +1,175 @@
 package config
 
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
 // Auth configures the /auth/v1 capability (see worker/internal/auth).
+//
+// A few settings default differently in `madbase dev` than elsewhere: they
+// are strings whose empty value means "the mode's default" (Auto*).
 type Auth struct {
+	SiteURL        string   `env:"SITE_URL" default:"http://localhost:3000" desc:"Auth: the app's URL; redirects after email links go here unless redirect_to is allowed by AUTH_URI_ALLOW_LIST or has SITE_URL's host."`
+	URIAllowList   []string `env:"AUTH_URI_ALLOW_LIST" desc:"Auth: extra redirect_to URLs allowed after email links, comma-separated; * matches within one host label or path segment, ** across them."`
+	APIExternalURL string   `env:"API_EXTERNAL_URL" desc:"Auth: public URL of the API (the edge), used in email links and as the JWT issuer (<url>/auth/v1). Default: from each request's X-Forwarded-Proto and -Host."`
+	JWTExp         int      `env:"JWT_EXP" default:"3600" desc:"Auth: access token lifetime in seconds (at least 120: clients refresh 90 s before expiry)."`
+
+	Autoconfirm       string `env:"AUTH_AUTOCONFIRM" desc:"Auth: sign up email users as confirmed without a confirmation mail (true or false). Default: true in madbase dev, false otherwise."`
+	AnonymousUsers    string `env:"AUTH_ANONYMOUS_USERS" desc:"Auth: allow signInAnonymously (true or false). Default: true in madbase dev, false otherwise."`
+	DisableSignup     bool   `env:"AUTH_DISABLE_SIGNUP" default:"false" desc:"Auth: refuse new users on the public API (admins can still create and invite them)."`
+	EmailEnabled      bool   `env:"AUTH_EMAIL_ENABLED" default:"true" desc:"Auth: allow email sign-ups and sign-ins."`
+	SecureEmailChange bool   `env:"AUTH_SECURE_EMAIL_CHANGE" default:"true" desc:"Auth: an email change must be confirmed from both the old and the new address."`
+	ReauthForPassword bool   `env:"AUTH_SECURE_PASSWORD_CHANGE" default:"false" desc:"Auth: a password change from a session older than 24 h needs the nonce of GET /reauthenticate."`
+
+	PasswordMinLength int    `env:"AUTH_PASSWORD_MIN_LENGTH" default:"6" desc:"Auth: shortest password accepted (weak_password below it)."`
+	PasswordChars     string `env:"AUTH_PASSWORD_REQUIRED_CHARACTERS" desc:"Auth: character sets a password must each draw from, separated by ':' (e.g. abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789)."`
+	BcryptConcurrency int    `env:"AUTH_BCRYPT_CONCURRENCY" default:"0" desc:"Auth: how many password hashes a worker computes at once (0: one per CPU), so sign-in bursts cannot starve other requests."`
+
+	RefreshReuseInterval time.Duration `env:"AUTH_REFRESH_TOKEN_REUSE_INTERVAL" default:"10s" desc:"Auth: how long a rotated refresh token may still be used (concurrent tabs and server rendering)."`
+	RefreshRotation      bool          `env:"AUTH_REFRESH_TOKEN_ROTATION" default:"true" desc:"Auth: reuse of a rotated refresh token past the reuse interval revokes its whole session."`
+	SessionTimebox       time.Duration `env:"AUTH_SESSION_TIMEBOX" default:"0s" desc:"Auth: sessions end this long after sign-in (0: never)."`
+	SessionInactivity    time.Duration `env:"AUTH_SESSION_INACTIVITY_TIMEOUT" default:"0s" desc:"Auth: sessions end when not refreshed for this long (0: never)."`
+
+	OTPExp          time.Duration `env:"AUTH_OTP_EXP" default:"1h" desc:"Auth: how long email links and one-time codes stay valid."`
+	OTPLength       int           `env:"AUTH_OTP_LENGTH" default:"6" desc:"Auth: digits of email one-time codes (6 to 10)."`
+	MailMinInterval time.Duration `env:"AUTH_MAIL_MIN_INTERVAL" default:"60s" desc:"Auth: least time between two mails of one kind to one user (429 over_email_send_rate_limit)."`
+
+	RateSignIn      string `env:"AUTH_RATE_LIMIT_SIGN_IN" desc:"Auth: sign-ins and sign-ups per client IP, as N/duration (e.g. 30/5m; 0 disables). Default: off in madbase dev, 30/5m otherwise."`
+	RateSignInEmail string `env:"AUTH_RATE_LIMIT_SIGN_IN_EMAIL" desc:"Auth: password sign-ins per email address or phone, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateRefresh     string `env:"AUTH_RATE_LIMIT_TOKEN_REFRESH" desc:"Auth: token refreshes per client IP, as N/duration. Default: off in madbase dev, 150/5m otherwise."`
+	RateOTP         string `env:"AUTH_RATE_LIMIT_OTP" desc:"Auth: OTP, magic link, recover, resend and reauthenticate requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateVerify      string `env:"AUTH_RATE_LIMIT_VERIFY" desc:"Auth: verify requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateAnonymous   string `env:"AUTH_RATE_LIMIT_ANONYMOUS_USERS" desc:"Auth: anonymous sign-ins per client IP, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
+	RateEmailSent   string `env:"AUTH_RATE_LIMIT_EMAIL_SENT" desc:"Auth: mails sent by the whole project, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
+
+	SMTPHost       string `env:"SMTP_HOST" desc:"Auth: SMTP server for auth mails. Unset: madbase dev keeps mails in the dev outbox (GET /admin/v1/outbox); elsewhere flows that need a mail fail."`
+	SMTPPort       int    `env:"SMTP_PORT" default:"587" desc:"Auth: SMTP port; 465 uses implicit TLS, others STARTTLS when offered."`
+	SMTPUser       string `env:"SMTP_USER" desc:"Auth: SMTP user name (no authentication when unset)."`
+	SMTPPass       string `env:"SMTP_PASS" secret:"true" desc:"Auth: SMTP password."`
+	SMTPAdminEmail string `env:"SMTP_ADMIN_EMAIL" default:"noreply@madbase.local" desc:"Auth: From address of auth mails."`
+	SMTPSenderName string `env:"SMTP_SENDER_NAME" default:"MadBase" desc:"Auth: From name of auth mails."`
+}
+
+// Rate is a limit of N events per Per; a zero N means no limit.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// Off reports whether the rate limits nothing.
+func (r Rate) Off() bool { return r.N <= 0 || r.Per <= 0 }
+
+// ParseRate reads "N/duration" (30/5m, 150/300s, 2/1h), or "0" / "off" for no
+// limit.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "0", "off", "none", "false":
+		return Rate{}, nil
+	}
+	n, per, ok := strings.Cut(s, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("not N/duration (like 30/5m): %q", s)
+	}
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || count < 0 {
+		return Rate{}, fmt.Errorf("not N/duration (like 30/5m): %q", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(per))
+	if err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("not N/duration (like 30/5m): %q", s)
+	}
+	return Rate{N: count, Per: d}, nil
+}
+
+// AutoBool resolves a true/false setting whose empty value means def.
+func AutoBool(s string, def bool) (bool, error) {
+	if strings.TrimSpace(s) == "" {
+		return def, nil
+	}
+	return strconv.ParseBool(strings.TrimSpace(s))
+}
+
+// AutoRate resolves a rate setting whose empty value means off in dev and
+// def otherwise.
+func AutoRate(s string, dev bool, def Rate) (Rate, error) {
+	if strings.TrimSpace(s) == "" {
+		if dev {
+			return Rate{}, nil
+		}
+		return def, nil
+	}
+	return ParseRate(s)
+}
+
+// Validate checks the auth settings; dev is madbase dev's relaxed mode.
+func (a *Auth) Validate(dev bool) error {
+	var errs []error
+	if a.SiteURL != "" {
+		errs = append(errs, checkHTTPURL("SITE_URL", a.SiteURL))
+	}
+	if a.APIExternalURL != "" {
+		errs = append(errs, checkHTTPURL("API_EXTERNAL_URL", a.APIExternalURL))
+	}
+	for _, u := range a.URIAllowList {
+		if _, err := url.Parse(strings.ReplaceAll(u, "*", "x")); err != nil {
+			errs = append(errs, fmt.Errorf("AUTH_URI_ALLOW_LIST: not a URL pattern: %q", u))
+		}
+	}
+	if a.JWTExp < 120 {
+		errs = append(errs, fmt.Errorf("JWT_EXP: must be at least 120 seconds (clients refresh 90 s before expiry), not %d", a.JWTExp))
+	}
+	for _, b := range []struct{ name, v string }{{"AUTH_AUTOCONFIRM", a.Autoconfirm}, {"AUTH_ANONYMOUS_USERS", a.AnonymousUsers}} {
+		if _, err := AutoBool(b.v, false); err != nil {
+			errs = append(errs, fmt.Errorf("%s: not a boolean (true or false): %q", b.name, b.v))
+		}
+	}
+	if a.PasswordMinLength < 1 || a.PasswordMinLength > 72 {
+		errs = append(errs, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: must be between 1 and 72, not %d", a.PasswordMinLength))
+	}
+	if a.BcryptConcurrency < 0 {
+		errs = append(errs, errors.New("AUTH_BCRYPT_CONCURRENCY: must not be negative"))
+	}
+	if a.RefreshReuseInterval < 0 || a.SessionTimebox < 0 || a.SessionInactivity < 0 {
+		errs = append(errs, errors.New("AUTH_REFRESH_TOKEN_REUSE_INTERVAL, AUTH_SESSION_TIMEBOX, AUTH_SESSION_INACTIVITY_TIMEOUT: must not be negative"))
+	}
+	if a.OTPExp <= 0 {
+		errs = append(errs, errors.New("AUTH_OTP_EXP: must be positive"))
+	}
+	if a.OTPLength < 6 || a.OTPLength > 10 {
+		errs = append(errs, fmt.Errorf("AUTH_OTP_LENGTH: must be between 6 and 10, not %d", a.OTPLength))
+	}
+	if a.MailMinInterval < 0 {
+		errs = append(errs, errors.New("AUTH_MAIL_MIN_INTERVAL: must not be negative"))
+	}
+	for _, r := range []struct{ name, v string }{
+		{"AUTH_RATE_LIMIT_SIGN_IN", a.RateSignIn}, {"AUTH_RATE_LIMIT_SIGN_IN_EMAIL", a.RateSignInEmail},
+		{"AUTH_RATE_LIMIT_TOKEN_REFRESH", a.RateRefresh}, {"AUTH_RATE_LIMIT_OTP", a.RateOTP},
+		{"AUTH_RATE_LIMIT_VERIFY", a.RateVerify}, {"AUTH_RATE_LIMIT_ANONYMOUS_USERS", a.RateAnonymous},
+		{"AUTH_RATE_LIMIT_EMAIL_SENT", a.RateEmailSent},
+	} {
+		if strings.TrimSpace(r.v) == "" {
+			continue
+		}
+		if _, err := ParseRate(r.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+		}
+	}
+	if a.SMTPHost != "" && a.APIExternalURL == "" && !dev {
+		errs = append(errs, errors.New("API_EXTERNAL_URL: required with SMTP_HOST outside madbase dev: links in mails must not be built from a request's Host header"))
+	}
+	if a.SMTPHost != "" {
+		if a.SMTPPort <= 0 || a.SMTPPort > 65535 {
+			errs = append(errs, fmt.Errorf("SMTP_PORT: not a port number: %d", a.SMTPPort))
+		}
+		if !strings.Contains(a.SMTPAdminEmail, "@") {
+			errs = append(errs, fmt.Errorf("SMTP_ADMIN_EMAIL: not an email address: %q", a.SMTPAdminEmail))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -31,6 +31,7 @@ type Edge struct {
 	Port               int           `env:"EDGE_PORT" default:"8000" desc:"Port the edge listens on (the public API URL)."`
 	WorkerUpstreamURLs []string      `env:"WORKER_UPSTREAM_URLS" desc:"Static worker URLs, comma-separated, probed on /health; in addition to the workers found over NATS."`
 	ControlUpstreamURL string        `env:"CONTROL_UPSTREAM_URL" default:"http://127.0.0.1:8001" desc:"Control plane URL that /admin/* is forwarded to."`
+	TrustForwarded     bool          `env:"EDGE_TRUST_FORWARDED" default:"false" desc:"Keep the X-Forwarded-Proto and X-Forwarded-Host a client sends (set it when a TLS proxy or load balancer you run sits in front of the edge); otherwise the edge sets them itself."`
 	AllowedOrigins     []string      `env:"ALLOWED_ORIGINS" default:"*" desc:"CORS origins allowed by browsers, comma-separated; * allows any."`
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
 	ConnectTimeout     time.Duration `env:"UPSTREAM_CONNECT_TIMEOUT" default:"2s" desc:"Timeout for the edge to connect to a worker or control."`
@@ -40,16 +41,18 @@ type Edge struct {
 // Worker configures an API worker.
 type Worker struct {
 	Common
-	Host         string `env:"WORKER_HOST" default:"0.0.0.0" desc:"Address the worker listens on."`
-	Port         int    `env:"WORKER_PORT" default:"8002" desc:"Port the worker listens on."`
-	AdvertiseURL string `env:"WORKER_ADVERTISE_URL" desc:"URL the edge uses to reach this worker, announced in heartbeats. Default: http://127.0.0.1:<WORKER_PORT>."`
-	DatabaseURL  string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
-	JWTSecret    string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
-	RedisURL     string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
-	MaxBodyBytes int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
+	Host          string `env:"WORKER_HOST" default:"0.0.0.0" desc:"Address the worker listens on."`
+	Port          int    `env:"WORKER_PORT" default:"8002" desc:"Port the worker listens on."`
+	AdvertiseURL  string `env:"WORKER_ADVERTISE_URL" desc:"URL the edge uses to reach this worker, announced in heartbeats. Default: http://<WORKER_ADVERTISE_HOST>:<WORKER_PORT>."`
+	AdvertiseHost string `env:"WORKER_ADVERTISE_HOST" desc:"Host of the default advertise URL when WORKER_ADVERTISE_URL is unset: a name or IP, or auto for this machine's first non-loopback IPv4 address (a container's own address, so scaled replicas each announce themselves). Default: 127.0.0.1."`
+	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
+	JWTSecret     string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
+	RedisURL      string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
+	MaxBodyBytes  int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
 	Storage
 	Auth
 	Rest
+	Realtime
 }
 
 // Control configures the control plane.

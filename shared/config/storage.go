@@ -1,5 +1,11 @@
 package config
 
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
 // Storage configures where object bytes are kept.
 type Storage struct {
 	Backend     string `env:"STORAGE_BACKEND" default:"local" desc:"Object store: local (files under STORAGE_DIR) or s3."`
@@ -10,4 +16,29 @@ type Storage struct {
 	S3AccessKey string `env:"S3_ACCESS_KEY" secret:"true" desc:"S3 access key id."`
 	S3SecretKey string `env:"S3_SECRET_KEY" secret:"true" desc:"S3 secret access key."`
 	S3UseSSL    bool   `env:"S3_USE_SSL" default:"false" desc:"Use HTTPS to reach S3."`
+
+	SignedURLMaxExpiry time.Duration `env:"STORAGE_SIGNED_URL_MAX_EXPIRY" default:"8760h" desc:"Longest expiresIn accepted for signed download URLs."`
+	SignedUploadTTL    time.Duration `env:"STORAGE_SIGNED_UPLOAD_TTL" default:"2h" desc:"How long a signed upload URL stays valid."`
+	TUSExpiry          time.Duration `env:"STORAGE_TUS_EXPIRY" default:"1h" desc:"How long an unfinished resumable (TUS) upload may be resumed."`
+	OrphanAge          time.Duration `env:"STORAGE_ORPHAN_AGE" default:"1h" desc:"Age after which stored bytes no object row points to (left by a crash) are deleted."`
+}
+
+// Validate checks the storage timings (the backend choice is checked by
+// Worker.Validate).
+func (s *Storage) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"STORAGE_SIGNED_URL_MAX_EXPIRY", s.SignedURLMaxExpiry},
+		{"STORAGE_SIGNED_UPLOAD_TTL", s.SignedUploadTTL},
+		{"STORAGE_TUS_EXPIRY", s.TUSExpiry},
+		{"STORAGE_ORPHAN_AGE", s.OrphanAge},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", d.name))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -58,6 +59,11 @@ func (c *Worker) Validate(dev bool) error {
 	if c.AdvertiseURL != "" {
 		errs = append(errs, checkHTTPURL("WORKER_ADVERTISE_URL", c.AdvertiseURL))
 	}
+	if h := c.AdvertiseHost; h != "" && h != "auto" {
+		if u, err := url.Parse("http://" + net.JoinHostPort(h, "1")); err != nil || u.Hostname() != h {
+			errs = append(errs, fmt.Errorf("WORKER_ADVERTISE_HOST: not a host name, an IP address or auto: %q", h))
+		}
+	}
 	if !dev && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
 	}
@@ -77,6 +83,10 @@ func (c *Worker) Validate(dev bool) error {
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("SHUTDOWN_GRACE: must not be negative"))
 	}
+	errs = append(errs, c.Auth.Validate(dev))
+	errs = append(errs, c.Rest.Validate())
+	errs = append(errs, c.Storage.Validate())
+	errs = append(errs, c.Realtime.Validate())
 	return errors.Join(errs...)
 }
 

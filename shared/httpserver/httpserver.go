@@ -46,9 +46,12 @@ func New(opts Options) *fiber.App {
 		ErrorHandler:          apierr.FiberHandler(opts.Log, opts.Render),
 		BodyLimit:             opts.BodyLimit,
 		StreamRequestBody:     opts.StreamBody,
-		ReadBufferSize:        32 << 10,
-		WriteBufferSize:       32 << 10,
-		IdleTimeout:           120 * time.Second,
+		// Multipart bodies are the handlers' to read (storage streams them);
+		// fasthttp would otherwise parse and buffer them before any handler.
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               32 << 10,
+		WriteBufferSize:              32 << 10,
+		IdleTimeout:                  120 * time.Second,
 		// Streaming bodies must not be cut by whole-request timeouts.
 		ReadTimeout:  0,
 		WriteTimeout: 0,

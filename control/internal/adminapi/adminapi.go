@@ -7,12 +7,15 @@ import (
 	"bufio"
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/logsink"
+	"github.com/madbase/madbase/control/internal/outbox"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/madbase/madbase/shared/metrics"
@@ -38,6 +41,8 @@ type Deps struct {
 	Streams context.Context
 	// Keepalive overrides DefaultKeepalive.
 	Keepalive time.Duration
+	// Outbox is the dev outbox of auth mails; nil serves an empty list.
+	Outbox *outbox.Outbox
 }
 
 // New returns control's fiber app with every route registered.
@@ -64,6 +69,7 @@ func Register(r fiber.Router, d Deps) {
 	admin.Get("/workers", h.workers)
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
+	admin.Get("/outbox", h.outbox)
 }
 
 type handlers struct{ d Deps }
@@ -161,4 +167,28 @@ func (h *handlers) stream(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// outboxBody is the answer of GET /admin/v1/outbox (admin API contract).
+type outboxBody struct {
+	Messages []bus.OutboxMail `json:"messages"`
+}
+
+// outbox lists the dev outbox, newest first: ?to= keeps one recipient's
+// mails, ?limit= the newest n.
+func (h *handlers) outbox(c *fiber.Ctx) error {
+	limit := 0
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return apierr.BadRequest("limit must be a non-negative integer")
+		}
+		limit = n
+	}
+	msgs := []bus.OutboxMail{}
+	if h.d.Outbox != nil {
+		msgs = h.d.Outbox.List(c.Query("to"), limit)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(outboxBody{Messages: msgs})
 }

@@ -32,7 +32,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	stripRequestHop(&req.Header)
-	setForwarded(ctx, &req.Header)
+	setForwarded(ctx, &req.Header, p.cfg.TrustForwarded)
 	req.Header.Set(headerRequestID, rid)
 	req.SetRequestURIBytes(ctx.Request.RequestURI())
 

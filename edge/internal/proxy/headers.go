@@ -152,8 +152,11 @@ func trimSpace(b []byte) []byte {
 }
 
 // setForwarded appends the client address to X-Forwarded-For and sets
-// X-Forwarded-Proto and -Host unless a balancer in front already did.
-func setForwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader) {
+// X-Forwarded-Proto and -Host to what the edge saw. A client's own values for
+// those two are kept only when trustForwarded says a balancer the operator
+// runs sits in front (EDGE_TRUST_FORWARDED): otherwise anyone could make the
+// workers build links to a host of their choosing.
+func setForwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, trustForwarded bool) {
 	var stack [128]byte
 	v := stack[:0]
 	if prior := h.Peek(headerForwardedFor); len(prior) > 0 {
@@ -161,14 +164,14 @@ func setForwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader) {
 	}
 	v = appendRemoteIP(v, ctx)
 	h.SetBytesV(headerForwardedFor, v)
-	if len(h.Peek(headerForwardedProto)) == 0 {
+	if !trustForwarded || len(h.Peek(headerForwardedProto)) == 0 {
 		if ctx.IsTLS() {
 			h.Set(headerForwardedProto, "https")
 		} else {
 			h.Set(headerForwardedProto, "http")
 		}
 	}
-	if len(h.Peek(headerForwardedHost)) == 0 {
+	if !trustForwarded || len(h.Peek(headerForwardedHost)) == 0 {
 		h.SetBytesV(headerForwardedHost, ctx.Host())
 	}
 }

@@ -30,8 +30,10 @@ type Config struct {
 	ControlAddr       string
 	AllowedOrigins    []string
 	MaxBodyBytes      int64
-	Log               *slog.Logger
-	Metrics           *Metrics
+	// TrustForwarded keeps a client's X-Forwarded-Proto and -Host.
+	TrustForwarded bool
+	Log            *slog.Logger
+	Metrics        *Metrics
 	// Health and Metrics serve the edge's own GET /health and /metrics.
 	HealthHandler  fasthttp.RequestHandler
 	MetricsHandler fasthttp.RequestHandler

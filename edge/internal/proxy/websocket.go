@@ -92,7 +92,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	}
 	var fwd fasthttp.RequestHeader
 	ctx.Request.Header.CopyTo(&fwd)
-	setForwarded(ctx, &fwd)
+	setForwarded(ctx, &fwd, p.cfg.TrustForwarded)
 	for _, k := range []string{headerForwardedFor, headerForwardedProto, headerForwardedHost} {
 		head.WriteString(k + ": " + string(fwd.Peek(k)) + "\r\n")
 	}

@@ -38,6 +38,9 @@ type Deps struct {
 	// their grace period: WebSocket and SSE streams, which never finish on
 	// their own, end when it is done.
 	BaseContext context.Context
+	// Dev is true under `madbase dev`, whose defaults are relaxed (auth
+	// autoconfirms sign-ups and keeps mails in the dev outbox).
+	Dev bool
 }
 
 // Capability registers one API surface (auth, rest, storage, realtime) on the

@@ -1,0 +1,430 @@
+// supabase.auth and supabase.auth.admin from supabase-js 2.119, unchanged,
+// against MadBase's /auth/v1 through the edge (madbase dev: autoconfirm on,
+// mails in the dev outbox).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  url, anonKey, serviceKey, publishableKey, secretKey, adminPassword, client,
+} from './helpers.js';
+
+const run = Date.now().toString(36);
+let seq = 0;
+const email = (tag) => `${tag}-${run}-${++seq}@example.com`;
+const password = 'correct-horse-42';
+
+function decode(jwt) {
+  const [, payload] = jwt.split('.');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+}
+
+// outbox polls the dev outbox until a mail of type reaches to.
+async function outbox(to, type) {
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${url}/admin/v1/outbox?to=${encodeURIComponent(to)}`, {
+      headers: { Authorization: `Bearer ${adminPassword}` },
+    });
+    assert.equal(res.status, 200);
+    const { messages } = await res.json();
+    const m = messages.find((x) => !type || x.type === type);
+    if (m) return m;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no ${type} mail to ${to} in the dev outbox`);
+}
+
+function admin() {
+  return client(serviceKey).auth.admin;
+}
+
+test('signUp, signInWithPassword, getUser and the access token claims', async () => {
+  const supabase = client();
+  const addr = email('signup');
+  const { data, error } = await supabase.auth.signUp({ email: addr, password, options: { data: { name: 'Ann' } } });
+  assert.equal(error, null);
+  assert.ok(data.session, 'autoconfirm in dev: sign-up returns a session');
+  assert.equal(data.user.email, addr);
+  assert.equal(data.user.user_metadata.name, 'Ann');
+  assert.equal(data.user.identities.length, 1);
+
+  const signIn = await supabase.auth.signInWithPassword({ email: addr, password });
+  assert.equal(signIn.error, null);
+  const { session } = signIn.data;
+  assert.equal(session.token_type, 'bearer');
+  assert.equal(session.expires_in, 3600);
+  const claims = decode(session.access_token);
+  assert.equal(claims.sub, data.user.id);
+  assert.equal(claims.role, 'authenticated');
+  assert.equal(claims.aud, 'authenticated');
+  assert.equal(claims.aal, 'aal1');
+  assert.equal(claims.amr[0].method, 'password');
+  assert.match(claims.session_id, /^[0-9a-f-]{36}$/);
+  assert.equal(claims.is_anonymous, false);
+  assert.equal(claims.exp - claims.iat, 3600);
+
+  const got = await supabase.auth.getUser();
+  assert.equal(got.error, null);
+  assert.equal(got.data.user.id, data.user.id);
+
+  const { data: aal } = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.equal(aal.currentLevel, 'aal1');
+});
+
+test('sign-in and sign-up errors carry GoTrue codes', async () => {
+  const supabase = client();
+  const addr = email('errors');
+  assert.equal((await supabase.auth.signUp({ email: addr, password })).error, null);
+
+  const wrong = await supabase.auth.signInWithPassword({ email: addr, password: 'not-the-password' });
+  assert.equal(wrong.error.code, 'invalid_credentials');
+  assert.equal(wrong.error.status, 400);
+  assert.equal(wrong.data.session, null);
+
+  const nobody = await supabase.auth.signInWithPassword({ email: email('nobody'), password });
+  assert.equal(nobody.error.code, 'invalid_credentials');
+
+  const dup = await supabase.auth.signUp({ email: addr, password });
+  assert.equal(dup.error.code, 'user_already_exists', 'autoconfirm on: a duplicate sign-up is refused');
+  assert.equal(dup.error.status, 422);
+
+  const weak = await supabase.auth.signUp({ email: email('weak'), password: '123' });
+  assert.equal(weak.error.code, 'weak_password');
+  assert.equal(weak.error.name, 'AuthWeakPasswordError');
+  assert.deepEqual(weak.error.reasons, ['length']);
+});
+
+test('a bad apikey is refused with 401 by the key check', async () => {
+  const res = await fetch(`${url}/auth/v1/token?grant_type=password`, {
+    method: 'POST',
+    headers: { apikey: 'nope', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'x@example.com', password }),
+  });
+  assert.equal(res.status, 401);
+  assert.equal(typeof (await res.json()).message, 'string');
+
+  const none = await fetch(`${url}/auth/v1/user`);
+  assert.equal(none.status, 401);
+
+  const bad = client('sb_publishable_not-a-real-key');
+  const { error } = await bad.auth.signInWithPassword({ email: 'x@example.com', password });
+  assert.equal(error.status, 401);
+});
+
+test('the opaque publishable and secret keys work as apikeys', async () => {
+  const supabase = client(publishableKey);
+  const addr = email('opaque');
+  const { data, error } = await supabase.auth.signUp({ email: addr, password });
+  assert.equal(error, null);
+  const { data: got } = await supabase.auth.getUser();
+  assert.equal(got.user.id, data.user.id);
+
+  const viaSecret = await client(secretKey).auth.admin.getUserById(data.user.id);
+  assert.equal(viaSecret.error, null);
+  assert.equal(viaSecret.data.user.email, addr);
+
+  const notAdmin = await client(publishableKey).auth.admin.listUsers();
+  assert.equal(notAdmin.error.code, 'not_admin');
+});
+
+test('updateUser changes metadata and password; the other sessions end', async () => {
+  const a = client();
+  const addr = email('update');
+  await a.auth.signUp({ email: addr, password });
+  const b = client();
+  assert.equal((await b.auth.signInWithPassword({ email: addr, password })).error, null);
+
+  const events = [];
+  a.auth.onAuthStateChange((event) => events.push(event));
+  const meta = await a.auth.updateUser({ data: { plan: 'pro', name: 'Bo' } });
+  assert.equal(meta.error, null);
+  assert.equal(meta.data.user.user_metadata.plan, 'pro');
+  const merged = await a.auth.updateUser({ data: { name: null } });
+  assert.equal(merged.data.user.user_metadata.plan, 'pro');
+  assert.equal(merged.data.user.user_metadata.name, undefined);
+
+  const same = await a.auth.updateUser({ password });
+  assert.equal(same.error.code, 'same_password');
+
+  const newPassword = 'battery-staple-77';
+  const pw = await a.auth.updateUser({ password: newPassword });
+  assert.equal(pw.error, null);
+  assert.ok(events.includes('USER_UPDATED'));
+
+  // b's session was signed out by the password change.
+  const gone = await b.auth.getUser();
+  assert.ok(gone.error);
+  assert.equal((await a.auth.getUser()).error, null, 'the changing session stays');
+
+  assert.equal((await client().auth.signInWithPassword({ email: addr, password })).error.code, 'invalid_credentials');
+  assert.equal((await client().auth.signInWithPassword({ email: addr, password: newPassword })).error, null);
+});
+
+test('refreshSession rotates the refresh token and keeps the session id', async () => {
+  const supabase = client();
+  const events = [];
+  supabase.auth.onAuthStateChange((event) => events.push(event));
+  const addr = email('refresh');
+  const { data } = await supabase.auth.signUp({ email: addr, password });
+  const first = data.session;
+  const { data: r, error } = await supabase.auth.refreshSession();
+  assert.equal(error, null);
+  assert.ok(events.includes('SIGNED_IN'), events.join());
+  assert.ok(events.includes('TOKEN_REFRESHED'), events.join());
+  assert.notEqual(r.session.refresh_token, first.refresh_token);
+  assert.equal(decode(r.session.access_token).session_id, decode(first.access_token).session_id);
+
+  // Two clients refreshing the same token at once (two tabs): neither is signed out.
+  const tabs = [client(), client()];
+  await Promise.all(tabs.map((t) => t.auth.setSession({ access_token: r.session.access_token, refresh_token: r.session.refresh_token })));
+  const both = await Promise.all(tabs.map((t) => t.auth.refreshSession()));
+  for (const res of both) {
+    assert.equal(res.error, null);
+    assert.ok(res.data.session);
+  }
+  assert.equal(both[0].data.session.refresh_token, both[1].data.session.refresh_token,
+    'the second refresh gets the token the first one made');
+
+  // An old token, reused long after: refused with a 4xx code.
+  const stale = await client().auth.refreshSession({ refresh_token: 'not-a-token' });
+  assert.equal(stale.error.code, 'refresh_token_not_found');
+  assert.equal(stale.error.status, 400);
+});
+
+test('signOut scopes: local, others, global', async () => {
+  const addr = email('signout');
+  const a = client();
+  await a.auth.signUp({ email: addr, password });
+  const b = client();
+  const c = client();
+  await b.auth.signInWithPassword({ email: addr, password });
+  await c.auth.signInWithPassword({ email: addr, password });
+
+  const events = [];
+  b.auth.onAuthStateChange((event) => events.push(event));
+  assert.equal((await b.auth.signOut({ scope: 'local' })).error, null);
+  assert.ok(events.includes('SIGNED_OUT'));
+  assert.ok((await b.auth.getUser()).error);
+  assert.equal((await a.auth.getUser()).error, null, 'local leaves the other sessions');
+
+  assert.equal((await a.auth.signOut({ scope: 'others' })).error, null);
+  const cUser = await c.auth.getUser();
+  assert.ok(cUser.error, 'others ends c');
+  assert.equal((await a.auth.getUser()).error, null, 'others keeps a');
+
+  const d = client();
+  await d.auth.signInWithPassword({ email: addr, password });
+  const keep = (await d.auth.getSession()).data.session;
+  assert.equal((await a.auth.signOut()).error, null);
+  const after = await client().auth.getUser(keep.access_token);
+  // session_not_found makes auth-js drop the session: AuthSessionMissingError.
+  assert.equal(after.error.name, 'AuthSessionMissingError', 'global ends every session');
+});
+
+test('signInAnonymously', async () => {
+  const supabase = client();
+  const { data, error } = await supabase.auth.signInAnonymously({ options: { data: { theme: 'dark' } } });
+  assert.equal(error, null);
+  assert.equal(data.user.is_anonymous, true);
+  assert.deepEqual(data.user.identities, []);
+  const claims = decode(data.session.access_token);
+  assert.equal(claims.is_anonymous, true);
+  assert.equal(claims.amr[0].method, 'anonymous');
+  assert.equal(claims.role, 'authenticated');
+});
+
+test('admin: createUser, listUsers, getUserById, updateUserById, deleteUser', async () => {
+  const api = admin();
+  const addr = email('admin');
+  const created = await api.createUser({ email: addr, password, email_confirm: true, user_metadata: { a: 1 }, app_metadata: { plan: 'gold' } });
+  assert.equal(created.error, null);
+  const id = created.data.user.id;
+  assert.equal(created.data.user.app_metadata.plan, 'gold');
+  assert.equal(created.data.user.app_metadata.provider, 'email');
+  assert.ok(created.data.user.email_confirmed_at);
+
+  const dup = await api.createUser({ email: addr, password });
+  assert.equal(dup.error.code, 'email_exists');
+  const none = await api.createUser({ password });
+  assert.equal(none.error.code, 'validation_failed');
+
+  const unconfirmed = email('admin-unconfirmed');
+  await api.createUser({ email: unconfirmed, password });
+  const blocked = await client().auth.signInWithPassword({ email: unconfirmed, password });
+  assert.equal(blocked.error.code, 'email_not_confirmed');
+
+  const list = await api.listUsers({ page: 1, perPage: 2 });
+  assert.equal(list.error, null);
+  assert.equal(list.data.users.length, 2);
+  assert.equal(list.data.aud, 'authenticated');
+  assert.ok(list.data.total >= 2);
+  assert.ok(list.data.lastPage >= 1);
+  assert.equal(list.data.nextPage, 2);
+  const all = await api.listUsers();
+  assert.ok(all.data.users.some((u) => u.id === id));
+
+  const got = await api.getUserById(id);
+  assert.equal(got.data.user.email, addr);
+  const missing = await api.getUserById('00000000-0000-4000-8000-000000000000');
+  assert.equal(missing.error.code, 'user_not_found');
+  assert.equal(missing.error.status, 404);
+
+  const upd = await api.updateUserById(id, { user_metadata: { b: 2 }, app_metadata: { plan: 'platinum' } });
+  assert.equal(upd.error, null);
+  assert.deepEqual([upd.data.user.user_metadata.a, upd.data.user.user_metadata.b], [1, 2]);
+  assert.equal(upd.data.user.app_metadata.plan, 'platinum');
+
+  const banned = await api.updateUserById(id, { ban_duration: '24h' });
+  assert.ok(banned.data.user.banned_until);
+  assert.equal((await client().auth.signInWithPassword({ email: addr, password })).error.code, 'user_banned');
+  await api.updateUserById(id, { ban_duration: 'none' });
+  assert.equal((await client().auth.signInWithPassword({ email: addr, password })).error, null);
+
+  const del = await api.deleteUser(id);
+  assert.equal(del.error, null);
+  assert.equal((await api.getUserById(id)).error.code, 'user_not_found');
+});
+
+test('admin: generateLink and inviteUserByEmail', async () => {
+  const api = admin();
+  const addr = email('magic');
+  const link = await api.generateLink({ type: 'magiclink', email: addr });
+  assert.equal(link.error, null);
+  assert.equal(link.data.user.email, addr);
+  const props = link.data.properties;
+  assert.match(props.action_link, /\/auth\/v1\/verify\?/);
+  assert.equal(props.verification_type, 'magiclink');
+  assert.match(props.email_otp, /^\d{6}$/);
+  const verified = await client().auth.verifyOtp({ token_hash: props.hashed_token, type: 'magiclink' });
+  assert.equal(verified.error, null);
+  assert.equal(verified.data.user.email, addr);
+  assert.ok(verified.data.user.email_confirmed_at);
+
+  const recovery = await api.generateLink({ type: 'recovery', email: email('nobody') });
+  assert.equal(recovery.error.code, 'user_not_found');
+
+  const invited = email('invite');
+  const inv = await api.inviteUserByEmail(invited, { data: { team: 'x' } });
+  assert.equal(inv.error, null);
+  assert.ok(inv.data.user.invited_at);
+  const mail = await outbox(invited, 'invite');
+  assert.match(mail.link, /type=invite/);
+  const accepted = await client().auth.verifyOtp({ email: invited, token: mail.otp, type: 'invite' });
+  assert.equal(accepted.error, null);
+  assert.equal(accepted.data.user.email, invited);
+  const again = await api.inviteUserByEmail(invited);
+  assert.equal(again.error.code, 'email_exists');
+});
+
+test('resetPasswordForEmail and verifyOtp through the dev outbox', async () => {
+  const addr = email('reset');
+  await client().auth.signUp({ email: addr, password });
+  const supabase = client();
+  const events = [];
+  supabase.auth.onAuthStateChange((event) => events.push(event));
+  const { error } = await supabase.auth.resetPasswordForEmail(addr, { redirectTo: 'http://localhost:3000/reset' });
+  assert.equal(error, null);
+  const mail = await outbox(addr, 'recovery');
+  assert.match(mail.link, /type=recovery/);
+  assert.equal(mail.redirect_to, 'http://localhost:3000/reset');
+
+  const { data, error: verr } = await supabase.auth.verifyOtp({ email: addr, token: mail.otp, type: 'recovery' });
+  assert.equal(verr, null);
+  assert.ok(data.session);
+  assert.ok(events.includes('PASSWORD_RECOVERY'));
+  const newPassword = 'recovered-pass-9';
+  assert.equal((await supabase.auth.updateUser({ password: newPassword })).error, null);
+  assert.equal((await client().auth.signInWithPassword({ email: addr, password: newPassword })).error, null);
+
+  // The code is single-use.
+  const reused = await client().auth.verifyOtp({ email: addr, token: mail.otp, type: 'recovery' });
+  assert.equal(reused.error.code, 'otp_expired');
+  assert.equal(reused.error.status, 403);
+
+  // A second request within a minute is rate limited for this address.
+  const soon = await supabase.auth.resetPasswordForEmail(addr);
+  assert.equal(soon.error.code, 'over_email_send_rate_limit');
+  assert.equal(soon.error.status, 429);
+
+  // Unknown addresses look the same as known ones.
+  assert.equal((await client().auth.resetPasswordForEmail(email('unknown'))).error, null);
+});
+
+test('signInWithOtp: magic link for a new address, then the code signs in', async () => {
+  const addr = email('otp');
+  const supabase = client();
+  const { error } = await supabase.auth.signInWithOtp({ email: addr, options: { data: { via: 'otp' } } });
+  assert.equal(error, null);
+  const mail = await outbox(addr);
+  const { data, error: verr } = await supabase.auth.verifyOtp({ email: addr, token: mail.otp, type: 'email' });
+  assert.equal(verr, null);
+  assert.equal(data.user.email, addr);
+  assert.equal(data.user.user_metadata.via, 'otp');
+  assert.equal(decode(data.session.access_token).amr[0].method, 'otp');
+
+  const noCreate = await client().auth.signInWithOtp({ email: email('otp-none'), options: { shouldCreateUser: false } });
+  assert.equal(noCreate.error.code, 'otp_disabled');
+
+  // The link itself: GET /verify redirects with the session in the fragment.
+  const other = email('otp-link');
+  await client().auth.signInWithOtp({ email: other });
+  const m = await outbox(other);
+  const res = await fetch(m.link, { redirect: 'manual' });
+  assert.equal(res.status, 303);
+  const loc = new URL(res.headers.get('location'));
+  const frag = new URLSearchParams(loc.hash.slice(1));
+  assert.ok(frag.get('access_token'));
+  assert.ok(frag.get('refresh_token'));
+  assert.equal(frag.get('token_type'), 'bearer');
+  const again = await fetch(m.link, { redirect: 'manual' });
+  const err = new URLSearchParams(new URL(again.headers.get('location')).hash.slice(1));
+  assert.equal(err.get('error_code'), 'otp_expired');
+});
+
+test('errors use the 2024-01-01 shape and echo the API version', async () => {
+  const res = await fetch(`${url}/auth/v1/token?grant_type=password`, {
+    method: 'POST',
+    headers: { apikey: anonKey, 'Content-Type': 'application/json', 'X-Supabase-Api-Version': '2024-01-01' },
+    body: JSON.stringify({ email: 'nobody@example.com', password }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('x-supabase-api-version'), '2024-01-01');
+  assert.deepEqual(await res.json(), { code: 'invalid_credentials', message: 'Invalid login credentials' });
+
+  const legacy = await fetch(`${url}/auth/v1/token?grant_type=password`, {
+    method: 'POST',
+    headers: { apikey: anonKey, 'Content-Type': 'application/json' },
+    body: '{"email":',
+  });
+  assert.equal(legacy.status, 400);
+  const body = await legacy.json();
+  assert.equal(body.code, 400);
+  assert.equal(body.error_code, 'bad_json');
+
+  const settings = await fetch(`${url}/auth/v1/settings`, { headers: { apikey: anonKey } });
+  const s = await settings.json();
+  assert.equal(s.external.email, true);
+  assert.equal(s.mailer_autoconfirm, true);
+  const health = await (await fetch(`${url}/auth/v1/health`, { headers: { apikey: anonKey } })).json();
+  assert.equal(health.name, 'GoTrue');
+});
+
+test('PKCE (as @supabase/ssr uses it): magic link, ?code=, exchangeCodeForSession', async () => {
+  const addr = email('pkce');
+  await client().auth.signUp({ email: addr, password });
+  const supabase = client(anonKey, { auth: { flowType: 'pkce', persistSession: false, autoRefreshToken: false } });
+  const { error } = await supabase.auth.signInWithOtp({ email: addr, options: { emailRedirectTo: 'http://localhost:3000/auth/callback' } });
+  assert.equal(error, null);
+  const mail = await outbox(addr, 'magiclink');
+  assert.match(mail.link, /token=pkce_/);
+  const res = await fetch(mail.link, { redirect: 'manual' });
+  assert.equal(res.status, 303);
+  const loc = new URL(res.headers.get('location'));
+  assert.equal(loc.origin + loc.pathname, 'http://localhost:3000/auth/callback');
+  const code = loc.searchParams.get('code');
+  assert.ok(code);
+  const { data, error: xerr } = await supabase.auth.exchangeCodeForSession(code);
+  assert.equal(xerr, null);
+  assert.equal(data.user.email, addr);
+  assert.equal(decode(data.session.access_token).amr[0].method, 'magiclink');
+  const again = await supabase.auth.exchangeCodeForSession(code);
+  assert.ok(again.error);
+});

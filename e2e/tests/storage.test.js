@@ -1,0 +1,238 @@
+// /storage/v1 under supabase-js's storage client, through the edge: buckets,
+// uploads and downloads of large files, list, move, copy, remove, signed and
+// public URLs, signed uploads, RLS on a folder, resumable (TUS) uploads.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { url, anonKey, serviceKey, client } from './helpers.js';
+import { userToken } from './jwt.js';
+
+const ALICE = '00000000-0000-4000-8000-0000000000a1';
+const BOB = '00000000-0000-4000-8000-0000000000b2';
+
+const service = client(serviceKey);
+const asUser = (sub) => client(anonKey, { global: { headers: { Authorization: `Bearer ${userToken(sub)}` } } });
+const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
+const run = crypto.randomBytes(4).toString('hex');
+
+function ok({ data, error }) {
+  assert.equal(error, null, `unexpected error: ${JSON.stringify(error)}`);
+  return data;
+}
+
+async function bucket(name, opts = { public: false }) {
+  const id = `${name}-${run}`;
+  ok(await service.storage.createBucket(id, opts));
+  return id;
+}
+
+test('buckets: create, get, list, update, empty, delete', async () => {
+  const id = await bucket('crud', { public: false, fileSizeLimit: '1MB', allowedMimeTypes: ['text/plain', 'image/*'] });
+  const b = ok(await service.storage.getBucket(id));
+  assert.equal(b.id, id);
+  assert.equal(b.public, false);
+  assert.equal(b.file_size_limit, 1 << 20);
+  assert.deepEqual(b.allowed_mime_types, ['text/plain', 'image/*']);
+  assert.ok(ok(await service.storage.listBuckets()).some((x) => x.id === id));
+
+  const dup = await service.storage.createBucket(id);
+  assert.equal(dup.error.statusCode, '409');
+
+  ok(await service.storage.updateBucket(id, { public: true, fileSizeLimit: null, allowedMimeTypes: null }));
+  const u = ok(await service.storage.getBucket(id));
+  assert.equal(u.public, true);
+  assert.equal(u.file_size_limit, null);
+
+  ok(await service.storage.from(id).upload('a.txt', 'hello', { contentType: 'text/plain' }));
+  const notEmpty = await service.storage.deleteBucket(id);
+  assert.equal(notEmpty.error.statusCode, '409');
+  ok(await service.storage.emptyBucket(id));
+  ok(await service.storage.deleteBucket(id));
+  const gone = await service.storage.getBucket(id);
+  assert.equal(gone.error.statusCode, '404');
+});
+
+test('upload and download 6 MiB and 100 MiB files with matching sha256', async () => {
+  const id = await bucket('big');
+  for (const size of [6 << 20, 100 << 20]) {
+    const data = crypto.randomBytes(size);
+    const path = `big/${size}.bin`;
+    const up = ok(await service.storage.from(id).upload(path, data, { contentType: 'application/octet-stream' }));
+    assert.equal(up.path, path);
+    assert.equal(up.fullPath, `${id}/${path}`);
+    const blob = ok(await service.storage.from(id).download(path));
+    const got = Buffer.from(await blob.arrayBuffer());
+    assert.equal(got.length, size);
+    assert.equal(sha256(got), sha256(data));
+  }
+  // A Blob goes as multipart/form-data with a file part named "".
+  const blobData = crypto.randomBytes(6 << 20);
+  ok(await service.storage.from(id).upload('blob.bin', new Blob([blobData]), { contentType: 'application/x-blob' }));
+  const back = Buffer.from(await ok(await service.storage.from(id).download('blob.bin')).arrayBuffer());
+  assert.equal(sha256(back), sha256(blobData));
+});
+
+test('upsert, update, info, exists, unicode names', async () => {
+  const id = await bucket('upsert');
+  const s = service.storage.from(id);
+  const name = 'dossier/Ünïcødé 日本語 file.txt';
+  ok(await s.upload(name, 'one', { contentType: 'text/plain', metadata: { tag: 'v1' } }));
+  const dup = await s.upload(name, 'two');
+  assert.equal(dup.error.statusCode, '409');
+  ok(await s.upload(name, 'two', { upsert: true }));
+  assert.equal(await (ok(await s.download(name))).text(), 'two');
+  ok(await s.update(name, 'three', { cacheControl: '60' }));
+  assert.equal(await (ok(await s.download(name))).text(), 'three');
+  const info = ok(await s.info(name));
+  assert.equal(info.name, name);
+  assert.equal(info.size, 5);
+  assert.equal(info.bucketId, id);
+  assert.equal(info.cacheControl, 'max-age=60');
+  assert.equal(ok(await s.exists(name)), true);
+  assert.equal((await s.exists('nope.txt')).data, false);
+  const list = ok(await s.list('dossier'));
+  assert.deepEqual(list.map((o) => o.name), ['Ünïcødé 日本語 file.txt']);
+});
+
+test('list with folders, search, sort and paging; move, copy, remove', async () => {
+  const id = await bucket('list');
+  const s = service.storage.from(id);
+  for (const p of ['a.txt', 'b.txt', 'photos/1.png', 'photos/2.png', 'photos/2021/x.png', 'docs/readme.md']) {
+    ok(await s.upload(p, p, { contentType: 'text/plain' }));
+  }
+  const root = ok(await s.list());
+  assert.deepEqual(root.map((o) => o.name), ['a.txt', 'b.txt', 'docs', 'photos']);
+  assert.equal(root.find((o) => o.name === 'docs').id, null);
+  assert.ok(root.find((o) => o.name === 'a.txt').metadata.size > 0);
+  const photos = ok(await s.list('photos', { sortBy: { column: 'name', order: 'desc' } }));
+  assert.deepEqual(photos.map((o) => o.name), ['2021', '2.png', '1.png']);
+  assert.deepEqual(ok(await s.list('photos', { search: '1' })).map((o) => o.name), ['1.png']);
+  assert.deepEqual(ok(await s.list('', { limit: 2, offset: 1 })).map((o) => o.name), ['b.txt', 'docs']);
+
+  ok(await s.move('a.txt', 'moved/a.txt'));
+  assert.equal(await (ok(await s.download('moved/a.txt'))).text(), 'a.txt');
+  assert.equal((await s.download('a.txt')).error !== null, true);
+  const other = await bucket('list-dst');
+  const cp = ok(await s.copy('b.txt', 'b-copy.txt', { destinationBucket: other }));
+  assert.equal(cp.path, `${other}/b-copy.txt`);
+  assert.equal(await (ok(await service.storage.from(other).download('b-copy.txt'))).text(), 'b.txt');
+  const removed = ok(await s.remove(['b.txt', 'moved/a.txt', 'not-there.txt']));
+  assert.deepEqual(removed.map((o) => o.name).sort(), ['b.txt', 'moved/a.txt']);
+});
+
+test('signed URLs fetched with plain fetch, public URLs with no headers', async () => {
+  const priv = await bucket('signed');
+  const s = service.storage.from(priv);
+  ok(await s.upload('dir/secret file.txt', 'secret', { contentType: 'text/plain' }));
+  const { signedUrl } = ok(await s.createSignedUrl('dir/secret file.txt', 60));
+  let r = await fetch(signedUrl);
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), 'secret');
+  const dl = ok(await s.createSignedUrl('dir/secret file.txt', 60, { download: 'x.txt' }));
+  r = await fetch(dl.signedUrl);
+  assert.match(r.headers.get('content-disposition'), /attachment/);
+  await r.arrayBuffer();
+
+  const tampered = signedUrl.replace(/token=([^.]+)\.([^.]+)\./, (m, h, p) => `token=${h}.${p}x.`);
+  r = await fetch(tampered);
+  assert.equal(r.status, 400);
+  const body = await r.json();
+  assert.ok(['InvalidJWT', 'InvalidSignature'].includes(body.code));
+  // A token for one object does not open another.
+  r = await fetch(signedUrl.replace('secret%20file.txt', 'other.txt'));
+  assert.equal(r.status, 400);
+  await r.arrayBuffer();
+
+  const many = ok(await s.createSignedUrls(['dir/secret file.txt', 'missing.txt'], 60));
+  assert.equal(many.length, 2);
+  assert.ok(many[0].signedUrl);
+  assert.equal(many[1].signedUrl, null);
+  assert.ok(many[1].error);
+
+  // Private bucket: no public access.
+  r = await fetch(s.getPublicUrl('dir/secret file.txt').data.publicUrl);
+  assert.equal(r.status, 400);
+  await r.arrayBuffer();
+
+  const pub = await bucket('public', { public: true });
+  ok(await service.storage.from(pub).upload('img/ä b.txt', 'public!', { contentType: 'text/plain' }));
+  r = await fetch(service.storage.from(pub).getPublicUrl('img/ä b.txt').data.publicUrl);
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), 'public!');
+  r = await fetch(service.storage.from(pub).getPublicUrl('img/ä b.txt').data.publicUrl, { headers: { Range: 'bytes=0-2' } });
+  assert.equal(r.status, 206);
+  assert.equal(await r.text(), 'pub');
+});
+
+test('signed upload URL', async () => {
+  const id = await bucket('signed-upload');
+  const s = service.storage.from(id);
+  const { token, path } = ok(await s.createSignedUploadUrl('up/file.txt'));
+  const anonStorage = client(anonKey).storage.from(id);
+  const up = ok(await anonStorage.uploadToSignedUrl(path, token, 'via token', { contentType: 'text/plain' }));
+  assert.equal(up.fullPath, `${id}/up/file.txt`);
+  assert.equal(await (ok(await s.download('up/file.txt'))).text(), 'via token');
+  // The token is for that path only.
+  const other = await anonStorage.uploadToSignedUrl('up/other.txt', token, 'x');
+  assert.ok(other.error);
+});
+
+test('RLS folder policy: each user reads and writes only their folder', async () => {
+  const alice = asUser(ALICE).storage.from('avatars');
+  const bob = asUser(BOB).storage.from('avatars');
+  ok(await alice.upload(`${ALICE}/me-${run}.png`, 'alice', { contentType: 'image/png', upsert: true }));
+  ok(await bob.upload(`${BOB}/me-${run}.png`, 'bob', { contentType: 'image/png', upsert: true }));
+
+  const denied = await bob.upload(`${ALICE}/evil-${run}.png`, 'evil', { contentType: 'image/png' });
+  assert.equal(denied.error.statusCode, '403');
+  const notSeen = await bob.download(`${ALICE}/me-${run}.png`);
+  assert.ok(notSeen.error);
+  assert.equal(await (ok(await alice.download(`${ALICE}/me-${run}.png`))).text(), 'alice');
+  assert.deepEqual(ok(await bob.list(ALICE)), []);
+  assert.ok(ok(await alice.list(ALICE)).some((o) => o.name === `me-${run}.png`));
+  // remove() of another's file deletes nothing.
+  assert.deepEqual(ok(await bob.remove([`${ALICE}/me-${run}.png`])), []);
+  // Anonymous: no access to the private bucket.
+  const anonDl = await client(anonKey).storage.from('avatars').download(`${ALICE}/me-${run}.png`);
+  assert.ok(anonDl.error);
+  // Signed URLs need SELECT too.
+  assert.ok((await bob.createSignedUrl(`${ALICE}/me-${run}.png`, 60)).error);
+  ok(await alice.createSignedUrl(`${ALICE}/me-${run}.png`, 60));
+});
+
+test('bucket limits: size and mime type', async () => {
+  const id = await bucket('limits', { public: false, fileSizeLimit: 1024, allowedMimeTypes: ['image/*'] });
+  const s = service.storage.from(id);
+  const big = await s.upload('big.png', Buffer.alloc(2048), { contentType: 'image/png' });
+  assert.equal(big.error.statusCode, '413');
+  const wrong = await s.upload('x.txt', 'x', { contentType: 'text/plain' });
+  assert.equal(wrong.error.statusCode, '415');
+  ok(await s.upload('ok.png', Buffer.alloc(100), { contentType: 'image/png' }));
+  const bad = await s.upload('../escape.png', 'x', { contentType: 'image/png' });
+  assert.ok(bad.error);
+  const missing = await service.storage.from(`no-such-${run}`).upload('x.png', 'x');
+  assert.equal(missing.error.statusCode, '404');
+});
+
+test('resumable (TUS) upload through the edge', async () => {
+  const id = await bucket('tus');
+  const data = crypto.randomBytes(13 << 20);
+  const b64 = (s) => Buffer.from(s).toString('base64');
+  const auth = { Authorization: `Bearer ${serviceKey}`, apikey: serviceKey, 'Tus-Resumable': '1.0.0' };
+  let r = await fetch(`${url}/storage/v1/upload/resumable`, {
+    method: 'POST',
+    headers: { ...auth, 'Upload-Length': String(data.length),
+      'Upload-Metadata': `bucketName ${b64(id)},objectName ${b64('big/tus.bin')},contentType ${b64('application/x-tus')},cacheControl ${b64('3600')}` },
+  });
+  assert.equal(r.status, 201, await r.text());
+  const location = r.headers.get('location');
+  assert.ok(location.startsWith(url), location);
+  const chunk = 6 << 20;
+  for (let off = 0; off < data.length; off += chunk) {
+    r = await fetch(location, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(off) },
+      body: data.subarray(off, Math.min(off + chunk, data.length)) });
+    assert.equal(r.status, 204, await r.text());
+  }
+  const blob = ok(await service.storage.from(id).download('big/tus.bin'));
+  assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), sha256(data));
+});

@@ -1,0 +1,293 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/httpserver"
+)
+
+// Error codes auth-js classifies errors by (spec §4.2; auth-js
+// lib/error-codes.ts). They are part of the wire contract.
+const (
+	CodeUnexpectedFailure        = "unexpected_failure"
+	CodeValidationFailed         = "validation_failed"
+	CodeBadJSON                  = "bad_json"
+	CodeEmailExists              = "email_exists"
+	CodePhoneExists              = "phone_exists"
+	CodeBadJWT                   = "bad_jwt"
+	CodeNotAdmin                 = "not_admin"
+	CodeNoAuthorization          = "no_authorization"
+	CodeUserNotFound             = "user_not_found"
+	CodeSessionNotFound          = "session_not_found"
+	CodeSessionExpired           = "session_expired"
+	CodeFlowStateNotFound        = "flow_state_not_found"
+	CodeFlowStateExpired         = "flow_state_expired"
+	CodeSignupDisabled           = "signup_disabled"
+	CodeUserBanned               = "user_banned"
+	CodeProviderEmailNeedsVerify = "provider_email_needs_verification"
+	CodeInviteNotFound           = "invite_not_found"
+	CodeBadOAuthState            = "bad_oauth_state"
+	CodeBadCodeVerifier          = "bad_code_verifier"
+	CodeEmailNotConfirmed        = "email_not_confirmed"
+	CodePhoneNotConfirmed        = "phone_not_confirmed"
+	CodeReauthNonceMissing       = "reauth_nonce_missing"
+	CodeUserAlreadyExists        = "user_already_exists"
+	CodeWeakPassword             = "weak_password"
+	CodeSamePassword             = "same_password"
+	CodeReauthenticationNeeded   = "reauthentication_needed"
+	CodeReauthenticationNotValid = "reauthentication_not_valid"
+	CodeOTPExpired               = "otp_expired"
+	CodeOTPDisabled              = "otp_disabled"
+	CodeInvalidCredentials       = "invalid_credentials"
+	CodeRefreshTokenNotFound     = "refresh_token_not_found"
+	CodeRefreshTokenAlreadyUsed  = "refresh_token_already_used"
+	CodeOverRequestRateLimit     = "over_request_rate_limit"
+	CodeOverEmailSendRateLimit   = "over_email_send_rate_limit"
+	CodeOverSMSSendRateLimit     = "over_sms_send_rate_limit"
+	CodeEmailProviderDisabled    = "email_provider_disabled"
+	CodePhoneProviderDisabled    = "phone_provider_disabled"
+	CodeAnonymousDisabled        = "anonymous_provider_disabled"
+	CodeEmailAddressInvalid      = "email_address_invalid"
+	CodeRequestTooLarge          = "request_entity_too_large"
+	CodeNotFound                 = "not_found"
+	CodeCaptchaFailed            = "captcha_failed"
+)
+
+// APIVersionHeader is the header auth-js sends on every request and reads on
+// error responses to choose between the error shapes.
+const APIVersionHeader = "X-Supabase-Api-Version"
+
+// apiVersion20240101 is the only API version so far.
+const apiVersion20240101 = "2024-01-01"
+
+var apiVersion20240101Time = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Error is an auth API error. Handlers return it; render writes it in the
+// shape the request's API version asks for.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// Reasons are the weak_password reasons (length, characters, pwned).
+	Reasons []string
+	// OAuth renders {"error","error_description"} (some /token errors).
+	OAuth bool
+	// Gateway renders {"message"} as the API gateway does for key errors.
+	Gateway bool
+	// Internal is logged, never rendered.
+	Internal error
+}
+
+func (e *Error) Error() string {
+	if e.Internal != nil {
+		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Internal)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Unwrap exposes the internal cause.
+func (e *Error) Unwrap() error { return e.Internal }
+
+// withInternal returns a copy of e carrying cause for the logs.
+func (e *Error) withInternal(cause error) *Error {
+	c := *e
+	c.Internal = cause
+	return &c
+}
+
+func newError(status int, code, format string, args ...any) *Error {
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
+	}
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+func badRequest(code, format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, code, format, args...)
+}
+
+func unprocessable(code, format string, args ...any) *Error {
+	return newError(http.StatusUnprocessableEntity, code, format, args...)
+}
+
+func forbidden(code, format string, args ...any) *Error {
+	return newError(http.StatusForbidden, code, format, args...)
+}
+
+func notFound(code, format string, args ...any) *Error {
+	return newError(http.StatusNotFound, code, format, args...)
+}
+
+func tooManyRequests(code, format string, args ...any) *Error {
+	return newError(http.StatusTooManyRequests, code, format, args...)
+}
+
+// internalError is a generic 500 whose cause only goes to the logs.
+func internalError(msg string, cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: CodeUnexpectedFailure, Message: msg, Internal: cause}
+}
+
+// dbError is what every unexpected database failure becomes: never SQL text.
+func dbError(cause error) *Error {
+	return internalError("Database error", cause)
+}
+
+func validationFailed(format string, args ...any) *Error {
+	return badRequest(CodeValidationFailed, format, args...)
+}
+
+func oauthError(code, desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: code, Message: desc, OAuth: true}
+}
+
+var (
+	errInvalidCredentials = badRequest(CodeInvalidCredentials, "Invalid login credentials")
+	errOTPExpired         = forbidden(CodeOTPExpired, "Token has expired or is invalid")
+	errNotAdmin           = forbidden(CodeNotAdmin, "User not allowed")
+	errUserNotFound       = notFound(CodeUserNotFound, "User not found")
+)
+
+// wire bodies (contracts with auth-js; errors_test.go pins them).
+type errorBody struct {
+	Code         string        `json:"code"`
+	Message      string        `json:"message"`
+	WeakPassword *weakPassword `json:"weak_password,omitempty"`
+}
+
+type legacyErrorBody struct {
+	Code         int           `json:"code"`
+	ErrorCode    string        `json:"error_code,omitempty"`
+	Msg          string        `json:"msg"`
+	ErrorID      string        `json:"error_id,omitempty"`
+	WeakPassword *weakPassword `json:"weak_password,omitempty"`
+}
+
+type weakPassword struct {
+	Message string   `json:"message,omitempty"`
+	Reasons []string `json:"reasons"`
+}
+
+type oauthErrorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+type gatewayErrorBody struct {
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// requestAPIVersion reports whether the request asked for the 2024-01-01
+// error shape (auth-js always does).
+func requestAPIVersion(c *fiber.Ctx) bool {
+	v := strings.TrimSpace(c.Get(APIVersionHeader))
+	if v == "" {
+		return false
+	}
+	t, err := time.Parse("2006-01-02", v)
+	return err == nil && !t.Before(apiVersion20240101Time)
+}
+
+// toError maps any error a handler returned to an *Error.
+func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusRequestEntityTooLarge:
+			return newError(ae.Status, CodeRequestTooLarge, "%s", ae.Message).withInternal(ae.Internal)
+		case http.StatusNotFound:
+			return newError(ae.Status, CodeNotFound, "%s", ae.Message).withInternal(ae.Internal)
+		}
+		if ae.Status >= 500 {
+			return internalError("Unexpected failure", ae)
+		}
+		return newError(ae.Status, CodeValidationFailed, "%s", ae.Message).withInternal(ae.Internal)
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		switch fe.Code {
+		case http.StatusNotFound:
+			return notFound(CodeNotFound, "Not found")
+		case http.StatusMethodNotAllowed:
+			return newError(fe.Code, CodeValidationFailed, "Method not allowed")
+		case http.StatusRequestEntityTooLarge:
+			return newError(fe.Code, CodeRequestTooLarge, "Request body too large")
+		}
+		if fe.Code >= 500 {
+			return internalError("Unexpected failure", fe)
+		}
+		return newError(fe.Code, CodeValidationFailed, "%s", fe.Message)
+	}
+	return internalError("Unexpected failure", err)
+}
+
+// render writes e in the shape the request asks for: the 2024-01-01 shape
+// {code, message} with the version header echoed, the legacy shape
+// {code:int, error_code, msg}, an OAuth {error, error_description} or the
+// gateway's {message}. x-sb-error-code is set on every one.
+func (s *service) render(c *fiber.Ctx, e *Error) error {
+	rid := httpserver.RequestID(c)
+	if e.Internal != nil || e.Status >= 500 {
+		cause := ""
+		if e.Internal != nil {
+			cause = e.Internal.Error()
+		}
+		lvl := s.log.Warn
+		if e.Status >= 500 {
+			lvl = s.log.Error
+		}
+		lvl("auth request failed", "request_id", rid, "status", e.Status, "code", e.Code,
+			"method", c.Method(), "path", c.Path(), "cause", cause)
+	}
+	if e.Code != "" {
+		c.Set("X-Sb-Error-Code", e.Code)
+	}
+	var body any
+	switch {
+	case e.Gateway:
+		body = gatewayErrorBody{Message: e.Message}
+	case e.OAuth:
+		body = oauthErrorBody{Error: e.Code, ErrorDescription: e.Message}
+	case requestAPIVersion(c):
+		c.Set(APIVersionHeader, apiVersion20240101)
+		b := errorBody{Code: e.Code, Message: e.Message}
+		if e.Code == CodeWeakPassword {
+			b.WeakPassword = &weakPassword{Reasons: nonNil(e.Reasons)}
+		}
+		body = b
+	default:
+		b := legacyErrorBody{Code: e.Status, ErrorCode: e.Code, Msg: e.Message}
+		if e.Status >= 500 {
+			b.ErrorID = rid
+		}
+		if e.Code == CodeWeakPassword {
+			b.WeakPassword = &weakPassword{Reasons: nonNil(e.Reasons)}
+		}
+		body = b
+	}
+	out, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Status(e.Status).Send(out)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,180 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/madbase/madbase/shared/config"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startRedis runs a throwaway redis-server on a free port; stop ends it
+// early (it also ends with the test).
+func startRedis(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is needed for the rate limit tests (apt-get install redis-server): %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop = func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	t.Cleanup(stop)
+	url = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not answer on port %d", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return url, stop
+}
+
+func newTestLimiter(t *testing.T, redisURL string, clock *testClock) *limiter {
+	t.Helper()
+	l, err := newLimiter(redisURL, testLogger(t), nil)
+	require.NoError(t, err)
+	l.now = clock.now
+	return l
+}
+
+func TestLimiterInProcess(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	l := newTestLimiter(t, "", clock)
+	rate := config.Rate{N: 3, Per: time.Minute}
+	ctx := context.Background()
+	for i := range 3 {
+		assert.True(t, l.allow(ctx, "b", "k", rate), "event %d", i)
+	}
+	assert.False(t, l.allow(ctx, "b", "k", rate))
+	assert.True(t, l.allow(ctx, "b", "other", rate), "keys are counted apart")
+	assert.True(t, l.allow(ctx, "c", "k", rate), "buckets are counted apart")
+	clock.advance(time.Minute)
+	assert.True(t, l.allow(ctx, "b", "k", rate), "a new window")
+	assert.True(t, l.allow(ctx, "b", "k", config.Rate{}), "an off rate limits nothing")
+}
+
+func TestLimiterRedisSharedAndFallback(t *testing.T) {
+	t.Parallel()
+	url, stop := startRedis(t)
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	a := newTestLimiter(t, url, clock)
+	b := newTestLimiter(t, url, clock) // another worker
+	rate := config.Rate{N: 4, Per: time.Hour}
+	ctx := context.Background()
+	for i := range 4 {
+		w := a
+		if i%2 == 1 {
+			w = b
+		}
+		assert.True(t, w.allow(ctx, "sign_in", "10.0.0.9", rate), "event %d", i)
+	}
+	assert.False(t, a.allow(ctx, "sign_in", "10.0.0.9", rate), "the workers share the count")
+	assert.False(t, b.allow(ctx, "sign_in", "10.0.0.9", rate))
+	clock.advance(time.Hour)
+	assert.True(t, b.allow(ctx, "sign_in", "10.0.0.9", rate))
+
+	// Redis gone: the in-process count takes over, limits still hold.
+	stop()
+	for range 4 {
+		a.allow(ctx, "otp", "x", rate)
+	}
+	assert.False(t, a.allow(ctx, "otp", "x", rate))
+}
+
+func TestRateLimitsOverHTTP(t *testing.T) {
+	t.Parallel()
+	url, _ := startRedis(t)
+	e := newEnv(t, true, map[string]string{
+		"REDIS_URL": url, "AUTH_RATE_LIMIT_SIGN_IN": "3/1h", "AUTH_RATE_LIMIT_EMAIL_SENT": "1/1h",
+		"AUTH_RATE_LIMIT_TOKEN_REFRESH": "1/1h", "AUTH_RATE_LIMIT_VERIFY": "1/1h",
+	})
+	s := e.signUp("rl@example.com", "secret-123")
+	e.signIn("rl@example.com", "secret-123")
+	e.signIn("rl@example.com", "secret-123")
+	e.run(t, []scenario{
+		{name: "fourth sign-in from one IP", method: "POST", path: "/token?grant_type=password",
+			body: map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 429, wantCode: "over_request_rate_limit"},
+		{name: "another IP", method: "POST", path: "/token?grant_type=password", headers: []string{"X-Forwarded-For", "10.0.0.2"},
+			body: map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 200},
+		{name: "the edge's entry counts, not the client's claim", method: "POST", path: "/token?grant_type=password",
+			headers: []string{"X-Forwarded-For", "1.2.3.4, 10.0.0.1"},
+			body:    map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 429},
+		{name: "refresh", method: "POST", path: "/token?grant_type=refresh_token", body: map[string]any{"refresh_token": s["refresh_token"]}, wantStatus: 200},
+		{name: "second refresh", method: "POST", path: "/token?grant_type=refresh_token", body: map[string]any{"refresh_token": "x"},
+			wantStatus: 429, wantCode: "over_request_rate_limit"},
+		{name: "first mail", method: "POST", path: "/recover", body: map[string]any{"email": "rl@example.com"}, wantStatus: 200},
+		{name: "project mail budget spent", method: "POST", path: "/otp", headers: []string{"X-Forwarded-For", "10.0.0.3"},
+			body: map[string]any{"email": "other@example.com"}, wantStatus: 429, wantCode: "over_email_send_rate_limit",
+			wantContains: []string{"email rate limit exceeded"}},
+		{name: "verify", method: "POST", path: "/verify", body: map[string]any{"type": "recovery", "token_hash": "x"}, wantStatus: 403},
+		{name: "second verify", method: "POST", path: "/verify", body: map[string]any{"type": "recovery", "token_hash": "x"},
+			wantStatus: 429, wantCode: "over_request_rate_limit"},
+	})
+}
+
+func TestRateLimitPerEmail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, map[string]string{"AUTH_RATE_LIMIT_SIGN_IN_EMAIL": "2/1h", "AUTH_RATE_LIMIT_SIGN_IN": "0"})
+	r := e.req("POST", "/admin/users", map[string]any{"email": "pe@example.com", "password": "secret-123", "email_confirm": true}, bearer(e.service)...)
+	require.Equal(t, 200, r.Status)
+	for i := range 2 {
+		ip := fmt.Sprintf("10.1.0.%d", i)
+		r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "pe@example.com", "password": "guess"}, "X-Forwarded-For", ip)
+		assert.Equal(t, 400, r.Status)
+	}
+	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "PE@example.com", "password": "secret-123"}, "X-Forwarded-For", "10.1.0.9")
+	assert.Equal(t, 429, r.Status, "per address, whatever the IP")
+	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "pe2@example.com", "password": "secret-123"}, "X-Forwarded-For", "10.1.0.9")
+	assert.Equal(t, 400, r.Status)
+}
+
+func TestResolvedDefaults(t *testing.T) {
+	t.Parallel()
+	var a config.Auth
+	require.NoError(t, config.Load(&a, config.Map(nil)))
+	dev, err := resolveSettings(a, true)
+	require.NoError(t, err)
+	assert.True(t, dev.autoconfirm)
+	assert.True(t, dev.anonymous)
+	assert.True(t, dev.rateSignIn.Off())
+	prod, err := resolveSettings(a, false)
+	require.NoError(t, err)
+	assert.False(t, prod.autoconfirm)
+	assert.False(t, prod.anonymous)
+	assert.Equal(t, config.Rate{N: 30, Per: 5 * time.Minute}, prod.rateSignIn)
+	assert.Equal(t, config.Rate{N: 150, Per: 5 * time.Minute}, prod.rateRefresh)
+	a.RateSignIn = "5/1m"
+	prod, err = resolveSettings(a, true)
+	require.NoError(t, err)
+	assert.Equal(t, config.Rate{N: 5, Per: time.Minute}, prod.rateSignIn, "an explicit value applies in dev too")
+	a.RateSignIn = "lots"
+	_, err = resolveSettings(a, true)
+	assert.ErrorContains(t, err, "AUTH_RATE_LIMIT_SIGN_IN")
+}

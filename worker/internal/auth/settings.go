@@ -1,0 +1,69 @@
+package auth
+
+import (
+	"github.com/gofiber/fiber/v2"
+)
+
+// healthBody is GET /auth/v1/health (GoTrue's shape).
+type healthBody struct {
+	Version     string `json:"version"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+func (s *service) health(c *fiber.Ctx) error {
+	return c.JSON(healthBody{
+		Version:     "madbase",
+		Name:        "GoTrue",
+		Description: "GoTrue is a user registration and authentication API",
+	})
+}
+
+// settingsBody is GET /auth/v1/settings (GoTrue's shape): which providers
+// are on and how sign-ups behave.
+type settingsBody struct {
+	External          map[string]bool `json:"external"`
+	DisableSignup     bool            `json:"disable_signup"`
+	MailerAutoconfirm bool            `json:"mailer_autoconfirm"`
+	PhoneAutoconfirm  bool            `json:"phone_autoconfirm"`
+	SMSProvider       string          `json:"sms_provider"`
+	SAMLEnabled       bool            `json:"saml_enabled"`
+}
+
+// oauthProviders are listed (all off) so dashboards find every key.
+var oauthProviders = []string{"apple", "azure", "bitbucket", "discord", "facebook", "figma", "fly", "github",
+	"gitlab", "google", "keycloak", "kakao", "linkedin", "linkedin_oidc", "notion", "spotify", "slack",
+	"slack_oidc", "workos", "twitch", "twitter", "x", "zoom"}
+
+func (s *service) settings(c *fiber.Ctx) error {
+	ext := map[string]bool{
+		"email":           s.cfg.emailEnabled,
+		"phone":           false,
+		"anonymous_users": s.cfg.anonymous,
+		"saml":            false,
+		"web3_ethereum":   false,
+		"web3_solana":     false,
+	}
+	for _, p := range oauthProviders {
+		ext[p] = false
+	}
+	return c.JSON(settingsBody{
+		External:          ext,
+		DisableSignup:     s.cfg.disableSignup,
+		MailerAutoconfirm: s.cfg.autoconfirm,
+		PhoneAutoconfirm:  false,
+		SMSProvider:       "",
+		SAMLEnabled:       false,
+	})
+}
+
+// jwks lists the public signing keys: none, tokens are HS256 only.
+func (s *service) jwks(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=600")
+	return c.JSON(fiber.Map{"keys": []any{}})
+}
+
+// authorize answers OAuth starts: no provider is configured yet.
+func (s *service) authorize(c *fiber.Ctx) error {
+	return badRequest(CodeValidationFailed, "Unsupported provider: provider is not enabled")
+}

@@ -1,0 +1,284 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// tokenParams is POST /token's body for every grant type.
+type tokenParams struct {
+	Email        string `json:"email"`
+	Phone        string `json:"phone"`
+	Password     string `json:"password"`
+	RefreshToken string `json:"refresh_token"`
+	AuthCode     string `json:"auth_code"`
+	CodeVerifier string `json:"code_verifier"`
+}
+
+func (s *service) token(c *fiber.Ctx) error {
+	grant := c.Query("grant_type")
+	var p tokenParams
+	if err := readJSON(c, &p); err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	cl := clientOf(c)
+	iss := s.issuer(c)
+	var (
+		sess *sessionJSON
+		err  error
+	)
+	switch grant {
+	case "password":
+		sess, err = s.passwordGrant(ctx, p, cl, iss)
+	case "refresh_token":
+		if err := s.rateLimit(ctx, "token_refresh", cl.IP, s.cfg.rateRefresh); err != nil {
+			return err
+		}
+		sess, err = s.refreshGrant(ctx, p.RefreshToken, iss)
+	case "pkce":
+		sess, err = s.pkceGrant(ctx, p, cl, iss)
+	default:
+		return badRequest(CodeInvalidCredentials, "unsupported_grant_type")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(sess)
+}
+
+// passwordGrant is signInWithPassword.
+func (s *service) passwordGrant(ctx context.Context, p tokenParams, cl client, iss string) (*sessionJSON, error) {
+	if err := s.rateLimit(ctx, "sign_in", cl.IP, s.cfg.rateSignIn); err != nil {
+		return nil, err
+	}
+	var (
+		u   *user
+		err error
+		who string
+	)
+	switch {
+	case p.Email != "" && p.Phone != "":
+		return nil, validationFailed("Only an email address or phone number should be provided on login.")
+	case p.Email != "":
+		if !s.cfg.emailEnabled {
+			return nil, badRequest(CodeEmailProviderDisabled, "Email logins are disabled")
+		}
+		email, verr := normalizeEmail(p.Email)
+		if verr != nil {
+			return nil, errInvalidCredentials
+		}
+		who = email
+		if err := s.rateLimit(ctx, "sign_in_email", who, s.cfg.rateSignInEmail); err != nil {
+			return nil, err
+		}
+		u, err = userByEmail(ctx, s.db, email)
+	case p.Phone != "":
+		phone, verr := normalizePhone(p.Phone)
+		if verr != nil {
+			return nil, errInvalidCredentials
+		}
+		who = phone
+		if err := s.rateLimit(ctx, "sign_in_email", who, s.cfg.rateSignInEmail); err != nil {
+			return nil, err
+		}
+		u, err = userByPhone(ctx, s.db, phone)
+	default:
+		return nil, validationFailed("missing email or phone")
+	}
+	if p.Password == "" {
+		return nil, validationFailed("missing password")
+	}
+	if err != nil && !errors.Is(err, errNoUser) {
+		return nil, dbError(err)
+	}
+	hash := ""
+	if u != nil && u.DeletedAt == nil {
+		hash = u.EncryptedPassword
+	}
+	ok, err := s.hasher.compare(ctx, hash, p.Password)
+	if err != nil {
+		return nil, internalError("Unexpected failure", err)
+	}
+	if !ok || u == nil {
+		return nil, errInvalidCredentials
+	}
+	if u.banned(s.now()) {
+		return nil, badRequest(CodeUserBanned, "User is banned")
+	}
+	if p.Email != "" && !u.emailConfirmed() {
+		return nil, badRequest(CodeEmailNotConfirmed, "Email not confirmed")
+	}
+	if p.Phone != "" && !u.phoneConfirmed() {
+		return nil, badRequest(CodePhoneNotConfirmed, "Phone not confirmed")
+	}
+	var sess *sessionJSON
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		sess, err = s.newSession(ctx, tx, u, methodPassword, cl, iss)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if werr := s.cfg.checkPassword(p.Password); werr != nil {
+		sess.WeakPassword = &weakPassword{Message: werr.Message, Reasons: werr.Reasons}
+	}
+	return sess, nil
+}
+
+// refreshLockRetries bounds retries of a refresh that lost a serialization
+// race (the session row lock makes them rare).
+const refreshLockRetries = 5
+
+// refreshGrant rotates a refresh token (spec §5). Every failure is a 4xx:
+// auth-js treats 5xx as "retry, keep the session".
+func (s *service) refreshGrant(ctx context.Context, token, iss string) (*sessionJSON, error) {
+	if token == "" {
+		return nil, oauthError("invalid_request", "refresh_token required")
+	}
+	if len(token) > 255 {
+		return nil, badRequest(CodeRefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found")
+	}
+	for attempt := 0; ; attempt++ {
+		sess, err := s.refreshOnce(ctx, token, iss)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03") && attempt < refreshLockRetries {
+			continue
+		}
+		return sess, err
+	}
+}
+
+func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJSON, error) {
+	var (
+		sess   *sessionJSON
+		reused *Error
+	)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		now := s.now().UTC().Round(time.Microsecond)
+		// Lock the session first: every refresh of one session is serialized
+		// here, so concurrent refreshes see each other's rotation.
+		var (
+			sessionID   uuid.UUID
+			aal         string
+			notAfter    *time.Time
+			refreshedAt *time.Time
+			createdAt   *time.Time
+			amr         []amrEntry
+		)
+		u, err := oneUser(tx.QueryRow(ctx, `select `+userColumns+`, s.id, coalesce(s.aal::text, 'aal1'), s.not_after,
+				s.refreshed_at, s.created_at,
+				coalesce((select json_agg(json_build_object('method', a.authentication_method,
+					'timestamp', extract(epoch from a.created_at)::bigint) order by a.created_at)
+					from auth.mfa_amr_claims a where a.session_id = s.id), '[]'::json)
+			from auth.sessions s join auth.users u on u.id = s.user_id
+			where s.id = (select session_id from auth.refresh_tokens where token = $1)
+			for update of s`, token),
+			&sessionID, &aal, &notAfter, &refreshedAt, &createdAt, &amr)
+		if errors.Is(err, errNoUser) {
+			var exists bool
+			if err := tx.QueryRow(ctx, `select exists(select 1 from auth.refresh_tokens where token = $1)`, token).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return badRequest(CodeSessionNotFound, "Invalid Refresh Token: No Valid Session Found")
+			}
+			return badRequest(CodeRefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found")
+		}
+		if err != nil {
+			return err
+		}
+		var (
+			tokenID   int64
+			revoked   bool
+			updatedAt time.Time
+		)
+		if err := tx.QueryRow(ctx, `select id, coalesce(revoked, false), coalesce(updated_at, created_at, now())
+			from auth.refresh_tokens where token = $1`, token).Scan(&tokenID, &revoked, &updatedAt); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return badRequest(CodeRefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found")
+			}
+			return err
+		}
+		if u.banned(now) {
+			return badRequest(CodeUserBanned, "Invalid Refresh Token: User Banned")
+		}
+		if notAfter != nil && !now.Before(*notAfter) {
+			return badRequest(CodeSessionExpired, "Invalid Refresh Token: Session Expired")
+		}
+		if s.cfg.inactivity > 0 {
+			last := updatedAt
+			if refreshedAt != nil && refreshedAt.After(last) {
+				last = *refreshedAt
+			}
+			if now.After(last.Add(s.cfg.inactivity)) {
+				return badRequest(CodeSessionExpired, "Invalid Refresh Token: Session Expired (Inactivity)")
+			}
+		}
+
+		issued := ""
+		if revoked {
+			var active, parent string
+			err := tx.QueryRow(ctx, `select token, coalesce(parent, '') from auth.refresh_tokens
+				where session_id = $1 and not coalesce(revoked, false) order by id desc limit 1`, sessionID).Scan(&active, &parent)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			switch {
+			case active != "" && parent == token:
+				// The client lost the answer to its last refresh (or another
+				// tab got it first): hand back the active token.
+				issued = active
+			case !now.After(updatedAt.Add(s.cfg.reuseInterval)):
+				// Within the reuse interval (tabs or servers refreshing at
+				// once): the active token, so the family does not branch;
+				// a new child when none is active.
+				issued = active
+			default:
+				if s.cfg.rotation {
+					if _, err := tx.Exec(ctx, `update auth.refresh_tokens set revoked = true, updated_at = $2
+						where session_id = $1 and not coalesce(revoked, false)`, sessionID, now); err != nil {
+						return err
+					}
+				}
+				reused = badRequest(CodeRefreshTokenAlreadyUsed, "Invalid Refresh Token: Already Used")
+				return nil // commit the revocation
+			}
+		}
+		if issued == "" {
+			issued = newRefreshToken()
+			if _, err := tx.Exec(ctx, `with r as (update auth.refresh_tokens set revoked = true, updated_at = $2 where id = $1),
+					t as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
+						values ('00000000-0000-0000-0000-000000000000', $3, $4, false, $2, $2, $5, $6))
+				update auth.sessions set refreshed_at = $2::timestamptz at time zone 'UTC', updated_at = $2 where id = $6`,
+				tokenID, now, issued, u.ID.String(), token, sessionID); err != nil {
+				return err
+			}
+		}
+		sess, err = s.sessionResponse(u, sessionID, aal, amr, issued, iss, now)
+		return err
+	})
+	if err != nil {
+		var ae *Error
+		if errors.As(err, &ae) {
+			return nil, ae
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03") {
+			return nil, pe
+		}
+		return nil, dbError(err)
+	}
+	if reused != nil {
+		return nil, reused
+	}
+	return sess, nil
+}

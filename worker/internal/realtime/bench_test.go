@@ -1,0 +1,221 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/stretchr/testify/require"
+)
+
+var benchConfig = config.Realtime{RealtimeMaxEventsPerSecond: 1 << 30}
+
+// latencies collects send-to-receipt durations.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+func (l *latencies) report(b *testing.B, elapsed time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	b.ReportMetric(float64(len(l.d))/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(l.d[len(l.d)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
+}
+
+// benchSubscriber joins topic and records the latency of every broadcast
+// whose payload carries the send time.
+func benchSubscriber(b *testing.B, w *testWorker, key, topic string, lat *latencies, got chan<- struct{}) {
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+w.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+key, nil)
+	require.NoError(b, err)
+	resp.Body.Close()
+	b.Cleanup(func() { conn.Close() })
+	join, _ := json.Marshal([]any{"1", "1", topic, "phx_join", map[string]any{}})
+	require.NoError(b, conn.WriteMessage(websocket.TextMessage, join))
+	joined := make(chan struct{})
+	go func() {
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f []json.RawMessage
+			if json.Unmarshal(data, &f) != nil || len(f) != 5 {
+				continue
+			}
+			var ev string
+			_ = json.Unmarshal(f[3], &ev)
+			switch ev {
+			case "phx_reply":
+				close(joined)
+			case "broadcast", "postgres_changes":
+				var p struct {
+					Payload struct {
+						T int64 `json:"t"`
+					} `json:"payload"`
+				}
+				_ = json.Unmarshal(f[4], &p)
+				if p.Payload.T != 0 {
+					lat.add(time.Since(time.Unix(0, p.Payload.T)))
+				}
+				got <- struct{}{}
+			}
+		}
+	}()
+	<-joined
+}
+
+// BenchmarkFanout: K subscribers spread over two workers on one topic,
+// one publisher on the first worker.
+func BenchmarkFanout(b *testing.B) {
+	for _, k := range []int{10, 100} {
+		for _, paced := range []bool{false, true} {
+			name := "subscribers=" + strconv.Itoa(k) + "/burst"
+			if paced {
+				name = "subscribers=" + strconv.Itoa(k) + "/one-at-a-time"
+			}
+			b.Run(name, func(b *testing.B) { benchFanout(b, k, paced) })
+		}
+	}
+}
+
+// benchFanout publishes b.N messages; paced waits for every delivery of a
+// message before sending the next (latency without queueing), burst sends
+// them all at once (throughput).
+func benchFanout(b *testing.B, k int, paced bool) {
+	cl := newBenchCluster(b)
+	wa, wb := cl.benchWorker(b, "a", benchConfig), cl.benchWorker(b, "b", benchConfig)
+	key := benchKey(b)
+	lat := &latencies{}
+	got := make(chan struct{}, b.N*k+16)
+	for i := 0; i < k; i++ {
+		w := wa
+		if i%2 == 1 {
+			w = wb
+		}
+		benchSubscriber(b, w, key, "realtime:bench", lat, got)
+	}
+	pub, resp, err := websocket.DefaultDialer.Dial("ws://"+wa.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+key, nil)
+	require.NoError(b, err)
+	resp.Body.Close()
+	defer pub.Close()
+	join, _ := json.Marshal([]any{"p", "p", "realtime:bench", "phx_join", map[string]any{}})
+	require.NoError(b, pub.WriteMessage(websocket.TextMessage, join))
+	go func() {
+		for {
+			if _, _, err := pub.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		payload := []byte(`{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`)
+		require.NoError(b, pub.WriteMessage(websocket.BinaryMessage, kind3("p", "", "realtime:bench", "m", "", 1, payload)))
+		if paced {
+			for j := 0; j < k; j++ {
+				select {
+				case <-got:
+				case <-time.After(30 * time.Second):
+					b.Fatalf("message %d: only %d of %d deliveries", i, j, k)
+				}
+			}
+		}
+	}
+	for i := 0; !paced && i < b.N*k; i++ {
+		select {
+		case <-got:
+		case <-time.After(30 * time.Second):
+			b.Fatalf("only %d of %d deliveries", i, b.N*k)
+		}
+	}
+	lat.report(b, time.Since(start))
+}
+
+// BenchmarkChangesLatency: commit of an INSERT to its postgres_changes
+// frame, one subscriber on the worker that is not the WAL reader.
+func BenchmarkChangesLatency(b *testing.B) {
+	cl := newBenchCluster(b)
+	cl.benchDB(b)
+	wa, wb := cl.benchWorker(b, "a", benchConfig), cl.benchWorker(b, "b", benchConfig)
+	for !wa.svc.leading.Load() && !wb.svc.leading.Load() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx := context.Background()
+	_, err := cl.pool.Exec(ctx, `create table bench (id bigserial primary key, t bigint); alter publication supabase_realtime add table bench`)
+	require.NoError(b, err)
+	target := wa
+	if wa.svc.leading.Load() {
+		target = wb
+	}
+	lat := &latencies{}
+	got := make(chan struct{}, 1<<16)
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+target.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+benchKey(b), nil)
+	require.NoError(b, err)
+	resp.Body.Close()
+	defer conn.Close()
+	join, _ := json.Marshal([]any{"1", "1", "realtime:c", "phx_join", map[string]any{"config": map[string]any{
+		"postgres_changes": []any{map[string]any{"event": "INSERT", "schema": "public", "table": "bench"}}}}})
+	require.NoError(b, conn.WriteMessage(websocket.TextMessage, join))
+	go func() {
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f []json.RawMessage
+			if json.Unmarshal(data, &f) != nil || len(f) != 5 || string(f[3]) != `"postgres_changes"` {
+				if testing.Verbose() {
+					b.Logf("frame %s", data)
+				}
+				continue
+			}
+			var p struct {
+				Data struct {
+					Record struct {
+						T int64 `json:"t"`
+					} `json:"record"`
+				} `json:"data"`
+			}
+			_ = json.Unmarshal(f[4], &p)
+			lat.add(time.Since(time.Unix(0, p.Data.Record.T)))
+			got <- struct{}{}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		now := time.Now().UnixNano()
+		// The test server runs with synchronous_commit=off; a real commit
+		// flushes its WAL, which is what the WAL sender waits for.
+		tx, err := cl.pool.Begin(ctx)
+		require.NoError(b, err)
+		_, err = tx.Exec(ctx, `set local synchronous_commit = on`)
+		require.NoError(b, err)
+		_, err = tx.Exec(ctx, `insert into bench (t) values ($1)`, now)
+		require.NoError(b, err)
+		require.NoError(b, tx.Commit(ctx))
+		select {
+		case <-got:
+		case <-time.After(30 * time.Second):
+			b.Fatal("change not delivered")
+		}
+	}
+	lat.report(b, time.Since(start))
+}

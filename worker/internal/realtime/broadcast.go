@@ -1,0 +1,122 @@
+package realtime
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/madbase/madbase/bus"
+)
+
+// broadcast handles a client's broadcast (spec §5): binary kind 3 on vsn
+// 2.0.0, or the JSON event with {type, event, payload}.
+func (ch *channel) broadcast(m Message) {
+	b := bus.RealtimeBroadcast{Origin: ch.sock.svc.worker, Sender: ch.id, Topic: ch.name, Private: ch.private}
+	if m.BinaryEvent != "" || m.Raw {
+		b.Event = m.BinaryEvent
+		if m.Raw {
+			b.Raw, b.IsRaw = m.Payload, true
+		} else {
+			b.Payload = m.Payload
+		}
+	} else {
+		var p struct {
+			Event   json.RawMessage `json:"event"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(m.Payload, &p) != nil {
+			ch.sock.replyError(m, "broadcast payload must be an object")
+			return
+		}
+		b.Event = keyString(p.Event)
+		b.Payload = p.Payload
+		if len(b.Payload) == 0 {
+			b.Payload = json.RawMessage("null")
+		}
+	}
+	size := len(b.Payload) + len(b.Raw)
+	if size > ch.sock.svc.cfg.RealtimeMaxMessageBytes {
+		if ch.ack {
+			ch.sock.replyError(m, "Payload too large")
+			return
+		}
+		ch.sock.systemError(ch, "Payload too large")
+		return
+	}
+	if ch.private && !ch.currentPerms().writeBroadcast {
+		if ch.ack {
+			ch.sock.reply(m, "ok", nil)
+		}
+		return
+	}
+	if err := ch.sock.svc.publishBroadcast(b); err != nil {
+		if ch.ack {
+			ch.sock.replyError(m, "Unable to broadcast the message")
+		}
+		return
+	}
+	if ch.ack {
+		ch.sock.reply(m, "ok", nil)
+	}
+}
+
+// publishBroadcast sends a broadcast to every worker (this one included).
+func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
+	if s.nc == nil {
+		return errors.New("realtime: no bus")
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return s.nc.Publish(bus.Realtime(tenant, b.Topic), data)
+}
+
+// onBroadcast delivers a broadcast from the bus to this worker's channels.
+func (s *Service) onBroadcast(data []byte) {
+	var b bus.RealtimeBroadcast
+	if err := json.Unmarshal(data, &b); err != nil {
+		s.log.Warn("realtime: undecodable broadcast on the bus", "error", err)
+		return
+	}
+	s.mu.Lock()
+	chans := s.channelsOf(topicKey{b.Topic, b.Private})
+	s.mu.Unlock()
+	var text map[string]any
+	encoded := map[string][]byte{} // per protocol version and topic
+	for _, ch := range chans {
+		if ch.id == b.Sender && !ch.self {
+			continue
+		}
+		if ch.private && !ch.currentPerms().readBroadcast {
+			continue
+		}
+		if b.IsRaw {
+			if ch.sock.vsn != vsn2 {
+				continue
+			}
+			frame, err := encodeUserBroadcast(ch.topic, b.Event, b.Raw, true)
+			if err != nil {
+				continue
+			}
+			ch.sock.enqueue(outFrame{binary: true, data: frame})
+			continue
+		}
+		if text == nil {
+			text = map[string]any{"type": "broadcast", "event": b.Event, "payload": b.Payload}
+			if b.ID != "" {
+				text["meta"] = map[string]any{"id": b.ID}
+			}
+		}
+		k := ch.sock.vsn + "\x00" + ch.topic
+		frame, ok := encoded[k]
+		if !ok {
+			var err error
+			if frame, err = encodeText(ch.sock.vsn, nil, nil, ch.topic, "broadcast", text); err != nil {
+				s.log.Error("realtime: encoding a broadcast", "error", err)
+				return
+			}
+			encoded[k] = frame
+		}
+		ch.sock.enqueue(outFrame{data: frame})
+	}
+}

@@ -1,0 +1,210 @@
+// Package realtime serves /realtime/v1, the Phoenix-channel WebSocket that
+// realtime-js (inside supabase-js) speaks (spec/realtime.md): broadcast,
+// presence and postgres_changes, fanned out between workers over NATS.
+//
+// Every worker keeps its own sockets. Broadcasts go out on
+// bus.Realtime(tenant, topic) and come back to every worker subscribed to
+// the topic (the sender's included), so one path delivers everywhere and a
+// sender's order per topic is kept. Presence is replicated on
+// bus.RealtimePresence: diffs as they happen, and each worker's snapshot
+// once a second, which doubles as its heartbeat (a silent worker's
+// presences expire). One worker at a time (PostgreSQL advisory lock) reads
+// the WAL and publishes row changes on bus.RealtimeChanges; every worker
+// checks filters and RLS for its own subscribers.
+package realtime
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/worker/internal/apikey"
+	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/nats-io/nats.go"
+)
+
+// tenant is the single project a MadBase deployment serves.
+const tenant = "default"
+
+// Defaults for zero settings.
+const (
+	defaultMaxChannels     = 100
+	defaultMaxMessage      = 3072000
+	defaultJoinsPerSecond  = 100
+	defaultEventsPerSecond = 1000
+	defaultPresenceExpiry  = 3 * time.Second
+	presenceBeat           = time.Second
+	dbTimeout              = 10 * time.Second
+)
+
+// Service is one worker's realtime state.
+type Service struct {
+	cfg    config.Realtime
+	keys   *apikey.Keys
+	pool   *pgxpool.Pool
+	nc     *nats.Conn
+	log    *slog.Logger
+	worker string
+	base   context.Context
+
+	mu     sync.Mutex
+	topics map[string]*topicSub // by topic name (without "realtime:")
+	// presence sets by topic and privacy: key → phx_ref → entry.
+	presence map[topicKey]map[string]map[string]presEntry
+	peers    map[string]time.Time  // worker → last presence beat
+	pubMu    sync.Mutex            // orders presence diffs and snapshots on the wire
+	tracking map[*channel]struct{} // channels tracking a presence; guarded by pubMu
+
+	changes *changeState
+	cols    columnCache
+	// leading is true while this worker reads the WAL.
+	leading atomic.Bool
+	// bg counts the background goroutines (WAL reader, presence beat).
+	bg sync.WaitGroup
+}
+
+type topicKey struct {
+	name    string
+	private bool
+}
+
+type topicSub struct {
+	sub   *nats.Subscription
+	chans map[*channel]struct{}
+}
+
+// Options configure New.
+type Options struct {
+	Config      config.Realtime
+	JWTSecret   string
+	Pool        *pgxpool.Pool
+	NATS        *nats.Conn
+	Log         *slog.Logger
+	BaseContext context.Context
+	// WorkerID names this worker on the bus; default a random id.
+	WorkerID string
+}
+
+// New starts a worker's realtime service; it runs until BaseContext is done.
+func New(o Options) *Service {
+	cfg := o.Config
+	if cfg.RealtimeMaxChannels == 0 {
+		cfg.RealtimeMaxChannels = defaultMaxChannels
+	}
+	if cfg.RealtimeMaxMessageBytes == 0 {
+		cfg.RealtimeMaxMessageBytes = defaultMaxMessage
+	}
+	if cfg.RealtimeMaxJoinsPerSecond == 0 {
+		cfg.RealtimeMaxJoinsPerSecond = defaultJoinsPerSecond
+	}
+	if cfg.RealtimeMaxEventsPerSecond == 0 {
+		cfg.RealtimeMaxEventsPerSecond = defaultEventsPerSecond
+	}
+	if cfg.RealtimePresenceExpiry == 0 {
+		cfg.RealtimePresenceExpiry = defaultPresenceExpiry
+	}
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	id := o.WorkerID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{
+		cfg: cfg, keys: apikey.New(o.JWTSecret), pool: o.Pool, nc: o.NATS,
+		log: log.With("component", "realtime"), worker: id, base: base,
+		topics:   map[string]*topicSub{},
+		presence: map[topicKey]map[string]map[string]presEntry{},
+		peers:    map[string]time.Time{},
+	}
+	s.changes = newChangeState(s)
+	if s.nc != nil {
+		s.startPresence()
+		s.startChanges()
+	}
+	return s
+}
+
+// Wait returns once the background goroutines ended (after BaseContext is
+// done), so their database connections are closed.
+func (s *Service) Wait() { s.bg.Wait() }
+
+// Register mounts /realtime/v1 on the worker.
+func Register(r fiber.Router, deps app.Deps) {
+	s := New(Options{
+		Config: deps.Config.Realtime, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB, NATS: deps.NATS,
+		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID,
+	})
+	s.Mount(r)
+}
+
+// Mount adds the routes.
+func (s *Service) Mount(r fiber.Router) {
+	g := r.Group("/realtime/v1")
+	g.Get("/websocket", s.upgrade, s.websocketHandler())
+	g.Post("/api/broadcast", s.httpBroadcast)
+	g.Post("/api/broadcast/:topic/events/:event", s.httpSend)
+}
+
+// subscribeTopic registers ch for the topic's broadcasts, subscribing the
+// worker to the topic's subject on first use. Caller holds s.mu.
+func (s *Service) subscribeTopic(ch *channel) {
+	ts := s.topics[ch.name]
+	if ts == nil && s.nc == nil {
+		ts = &topicSub{chans: map[*channel]struct{}{}}
+		s.topics[ch.name] = ts
+	}
+	if ts == nil {
+		ts = &topicSub{chans: map[*channel]struct{}{}}
+		name := ch.name
+		sub, err := s.nc.Subscribe(bus.Realtime(tenant, name), func(m *nats.Msg) { s.onBroadcast(m.Data) })
+		if err != nil {
+			s.log.Error("realtime: subscribing to a topic", "error", err)
+		}
+		ts.sub = sub
+		s.topics[name] = ts
+	}
+	ts.chans[ch] = struct{}{}
+}
+
+// unsubscribeTopic removes ch. Caller holds s.mu.
+func (s *Service) unsubscribeTopic(ch *channel) {
+	ts := s.topics[ch.name]
+	if ts == nil {
+		return
+	}
+	delete(ts.chans, ch)
+	if len(ts.chans) == 0 {
+		if ts.sub != nil {
+			_ = ts.sub.Unsubscribe()
+		}
+		delete(s.topics, ch.name)
+	}
+}
+
+// channelsOf lists the ready local channels of a topic. Caller holds s.mu.
+func (s *Service) channelsOf(k topicKey) []*channel {
+	ts := s.topics[k.name]
+	if ts == nil {
+		return nil
+	}
+	out := make([]*channel, 0, len(ts.chans))
+	for ch := range ts.chans {
+		if ch.private == k.private && ch.ready {
+			out = append(out, ch)
+		}
+	}
+	return out
+}

@@ -1,0 +1,382 @@
+package realtime
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	fws "github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/worker/internal/apikey"
+)
+
+// Socket timing.
+const (
+	idleTimeout  = 60 * time.Second // no frame at all (heartbeats are every 25 s)
+	writeTimeout = 10 * time.Second
+	outQueue     = 1024
+)
+
+const localsClaims = "realtime.claims"
+
+// upgrade authenticates the handshake (spec §1): the apikey (x-api-key
+// header, else apikey param) must resolve to a role.
+func (s *Service) upgrade(c *fiber.Ctx) error {
+	if !fws.IsWebSocketUpgrade(c) {
+		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": "WebSocket upgrade required"})
+	}
+	key := c.Get("x-api-key")
+	if key == "" {
+		key = c.Query("apikey")
+	}
+	res, err := s.resolveToken(strings.Clone(key))
+	if err != nil {
+		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": tokenError(err)})
+	}
+	c.Locals(localsClaims, res)
+	return c.Next()
+}
+
+// resolveToken turns an apikey or access token into claims: opaque keys
+// stand for their role, JWTs must verify and carry a usable role.
+func (s *Service) resolveToken(tok string) (apikey.Result, error) {
+	if tok == "" {
+		return apikey.Result{}, apikey.ErrNoKey
+	}
+	if strings.HasPrefix(tok, "sb_") {
+		return s.keys.Resolve(tok, "")
+	}
+	res, err := s.keys.Resolve("", "Bearer "+tok)
+	if err != nil {
+		return res, err
+	}
+	if _, ok := res.Claims["role"].(string); !ok {
+		return res, errMissingRole
+	}
+	if _, ok := res.Claims["exp"].(float64); !ok {
+		return res, errMissingRole
+	}
+	return res, nil
+}
+
+var errMissingRole = errors.New("Fields `role` and `exp` are required in JWT")
+
+func tokenError(err error) string {
+	switch {
+	case errors.Is(err, apikey.ErrNoKey):
+		return "No apikey or access token provided"
+	case errors.Is(err, apikey.ErrExpiredJWT):
+		return "Token has expired"
+	case errors.Is(err, errMissingRole):
+		return err.Error()
+	case errors.Is(err, apikey.ErrBadRole):
+		return "Invalid JWT role"
+	}
+	return "Invalid token: signature or format is invalid"
+}
+
+func (s *Service) websocketHandler() fiber.Handler {
+	return fws.New(func(c *fws.Conn) {
+		res, _ := c.Locals(localsClaims).(apikey.Result)
+		vsn := c.Query("vsn", vsn1)
+		if vsn != vsn2 {
+			vsn = vsn1
+		}
+		sock := &socket{
+			svc: s, conn: c.Conn, vsn: vsn, claims: res.Claims, token: res.Token,
+			out: make(chan outFrame, outQueue), done: make(chan struct{}),
+			chans: map[string]*channel{},
+		}
+		sock.run()
+	}, fws.Config{EnableCompression: true})
+}
+
+type outFrame struct {
+	binary bool
+	data   []byte
+	close  bool // close the socket after writing (data = close reason)
+}
+
+// socket is one client connection.
+type socket struct {
+	svc    *Service
+	conn   *websocket.Conn
+	vsn    string
+	claims db.Claims
+	token  string
+	out    chan outFrame
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu    sync.Mutex
+	chans map[string]*channel // by full topic
+	joins []time.Time
+	// events counts broadcast and presence messages in the current second.
+	events      int
+	eventsStart time.Time
+}
+
+func (sock *socket) run() {
+	sock.conn.SetReadLimit(int64(sock.svc.cfg.RealtimeMaxMessageBytes) + 4096)
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); sock.writer() }()
+	go sock.watch()
+	defer func() {
+		sock.shutdown()
+		sock.leaveAll()
+		<-writerDone
+		_ = sock.conn.Close()
+	}()
+	for {
+		_ = sock.conn.SetReadDeadline(time.Now().Add(idleTimeout))
+		mt, data, err := sock.conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.CloseMessageTooBig {
+				return
+			}
+			return
+		}
+		var m Message
+		switch mt {
+		case websocket.TextMessage:
+			m, err = decodeText(sock.vsn, data)
+		case websocket.BinaryMessage:
+			if sock.vsn != vsn2 {
+				err = errBadFrame
+			} else {
+				m, err = decodeBinary(data)
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			sock.closeWith(websocket.CloseUnsupportedData, "malformed frame")
+			return
+		}
+		sock.handle(m)
+	}
+}
+
+// watch ends the socket when the worker shuts down and closes channels
+// whose token expired.
+func (sock *socket) watch() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-sock.done:
+			return
+		case <-sock.svc.base.Done():
+			sock.closeWith(websocket.CloseGoingAway, "server shutting down")
+			return
+		case now := <-t.C:
+			sock.expireTokens(now)
+		}
+	}
+}
+
+func (sock *socket) writer() {
+	for {
+		select {
+		case f := <-sock.out:
+			_ = sock.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			var err error
+			switch {
+			case f.close:
+				_ = sock.conn.WriteMessage(websocket.CloseMessage, f.data)
+				_ = sock.conn.Close()
+				return
+			case f.binary:
+				err = sock.conn.WriteMessage(websocket.BinaryMessage, f.data)
+			default:
+				err = sock.conn.WriteMessage(websocket.TextMessage, f.data)
+			}
+			if err != nil {
+				sock.shutdown()
+				_ = sock.conn.Close()
+				return
+			}
+		case <-sock.done:
+			return
+		}
+	}
+}
+
+func (sock *socket) shutdown() { sock.closeOnce.Do(func() { close(sock.done) }) }
+
+// closeWith sends a close frame and ends the socket.
+func (sock *socket) closeWith(code int, reason string) {
+	select {
+	case sock.out <- outFrame{close: true, data: websocket.FormatCloseMessage(code, reason)}:
+	default:
+		sock.shutdown()
+		_ = sock.conn.Close()
+	}
+}
+
+// enqueue queues a frame; a client too slow to keep up is disconnected.
+func (sock *socket) enqueue(f outFrame) {
+	select {
+	case <-sock.done:
+		return
+	default:
+	}
+	select {
+	case sock.out <- f:
+	default:
+		sock.svc.log.Warn("realtime: client too slow, closing its socket")
+		sock.shutdown()
+		_ = sock.conn.Close()
+	}
+}
+
+// push sends a text frame.
+func (sock *socket) push(joinRef, ref *string, topic, event string, payload any) {
+	data, err := encodeText(sock.vsn, joinRef, ref, topic, event, payload)
+	if err != nil {
+		sock.svc.log.Error("realtime: encoding a frame", "error", err)
+		return
+	}
+	sock.enqueue(outFrame{data: data})
+}
+
+func (sock *socket) reply(m Message, status string, response any) {
+	if m.Ref == nil && m.Event != "phx_join" {
+		return
+	}
+	if response == nil {
+		response = map[string]any{}
+	}
+	sock.push(m.JoinRef, m.Ref, m.Topic, "phx_reply", map[string]any{"status": status, "response": response})
+}
+
+func (sock *socket) replyError(m Message, reason string) {
+	sock.reply(m, "error", map[string]any{"reason": reason})
+}
+
+// handle dispatches one client frame.
+func (sock *socket) handle(m Message) {
+	if m.Topic == "phoenix" {
+		if m.Event == "heartbeat" {
+			sock.reply(m, "ok", nil)
+		}
+		return
+	}
+	if m.Event == "phx_join" {
+		sock.join(m)
+		return
+	}
+	sock.mu.Lock()
+	ch := sock.chans[m.Topic]
+	sock.mu.Unlock()
+	if ch == nil {
+		if m.Event != "phx_leave" && m.Event != "access_token" {
+			sock.replyError(m, "unmatched topic")
+		}
+		return
+	}
+	if (m.Event == "broadcast" || m.Event == "presence") && !sock.allowEvent(time.Now()) {
+		msg := "Too many messages per second"
+		if m.Event == "presence" {
+			msg = "Too many presence messages per second"
+		}
+		sock.systemError(ch, msg)
+		return
+	}
+	switch m.Event {
+	case "phx_leave":
+		sock.reply(m, "ok", nil)
+		sock.closeChannel(ch)
+	case "broadcast":
+		ch.broadcast(m)
+	case "presence":
+		ch.presenceEvent(m)
+	case "access_token":
+		ch.refreshToken(m)
+	default:
+		sock.replyError(m, "unknown event")
+	}
+}
+
+// closeChannel stops a channel and tells the client (phx_close).
+func (sock *socket) closeChannel(ch *channel) {
+	sock.mu.Lock()
+	if sock.chans[ch.topic] == ch {
+		delete(sock.chans, ch.topic)
+	}
+	sock.mu.Unlock()
+	ch.stop()
+	sock.push(strp(ch.joinRef), strp(ch.joinRef), ch.topic, "phx_close", map[string]any{})
+}
+
+// systemError pushes a system error and closes the channel.
+func (sock *socket) systemError(ch *channel, msg string) {
+	sock.push(strp(ch.joinRef), nil, ch.topic, "system", map[string]any{
+		"extension": "system", "status": "error", "message": msg, "channel": ch.name,
+	})
+	sock.closeChannel(ch)
+}
+
+func (sock *socket) leaveAll() {
+	sock.mu.Lock()
+	chans := make([]*channel, 0, len(sock.chans))
+	for _, ch := range sock.chans {
+		chans = append(chans, ch)
+	}
+	sock.chans = map[string]*channel{}
+	sock.mu.Unlock()
+	for _, ch := range chans {
+		ch.stop()
+	}
+}
+
+func (sock *socket) expireTokens(now time.Time) {
+	sock.mu.Lock()
+	var expired []*channel
+	for _, ch := range sock.chans {
+		if exp := ch.expiry(); !exp.IsZero() && now.After(exp) {
+			expired = append(expired, ch)
+		}
+	}
+	sock.mu.Unlock()
+	for _, ch := range expired {
+		ago := int(time.Since(ch.expiry()).Seconds())
+		sock.systemError(ch, "Token has expired "+itoa(ago)+" seconds ago")
+	}
+}
+
+// allowJoin applies the joins-per-second limit. Caller holds sock.mu.
+func (sock *socket) allowJoin(now time.Time) bool {
+	cut := now.Add(-time.Second)
+	kept := sock.joins[:0]
+	for _, t := range sock.joins {
+		if t.After(cut) {
+			kept = append(kept, t)
+		}
+	}
+	sock.joins = kept
+	if len(sock.joins) >= sock.svc.cfg.RealtimeMaxJoinsPerSecond {
+		return false
+	}
+	sock.joins = append(sock.joins, now)
+	return true
+}
+
+// allowEvent applies the events-per-second limit of the socket.
+func (sock *socket) allowEvent(now time.Time) bool {
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	if now.Sub(sock.eventsStart) >= time.Second {
+		sock.eventsStart, sock.events = now, 0
+	}
+	sock.events++
+	return sock.events <= sock.svc.cfg.RealtimeMaxEventsPerSecond
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

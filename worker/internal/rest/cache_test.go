@@ -1,0 +1,117 @@
+package rest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/shared/db/dbtest"
+	"github.com/madbase/madbase/shared/db/platform"
+	"github.com/madbase/madbase/shared/jwtauth"
+	restmig "github.com/madbase/madbase/worker/migrations/rest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSchemaReload: before the first load requests get 503 PGRST002; then
+// the cache follows NOTIFY pgrst, bus.SchemaReload messages, and keeps
+// listening after its LISTEN connection is killed.
+func TestSchemaReload(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDB(t, platform.Source)
+	ns := bustest.RunServer(t)
+	nc := bustest.Connect(t, ns)
+	h := New(testConfig(), testSecret, d.Pool, nil)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	h.Mount(app)
+	e := &env{t: t, h: h, app: app, pool: d.Pool}
+	e.anon = newEnvKeys(t)
+
+	res := e.do("GET", "/rest/v1/one", nil, "")
+	assert.Equal(t, 503, res.status)
+	assert.Contains(t, res.body, "PGRST002")
+	assert.NotEmpty(t, res.headers.Get("Retry-After"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Cache().Run(ctx, nc) }()
+	t.Cleanup(func() { cancel(); <-done })
+	bustest.Eventually(t, 10*time.Second, func() bool { return h.Cache().Loads() >= 1 }, "first load")
+
+	status := func(path string) func() bool {
+		return func() bool { return e.do("GET", path, nil, "").status == 200 }
+	}
+	exec := func(sql string) {
+		_, err := d.Pool.Exec(testCtx(t), sql)
+		require.NoError(t, err)
+	}
+
+	exec("create table one (id int)")
+	assert.Equal(t, 404, e.do("GET", "/rest/v1/one", nil, "").status, "not in the cache until a reload")
+	exec("notify pgrst, 'reload schema'")
+	bustest.Eventually(t, 10*time.Second, status("/rest/v1/one"), "NOTIFY pgrst reloads")
+
+	exec("create table two (id int)")
+	exec("notify pgrst")
+	bustest.Eventually(t, 10*time.Second, status("/rest/v1/two"), "a bare NOTIFY pgrst reloads")
+
+	exec("create table three (id int)")
+	require.NoError(t, nc.Publish(bus.SchemaReload, nil))
+	bustest.Eventually(t, 10*time.Second, status("/rest/v1/three"), "a NATS message reloads")
+
+	// Kill the LISTEN connection: the cache reconnects (and reloads, since
+	// notifications may have been missed meanwhile).
+	exec("create table four (id int)")
+	exec(`select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen %' and datname = current_database()`)
+	bustest.Eventually(t, 10*time.Second, status("/rest/v1/four"), "reconnecting reloads")
+	exec("create table five (id int)")
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		_, _ = d.Pool.Exec(testCtx(t), "notify pgrst, 'reload schema'")
+		return status("/rest/v1/five")()
+	}, "NOTIFY works after the reconnection")
+}
+
+func newEnvKeys(t *testing.T) string {
+	t.Helper()
+	tok, err := jwtauth.AnonKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	return tok
+}
+
+// TestDDLReloadsByItself: with the REST migration's event triggers, DDL
+// sends the NOTIFY itself, as on Supabase.
+func TestDDLReloadsByItself(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDB(t, platform.Source, restmig.Source)
+	h := New(testConfig(), testSecret, d.Pool, nil)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	h.Mount(app)
+	e := &env{t: t, h: h, app: app, pool: d.Pool, anon: newEnvKeys(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Cache().Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	bustest.Eventually(t, 10*time.Second, func() bool { return h.Cache().Loads() >= 1 }, "first load")
+	before := h.Cache().Loads()
+
+	_, err := d.Pool.Exec(testCtx(t), "create table auto_reloaded (id int primary key); insert into auto_reloaded values (7)")
+	require.NoError(t, err)
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return e.do("GET", "/rest/v1/auto_reloaded", nil, "").body == `[{"id":7}]`
+	}, "create table reloads the cache")
+	assert.Greater(t, h.Cache().Loads(), before)
+
+	_, err = d.Pool.Exec(testCtx(t), "drop table auto_reloaded")
+	require.NoError(t, err)
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return e.do("GET", "/rest/v1/auto_reloaded", nil, "").status == 404
+	}, "drop table reloads the cache")
+
+	_, err = d.Pool.Exec(testCtx(t), "create temp table scratch (id int)")
+	require.NoError(t, err)
+	fns := h.Cache().Get().AllFunctions("pgrst")
+	assert.Empty(t, fns, "the event trigger functions are not exposed")
+}

@@ -1,0 +1,193 @@
+package rest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Embedding: resolving rel(…) to a relationship and rendering it as a
+// lateral join (spec §3).
+
+// findRel resolves an embed name (and hint) from table t (spec §3).
+func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
+	var cands []*Relationship
+	for _, r := range t.Rels {
+		switch {
+		case r.Kind == ComputedRel:
+			if r.Func.Name == name {
+				cands = append(cands, r)
+			}
+		case r.To.Name == name, r.Kind != ManyToMany && r.Constraint == name:
+			cands = append(cands, r)
+		case (r.Kind == ManyToOne || r.Kind == OneToOne) && len(r.FromCols) == 1 && r.FromCols[0] == name && r.Kind != OneToMany:
+			cands = append(cands, r)
+		}
+	}
+	if hint != "" {
+		best, bestRank := []*Relationship(nil), 99
+		for _, r := range cands {
+			rank := 99
+			switch {
+			case r.Constraint == hint && r.Kind != ManyToMany, r.Kind == ManyToMany && (r.Junction.Name == hint || r.Constraint == hint || r.JConstraint == hint):
+				rank = 1
+			case r.Kind != ManyToMany && r.Kind != ComputedRel && contains(r.FromCols, hint):
+				rank = 2
+			case r.Kind != ManyToMany && r.Kind != ComputedRel && contains(r.ToCols, hint):
+				rank = 3
+			}
+			switch {
+			case rank < bestRank:
+				best, bestRank = []*Relationship{r}, rank
+			case rank == bestRank && rank < 99:
+				best = append(best, r)
+			}
+		}
+		cands = best
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0], nil
+	case 0:
+		target := name
+		if hint != "" {
+			target = name + "!" + hint
+		}
+		return nil, newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", t.Name, name)).
+			withDetails(fmt.Sprintf("Searched for a foreign key relationship between '%s' and '%s' in the schema '%s', but no matches were found.", t.Name, target, t.Schema))
+	}
+	var details []map[string]string
+	var opts []string
+	for _, r := range cands {
+		details = append(details, describeRel(r))
+		h := r.Constraint
+		if r.Kind == ManyToMany {
+			h = r.Junction.Name
+		}
+		opts = append(opts, fmt.Sprintf("'%s!%s'", name, h))
+	}
+	return nil, newErr(300, codeAmbiguousRel, fmt.Sprintf("Could not embed because more than one relationship was found for '%s' and '%s'", t.Name, name)).
+		withDetails(details).
+		withHint(fmt.Sprintf("Try changing '%s' to one of the following: %s. Find the desired relationship in the 'details' key.", name, strings.Join(opts, ", ")))
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) embed(n *node, it *selectItem) error {
+	rel, err := p.findRel(n.table, it.Name, it.Hint)
+	if err != nil {
+		return err
+	}
+	e := &embed{rel: rel, inner: it.JoinType == "inner", spread: it.Kind == itemSpread}
+	e.name = it.Name
+	if it.Alias != "" {
+		e.name = it.Alias
+	}
+	if len(it.Children) > 0 || e.spread {
+		e.key = e.name
+	}
+	path := e.name
+	if n.path != "" {
+		path = n.path + "." + e.name
+	}
+	child := &node{table: rel.To, alias: p.b.alias("t"), path: path, rowType: rel.To.QName()}
+	child.from = rel.To.QName() + " AS " + quoteIdent(child.alias)
+	switch rel.Kind {
+	case ManyToOne, OneToMany, OneToOne:
+		for i := range rel.FromCols {
+			child.where = append(child.where, col(child.alias, rel.ToCols[i])+" = "+col(n.alias, rel.FromCols[i]))
+		}
+	case ManyToMany:
+		j := p.b.alias("j")
+		var conds []string
+		for i := range rel.JToCols {
+			conds = append(conds, col(j, rel.JToCols[i])+" = "+col(child.alias, rel.ToCols[i]))
+		}
+		for i := range rel.JFromCols {
+			conds = append(conds, col(j, rel.JFromCols[i])+" = "+col(n.alias, rel.FromCols[i]))
+		}
+		child.where = append(child.where, fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS %s WHERE %s)",
+			rel.Junction.QName(), quoteIdent(j), strings.Join(conds, " AND ")))
+	case ComputedRel:
+		if n.rowType == "" {
+			return newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", n.table.Name, it.Name))
+		}
+		child.from = fmt.Sprintf("%s(%s) AS %s", rel.Func.QName(), p.rowExpr(n), quoteIdent(child.alias))
+	}
+	// Legacy rel(count): the number of related rows, as [{"count": n}].
+	if len(it.Children) == 1 && it.Children[0].Kind == itemField && it.Children[0].Name == "count" &&
+		it.Children[0].Alias == "" && len(it.Children[0].JSON) == 0 && it.Children[0].Cast == "" && it.Children[0].Agg == "" &&
+		rel.To.Column("count") == nil && !rel.ToOne() && !e.spread {
+		e.countOnly = true
+	} else if err := p.selectInto(child, it.Children); err != nil {
+		return err
+	}
+	e.node = child
+	e.lateral = p.b.alias("e")
+	if e.inner {
+		e.forCount = true
+	}
+	n.embeds = append(n.embeds, e)
+	switch {
+	case e.spread && rel.ToOne():
+		n.selects = append(n.selects, quoteIdent(e.lateral)+".*")
+		n.keys = append(n.keys, child.keys...)
+	case e.spread:
+		for _, k := range child.keys {
+			n.selects = append(n.selects, fmt.Sprintf("coalesce(%s, '[]'::json) AS %s", col(e.lateral, k), quoteIdent(k)))
+		}
+		n.keys = append(n.keys, child.keys...)
+	case e.key == "":
+	case rel.ToOne():
+		n.selects = append(n.selects, col(e.lateral, "pgrst_body")+" AS "+quoteIdent(e.key))
+		n.keys = append(n.keys, e.key)
+	default:
+		n.selects = append(n.selects, fmt.Sprintf("coalesce(%s, '[]'::json) AS %s", col(e.lateral, "pgrst_body"), quoteIdent(e.key)))
+		n.keys = append(n.keys, e.key)
+	}
+	return nil
+}
+
+// lateralSQL renders the JOIN LATERAL of an embed.
+func (p *planner) lateralSQL(e *embed) string {
+	child := p.nodeSQL(e.node, false)
+	join := "LEFT JOIN LATERAL"
+	on := "TRUE"
+	var inner string
+	switch {
+	case e.countOnly:
+		inner = "SELECT json_build_array(json_build_object('count', pg_catalog.count(*))) AS \"pgrst_body\" FROM (" + child + ") AS \"pgrst_x\""
+	case e.spread && e.rel.ToOne():
+		inner = child
+		if e.inner {
+			join = "INNER JOIN LATERAL"
+		}
+	case e.spread:
+		var cols []string
+		for _, k := range e.node.keys {
+			cols = append(cols, fmt.Sprintf("json_agg(%s) AS %s", col("pgrst_x", k), quoteIdent(k)))
+		}
+		cols = append(cols, "pg_catalog.count(*) AS \"pgrst_n\"")
+		inner = "SELECT " + strings.Join(cols, ", ") + " FROM (" + child + ") AS \"pgrst_x\""
+		if e.inner {
+			join, on = "INNER JOIN LATERAL", col(e.lateral, "pgrst_n")+" > 0"
+		}
+	case e.rel.ToOne():
+		inner = "SELECT row_to_json(\"pgrst_x\".*) AS \"pgrst_body\" FROM (" + child + ") AS \"pgrst_x\""
+		if e.inner {
+			join = "INNER JOIN LATERAL"
+		}
+	default:
+		inner = "SELECT json_agg(\"pgrst_x\".*) AS \"pgrst_body\" FROM (" + child + ") AS \"pgrst_x\""
+		if e.inner {
+			join, on = "INNER JOIN LATERAL", col(e.lateral, "pgrst_body")+" IS NOT NULL"
+		}
+	}
+	return fmt.Sprintf(" %s (%s) AS %s ON %s", join, inner, quoteIdent(e.lateral), on)
+}

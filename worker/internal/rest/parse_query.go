@@ -1,0 +1,174 @@
+package rest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// kv is one query-string parameter, in request order.
+type kv struct{ Key, Value string }
+
+// nodeParams are the parameters aimed at one level of the request: the
+// top-level relation (path "") or an embed ("rel", "rel.sub", …).
+type nodeParams struct {
+	Filters []filter
+	Trees   []*logicTree
+	Order   []orderTerm
+	Limit   *int64
+	Offset  *int64
+}
+
+// query is a parsed query string.
+type query struct {
+	Select     []*selectItem
+	HasSelect  bool
+	Columns    []string
+	HasColumns bool
+	OnConflict []string
+	// Nodes maps an embed path (aliases or names joined by ".") to its
+	// parameters; "" is the top level.
+	Nodes map[string]*nodeParams
+	// paths keeps the order in which embed paths appeared, for stable SQL.
+	paths []string
+}
+
+func (q *query) node(path string) *nodeParams {
+	n := q.Nodes[path]
+	if n == nil {
+		n = &nodeParams{}
+		q.Nodes[path] = n
+		q.paths = append(q.paths, path)
+	}
+	return n
+}
+
+// ignoredParams are never filters: the apikey a client may put in the URL.
+var ignoredParams = map[string]bool{"apikey": true}
+
+// parseQuery parses the parameters of a request (RPC arguments already
+// removed).
+func parseQuery(params []kv) (*query, error) {
+	q := &query{Nodes: map[string]*nodeParams{}}
+	q.node("")
+	for _, p := range params {
+		k, v := p.Key, p.Value
+		switch k {
+		case "select":
+			items, err := parseSelect(v)
+			if err != nil {
+				return nil, err
+			}
+			q.Select, q.HasSelect = items, true
+			continue
+		case "columns":
+			cols, err := parseColumnList(v)
+			if err != nil {
+				return nil, parseErr("failed to parse columns parameter ("+v+")", err.Error())
+			}
+			q.Columns, q.HasColumns = cols, true
+			continue
+		case "on_conflict":
+			cols, err := parseColumnList(v)
+			if err != nil {
+				return nil, parseErr("failed to parse on_conflict parameter ("+v+")", err.Error())
+			}
+			q.OnConflict = cols
+			continue
+		}
+		if ignoredParams[k] {
+			continue
+		}
+		segs := strings.Split(k, ".")
+		last := segs[len(segs)-1]
+		switch last {
+		case "order", "limit", "offset", "or", "and":
+			path := segs[:len(segs)-1]
+			not := false
+			if (last == "or" || last == "and") && len(path) > 0 && path[len(path)-1] == "not" {
+				not, path = true, path[:len(path)-1]
+			}
+			if err := validPath(path, k); err != nil {
+				return nil, err
+			}
+			n := q.node(strings.Join(path, "."))
+			switch last {
+			case "order":
+				terms, err := parseOrder(v)
+				if err != nil {
+					return nil, parseErr("failed to parse order ("+v+")", err.Error())
+				}
+				n.Order = append(n.Order, terms...)
+			case "limit", "offset":
+				x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return nil, parseErr("failed to parse "+last+" parameter ("+v+")", "expecting an integer")
+				}
+				if last == "limit" {
+					if x < 0 {
+						return nil, newErr(416, codeRange, "Requested range not satisfiable").
+							withDetails("Limit should be greater than or equal to zero.")
+					}
+					n.Limit = &x
+				} else {
+					if x < 0 {
+						return nil, parseErr("failed to parse offset parameter ("+v+")", "expecting a non-negative integer")
+					}
+					n.Offset = &x
+				}
+			default:
+				t, err := parseLogic(v, last == "and", not, 0)
+				if err != nil {
+					return nil, parseErr("failed to parse logic tree ("+v+")", err.Error())
+				}
+				n.Trees = append(n.Trees, t)
+			}
+			continue
+		}
+		path := segs[:len(segs)-1]
+		if err := validPath(path, k); err != nil {
+			return nil, err
+		}
+		f, err := parseField(last)
+		if err != nil {
+			return nil, parseErr("failed to parse filter field ("+k+")", err.Error())
+		}
+		op, err := parseOpExpr(v, false)
+		if err != nil {
+			return nil, parseErr("failed to parse filter ("+v+")", err.Error())
+		}
+		n := q.node(strings.Join(path, "."))
+		n.Filters = append(n.Filters, filter{Field: f, Op: op})
+	}
+	return q, nil
+}
+
+func validPath(path []string, key string) error {
+	for _, s := range path {
+		if s == "" {
+			return parseErr("failed to parse parameter ("+key+")", "empty embedded resource name")
+		}
+	}
+	return nil
+}
+
+// parseColumnList reads columns= and on_conflict=: names, optionally
+// "quoted", separated by commas.
+func parseColumnList(v string) ([]string, error) {
+	parts, err := splitTop(v)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if len(p) >= 2 && p[0] == '"' && p[len(p)-1] == '"' {
+			p = unquoteTreeValue(p)
+		}
+		if p == "" {
+			return nil, fmt.Errorf("empty column name")
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,256 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+)
+
+// readPlan is a translated read: the SQL and what the response needs.
+type readPlan struct {
+	sql    string
+	args   []any
+	offset int64
+	media  media
+	count  string
+	// countSQL and countArgs estimate the total (count=planned/estimated).
+	countSQL  string
+	countArgs []any
+	exactSQL  string // count(*) of the filtered relation
+}
+
+var rangeRE = regexp.MustCompile(`^\s*(?:items=)?(\d+)-(\d*)\s*$`)
+
+// pageBounds combines limit/offset, the Range header and db-max-rows.
+func (h *Handler) pageBounds(rc *reqCtx, top *nodeParams, useRange bool) (offset int64, limit *int64, err error) {
+	if top.Offset != nil {
+		offset = *top.Offset
+	}
+	limit = top.Limit
+	if useRange {
+		if r := rc.c.Get(fiber.HeaderRange); r != "" {
+			m := rangeRE.FindStringSubmatch(r)
+			if m != nil {
+				lo, err1 := strconv.ParseInt(m[1], 10, 64)
+				var hi int64 = -1
+				var err2 error
+				if m[2] != "" {
+					hi, err2 = strconv.ParseInt(m[2], 10, 64)
+				}
+				if err1 != nil || err2 != nil || (hi >= 0 && lo > hi) {
+					return 0, nil, newErr(416, codeRange, "Requested range not satisfiable").
+						withDetails("The lower boundary must be lower than or equal to the upper boundary in the Range header.")
+				}
+				// intersect [lo, hi] with [offset, offset+limit-1]
+				end := int64(-1)
+				if limit != nil {
+					end = offset + *limit - 1
+				}
+				if lo > offset {
+					offset = lo
+				}
+				if hi >= 0 && (end < 0 || hi < end) {
+					end = hi
+				}
+				if end >= 0 {
+					l := end - offset + 1
+					if l < 0 {
+						l = 0
+					}
+					limit = &l
+				}
+			}
+		}
+	}
+	if max := h.cfg.DBMaxRows; max > 0 && (limit == nil || *limit > max) {
+		limit = &max
+	}
+	return offset, limit, nil
+}
+
+// planRead translates a GET/HEAD on a table or view.
+func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, error) {
+	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
+	items := q.Select
+	if !q.HasSelect {
+		items = []*selectItem{{Kind: itemStar}}
+	}
+	alias := p.b.alias("t")
+	n, err := p.root(t, t.QName()+" AS "+quoteIdent(alias), alias, t.QName(), items)
+	if err != nil {
+		return nil, err
+	}
+	offset, limit, err := h.pageBounds(rc, q.Nodes[""], true)
+	if err != nil {
+		return nil, err
+	}
+	rp := &readPlan{offset: offset, media: m, count: rc.prefs.Count}
+	src := p.nodeSQL(n, true)
+	if limit != nil {
+		src += " LIMIT " + p.b.param(*limit, "int8")
+	}
+	if offset > 0 {
+		src += " OFFSET " + p.b.param(offset, "int8")
+	}
+	total := "NULL::int8"
+	if rc.prefs.Count != "" {
+		rp.exactSQL = "SELECT pg_catalog.count(*)" + p.fromWhereSQL(n, true)
+		if rc.prefs.Count == "exact" {
+			total = "(" + rp.exactSQL + ")"
+		}
+	}
+	rp.sql = "WITH pgrst_source AS (" + src + ") SELECT " + total + " AS total, pg_catalog.count(*) AS page_total, " +
+		bodyExpr(m, rc.method == fiber.MethodHead) + " AS body" + responseGUCsCols + " FROM pgrst_source AS _postgrest_t"
+	rp.args = p.b.args
+	if rc.prefs.Count == "planned" || rc.prefs.Count == "estimated" {
+		rp.countSQL, rp.countArgs = compactParams("EXPLAIN (FORMAT JSON) SELECT 1"+strings.TrimPrefix(rp.exactSQL, "SELECT pg_catalog.count(*)"), p.b.args)
+	}
+	return rp, nil
+}
+
+// bodyExpr aggregates the rows of _postgrest_t into the response body.
+func bodyExpr(m media, head bool) string {
+	if head {
+		return "NULL::text"
+	}
+	row := "_postgrest_t.*"
+	if m.StripNulls {
+		row = "json_strip_nulls(row_to_json(_postgrest_t.*))"
+	}
+	if m.Kind == mediaObject {
+		return "coalesce(json_agg(" + row + ")->0, 'null')::text"
+	}
+	return "coalesce(json_agg(" + row + "), '[]')::text"
+}
+
+func (h *Handler) read(rc *reqCtx, t *Table) error {
+	q, err := parseQuery(rc.params)
+	if err != nil {
+		return err
+	}
+	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
+	if err != nil {
+		return err
+	}
+	rp, err := h.planRead(rc, t, q, m)
+	if err != nil {
+		return err
+	}
+	if rc.prefs.Count != "" {
+		rc.prefs.apply("count=" + rc.prefs.Count)
+	}
+	var total *int64
+	var pageTotal int64
+	var body []byte
+	var gucs *responseGUCs
+	err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+		sql, args := rp.sql, rp.args
+		if rp.countSQL != "" {
+			est, err := h.estimate(ctx, tx, b, rp)
+			if err != nil {
+				return err
+			}
+			b = &pgx.Batch{}
+			if rc.prefs.Count == "estimated" && (h.cfg.DBMaxRows == 0 || est <= h.cfg.DBMaxRows) {
+				sql = strings.Replace(sql, "NULL::int8 AS total", "("+rp.exactSQL+") AS total", 1)
+			} else {
+				sql = strings.Replace(sql, "NULL::int8 AS total", strconv.FormatInt(est, 10)+"::int8 AS total", 1)
+			}
+		}
+		b.Queue(sql, args...)
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if rp.countSQL == "" {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		var hs, st *string
+		if err := br.QueryRow().Scan(&total, &pageTotal, &body, &hs, &st); err != nil {
+			return err
+		}
+		if gucs, err = parseResponseGUCs(hs, st); err != nil {
+			return err
+		}
+		if m.Kind == mediaObject && pageTotal != 1 {
+			return singularErr(pageTotal)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return h.respondRead(rc, m, gucs.apply(rc, 200), rp.offset, pageTotal, total, body)
+}
+
+// estimate runs the settings and EXPLAIN of the count query, returning the
+// planner's row estimate.
+func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, b *pgx.Batch, rp *readPlan) (int64, error) {
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return 0, err
+	}
+	if err := br.Close(); err != nil {
+		return 0, err
+	}
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := tx.QueryRow(ctx, rp.countSQL, rp.countArgs...).Scan(&plan); err != nil {
+		return 0, err
+	}
+	if len(plan) == 0 {
+		return 0, fmt.Errorf("rest: empty plan")
+	}
+	return int64(plan[0].Plan.Rows), nil
+}
+
+// respondRead writes a read's status, Content-Range and body.
+func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal int64, total *int64, body []byte) error {
+	c := rc.c
+	upper := offset + pageTotal - 1
+	rng := "*"
+	if pageTotal > 0 && (total == nil || *total != 0) {
+		rng = fmt.Sprintf("%d-%d", offset, upper)
+	}
+	tot := "*"
+	if total != nil {
+		tot = strconv.FormatInt(*total, 10)
+		switch {
+		case offset > *total && *total >= 0 && rc.prefs.Count == "exact":
+			return newErr(416, codeRange, "Requested range not satisfiable").
+				withDetails(fmt.Sprintf("An offset of %d was requested, but there are only %d rows.", offset, *total))
+		case pageTotal < *total && status == 200:
+			status = 206
+		}
+	}
+	c.Set("Content-Range", rng+"/"+tot)
+	finish(rc)
+	return send(rc, m, status, body)
+}
+
+// send writes a body in the negotiated format.
+func send(rc *reqCtx, m media, status int, body []byte) error {
+	c := rc.c
+	c.Set(fiber.HeaderContentType, m.contentType())
+	c.Status(status)
+	if rc.method == fiber.MethodHead || body == nil {
+		return nil
+	}
+	if m.Kind == mediaCSV {
+		out, err := jsonToCSV(body)
+		if err != nil {
+			return err
+		}
+		return c.Send(out)
+	}
+	return c.Send(body)
+}

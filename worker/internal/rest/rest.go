@@ -1,0 +1,329 @@
+// Package rest serves /rest/v1, the PostgREST-compatible API that
+// supabase-js's from() and rpc() use (spec/rest.md).
+//
+// A schema cache built from the catalog (schema.go, views.go; reloaded by
+// cache.go on NOTIFY pgrst, on bus.SchemaReload and at start) names what may
+// appear in SQL. The query string is parsed into trees (parse_select.go,
+// parse_filter.go, parse_query.go, prefer.go, media.go), planned against
+// the cache (plan.go) and rendered by sqlbuild.go into one statement whose
+// JSON PostgreSQL builds: read.go (GET/HEAD, counts, ranges), mutate.go
+// (POST/PUT/PATCH/DELETE), rpc.go (functions), openapi.go (the root
+// document). csv.go and response.go shape answers; errors.go renders every
+// error in PostgREST's {code, message, details, hint}. Every statement runs
+// through db.WithClaims as the request's role, so row-level security
+// applies; values travel only as bind parameters and identifiers only come
+// quoted from the cache.
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/worker/internal/apikey"
+	"github.com/madbase/madbase/worker/internal/app"
+)
+
+// localAnon is the fiber Locals key saying the request runs as anon, which
+// the error renderer needs (42501 is 401 for anon, 403 otherwise).
+const localAnon = "rest_anon"
+
+// Handler serves /rest/v1.
+type Handler struct {
+	cfg   config.Rest
+	keys  *apikey.Keys
+	pool  *pgxpool.Pool
+	cache *Cache
+	log   *slog.Logger
+}
+
+// Register mounts /rest/v1 and starts the schema cache, which lives until
+// deps.BaseContext is cancelled.
+func Register(r fiber.Router, deps app.Deps) {
+	h := New(deps.Config.Rest, deps.Config.JWTSecret, deps.DB, deps.Log)
+	h.Mount(r)
+	if deps.DB != nil {
+		ctx := deps.BaseContext
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		go h.cache.Run(ctx, deps.NATS)
+	}
+}
+
+// New makes a handler; its cache is empty until Cache().Run or LoadNow.
+func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "rest")
+	if len(cfg.DBSchemas) == 0 {
+		cfg.DBSchemas = []string{"public"}
+	}
+	if cfg.RestRequestTimeout <= 0 {
+		cfg.RestRequestTimeout = 30 * time.Second
+	}
+	if cfg.RestMaxBodyBytes <= 0 {
+		cfg.RestMaxBodyBytes = 16 << 20
+	}
+	if cfg.DBTxEnd == "" {
+		cfg.DBTxEnd = "commit"
+	}
+	if cfg.RestOpenAPIMode == "" {
+		cfg.RestOpenAPIMode = "follow-privileges"
+	}
+	h := &Handler{cfg: cfg, keys: apikey.New(jwtSecret), pool: pool, log: log}
+	if pool != nil {
+		h.cache = NewCache(pool, cfg.DBSchemas, log)
+	}
+	return h
+}
+
+// Cache is the handler's schema cache (nil without a database).
+func (h *Handler) Cache() *Cache { return h.cache }
+
+// Mount registers the routes on r.
+func (h *Handler) Mount(r fiber.Router) {
+	g := r.Group("/rest/v1", errorsMiddleware(h.log))
+	g.All("/", h.root)
+	g.All("/rpc/:fn", h.rpc)
+	g.All("/:rel", h.relation)
+}
+
+// reqCtx is what every REST request resolves first.
+type reqCtx struct {
+	c       *fiber.Ctx
+	schema  *Schema
+	profile string
+	claims  db.Claims
+	role    string
+	prefs   prefs
+	method  string
+	params  []kv
+}
+
+// begin resolves the caller, the schema cache, the profile and the query
+// parameters.
+func (h *Handler) begin(c *fiber.Ctx) (*reqCtx, error) {
+	rc := &reqCtx{c: c, method: c.Method()}
+	key, authz := apikey.FromRequest(c)
+	res, err := h.keys.Resolve(key, authz)
+	if err != nil {
+		return nil, authError(err)
+	}
+	if res.KeyRole == "" && res.Token == "" {
+		return nil, newErr(401, codeNoAnon, "No API key found in request").
+			withHint("No `apikey` request header or url param was found.")
+	}
+	rc.claims, rc.role = res.Claims, res.Role
+	c.Locals(localAnon, rc.role == db.RoleAnon)
+	if h.cache == nil {
+		return nil, &Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.",
+			Headers: map[string]string{"Retry-After": "10"}}
+	}
+	rc.schema = h.cache.Get()
+	if rc.schema == nil {
+		return nil, &Error{Status: 503, Code: codeSchemaNotLoaded, Message: "Could not query the database for the schema cache. Retrying.",
+			Headers: map[string]string{"Retry-After": "1"}}
+	}
+	hdr := "Accept-Profile"
+	switch rc.method {
+	case fiber.MethodGet, fiber.MethodHead:
+	default:
+		hdr = "Content-Profile"
+	}
+	rc.profile = strings.TrimSpace(c.Get(hdr))
+	if rc.profile == "" {
+		rc.profile = h.cfg.DBSchemas[0]
+	} else if !contains(h.cfg.DBSchemas, rc.profile) {
+		return nil, newErr(406, codeSchema, "Invalid schema: "+rc.profile).
+			withHint("Only the following schemas are exposed: " + strings.Join(h.cfg.DBSchemas, ", "))
+	}
+	rc.profile = strings.Clone(rc.profile)
+	rc.prefs = parsePrefer(preferHeaders(c))
+	if rc.prefs.Tx != "" && !strings.HasSuffix(h.cfg.DBTxEnd, "-allow-override") {
+		// tx=… is only honoured when the server allows it
+		rc.prefs.invalid = append(rc.prefs.invalid, "tx="+rc.prefs.Tx)
+		rc.prefs.Tx = ""
+	}
+	if err := rc.prefs.strictErr(); err != nil {
+		return nil, err
+	}
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+		rc.params = append(rc.params, kv{Key: string(k), Value: string(v)})
+	})
+	return rc, nil
+}
+
+func preferHeaders(c *fiber.Ctx) []string {
+	var out []string
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if strings.EqualFold(string(k), "Prefer") {
+			out = append(out, string(v))
+		}
+	})
+	return out
+}
+
+func authError(err error) *Error {
+	www := map[string]string{"WWW-Authenticate": `Bearer error="invalid_token", error_description="` + err.Error() + `"`}
+	switch {
+	case errors.Is(err, apikey.ErrNoKey):
+		return newErr(401, codeNoAnon, "No API key found in request")
+	case errors.Is(err, apikey.ErrBadKey):
+		return newErr(401, codeJWT, "Invalid API key").withHint("Double check your Supabase `anon` or `service_role` API key.")
+	case errors.Is(err, apikey.ErrExpiredJWT):
+		e := newErr(401, codeJWTClaims, "JWT expired")
+		e.Headers = www
+		return e
+	case errors.Is(err, apikey.ErrBadRole):
+		e := newErr(401, codeJWTClaims, "JWT role is not allowed").withDetails("The role claim must be anon, authenticated or service_role")
+		e.Headers = www
+		return e
+	}
+	e := newErr(401, codeJWT, "JWSError JWSInvalidSignature")
+	e.Headers = www
+	return e
+}
+
+// pathName decodes a percent-encoded path parameter.
+func pathName(c *fiber.Ctx, key string) string {
+	raw := c.Params(key)
+	if s, err := url.PathUnescape(raw); err == nil {
+		return strings.Clone(s)
+	}
+	return strings.Clone(raw)
+}
+
+func (h *Handler) relation(c *fiber.Ctx) error {
+	rc, err := h.begin(c)
+	if err != nil {
+		return err
+	}
+	name := pathName(c, "rel")
+	t := rc.schema.Table(rc.profile, name)
+	if t == nil {
+		return unknownTable(rc.profile, name)
+	}
+	switch rc.method {
+	case fiber.MethodGet, fiber.MethodHead:
+		return h.read(rc, t)
+	case fiber.MethodPost:
+		return h.insert(rc, t)
+	case fiber.MethodPatch:
+		return h.update(rc, t)
+	case fiber.MethodDelete:
+		return h.delete(rc, t)
+	case fiber.MethodPut:
+		return h.put(rc, t)
+	}
+	return newErr(405, codeMethod, "Unsupported HTTP method: "+rc.method)
+}
+
+// errRollback ends a transaction that succeeded but must not commit
+// (Prefer: tx=rollback).
+var errRollback = errors.New("rest: rollback requested")
+
+// txOptions say how a request's transaction runs.
+type txOptions struct {
+	readOnly bool
+	rollback bool
+}
+
+// txFor decides read-only and rollback for a request.
+func (h *Handler) txFor(rc *reqCtx, readOnly bool) txOptions {
+	o := txOptions{readOnly: readOnly}
+	override := strings.HasSuffix(h.cfg.DBTxEnd, "-allow-override")
+	o.rollback = strings.HasPrefix(h.cfg.DBTxEnd, "rollback")
+	if override && rc.prefs.Tx != "" {
+		o.rollback = rc.prefs.Tx == "rollback"
+		rc.prefs.apply("tx=" + rc.prefs.Tx)
+	}
+	return o
+}
+
+// run executes fn in the request's RLS transaction. settings are sent in
+// the same round trip as fn's first statement through the batch fn gets.
+func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx pgx.Tx, pre *pgx.Batch) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
+	defer cancel()
+	err := db.WithClaims(ctx, h.pool, rc.claims, func(ctx context.Context, tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		sql, args := h.settings(rc, o.readOnly)
+		b.Queue(sql, args...)
+		if err := fn(ctx, tx, b); err != nil {
+			return err
+		}
+		if o.rollback {
+			return errRollback
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+// settings is the statement that sets the request's transaction-local
+// context: search_path, request.method/path/headers/cookies, time zone,
+// and read-only mode for GET/HEAD.
+func (h *Handler) settings(rc *reqCtx, readOnly bool) (string, []any) {
+	path := make([]string, 0, 1+len(h.cfg.DBExtraSearchPath))
+	path = append(path, quoteIdent(rc.profile))
+	for _, s := range h.cfg.DBExtraSearchPath {
+		if s != rc.profile {
+			path = append(path, quoteIdent(s))
+		}
+	}
+	headers := map[string]string{}
+	rc.c.Request().Header.VisitAll(func(k, v []byte) {
+		headers[strings.ToLower(string(k))] = string(v)
+	})
+	cookies := map[string]string{}
+	rc.c.Request().Header.VisitAllCookie(func(k, v []byte) { cookies[string(k)] = string(v) })
+	hj, _ := json.Marshal(headers)
+	cj, _ := json.Marshal(cookies)
+	sql := "select set_config('search_path', $1, true), set_config('request.method', $2, true), set_config('request.path', $3, true), " +
+		"set_config('request.headers', $4, true), set_config('request.cookies', $5, true)"
+	args := []any{strings.Join(path, ", "), rc.method, string(rc.c.Request().URI().Path()), string(hj), string(cj)}
+	for _, kv := range rc.schema.RoleSettings(rc.role) {
+		args = append(args, kv[0], kv[1])
+		sql += fmt.Sprintf(", set_config($%d, $%d, true)", len(args)-1, len(args))
+	}
+	if rc.prefs.Timezone != "" {
+		args = append(args, rc.prefs.Timezone)
+		sql += fmt.Sprintf(", set_config('timezone', $%d, true)", len(args))
+	}
+	if readOnly {
+		sql += ", set_config('transaction_read_only', 'on', true)"
+	}
+	return sql, args
+}
+
+// sendBatch sends b and returns its results after the settings statement.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgx.BatchResults, error) {
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// finish writes the common response headers.
+func finish(rc *reqCtx) {
+	if len(rc.prefs.applied) > 0 {
+		rc.c.Set("Preference-Applied", strings.Join(rc.prefs.applied, ", "))
+	}
+}

@@ -1,0 +1,55 @@
+package rest
+
+import "testing"
+
+func TestRPC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runScenarios(t, e, []scenario{
+		{name: "scalar post", method: "POST", url: "/rest/v1/rpc/add", body: `{"a":2,"b":3}`, wantStatus: 200, wantJSON: `5`},
+		{name: "scalar get", url: "/rest/v1/rpc/add?a=2&b=40", wantStatus: 200, wantJSON: `42`},
+		{name: "no args", method: "POST", url: "/rest/v1/rpc/hello", wantStatus: 200, wantJSON: `"hello"`},
+		{name: "empty object body", method: "POST", url: "/rest/v1/rpc/hello", body: `{}`, wantStatus: 200, wantJSON: `"hello"`},
+		{name: "array arg as json", method: "POST", url: "/rest/v1/rpc/sum_array", body: `{"xs":[1,2,3]}`, wantStatus: 200, wantJSON: `6`},
+		{name: "array arg in get", url: "/rest/v1/rpc/sum_array?xs=%7B4,5%7D", wantStatus: 200, wantJSON: `9`},
+		{name: "setof table with filters", url: "/rest/v1/rpc/books_by_author?aid=1&select=id,title&pages=gt.350", wantStatus: 200,
+			wantJSON: `[{"id":1,"title":"The Dispossessed"}]`},
+		{name: "setof table post with order and limit", method: "POST", url: "/rest/v1/rpc/books_by_author?select=id&order=id.desc&limit=1",
+			body: `{"aid":2}`, wantStatus: 200, wantJSON: `[{"id":4}]`},
+		{name: "setof with embed", url: "/rest/v1/rpc/books_by_author?aid=2&select=id,author:authors!author_id(name)&id=eq.3", wantStatus: 200,
+			wantJSON: `[{"id":3,"author":{"name":"Italo"}}]`},
+		{name: "setof with count", url: "/rest/v1/rpc/books_by_author?aid=1&limit=1", headers: map[string]string{"Prefer": "count=exact"},
+			wantStatus: 206, wantHeaders: map[string]string{"Content-Range": "0-0/2"}},
+		{name: "returns table", url: "/rest/v1/rpc/author_stats?n=gt.0", wantStatus: 200,
+			wantJSON: `[{"author":"Italo","n":2},{"author":"Ursula","n":2}]`},
+		{name: "single composite is an object", url: "/rest/v1/rpc/one_book?bid=3&select=id,title", wantStatus: 200,
+			wantJSON: `{"id":3,"title":"Invisible Cities"}`},
+		{name: "setof scalars", url: "/rest/v1/rpc/numbers?n=3", wantStatus: 200, wantJSON: `[1,2,3]`},
+		{name: "single json param gets the body", method: "POST", url: "/rest/v1/rpc/echo_json", body: `{"any":["thing"]}`, wantStatus: 200,
+			wantJSON: `{"any":["thing"]}`},
+		{name: "void is 204", method: "POST", url: "/rest/v1/rpc/bump", body: `{"n":2}`, wantStatus: 204},
+		{name: "default args", method: "POST", url: "/rest/v1/rpc/bump", wantStatus: 204},
+		{name: "volatile via get is read-only", url: "/rest/v1/rpc/insert_item?name=x", wantStatus: 405, wantContains: []string{`"25006"`}},
+		{name: "volatile via post", method: "POST", url: "/rest/v1/rpc/insert_item?select=name,qty", body: `{"name":"kiwi"}`, wantStatus: 200,
+			wantJSON: `{"name":"kiwi","qty":1}`},
+		{name: "unknown function", method: "POST", url: "/rest/v1/rpc/nope", body: `{}`, wantStatus: 404, wantContains: []string{`"PGRST202"`}},
+		{name: "unknown argument", method: "POST", url: "/rest/v1/rpc/add", body: `{"a":1,"c":2}`, wantStatus: 404,
+			wantContains: []string{`"PGRST202"`, "public.add(a, c)"}},
+		{name: "missing argument", method: "POST", url: "/rest/v1/rpc/add", body: `{"a":1}`, wantStatus: 404, wantContains: []string{`"PGRST202"`}},
+		{name: "bad argument type", method: "POST", url: "/rest/v1/rpc/add", body: `{"a":"x","b":1}`, wantStatus: 400, wantContains: []string{`"22P02"`}},
+		{name: "raise exception", method: "POST", url: "/rest/v1/rpc/fail_plain", wantStatus: 400,
+			wantJSON: `{"code":"P0001","message":"nope","details":null,"hint":"try again"}`},
+		{name: "raise PGRST", method: "POST", url: "/rest/v1/rpc/fail_custom", wantStatus: 418,
+			wantJSON:    `{"code":"123","message":"custom failure","details":"some details","hint":"a hint"}`,
+			wantHeaders: map[string]string{"X-Custom": "yes"}},
+		{name: "put not allowed", method: "PUT", url: "/rest/v1/rpc/add", body: `{}`, wantStatus: 405, wantContains: []string{`"PGRST101"`}},
+		{name: "claims reach the function", method: "POST", url: "/rest/v1/rpc/whoami",
+			headers: map[string]string{"Authorization": "Bearer " + userToken(t, alice)}, wantStatus: 200, wantJSON: `"` + alice + `"`},
+		{name: "single on set", url: "/rest/v1/rpc/books_by_author?aid=1", headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
+			wantStatus: 406, wantContains: []string{`"PGRST116"`}},
+		{name: "head", method: "HEAD", url: "/rest/v1/rpc/numbers?n=2", wantStatus: 200},
+		{name: "response headers and status from SQL", url: "/rest/v1/rpc/set_response", wantStatus: 202, wantJSON: `"ok"`,
+			wantHeaders: map[string]string{"X-Made-By": "sql", "Cache-Control": "no-store"}},
+		{name: "invalid response status from SQL", url: "/rest/v1/rpc/bad_response", wantStatus: 500, wantContains: []string{`"PGRST112"`}},
+	})
+}
