@@ -103,10 +103,12 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 		}
 		return fmt.Errorf("invalid worker configuration:\n%w", err)
 	}
-	id := cfg.InstanceID
-	if id == "" {
-		id = lifecycle.InstanceID(Tier)
+	if cfg.InstanceID == "" {
+		// Capabilities read the id from Deps.Config: one id in logs, beats
+		// and bus messages.
+		cfg.InstanceID = lifecycle.InstanceID(Tier)
 	}
+	id := cfg.InstanceID
 	log, shipper := opts.Log, opts.Shipper
 	if log == nil {
 		log, shipper = logging.New(logging.Options{

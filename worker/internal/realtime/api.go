@@ -122,7 +122,7 @@ func (s *Service) httpSend(c *fiber.Ctx) error {
 func (s *Service) sendAll(c *fiber.Ctx, claims db.Claims, msgs []bus.RealtimeBroadcast) error {
 	for _, b := range msgs {
 		if b.Private && claims.Role() != db.RoleServiceRole {
-			pr, err := s.authorize(s.base, b.Topic, claims, false)
+			pr, err := s.authorize(s.base, b.Topic, claims)
 			if err != nil || !pr.writeBroadcast {
 				continue
 			}

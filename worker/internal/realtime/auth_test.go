@@ -66,6 +66,12 @@ func TestPrivateChannels(t *testing.T) {
 	assert.Equal(t, "error", c.reply(tr)["status"])
 	assert.Empty(t, c.frames(event("realtime:readonly", "broadcast")))
 
+	// Policies are re-checked while joined: dropping the read policy closes the readonly channel.
+	w.svc.recheck.Store(0)
+	cl.exec(t, `drop policy ro on realtime.messages`)
+	f0 := c.wait("revoked", event("realtime:readonly", "system"))
+	assert.Equal(t, "You no longer have permission to read from this Channel topic: readonly", f0[4].(map[string]any)["message"])
+
 	// access_token refresh to a user without access closes the channel.
 	c.send(jr, "realtime:room:alice", "access_token", map[string]any{"access_token": token(t, map[string]any{"role": "authenticated", "sub": "bob"})})
 	f := c.wait("system error", event("realtime:room:alice", "system"))
@@ -159,7 +165,8 @@ func TestReplayAndUnavailableChanges(t *testing.T) {
 		"private": true, "broadcast": map[string]any{"replay": map[string]any{"since": 0, "limit": 10}}}})
 	f := c.wait("replayed broadcast", func(f []any) bool {
 		p, _ := f[4].(map[string]any)
-		return f[3] == "broadcast" && p["meta"] != nil
+		meta, _ := p["meta"].(map[string]any)
+		return f[3] == "broadcast" && meta["replayed"] == true
 	})
 	p := f[4].(map[string]any)
 	assert.Equal(t, "old", p["event"])

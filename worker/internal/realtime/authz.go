@@ -14,7 +14,7 @@ var errProbe = errors.New("probe rolled back")
 // authorize runs the realtime.messages policies for a private topic (spec
 // §8): read = probe rows inserted with privilege are visible to the role;
 // write = the role may insert a probe row. Everything is rolled back.
-func (s *Service) authorize(parent context.Context, topic string, claims db.Claims, presence bool) (perms, error) {
+func (s *Service) authorize(parent context.Context, topic string, claims db.Claims) (perms, error) {
 	if claims.Role() == db.RoleServiceRole {
 		return allPerms, nil
 	}
@@ -96,6 +96,5 @@ func (s *Service) authorize(parent context.Context, topic string, claims db.Clai
 	if err != nil && !errors.Is(err, errProbe) {
 		return pr, err
 	}
-	_ = presence
 	return pr, nil
 }

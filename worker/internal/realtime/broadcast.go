@@ -78,6 +78,7 @@ func (s *Service) onBroadcast(data []byte) {
 		s.log.Warn("realtime: undecodable broadcast on the bus", "error", err)
 		return
 	}
+	s.metrics.broadcasts.Inc()
 	s.mu.Lock()
 	chans := s.channelsOf(topicKey{b.Topic, b.Private})
 	s.mu.Unlock()
@@ -88,6 +89,9 @@ func (s *Service) onBroadcast(data []byte) {
 			continue
 		}
 		if ch.private && !ch.currentPerms().readBroadcast {
+			continue
+		}
+		if b.ID != "" && ch.wasReplayed(b.ID) {
 			continue
 		}
 		if b.IsRaw {
@@ -119,4 +123,11 @@ func (s *Service) onBroadcast(data []byte) {
 		}
 		ch.sock.enqueue(outFrame{data: frame})
 	}
+}
+
+// wasReplayed reports whether replay already sent the stored message id.
+func (ch *channel) wasReplayed(id string) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.replayed[id]
 }

@@ -175,6 +175,7 @@ func (s *Service) onChange(data []byte) {
 		s.log.Warn("realtime: undecodable change on the bus", "error", err)
 		return
 	}
+	s.metrics.changes.Inc()
 	s.mu.Lock()
 	var chans []*channel
 	for _, ts := range s.topics {

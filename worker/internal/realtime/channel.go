@@ -36,6 +36,10 @@ type channel struct {
 	tracked *tracked
 	pg      []pgSub
 	stopped bool
+	checked time.Time // last authorization of a private channel
+	// replayed holds the ids of stored messages sent by replay, whose live
+	// copies are not sent again.
+	replayed map[string]bool
 }
 
 // perms are what realtime.messages policies grant on a private channel.
@@ -141,7 +145,7 @@ func (sock *socket) join(m Message) {
 	}
 
 	if ch.private {
-		pr, err := svc.authorize(svc.base, ch.name, claims, ch.presenceOn)
+		pr, err := svc.authorize(svc.base, ch.name, claims)
 		if err != nil {
 			svc.log.Error("realtime: authorizing a private channel", "error", err)
 			sock.replyError(m, "UnableToConnectToProject: could not check the channel's policies")
@@ -276,7 +280,7 @@ func (ch *channel) refreshToken(m Message) {
 		return
 	}
 	if ch.private {
-		pr, err := svc.authorize(svc.base, ch.name, res.Claims, ch.presenceOn)
+		pr, err := svc.authorize(svc.base, ch.name, res.Claims)
 		if err != nil || (!pr.readBroadcast && !pr.readPresence) {
 			ch.sock.systemError(ch, "You no longer have permission to read from this Channel topic: "+ch.name)
 			return

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // Protocol versions (the vsn query parameter).
@@ -175,11 +174,3 @@ func encodeUserBroadcast(topic, event string, payload []byte, raw bool) ([]byte,
 
 // strp returns a pointer to s.
 func strp(s string) *string { return &s }
-
-// refString renders a ref for logs.
-func refString(p *string) string {
-	if p == nil {
-		return "null"
-	}
-	return strconv.Quote(*p)
-}

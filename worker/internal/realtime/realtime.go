@@ -28,6 +28,7 @@ import (
 	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // tenant is the single project a MadBase deployment serves.
@@ -42,6 +43,7 @@ const (
 	defaultPresenceExpiry  = 3 * time.Second
 	presenceBeat           = time.Second
 	dbTimeout              = 10 * time.Second
+	privateRecheck         = 5 * time.Minute
 )
 
 // Service is one worker's realtime state.
@@ -64,6 +66,9 @@ type Service struct {
 
 	changes *changeState
 	cols    columnCache
+	metrics *metrics
+	// recheck is how often private channels' read policies are re-run.
+	recheck atomic.Int64 // time.Duration
 	// leading is true while this worker reads the WAL.
 	leading atomic.Bool
 	// bg counts the background goroutines (WAL reader, presence beat).
@@ -90,6 +95,8 @@ type Options struct {
 	BaseContext context.Context
 	// WorkerID names this worker on the bus; default a random id.
 	WorkerID string
+	// Registry takes the realtime metrics; nil keeps them unregistered.
+	Registry *prometheus.Registry
 }
 
 // New starts a worker's realtime service; it runs until BaseContext is done.
@@ -130,6 +137,8 @@ func New(o Options) *Service {
 		peers:    map[string]time.Time{},
 	}
 	s.changes = newChangeState(s)
+	s.metrics = newMetrics(o.Registry)
+	s.recheck.Store(int64(privateRecheck))
 	if s.nc != nil {
 		s.startPresence()
 		s.startChanges()
@@ -145,7 +154,7 @@ func (s *Service) Wait() { s.bg.Wait() }
 func Register(r fiber.Router, deps app.Deps) {
 	s := New(Options{
 		Config: deps.Config.Realtime, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB, NATS: deps.NATS,
-		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID,
+		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID, Registry: deps.Registry,
 	})
 	s.Mount(r)
 }
@@ -176,6 +185,9 @@ func (s *Service) subscribeTopic(ch *channel) {
 		ts.sub = sub
 		s.topics[name] = ts
 	}
+	if _, ok := ts.chans[ch]; !ok {
+		s.metrics.channels.Inc()
+	}
 	ts.chans[ch] = struct{}{}
 }
 
@@ -184,6 +196,9 @@ func (s *Service) unsubscribeTopic(ch *channel) {
 	ts := s.topics[ch.name]
 	if ts == nil {
 		return
+	}
+	if _, ok := ts.chans[ch]; ok {
+		s.metrics.channels.Dec()
 	}
 	delete(ts.chans, ch)
 	if len(ts.chans) == 0 {

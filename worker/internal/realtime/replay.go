@@ -64,6 +64,12 @@ func (ch *channel) replay(rc replayConfig) {
 		svc.log.Warn("realtime: replaying stored broadcasts", "error", err)
 		return
 	}
+	ch.mu.Lock()
+	ch.replayed = map[string]bool{}
+	for _, m := range msgs {
+		ch.replayed[m.id] = true
+	}
+	ch.mu.Unlock()
 	for _, m := range msgs {
 		ch.sock.push(nil, nil, ch.topic, "broadcast", map[string]any{
 			"type": "broadcast", "event": m.event, "payload": m.payload,

@@ -122,6 +122,8 @@ type socket struct {
 }
 
 func (sock *socket) run() {
+	sock.svc.metrics.sockets.Inc()
+	defer sock.svc.metrics.sockets.Dec()
 	sock.conn.SetReadLimit(int64(sock.svc.cfg.RealtimeMaxMessageBytes) + 4096)
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); sock.writer() }()
@@ -136,11 +138,7 @@ func (sock *socket) run() {
 		_ = sock.conn.SetReadDeadline(time.Now().Add(idleTimeout))
 		mt, data, err := sock.conn.ReadMessage()
 		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ce.Code == websocket.CloseMessageTooBig {
-				return
-			}
-			return
+			return // closed, idle too long, or a frame over the size limit
 		}
 		var m Message
 		switch mt {
@@ -348,6 +346,38 @@ func (sock *socket) expireTokens(now time.Time) {
 	for _, ch := range expired {
 		ago := int(time.Since(ch.expiry()).Seconds())
 		sock.systemError(ch, "Token has expired "+itoa(ago)+" seconds ago")
+	}
+	sock.recheckPrivate(now)
+}
+
+// recheckPrivate re-runs the read policies of private channels now and
+// then (spec §4): permissions revoked meanwhile close the channel.
+func (sock *socket) recheckPrivate(now time.Time) {
+	svc := sock.svc
+	sock.mu.Lock()
+	var due []*channel
+	for _, ch := range sock.chans {
+		ch.mu.Lock()
+		if ch.private && now.Sub(ch.checked) >= time.Duration(svc.recheck.Load()) {
+			ch.checked = now
+			due = append(due, ch)
+		}
+		ch.mu.Unlock()
+	}
+	sock.mu.Unlock()
+	for _, ch := range due {
+		pr, err := svc.authorize(svc.base, ch.name, ch.currentClaims())
+		if err != nil {
+			svc.log.Warn("realtime: re-checking a private channel", "error", err)
+			continue
+		}
+		if !pr.readBroadcast && !pr.readPresence {
+			sock.systemError(ch, "You no longer have permission to read from this Channel topic: "+ch.name)
+			continue
+		}
+		ch.mu.Lock()
+		ch.perms = pr
+		ch.mu.Unlock()
 	}
 }
 
