@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/madbase/madbase/bench/internal/proc"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,56 +28,9 @@ const (
 	envMemProfile = "EDGEBENCH_MEMPROFILE"
 )
 
-// child is a process the bench started; stop ends it and its process group.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited
-	err  error         // Wait's result, valid after done
-}
-
-func startChild(name string, cmd *exec.Cmd, deathSig syscall.Signal) (*child, error) {
-	// Its own process group: Ctrl-C reaches only the bench, which then stops
-	// the children in order. Pdeathsig covers a bench killed outright.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { c.err = cmd.Wait(); close(c.done) }()
-	return c, nil
-}
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends sig, waits up to grace, then kills the whole process group.
-func (c *child) stop(sig syscall.Signal, grace time.Duration) {
-	if c == nil {
-		return
-	}
-	_ = syscall.Kill(c.pid(), sig)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		fmt.Fprintf(os.Stderr, "edgebench: %s did not stop within %s, killing it\n", c.name, grace)
-	}
-	// Leftovers (nginx workers) share the group id, which is the leader's pid.
-	_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
-	<-c.done
-}
-
 // startEdge runs the edge in a re-executed copy of this binary (or of exe,
 // another edgebench build), on a listener made here and passed down as fd 3.
-func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []string) (*child, string, error) {
+func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []string) (*proc.Child, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
@@ -115,7 +70,7 @@ func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []
 	cmd.Env = append(cmd.Env, o.edgeEnv...)
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	c, err := startChild("edge", cmd, syscall.SIGKILL)
+	c, err := proc.Start("edge", cmd, syscall.SIGKILL)
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,11 +97,11 @@ func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []
 		default:
 			last = fmt.Sprintf("%d of %d workers healthy", h.Healthy, len(upstreams))
 		}
-		if c.exited() {
-			return nil, "", fmt.Errorf("edge process exited: %v", c.err)
+		if c.Exited() {
+			return nil, "", fmt.Errorf("edge process exited: %v", c.Err())
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			c.stop(syscall.SIGTERM, 5*time.Second)
+			c.Stop(syscall.SIGTERM, 5*time.Second)
 			return nil, "", fmt.Errorf("edge not ready after 20s: %s", last)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/madbase/madbase/bench/internal/proc"
+
 	"context"
 	"fmt"
 	"net"
@@ -65,14 +67,14 @@ http {
 // nginxProc is a running nginx: the master is the child, its workers are
 // found under it in /proc.
 type nginxProc struct {
-	*child
+	*proc.Child
 	url string
 	dir string
 }
 
 // pids lists the master and its workers.
 func (n *nginxProc) pids() []int {
-	return append([]int{n.pid()}, childrenOf(n.pid())...)
+	return append([]int{n.Pid()}, proc.ChildrenOf(n.Pid())...)
 }
 
 // startNginx writes a configuration into dir and starts nginx on a free
@@ -121,11 +123,11 @@ func tryNginx(ctx context.Context, bin, dir string, upstreams []string) (*nginxP
 	cmd := exec.Command(bin, "-p", dir+"/", "-c", confPath, "-e", errLog)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// SIGTERM is nginx's fast shutdown: the master stops its workers too.
-	c, err := startChild("nginx", cmd, syscall.SIGTERM)
+	c, err := proc.Start("nginx", cmd, syscall.SIGTERM)
 	if err != nil {
 		return nil, err
 	}
-	n := &nginxProc{child: c, url: "http://" + addr, dir: dir}
+	n := &nginxProc{Child: c, url: "http://" + addr, dir: dir}
 
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer hc.CloseIdleConnections()
@@ -134,15 +136,15 @@ func tryNginx(ctx context.Context, bin, dir string, upstreams []string) (*nginxP
 		resp, err := hc.Get(n.url + "/rest/v1/bench")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && len(childrenOf(n.pid())) >= 2 {
+			if resp.StatusCode == http.StatusOK && len(proc.ChildrenOf(n.Pid())) >= 2 {
 				return n, nil
 			}
 		}
-		if c.exited() {
-			return nil, fmt.Errorf("nginx exited (%v): %s", c.err, tail(errLog, 800))
+		if c.Exited() {
+			return nil, fmt.Errorf("nginx exited (%v): %s", c.Err(), tail(errLog, 800))
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			c.stop(syscall.SIGTERM, 5*time.Second)
+			c.Stop(syscall.SIGTERM, 5*time.Second)
 			return nil, fmt.Errorf("nginx not ready after 10s: %v; %s", err, tail(errLog, 800))
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/madbase/madbase/bench/internal/proc"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -95,12 +97,12 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer edgeProc.stop(syscall.SIGTERM, 5*time.Second)
-	logf("edge (pid %d) on %s", edgeProc.pid(), edgeURL)
+	defer edgeProc.Stop(syscall.SIGTERM, 5*time.Second)
+	logf("edge (pid %d) on %s", edgeProc.Pid(), edgeURL)
 
 	setups := []*setup{
 		{name: "direct", url: be.urls()[0]},
-		{name: "edge", url: edgeURL, pids: func() []int { return []int{edgeProc.pid()} }},
+		{name: "edge", url: edgeURL, pids: func() []int { return []int{edgeProc.Pid()} }},
 	}
 	if o.edgeBExe != "" {
 		// A second edge from another build, e.g. with a change under test.
@@ -110,9 +112,9 @@ func run(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return fmt.Errorf("edge-b: %w", err)
 		}
-		defer b.stop(syscall.SIGTERM, 5*time.Second)
-		logf("edge-b (pid %d, %s) on %s", b.pid(), o.edgeBExe, bURL)
-		setups = append(setups, &setup{name: "edge-b", url: bURL, pids: func() []int { return []int{b.pid()} }})
+		defer b.Stop(syscall.SIGTERM, 5*time.Second)
+		logf("edge-b (pid %d, %s) on %s", b.Pid(), o.edgeBExe, bURL)
+		setups = append(setups, &setup{name: "edge-b", url: bURL, pids: func() []int { return []int{b.Pid()} }})
 	}
 	var ngx *nginxProc
 	if nginxBin != "" {
@@ -120,8 +122,8 @@ func run(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return err
 		}
-		defer ngx.stop(syscall.SIGTERM, 5*time.Second)
-		logf("nginx (master pid %d, workers %v) on %s", ngx.pid(), childrenOf(ngx.pid()), ngx.url)
+		defer ngx.Stop(syscall.SIGTERM, 5*time.Second)
+		logf("nginx (master pid %d, workers %v) on %s", ngx.Pid(), proc.ChildrenOf(ngx.Pid()), ngx.url)
 		setups = append(setups, &setup{name: "nginx", url: ngx.url, pids: ngx.pids})
 	}
 	allPids := func() []int {
@@ -208,8 +210,8 @@ func run(ctx context.Context, o options) (err error) {
 				s.name, m.IdleRSSMiB, o.memSize/mib, m.UploadPeakMiB, m.DownloadPeakMiB, m.RunPeakMiB)
 		}
 	}
-	if edgeProc.exited() {
-		return fmt.Errorf("the edge process died during the run: %v", edgeProc.err)
+	if edgeProc.Exited() {
+		return fmt.Errorf("the edge process died during the run: %v", edgeProc.Err())
 	}
 
 	rep.LoadAvgEnd = loadAvg()
@@ -231,25 +233,25 @@ func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out 
 	var proxy0, proxy1 time.Duration
 	var err error
 	if s.pids != nil {
-		if proxy0, err = cpuTimeSum(s.pids()); err != nil {
+		if proxy0, err = proc.CPUTimeSum(s.pids()); err != nil {
 			return fmt.Errorf("%s CPU: %w", s.name, err)
 		}
 	}
-	self0, err := cpuTime(self)
+	self0, err := proc.CPUTime(self)
 	if err != nil {
 		return err
 	}
-	all0, _ := cpuTimeSum(s.all())
-	busy0, _ := machineBusy()
+	all0, _ := proc.CPUTimeSum(s.all())
+	busy0, _ := proc.MachineBusy()
 	start := time.Now()
 	w, _, err := runWrk(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.duration)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	wall := time.Since(start)
-	busy1, _ := machineBusy()
-	all1, _ := cpuTimeSum(s.all())
-	self1, err := cpuTime(self)
+	busy1, _ := proc.MachineBusy()
+	all1, _ := proc.CPUTimeSum(s.all())
+	self1, err := proc.CPUTime(self)
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out 
 	other := (busy1 - busy0) - (self1 - self0) - (all1 - all0) - w.CPU
 	out.OtherLoadPct = max(0, 100*other.Seconds()/wall.Seconds())
 	if s.pids != nil {
-		if proxy1, err = cpuTimeSum(s.pids()); err != nil {
+		if proxy1, err = proc.CPUTimeSum(s.pids()); err != nil {
 			return fmt.Errorf("%s CPU: %w", s.name, err)
 		}
 	}
@@ -281,10 +283,10 @@ func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
 	m := memResult{Setup: s.name, PeakReset: true}
 	pids := s.pids()
 	m.Processes = len(pids)
-	peak := func() (memInfo, error) {
-		var top memInfo
+	peak := func() (proc.MemInfo, error) {
+		var top proc.MemInfo
 		for _, p := range pids {
-			m, err := memStatus(p)
+			m, err := proc.MemStatus(p)
 			if err != nil {
 				return top, err
 			}
@@ -299,7 +301,7 @@ func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
 	}
 	reset := func() {
 		for _, p := range pids {
-			if resetPeakRSS(p) != nil {
+			if proc.ResetPeakRSS(p) != nil {
 				m.PeakReset = false
 			}
 		}

@@ -57,6 +57,15 @@ func Register(r fiber.Router, deps app.Deps) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
+		// Load the schema before the worker starts serving and announces
+		// itself, so the edge never routes a request to a worker whose
+		// cache is still empty (503 PGRST002). If the database is not
+		// reachable yet, Run keeps trying in the background.
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := h.cache.LoadNow(lctx); err != nil {
+			h.log.Warn("schema cache not loaded at start; retrying in the background", "error", err.Error())
+		}
+		cancel()
 		go h.cache.Run(ctx, deps.NATS)
 	}
 }

@@ -1,4 +1,6 @@
-package main
+// Package proc reads CPU time and memory of processes from /proc and runs
+// child processes that the benchmarks measure and stop again.
+package proc
 
 import (
 	"bytes"
@@ -27,8 +29,8 @@ func statFields(pid int) ([]string, error) {
 	return strings.Fields(string(b[i+1:])), nil
 }
 
-// cpuTime is the user plus system CPU time a process has used so far.
-func cpuTime(pid int) (time.Duration, error) {
+// CPUTime is the user plus system CPU time a process has used so far.
+func CPUTime(pid int) (time.Duration, error) {
 	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
@@ -44,11 +46,11 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * clockTick, nil
 }
 
-// cpuTimeSum adds up cpuTime over pids.
-func cpuTimeSum(pids []int) (time.Duration, error) {
+// CPUTimeSum adds up CPUTime over pids.
+func CPUTimeSum(pids []int) (time.Duration, error) {
 	var sum time.Duration
 	for _, p := range pids {
-		t, err := cpuTime(p)
+		t, err := CPUTime(p)
 		if err != nil {
 			return 0, err
 		}
@@ -57,8 +59,8 @@ func cpuTimeSum(pids []int) (time.Duration, error) {
 	return sum, nil
 }
 
-// childrenOf lists the processes whose parent is pid.
-func childrenOf(pid int) []int {
+// ChildrenOf lists the processes whose parent is pid.
+func ChildrenOf(pid int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -80,14 +82,15 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-// memInfo is a process's memory from /proc/<pid>/status, in bytes.
-type memInfo struct {
+// MemInfo is a process's memory from /proc/<pid>/status, in bytes.
+type MemInfo struct {
 	RSS, HWM         int64 // VmRSS, VmHWM (peak RSS)
 	RSSAnon, RSSFile int64 // RssAnon (heap, stacks), RssFile (mapped binary)
 }
 
-func memStatus(pid int) (memInfo, error) {
-	var m memInfo
+// MemStatus reads VmRSS, VmHWM, RssAnon and RssFile of pid.
+func MemStatus(pid int) (MemInfo, error) {
+	var m MemInfo
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return m, err
@@ -118,15 +121,15 @@ func memStatus(pid int) (memInfo, error) {
 	return m, nil
 }
 
-// resetPeakRSS sets VmHWM back to the current RSS (Linux 4.0+), so a later
+// ResetPeakRSS sets VmHWM back to the current RSS (Linux 4.0+), so a later
 // reading shows the peak of what happened in between.
-func resetPeakRSS(pid int) error {
+func ResetPeakRSS(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
-// machineBusy is the CPU time all CPUs spent on anything but idling (user,
+// MachineBusy is the CPU time all CPUs spent on anything but idling (user,
 // nice, system, irq, softirq, steal) since boot, from /proc/stat.
-func machineBusy() (time.Duration, error) {
+func MachineBusy() (time.Duration, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err

@@ -1,0 +1,96 @@
+// Command apibench measures the MadBase API tiers end to end: the real
+// madbase binary as one worker process and one edge process, on a throwaway
+// PostgreSQL and an embedded NATS, all on 127.0.0.1, in one run.
+//
+//	go run ./bench/cmd/apibench                      # REST, auth, storage (1 GiB)
+//	go run ./bench/cmd/apibench -quick -only rest    # smoke run of one part
+//
+// REST (issue 6) is compared with its ceiling, the same SQL run by pgbench
+// in the transaction PostgREST would use; auth sign-in (issue 5) with the
+// bcrypt cost-10 bound measured in the same run; storage (issue 7) with a
+// plain local-disk copy. CPU per request comes from /proc/<pid>/stat of the
+// edge and the worker process, peak memory from VmHWM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const mib = 1 << 20
+
+type options struct {
+	duration time.Duration
+	conns    int
+	quick    bool
+	only     map[string]bool
+	fileSize int64
+	timeout  time.Duration
+}
+
+func (o options) want(part string) bool { return len(o.only) == 0 || o.only[part] }
+
+func main() {
+	var o options
+	var only string
+	var fileMiB int64
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
+	flag.IntVar(&o.conns, "c", 32, "concurrent keep-alive clients (and pgbench clients)")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: 2s loads, 128 MiB storage file")
+	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")
+	flag.Int64Var(&fileMiB, "file-mib", 1024, "storage upload/download size in MiB")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		if !set["duration"] {
+			o.duration = 2 * time.Second
+		}
+		if !set["file-mib"] {
+			fileMiB = 128
+		}
+	}
+	o.fileSize = fileMiB * mib
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, p := range strings.Split(only, ",") {
+			switch p = strings.TrimSpace(p); p {
+			case "rest", "auth", "storage":
+				o.only[p] = true
+			default:
+				fmt.Fprintf(os.Stderr, "apibench: -only: unknown part %q (rest, auth, storage)\n", p)
+				os.Exit(2)
+			}
+		}
+	}
+	if o.conns < 1 || o.duration < time.Second || o.fileSize <= 0 {
+		fmt.Fprintln(os.Stderr, "apibench: -c and -file-mib must be positive, -duration at least 1s")
+		os.Exit(2)
+	}
+
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	err := run(ctx, o)
+	interrupted := ctx.Err() != nil
+	cancel()
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apibench:", err)
+		if interrupted {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s apibench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

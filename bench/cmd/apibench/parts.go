@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/madbase/madbase/bench/internal/proc"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// ---- REST (issue 6) ----
+
+const pgbenchBin = "/usr/lib/postgresql/15/bin/pgbench"
+
+// The SQL PostgREST runs for each request, in its transaction.
+const pgrstPrelude = `\set n random(1, 9990)
+BEGIN;
+SELECT set_config('search_path', 'public', true), set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role":"anon"}', true), set_config('request.method', 'GET', true);
+`
+
+var restCases = []struct {
+	name string
+	path func(n int) string
+	sql  string
+}{
+	{"row_by_key", func(n int) string { return fmt.Sprintf("/rest/v1/bench_items?id=eq.%d", n) },
+		`WITH pgrst_source AS (SELECT "public"."bench_items".* FROM "public"."bench_items" WHERE "public"."bench_items"."id" = :n) SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM pgrst_source) _postgrest_t;`},
+	{"page_with_embed", func(n int) string {
+		return fmt.Sprintf("/rest/v1/bench_items?select=id,name,author:bench_authors(name)&id=gt.%d&order=id&limit=10", n)
+	},
+		`WITH pgrst_source AS (SELECT "public"."bench_items"."id", "public"."bench_items"."name", row_to_json("bench_items_author_1".*)::json AS "author" FROM "public"."bench_items" LEFT JOIN LATERAL (SELECT "bench_authors_1"."name" FROM "public"."bench_authors" AS "bench_authors_1" WHERE "bench_authors_1"."id" = "public"."bench_items"."author_id") AS "bench_items_author_1" ON TRUE WHERE "public"."bench_items"."id" > :n ORDER BY "public"."bench_items"."id" ASC LIMIT 10 OFFSET 0) SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM pgrst_source) _postgrest_t;`},
+}
+
+type restRow struct {
+	edge, direct, ceiling result
+}
+
+func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
+	var rows []restRow
+	h := map[string]string{"apikey": s.anon, "Authorization": "Bearer " + s.anon}
+	for _, c := range restCases {
+		// Sanity check: the page has 10 rows with the embedded author.
+		// The worker reports healthy before its schema cache has loaded
+		// (503 PGRST002 meanwhile), so wait for the first 200, at most 20 s.
+		var b []byte
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			if b, err = do("GET", s.edgeURL+c.path(5), h, nil, 200); err == nil {
+				break
+			}
+			if !strings.Contains(err.Error(), "PGRST002") || time.Now().After(deadline) || ctx.Err() != nil {
+				return nil, err
+			}
+			if !s.schemaWait {
+				s.schemaWait = true
+				logf("REST answers 503 PGRST002 (schema cache not loaded) although the edge counts the worker healthy; waiting")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var check []map[string]any
+		if err := json.Unmarshal(b, &check); err != nil || len(check) == 0 {
+			return nil, fmt.Errorf("%s: unexpected body %.200s", c.name, b)
+		}
+		var row restRow
+		for _, target := range []struct {
+			name string
+			base string
+			dst  *result
+			edge int
+		}{{"edge", s.edgeURL, &row.edge, s.edge.Pid()}, {"worker direct", s.workerURL, &row.direct, 0}} {
+			f := func(int) error { _, err := do("GET", target.base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
+			_, _ = runLoad(ctx, "warmup", o.conns, time.Second, target.edge, s.worker.Pid(), f)
+			r, err := runLoad(ctx, c.name+" "+target.name, o.conns, o.duration, target.edge, s.worker.Pid(), f)
+			if err != nil {
+				return nil, err
+			}
+			*target.dst = r
+		}
+		r, err := pgbench(ctx, s, o, c.name, pgrstPrelude+c.sql+"\nCOMMIT;\n")
+		if err != nil {
+			return nil, err
+		}
+		row.ceiling = r
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+var reTPS = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time\)`)
+
+// pgbench runs script with o.conns clients (-M prepared) and reads the
+// latencies from its per-transaction log.
+func pgbench(ctx context.Context, s *stack, o options, name, script string) (result, error) {
+	dir := filepath.Join(s.tmp, "pgbench-"+name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return result{}, err
+	}
+	sf := filepath.Join(dir, "script.sql")
+	if err := os.WriteFile(sf, []byte(script), 0o644); err != nil {
+		return result{}, err
+	}
+	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(o.conns), "-j", strconv.Itoa(min(o.conns, max(1, runtime.NumCPU()/2))),
+		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", sf, "-l", "--log-prefix", filepath.Join(dir, "log"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.pg.Port()), "-U", "postgres", "postgres"}
+	cmd := exec.CommandContext(ctx, pgbenchBin, args...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 2 * time.Second
+	pgs := startPGSampler()
+	out, err := cmd.CombinedOutput()
+	pgd := pgs.stop()
+	if err != nil {
+		return result{}, fmt.Errorf("pgbench %s: %w: %s", name, err, out)
+	}
+	m := reTPS.FindSubmatch(out)
+	if m == nil {
+		return result{}, fmt.Errorf("pgbench %s: no tps in output: %s", name, out)
+	}
+	r := result{Name: name + " pgbench ceiling", EdgeCPU: -1, WorkerCPU: -1}
+	r.ReqPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
+	logs, _ := filepath.Glob(filepath.Join(dir, "log.*"))
+	var lats []time.Duration
+	for _, l := range logs {
+		f, err := os.Open(l)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 3 {
+				us, _ := strconv.ParseInt(fs[2], 10, 64)
+				lats = append(lats, time.Duration(us)*time.Microsecond)
+			}
+		}
+		f.Close()
+	}
+	r.Requests = int64(len(lats))
+	if r.Requests > 0 {
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		r.ClientCPU = float64(cpu.Microseconds()) / float64(r.Requests)
+		r.PGCPU = float64(pgd.Microseconds()) / float64(r.Requests)
+	}
+	r.P50, r.P99 = pct(lats, 50), pct(lats, 99)
+	return r, nil
+}
+
+// ---- auth (issue 5) ----
+
+type authOut struct {
+	user, refresh, signin, bound result
+	user4, userBurst             result
+}
+
+type session struct {
+	Access  string `json:"access_token"`
+	Refresh string `json:"refresh_token"`
+}
+
+const benchPassword = "bench-password-123"
+
+func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
+	var out authOut
+	h := map[string]string{"apikey": s.anon}
+	sess := make([]session, o.conns)
+	emails := make([]string, o.conns)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := range sess {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			emails[i] = fmt.Sprintf("bench-%d-%d@example.com", i, rand.N(1<<30))
+			body, _ := json.Marshal(map[string]string{"email": emails[i], "password": benchPassword})
+			b, err := do("POST", s.edgeURL+"/auth/v1/signup", h, body, 200)
+			if err == nil {
+				err = json.Unmarshal(b, &sess[i])
+			}
+			if err == nil && (sess[i].Access == "" || sess[i].Refresh == "") {
+				err = fmt.Errorf("signup returned no session (autoconfirm off?): %.200s", b)
+			}
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return out, fmt.Errorf("signup: %w", err)
+	}
+	ep, wp := s.edge.Pid(), s.worker.Pid()
+
+	userHdr := make([]map[string]string, o.conns)
+	for i := range userHdr {
+		userHdr[i] = map[string]string{"apikey": s.anon, "Authorization": "Bearer " + sess[i].Access}
+	}
+	fUser := func(c int) error { _, err := do("GET", s.edgeURL+"/auth/v1/user", userHdr[c], nil, 200); return err }
+	_, _ = runLoad(ctx, "warmup", o.conns, time.Second, ep, wp, fUser)
+	var err error
+	if out.user, err = runLoad(ctx, "GET /auth/v1/user", o.conns, o.duration, ep, wp, fUser); err != nil {
+		return out, err
+	}
+
+	fRefresh := func(c int) error {
+		body, _ := json.Marshal(map[string]string{"refresh_token": sess[c].Refresh})
+		b, err := do("POST", s.edgeURL+"/auth/v1/token?grant_type=refresh_token", h, body, 200)
+		if err != nil {
+			return err
+		}
+		var ns session
+		if err := json.Unmarshal(b, &ns); err != nil || ns.Refresh == "" {
+			return fmt.Errorf("refresh: no refresh token in %.200s", b)
+		}
+		sess[c] = ns
+		return nil
+	}
+	if out.refresh, err = runLoad(ctx, "refresh_token (own chain per client)", o.conns, o.duration, ep, wp, fRefresh); err != nil {
+		return out, err
+	}
+
+	fSignin := func(c int) error {
+		body, _ := json.Marshal(map[string]string{"email": emails[c], "password": benchPassword})
+		_, err := do("POST", s.edgeURL+"/auth/v1/token?grant_type=password", h, body, 200)
+		return err
+	}
+	if out.signin, err = runLoad(ctx, "password sign-in", o.conns, o.duration, ep, wp, fSignin); err != nil {
+		return out, err
+	}
+
+	// Does a sign-in burst starve other requests? GET /user from 4 clients
+	// while o.conns clients sign in, next to GET /user from 4 clients alone.
+	fUser4 := func(c int) error { _, err := do("GET", s.edgeURL+"/auth/v1/user", userHdr[c], nil, 200); return err }
+	if out.user4, err = runLoad(ctx, "GET /auth/v1/user, 4 clients alone", 4, o.duration, ep, wp, fUser4); err != nil {
+		return out, err
+	}
+	bctx, bcancel := context.WithCancel(ctx)
+	burstDone := make(chan struct{})
+	go func() {
+		defer close(burstDone)
+		_, _ = runLoad(bctx, "burst", o.conns, o.duration+2*time.Second, ep, wp, fSignin)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	out.userBurst, err = runLoad(ctx, fmt.Sprintf("GET /auth/v1/user, 4 clients during a %d-client sign-in burst", o.conns), 4, o.duration, ep, wp, fUser4)
+	bcancel()
+	<-burstDone
+	if err != nil {
+		return out, err
+	}
+	out.userBurst.EdgeCPU, out.userBurst.WorkerCPU, out.userBurst.ClientCPU, out.userBurst.PGCPU = -1, -1, -1, -1 // shared with the burst
+
+	// The bound: bcrypt cost 10 comparisons on all cores, in this process.
+	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), 10)
+	if err != nil {
+		return out, err
+	}
+	fBound := func(int) error { return bcrypt.CompareHashAndPassword(hash, []byte(benchPassword)) }
+	if out.bound, err = runLoad(ctx, fmt.Sprintf("bcrypt cost 10 bound (%d goroutines)", runtime.NumCPU()), runtime.NumCPU(), o.duration, 0, os.Getpid(), fBound); err != nil {
+		return out, err
+	}
+	out.bound.WorkerCPU, out.bound.ClientCPU, out.bound.PGCPU = -1, -1, -1
+	return out, nil
+}
+
+// ---- storage (issue 7) ----
+
+type transfer struct {
+	name             string
+	mbps             float64
+	edgeHWM, workHWM float64 // MiB, VmHWM during the transfer
+	err              string
+}
+
+// pattern is an endless reader of pseudo-random bytes from a 1 MiB buffer.
+type pattern struct {
+	buf []byte
+	off int
+}
+
+func newPattern() *pattern {
+	p := &pattern{buf: make([]byte, mib)}
+	_, _ = crand.Read(p.buf)
+	return p
+}
+
+func (p *pattern) Read(b []byte) (int, error) {
+	n := copy(b, p.buf[p.off:])
+	p.off = (p.off + n) % len(p.buf)
+	return n, nil
+}
+
+func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) {
+	hdr := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc}
+	if _, err := do("POST", s.edgeURL+"/storage/v1/bucket", hdr, []byte(`{"id":"bench","name":"bench","public":false}`), 200); err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}, Timeout: 10 * time.Minute}
+	defer hc.CloseIdleConnections()
+	var out []transfer
+
+	// Ceiling: a plain local-disk copy of the same size (cp, then fsync).
+	src := filepath.Join(s.tmp, "ceiling-src.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(f, io.LimitReader(newPattern(), o.fileSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	dst := filepath.Join(s.tmp, "ceiling-dst.bin")
+	t0 := time.Now()
+	if b, err := exec.CommandContext(ctx, "cp", src, dst).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("cp: %v: %s", err, b)
+	}
+	if b, err := exec.CommandContext(ctx, "sync", dst).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("sync: %v: %s", err, b)
+	}
+	out = append(out, transfer{name: "ceiling: cp + fsync", mbps: float64(o.fileSize) / 1e6 / time.Since(t0).Seconds(), edgeHWM: -1, workHWM: -1})
+	_ = os.Remove(src)
+	_ = os.Remove(dst)
+
+	measure := func(name string, fn func() error) {
+		_ = proc.ResetPeakRSS(s.edge.Pid())
+		_ = proc.ResetPeakRSS(s.worker.Pid())
+		t0 := time.Now()
+		err := fn()
+		el := time.Since(t0)
+		em, _ := proc.MemStatus(s.edge.Pid())
+		wm, _ := proc.MemStatus(s.worker.Pid())
+		t := transfer{name: name, mbps: float64(o.fileSize) / 1e6 / el.Seconds(), edgeHWM: float64(em.HWM) / mib, workHWM: float64(wm.HWM) / mib}
+		if err != nil {
+			t.err = err.Error()
+			t.mbps = 0
+		}
+		out = append(out, t)
+	}
+	em, _ := proc.MemStatus(s.edge.Pid())
+	wm, _ := proc.MemStatus(s.worker.Pid())
+	out = append(out, transfer{name: "(RSS before the transfers)", edgeHWM: float64(em.RSS) / mib, workHWM: float64(wm.RSS) / mib})
+	for _, target := range []struct{ name, base string }{{"edge", s.edgeURL}, {"worker direct", s.workerURL}} {
+		obj := target.base + "/storage/v1/object/bench/" + strings.ReplaceAll(target.name, " ", "-") + ".bin"
+		measure("upload via "+target.name, func() error {
+			req, err := http.NewRequestWithContext(ctx, "POST", obj, io.LimitReader(newPattern(), o.fileSize))
+			if err != nil {
+				return err
+			}
+			req.ContentLength = o.fileSize
+			req.Header.Set("Content-Type", "application/octet-stream")
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+			}
+			return nil
+		})
+		measure("download via "+target.name, func() error {
+			req, err := http.NewRequestWithContext(ctx, "GET", obj, nil)
+			if err != nil {
+				return err
+			}
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+				return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err == nil && n != o.fileSize {
+				err = fmt.Errorf("got %d bytes, want %d", n, o.fileSize)
+			}
+			return err
+		})
+	}
+	return out, nil
+}

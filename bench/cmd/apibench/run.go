@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Goals from issues 5, 6 and 7.
+const (
+	goalRESTVsCeiling    = 0.75
+	goalSignInVsBcrypt   = 0.9
+	goalUserReqPerSec    = 5000
+	goalRefreshReqPerSec = 1000
+	goalStorageVsCeiling = 0.8
+	goalStorageRSSMiB    = 64
+)
+
+func run(ctx context.Context, o options) error {
+	load0, _ := os.ReadFile("/proc/loadavg")
+	s, err := startStack(ctx, o)
+	defer s.close()
+	if err != nil {
+		return err
+	}
+	w := os.Stdout
+	fmt.Fprintf(w, "\napibench  %s  %s, %d CPUs, %d clients, %s per load, load avg at start %s\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), o.conns, o.duration, strings.Join(strings.Fields(string(load0))[:3], " "))
+	var goals [][3]string
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT MET"
+	}
+	check := func() error {
+		for _, c := range []struct {
+			name string
+			done bool
+			err  error
+		}{{"worker", s.worker.Exited(), s.worker.Err()}, {"edge", s.edge.Exited(), s.edge.Err()}} {
+			if c.done {
+				return fmt.Errorf("the %s process died during the run: %v", c.name, c.err)
+			}
+		}
+		return ctx.Err()
+	}
+
+	if o.want("rest") {
+		logf("REST")
+		rows, err := benchREST(ctx, s, o)
+		if err != nil {
+			return fmt.Errorf("rest: %w", err)
+		}
+		if s.schemaWait {
+			fmt.Fprintln(w, "\nnote: right after start REST answered 503 PGRST002 (schema cache not loaded) while the edge already counted the worker healthy")
+		}
+		fmt.Fprintln(w, "\nREST (issue 6): GET /rest/v1/bench_items, anon key; ceiling = same SQL in PostgREST's transaction via pgbench -M prepared")
+		tw := table(w)
+		for _, r := range rows {
+			printResult(tw, r.edge)
+			printResult(tw, r.direct)
+			printResult(tw, r.ceiling)
+		}
+		_ = tw.Flush()
+		for _, r := range rows {
+			ratio := r.edge.ReqPerSec / r.ceiling.ReqPerSec
+			fmt.Fprintf(w, "  %s: edge/ceiling req/s %.2f, worker-direct/ceiling %.2f, p99 edge %s vs ceiling %s\n", strings.Fields(r.edge.Name)[0],
+				ratio, r.direct.ReqPerSec/r.ceiling.ReqPerSec, fmtDur(r.edge.P99), fmtDur(r.ceiling.P99))
+			goals = append(goals, [3]string{fmt.Sprintf("REST %s edge ≥ %.2f× ceiling", strings.Fields(r.edge.Name)[0], goalRESTVsCeiling),
+				fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goalRESTVsCeiling && r.edge.Errors == 0)})
+		}
+		if err := check(); err != nil {
+			return err
+		}
+	}
+
+	if o.want("auth") {
+		logf("auth")
+		a, err := benchAuth(ctx, s, o)
+		if err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+		fmt.Fprintln(w, "\nauth (issue 5): through the edge; bound = bcrypt.CompareHashAndPassword cost 10 on all cores in the bench process")
+		tw := table(w)
+		for _, r := range []result{a.user, a.refresh, a.signin, a.bound, a.user4, a.userBurst} {
+			printResult(tw, r)
+		}
+		_ = tw.Flush()
+		ratio := a.signin.ReqPerSec / a.bound.ReqPerSec
+		fmt.Fprintf(w, "  sign-in/bcrypt bound %.2f; GET /user p99 with 4 clients: %s alone, %s during the sign-in burst (errors %d)\n",
+			ratio, fmtDur(a.user4.P99), fmtDur(a.userBurst.P99), a.userBurst.Errors)
+		goals = append(goals,
+			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %d req/s", goalUserReqPerSec), fmt.Sprintf("%.0f req/s", a.user.ReqPerSec), verdict(a.user.ReqPerSec >= goalUserReqPerSec && a.user.Errors == 0)},
+			[3]string{fmt.Sprintf("token refresh ≥ %d req/s", goalRefreshReqPerSec), fmt.Sprintf("%.0f req/s", a.refresh.ReqPerSec), verdict(a.refresh.ReqPerSec >= goalRefreshReqPerSec && a.refresh.Errors == 0)},
+			[3]string{fmt.Sprintf("sign-in ≥ %.1f× bcrypt bound", goalSignInVsBcrypt), fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goalSignInVsBcrypt && a.signin.Errors == 0)})
+		if err := check(); err != nil {
+			return err
+		}
+	}
+
+	if o.want("storage") {
+		logf("storage (%d MiB)", o.fileSize/mib)
+		ts, err := benchStorage(ctx, s, o)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		fmt.Fprintf(w, "\nstorage (issue 7): one %d MiB object, service-role key; peaks are VmHWM during the transfer\n", o.fileSize/mib)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "transfer\tMB/s\tvs ceiling\tedge peak MiB\tworker peak MiB\terror\t")
+		ceil := ts[0].mbps
+		for _, t := range ts {
+			if t.mbps == 0 && t.err == "" {
+				fmt.Fprintf(tw, "%s\t-\t-\t%s\t%s\t\t\n", t.name, mibOrDash(t.edgeHWM), mibOrDash(t.workHWM))
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%s\t%s\t%s\t\n", t.name, t.mbps, t.mbps/ceil, mibOrDash(t.edgeHWM), mibOrDash(t.workHWM), t.err)
+			if strings.HasSuffix(t.name, "via edge") {
+				r := t.mbps / ceil
+				goals = append(goals,
+					[3]string{fmt.Sprintf("%s ≥ %.1f× local copy", t.name, goalStorageVsCeiling), fmt.Sprintf("%.2f×", r), verdict(r >= goalStorageVsCeiling && t.err == "")},
+					[3]string{fmt.Sprintf("%s: edge and worker peak RSS < %d MiB", t.name, goalStorageRSSMiB), fmt.Sprintf("%.1f / %.1f MiB", t.edgeHWM, t.workHWM),
+						verdict(t.edgeHWM < goalStorageRSSMiB && t.workHWM < goalStorageRSSMiB)})
+			}
+		}
+		_ = tw.Flush()
+		if o.fileSize != 1024*mib {
+			fmt.Fprintf(w, "  (goals are stated for 1 GiB; this run used %d MiB)\n", o.fileSize/mib)
+		}
+		if err := check(); err != nil {
+			return err
+		}
+	}
+
+	load1, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "\ngoals (load avg at end %s; the machine is shared, figures are noisy)\n", strings.Join(strings.Fields(string(load1))[:3], " "))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, g := range goals {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", g[0], g[1], g[2])
+	}
+	return tw.Flush()
+}
+
+func table(w io.Writer) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "load\treq/s\tp50\tp99\tedge CPU µs/req\tworker CPU µs/req\tclient CPU µs/req\tpostgres CPU µs/req\terrors\t")
+	return tw
+}
+
+func printResult(tw io.Writer, r result) {
+	cpu := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", v)
+	}
+	fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Name, r.ReqPerSec, fmtDur(r.P50), fmtDur(r.P99), cpu(r.EdgeCPU), cpu(r.WorkerCPU), cpu(r.ClientCPU), cpu(r.PGCPU), r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(tw, "  first error: %s\t\t\t\t\t\t\t\t\t\n", r.FirstError)
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	if d >= time.Millisecond {
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%dµs", d.Microseconds())
+}
+
+func mibOrDash(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
