@@ -19,6 +19,7 @@ import (
 	"github.com/madbase/madbase/edge/internal/discovery"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
+	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/logging"
@@ -123,6 +124,9 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		MaxRequestBodySize:           int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{log},
+		// Requests fasthttp cannot parse (bad header lines, oversize headers,
+		// bad chunking) get the JSON error shape too, not fasthttp's text.
+		ErrorHandler: parseErrorHandler,
 	}
 
 	ln := opts.Listener
@@ -183,4 +187,19 @@ type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// parseErrorHandler answers requests the server could not parse.
+func parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	e := apierr.BadRequest("the request could not be parsed")
+	var tooBig *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &tooBig):
+		e = apierr.New(fasthttp.StatusRequestHeaderFieldsTooLarge, apierr.CodeBadRequest, "the request headers are too large")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		e = apierr.TooLarge("request body is larger than the limit")
+	}
+	ctx.SetStatusCode(e.Status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(e.JSON(""))
 }

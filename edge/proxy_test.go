@@ -797,3 +797,30 @@ func TestProxyForwardedProtoAndHost(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyUnparsableRequestJSON: a request the edge cannot parse gets the
+// JSON error shape, like every other error.
+func TestProxyUnparsableRequestJSON(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	for name, raw := range map[string]string{
+		"broken header line": "GET /rest/v1/x HTTP/1.1\r\nHost: a\r\nbad header line\r\n\r\n",
+		"huge header":        "GET /rest/v1/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+			require.NoError(t, err)
+			defer conn.Close()
+			_, _ = fmt.Fprint(conn, raw)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.GreaterOrEqual(t, resp.StatusCode, 400)
+			assert.Less(t, resp.StatusCode, 500)
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			_, code := jsonError(t, body)
+			assert.Equal(t, resp.StatusCode, code)
+		})
+	}
+}
