@@ -1,9 +1,10 @@
 // /realtime/v1 under supabase-js: channels over the edge with 2 workers
-// (two clients usually land on different workers), against the tables of
-// e2e/fixtures/realtime.sql.
+// (two clients connected one after the other land on different workers, as
+// the edge goes round-robin; the broadcast test checks it), against the
+// tables of e2e/fixtures/realtime.sql.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { url, anonKey, serviceKey, client } from './helpers.js';
+import { url, anonKey, serviceKey, adminPassword, client } from './helpers.js';
 import { userToken } from './jwt.js';
 
 const ALICE = '00000000-0000-4000-8000-00000000a11c';
@@ -54,8 +55,23 @@ test('broadcast: self and ack on one client', async () => {
   assert.deepEqual(got[0], { n: 1 });
 });
 
+// socketsPerWorker reads every worker's realtime socket gauge straight from
+// its /metrics (the workers are listed by control, through the edge).
+async function socketsPerWorker() {
+  const res = await fetch(`${url}/admin/v1/workers`, { headers: { Authorization: `Bearer ${adminPassword}` } });
+  const { workers } = await res.json();
+  const out = {};
+  for (const w of workers) {
+    const text = await (await fetch(`${w.url}/metrics`)).text();
+    const m = text.match(/^madbase_worker_realtime_sockets (\d+)/m);
+    out[w.id] = m ? Number(m[1]) : 0;
+  }
+  return out;
+}
+
 test('broadcast: between two clients, in order, not to self by default', async () => {
   const topic = uniq('room');
+  const before = await socketsPerWorker();
   const a = rt();
   const b = rt();
   const gotA = [];
@@ -64,6 +80,10 @@ test('broadcast: between two clients, in order, not to self by default', async (
   const chB = b.channel(topic).on('broadcast', { event: 'msg' }, (m) => gotB.push(m.payload.i));
   await subscribed(chA);
   await subscribed(chB);
+  // The two sockets sit on different workers: the message crosses NATS.
+  const now = await socketsPerWorker();
+  assert.equal(Object.keys(now).length, 2);
+  for (const id of Object.keys(now)) assert.equal(now[id] - (before[id] ?? 0), 1, `one new socket on ${id}`);
   for (let i = 0; i < 20; i++) await chA.send({ type: 'broadcast', event: 'msg', payload: { i } });
   await waitFor(() => gotB.length === 20, 'twenty messages on b');
   assert.deepEqual(gotB, [...Array(20).keys()]);
