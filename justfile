@@ -25,9 +25,15 @@ lint:
     test -z "$(gofmt -l bus shared edge worker control cmd bench)"
     go vet ./bus/... ./shared/... ./edge/... ./worker/... ./control/... ./cmd/... ./bench/...
 
-# Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz).
+# Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz;
+# plain `go test` runs the seeds).
 fuzz SECONDS="30":
     go test ./shared/jwtauth -run '^$' -fuzz FuzzVerify -fuzztime {{SECONDS}}s
+    go test ./worker/internal/auth -run '^$' -fuzz FuzzInput -fuzztime {{SECONDS}}s
+    go test ./worker/internal/rest -run '^$' -fuzz FuzzParseQuery -fuzztime {{SECONDS}}s
+    go test ./worker/internal/storage -run '^$' -fuzz FuzzParseObjectPath -fuzztime {{SECONDS}}s
+    go test ./worker/internal/realtime -run '^$' -fuzz FuzzDecode -fuzztime {{SECONDS}}s
+    go test ./worker/internal/realtime -run '^$' -fuzz FuzzFilter -fuzztime {{SECONDS}}s
 
 # docker-compose.yml's topology as processes on loopback (no Docker needed):
 # health checks, both workers reached, data kept across a restart.
