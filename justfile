@@ -18,12 +18,12 @@ bench *ARGS:
 
 # Format every Go file.
 fmt:
-    gofmt -w bus shared edge worker control cmd bench
+    gofmt -w bus shared edge worker control cmd bench deploy
 
 # gofmt check and go vet on every module.
 lint:
-    test -z "$(gofmt -l bus shared edge worker control cmd bench)"
-    go vet ./bus/... ./shared/... ./edge/... ./worker/... ./control/... ./cmd/... ./bench/...
+    test -z "$(gofmt -l bus shared edge worker control cmd bench deploy)"
+    go vet ./bus/... ./shared/... ./edge/... ./worker/... ./control/... ./cmd/... ./bench/... ./deploy/...
 
 # Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz;
 # plain `go test` runs the seeds).
