@@ -42,14 +42,11 @@ func (s *service) recover(c *fiber.Ctx) error {
 	}
 	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		u, err := userByEmail(ctx, tx, email)
+		u, err := userByEmailForUpdate(ctx, tx, email)
 		if errors.Is(err, errNoUser) {
 			return nil
 		}
 		if err != nil {
-			return dbError(err)
-		}
-		if u, err = userByIDForUpdate(ctx, tx, u.ID); err != nil {
 			return dbError(err)
 		}
 		if err := s.tooSoon(u.RecoverySentAt); err != nil {
@@ -110,7 +107,7 @@ func (s *service) otp(c *fiber.Ctx) error {
 	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
 	createUser := p.CreateUser == nil || *p.CreateUser
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		u, err := userByEmail(ctx, tx, email)
+		u, err := userByEmailForUpdate(ctx, tx, email)
 		switch {
 		case errors.Is(err, errNoUser):
 			if !createUser {
@@ -124,10 +121,6 @@ func (s *service) otp(c *fiber.Ctx) error {
 			}
 		case err != nil:
 			return dbError(err)
-		default:
-			if u, err = userByIDForUpdate(ctx, tx, u.ID); err != nil {
-				return dbError(err)
-			}
 		}
 		if !u.emailConfirmed() && !s.cfg.autoconfirm {
 			if err := s.tooSoon(u.ConfirmationSentAt); err != nil {
@@ -187,14 +180,11 @@ func (s *service) resend(c *fiber.Ctx) error {
 	}
 	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		u, err := userByEmail(ctx, tx, email)
+		u, err := userByEmailForUpdate(ctx, tx, email)
 		if errors.Is(err, errNoUser) {
 			return nil
 		}
 		if err != nil {
-			return dbError(err)
-		}
-		if u, err = userByIDForUpdate(ctx, tx, u.ID); err != nil {
 			return dbError(err)
 		}
 		switch p.Type {

@@ -97,6 +97,14 @@ func userByIDForUpdate(ctx context.Context, q querier, id uuid.UUID) (*user, err
 	return oneUser(q.QueryRow(ctx, `select `+userColumns+` from auth.users u where u.id = $1 for update of u`, id))
 }
 
+// userByEmailForUpdate finds the user of an address and locks its row for
+// the rest of the transaction (errNoUser when there is none): one query
+// where a lookup and a lock by id would take two.
+func userByEmailForUpdate(ctx context.Context, q querier, email string) (*user, error) {
+	return oneUser(q.QueryRow(ctx, `select `+userColumns+` from auth.users u
+		where u.email = $1 and not u.is_sso_user order by u.created_at limit 1 for update of u`, email))
+}
+
 func userByEmail(ctx context.Context, q querier, email string) (*user, error) {
 	return oneUser(q.QueryRow(ctx, `select `+userColumns+` from auth.users u
 		where u.email = $1 and not u.is_sso_user order by u.created_at limit 1`, email))
