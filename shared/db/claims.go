@@ -41,7 +41,9 @@ type TxStarter interface {
 // setClaimsSQL makes the claims visible to auth.uid(), auth.role() and auth.jwt() for the
 // rest of the transaction only (is_local = true), so nothing leaks to the next user of the
 // pooled connection.
-const setClaimsSQL = `select set_config('request.jwt.claims', $1, true), ` +
+// The role is set in the same statement: set_config('role', r, true) is what SET LOCAL
+// ROLE does (with the same membership check), and takes a bind parameter.
+const setClaimsSQL = `select set_config('role', $3, true), set_config('request.jwt.claims', $1, true), ` +
 	`set_config('request.jwt.claim.sub', $2, true), set_config('request.jwt.claim.role', $3, true)`
 
 // WithClaims runs fn in a transaction as the claims' role, with the claims set where RLS
@@ -76,12 +78,8 @@ func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx co
 		}
 	}()
 
-	// One round trip: SET cannot take bind parameters, so the role is quoted, and it can
-	// only be one of the three constants above anyway.
-	b := &pgx.Batch{}
-	b.Queue("set local role " + pgx.Identifier{role}.Sanitize())
-	b.Queue(setClaimsSQL, string(claimsJSON), claims.Subject(), role)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	// One statement sets the role (only one of the three constants above) and the claims.
+	if _, err := tx.Exec(ctx, setClaimsSQL, string(claimsJSON), claims.Subject(), role); err != nil {
 		rollback(ctx, tx)
 		return fmt.Errorf("db: setting role and claims: %w", err)
 	}

@@ -174,6 +174,7 @@ func (r *recorder) take() []recorded {
 		case l == "begin", l == "commit", l == "rollback",
 			strings.HasPrefix(l, "set local role"),
 			strings.HasPrefix(l, "select set_config('request.jwt.claims'"),
+			strings.HasPrefix(l, "select set_config('role'"),
 			strings.HasPrefix(l, "select set_config('search_path'"),
 			strings.HasPrefix(l, "select nullif(current_setting('response.headers'"):
 			continue
