@@ -97,24 +97,30 @@ func (h *Handler) getAuthenticated(c *fiber.Ctx) error {
 }
 
 func (h *Handler) getPublic(c *fiber.Ctx) error {
+	o, err := h.publicObject(c)
+	if err != nil {
+		return err
+	}
+	return h.serve(c, o, nil)
+}
+
+// publicObject loads the object the path names from a public bucket, with
+// no credentials: a private (or unknown) bucket is NoSuchBucket.
+func (h *Handler) publicObject(c *fiber.Ctx) (*object, error) {
 	bucketID, key, perr := parseObjectPath(tail(c))
 	if perr != nil {
-		return perr
+		return nil, perr
 	}
 	ctx, cancel := dbCtx(c)
 	defer cancel()
 	b, err := h.bucket(ctx, bucketID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !b.Public {
-		return errNoSuchBucket()
+		return nil, errNoSuchBucket()
 	}
-	o, err := loadObject(ctx, h.svc(), bucketID, key)
-	if err != nil {
-		return err
-	}
-	return h.serve(c, o, nil)
+	return loadObject(ctx, h.svc(), bucketID, key)
 }
 
 // infoJSON is GET /object/info's reply (a contract with storage-js).
@@ -159,20 +165,7 @@ func (h *Handler) info(c *fiber.Ctx) error {
 }
 
 func (h *Handler) infoPublic(c *fiber.Ctx) error {
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
-	}
-	ctx, cancel := dbCtx(c)
-	defer cancel()
-	b, err := h.bucket(ctx, bucketID)
-	if err != nil {
-		return err
-	}
-	if !b.Public {
-		return errNoSuchBucket()
-	}
-	o, err := loadObject(ctx, h.svc(), bucketID, key)
+	o, err := h.publicObject(c)
 	if err != nil {
 		return err
 	}
