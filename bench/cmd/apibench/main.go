@@ -32,6 +32,9 @@ type options struct {
 	only     map[string]bool
 	fileSize int64
 	timeout  time.Duration
+	// profileDir, when set, receives worker.pprof and edge.pprof: CPU
+	// profiles of the whole run of each process.
+	profileDir string
 }
 
 func (o options) want(part string) bool { return len(o.only) == 0 || o.only[part] }
@@ -46,6 +49,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")
 	flag.Int64Var(&fileMiB, "file-mib", 1024, "storage upload/download size in MiB")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write CPU profiles of the worker and the edge (worker.pprof, edge.pprof) to this folder")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -169,6 +169,13 @@ func startStack(ctx context.Context, o options) (s *stack, err error) {
 	for _, tier := range []string{"worker", "edge"} {
 		cmd := exec.Command(s.madbaseExec, tier)
 		cmd.Env = append(env, "INSTANCE_ID=apibench-"+tier)
+		if o.profileDir != "" {
+			dir, err := filepath.Abs(o.profileDir)
+			if err != nil {
+				return s, err
+			}
+			cmd.Env = append(cmd.Env, "MADBASE_CPUPROFILE="+filepath.Join(dir, tier+".pprof"))
+		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		c, err := proc.Start(tier, cmd, syscall.SIGKILL)
 		if err != nil {

@@ -54,7 +54,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		err := c.run(ctx, args[1:], stdout, stderr)
+		stopProfile, err := startCPUProfile(os.Getenv(CPUProfileEnv))
+		if err != nil {
+			fmt.Fprintf(stderr, "madbase %s: %v\n", c.name, err)
+			return 1
+		}
+		err = c.run(ctx, args[1:], stdout, stderr)
+		stopProfile()
 		switch {
 		case err == nil, errors.Is(err, context.Canceled):
 			return 0
