@@ -9,7 +9,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/madbase/madbase/shared/db"
-	"github.com/madbase/madbase/shared/jwtauth"
 )
 
 // principal is who the bearer token of a request says the caller is.
@@ -40,7 +39,7 @@ func (s *service) bearer(c *fiber.Ctx) (*principal, error) {
 		}
 		return &principal{Role: role, Claims: jwt.MapClaims{"role": role}}, nil
 	}
-	claims, err := jwtauth.Verify(s.secret, tok)
+	claims, err := s.keys.Verify(tok)
 	if err != nil {
 		reason := "token is malformed"
 		switch {

@@ -28,7 +28,7 @@ func (h *Handler) verifyToken(tok, bucket, key, scope string) (jwt.MapClaims, er
 	if tok == "" {
 		return nil, newErr(400, codeInvalidJWT, codeInvalidJWT, "Missing token")
 	}
-	claims, err := jwtauth.Verify(h.secret, tok)
+	claims, err := h.keys.Verify(tok)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, newErr(400, codeExpiredToken, codeExpiredToken, "jwt expired")

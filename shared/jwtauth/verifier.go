@@ -1,0 +1,85 @@
+package jwtauth
+
+import (
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultCacheSize is how many verified tokens a Verifier remembers.
+const DefaultCacheSize = 16384
+
+// Verifier verifies tokens like Verify and remembers the ones that passed,
+// until they expire: a client sends the same apikey and access token with
+// every request, and decoding and checking them again each time costs more
+// than the rest of a small request's work in the worker (PostgREST caches
+// JWT validations for the same reason). Only tokens that verified are kept,
+// so forged tokens cannot fill the cache; each entry's exp is checked again
+// on every hit.
+type Verifier struct {
+	secret []byte
+	max    int
+
+	mu    sync.RWMutex
+	cache map[string]verified
+}
+
+type verified struct {
+	claims jwt.MapClaims
+	// expires is exp plus Leeway, zero for a token without exp.
+	expires time.Time
+}
+
+// NewVerifier makes a Verifier for secret that remembers up to size tokens
+// (DefaultCacheSize when size <= 0).
+func NewVerifier(secret []byte, size int) *Verifier {
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	return &Verifier{secret: secret, max: size, cache: make(map[string]verified)}
+}
+
+// Verify returns the claims of token, as Verify does. The map is the
+// caller's own: changing it does not change what later calls return.
+func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
+	v.mu.RLock()
+	e, ok := v.cache[token]
+	v.mu.RUnlock()
+	if ok {
+		if e.expires.IsZero() || time.Now().Before(e.expires) {
+			return maps.Clone(e.claims), nil
+		}
+		v.mu.Lock()
+		delete(v.cache, token)
+		v.mu.Unlock()
+	}
+
+	claims, err := Verify(v.secret, token)
+	if err != nil {
+		return nil, err
+	}
+	e = verified{claims: maps.Clone(claims)}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		e.expires = exp.Add(Leeway)
+	}
+	v.mu.Lock()
+	if len(v.cache) >= v.max {
+		// Full: forget an eighth of the entries, whichever the map's
+		// iteration order yields first; they are verified again when used.
+		n := v.max/8 + 1
+		for k := range v.cache {
+			delete(v.cache, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	// A copy: callers may pass strings that alias a reused buffer (fiber's
+	// zero-copy header and query values), which would change the map's key.
+	v.cache[strings.Clone(token)] = e
+	v.mu.Unlock()
+	return claims, nil
+}

@@ -1,0 +1,126 @@
+package jwtauth_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/madbase/madbase/shared/jwtauth"
+)
+
+func TestVerifierCachesValidTokens(t *testing.T) {
+	t.Parallel()
+	v := jwtauth.NewVerifier(secret, 0)
+	tok, err := jwtauth.Sign(secret, jwt.MapClaims{"sub": "u1", "role": "authenticated", "exp": time.Now().Add(time.Hour).Unix()})
+	require.NoError(t, err)
+
+	for i := range 3 {
+		claims, err := v.Verify(tok)
+		require.NoError(t, err, "call %d", i)
+		assert.Equal(t, "u1", claims["sub"])
+		assert.Equal(t, "authenticated", claims["role"])
+		// The map is the caller's: changing it must not reach the next call.
+		claims["role"] = "service_role"
+		delete(claims, "sub")
+	}
+
+	// Bad tokens are refused every time, with the same errors as Verify.
+	other, err := jwtauth.Sign([]byte("another-secret-that-is-also-32-bytes-long!"), jwt.MapClaims{"role": "service_role"})
+	require.NoError(t, err)
+	for range 2 {
+		_, err = v.Verify(other)
+		require.ErrorIs(t, err, jwtauth.ErrInvalidToken)
+		require.ErrorIs(t, err, jwt.ErrTokenSignatureInvalid)
+	}
+	_, err = v.Verify(tok + "x")
+	require.ErrorIs(t, err, jwtauth.ErrInvalidToken)
+}
+
+// A remembered token stops verifying once exp (plus the leeway) has passed.
+func TestVerifierForgetsExpiredTokens(t *testing.T) {
+	t.Parallel()
+	v := jwtauth.NewVerifier(secret, 0)
+	// Valid now only thanks to the leeway, for about two more seconds.
+	exp := time.Now().Add(-jwtauth.Leeway + 2*time.Second)
+	tok, err := jwtauth.Sign(secret, jwt.MapClaims{"role": "anon", "exp": exp.Unix()})
+	require.NoError(t, err)
+	if _, err := v.Verify(tok); err != nil {
+		t.Skipf("the token expired before the first call (slow machine): %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err = v.Verify(tok)
+		if err != nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "an expired token still verifies")
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.ErrorIs(t, err, jwt.ErrTokenExpired)
+}
+
+func TestVerifierCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	v := jwtauth.NewVerifier(secret, 8)
+	toks := make([]string, 40)
+	for i := range toks {
+		tok, err := jwtauth.Sign(secret, jwt.MapClaims{"sub": fmt.Sprint(i), "role": "authenticated"})
+		require.NoError(t, err)
+		toks[i] = tok
+		claims, err := v.Verify(tok)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), claims["sub"])
+	}
+	assert.LessOrEqual(t, jwtauth.CacheLen(v), 8)
+	// Forgotten tokens verify again.
+	for i, tok := range toks {
+		claims, err := v.Verify(tok)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), claims["sub"])
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	tok, err := jwtauth.Sign(secret, jwt.MapClaims{"sub": "7d3f6d3c-5d5e-4a53-9e0e-2a3e0c4f5b6a", "role": "authenticated",
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "email": "a@example.com", "session_id": "x"})
+	require.NoError(b, err)
+	b.Run("uncached", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := jwtauth.Verify(secret, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verifier", func(b *testing.B) {
+		v := jwtauth.NewVerifier(secret, 0)
+		for b.Loop() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// The token may alias a buffer the caller reuses (fiber's zero-copy
+// values): what is remembered must not change with it.
+func TestVerifierCopiesTheToken(t *testing.T) {
+	t.Parallel()
+	v := jwtauth.NewVerifier(secret, 0)
+	good, err := jwtauth.Sign(secret, jwt.MapClaims{"role": "service_role"})
+	require.NoError(t, err)
+	other, err := jwtauth.Sign([]byte("another-secret-that-is-also-32-bytes-long!"), jwt.MapClaims{"role": "service_role"})
+	require.NoError(t, err)
+	require.Len(t, other, len(good))
+
+	buf := []byte(good)
+	_, err = v.Verify(unsafe.String(&buf[0], len(buf)))
+	require.NoError(t, err)
+	copy(buf, other) // the caller's buffer now holds a forged token
+	_, err = v.Verify(other)
+	require.ErrorIs(t, err, jwtauth.ErrInvalidToken, "a forged token must not match the remembered one")
+}
