@@ -52,19 +52,9 @@ const setClaimsSQL = `select set_config('role', $3, true), set_config('request.j
 // request goes through here; handlers never open transactions themselves. Pass a context
 // with a deadline.
 func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
-	role := claims.Role()
-	switch role {
-	case RoleAnon, RoleAuthenticated, RoleServiceRole:
-	default:
-		got := strconv.Quote(role)
-		if len(got) > 64 { // it comes from a token: keep logs short
-			got = got[:64] + "..."
-		}
-		return fmt.Errorf("%w (got %s)", ErrBadRole, got)
-	}
-	claimsJSON, err := json.Marshal(claims)
+	args, err := claimsArgs(claims)
 	if err != nil {
-		return fmt.Errorf("db: encoding claims: %w", err)
+		return err
 	}
 
 	tx, err := db.Begin(ctx)
@@ -79,7 +69,7 @@ func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx co
 	}()
 
 	// One statement sets the role (only one of the three constants above) and the claims.
-	if _, err := tx.Exec(ctx, setClaimsSQL, string(claimsJSON), claims.Subject(), role); err != nil {
+	if _, err := tx.Exec(ctx, setClaimsSQL, args...); err != nil {
 		rollback(ctx, tx)
 		return fmt.Errorf("db: setting role and claims: %w", err)
 	}
@@ -92,6 +82,67 @@ func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx co
 		return fmt.Errorf("db: commit: %w", err)
 	}
 	return nil
+}
+
+// Batcher sends a batch of statements in one round trip: *pgxpool.Pool and
+// *pgx.Conn do.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// WithClaimsBatch is WithClaims for requests whose statements are all known
+// before the first one runs (a read): it sends the role and claims statement
+// and then b's statements in one pipeline, one round trip instead of four
+// (BEGIN, claims, statements, COMMIT). They run in PostgreSQL's implicit
+// transaction, which lasts until the pipeline's end: committed when every
+// statement succeeded, rolled back when one failed (the ones after it do not
+// run), so the role and claims hold for every statement and nothing of them
+// outlives it. fn reads b's results in order; the claims statement's result
+// is consumed here. fn cannot undo anything: PostgreSQL commits at the
+// pipeline's end whatever fn decides, so use this only where nothing would
+// need undoing (reads, in a transaction the statements make read-only).
+func WithClaimsBatch(ctx context.Context, db Batcher, claims Claims, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
+	args, err := claimsArgs(claims)
+	if err != nil {
+		return err
+	}
+	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
+	all.Queue(setClaimsSQL, args...)
+	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	br := db.SendBatch(ctx, all)
+	closed := false
+	defer func() {
+		if !closed { // an error, or a panic in fn: the connection must go back clean
+			_ = br.Close()
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("db: setting role and claims: %w", err)
+	}
+	if err := fn(br); err != nil {
+		return err
+	}
+	closed = true
+	return br.Close()
+}
+
+// claimsArgs checks the claims' role and returns setClaimsSQL's arguments.
+func claimsArgs(claims Claims) ([]any, error) {
+	role := claims.Role()
+	switch role {
+	case RoleAnon, RoleAuthenticated, RoleServiceRole:
+	default:
+		got := strconv.Quote(role)
+		if len(got) > 64 { // it comes from a token: keep logs short
+			got = got[:64] + "..."
+		}
+		return nil, fmt.Errorf("%w (got %s)", ErrBadRole, got)
+	}
+	claimsJSON, err := json.Marshal(claims)
+	if err != nil {
+		return nil, fmt.Errorf("db: encoding claims: %w", err)
+	}
+	return []any{string(claimsJSON), claims.Subject(), role}, nil
 }
 
 // rollback ends tx even when ctx is already done (a client that went away), so that the

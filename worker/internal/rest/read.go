@@ -91,12 +91,7 @@ func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, 
 	}
 	rp := &readPlan{offset: offset, media: m, count: rc.prefs.Count}
 	src := p.nodeSQL(n, true)
-	if limit != nil {
-		src += " LIMIT " + p.b.param(*limit, "int8")
-	}
-	if offset > 0 {
-		src += " OFFSET " + p.b.param(offset, "int8")
-	}
+	src += limitSQL(limit, offset)
 	total := "NULL::int8"
 	if rc.prefs.Count != "" {
 		rp.exactSQL = "SELECT pg_catalog.count(*)" + p.fromWhereSQL(n, true)
@@ -148,32 +143,12 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	var pageTotal int64
 	var body []byte
 	var gucs *responseGUCs
-	err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-		sql, args := rp.sql, rp.args
-		if rp.countSQL != "" {
-			est, err := h.estimate(ctx, tx, b, rp)
-			if err != nil {
-				return err
-			}
-			b = &pgx.Batch{}
-			if rc.prefs.Count == "estimated" && (h.cfg.DBMaxRows == 0 || est <= h.cfg.DBMaxRows) {
-				sql = strings.Replace(sql, "NULL::int8 AS total", "("+rp.exactSQL+") AS total", 1)
-			} else {
-				sql = strings.Replace(sql, "NULL::int8 AS total", strconv.FormatInt(est, 10)+"::int8 AS total", 1)
-			}
-		}
-		b.Queue(sql, args...)
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if rp.countSQL == "" {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
+	scan := func(row pgx.Row) error {
 		var hs, st *string
-		if err := br.QueryRow().Scan(&total, &pageTotal, &body, &hs, &st); err != nil {
+		if err := row.Scan(&total, &pageTotal, &body, &hs, &st); err != nil {
 			return err
 		}
+		var err error
 		if gucs, err = parseResponseGUCs(hs, st); err != nil {
 			return err
 		}
@@ -181,7 +156,29 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 			return singularErr(pageTotal)
 		}
 		return nil
-	})
+	}
+	if rp.countSQL == "" {
+		// The common read: settings and query in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(rp.sql, rp.args...)
+		err = h.runRead(rc, b, func(br pgx.BatchResults) error { return scan(br.QueryRow()) })
+	} else {
+		// A planned or estimated count needs the plan's estimate before the
+		// query can be written.
+		err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+			est, err := h.estimate(ctx, tx, b, rp)
+			if err != nil {
+				return err
+			}
+			sql := rp.sql
+			if rc.prefs.Count == "estimated" && (h.cfg.DBMaxRows == 0 || est <= h.cfg.DBMaxRows) {
+				sql = strings.Replace(sql, "NULL::int8 AS total", "("+rp.exactSQL+") AS total", 1)
+			} else {
+				sql = strings.Replace(sql, "NULL::int8 AS total", strconv.FormatInt(est, 10)+"::int8 AS total", 1)
+			}
+			return scan(tx.QueryRow(ctx, sql, rp.args...))
+		})
+	}
 	if err != nil {
 		return err
 	}

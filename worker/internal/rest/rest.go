@@ -284,6 +284,26 @@ func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx p
 	return err
 }
 
+// runRead sends the request's settings and b in one round trip, after the
+// role and claims (db.WithClaimsBatch): for reads, whose statements are all
+// known before the first runs. The transaction is read-only, so whether it
+// ends in commit or rollback (DB_TX_END, Prefer: tx) makes no difference.
+func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
+	defer cancel()
+	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
+	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
+	sql, args := h.settings(rc, true)
+	all.Queue(sql, args...)
+	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	return db.WithClaimsBatch(ctx, h.pool, rc.claims, all, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return fn(br)
+	})
+}
+
 // settings is the statement that sets the request's transaction-local
 // context: search_path, request.method/path/headers/cookies, time zone,
 // and read-only mode for GET/HEAD.

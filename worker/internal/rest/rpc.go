@@ -306,12 +306,7 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		if limit != nil {
-			src += " LIMIT " + p.b.param(*limit, "int8")
-		}
-		if offset > 0 {
-			src += " OFFSET " + p.b.param(offset, "int8")
-		}
+		src += limitSQL(limit, offset)
 	}
 	total := "NULL::int8"
 	if rc.prefs.Count != "" && f.RetSet {
