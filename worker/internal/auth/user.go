@@ -14,27 +14,19 @@ import (
 // its session still exists (403 user_not_found / session_not_found).
 func (s *service) loadPrincipalUser(ctx context.Context, q querier, p *principal) (*user, error) {
 	u, ok, err := userWithSession(ctx, q, p.UserID, p.SessionID)
-	if err := principalUserErr(p, ok, err); err != nil {
-		return nil, err
+	if errors.Is(err, errNoUser) {
+		return nil, forbidden(CodeUserNotFound, "User from sub claim in JWT does not exist")
+	}
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if p.SessionID != uuid.Nil && !ok {
+		return nil, forbidden(CodeSessionNotFound, "Session from session_id claim in JWT does not exist")
 	}
 	return u, nil
 }
 
-// principalUserErr is the error for a lookup of a token's user and session.
-func principalUserErr(p *principal, sessionOK bool, err error) error {
-	switch {
-	case errors.Is(err, errNoUser):
-		return forbidden(CodeUserNotFound, "User from sub claim in JWT does not exist")
-	case err != nil:
-		return dbError(err)
-	case p.SessionID != uuid.Nil && !sessionOK:
-		return forbidden(CodeSessionNotFound, "Session from session_id claim in JWT does not exist")
-	}
-	return nil
-}
-
-// getUser is GET /user: the signed-in user, in one statement that also
-// builds the response (see userwire.go).
+// getUser is GET /user: the signed-in user, in one statement.
 func (s *service) getUser(c *fiber.Ctx) error {
 	p, err := s.userPrincipal(c)
 	if err != nil {
@@ -42,12 +34,11 @@ func (s *service) getUser(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	body, ok, err := userWireWithSession(ctx, s.db, p.UserID, p.SessionID)
-	if err := principalUserErr(p, ok, err); err != nil {
+	u, err := s.loadPrincipalUser(ctx, s.db, p)
+	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(body)
+	return c.JSON(u)
 }
 
 // updateUserParams is PUT /user's body (auth-js updateUser).
