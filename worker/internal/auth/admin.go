@@ -154,7 +154,7 @@ func (s *service) adminCreateUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // userIDParam reads :id; a non-UUID is 404 validation_failed as in GoTrue.
@@ -181,7 +181,7 @@ func (s *service) adminGetUser(c *fiber.Ctx) error {
 	if err != nil {
 		return dbError(err)
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // listUsersBody is GET /admin/users' answer.

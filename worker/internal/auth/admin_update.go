@@ -147,7 +147,7 @@ func (s *service) adminUpdateUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // deleteParams is DELETE /admin/users/{id}'s (optional) body.

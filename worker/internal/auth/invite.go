@@ -44,7 +44,7 @@ func (s *service) invite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // inviteUser finds or creates the invited user; a confirmed address is 422

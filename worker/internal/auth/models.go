@@ -50,24 +50,21 @@ type user struct {
 // identity is a row of auth.identities in its wire shape (spec §2.2): JSON
 // "id" is the provider's subject, "identity_id" the row id.
 type identity struct {
-	IdentityID   uuid.UUID      `json:"identity_id"`
-	ID           string         `json:"id"`
-	UserID       uuid.UUID      `json:"user_id"`
-	IdentityData map[string]any `json:"identity_data"`
-	Provider     string         `json:"provider"`
-	LastSignInAt *time.Time     `json:"last_sign_in_at,omitempty"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
-	Email        string         `json:"email,omitempty"`
+	IdentityID   uuid.UUID       `json:"identity_id"`
+	ID           string          `json:"id"`
+	UserID       uuid.UUID       `json:"user_id"`
+	IdentityData json.RawMessage `json:"identity_data"` // passed through as stored
+	Provider     string          `json:"provider"`
+	LastSignInAt *time.Time      `json:"last_sign_in_at,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	Email        string          `json:"email,omitempty"`
 }
 
-// MarshalJSON writes times in UTC.
-func (i identity) MarshalJSON() ([]byte, error) {
-	type plain identity
-	p := plain(i)
-	p.LastSignInAt = utcPtr(p.LastSignInAt)
-	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
-	return json.Marshal(p)
+// utc puts the identity's times in UTC, as the wire object has them.
+func (i *identity) utc() {
+	i.LastSignInAt = utcPtr(i.LastSignInAt)
+	i.CreatedAt, i.UpdatedAt = i.CreatedAt.UTC(), i.UpdatedAt.UTC()
 }
 
 // confirmedAt is the earlier of the two confirmations, as the generated
@@ -165,7 +162,9 @@ func (u *user) wire() *userJSON {
 	}
 }
 
-// MarshalJSON writes the wire object, so a *user can be sent as is.
+// MarshalJSON writes the wire object, so a *user can never be sent with
+// its Go fields (password hash, tokens). Handlers send u.wire() directly:
+// a Marshaler's output is scanned again by the encoder.
 func (u *user) MarshalJSON() ([]byte, error) { return json.Marshal(u.wire()) }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -185,7 +184,7 @@ type sessionJSON struct {
 	ExpiresIn    int           `json:"expires_in"`
 	ExpiresAt    int64         `json:"expires_at"`
 	RefreshToken string        `json:"refresh_token"`
-	User         *user         `json:"user"`
+	User         *userJSON     `json:"user"`
 	WeakPassword *weakPassword `json:"weak_password,omitempty"`
 }
 

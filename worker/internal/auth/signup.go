@@ -225,7 +225,7 @@ func (s *service) signup(c *fiber.Ctx) error {
 	if sess != nil {
 		return c.JSON(sess)
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // obfuscatedUser is the answer to a sign-up for an address that is already

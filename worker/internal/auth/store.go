@@ -63,8 +63,11 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	if err := decodeExact(meta, &u.UserMetaData); err != nil {
 		return nil, err
 	}
-	if err := decodeExact(ids, &u.Identities); err != nil {
+	if err := json.Unmarshal(ids, &u.Identities); err != nil {
 		return nil, err
+	}
+	for i := range u.Identities {
+		u.Identities[i].utc()
 	}
 	return u, nil
 }

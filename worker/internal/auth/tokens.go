@@ -86,7 +86,7 @@ func (s *service) sessionResponse(u *user, sessionID uuid.UUID, aal string, amr 
 		ExpiresIn:    int(s.cfg.jwtExp / time.Second),
 		ExpiresAt:    exp,
 		RefreshToken: refresh,
-		User:         u,
+		User:         u.wire(),
 	}, nil
 }
 
@@ -124,7 +124,7 @@ func (s *service) newSession(ctx context.Context, q querier, u *user, method str
 	}
 	u.LastSignInAt = &now
 	for i := range u.Identities {
-		u.Identities[i].LastSignInAt = &now
+		u.Identities[i].LastSignInAt = utcPtr(&now)
 	}
 	return s.sessionResponse(u, sessionID, "aal1", []amrEntry{{Method: method, Timestamp: now.Unix()}}, refresh, iss, now)
 }

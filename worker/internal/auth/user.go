@@ -38,7 +38,7 @@ func (s *service) getUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // updateUserParams is PUT /user's body (auth-js updateUser).
@@ -169,7 +169,7 @@ func (s *service) updateUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(u)
+	return c.JSON(u.wire())
 }
 
 // changeEmail starts (or, with autoconfirm, makes) a user's email change.
