@@ -28,7 +28,7 @@ type Auth struct {
 
 	PasswordMinLength int    `env:"AUTH_PASSWORD_MIN_LENGTH" default:"6" desc:"Auth: shortest password accepted (weak_password below it)."`
 	PasswordChars     string `env:"AUTH_PASSWORD_REQUIRED_CHARACTERS" desc:"Auth: character sets a password must each draw from, separated by ':' (e.g. abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789)."`
-	BcryptConcurrency int    `env:"AUTH_BCRYPT_CONCURRENCY" default:"0" desc:"Auth: how many password hashes a worker computes at once (0: one per CPU), so sign-in bursts cannot starve other requests."`
+	BcryptConcurrency int    `env:"AUTH_BCRYPT_CONCURRENCY" default:"0" desc:"Auth: how many password hashes a worker computes at once (0: one per CPU). On Linux hashes run on low-priority threads, so a sign-in burst takes only the CPU that other requests leave idle; workers in one process (madbase dev) share the first one's hash threads."`
 
 	RefreshReuseInterval time.Duration `env:"AUTH_REFRESH_TOKEN_REUSE_INTERVAL" default:"10s" desc:"Auth: how long a rotated refresh token may still be used (concurrent tabs and server rendering)."`
 	RefreshRotation      bool          `env:"AUTH_REFRESH_TOKEN_ROTATION" default:"true" desc:"Auth: reuse of a rotated refresh token past the reuse interval revokes its whole session."`

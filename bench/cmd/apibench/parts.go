@@ -243,7 +243,8 @@ func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
 	}
 
 	// Does a sign-in burst starve other requests? GET /user from 4 clients
-	// while o.conns clients sign in, next to GET /user from 4 clients alone.
+	// while o.conns clients sign in, next to GET /user from 4 clients alone;
+	// the goal is the first at least goalUserBurstVsAlone of the second.
 	fUser4 := func(c int) error { _, err := do("GET", s.edgeURL+"/auth/v1/user", userHdr[c], nil, 200); return err }
 	if out.user4, err = runLoad(ctx, "GET /auth/v1/user, 4 clients alone", 4, o.duration, ep, wp, fUser4); err != nil {
 		return out, err

@@ -148,7 +148,7 @@ func newService(d app.Deps, opts Options) (*service, error) {
 		cfg:    cfg,
 		keys:   apikey.New(d.Config.JWTSecret),
 		secret: []byte(d.Config.JWTSecret),
-		hasher: newHasher(d.Config.Auth.BcryptConcurrency),
+		hasher: newHasher(d.Config.Auth.BcryptConcurrency, log),
 		base:   base,
 		now:    now,
 	}

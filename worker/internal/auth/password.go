@@ -7,7 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,40 +19,36 @@ import (
 // bcryptCost is GoTrue's (and the issue's) cost.
 const bcryptCost = 10
 
-// hasher computes password hashes with at most n at a time: a burst of
-// sign-ins queues here instead of taking every CPU from other requests.
+// hasher computes password hashes on the process-wide hash pool
+// (hashpool.go): at most n at a time, and on Linux on threads of lower
+// priority, so a burst of sign-ins takes the CPU only when nothing else
+// wants it.
 type hasher struct {
 	cost      int
-	sem       chan struct{}
+	n         int // the pool's size if this hasher is the first to hash (0: one per CPU)
+	log       *slog.Logger
 	dummyOnce sync.Once
 	dummy     string
 }
 
-func newHasher(n int) *hasher {
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+func newHasher(n int, log *slog.Logger) *hasher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return &hasher{sem: make(chan struct{}, n), cost: bcryptCost}
+	return &hasher{cost: bcryptCost, n: n, log: log}
 }
 
-func (h *hasher) acquire(ctx context.Context) error {
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (h *hasher) release() { <-h.sem }
+// pool starts the shared pool on the first hash rather than in newHasher, so
+// a process that never hashes a password keeps its GOMAXPROCS and threads.
+func (h *hasher) pool() *hashPool { return sharedHashPool(h.n, h.log) }
 
 // hash returns the bcrypt hash of pw.
 func (h *hasher) hash(ctx context.Context, pw string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
-		return "", err
+	var b []byte
+	var err error
+	if perr := h.pool().run(ctx, func() { b, err = bcrypt.GenerateFromPassword([]byte(pw), h.cost) }); perr != nil {
+		return "", perr
 	}
-	defer h.release()
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), h.cost)
 	if err != nil {
 		return "", err
 	}
@@ -64,6 +60,16 @@ func (h *hasher) hash(ctx context.Context, pw string) (string, error) {
 // matches, but still costs a bcrypt, so timing does not tell whether a user
 // exists or has a password.
 func (h *hasher) compare(ctx context.Context, hash, pw string) (bool, error) {
+	var ok bool
+	var err error
+	if perr := h.pool().run(ctx, func() { ok, err = h.compareNow(hash, pw) }); perr != nil {
+		return false, perr
+	}
+	return ok, err
+}
+
+// compareNow is compare on the calling goroutine, a hash thread.
+func (h *hasher) compareNow(hash, pw string) (bool, error) {
 	if hash == "" {
 		h.dummyOnce.Do(func() {
 			var b [16]byte
@@ -74,10 +80,6 @@ func (h *hasher) compare(ctx context.Context, hash, pw string) (bool, error) {
 		hash = h.dummy
 		pw += "\x00never"
 	}
-	if err := h.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer h.release()
 	if strings.HasPrefix(hash, "$argon2") {
 		return compareArgon2(hash, pw)
 	}
