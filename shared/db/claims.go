@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The roles a request may run as. They are PostgreSQL roles created by the platform
@@ -51,29 +52,58 @@ const setClaimsSQL = `select set_config('role', $3, true), set_config('request.j
 // (which it returns) or panics (which it re-panics). Every data access on behalf of a
 // request goes through here; handlers never open transactions themselves. Pass a context
 // with a deadline.
+//
+// On a pool or a connection, BEGIN and the role and claims travel in the same round trip
+// as fn's first statement (see claimsTx); within a transaction (a pgx.Tx, for a savepoint)
+// they are sent first, each on its own.
 func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
 	args, err := claimsArgs(claims)
 	if err != nil {
 		return err
 	}
-
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("db: begin: %w", err)
+	var conn *pgx.Conn
+	switch d := db.(type) {
+	case *pgxpool.Pool:
+		c, err := d.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("db: begin: %w", err)
+		}
+		defer c.Release() // a connection left inside a transaction is closed, not reused
+		conn = c.Conn()
+	case *pgxpool.Conn:
+		conn = d.Conn()
+	case *pgx.Conn:
+		conn = d
+	default:
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("db: begin: %w", err)
+		}
+		return runInTx(ctx, tx, fn, func() error {
+			if _, err := tx.Exec(ctx, setClaimsSQL, args...); err != nil {
+				return fmt.Errorf("db: setting role and claims: %w", err)
+			}
+			return nil
+		})
 	}
+	return runInTx(ctx, &claimsTx{conn: conn, args: args}, fn, nil)
+}
+
+// runInTx runs before (when set) and fn in tx, then commits, or rolls back
+// when either fails or panics.
+func runInTx(ctx context.Context, tx pgx.Tx, fn func(ctx context.Context, tx pgx.Tx) error, before func() error) error {
 	defer func() {
 		if p := recover(); p != nil {
 			rollback(ctx, tx)
 			panic(p)
 		}
 	}()
-
-	// One statement sets the role (only one of the three constants above) and the claims.
-	if _, err := tx.Exec(ctx, setClaimsSQL, args...); err != nil {
-		rollback(ctx, tx)
-		return fmt.Errorf("db: setting role and claims: %w", err)
+	if before != nil {
+		if err := before(); err != nil {
+			rollback(ctx, tx)
+			return err
+		}
 	}
-
 	if err := fn(ctx, tx); err != nil {
 		rollback(ctx, tx)
 		return err

@@ -84,7 +84,10 @@ func TestRLSTransactionRejectsBadRole(t *testing.T) {
 	t.Cleanup(pool.Close)
 
 	// The recorder sees a legitimate transaction, so silence below means something.
-	require.NoError(t, db.WithClaims(ctx(t), pool, db.Claims{"role": "anon"}, func(context.Context, pgx.Tx) error { return nil }))
+	require.NoError(t, db.WithClaims(ctx(t), pool, db.Claims{"role": "anon"}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "select 1")
+		return err
+	}))
 	require.NotEmpty(t, rec.statements())
 	before, acquires := len(rec.statements()), pool.Stat().AcquireCount()
 
