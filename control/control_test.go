@@ -2,7 +2,6 @@ package control_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 	"github.com/madbase/madbase/bus/embedded"
 	"github.com/madbase/madbase/control"
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/logging/logtest"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -31,29 +31,11 @@ import (
 
 const testPassword = "correct horse battery staple"
 
-// syncBuffer collects a logger's output safely across goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type instance struct {
 	url  string
 	nats *embedded.Server
 	pub  *nats.Conn
-	out  *syncBuffer
+	out  *logtest.Buffer
 	stop func() error // cancels Run and returns its error
 }
 
@@ -72,7 +54,7 @@ func start(t *testing.T, srv *embedded.Server, env map[string]string, opts contr
 	require.NoError(t, config.Load(&cfg, config.Map(vars)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	if opts.LogOut == nil {
 		opts.LogOut = out
 	}

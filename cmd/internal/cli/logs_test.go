@@ -4,39 +4,22 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/shared/logging/logtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestLogsFollowFiltersAndPrettyPrints(t *testing.T) {
 	ns := bustest.RunServer(t)
 	nc := bustest.Connect(t, ns)
 	t.Setenv("NATS_URL", ns.URL())
 	t.Setenv("MADBASE_DATA_DIR", t.TempDir())
-	var out, errOut lockedBuffer
+	var out, errOut logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runLogs(ctx, []string{"-f", "--tier", "worker", "--level", "warn"}, &out, &errOut) }()

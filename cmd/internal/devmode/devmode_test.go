@@ -1,7 +1,6 @@
 package devmode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,30 +17,13 @@ import (
 	"github.com/madbase/madbase/shared/db/migrate"
 	"github.com/madbase/madbase/shared/db/pgcluster"
 	"github.com/madbase/madbase/shared/db/platform"
+	"github.com/madbase/madbase/shared/logging/logtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is a bytes.Buffer safe for the tiers' concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type devRun struct {
-	out, errOut *syncBuffer
+	out, errOut *logtest.Buffer
 	cancel      context.CancelFunc
 	done        chan error
 	state       State
@@ -53,7 +34,7 @@ func startDev(t *testing.T, dataDir string) *devRun {
 	env := config.Map(map[string]string{
 		"EDGE_PORT": "0", "CONTROL_PORT": "0", "WORKER_PORT": "0", "LOG_LEVEL": "warn",
 	})
-	r := &devRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	r := &devRun{out: &logtest.Buffer{}, errOut: &logtest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
@@ -170,7 +151,7 @@ func TestDevStartsAndRestarts(t *testing.T) {
 }
 
 func TestDevNoPostgresBinaries(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	err := Run(context.Background(), Options{
 		DataDir:  t.TempDir(),
 		Workers:  1,
