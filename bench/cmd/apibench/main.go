@@ -17,10 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/madbase/madbase/bench/internal/proc"
 )
 
 const mib = 1 << 20
@@ -79,20 +79,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	err := run(ctx, o)
-	interrupted := ctx.Err() != nil
-	cancel()
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "apibench:", err)
-		if interrupted {
-			os.Exit(130)
-		}
-		os.Exit(1)
-	}
+	proc.Main("apibench", o.timeout, func(ctx context.Context) error { return run(ctx, o) }, nil)
 }
 
 func logf(format string, args ...any) {

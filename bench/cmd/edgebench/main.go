@@ -21,10 +21,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/madbase/madbase/bench/internal/proc"
 )
 
 const (
@@ -113,24 +113,11 @@ func main() {
 		os.Exit(2)
 	}
 
-	// A closed stdout (| head) must fail writes, not kill the bench before
-	// it stops its children and removes its temp dir.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	err := run(ctx, o)
-	interrupted := ctx.Err() != nil
-	cancel()
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edgebench:", err)
+	proc.Main("edgebench", o.timeout, func(ctx context.Context) error { return run(ctx, o) }, func(err error) int {
 		var me *missingToolError
-		switch {
-		case errors.As(err, &me):
-			os.Exit(3)
-		case interrupted:
-			os.Exit(130)
+		if errors.As(err, &me) {
+			return 3
 		}
-		os.Exit(1)
-	}
+		return 0
+	})
 }
