@@ -27,13 +27,23 @@ const (
 	CodeGatewayTimeout  = "gateway_timeout"
 )
 
-// Error is an error with an HTTP status. Internal is never serialized.
+// Error is an error with an HTTP status. Every API surface returns it; the
+// surface's renderer decides which fields reach the wire and in what shape.
 type Error struct {
-	Status   int
-	Code     string
-	Message  string
-	Details  string
-	Hint     string
+	Status  int
+	Code    string
+	Message string
+	// Details and Hint are optional: a string, or structured data where a
+	// surface's clients read it (PostgREST's PGRST201 lists candidates).
+	Details any
+	Hint    any
+	// Headers are set on the response (Retry-After, WWW-Authenticate ...).
+	Headers map[string]string
+	// Extra holds what one surface's renderer alone reads (auth's
+	// weak-password reasons, storage's status line); other renderers ignore
+	// it.
+	Extra any
+	// Internal is the cause: logged with the request id, never serialized.
 	Internal error
 }
 
@@ -52,6 +62,40 @@ func (e *Error) WithInternal(cause error) *Error {
 	c := *e
 	c.Internal = cause
 	return &c
+}
+
+// WithDetails returns a copy of e carrying details.
+func (e *Error) WithDetails(details any) *Error {
+	c := *e
+	c.Details = details
+	return &c
+}
+
+// WithHint returns a copy of e carrying hint.
+func (e *Error) WithHint(hint any) *Error {
+	c := *e
+	c.Hint = hint
+	return &c
+}
+
+// Cause is the internal cause's text for the logs, or "".
+func (e *Error) Cause() string {
+	if e.Internal == nil {
+		return ""
+	}
+	return e.Internal.Error()
+}
+
+// Shared reports whether e carries one of the codes above, that is whether
+// shared code made it rather than an API surface with its own codes. A
+// surface's renderer translates these into its own vocabulary.
+func (e *Error) Shared() bool {
+	switch e.Code {
+	case CodeBadRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeConflict, CodeTooLarge,
+		CodeTooManyRequests, CodeInternal, CodeUnavailable, CodeBadGateway, CodeGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // New makes an error with a status, code and message.

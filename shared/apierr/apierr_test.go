@@ -67,3 +67,31 @@ func TestFiberErrorsUseDefaultShape(t *testing.T) {
 	assert.Equal(t, 409, status)
 	assert.JSONEq(t, `{"error":"taken","code":409}`, body)
 }
+
+func TestSurfaceFields(t *testing.T) {
+	base := New(400, "PGRST100", "bad")
+	e := base.WithDetails([]string{"a", "b"}).WithHint("try c")
+	assert.Nil(t, base.Details, "With* copy")
+	assert.Equal(t, []string{"a", "b"}, e.Details)
+	assert.Equal(t, "try c", e.Hint)
+	assert.False(t, e.Shared(), "a surface's own code")
+	assert.True(t, NotFound("x").Shared())
+	assert.Equal(t, "", e.Cause())
+	assert.Equal(t, "boom", Internal(errors.New("boom")).Cause())
+}
+
+func TestDefaultShapeSendsHeadersNotSurfaceFields(t *testing.T) {
+	app := fiber.New(fiber.Config{ErrorHandler: FiberHandler(slog.New(slog.DiscardHandler), nil), DisableStartupMessage: true})
+	app.Get("/x", func(c *fiber.Ctx) error {
+		e := Unavailable("busy").WithDetails("d").WithHint("h")
+		e.Headers = map[string]string{"Retry-After": "1"}
+		e.Extra = struct{ X int }{1}
+		return e
+	})
+	resp, err := app.Test(httptest.NewRequest("GET", "/x", nil))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"busy","code":503}`, string(body))
+}

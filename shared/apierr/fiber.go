@@ -13,9 +13,12 @@ const RequestIDLocal = "request_id"
 // Renderer writes an *Error in the shape of one API surface.
 type Renderer func(c *fiber.Ctx, e *Error) error
 
-// RenderDefault writes the default {"error","code"} shape.
+// RenderDefault writes the default {"error","code"} shape, with e's headers.
 func RenderDefault(c *fiber.Ctx, e *Error) error {
 	rid, _ := c.Locals(RequestIDLocal).(string)
+	for k, v := range e.Headers {
+		c.Set(k, v)
+	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Status(e.Status).Send(e.JSON(rid))
 }
@@ -39,12 +42,8 @@ func FiberHandler(log *slog.Logger, render Renderer) fiber.ErrorHandler {
 		}
 		if e.Internal != nil || e.Status >= 500 {
 			rid, _ := c.Locals(RequestIDLocal).(string)
-			cause := ""
-			if e.Internal != nil {
-				cause = e.Internal.Error()
-			}
 			log.Error("request failed", "request_id", rid, "status", e.Status, "code", e.Code,
-				"method", c.Method(), "path", c.Path(), "cause", cause)
+				"method", c.Method(), "path", c.Path(), "cause", e.Cause())
 		}
 		return render(c, e)
 	}

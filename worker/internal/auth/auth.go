@@ -203,9 +203,9 @@ func (s *service) requireAPIKey(c *fiber.Ctx) error {
 	key, _ := apikey.FromRequest(c)
 	if _, err := s.keys.KeyRole(key); err != nil {
 		if errors.Is(err, apikey.ErrNoKey) {
-			return &Error{Status: fiber.StatusUnauthorized, Message: "No API key found in request", Gateway: true}
+			return gatewayError("No API key found in request")
 		}
-		return &Error{Status: fiber.StatusUnauthorized, Message: "Invalid API key", Gateway: true}
+		return gatewayError("Invalid API key")
 	}
 	return c.Next()
 }

@@ -69,83 +69,72 @@ const apiVersion20240101 = "2024-01-01"
 
 var apiVersion20240101Time = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Error is an auth API error. Handlers return it; render writes it in the
-// shape the request's API version asks for.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
+// errExtra is what auth's renderer reads from apierr.Error.Extra: the shape
+// the error is written in, and the weak_password reasons.
+type errExtra struct {
 	// Reasons are the weak_password reasons (length, characters, pwned).
 	Reasons []string
 	// OAuth renders {"error","error_description"} (some /token errors).
 	OAuth bool
 	// Gateway renders {"message"} as the API gateway does for key errors.
 	Gateway bool
-	// Internal is logged, never rendered.
-	Internal error
 }
 
-func (e *Error) Error() string {
-	if e.Internal != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Internal)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+// extraOf is e's auth extra, zero when it has none.
+func extraOf(e *apierr.Error) errExtra {
+	x, _ := e.Extra.(errExtra)
+	return x
 }
 
-// Unwrap exposes the internal cause.
-func (e *Error) Unwrap() error { return e.Internal }
-
-// withInternal returns a copy of e carrying cause for the logs.
-func (e *Error) withInternal(cause error) *Error {
-	c := *e
-	c.Internal = cause
-	return &c
-}
-
-func newError(status int, code, format string, args ...any) *Error {
+func newError(status int, code, format string, args ...any) *apierr.Error {
 	msg := format
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
 	}
-	return &Error{Status: status, Code: code, Message: msg}
+	return apierr.New(status, code, msg)
 }
 
-func badRequest(code, format string, args ...any) *Error {
+func badRequest(code, format string, args ...any) *apierr.Error {
 	return newError(http.StatusBadRequest, code, format, args...)
 }
 
-func unprocessable(code, format string, args ...any) *Error {
+func unprocessable(code, format string, args ...any) *apierr.Error {
 	return newError(http.StatusUnprocessableEntity, code, format, args...)
 }
 
-func forbidden(code, format string, args ...any) *Error {
+func forbidden(code, format string, args ...any) *apierr.Error {
 	return newError(http.StatusForbidden, code, format, args...)
 }
 
-func notFound(code, format string, args ...any) *Error {
+func notFound(code, format string, args ...any) *apierr.Error {
 	return newError(http.StatusNotFound, code, format, args...)
 }
 
-func tooManyRequests(code, format string, args ...any) *Error {
+func tooManyRequests(code, format string, args ...any) *apierr.Error {
 	return newError(http.StatusTooManyRequests, code, format, args...)
 }
 
 // internalError is a generic 500 whose cause only goes to the logs.
-func internalError(msg string, cause error) *Error {
-	return &Error{Status: http.StatusInternalServerError, Code: CodeUnexpectedFailure, Message: msg, Internal: cause}
+func internalError(msg string, cause error) *apierr.Error {
+	return &apierr.Error{Status: http.StatusInternalServerError, Code: CodeUnexpectedFailure, Message: msg, Internal: cause}
 }
 
 // dbError is what every unexpected database failure becomes: never SQL text.
-func dbError(cause error) *Error {
+func dbError(cause error) *apierr.Error {
 	return internalError("Database error", cause)
 }
 
-func validationFailed(format string, args ...any) *Error {
+func validationFailed(format string, args ...any) *apierr.Error {
 	return badRequest(CodeValidationFailed, format, args...)
 }
 
-func oauthError(code, desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: code, Message: desc, OAuth: true}
+func oauthError(code, desc string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusBadRequest, Code: code, Message: desc, Extra: errExtra{OAuth: true}}
+}
+
+// gatewayError is a 401 in the gateway's {"message"} shape, with no code.
+func gatewayError(msg string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusUnauthorized, Message: msg, Extra: errExtra{Gateway: true}}
 }
 
 var (
@@ -196,24 +185,27 @@ func requestAPIVersion(c *fiber.Ctx) bool {
 	return err == nil && !t.Before(apiVersion20240101Time)
 }
 
-// toError maps any error a handler returned to an *Error.
-func toError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
+// toError maps any error a handler returned to an *apierr.Error in auth's
+// vocabulary: errors with auth's codes as they are, errors with the shared
+// codes and fiber's own by their status.
+func toError(err error) *apierr.Error {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {
-		switch ae.Status {
-		case http.StatusRequestEntityTooLarge:
-			return newError(ae.Status, CodeRequestTooLarge, "%s", ae.Message).withInternal(ae.Internal)
-		case http.StatusNotFound:
-			return newError(ae.Status, CodeNotFound, "%s", ae.Message).withInternal(ae.Internal)
+		if !ae.Shared() {
+			return ae
 		}
-		if ae.Status >= 500 {
+		t := *ae
+		switch {
+		case ae.Status == http.StatusRequestEntityTooLarge:
+			t.Code = CodeRequestTooLarge
+		case ae.Status == http.StatusNotFound:
+			t.Code = CodeNotFound
+		case ae.Status >= 500:
 			return internalError("Unexpected failure", ae)
+		default:
+			t.Code = CodeValidationFailed
 		}
-		return newError(ae.Status, CodeValidationFailed, "%s", ae.Message).withInternal(ae.Internal)
+		return &t
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
@@ -237,34 +229,34 @@ func toError(err error) *Error {
 // {code, message} with the version header echoed, the legacy shape
 // {code:int, error_code, msg}, an OAuth {error, error_description} or the
 // gateway's {message}. x-sb-error-code is set on every one.
-func (s *service) render(c *fiber.Ctx, e *Error) error {
+func (s *service) render(c *fiber.Ctx, e *apierr.Error) error {
 	rid := httpserver.RequestID(c)
 	if e.Internal != nil || e.Status >= 500 {
-		cause := ""
-		if e.Internal != nil {
-			cause = e.Internal.Error()
-		}
 		lvl := s.log.Warn
 		if e.Status >= 500 {
 			lvl = s.log.Error
 		}
 		lvl("auth request failed", "request_id", rid, "status", e.Status, "code", e.Code,
-			"method", c.Method(), "path", c.Path(), "cause", cause)
+			"method", c.Method(), "path", c.Path(), "cause", e.Cause())
+	}
+	for k, v := range e.Headers {
+		c.Set(k, v)
 	}
 	if e.Code != "" {
 		c.Set("X-Sb-Error-Code", e.Code)
 	}
+	x := extraOf(e)
 	var body any
 	switch {
-	case e.Gateway:
+	case x.Gateway:
 		body = gatewayErrorBody{Message: e.Message}
-	case e.OAuth:
+	case x.OAuth:
 		body = oauthErrorBody{Error: e.Code, ErrorDescription: e.Message}
 	case requestAPIVersion(c):
 		c.Set(APIVersionHeader, apiVersion20240101)
 		b := errorBody{Code: e.Code, Message: e.Message}
 		if e.Code == CodeWeakPassword {
-			b.WeakPassword = &weakPassword{Reasons: nonNil(e.Reasons)}
+			b.WeakPassword = &weakPassword{Reasons: nonNil(x.Reasons)}
 		}
 		body = b
 	default:
@@ -273,7 +265,7 @@ func (s *service) render(c *fiber.Ctx, e *Error) error {
 			b.ErrorID = rid
 		}
 		if e.Code == CodeWeakPassword {
-			b.WeakPassword = &weakPassword{Reasons: nonNil(e.Reasons)}
+			b.WeakPassword = &weakPassword{Reasons: nonNil(x.Reasons)}
 		}
 		body = b
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // inviteParams is POST /invite's body (admin inviteUserByEmail).
@@ -200,7 +201,7 @@ func (s *service) generateLink(c *fiber.Ctx) error {
 			u.EmailChange, u.EmailChangeTokenNew, u.EmailChangeTokenCurrent = newEmail, "", ""
 		}
 		if err != nil {
-			var ae *Error
+			var ae *apierr.Error
 			if errors.As(err, &ae) {
 				return ae
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // flowStateLifetime is how long a PKCE auth code may be exchanged after the
@@ -107,7 +108,7 @@ func (s *service) pkceGrant(ctx context.Context, p tokenParams, cl client, iss s
 		return err
 	})
 	if err != nil {
-		var ae *Error
+		var ae *apierr.Error
 		if errors.As(err, &ae) && (ae.Code == CodeFlowStateExpired || ae.Code == CodeBadCodeVerifier) {
 			// The flow is spent either way; the delete must stand.
 			_, _ = s.db.Exec(ctx, `delete from auth.flow_state where auth_code = $1`, p.AuthCode)

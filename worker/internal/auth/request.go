@@ -22,7 +22,7 @@ func readBody(c *fiber.Ctx) ([]byte, error) {
 	if stream := c.Context().RequestBodyStream(); stream != nil {
 		b, err := io.ReadAll(io.LimitReader(stream, maxBodyBytes+1))
 		if err != nil {
-			return nil, badRequest(CodeBadJSON, "Could not read the request body").withInternal(err)
+			return nil, badRequest(CodeBadJSON, "Could not read the request body").WithInternal(err)
 		}
 		if len(b) > maxBodyBytes {
 			return nil, errTooLarge

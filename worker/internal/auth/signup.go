@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // signupParams is POST /signup's body (auth-js signUp / signInAnonymously).
@@ -201,7 +202,7 @@ func (s *service) signup(c *fiber.Ctx) error {
 			Email: email, Encrypted: encrypted, Provider: "email", UserMetaData: p.Data,
 		})
 		if err != nil {
-			var ae *Error
+			var ae *apierr.Error
 			if errors.As(err, &ae) && ae.Code == CodeEmailExists {
 				return unprocessable(CodeUserAlreadyExists, "User already registered")
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // tokenParams is POST /token's body for every grant type.
@@ -129,7 +130,7 @@ func (s *service) passwordGrant(ctx context.Context, p tokenParams, cl client, i
 		return nil, err
 	}
 	if werr := s.cfg.checkPassword(p.Password); werr != nil {
-		sess.WeakPassword = &weakPassword{Message: werr.Message, Reasons: werr.Reasons}
+		sess.WeakPassword = &weakPassword{Message: werr.Message, Reasons: extraOf(werr).Reasons}
 	}
 	return sess, nil
 }
@@ -160,7 +161,7 @@ func (s *service) refreshGrant(ctx context.Context, token, iss string) (*session
 func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJSON, error) {
 	var (
 		sess   *sessionJSON
-		reused *Error
+		reused *apierr.Error
 	)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		now := s.now().UTC().Round(time.Microsecond)
@@ -267,7 +268,7 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 		return err
 	})
 	if err != nil {
-		var ae *Error
+		var ae *apierr.Error
 		if errors.As(err, &ae) {
 			return nil, ae
 		}

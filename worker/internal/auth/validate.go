@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // emailRE is the address shape GoTrue accepts (a dot-less domain such as
@@ -78,7 +80,7 @@ func (cfg *settings) redirectAllowed(raw string) bool {
 
 // checkPassword applies the strength rules: a weak_password error listing
 // the reasons, or nil.
-func (cfg *settings) checkPassword(pw string) *Error {
+func (cfg *settings) checkPassword(pw string) *apierr.Error {
 	var reasons []string
 	var msgs []string
 	if utf8.RuneCountInString(pw) < cfg.passwordMinLength {
@@ -101,6 +103,6 @@ func (cfg *settings) checkPassword(pw string) *Error {
 		return nil
 	}
 	e := unprocessable(CodeWeakPassword, "%s", strings.Join(msgs, " "))
-	e.Reasons = reasons
+	e.Extra = errExtra{Reasons: reasons}
 	return e
 }

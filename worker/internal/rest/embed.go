@@ -53,7 +53,7 @@ func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
 			target = name + "!" + hint
 		}
 		return nil, newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", t.Name, name)).
-			withDetails(fmt.Sprintf("Searched for a foreign key relationship between '%s' and '%s' in the schema '%s', but no matches were found.", t.Name, target, t.Schema))
+			WithDetails(fmt.Sprintf("Searched for a foreign key relationship between '%s' and '%s' in the schema '%s', but no matches were found.", t.Name, target, t.Schema))
 	}
 	var details []map[string]string
 	var opts []string
@@ -66,8 +66,8 @@ func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
 		opts = append(opts, fmt.Sprintf("'%s!%s'", name, h))
 	}
 	return nil, newErr(300, codeAmbiguousRel, fmt.Sprintf("Could not embed because more than one relationship was found for '%s' and '%s'", t.Name, name)).
-		withDetails(details).
-		withHint(fmt.Sprintf("Try changing '%s' to one of the following: %s. Find the desired relationship in the 'details' key.", name, strings.Join(opts, ", ")))
+		WithDetails(details).
+		WithHint(fmt.Sprintf("Try changing '%s' to one of the following: %s. Find the desired relationship in the 'details' key.", name, strings.Join(opts, ", ")))
 }
 
 func contains(xs []string, s string) bool {

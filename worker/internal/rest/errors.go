@@ -16,27 +16,6 @@ import (
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
-// Error is a REST error in PostgREST's shape. Details and Hint are strings,
-// nil, or (PGRST201) a list of candidates; Internal is logged, never sent.
-type Error struct {
-	Status   int
-	Code     string
-	Message  string
-	Details  any
-	Hint     any
-	Headers  map[string]string
-	Internal error
-}
-
-func (e *Error) Error() string {
-	if e.Internal != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Internal)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Internal }
-
 // errorBody is the wire shape supabase-js reads: all four keys, nulls
 // allowed. It is a contract with postgrest-js.
 type errorBody struct {
@@ -82,15 +61,15 @@ const (
 	codeJWTClaims       = "PGRST303"
 )
 
-func newErr(status int, code, msg string) *Error {
-	return &Error{Status: status, Code: code, Message: msg}
+// newErr makes a REST error. Details and Hint (WithDetails, WithHint) are
+// strings, nil, or (PGRST201) a list of candidates; Headers are sent as they
+// are; Internal is logged, never sent.
+func newErr(status int, code, msg string) *apierr.Error {
+	return apierr.New(status, code, msg)
 }
 
-func (e *Error) withDetails(d any) *Error { e.Details = d; return e }
-func (e *Error) withHint(h any) *Error    { e.Hint = h; return e }
-
 // parseErr is a 400 PGRST100 for a query string the grammar rejects.
-func parseErr(msg, details string) *Error {
+func parseErr(msg, details string) *apierr.Error {
 	e := newErr(400, codeParse, msg)
 	if details != "" {
 		e.Details = details
@@ -98,23 +77,23 @@ func parseErr(msg, details string) *Error {
 	return e
 }
 
-func bodyErr(msg string) *Error { return newErr(400, codeBody, msg) }
+func bodyErr(msg string) *apierr.Error { return newErr(400, codeBody, msg) }
 
-func undefinedColumn(table, col string) *Error {
+func undefinedColumn(table, col string) *apierr.Error {
 	return newErr(400, "42703", fmt.Sprintf("column %s.%s does not exist", table, col))
 }
 
-func unknownPayloadColumn(table, col string) *Error {
+func unknownPayloadColumn(table, col string) *apierr.Error {
 	return newErr(400, codeNoColumn, fmt.Sprintf("Could not find the '%s' column of '%s' in the schema cache", col, table))
 }
 
-func unknownTable(schema, name string) *Error {
+func unknownTable(schema, name string) *apierr.Error {
 	return newErr(404, codeNoTable, fmt.Sprintf("Could not find the table '%s.%s' in the schema cache", schema, name))
 }
 
-func singularErr(n int64) *Error {
+func singularErr(n int64) *apierr.Error {
 	return newErr(406, codeSingular, "Cannot coerce the result to a single JSON object").
-		withDetails(fmt.Sprintf("The result contains %d rows", n))
+		WithDetails(fmt.Sprintf("The result contains %d rows", n))
 }
 
 // pgStatus maps a SQLSTATE to the HTTP status PostgREST answers with
@@ -190,12 +169,12 @@ func hiddenClass(code string) bool {
 }
 
 // fromPg converts a PostgreSQL error into the REST shape.
-func fromPg(pe *pgconn.PgError, anon bool) *Error {
+func fromPg(pe *pgconn.PgError, anon bool) *apierr.Error {
 	if pe.Code == "PGRST" {
 		return fromRaise(pe)
 	}
 	status := pgStatus(pe.Code, anon, pe.Message)
-	e := &Error{Status: status, Code: pe.Code, Message: pe.Message}
+	e := &apierr.Error{Status: status, Code: pe.Code, Message: pe.Message}
 	if pe.Detail != "" {
 		e.Details = pe.Detail
 	}
@@ -218,7 +197,7 @@ func fromPg(pe *pgconn.PgError, anon bool) *Error {
 
 // fromRaise reads `RAISE SQLSTATE 'PGRST' USING message = '{json}', detail =
 // '{json}'`: the message is the error body, the detail its status and headers.
-func fromRaise(pe *pgconn.PgError) *Error {
+func fromRaise(pe *pgconn.PgError) *apierr.Error {
 	var body struct {
 		Code    *string `json:"code"`
 		Message *string `json:"message"`
@@ -233,9 +212,9 @@ func fromRaise(pe *pgconn.PgError) *Error {
 	if json.Unmarshal([]byte(pe.Message), &body) != nil || json.Unmarshal([]byte(pe.Detail), &meta) != nil ||
 		body.Code == nil || body.Message == nil || meta.Status == nil || *meta.Status < 100 || *meta.Status > 599 {
 		return newErr(500, codeRaise, "Invalid custom error raised with SQLSTATE 'PGRST'").
-			withHint("The message and detail of the exception must be JSON objects (code and message, and status) as documented")
+			WithHint("The message and detail of the exception must be JSON objects (code and message, and status) as documented")
 	}
-	e := &Error{Status: *meta.Status, Code: *body.Code, Message: *body.Message, Details: body.Details, Hint: body.Hint}
+	e := &apierr.Error{Status: *meta.Status, Code: *body.Code, Message: *body.Message, Details: body.Details, Hint: body.Hint}
 	if len(meta.Headers) > 0 {
 		e.Headers = map[string]string{}
 		for k, v := range meta.Headers {
@@ -255,18 +234,14 @@ func validHeader(k, v string) bool {
 }
 
 // toError converts anything a handler returned into a REST error.
-func toError(err error, anon bool) *Error {
-	var re *Error
-	if errors.As(err, &re) {
-		return re
+func toError(err error, anon bool) *apierr.Error {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return ae
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return fromPg(pe, anon)
-	}
-	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return &Error{Status: ae.Status, Code: ae.Code, Message: ae.Message, Internal: ae.Internal}
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
@@ -282,16 +257,16 @@ func toError(err error, anon bool) *Error {
 		return newErr(fe.Code, code, fe.Message)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Status: 504, Code: codePoolTimeout, Message: "Timed out acquiring connection from connection pool.", Internal: err,
+		return &apierr.Error{Status: 504, Code: codePoolTimeout, Message: "Timed out acquiring connection from connection pool.", Internal: err,
 			Headers: map[string]string{"Retry-After": "0"}}
 	}
 	var ne net.Error
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) {
-		return &Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.", Internal: err,
+		return &apierr.Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.", Internal: err,
 			Headers: map[string]string{"Retry-After": "1"}}
 	}
-	return &Error{Status: 500, Code: codeInternal, Message: "internal server error", Internal: err}
+	return &apierr.Error{Status: 500, Code: codeInternal, Message: "internal server error", Internal: err}
 }
 
 // errorsMiddleware renders every error of the /rest/v1 group in PostgREST's
@@ -305,19 +280,18 @@ func errorsMiddleware(log *slog.Logger) fiber.Handler {
 		anon, _ := c.Locals(localAnon).(bool)
 		e := toError(err, anon)
 		if e.Internal != nil || e.Status >= 500 {
-			cause := ""
-			if e.Internal != nil {
-				cause = e.Internal.Error()
-			}
 			log.Error("request failed", "request_id", httpserver.RequestID(c), "status", e.Status, "code", e.Code,
-				"method", c.Method(), "path", c.Path(), "cause", cause)
+				"method", c.Method(), "path", c.Path(), "cause", e.Cause())
 		}
-		renderError(c, e)
-		return nil
+		return renderError(c, e)
 	}
 }
 
-func renderError(c *fiber.Ctx, e *Error) {
+var _ apierr.Renderer = renderError
+
+// renderError writes e in PostgREST's shape {code, details, hint, message}
+// with a Proxy-Status header naming the code; HEAD answers get no body.
+func renderError(c *fiber.Ctx, e *apierr.Error) error {
 	c.Response().ResetBody()
 	for k, v := range e.Headers {
 		c.Set(k, v)
@@ -334,7 +308,7 @@ func renderError(c *fiber.Ctx, e *Error) {
 	}
 	c.Status(e.Status)
 	if c.Method() == fiber.MethodHead {
-		return
+		return nil
 	}
-	_ = c.Send(b)
+	return c.Send(b)
 }

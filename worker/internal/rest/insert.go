@@ -28,14 +28,14 @@ func parsePayload(body []byte) (*payload, error) {
 	switch body[0] {
 	case '[':
 		if err := json.Unmarshal(body, &p.objects); err != nil {
-			return nil, bodyErr("Empty or invalid json").withDetails(jsonErrDetail(err))
+			return nil, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
 		}
 		p.isArray = true
 		p.raw = body
 	case '{':
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(body, &obj); err != nil {
-			return nil, bodyErr("Empty or invalid json").withDetails(jsonErrDetail(err))
+			return nil, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
 		}
 		p.objects = []map[string]json.RawMessage{obj}
 		p.raw = append(append([]byte("["), body...), ']')
@@ -44,7 +44,7 @@ func parsePayload(body []byte) (*payload, error) {
 	}
 	for _, o := range p.objects {
 		if o == nil {
-			return nil, bodyErr("Empty or invalid json").withDetails("every element of the array must be a JSON object")
+			return nil, bodyErr("Empty or invalid json").WithDetails("every element of the array must be a JSON object")
 		}
 	}
 	return p, nil
@@ -127,7 +127,7 @@ func checkPut(t *Table, q *query, pl *payload) error {
 		return bad
 	}
 	if pl.isArray || len(pl.objects) != 1 {
-		return bodyErr("Empty or invalid json").withDetails("PUT takes a single JSON object")
+		return bodyErr("Empty or invalid json").WithDetails("PUT takes a single JSON object")
 	}
 	for c, v := range want {
 		raw, ok := pl.objects[0][c]
@@ -195,7 +195,7 @@ func (h *Handler) insertWith(rc *reqCtx, t *Table, put bool) error {
 			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"
 		case len(qt) == 0:
 			return newErr(400, "42P10", "there is no unique or exclusion constraint matching the ON CONFLICT specification").
-				withHint("Give on_conflict the columns of a unique constraint")
+				WithHint("Give on_conflict the columns of a unique constraint")
 		case len(cols) == 0:
 			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"
 		default:

@@ -133,7 +133,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
-		return bodyErr("Empty or invalid json").withDetails("A PATCH body must be a single JSON object")
+		return bodyErr("Empty or invalid json").WithDetails("A PATCH body must be a single JSON object")
 	}
 	pl, err := parsePayload(body)
 	if err != nil {
@@ -151,7 +151,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 	}
 	if len(where) == 0 {
 		return newErr(400, "21000", "UPDATE requires a WHERE clause").
-			withHint("Add a filter (for example id=eq.1) to choose the rows to update")
+			WithHint("Add a filter (for example id=eq.1) to choose the rows to update")
 	}
 	var sql string
 	if len(cols) == 0 {
@@ -198,7 +198,7 @@ func (h *Handler) delete(rc *reqCtx, t *Table) error {
 	}
 	if len(where) == 0 {
 		return newErr(400, "21000", "DELETE requires a WHERE clause").
-			withHint("Add a filter (for example id=eq.1) to choose the rows to delete")
+			WithHint("Add a filter (for example id=eq.1) to choose the rows to delete")
 	}
 	sql := fmt.Sprintf("WITH pgrst_mut AS (DELETE FROM %s AS \"pgrst_t\" WHERE %s%s)", t.QName(), strings.Join(where, " AND "), returning(rc))
 	rep, err := h.representation(rc, p, t, q, m)
@@ -251,7 +251,7 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 		}
 		if strictMax && res.affected > *rc.prefs.MaxAffected {
 			return newErr(400, codeMaxAffected, "Query result exceeds max-affected preference constraint").
-				withDetails(fmt.Sprintf("The query affects %d rows", res.affected))
+				WithDetails(fmt.Sprintf("The query affects %d rows", res.affected))
 		}
 		return nil
 	})

@@ -107,7 +107,7 @@ func parseQuery(params []kv) (*query, error) {
 				if last == "limit" {
 					if x < 0 {
 						return nil, newErr(416, codeRange, "Requested range not satisfiable").
-							withDetails("Limit should be greater than or equal to zero.")
+							WithDetails("Limit should be greater than or equal to zero.")
 					}
 					n.Limit = &x
 				} else {

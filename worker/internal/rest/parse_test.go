@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/madbase/madbase/shared/apierr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,7 +36,7 @@ func TestParseSelect(t *testing.T) {
 		items, err := parseSelect(tc.in)
 		if tc.wantErr != "" {
 			require.Error(t, err, tc.in)
-			b, _ := json.Marshal(err.(*Error))
+			b, _ := json.Marshal(err.(*apierr.Error))
 			assert.Contains(t, err.Error()+string(b)+detailsOf(err), tc.wantErr, tc.in)
 			continue
 		}
@@ -46,7 +47,7 @@ func TestParseSelect(t *testing.T) {
 }
 
 func detailsOf(err error) string {
-	if e, ok := err.(*Error); ok {
+	if e, ok := err.(*apierr.Error); ok {
 		if s, ok := e.Details.(string); ok {
 			return s
 		}

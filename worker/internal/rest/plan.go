@@ -79,7 +79,7 @@ func (p *planner) root(t *Table, from, alias, rowType string, items []*selectIte
 				name = path[i+1:]
 			}
 			return nil, newErr(400, codeNotEmbedded, fmt.Sprintf("'%s' is not an embedded resource in this request", name)).
-				withHint(fmt.Sprintf("Verify that '%s' is included in the 'select' query parameter.", name))
+				WithHint(fmt.Sprintf("Verify that '%s' is included in the 'select' query parameter.", name))
 		}
 	}
 	return n, nil
@@ -255,7 +255,7 @@ func (p *planner) filterCond(n *node, f filter) (string, error) {
 		if e := p.embedByName(n, f.Field.Name); e != nil {
 			if f.Op.Op != "is" || (f.Op.Value != "null" && f.Op.Value != "not_null") || e.spread && e.rel.ToOne() {
 				return "", newErr(400, codeEmbedOperator, "Bad operator on the '"+f.Field.Name+"' embedded resource").
-					withDetails("Only is null or not is null filters are allowed on embedded resources")
+					WithDetails("Only is null or not is null filters are allowed on embedded resources")
 			}
 			e.forCount = true
 			isNull := (f.Op.Value == "null") != f.Op.Not
@@ -312,11 +312,11 @@ func (p *planner) orderTerm(n *node, o orderTerm) (string, error) {
 		e := p.embedByName(n, o.Rel)
 		if e == nil {
 			return "", newErr(400, codeNotEmbedded, fmt.Sprintf("'%s' is not an embedded resource in this request", o.Rel)).
-				withHint(fmt.Sprintf("Verify that '%s' is included in the 'select' query parameter.", o.Rel))
+				WithHint(fmt.Sprintf("Verify that '%s' is included in the 'select' query parameter.", o.Rel))
 		}
 		if !e.rel.ToOne() {
 			return "", newErr(400, codeRelatedOrder, fmt.Sprintf("A related order on '%s' is not possible", o.Rel)).
-				withHint(fmt.Sprintf("Note that an order on a to-many embedded resource ('%s') is not supported", o.Rel))
+				WithHint(fmt.Sprintf("Note that an order on a to-many embedded resource ('%s') is not supported", o.Rel))
 		}
 		if e.spread {
 			expr = p.b.jsonExpr(col(e.lateral, o.Field.Name), o.Field.JSON)

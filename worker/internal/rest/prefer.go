@@ -106,5 +106,5 @@ func (p *prefs) strictErr() error {
 		return nil
 	}
 	return newErr(400, codePrefs, "Invalid preferences given with handling=strict").
-		withDetails("Invalid preferences: " + strings.Join(p.invalid, ", "))
+		WithDetails("Invalid preferences: " + strings.Join(p.invalid, ", "))
 }

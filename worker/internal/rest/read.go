@@ -44,7 +44,7 @@ func (h *Handler) pageBounds(rc *reqCtx, top *nodeParams, useRange bool) (offset
 				}
 				if err1 != nil || err2 != nil || (hi >= 0 && lo > hi) {
 					return 0, nil, newErr(416, codeRange, "Requested range not satisfiable").
-						withDetails("The lower boundary must be lower than or equal to the upper boundary in the Range header.")
+						WithDetails("The lower boundary must be lower than or equal to the upper boundary in the Range header.")
 				}
 				// intersect [lo, hi] with [offset, offset+limit-1]
 				end := int64(-1)
@@ -224,7 +224,7 @@ func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal
 		switch {
 		case offset > *total && *total >= 0 && rc.prefs.Count == "exact":
 			return newErr(416, codeRange, "Requested range not satisfiable").
-				withDetails(fmt.Sprintf("An offset of %d was requested, but there are only %d rows.", offset, *total))
+				WithDetails(fmt.Sprintf("An offset of %d was requested, but there are only %d rows.", offset, *total))
 		case pageTotal < *total && status == 200:
 			status = 206
 		}

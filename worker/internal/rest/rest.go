@@ -28,6 +28,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/worker/internal/apikey"
@@ -132,17 +133,17 @@ func (h *Handler) begin(c *fiber.Ctx) (*reqCtx, error) {
 	}
 	if res.KeyRole == "" && res.Token == "" {
 		return nil, newErr(401, codeNoAnon, "No API key found in request").
-			withHint("No `apikey` request header or url param was found.")
+			WithHint("No `apikey` request header or url param was found.")
 	}
 	rc.claims, rc.role = res.Claims, res.Role
 	c.Locals(localAnon, rc.role == db.RoleAnon)
 	if h.cache == nil {
-		return nil, &Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.",
+		return nil, &apierr.Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.",
 			Headers: map[string]string{"Retry-After": "10"}}
 	}
 	rc.schema = h.cache.Get()
 	if rc.schema == nil {
-		return nil, &Error{Status: 503, Code: codeSchemaNotLoaded, Message: "Could not query the database for the schema cache. Retrying.",
+		return nil, &apierr.Error{Status: 503, Code: codeSchemaNotLoaded, Message: "Could not query the database for the schema cache. Retrying.",
 			Headers: map[string]string{"Retry-After": "1"}}
 	}
 	hdr := "Accept-Profile"
@@ -156,7 +157,7 @@ func (h *Handler) begin(c *fiber.Ctx) (*reqCtx, error) {
 		rc.profile = h.cfg.DBSchemas[0]
 	} else if !contains(h.cfg.DBSchemas, rc.profile) {
 		return nil, newErr(406, codeSchema, "Invalid schema: "+rc.profile).
-			withHint("Only the following schemas are exposed: " + strings.Join(h.cfg.DBSchemas, ", "))
+			WithHint("Only the following schemas are exposed: " + strings.Join(h.cfg.DBSchemas, ", "))
 	}
 	rc.profile = strings.Clone(rc.profile)
 	rc.prefs = parsePrefer(preferHeaders(c))
@@ -184,19 +185,19 @@ func preferHeaders(c *fiber.Ctx) []string {
 	return out
 }
 
-func authError(err error) *Error {
+func authError(err error) *apierr.Error {
 	www := map[string]string{"WWW-Authenticate": `Bearer error="invalid_token", error_description="` + err.Error() + `"`}
 	switch {
 	case errors.Is(err, apikey.ErrNoKey):
 		return newErr(401, codeNoAnon, "No API key found in request")
 	case errors.Is(err, apikey.ErrBadKey):
-		return newErr(401, codeJWT, "Invalid API key").withHint("Double check your Supabase `anon` or `service_role` API key.")
+		return newErr(401, codeJWT, "Invalid API key").WithHint("Double check your Supabase `anon` or `service_role` API key.")
 	case errors.Is(err, apikey.ErrExpiredJWT):
 		e := newErr(401, codeJWTClaims, "JWT expired")
 		e.Headers = www
 		return e
 	case errors.Is(err, apikey.ErrBadRole):
-		e := newErr(401, codeJWTClaims, "JWT role is not allowed").withDetails("The role claim must be anon, authenticated or service_role")
+		e := newErr(401, codeJWTClaims, "JWT role is not allowed").WithDetails("The role claim must be anon, authenticated or service_role")
 		e.Headers = www
 		return e
 	}

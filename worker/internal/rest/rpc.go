@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 var reservedParams = map[string]bool{"select": true, "order": true, "limit": true, "offset": true, "or": true, "and": true,
@@ -88,7 +89,7 @@ func chooseFunction(fns []*Function, keys []string, post bool) (*Function, []str
 		sigs = append(sigs, signature(m.f))
 	}
 	return nil, nil, newErr(300, codeAmbiguousFunc, "Could not choose the best candidate function between: "+strings.Join(sigs, ", ")).
-		withHint("Try renaming the parameters or the function itself in the database so function overloading can be resolved")
+		WithHint("Try renaming the parameters or the function itself in the database so function overloading can be resolved")
 }
 
 func signature(f *Function) string {
@@ -99,15 +100,15 @@ func signature(f *Function) string {
 	return fmt.Sprintf("%s.%s(%s)", f.Schema, f.Name, strings.Join(args, ", "))
 }
 
-func noFunction(schema, name string, keys []string) *Error {
+func noFunction(schema, name string, keys []string) *apierr.Error {
 	sort.Strings(keys)
 	what := "without parameters"
 	if len(keys) > 0 {
 		what = "with parameters " + strings.Join(keys, ", ")
 	}
 	return newErr(404, codeNoFunction, fmt.Sprintf("Could not find the function %s.%s(%s) in the schema cache", schema, name, strings.Join(keys, ", "))).
-		withHint(fmt.Sprintf("Perhaps you meant to call the function %s.%s %s", schema, name, what)).
-		withDetails(fmt.Sprintf("Searched for the function %s.%s %s, but no matches were found in the schema cache.", schema, name, what))
+		WithHint(fmt.Sprintf("Perhaps you meant to call the function %s.%s %s", schema, name, what)).
+		WithDetails(fmt.Sprintf("Searched for the function %s.%s %s, but no matches were found in the schema cache.", schema, name, what))
 }
 
 func (h *Handler) rpc(c *fiber.Ctx) error {
@@ -143,7 +144,7 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		}
 		if rawBody[0] == '{' {
 			if err := json.Unmarshal(rawBody, &bodyArgs); err != nil {
-				return bodyErr("Empty or invalid json").withDetails(jsonErrDetail(err))
+				return bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
 			}
 			for k := range bodyArgs {
 				keys = append(keys, k)
@@ -168,7 +169,7 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	}
 	if f == nil {
 		if post && rawBody[0] != '{' && len(fns) > 0 {
-			return bodyErr("Empty or invalid json").withDetails("RPC arguments must be a JSON object")
+			return bodyErr("Empty or invalid json").WithDetails("RPC arguments must be a JSON object")
 		}
 		return noFunction(rc.profile, name, keys)
 	}
@@ -351,7 +352,7 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		}
 		if strictMax && pageTotal > *rc.prefs.MaxAffected {
 			return newErr(400, codeMaxAffected, "Query result exceeds max-affected preference constraint").
-				withDetails(fmt.Sprintf("The query affects %d rows", pageTotal))
+				WithDetails(fmt.Sprintf("The query affects %d rows", pageTotal))
 		}
 		return nil
 	})

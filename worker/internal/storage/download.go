@@ -53,9 +53,7 @@ func (h *Handler) serve(c *fiber.Ctx, o *object, extra map[string]string) error 
 		start, end, ok, satisfiable := parseRange(rng, size)
 		if !satisfiable {
 			res.Header.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(size, 10))
-			e := newErr(416, codeInvalidRange, "Range Not Satisfiable", "The requested range is not satisfiable")
-			e.HTTP = 416
-			return e
+			return newErrAsIs(416, codeInvalidRange, "Range Not Satisfiable", "The requested range is not satisfiable")
 		}
 		if ok {
 			off, length, status = start, end-start+1, fiber.StatusPartialContent

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -14,26 +13,14 @@ import (
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
-// Error is a storage error in supabase/storage's shape. Status is the
-// semantic status written as the body's statusCode; HTTP is the status line
-// (upstream answers 400 for most 4xx, spec §2). Internal is logged, never sent.
-type Error struct {
-	Status   int
-	HTTP     int
-	Code     string
-	Label    string
-	Message  string
-	Internal error
+// errExtra is what storage's renderer reads from apierr.Error.Extra. The
+// error's Status is the semantic status written as the body's statusCode;
+// HTTP is the status line (upstream answers 400 for most 4xx, spec §2) and
+// Label the body's "error". Every error storage makes carries one.
+type errExtra struct {
+	HTTP  int
+	Label string
 }
-
-func (e *Error) Error() string {
-	if e.Internal != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Internal)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Internal }
 
 // errorBody is the wire shape storage-js reads; statusCode is a string. It
 // is a contract with storage-js.
@@ -66,49 +53,54 @@ const (
 	codeInvalidRange     = "InvalidRange"
 )
 
-func newErr(status int, code, label, msg string) *Error {
+// newErr makes a storage error sent with a 400 status line below 500.
+func newErr(status int, code, label, msg string) *apierr.Error {
 	httpStatus := 400
 	if status >= 500 {
 		httpStatus = status
 	}
-	return &Error{Status: status, HTTP: httpStatus, Code: code, Label: label, Message: msg}
+	return &apierr.Error{Status: status, Code: code, Message: msg, Extra: errExtra{HTTP: httpStatus, Label: label}}
 }
 
-func errNoSuchKey() *Error { return newErr(404, codeNoSuchKey, "not_found", "Object not found") }
-func errNoSuchBucket() *Error {
+// newErrAsIs makes a storage error whose status line is its status (the
+// few answers upstream does not turn into 400s: 416, tus's 404/409/415).
+func newErrAsIs(status int, code, label, msg string) *apierr.Error {
+	return &apierr.Error{Status: status, Code: code, Message: msg, Extra: errExtra{HTTP: status, Label: label}}
+}
+
+func errNoSuchKey() *apierr.Error { return newErr(404, codeNoSuchKey, "not_found", "Object not found") }
+func errNoSuchBucket() *apierr.Error {
 	return newErr(404, codeNoSuchBucket, "Bucket not found", "Bucket not found")
 }
-func errRLS() *Error {
+func errRLS() *apierr.Error {
 	return newErr(403, codeAccessDenied, "Unauthorized", "new row violates row-level security policy")
 }
-func errKeyExists() *Error {
+func errKeyExists() *apierr.Error {
 	return newErr(409, codeKeyExists, "Duplicate", "The resource already exists")
 }
-func errTooLarge() *Error {
+func errTooLarge() *apierr.Error {
 	return newErr(413, codeTooLarge, "Payload too large", "The object exceeded the maximum allowed size")
 }
-func errInvalidKey(k string) *Error {
+func errInvalidKey(k string) *apierr.Error {
 	return newErr(400, codeInvalidKey, codeInvalidKey, "Invalid key: "+k)
 }
-func errInvalidBucket() *Error {
+func errInvalidBucket() *apierr.Error {
 	return newErr(400, codeInvalidBucket, "Invalid Input", "Bucket name invalid")
 }
-func errNoContent() *Error {
+func errNoContent() *apierr.Error {
 	return newErr(400, codeInvalidRequest, codeInvalidRequest, "No content provided")
 }
-func errBadRequest(msg string) *Error {
+func errBadRequest(msg string) *apierr.Error {
 	return newErr(400, codeInvalidRequest, codeInvalidRequest, msg)
 }
-func errInternal(cause error) *Error {
-	e := newErr(500, codeInternal, "Internal", "Internal Server Error")
-	e.Internal = cause
-	return e
+func errInternal(cause error) *apierr.Error {
+	return newErr(500, codeInternal, "Internal", "Internal Server Error").WithInternal(cause)
 }
 
 // dbError maps a PostgreSQL error from a write to the storage error a client
 // expects; conflictKey is the 409 a unique violation gives.
-func dbError(err error, conflict *Error) error {
-	var se *Error
+func dbError(err error, conflict *apierr.Error) error {
+	var se *apierr.Error
 	if errors.As(err, &se) {
 		return err
 	}
@@ -130,67 +122,80 @@ func dbError(err error, conflict *Error) error {
 }
 
 // errorsMiddleware renders every error of the /storage/v1 group in storage's
-// shape: *Error as is, *apierr.Error with its status, anything else as a
-// generic 500 whose cause is logged with the request id.
+// shape: storage's own errors as they are, other *apierr.Error with their
+// status, anything else as a generic 500 whose cause is logged with the
+// request id.
 func errorsMiddleware(log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		err := c.Next()
 		if err == nil {
 			return nil
 		}
-		var se *Error
-		var ae *apierr.Error
-		var fe *fiber.Error
-		switch {
-		case errors.As(err, &se):
-		case errors.As(err, &ae):
-			se = newErr(ae.Status, codeInvalidRequest, ae.Code, ae.Message)
-			se.Internal = ae.Internal
-			if ae.Status >= 500 {
-				se.Code = codeInternal
-			}
-		case errors.As(err, &fe):
-			if fe.Code == fiber.StatusNotFound {
-				se = newErr(404, codeInvalidRequest, "Not Found", "Route not found")
-				se.HTTP = 404
-			} else {
-				se = newErr(fe.Code, codeInvalidRequest, codeInvalidRequest, fe.Message)
-			}
-		case errors.Is(err, context.Canceled):
-			se = newErr(499, codeInvalidRequest, "Client Closed Request", "The request was cancelled")
-			se.HTTP = 499
-			se.Internal = err
-		default:
-			se = errInternal(err)
-		}
-		if se.Internal != nil || se.Status >= 500 {
+		e := toError(err)
+		if e.Internal != nil || e.Status >= 500 {
 			lvl := slog.LevelWarn
-			if se.Status >= 500 && se.Status != 499 {
+			if e.Status >= 500 && e.Status != 499 {
 				lvl = slog.LevelError
 			}
-			cause := ""
-			if se.Internal != nil {
-				cause = se.Internal.Error()
-			}
 			log.Log(c.UserContext(), lvl, "storage request failed", "request_id", httpserver.RequestID(c),
-				"status", se.Status, "code", se.Code, "error", cause)
+				"status", e.Status, "code", e.Code, "error", e.Cause())
 		}
-		if se.HTTP == 0 {
-			se.HTTP = 400
-		}
-		drainBody(c)
-		c.Context().Response.ResetBody()
-		c.Context().Response.Header.Del(fiber.HeaderContentDisposition)
-		c.Status(se.HTTP)
-		if c.Method() == fiber.MethodHead {
-			return nil
-		}
-		label := se.Label
-		if label == "" {
-			label = se.Code
-		}
-		return c.JSON(errorBody{StatusCode: strconv.Itoa(se.Status), Code: se.Code, Error: label, Message: se.Message})
+		return render(c, e)
 	}
+}
+
+// toError maps any error a handler returned to a storage error, one that
+// carries storage's extra.
+func toError(err error) *apierr.Error {
+	var ae *apierr.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &ae):
+		if _, ok := ae.Extra.(errExtra); ok {
+			return ae
+		}
+		se := newErr(ae.Status, codeInvalidRequest, ae.Code, ae.Message)
+		se.Internal = ae.Internal
+		if ae.Status >= 500 {
+			se.Code = codeInternal
+		}
+		return se
+	case errors.As(err, &fe):
+		if fe.Code == fiber.StatusNotFound {
+			return newErrAsIs(404, codeInvalidRequest, "Not Found", "Route not found")
+		}
+		return newErr(fe.Code, codeInvalidRequest, codeInvalidRequest, fe.Message)
+	case errors.Is(err, context.Canceled):
+		return newErrAsIs(499, codeInvalidRequest, "Client Closed Request", "The request was cancelled").WithInternal(err)
+	}
+	return errInternal(err)
+}
+
+var _ apierr.Renderer = render
+
+// render writes e in storage's shape {statusCode, code, error, message}
+// after reading away what is left of the request body; HEAD answers get no
+// body.
+func render(c *fiber.Ctx, e *apierr.Error) error {
+	x, _ := e.Extra.(errExtra)
+	if x.HTTP == 0 {
+		x.HTTP = 400
+	}
+	drainBody(c)
+	c.Context().Response.ResetBody()
+	c.Context().Response.Header.Del(fiber.HeaderContentDisposition)
+	for k, v := range e.Headers {
+		c.Set(k, v)
+	}
+	c.Status(x.HTTP)
+	if c.Method() == fiber.MethodHead {
+		return nil
+	}
+	label := x.Label
+	if label == "" {
+		label = e.Code
+	}
+	return c.JSON(errorBody{StatusCode: strconv.Itoa(e.Status), Code: e.Code, Error: label, Message: e.Message})
 }
 
 // maxDrain is how much of an unread request body an error reply reads away

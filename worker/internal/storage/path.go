@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/madbase/madbase/shared/apierr"
 )
 
 // maxKeyBytes is the longest object key accepted (S3's limit).
@@ -54,7 +56,7 @@ func validKey(k string) bool {
 
 // parseObjectPath splits the percent-encoded tail "<bucket>/<key>" of an
 // object route into its bucket and key and validates both.
-func parseObjectPath(raw string) (bucket, key string, err *Error) {
+func parseObjectPath(raw string) (bucket, key string, err *apierr.Error) {
 	dec, uerr := url.PathUnescape(raw)
 	if uerr != nil {
 		return "", "", errInvalidKey(raw)
@@ -70,7 +72,7 @@ func parseObjectPath(raw string) (bucket, key string, err *Error) {
 }
 
 // cleanKey validates a key that arrived in a JSON body.
-func cleanKey(k string) (string, *Error) {
+func cleanKey(k string) (string, *apierr.Error) {
 	if !validKey(k) {
 		return "", errInvalidKey(printable(k))
 	}

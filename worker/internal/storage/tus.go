@@ -166,9 +166,7 @@ user_metadata, expires_at from storage.tus_uploads where id = $1 and expires_at 
 	err := q.QueryRow(ctx, sql, id).Scan(&u.ID, &u.Bucket, &u.Name, &u.ContentType, &u.CacheControl, &u.Length, &u.Offset,
 		&u.Chunks, &u.Upsert, &claims, &u.UserMeta, &u.Expires)
 	if errors.Is(err, pgx.ErrNoRows) {
-		e := newErr(404, codeNoSuchKey, "not_found", "Upload not found")
-		e.HTTP = 404
-		return nil, e
+		return nil, newErrAsIs(404, codeNoSuchKey, "not_found", "Upload not found")
 	}
 	if err != nil {
 		return nil, err
@@ -197,9 +195,7 @@ func (h *Handler) tusPatch(c *fiber.Ctx) error {
 	tusHeaders(c)
 	id := tail(c)
 	if ct := c.Get(fiber.HeaderContentType); !strings.HasPrefix(ct, "application/offset+octet-stream") {
-		e := newErr(415, codeInvalidRequest, codeInvalidRequest, "Content-Type must be application/offset+octet-stream")
-		e.HTTP = 415
-		return e
+		return newErrAsIs(415, codeInvalidRequest, codeInvalidRequest, "Content-Type must be application/offset+octet-stream")
 	}
 	off, err := strconv.ParseInt(c.Get("Upload-Offset"), 10, 64)
 	if err != nil || off < 0 {
@@ -212,9 +208,7 @@ func (h *Handler) tusPatch(c *fiber.Ctx) error {
 		return err
 	}
 	if off != u.Offset {
-		e := newErr(409, codeInvalidRequest, "Conflict", "Upload-Offset does not match the upload's offset")
-		e.HTTP = 409
-		return e
+		return newErrAsIs(409, codeInvalidRequest, "Conflict", "Upload-Offset does not match the upload's offset")
 	}
 	key := tusChunkKey(id, off)
 	body := &readTracker{r: bodyStream(c)}
@@ -231,9 +225,7 @@ func (h *Handler) tusPatch(c *fiber.Ctx) error {
 where id = $1 and upload_offset = $2 returning upload_offset`, id, off, n).Scan(&newOff)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = h.backend.Delete(context.WithoutCancel(h.base), key)
-		e := newErr(409, codeInvalidRequest, "Conflict", "Upload-Offset does not match the upload's offset")
-		e.HTTP = 409
-		return e
+		return newErrAsIs(409, codeInvalidRequest, "Conflict", "Upload-Offset does not match the upload's offset")
 	}
 	if err != nil {
 		_ = h.backend.Delete(context.WithoutCancel(h.base), key)
