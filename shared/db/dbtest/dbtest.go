@@ -105,7 +105,7 @@ func NewDB(t testing.TB, sources ...migrate.Source) *DB {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := s.admin.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+		if err := s.dropDatabase(ctx, name); err != nil {
 			t.Errorf("dbtest: dropping %s: %v", name, err)
 		}
 	})
@@ -113,6 +113,31 @@ func NewDB(t testing.TB, sources ...migrate.Source) *DB {
 		t.Fatalf("dbtest: %v", err)
 	}
 	return d
+}
+
+// dropDatabase drops a test's database. FORCE ends its sessions but not a
+// logical replication slot's: a realtime test's WAL reader may still be
+// letting go of its slot (the walsender exits a moment after the client
+// closed), so the slots are ended and dropped too, and the drop is retried
+// while PostgreSQL still counts one as active.
+func (s *server) dropDatabase(ctx context.Context, name string) error {
+	drop := "drop database if exists " + pgx.Identifier{name}.Sanitize() + " with (force)"
+	for {
+		_, err := s.admin.Exec(ctx, drop)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object_in_use
+			return err
+		}
+		_, _ = s.admin.Exec(ctx, `select pg_terminate_backend(active_pid) from pg_replication_slots
+			where database = $1 and active_pid is not null`, name)
+		_, _ = s.admin.Exec(ctx, `select pg_drop_replication_slot(slot_name) from pg_replication_slots
+			where database = $1 and not active`, name)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // AdminURL is a superuser URL of the shared server's "postgres" database, for tests that

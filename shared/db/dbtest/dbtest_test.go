@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -58,6 +59,23 @@ func TestDatabasesAreMigratedIsolatedAndDropped(t *testing.T) {
 	var exists bool
 	require.NoError(t, pool.QueryRow(ctx(t), "select exists (select from pg_database where datname = $1)", name).Scan(&exists))
 	assert.False(t, exists, "the first test's database was dropped when it ended")
+}
+
+// A database holding a logical replication slot (realtime's WAL reader
+// makes one) is still dropped when its test ends.
+func TestDatabaseWithReplicationSlotIsDropped(t *testing.T) {
+	t.Parallel()
+	var name string
+	t.Run("with a slot", func(t *testing.T) {
+		d := dbtest.NewDB(t)
+		name = d.Name
+		_, err := d.Pool.Exec(ctx(t), "select pg_create_logical_replication_slot($1, 'pgoutput')", "slot_"+strings.ToLower(d.Name))
+		require.NoError(t, err)
+	})
+	pool := dbtest.New(t)
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx(t), "select exists (select from pg_database where datname = $1)", name).Scan(&exists))
+	assert.False(t, exists, "the database with a slot was dropped when its test ended")
 }
 
 func TestNoSourcesGivesAnEmptyDatabase(t *testing.T) {
