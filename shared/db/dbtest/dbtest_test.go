@@ -10,6 +10,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -61,21 +63,40 @@ func TestDatabasesAreMigratedIsolatedAndDropped(t *testing.T) {
 	assert.False(t, exists, "the first test's database was dropped when it ended")
 }
 
-// A database holding a logical replication slot (realtime's WAL reader
-// makes one) is still dropped when its test ends.
-func TestDatabaseWithReplicationSlotIsDropped(t *testing.T) {
+// A database whose logical replication slot is in use (realtime's WAL
+// reader streams from one, and its walsender may outlive the reader by a
+// moment) is still dropped when its test ends.
+func TestDatabaseWithActiveReplicationSlotIsDropped(t *testing.T) {
 	t.Parallel()
 	var name string
-	t.Run("with a slot", func(t *testing.T) {
+	var repl *pgconn.PgConn
+	t.Run("streaming", func(t *testing.T) {
 		d := dbtest.NewDB(t)
 		name = d.Name
-		_, err := d.Pool.Exec(ctx(t), "select pg_create_logical_replication_slot($1, 'pgoutput')", "slot_"+strings.ToLower(d.Name))
+		_, err := d.Pool.Exec(ctx(t), "create publication p for all tables")
 		require.NoError(t, err)
+		sep := "?"
+		if strings.Contains(d.URL, "?") {
+			sep = "&"
+		}
+		repl, err = pgconn.Connect(ctx(t), d.URL+sep+"replication=database")
+		require.NoError(t, err)
+		slot := "slot_" + strings.ToLower(d.Name)
+		_, err = repl.Exec(ctx(t), "CREATE_REPLICATION_SLOT "+slot+" LOGICAL pgoutput").ReadAll()
+		require.NoError(t, err)
+		repl.Frontend().Send(&pgproto3.Query{String: "START_REPLICATION SLOT " + slot + " LOGICAL 0/0 (proto_version '1', publication_names 'p')"})
+		require.NoError(t, repl.Frontend().Flush())
+		require.Eventually(t, func() bool {
+			var active bool
+			err := d.Pool.QueryRow(ctx(t), "select active from pg_replication_slots where slot_name = $1", slot).Scan(&active)
+			return err == nil && active
+		}, 10*time.Second, 20*time.Millisecond, "the slot never became active")
 	})
+	t.Cleanup(func() { _ = repl.Close(context.Background()) })
 	pool := dbtest.New(t)
 	var exists bool
 	require.NoError(t, pool.QueryRow(ctx(t), "select exists (select from pg_database where datname = $1)", name).Scan(&exists))
-	assert.False(t, exists, "the database with a slot was dropped when its test ended")
+	assert.False(t, exists, "the database with a slot in use was dropped when its test ended")
 }
 
 func TestNoSourcesGivesAnEmptyDatabase(t *testing.T) {
