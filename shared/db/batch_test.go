@@ -39,13 +39,14 @@ func TestRLSBatchSetsRoleAndClaims(t *testing.T) {
 	require.NoError(t, err)
 
 	before := len(rec.statements())
-	var user, uid, role string
+	var user, uid, role, method, path string
 	var n int
 	b := &pgx.Batch{}
-	b.Queue("select current_user, auth.uid()::text, auth.role()")
+	b.Queue("select current_user, auth.uid()::text, auth.role(), current_setting('request.method'), current_setting('search_path')")
 	b.Queue("select count(*) from notes")
-	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "authenticated", "sub": alice}, b, func(br pgx.BatchResults) error {
-		if err := br.QueryRow().Scan(&user, &uid, &role); err != nil {
+	settings := []db.Setting{{Name: "request.method", Value: "GET"}, {Name: "search_path", Value: `"public", extensions`}}
+	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "authenticated", "sub": alice}, settings, b, func(br pgx.BatchResults) error {
+		if err := br.QueryRow().Scan(&user, &uid, &role, &method, &path); err != nil {
 			return err
 		}
 		return br.QueryRow().Scan(&n)
@@ -54,24 +55,27 @@ func TestRLSBatchSetsRoleAndClaims(t *testing.T) {
 	assert.Equal(t, "authenticated", user)
 	assert.Equal(t, alice, uid)
 	assert.Equal(t, "authenticated", role)
+	assert.Equal(t, "GET", method)
+	assert.Equal(t, `"public", extensions`, path)
 	assert.Equal(t, 2, n, "RLS applies to every statement of the batch")
 	sent := rec.statements()[before:]
 	assert.Equal(t, "<batch>", sent[0], "one batch: %v", sent)
-	assert.Len(t, sent, 4, "the batch, the claims statement and the two queries, nothing else: %v", sent)
+	assert.Len(t, sent, 4, "the batch, the claims and settings statement and the two queries, nothing else: %v", sent)
 
-	// Nothing of the role or the claims is left on the connection.
-	var leftUser, leftClaims string
-	require.NoError(t, pool.QueryRow(ctx(t), `select current_user, coalesce(current_setting('request.jwt.claims', true), '')`).
-		Scan(&leftUser, &leftClaims))
+	// Nothing of the role, the claims or the settings is left on the connection.
+	var leftUser, leftClaims, leftMethod string
+	require.NoError(t, pool.QueryRow(ctx(t), `select current_user, coalesce(current_setting('request.jwt.claims', true), ''),
+		coalesce(current_setting('request.method', true), '')`).Scan(&leftUser, &leftClaims, &leftMethod))
 	assert.Equal(t, "postgres", leftUser)
 	assert.Empty(t, leftClaims)
+	assert.Empty(t, leftMethod)
 
 	// A failing statement stops the batch and is rolled back with it; the
 	// connection goes back to the pool usable.
 	b = &pgx.Batch{}
 	b.Queue("insert into notes (owner, body) values ($1, 'forged')", bob)
 	b.Queue("select 1")
-	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "anon"}, b, func(br pgx.BatchResults) error {
+	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "anon"}, nil, b, func(br pgx.BatchResults) error {
 		_, err := br.Exec()
 		return err
 	})
@@ -84,7 +88,7 @@ func TestRLSBatchSetsRoleAndClaims(t *testing.T) {
 	// A role that is not a request role sends nothing at all.
 	before = len(rec.statements())
 	called := false
-	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "postgres"}, b, func(pgx.BatchResults) error { called = true; return nil })
+	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "postgres"}, nil, b, func(pgx.BatchResults) error { called = true; return nil })
 	require.ErrorIs(t, err, db.ErrBadRole)
 	assert.False(t, called)
 	assert.Equal(t, before, len(rec.statements()))
@@ -93,7 +97,7 @@ func TestRLSBatchSetsRoleAndClaims(t *testing.T) {
 	b = &pgx.Batch{}
 	b.Queue("select 1")
 	boom := context.Canceled
-	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "anon"}, b, func(pgx.BatchResults) error { return boom })
+	err = db.WithClaimsBatch(ctx(t), pool, db.Claims{"role": "anon"}, nil, b, func(pgx.BatchResults) error { return boom })
 	require.ErrorIs(t, err, boom)
 	require.NoError(t, pool.QueryRow(ctx(t), "select current_user").Scan(&leftUser))
 	assert.Equal(t, "postgres", leftUser)

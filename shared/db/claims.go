@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -120,24 +121,49 @@ type Batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
+// Setting is a transaction-local configuration parameter a request sets
+// besides its role and claims (search_path, request.headers, ...).
+type Setting struct{ Name, Value string }
+
+// SettingsSQL is the statement that sets settings for the rest of the
+// transaction, and its arguments; names and values are both parameters.
+func SettingsSQL(settings []Setting) (string, []any) {
+	return appendSettings("select ", nil, settings)
+}
+
+func appendSettings(sql string, args []any, settings []Setting) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(sql)
+	for i, st := range settings {
+		if i > 0 || len(args) > 0 {
+			sb.WriteString(", ")
+		}
+		args = append(args, st.Name, st.Value)
+		fmt.Fprintf(&sb, "set_config($%d, $%d, true)", len(args)-1, len(args))
+	}
+	return sb.String(), args
+}
+
 // WithClaimsBatch is WithClaims for requests whose statements are all known
-// before the first one runs (a read): it sends the role and claims statement
-// and then b's statements in one pipeline, one round trip instead of four
-// (BEGIN, claims, statements, COMMIT). They run in PostgreSQL's implicit
-// transaction, which lasts until the pipeline's end: committed when every
-// statement succeeded, rolled back when one failed (the ones after it do not
-// run), so the role and claims hold for every statement and nothing of them
-// outlives it. fn reads b's results in order; the claims statement's result
-// is consumed here. fn cannot undo anything: PostgreSQL commits at the
-// pipeline's end whatever fn decides, so use this only where nothing would
-// need undoing (reads, in a transaction the statements make read-only).
-func WithClaimsBatch(ctx context.Context, db Batcher, claims Claims, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
+// before the first one runs (a read): it sends the role and claims, with
+// settings in the same statement, and then b's statements in one pipeline,
+// one round trip instead of four (BEGIN, claims, statements, COMMIT). They
+// run in PostgreSQL's implicit transaction, which lasts until the
+// pipeline's end: committed when every statement succeeded, rolled back
+// when one failed (the ones after it do not run), so the role, claims and
+// settings hold for every statement and nothing of them outlives it. fn
+// reads b's results in order; the first statement's result is consumed
+// here. fn cannot undo anything: PostgreSQL commits at the pipeline's end
+// whatever fn decides, so use this only where nothing would need undoing
+// (reads, in a transaction the settings make read-only).
+func WithClaimsBatch(ctx context.Context, db Batcher, claims Claims, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
 	args, err := claimsArgs(claims)
 	if err != nil {
 		return err
 	}
+	sql, args := appendSettings(setClaimsSQL, args, settings)
 	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
-	all.Queue(setClaimsSQL, args...)
+	all.Queue(sql, args...)
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
 	br := db.SendBatch(ctx, all)
 	closed := false

@@ -17,13 +17,12 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -269,7 +268,7 @@ func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx p
 	defer cancel()
 	err := db.WithClaims(ctx, h.pool, rc.claims, func(ctx context.Context, tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		sql, args := h.settings(rc, o.readOnly)
+		sql, args := db.SettingsSQL(h.settings(rc, o.readOnly))
 		b.Queue(sql, args...)
 		if err := fn(ctx, tx, b); err != nil {
 			return err
@@ -293,52 +292,92 @@ func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults)
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
 	defer cancel()
 	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
-	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
-	sql, args := h.settings(rc, true)
-	all.Queue(sql, args...)
-	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
-	return db.WithClaimsBatch(ctx, h.pool, rc.claims, all, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		return fn(br)
-	})
+	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
 }
 
-// settings is the statement that sets the request's transaction-local
-// context: search_path, request.method/path/headers/cookies, time zone,
-// and read-only mode for GET/HEAD.
-func (h *Handler) settings(rc *reqCtx, readOnly bool) (string, []any) {
-	path := make([]string, 0, 1+len(h.cfg.DBExtraSearchPath))
-	path = append(path, quoteIdent(rc.profile))
+// settings are the request's transaction-local context, as PostgREST sets
+// it: search_path, request.method/path/headers/cookies, the role's own
+// settings, time zone, and read-only mode for GET/HEAD.
+func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
+	path := quoteIdent(rc.profile)
 	for _, s := range h.cfg.DBExtraSearchPath {
 		if s != rc.profile {
-			path = append(path, quoteIdent(s))
+			path += ", " + quoteIdent(s)
 		}
 	}
-	headers := map[string]string{}
-	rc.c.Request().Header.VisitAll(func(k, v []byte) {
-		headers[strings.ToLower(string(k))] = string(v)
+	req := rc.c.Request()
+	var hj, cj []byte
+	hj = append(hj, '{')
+	req.Header.VisitAll(func(k, v []byte) {
+		if len(hj) > 1 {
+			hj = append(hj, ',')
+		}
+		hj = appendJSONString(hj, k, true)
+		hj = append(hj, ':')
+		hj = appendJSONString(hj, v, false)
 	})
-	cookies := map[string]string{}
-	rc.c.Request().Header.VisitAllCookie(func(k, v []byte) { cookies[string(k)] = string(v) })
-	hj, _ := json.Marshal(headers)
-	cj, _ := json.Marshal(cookies)
-	sql := "select set_config('search_path', $1, true), set_config('request.method', $2, true), set_config('request.path', $3, true), " +
-		"set_config('request.headers', $4, true), set_config('request.cookies', $5, true)"
-	args := []any{strings.Join(path, ", "), rc.method, string(rc.c.Request().URI().Path()), string(hj), string(cj)}
-	for _, kv := range rc.schema.RoleSettings(rc.role) {
-		args = append(args, kv[0], kv[1])
-		sql += fmt.Sprintf(", set_config($%d, $%d, true)", len(args)-1, len(args))
+	hj = append(hj, '}')
+	cj = append(cj, '{')
+	req.Header.VisitAllCookie(func(k, v []byte) {
+		if len(cj) > 1 {
+			cj = append(cj, ',')
+		}
+		cj = appendJSONString(cj, k, false)
+		cj = append(cj, ':')
+		cj = appendJSONString(cj, v, false)
+	})
+	cj = append(cj, '}')
+	roleSettings := rc.schema.RoleSettings(rc.role)
+	settings := make([]db.Setting, 0, 7+len(roleSettings))
+	settings = append(settings,
+		db.Setting{Name: "search_path", Value: path},
+		db.Setting{Name: "request.method", Value: rc.method},
+		db.Setting{Name: "request.path", Value: string(req.URI().Path())},
+		db.Setting{Name: "request.headers", Value: string(hj)},
+		db.Setting{Name: "request.cookies", Value: string(cj)})
+	for _, kv := range roleSettings {
+		settings = append(settings, db.Setting{Name: kv[0], Value: kv[1]})
 	}
 	if rc.prefs.Timezone != "" {
-		args = append(args, rc.prefs.Timezone)
-		sql += fmt.Sprintf(", set_config('timezone', $%d, true)", len(args))
+		settings = append(settings, db.Setting{Name: "timezone", Value: rc.prefs.Timezone})
 	}
 	if readOnly {
-		sql += ", set_config('transaction_read_only', 'on', true)"
+		settings = append(settings, db.Setting{Name: "transaction_read_only", Value: "on"})
 	}
-	return sql, args
+	return settings
+}
+
+// appendJSONString appends s as a JSON string, lower-cased when lower (a
+// header name), with invalid UTF-8 replaced as encoding/json does: the text
+// goes to PostgreSQL, which refuses invalid UTF-8.
+func appendJSONString(b, s []byte, lower bool) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			case lower && 'A' <= c && c <= 'Z':
+				b = append(b, c+'a'-'A')
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // sendBatch sends b and returns its results after the settings statement.
