@@ -306,35 +306,16 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 		}
 	}
 	req := rc.c.Request()
-	var hj, cj []byte
-	hj = append(hj, '{')
-	req.Header.VisitAll(func(k, v []byte) {
-		if len(hj) > 1 {
-			hj = append(hj, ',')
-		}
-		hj = appendJSONString(hj, k, true)
-		hj = append(hj, ':')
-		hj = appendJSONString(hj, v, false)
-	})
-	hj = append(hj, '}')
-	cj = append(cj, '{')
-	req.Header.VisitAllCookie(func(k, v []byte) {
-		if len(cj) > 1 {
-			cj = append(cj, ',')
-		}
-		cj = appendJSONString(cj, k, false)
-		cj = append(cj, ':')
-		cj = appendJSONString(cj, v, false)
-	})
-	cj = append(cj, '}')
+	headers := jsonObject(req.Header.VisitAll, true)
+	cookies := jsonObject(req.Header.VisitAllCookie, false)
 	roleSettings := rc.schema.RoleSettings(rc.role)
 	settings := make([]db.Setting, 0, 7+len(roleSettings))
 	settings = append(settings,
 		db.Setting{Name: "search_path", Value: path},
 		db.Setting{Name: "request.method", Value: rc.method},
 		db.Setting{Name: "request.path", Value: string(req.URI().Path())},
-		db.Setting{Name: "request.headers", Value: string(hj)},
-		db.Setting{Name: "request.cookies", Value: string(cj)})
+		db.Setting{Name: "request.headers", Value: headers},
+		db.Setting{Name: "request.cookies", Value: cookies})
 	for _, kv := range roleSettings {
 		settings = append(settings, db.Setting{Name: kv[0], Value: kv[1]})
 	}
@@ -345,6 +326,22 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 		settings = append(settings, db.Setting{Name: "transaction_read_only", Value: "on"})
 	}
 	return settings
+}
+
+// jsonObject writes the pairs visit yields as a JSON object of strings,
+// keys lower-cased when lowerKeys (header names). A repeated name stays
+// repeated; PostgreSQL's JSON functions take the last one, as a map would.
+func jsonObject(visit func(func(k, v []byte)), lowerKeys bool) string {
+	b := []byte{'{'}
+	visit(func(k, v []byte) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k, lowerKeys)
+		b = append(b, ':')
+		b = appendJSONString(b, v, false)
+	})
+	return string(append(b, '}'))
 }
 
 // appendJSONString appends s as a JSON string, lower-cased when lower (a

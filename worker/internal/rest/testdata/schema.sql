@@ -70,11 +70,17 @@ create view book_view as
 
 create view books_v as select id, title as name, author_id from books;
 
+-- What PostgREST's request settings hold, as SQL sees them.
+create view request_info as select current_setting('request.headers', true)::json ->> 'x-custom' as custom,
+  current_setting('request.cookies', true)::json ->> 'c' as cookie,
+  current_setting('request.method', true) as method, current_setting('request.path', true) as path;
+
 create function add(a int, b int) returns int language sql immutable as $$ select a + b $$;
 create function books_by_author(aid int) returns setof books language sql stable as $$ select * from books where author_id = aid order by id $$;
 create function author_stats() returns table(author text, n bigint) language sql stable as
   $$ select a.name, count(b.id) from authors a left join books b on b.author_id = a.id group by a.name order by a.name $$;
 create function hello() returns text language sql stable as $$ select 'hello' $$;
+create function request_context() returns json language sql stable as $$ select row_to_json(r) from request_info r $$;
 create function bump(n int default 1) returns void language plpgsql as $$ begin update items set qty = qty + n where true; end $$;
 create function echo_json(jsonb) returns jsonb language sql immutable as $$ select $1 $$;
 create function whoami() returns uuid language sql stable as $$ select auth.uid() $$;
