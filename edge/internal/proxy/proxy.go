@@ -147,12 +147,8 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, rid string, e *apierr.Error) {
 	ctx.SetContentType("application/json")
 	ctx.SetBody(e.JSON(rid))
 	if e.Internal != nil || e.Status >= 500 {
-		cause := ""
-		if e.Internal != nil {
-			cause = e.Internal.Error()
-		}
 		p.cfg.Log.Warn("proxy error", "component", "proxy", "request_id", rid, "status", e.Status,
-			"method", string(ctx.Method()), "path", string(ctx.Path()), "cause", cause)
+			"method", string(ctx.Method()), "path", string(ctx.Path()), "cause", e.Cause())
 	}
 }
 
