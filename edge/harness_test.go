@@ -40,7 +40,16 @@ func withEnv(k, v string) envOption { return func(m map[string]string) { m[k] = 
 
 func startEdge(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return startEdgeAfter(t, nil, opts...)
+}
+
+// startEdgeAfter is startEdge with before run on the NATS server first.
+func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envOption) *env {
+	t.Helper()
 	ns := bustest.RunServer(t)
+	if before != nil {
+		before(ns)
+	}
 	e := &env{t: t, nats: ns, nc: bustest.Connect(t, ns), tr: &pool.Transport{}, done: make(chan error, 1)}
 	vars := map[string]string{"NATS_URL": ns.URL(), "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
 	for _, o := range opts {

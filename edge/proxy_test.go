@@ -20,7 +20,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/bus/embedded"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -271,6 +273,28 @@ func TestProxyDiscovery(t *testing.T) {
 		return status == 503
 	}, "503 once wa stops beating")
 	assert.GreaterOrEqual(t, time.Since(start), 2*time.Second, "dropped before 3 missed beats")
+}
+
+// A starting edge asks the workers' micro service who is there, and serves
+// at once: here the only worker never beats.
+func TestProxySeedsFromWorkerServices(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(echoHandler())
+	t.Cleanup(up.Close)
+	e := startEdgeAfter(t, func(ns *embedded.Server) {
+		svc, err := micro.AddService(bustest.Connect(t, ns), micro.Config{
+			Name: bus.WorkerService, Version: "0.0.0",
+			Metadata: map[string]string{bus.ServiceMetaID: "quiet", bus.ServiceMetaURL: up.URL},
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = svc.Stop() })
+	})
+	// No heartbeat ever comes: only the answer to the edge's question can
+	// put the worker in its pool.
+	bustest.Eventually(t, 2*time.Second, func() bool {
+		id, status := workerOf(t, e.url+"/rest/v1/x")
+		return status == 200 && id == "quiet"
+	}, "the worker found at start serves")
 }
 
 func TestProxyDrainingWorkerGetsNoTraffic(t *testing.T) {

@@ -1,5 +1,7 @@
 // Package discovery feeds the edge's pool from worker heartbeats and leave
-// messages on NATS.
+// messages on NATS, after seeding it by asking every worker's micro service
+// at start (bus.DiscoverWorkers), so a starting edge serves at once rather
+// than after the next round of beats.
 package discovery
 
 import (
@@ -12,6 +14,10 @@ import (
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/nats-io/nats.go"
 )
+
+// seedWait is how long the start-up question waits for answers; workers
+// that answer later are found by their heartbeats.
+const seedWait = 300 * time.Millisecond
 
 // Run subscribes to heartbeats and leaves until ctx is done, and drops
 // workers that miss bus.MissedBeatsLimit beats. The subscriptions are plain
@@ -41,6 +47,9 @@ func Run(ctx context.Context, nc *nats.Conn, p *pool.Pool, log *slog.Logger) err
 		return err
 	}
 	defer leaves.Unsubscribe()
+
+	// Seed after subscribing: a worker that leaves meanwhile is seen leaving.
+	bus.DiscoverWorkers(ctx, nc, seedWait, func(w bus.DiscoveredWorker) { p.Beat(w.ID, w.URL, false, time.Now()) })
 
 	maxAge := bus.MissedBeatsLimit * bus.HeartbeatInterval
 	t := time.NewTicker(bus.HeartbeatInterval / 4)

@@ -1,7 +1,9 @@
 // Package announce makes a worker known on the bus: a heartbeat every
 // bus.HeartbeatInterval, so edges and control find it without configuration,
-// and a leave message on graceful shutdown, so edges stop routing to it at
-// once instead of waiting for missed beats.
+// a NATS micro service (bus.WorkerService) that a starting edge and
+// operators (`nats micro ls`) can ask, and a leave message on graceful
+// shutdown, so edges stop routing to it at once instead of waiting for
+// missed beats.
 package announce
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/madbase/madbase/bus"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // Options configure New.
@@ -41,6 +44,7 @@ type Announcer struct {
 
 	mu   sync.Mutex
 	left bool
+	svc  micro.Service // nil until Run registers it, and after Leave
 }
 
 // New makes an announcer; Run starts beating.
@@ -70,6 +74,8 @@ func New(opts Options) *Announcer {
 // the right moment.
 func (a *Announcer) Run(ctx context.Context) error {
 	a.log.Debug("announcing worker", "subject", a.subject, "url", a.opts.URL, "interval", a.opts.Interval.String())
+	a.register()
+	defer a.unregister()
 	a.Beat()
 	t := time.NewTicker(a.opts.Interval)
 	defer t.Stop()
@@ -94,8 +100,54 @@ func (a *Announcer) Beat() {
 	a.beatLocked()
 }
 
-func (a *Announcer) beatLocked() {
-	hb := bus.Heartbeat{
+// register adds the worker's micro service. Without it the worker is still
+// found by its heartbeats, so a failure is only logged.
+func (a *Announcer) register() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.left {
+		return
+	}
+	svc, err := micro.AddService(a.opts.Conn, micro.Config{
+		Name:        bus.WorkerService,
+		Version:     bus.ServiceVersion(a.opts.Version),
+		Description: "MadBase API worker (auth, rest, storage, realtime)",
+		Metadata: map[string]string{
+			bus.ServiceMetaID: a.opts.ID, bus.ServiceMetaURL: a.opts.URL, bus.ServiceMetaVersion: a.opts.Version,
+		},
+		Endpoint: &micro.EndpointConfig{
+			Subject: bus.WorkerInfo(a.opts.ID),
+			Handler: micro.HandlerFunc(func(r micro.Request) {
+				a.mu.Lock()
+				hb := a.heartbeatLocked()
+				a.mu.Unlock()
+				_ = r.RespondJSON(hb)
+			}),
+		},
+	})
+	if err != nil {
+		a.log.Warn("register the worker's NATS micro service", "error", err.Error())
+		return
+	}
+	a.svc = svc
+}
+
+// unregister stops the micro service, so the worker no longer answers. It
+// is stopped outside mu: its handler takes mu.
+func (a *Announcer) unregister() {
+	a.mu.Lock()
+	svc := a.svc
+	a.svc = nil
+	a.mu.Unlock()
+	if svc != nil {
+		if err := svc.Stop(); err != nil {
+			a.log.Warn("stop the worker's NATS micro service", "error", err.Error())
+		}
+	}
+}
+
+func (a *Announcer) heartbeatLocked() bus.Heartbeat {
+	return bus.Heartbeat{
 		ID:        a.opts.ID,
 		URL:       a.opts.URL,
 		Version:   a.opts.Version,
@@ -104,7 +156,10 @@ func (a *Announcer) beatLocked() {
 		StartedAt: a.started,
 		SentAt:    time.Now().UTC(),
 	}
-	a.publish(a.subject, hb)
+}
+
+func (a *Announcer) beatLocked() {
+	a.publish(a.subject, a.heartbeatLocked())
 }
 
 // Leave publishes one last heartbeat (which carries the draining flag the
@@ -121,6 +176,7 @@ func (a *Announcer) Leave(timeout time.Duration) error {
 	a.left = true
 	a.publish(bus.WorkerLeave(a.opts.ID), bus.Leave{ID: a.opts.ID, URL: a.opts.URL})
 	a.mu.Unlock()
+	a.unregister()
 	if err := a.opts.Conn.FlushTimeout(timeout); err != nil {
 		a.log.Warn("leave not confirmed by NATS", "error", err.Error())
 		return err

@@ -83,3 +83,53 @@ func TestAnnouncerBeatsAndLeaves(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// The worker is a NATS micro service: `nats micro ls/info` list it, a
+// starting edge finds it with one request, its endpoint answers with the
+// current heartbeat, and after Leave it answers no more.
+func TestAnnouncerMicroService(t *testing.T) {
+	s := bustest.RunServer(t)
+	nc := bustest.Connect(t, s)
+	var inFlight atomic.Int64
+	inFlight.Store(7)
+	mk := func(id, url string) (*announce.Announcer, func()) {
+		a := announce.New(announce.Options{Conn: bustest.Connect(t, s), ID: id, URL: url, Version: "dev",
+			InFlight: inFlight.Load, Interval: time.Hour})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		return a, func() { cancel(); require.NoError(t, <-done) }
+	}
+	a1, stop1 := mk("w1", "http://127.0.0.1:1001")
+	_, stop2 := mk("w2", "http://127.0.0.1:1002")
+	defer stop2()
+
+	var found []bus.DiscoveredWorker
+	discover := func() []bus.DiscoveredWorker {
+		var ws []bus.DiscoveredWorker
+		bus.DiscoverWorkers(context.Background(), nc, 200*time.Millisecond, func(w bus.DiscoveredWorker) { ws = append(ws, w) })
+		return ws
+	}
+	bustest.Eventually(t, 2*time.Second, func() bool {
+		found = discover()
+		return len(found) == 2
+	}, "both workers answer discovery")
+	assert.ElementsMatch(t, []bus.DiscoveredWorker{
+		{ID: "w1", URL: "http://127.0.0.1:1001", Version: "dev"},
+		{ID: "w2", URL: "http://127.0.0.1:1002", Version: "dev"},
+	}, found)
+
+	m, err := nc.Request(bus.WorkerInfo("w1"), nil, time.Second)
+	require.NoError(t, err)
+	var hb bus.Heartbeat
+	require.NoError(t, json.Unmarshal(m.Data, &hb))
+	assert.Equal(t, "w1", hb.ID)
+	assert.Equal(t, int64(7), hb.InFlight)
+
+	require.NoError(t, a1.Leave(time.Second))
+	bustest.Eventually(t, 2*time.Second, func() bool {
+		found = discover()
+		return len(found) == 1 && found[0].ID == "w2"
+	}, "a worker that left no longer answers")
+	stop1()
+}
