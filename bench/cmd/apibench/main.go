@@ -27,6 +27,7 @@ const mib = 1 << 20
 
 type options struct {
 	duration time.Duration
+	rounds   int
 	conns    int
 	quick    bool
 	only     map[string]bool
@@ -44,6 +45,7 @@ func main() {
 	var only string
 	var fileMiB int64
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
+	flag.IntVar(&o.rounds, "rounds", 3, "REST rounds (edge, worker direct, pgbench alternating); medians are reported")
 	flag.IntVar(&o.conns, "c", 32, "concurrent keep-alive clients (and pgbench clients)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 2s loads, 128 MiB storage file")
 	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")
@@ -60,6 +62,9 @@ func main() {
 		if !set["file-mib"] {
 			fileMiB = 128
 		}
+		if !set["rounds"] {
+			o.rounds = 1
+		}
 	}
 	o.fileSize = fileMiB * mib
 	if only != "" {
@@ -74,8 +79,8 @@ func main() {
 			}
 		}
 	}
-	if o.conns < 1 || o.duration < time.Second || o.fileSize <= 0 {
-		fmt.Fprintln(os.Stderr, "apibench: -c and -file-mib must be positive, -duration at least 1s")
+	if o.conns < 1 || o.rounds < 1 || o.duration < time.Second || o.fileSize <= 0 {
+		fmt.Fprintln(os.Stderr, "apibench: -c, -rounds and -file-mib must be positive, -duration at least 1s")
 		os.Exit(2)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,18 @@ var restCases = []struct {
 		`WITH pgrst_source AS (SELECT "public"."bench_items"."id", "public"."bench_items"."name", row_to_json("bench_items_author_1".*)::json AS "author" FROM "public"."bench_items" LEFT JOIN LATERAL (SELECT "bench_authors_1"."name" FROM "public"."bench_authors" AS "bench_authors_1" WHERE "bench_authors_1"."id" = "public"."bench_items"."author_id") AS "bench_items_author_1" ON TRUE WHERE "public"."bench_items"."id" > :n ORDER BY "public"."bench_items"."id" ASC LIMIT 10 OFFSET 0) SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status FROM (SELECT * FROM pgrst_source) _postgrest_t;`},
 }
 
+// restRow holds, for one load, the round whose req/s was the median of
+// each setup, and the edge/ceiling ratio of every round.
 type restRow struct {
 	edge, direct, ceiling result
+	ratios                []float64
+}
+
+// median returns the result with the median req/s.
+func median(rs []result) result {
+	s := append([]result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].ReqPerSec < s[j].ReqPerSec })
+	return s[len(s)/2]
 }
 
 func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
@@ -77,26 +88,41 @@ func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
 		if err := json.Unmarshal(b, &check); err != nil || len(check) == 0 {
 			return nil, fmt.Errorf("%s: unexpected body %.200s", c.name, b)
 		}
-		var row restRow
-		for _, target := range []struct {
+		// Rounds alternate edge, worker direct and pgbench, so that a
+		// change in the machine's speed during the run (a shared host) hits
+		// the three alike; each setup's median round is reported.
+		targets := []struct {
 			name string
 			base string
-			dst  *result
 			edge int
-		}{{"edge", s.edgeURL, &row.edge, s.edge.Pid()}, {"worker direct", s.workerURL, &row.direct, 0}} {
+		}{{"edge", s.edgeURL, s.edge.Pid()}, {"worker direct", s.workerURL, 0}}
+		for _, target := range targets {
 			f := func(int) error { _, err := do("GET", target.base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
 			_, _ = runLoad(ctx, "warmup", o.conns, time.Second, target.edge, s.worker.Pid(), f)
-			r, err := runLoad(ctx, c.name+" "+target.name, o.conns, o.duration, target.edge, s.worker.Pid(), f)
+		}
+		var edges, directs, ceilings []result
+		var row restRow
+		for range o.rounds {
+			for i, target := range targets {
+				f := func(int) error { _, err := do("GET", target.base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
+				r, err := runLoad(ctx, c.name+" "+target.name, o.conns, o.duration, target.edge, s.worker.Pid(), f)
+				if err != nil {
+					return nil, err
+				}
+				if i == 0 {
+					edges = append(edges, r)
+				} else {
+					directs = append(directs, r)
+				}
+			}
+			r, err := pgbench(ctx, s, o, c.name, pgrstPrelude+c.sql+"\nCOMMIT;\n")
 			if err != nil {
 				return nil, err
 			}
-			*target.dst = r
+			ceilings = append(ceilings, r)
+			row.ratios = append(row.ratios, edges[len(edges)-1].ReqPerSec/r.ReqPerSec)
 		}
-		r, err := pgbench(ctx, s, o, c.name, pgrstPrelude+c.sql+"\nCOMMIT;\n")
-		if err != nil {
-			return nil, err
-		}
-		row.ceiling = r
+		row.edge, row.direct, row.ceiling = median(edges), median(directs), median(ceilings)
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -108,6 +134,7 @@ var reTPS = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time
 // latencies from its per-transaction log.
 func pgbench(ctx context.Context, s *stack, o options, name, script string) (result, error) {
 	dir := filepath.Join(s.tmp, "pgbench-"+name)
+	_ = os.RemoveAll(dir) // the latency logs of an earlier round
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}

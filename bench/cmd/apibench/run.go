@@ -61,7 +61,7 @@ func run(ctx context.Context, o options) error {
 		if s.schemaWait {
 			fmt.Fprintln(w, "\nnote: right after start REST answered 503 PGRST002 (schema cache not loaded) while the edge already counted the worker healthy")
 		}
-		fmt.Fprintln(w, "\nREST (issue 6): GET /rest/v1/bench_items, anon key; ceiling = same SQL in PostgREST's transaction via pgbench -M prepared")
+		fmt.Fprintf(w, "\nREST (issue 6): GET /rest/v1/bench_items, anon key; ceiling = same SQL in PostgREST's transaction via pgbench -M prepared; median of %d alternating round(s)\n", o.rounds)
 		tw := table(w)
 		for _, r := range rows {
 			printResult(tw, r.edge)
@@ -71,8 +71,12 @@ func run(ctx context.Context, o options) error {
 		_ = tw.Flush()
 		for _, r := range rows {
 			ratio := r.edge.ReqPerSec / r.ceiling.ReqPerSec
-			fmt.Fprintf(w, "  %s: edge/ceiling req/s %.2f, worker-direct/ceiling %.2f, p99 edge %s vs ceiling %s\n", strings.Fields(r.edge.Name)[0],
-				ratio, r.direct.ReqPerSec/r.ceiling.ReqPerSec, fmtDur(r.edge.P99), fmtDur(r.ceiling.P99))
+			rounds := make([]string, len(r.ratios))
+			for i, x := range r.ratios {
+				rounds[i] = fmt.Sprintf("%.2f", x)
+			}
+			fmt.Fprintf(w, "  %s: edge/ceiling req/s %.2f (rounds: %s), worker-direct/ceiling %.2f, p99 edge %s vs ceiling %s\n", strings.Fields(r.edge.Name)[0],
+				ratio, strings.Join(rounds, " "), r.direct.ReqPerSec/r.ceiling.ReqPerSec, fmtDur(r.edge.P99), fmtDur(r.ceiling.P99))
 			goals = append(goals, [3]string{fmt.Sprintf("REST %s edge ≥ %.2f× ceiling", strings.Fields(r.edge.Name)[0], goalRESTVsCeiling),
 				fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goalRESTVsCeiling && r.edge.Errors == 0)})
 		}
