@@ -333,17 +333,12 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	var pageTotal int64
 	var out []byte
 	strictMax := rc.prefs.Handling == "strict" && rc.prefs.MaxAffected != nil
-	err = h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-		b.Queue(sql, p.b.args...)
-		br, err := sendBatch(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		defer br.Close()
+	scan := func(row pgx.Row) error {
 		var hs, st *string
-		if err := br.QueryRow().Scan(&tot, &pageTotal, &out, &hs, &st); err != nil {
+		if err := row.Scan(&tot, &pageTotal, &out, &hs, &st); err != nil {
 			return err
 		}
+		var err error
 		if gucs, err = parseResponseGUCs(hs, st); err != nil {
 			return err
 		}
@@ -355,7 +350,24 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 				WithDetails(fmt.Sprintf("The query affects %d rows", pageTotal))
 		}
 		return nil
-	})
+	}
+	if readOnly {
+		// GET and HEAD: a read-only transaction, nothing to undo, so one
+		// round trip like a table read.
+		b := &pgx.Batch{}
+		b.Queue(sql, p.b.args...)
+		err = h.runRead(rc, b, func(br pgx.BatchResults) error { return scan(br.QueryRow()) })
+	} else {
+		err = h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+			b.Queue(sql, p.b.args...)
+			br, err := sendBatch(ctx, tx, b)
+			if err != nil {
+				return err
+			}
+			defer br.Close()
+			return scan(br.QueryRow())
+		})
+	}
 	if err != nil {
 		return err
 	}
