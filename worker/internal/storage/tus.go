@@ -183,10 +183,33 @@ func (h *Handler) tusHead(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := h.tusAuthorize(c, u); err != nil {
+		return err
+	}
 	c.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
 	c.Set("Upload-Length", strconv.FormatInt(u.Length, 10))
 	c.Set("Upload-Expires", u.Expires.UTC().Format(time.RFC1123))
 	return c.SendStatus(fiber.StatusOK)
+}
+
+// tusAuthorize lets only the creator of an upload continue it, look at it or
+// cancel it, as on creation: the request carries the signature of the
+// signed upload URL it was created with (x-signature), or credentials of
+// the same role and user, or the service role. The upload's id alone is
+// not enough: it travels in URLs and logs.
+func (h *Handler) tusAuthorize(c *fiber.Ctx, u *tusUpload) error {
+	if sig := c.Get("x-signature"); sig != "" {
+		_, err := h.verifyToken(sig, u.Bucket, u.Name, scopeUpload)
+		return err
+	}
+	cl, err := h.auth(c, false)
+	if err != nil {
+		return err
+	}
+	if cl.role == db.RoleServiceRole || (cl.role == u.Claims.Role() && cl.sub == u.Claims.Subject()) {
+		return nil
+	}
+	return newErr(403, codeAccessDenied, "Unauthorized", "the upload was created by someone else")
 }
 
 func tusChunkKey(id string, off int64) string { return fmt.Sprintf("tus/%s/%020d", id, off) }
@@ -205,6 +228,9 @@ func (h *Handler) tusPatch(c *fiber.Ctx) error {
 	u, err := h.tusLoad(ctx, h.svc(), id, false)
 	cancel()
 	if err != nil {
+		return err
+	}
+	if err := h.tusAuthorize(c, u); err != nil {
 		return err
 	}
 	if off != u.Offset {
@@ -323,6 +349,9 @@ func (h *Handler) tusDelete(c *fiber.Ctx) error {
 	id := tail(c)
 	u, err := h.tusLoad(ctx, h.svc(), id, false)
 	if err != nil {
+		return err
+	}
+	if err := h.tusAuthorize(c, u); err != nil {
 		return err
 	}
 	keys := make([]string, len(u.Chunks))

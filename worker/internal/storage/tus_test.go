@@ -86,11 +86,70 @@ func TestTUS(t *testing.T) {
 			loc = created.header.Get("Location")
 			path = loc[strings.Index(loc, "/upload/resumable/"):]
 			require.Equal(t, 204, patch("0", []byte("12345")).status)
-			assert.Equal(t, 204, e.do(req{method: "DELETE", path: path, headers: hdr()}).status)
+			assert.Equal(t, 204, e.do(req{method: "DELETE", path: path, token: e.service, headers: hdr()}).status)
 			assert.Equal(t, 1, e.blobCount())
 			assert.Equal(t, 1, e.rowCount())
 		})
 	}
+}
+
+// Only the creator of an upload (the same user, the service role, or the
+// holder of the signed upload URL it was made with) may continue it, look
+// at it or cancel it: its id alone is not enough.
+func TestTUSOnlyTheCreatorContinues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket("b", false, nil)
+	_, err := e.pool.Exec(testCtx(t), `create policy ins on storage.objects for insert to authenticated
+		with check ((storage.foldername(name))[1] = auth.uid()::text);
+		create policy sel on storage.objects for select to authenticated using ((storage.foldername(name))[1] = auth.uid()::text)`)
+	require.NoError(t, err)
+	ta, tb := userToken(t, alice), userToken(t, bob)
+	hdr := func(kv ...string) map[string]string {
+		m := map[string]string{"Tus-Resumable": "1.0.0"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	create := func(path, token string, extra ...string) string {
+		t.Helper()
+		r := e.do(req{method: "POST", path: path, token: token, headers: hdr(append([]string{"Upload-Length", "4",
+			"Upload-Metadata", tusMeta("bucketName", "b", "objectName", alice+"/"+path[len(path)-4:]+".bin")}, extra...)...)})
+		require.Equal(t, 201, r.status, string(r.body))
+		loc := r.header.Get("Location")
+		return loc[strings.Index(loc, "/upload/resumable/"):]
+	}
+	patch := func(path, token string, body string, extra ...string) resp {
+		return e.do(req{method: "PATCH", path: path, token: token, body: strings.NewReader(body),
+			headers: hdr(append([]string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, extra...)...)})
+	}
+
+	up := create("/upload/resumable", ta)
+	for name, r := range map[string]resp{
+		"another user's PATCH":  patch(up, tb, "evil"),
+		"no credentials PATCH":  patch(up, "", "evil"),
+		"anon key PATCH":        patch(up, anonToken(t), "evil"),
+		"another user's DELETE": e.do(req{method: "DELETE", path: up, token: tb, headers: hdr()}),
+	} {
+		assert.Equal(t, codeAccessDenied, r.errCode(), name)
+	}
+	other := e.do(req{method: "HEAD", path: up, token: tb, headers: hdr()})
+	assert.Equal(t, 400, other.status, "another user's HEAD (storage answers 4xx with 400)")
+	assert.Empty(t, other.header.Get("Upload-Offset"), "another user's HEAD")
+	head := e.do(req{method: "HEAD", path: up, token: e.service, headers: hdr()})
+	assert.Equal(t, "0", head.header.Get("Upload-Offset"), "nothing was written by the others")
+	require.Equal(t, 204, patch(up, ta, "mine").status)
+	assert.Equal(t, "mine", string(e.mustOK(req{method: "GET", path: "/object/b/" + alice + "/able.bin", token: ta}).body))
+
+	// A signed resumable upload: the signature goes with every request.
+	var signed struct{ Token string }
+	e.mustOK(req{method: "POST", path: "/object/upload/sign/b/" + alice + "/sign.bin", token: ta, json: map[string]any{}}).decode(t, &signed)
+	sup := create("/upload/resumable/sign", "", "x-signature", signed.Token)
+	assert.Equal(t, codeAccessDenied, patch(sup, tb, "evil").errCode(), "a user's token does not open a signed upload")
+	assert.Equal(t, codeInvalidJWT, patch(sup, "", "evil", "x-signature", "not-a-token").errCode())
+	require.Equal(t, 204, patch(sup, "", "sign", "x-signature", signed.Token).status)
+	assert.Equal(t, "sign", string(e.mustOK(req{method: "GET", path: "/object/b/" + alice + "/sign.bin", token: ta}).body))
 }
 
 func TestBuckets(t *testing.T) {
