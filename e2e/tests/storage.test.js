@@ -227,6 +227,12 @@ test('resumable (TUS) upload through the edge', async () => {
   assert.equal(r.status, 201, await r.text());
   const location = r.headers.get('location');
   assert.ok(location.startsWith(url), location);
+  // The upload's URL alone does not let someone else write to it.
+  const anon = { Authorization: `Bearer ${anonKey}`, apikey: anonKey, 'Tus-Resumable': '1.0.0' };
+  r = await fetch(location, { method: 'PATCH', headers: { ...anon, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+    body: Buffer.from('evil') });
+  const denied = await r.json();
+  assert.equal(denied.statusCode, '403', JSON.stringify(denied));
   const chunk = 6 << 20;
   for (let off = 0; off < data.length; off += chunk) {
     r = await fetch(location, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(off) },
