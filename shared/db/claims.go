@@ -57,11 +57,18 @@ const setClaimsSQL = `select set_config('role', $3, true), set_config('request.j
 // On a pool or a connection, BEGIN and the role and claims travel in the same round trip
 // as fn's first statement (see claimsTx); within a transaction (a pgx.Tx, for a savepoint)
 // they are sent first, each on its own.
-func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return WithClaimsSettings(ctx, db, claims, nil, fn)
+}
+
+// WithClaimsSettings is WithClaims with settings (search_path, request.*)
+// set in the same statement as the role and claims.
+func WithClaimsSettings(ctx context.Context, db TxStarter, claims Claims, settings []Setting, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	args, err := claimsArgs(claims)
 	if err != nil {
 		return err
 	}
+	sql, args := appendSettings(setClaimsSQL, args, settings)
 	var conn *pgx.Conn
 	switch d := db.(type) {
 	case *pgxpool.Pool:
@@ -81,13 +88,13 @@ func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx co
 			return fmt.Errorf("db: begin: %w", err)
 		}
 		return runInTx(ctx, tx, fn, func() error {
-			if _, err := tx.Exec(ctx, setClaimsSQL, args...); err != nil {
+			if _, err := tx.Exec(ctx, sql, args...); err != nil {
 				return fmt.Errorf("db: setting role and claims: %w", err)
 			}
 			return nil
 		})
 	}
-	return runInTx(ctx, &claimsTx{conn: conn, args: args}, fn, nil)
+	return runInTx(ctx, &claimsTx{conn: conn, sql: sql, args: args}, fn, nil)
 }
 
 // runInTx runs before (when set) and fn in tx, then commits, or rolls back
@@ -125,12 +132,8 @@ type Batcher interface {
 // besides its role and claims (search_path, request.headers, ...).
 type Setting struct{ Name, Value string }
 
-// SettingsSQL is the statement that sets settings for the rest of the
-// transaction, and its arguments; names and values are both parameters.
-func SettingsSQL(settings []Setting) (string, []any) {
-	return appendSettings("select ", nil, settings)
-}
-
+// appendSettings appends to the statement sql (with arguments args) the
+// set_config calls of settings; names and values are both parameters.
 func appendSettings(sql string, args []any, settings []Setting) (string, []any) {
 	var sb strings.Builder
 	sb.WriteString(sql)

@@ -16,7 +16,8 @@ import (
 // can run before the role is set; afterwards each goes to pgx's transaction.
 type claimsTx struct {
 	conn   *pgx.Conn
-	args   []any  // setClaimsSQL's arguments
+	sql    string // the role, claims and settings statement
+	args   []any  // its arguments
 	tx     pgx.Tx // the transaction, once begun
 	closed bool   // committed or rolled back before anything was begun
 }
@@ -28,7 +29,7 @@ var _ pgx.Tx = (*claimsTx)(nil)
 func (t *claimsTx) send(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	all := &pgx.Batch{}
 	all.BeginTx(pgx.TxOptions{})
-	all.Queue(setClaimsSQL, t.args...)
+	all.Queue(t.sql, t.args...)
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
 	br := t.conn.SendBatch(ctx, all)
 	t.tx = br.Tx()
@@ -59,12 +60,15 @@ func (t *claimsTx) begin(ctx context.Context) (pgx.Tx, error) {
 }
 
 // pipelined reports whether a statement can travel in the batch with BEGIN:
-// not begun yet, with arguments (pgx sends argument-less statements with
-// the simple protocol, which allows several in one string), and no pgx
-// query options among them.
-func (t *claimsTx) pipelined(args []any) bool {
-	if t.tx != nil || t.closed || len(args) == 0 {
+// not begun yet, no pgx query options among its arguments, and for Exec
+// some arguments (pgx sends an argument-less Exec with the simple
+// protocol, which allows several statements in one string).
+func (t *claimsTx) pipelined(exec bool, args []any) bool {
+	if t.tx != nil || t.closed || (exec && len(args) == 0) {
 		return false
+	}
+	if len(args) == 0 {
+		return true
 	}
 	switch args[0].(type) {
 	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryRewriter:
@@ -84,7 +88,7 @@ func (t *claimsTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func (t *claimsTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if !t.pipelined(args) {
+	if !t.pipelined(true, args) {
 		tx, err := t.begin(ctx)
 		if err != nil {
 			return pgconn.CommandTag{}, err
@@ -102,7 +106,7 @@ func (t *claimsTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 }
 
 func (t *claimsTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if !t.pipelined(args) {
+	if !t.pipelined(false, args) {
 		tx, err := t.begin(ctx)
 		if err != nil {
 			return nil, err

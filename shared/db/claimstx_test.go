@@ -60,6 +60,19 @@ func TestRLSTransactionPipelinesBegin(t *testing.T) {
 	assert.Contains(t, sent[4], "insert into items")
 	assert.Equal(t, "commit", sent[5])
 
+	// Settings ride in the role and claims statement.
+	before = len(rec.statements())
+	var method string
+	err = db.WithClaimsSettings(ctx(t), pool, claims, []db.Setting{{Name: "request.method", Value: "PATCH"}},
+		func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "select current_setting('request.method')").Scan(&method)
+		})
+	require.NoError(t, err)
+	assert.Equal(t, "PATCH", method)
+	sent = rec.statements()[before:]
+	require.Len(t, sent, 5, "%q", sent)
+	assert.Contains(t, sent[2], "set_config($4, $5, true)")
+
 	// fn that sends nothing costs nothing, not even BEGIN.
 	before = len(rec.statements())
 	require.NoError(t, db.WithClaims(ctx(t), pool, claims, func(context.Context, pgx.Tx) error { return nil }))

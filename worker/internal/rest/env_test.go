@@ -176,7 +176,6 @@ func (r *recorder) take() []recorded {
 			strings.HasPrefix(l, "select set_config('request.jwt.claims'"),
 			strings.HasPrefix(l, "select set_config('role'"),
 			strings.HasPrefix(l, "select set_config('search_path'"),
-			strings.HasPrefix(l, "select set_config($1, $2, true)"), // db.SettingsSQL
 			strings.HasPrefix(l, "select nullif(current_setting('response.headers'"):
 			continue
 		}

@@ -232,17 +232,12 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 		rc.prefs.apply(fmt.Sprintf("max-affected=%d", *rc.prefs.MaxAffected))
 	}
 	res := &mutationResult{}
-	err := h.run(rc, h.txFor(rc, false), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-		b.Queue(sql, args...)
-		br, err := sendBatch(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		defer br.Close()
+	err := h.run(rc, h.txFor(rc, false), func(ctx context.Context, tx pgx.Tx) error {
 		var hs, st *string
-		if err := br.QueryRow().Scan(&res.affected, &res.updated, &res.body, &hs, &st); err != nil {
+		if err := tx.QueryRow(ctx, sql, args...).Scan(&res.affected, &res.updated, &res.body, &hs, &st); err != nil {
 			return err
 		}
+		var err error
 		if res.gucs, err = parseResponseGUCs(hs, st); err != nil {
 			return err
 		}

@@ -52,15 +52,9 @@ func (h *Handler) root(c *fiber.Ctx) error {
 			fsigs = append(fsigs, fnSignature(f))
 		}
 		var okT, okF []string
-		err := h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-			b.Queue(`select coalesce((select array_agg(x) from unnest($1::text[]) x where has_table_privilege(x, 'SELECT,INSERT,UPDATE,DELETE')), '{}'),
-				coalesce((select array_agg(x) from unnest($2::text[]) x where has_function_privilege(x, 'EXECUTE')), '{}')`, tnames, fsigs)
-			br, err := sendBatch(ctx, tx, b)
-			if err != nil {
-				return err
-			}
-			defer br.Close()
-			return br.QueryRow().Scan(&okT, &okF)
+		err := h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `select coalesce((select array_agg(x) from unnest($1::text[]) x where has_table_privilege(x, 'SELECT,INSERT,UPDATE,DELETE')), '{}'),
+				coalesce((select array_agg(x) from unnest($2::text[]) x where has_function_privilege(x, 'EXECUTE')), '{}')`, tnames, fsigs).Scan(&okT, &okF)
 		})
 		if err != nil {
 			return err

@@ -165,8 +165,8 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	} else {
 		// A planned or estimated count needs the plan's estimate before the
 		// query can be written.
-		err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-			est, err := h.estimate(ctx, tx, b, rp)
+		err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
+			est, err := h.estimate(ctx, tx, rp)
 			if err != nil {
 				return err
 			}
@@ -185,17 +185,9 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	return h.respondRead(rc, m, gucs.apply(rc, 200), rp.offset, pageTotal, total, body)
 }
 
-// estimate runs the settings and EXPLAIN of the count query, returning the
-// planner's row estimate.
-func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, b *pgx.Batch, rp *readPlan) (int64, error) {
-	br := tx.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return 0, err
-	}
-	if err := br.Close(); err != nil {
-		return 0, err
-	}
+// estimate runs the EXPLAIN of the count query, returning the planner's
+// row estimate.
+func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, rp *readPlan) (int64, error) {
 	var plan []struct {
 		Plan struct {
 			Rows float64 `json:"Plan Rows"`

@@ -261,16 +261,13 @@ func (h *Handler) txFor(rc *reqCtx, readOnly bool) txOptions {
 	return o
 }
 
-// run executes fn in the request's RLS transaction. settings are sent in
-// the same round trip as fn's first statement through the batch fn gets.
-func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx pgx.Tx, pre *pgx.Batch) error) error {
+// run executes fn in the request's RLS transaction; BEGIN, the role, the
+// claims and the settings go with fn's first statement.
+func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
 	defer cancel()
-	err := db.WithClaims(ctx, h.pool, rc.claims, func(ctx context.Context, tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		sql, args := db.SettingsSQL(h.settings(rc, o.readOnly))
-		b.Queue(sql, args...)
-		if err := fn(ctx, tx, b); err != nil {
+	err := db.WithClaimsSettings(ctx, h.pool, rc.claims, h.settings(rc, o.readOnly), func(ctx context.Context, tx pgx.Tx) error {
+		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		if o.rollback {
@@ -375,16 +372,6 @@ func appendJSONString(b, s []byte, lower bool) []byte {
 		i += size
 	}
 	return append(b, '"')
-}
-
-// sendBatch sends b and returns its results after the settings statement.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (pgx.BatchResults, error) {
-	br := tx.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, err
-	}
-	return br, nil
 }
 
 // finish writes the common response headers.

@@ -236,17 +236,12 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		if argsFrom != "" {
 			sql += " FROM " + argsFrom
 		}
-		err := h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-			b.Queue(sql, p.b.args...)
-			br, err := sendBatch(ctx, tx, b)
-			if err != nil {
-				return err
-			}
-			defer br.Close()
+		err := h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx) error {
 			var v, hs, st *string
-			if err := br.QueryRow().Scan(&v, &hs, &st); err != nil {
+			if err := tx.QueryRow(ctx, sql, p.b.args...).Scan(&v, &hs, &st); err != nil {
 				return err
 			}
+			var err error
 			gucs, err = parseResponseGUCs(hs, st)
 			return err
 		})
@@ -358,14 +353,8 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		b.Queue(sql, p.b.args...)
 		err = h.runRead(rc, b, func(br pgx.BatchResults) error { return scan(br.QueryRow()) })
 	} else {
-		err = h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-			b.Queue(sql, p.b.args...)
-			br, err := sendBatch(ctx, tx, b)
-			if err != nil {
-				return err
-			}
-			defer br.Close()
-			return scan(br.QueryRow())
+		err = h.run(rc, h.txFor(rc, readOnly), func(ctx context.Context, tx pgx.Tx) error {
+			return scan(tx.QueryRow(ctx, sql, p.b.args...))
 		})
 	}
 	if err != nil {
