@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,11 +28,35 @@ func (s *service) recover(c *fiber.Ctx) error {
 	if p.Email == "" {
 		return validationFailed("Password recovery requires an email")
 	}
-	email, err := normalizeEmail(p.Email)
+	return s.mailToAddress(c, p.Email, p.CodeChallenge, p.CodeChallengeMethod, func(ctx context.Context, tx pgx.Tx, u *user, m *mailTo) error {
+		if u == nil {
+			return nil
+		}
+		if err := s.tooSoon(u.RecoverySentAt); err != nil {
+			return err
+		}
+		return s.mailToken(ctx, tx, u, mailRecovery, u.Email, m.redirect, m.base, m.pkce)
+	})
+}
+
+// mailTo is what recover, otp and resend mail their tokens with.
+type mailTo struct {
+	email          string // the address, normalized
+	redirect, base string
+	pkce           *pkceRequest
+}
+
+// mailToAddress is what recover, otp and resend share: the address
+// normalized, PKCE read, the OTP rate limit per IP, then fn in a
+// transaction with the address's user locked (u is nil when nobody has the
+// address), and {} as the answer, so that whether an address exists never
+// shows.
+func (s *service) mailToAddress(c *fiber.Ctx, address, challenge, method string, fn func(ctx context.Context, tx pgx.Tx, u *user, m *mailTo) error) error {
+	email, err := normalizeEmail(address)
 	if err != nil {
 		return err
 	}
-	pkce, err := pkceFrom(p.CodeChallenge, p.CodeChallengeMethod)
+	pkce, err := pkceFrom(challenge, method)
 	if err != nil {
 		return err
 	}
@@ -40,19 +65,16 @@ func (s *service) recover(c *fiber.Ctx) error {
 	if err := s.rateLimit(ctx, "otp", clientOf(c).IP, s.cfg.rateOTP); err != nil {
 		return err
 	}
-	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
+	m := &mailTo{email: email, redirect: s.cfg.redirectTo(c.Query("redirect_to")), base: s.externalURL(c), pkce: pkce}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		u, err := userByEmailForUpdate(ctx, tx, email)
-		if errors.Is(err, errNoUser) {
-			return nil
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoUser):
+			u = nil
+		case err != nil:
 			return dbError(err)
 		}
-		if err := s.tooSoon(u.RecoverySentAt); err != nil {
-			return err
-		}
-		return s.mailToken(ctx, tx, u, mailRecovery, u.Email, redirect, base, pkce)
+		return fn(ctx, tx, u, m)
 	})
 	if err != nil {
 		return err
@@ -91,52 +113,31 @@ func (s *service) otp(c *fiber.Ctx) error {
 	if !s.cfg.emailEnabled {
 		return unprocessable(CodeEmailProviderDisabled, "Email logins are disabled")
 	}
-	email, err := normalizeEmail(p.Email)
-	if err != nil {
-		return err
-	}
-	pkce, err := pkceFrom(p.CodeChallenge, p.CodeChallengeMethod)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	if err := s.rateLimit(ctx, "otp", clientOf(c).IP, s.cfg.rateOTP); err != nil {
-		return err
-	}
-	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
 	createUser := p.CreateUser == nil || *p.CreateUser
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		u, err := userByEmailForUpdate(ctx, tx, email)
-		switch {
-		case errors.Is(err, errNoUser):
+	return s.mailToAddress(c, p.Email, p.CodeChallenge, p.CodeChallengeMethod, func(ctx context.Context, tx pgx.Tx, u *user, m *mailTo) error {
+		if u == nil {
 			if !createUser {
 				return unprocessable(CodeOTPDisabled, "Signups not allowed for otp")
 			}
 			if s.cfg.disableSignup {
 				return unprocessable(CodeSignupDisabled, "Signups not allowed for this instance")
 			}
-			if u, err = s.createUser(ctx, tx, newUser{Email: email, Provider: "email", UserMetaData: p.Data}); err != nil {
+			var err error
+			if u, err = s.createUser(ctx, tx, newUser{Email: m.email, Provider: "email", UserMetaData: p.Data}); err != nil {
 				return err
 			}
-		case err != nil:
-			return dbError(err)
 		}
 		if !u.emailConfirmed() && !s.cfg.autoconfirm {
 			if err := s.tooSoon(u.ConfirmationSentAt); err != nil {
 				return err
 			}
-			return s.mailToken(ctx, tx, u, mailSignup, u.Email, redirect, base, pkce)
+			return s.mailToken(ctx, tx, u, mailSignup, u.Email, m.redirect, m.base, m.pkce)
 		}
 		if err := s.tooSoon(u.RecoverySentAt); err != nil {
 			return err
 		}
-		return s.mailToken(ctx, tx, u, mailMagicLink, u.Email, redirect, base, pkce)
+		return s.mailToken(ctx, tx, u, mailMagicLink, u.Email, m.redirect, m.base, m.pkce)
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(emptyObject)
 }
 
 // resendParams is POST /resend's body.
@@ -165,27 +166,9 @@ func (s *service) resend(c *fiber.Ctx) error {
 	if p.Email == "" {
 		return validationFailed("An email address is required")
 	}
-	email, err := normalizeEmail(p.Email)
-	if err != nil {
-		return err
-	}
-	pkce, err := pkceFrom(p.CodeChallenge, p.CodeChallengeMethod)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	if err := s.rateLimit(ctx, "otp", clientOf(c).IP, s.cfg.rateOTP); err != nil {
-		return err
-	}
-	redirect, base := s.cfg.redirectTo(c.Query("redirect_to")), s.externalURL(c)
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		u, err := userByEmailForUpdate(ctx, tx, email)
-		if errors.Is(err, errNoUser) {
+	return s.mailToAddress(c, p.Email, p.CodeChallenge, p.CodeChallengeMethod, func(ctx context.Context, tx pgx.Tx, u *user, m *mailTo) error {
+		if u == nil {
 			return nil
-		}
-		if err != nil {
-			return dbError(err)
 		}
 		switch p.Type {
 		case "signup":
@@ -195,7 +178,7 @@ func (s *service) resend(c *fiber.Ctx) error {
 			if err := s.tooSoon(u.ConfirmationSentAt); err != nil {
 				return err
 			}
-			return s.mailToken(ctx, tx, u, mailSignup, u.Email, redirect, base, pkce)
+			return s.mailToken(ctx, tx, u, mailSignup, u.Email, m.redirect, m.base, m.pkce)
 		default: // email_change
 			if u.EmailChange == "" {
 				return nil
@@ -203,19 +186,15 @@ func (s *service) resend(c *fiber.Ctx) error {
 			if err := s.tooSoon(u.EmailChangeSentAt); err != nil {
 				return err
 			}
-			if err := s.mailToken(ctx, tx, u, mailEmailChangeNew, u.EmailChange, redirect, base, pkce); err != nil {
+			if err := s.mailToken(ctx, tx, u, mailEmailChangeNew, u.EmailChange, m.redirect, m.base, m.pkce); err != nil {
 				return err
 			}
 			if s.cfg.secureEmailChange && u.EmailChangeConfirmStatus == 0 && u.Email != "" {
-				return s.mailToken(ctx, tx, u, mailEmailChangeCurrent, u.Email, redirect, base, nil)
+				return s.mailToken(ctx, tx, u, mailEmailChangeCurrent, u.Email, m.redirect, m.base, nil)
 			}
 			return nil
 		}
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(emptyObject)
 }
 
 // reauthenticate mails the signed-in user a nonce that PUT /user accepts
