@@ -143,15 +143,9 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 	if err != nil {
 		return err
 	}
-	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
-	p.mutation = true
-	where, err := p.whereFor(t)
+	p, where, err := h.filtered(rc, q, t, "UPDATE", "update")
 	if err != nil {
 		return err
-	}
-	if len(where) == 0 {
-		return newErr(400, "21000", "UPDATE requires a WHERE clause").
-			WithHint("Add a filter (for example id=eq.1) to choose the rows to update")
 	}
 	var sql string
 	if len(cols) == 0 {
@@ -190,15 +184,9 @@ func (h *Handler) delete(rc *reqCtx, t *Table) error {
 	if err != nil {
 		return err
 	}
-	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
-	p.mutation = true
-	where, err := p.whereFor(t)
+	p, where, err := h.filtered(rc, q, t, "DELETE", "delete")
 	if err != nil {
 		return err
-	}
-	if len(where) == 0 {
-		return newErr(400, "21000", "DELETE requires a WHERE clause").
-			WithHint("Add a filter (for example id=eq.1) to choose the rows to delete")
 	}
 	sql := fmt.Sprintf("WITH pgrst_mut AS (DELETE FROM %s AS \"pgrst_t\" WHERE %s%s)", t.QName(), strings.Join(where, " AND "), returning(rc))
 	rep, err := h.representation(rc, p, t, q, m)
@@ -215,6 +203,22 @@ func (h *Handler) delete(rc *reqCtx, t *Table) error {
 	}
 	rc.c.Set("Content-Range", "*/"+tot)
 	return h.respondMutation(rc, m, 200, res)
+}
+
+// filtered plans the WHERE of an UPDATE or DELETE (verb), which must have
+// one: PostgREST refuses to change every row of a table by accident.
+func (h *Handler) filtered(rc *reqCtx, q *query, t *Table, verb, what string) (*planner, []string, error) {
+	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
+	p.mutation = true
+	where, err := p.whereFor(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(where) == 0 {
+		return nil, nil, newErr(400, "21000", verb+" requires a WHERE clause").
+			WithHint("Add a filter (for example id=eq.1) to choose the rows to " + what)
+	}
+	return p, where, nil
 }
 
 // mutate runs a mutation statement, enforcing .single() and max-affected
