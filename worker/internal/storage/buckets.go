@@ -120,6 +120,37 @@ type bucketBody struct {
 
 // sizeLimit parses file_size_limit: absent, null, a number of bytes, or a
 // string "<n><unit>" with unit B/KB/MB/GB (case-insensitive).
+// readBucketBody reads a bucket create or update body.
+func readBucketBody(c *fiber.Ctx) (bucketBody, error) {
+	var body bucketBody
+	raw, err := readSmallBody(c)
+	if err != nil {
+		return body, err
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return body, errBadRequest("Invalid JSON body")
+	}
+	return body, nil
+}
+
+// bucketLimits are a body's file_size_limit and allowed_mime_types, each
+// with whether it was sent at all.
+type bucketLimits struct {
+	setSize, setMimes bool
+	size              *int64
+	mimes             []string
+}
+
+func (b bucketBody) limits() (bucketLimits, error) {
+	var l bucketLimits
+	var err error
+	if l.setSize, l.size, err = sizeLimit(b.FileSizeLimit); err != nil {
+		return l, err
+	}
+	l.setMimes, l.mimes, err = mimeList(b.AllowedMimeTypes)
+	return l, err
+}
+
 func sizeLimit(raw json.RawMessage) (set bool, v *int64, err error) {
 	if len(raw) == 0 {
 		return false, nil, nil
@@ -190,13 +221,9 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	raw, err := readSmallBody(c)
+	body, err := readBucketBody(c)
 	if err != nil {
 		return err
-	}
-	var body bucketBody
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return errBadRequest("Invalid JSON body")
 	}
 	name := body.Name
 	if name == "" {
@@ -212,14 +239,11 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if body.Type != "" && body.Type != "STANDARD" {
 		return errBadRequest("Only STANDARD buckets are supported")
 	}
-	_, limit, err := sizeLimit(body.FileSizeLimit)
+	lim, err := body.limits()
 	if err != nil {
 		return err
 	}
-	_, mimes, err := mimeList(body.AllowedMimeTypes)
-	if err != nil {
-		return err
-	}
+	limit, mimes := lim.size, lim.mimes
 	public := body.Public != nil && *body.Public
 	ctx, cancel := dbCtx(c)
 	defer cancel()
@@ -240,22 +264,15 @@ func (h *Handler) updateBucket(c *fiber.Ctx) error {
 		return err
 	}
 	id := strings.Clone(c.Params("id"))
-	raw, err := readSmallBody(c)
+	body, err := readBucketBody(c)
 	if err != nil {
 		return err
 	}
-	var body bucketBody
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return errBadRequest("Invalid JSON body")
-	}
-	setLimit, limit, err := sizeLimit(body.FileSizeLimit)
+	lim, err := body.limits()
 	if err != nil {
 		return err
 	}
-	setMimes, mimes, err := mimeList(body.AllowedMimeTypes)
-	if err != nil {
-		return err
-	}
+	setLimit, limit, setMimes, mimes := lim.setSize, lim.size, lim.setMimes, lim.mimes
 	if body.Public == nil && !setLimit && !setMimes {
 		return errBadRequest("Nothing to update: send public, file_size_limit or allowed_mime_types")
 	}
