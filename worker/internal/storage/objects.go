@@ -81,13 +81,9 @@ func hasCredentials(c *fiber.Ctx) bool {
 }
 
 func (h *Handler) getAuthenticated(c *fiber.Ctx) error {
-	cl, err := h.auth(c, true)
+	cl, bucketID, key, err := h.objectRequest(c, true)
 	if err != nil {
 		return err
-	}
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
 	}
 	o, err := h.visibleObject(c, cl, bucketID, key, "storage.object.get_authenticated")
 	if err != nil {
@@ -149,13 +145,9 @@ func infoOf(o *object) infoJSON {
 }
 
 func (h *Handler) info(c *fiber.Ctx) error {
-	cl, err := h.auth(c, true)
+	cl, bucketID, key, err := h.objectRequest(c, true)
 	if err != nil {
 		return err
-	}
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
 	}
 	o, err := h.visibleObject(c, cl, bucketID, key, "storage.object.info")
 	if err != nil {

@@ -206,13 +206,9 @@ func (h *Handler) getSigned(c *fiber.Ctx) error {
 // createUploadURL checks the caller may write the object now and returns
 // a token that lets anyone upload it once within SignedUploadTTL.
 func (h *Handler) createUploadURL(c *fiber.Ctx) error {
-	cl, err := h.auth(c, false)
+	cl, bucketID, key, err := h.objectRequest(c, false)
 	if err != nil {
 		return err
-	}
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
 	}
 	if _, err := readSmallBody(c); err != nil {
 		return err

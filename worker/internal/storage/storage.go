@@ -260,6 +260,19 @@ func (h *Handler) auth(c *fiber.Ctx, anonFallback bool) (*caller, error) {
 	return withRequest(c, &caller{claims: res.Claims, role: res.Role, sub: strings.Clone(res.Claims.Subject())}), nil
 }
 
+// objectRequest authenticates a request on /object/.../{bucket}/{key}
+// (see auth for anonFallback) and reads the bucket and key from its path.
+func (h *Handler) objectRequest(c *fiber.Ctx, anonFallback bool) (cl *caller, bucketID, key string, err error) {
+	if cl, err = h.auth(c, anonFallback); err != nil {
+		return nil, "", "", err
+	}
+	bucketID, key, perr := parseObjectPath(tail(c))
+	if perr != nil {
+		return nil, "", "", perr
+	}
+	return cl, bucketID, key, nil
+}
+
 var serviceClaims = db.Claims{"role": db.RoleServiceRole}
 
 // dbCtx is the context of a request's database work.

@@ -202,13 +202,9 @@ func (h *Handler) uploadPut(c *fiber.Ctx) error {
 }
 
 func (h *Handler) upload(c *fiber.Ctx, upsert bool, op string) error {
-	cl, err := h.auth(c, false)
+	cl, bucketID, key, err := h.objectRequest(c, false)
 	if err != nil {
 		return err
-	}
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
 	}
 	ctx, cancel := dbCtx(c)
 	b, err := h.bucket(ctx, bucketID)
