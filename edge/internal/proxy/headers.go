@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"iter"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -27,38 +28,30 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect",
 }
 
+// hopHeader is what stripHop needs of a request or response header.
+type hopHeader interface {
+	All() iter.Seq2[[]byte, []byte]
+	DelBytes(key []byte)
+	ResetConnectionClose()
+}
+
 // stripRequestHop removes hop-by-hop headers, including any header the
-// client's Connection header names, whatever their case. It finds them in
-// one pass over the header and deletes only those, by their exact spelling;
-// most requests have none.
-func stripRequestHop(h *fasthttp.RequestHeader) {
+// client's Connection header names, whatever their case.
+func stripRequestHop(h *fasthttp.RequestHeader) { stripHop(h, true) }
+
+// stripResponseHop does the same for a worker's answer, except for
+// Transfer-Encoding, which fasthttp sets from how it writes the body.
+func stripResponseHop(h *fasthttp.ResponseHeader) { stripHop(h, false) }
+
+// stripHop finds the hop-by-hop headers in one pass over the header and
+// deletes only those, by their exact spelling; most messages have none.
+// te says whether Transfer-Encoding goes too.
+func stripHop[H hopHeader](h H, te bool) {
 	var stack [256]byte
 	names := stack[:0] // names to delete, each followed by a 0 byte
 	var conn []byte
 	for k, v := range h.All() {
-		names, conn = collectHop(names, conn, k, v, true)
-	}
-	if len(conn) > 0 && hasOtherTokens(conn) {
-		for k := range h.All() {
-			names = collectNamed(names, conn, k)
-		}
-	}
-	for len(names) > 0 {
-		i := bytes.IndexByte(names, 0)
-		h.DelBytes(names[:i])
-		names = names[i+1:]
-	}
-	h.ResetConnectionClose()
-}
-
-// stripResponseHop does the same for a worker's answer, except for
-// Transfer-Encoding, which fasthttp sets from how it writes the body.
-func stripResponseHop(h *fasthttp.ResponseHeader) {
-	var stack [256]byte
-	names := stack[:0]
-	var conn []byte
-	for k, v := range h.All() {
-		names, conn = collectHop(names, conn, k, v, false)
+		names, conn = collectHop(names, conn, k, v, te)
 	}
 	if len(conn) > 0 && hasOtherTokens(conn) {
 		for k := range h.All() {
