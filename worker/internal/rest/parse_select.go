@@ -233,19 +233,8 @@ func (p *scanner) selectItem(depth int) (*selectItem, error) {
 		if err := p.hints(it); err != nil {
 			return nil, err
 		}
-		if !p.consume("(") {
-			return nil, fmt.Errorf("%s", p.unexpected("\"(\""))
-		}
-		if p.has(")") {
-			return nil, fmt.Errorf("%s", p.unexpected("a select list inside the spread"))
-		}
-		children, err := p.selectList(depth + 1)
-		if err != nil {
+		if err := p.children(it, depth, false); err != nil {
 			return nil, err
-		}
-		it.Children = children
-		if !p.consume(")") {
-			return nil, fmt.Errorf("%s", p.unexpected("\")\""))
 		}
 		return it, nil
 	}
@@ -284,18 +273,8 @@ func (p *scanner) selectItem(depth int) (*selectItem, error) {
 		if err := p.hints(it); err != nil {
 			return nil, err
 		}
-		if !p.consume("(") {
-			return nil, fmt.Errorf("%s", p.unexpected("\"(\""))
-		}
-		if !p.has(")") {
-			children, err := p.selectList(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			it.Children = children
-		}
-		if !p.consume(")") {
-			return nil, fmt.Errorf("%s", p.unexpected("\")\""))
+		if err := p.children(it, depth, true); err != nil {
+			return nil, err
 		}
 		return it, nil
 	}
@@ -352,6 +331,27 @@ func (p *scanner) hints(it *selectItem) error {
 			}
 			it.Hint = h
 		}
+	}
+	return nil
+}
+
+// children reads the parenthesized select list of an embed or a spread
+// into it; only an embed's may be empty.
+func (p *scanner) children(it *selectItem, depth int, allowEmpty bool) error {
+	if !p.consume("(") {
+		return fmt.Errorf("%s", p.unexpected("\"(\""))
+	}
+	if !p.has(")") {
+		children, err := p.selectList(depth + 1)
+		if err != nil {
+			return err
+		}
+		it.Children = children
+	} else if !allowEmpty {
+		return fmt.Errorf("%s", p.unexpected("a select list inside the spread"))
+	}
+	if !p.consume(")") {
+		return fmt.Errorf("%s", p.unexpected("\")\""))
 	}
 	return nil
 }
