@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -142,10 +143,27 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		opts.Ready(edgeURL)
 	}
 
+	// The event loops take the listener and pass what they do not serve to
+	// the fasthttp server; without them, it serves the listener itself.
+	serveLn := ln
+	var loops *proxy.Loops
+	if n := eventLoops(cfg.EventLoops); n > 0 {
+		if loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout); err != nil {
+			return fmt.Errorf("edge event loops: %w", err)
+		}
+		serveLn = loops.Handoff()
+	}
+
 	var g lifecycle.Group
 	g.Add(func(ctx context.Context) error {
 		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- srv.Serve(serveLn) }()
+		loopsDone := make(chan struct{})
+		if loops != nil {
+			go func() { loops.Run(); close(loopsDone) }()
+		} else {
+			close(loopsDone)
+		}
 		select {
 		case err := <-errc:
 			return err
@@ -154,7 +172,11 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		log.Info("edge shutting down", "component", "edge")
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
+		if loops != nil {
+			go loops.Shutdown(sctx)
+		}
 		_ = srv.ShutdownWithContext(sctx)
+		<-loopsDone
 		_ = ln.Close() // in case ctx ended before Serve took the listener
 		p.CloseHijacked()
 		workers.CloseIdle()
@@ -171,6 +193,14 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	err = g.Run(ctx)
 	_ = nc.Drain()
 	return err
+}
+
+// eventLoops is how many event loops EDGE_EVENT_LOOPS asks for.
+func eventLoops(n int) int {
+	if n == 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return max(n, 0)
 }
 
 func healthHandler(p *pool.Pool, id, version string) fasthttp.RequestHandler {

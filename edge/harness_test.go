@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,6 +53,11 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 	}
 	e := &env{t: t, nats: ns, nc: bustest.Connect(t, ns), tr: &pool.Transport{}, done: make(chan error, 1)}
 	vars := map[string]string{"NATS_URL": ns.URL(), "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
+	// The suite runs once with the event loops (the default) and once with
+	// MADBASE_TEST_EDGE_EVENT_LOOPS=-1, the goroutine engine alone.
+	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
+		vars["EDGE_EVENT_LOOPS"] = v
+	}
 	for _, o := range opts {
 		o(vars)
 	}
@@ -86,6 +92,9 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 	}, "edge /health")
 	return e
 }
+
+// loops reports whether the edge serves API requests with its event loops.
+func (e *env) loops() bool { return os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1" }
 
 type discard struct{}
 

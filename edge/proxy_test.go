@@ -453,9 +453,13 @@ func testStaleConn(t *testing.T, method, body string) {
 	// Each request reached the worker exactly once: a stale connection is
 	// never mistaken for one that got the request.
 	assert.Equal(t, int64(16), hits.Load())
-	if body == "" && (method == http.MethodGet || method == http.MethodHead) {
+	switch {
+	case e.loops():
+		// The event loops drop pooled connections when the worker's FIN
+		// arrives, before any request is sent on them.
+	case body == "" && (method == http.MethodGet || method == http.MethodHead):
 		assert.Positive(t, e.tr.Retries.Load(), "the stale connections were found by sending again")
-	} else {
+	default:
 		assert.Zero(t, e.tr.Retries.Load())
 	}
 }

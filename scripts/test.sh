@@ -23,6 +23,8 @@ go vet "${pkgs[@]}"
 
 echo "== go test (race detector on)"
 go test -race -count=1 -timeout 15m "${pkgs[@]}"
+echo "== edge tests again with the goroutine engine alone (EDGE_EVENT_LOOPS=-1)"
+MADBASE_TEST_EDGE_EVENT_LOOPS=-1 go test -race -count=1 -timeout 5m ./edge/...
 
 echo "== compose topology as processes (scripts/compose-smoke.sh)"; scripts/compose-smoke.sh
 

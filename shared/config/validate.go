@@ -49,6 +49,9 @@ func (c *Edge) Validate(requireNATS bool) error {
 	if c.ResponseTimeout <= 0 {
 		errs = append(errs, errors.New("UPSTREAM_RESPONSE_TIMEOUT: must be positive"))
 	}
+	if c.EventLoops < -1 {
+		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (one per CPU) or a count, not %d", c.EventLoops))
+	}
 	return errors.Join(errs...)
 }
 

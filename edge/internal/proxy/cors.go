@@ -46,14 +46,34 @@ func (c cors) allowed(origin []byte) bool {
 	return c.any || c.origins[strings.ToLower(string(origin))]
 }
 
-func (c cors) setOrigin(h *fasthttp.ResponseHeader, origin []byte) {
+// originHeaders calls set for the headers that allow origin; add says the
+// header joins the ones already there instead of replacing them. Both
+// engines write them through it.
+func (c cors) originHeaders(origin []byte, set func(name string, value []byte, add bool)) {
 	if c.any {
-		h.Set("Access-Control-Allow-Origin", "*")
+		set("Access-Control-Allow-Origin", []byte("*"), false)
 		return
 	}
-	h.SetBytesV("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Add("Vary", "Origin")
+	set("Access-Control-Allow-Origin", origin, false)
+	set("Access-Control-Allow-Credentials", []byte("true"), false)
+	set("Vary", []byte("Origin"), true)
+}
+
+// actualHeaders calls set for the headers of a normal response to an
+// allowed origin.
+func (c cors) actualHeaders(origin []byte, set func(name string, value []byte, add bool)) {
+	c.originHeaders(origin, set)
+	set("Access-Control-Expose-Headers", []byte(exposedHeaders), false)
+}
+
+func setter(h *fasthttp.ResponseHeader) func(string, []byte, bool) {
+	return func(name string, value []byte, add bool) {
+		if add {
+			h.AddBytesV(name, value)
+		} else {
+			h.SetBytesV(name, value)
+		}
+	}
 }
 
 // preflight answers an OPTIONS preflight without bothering a worker.
@@ -65,7 +85,7 @@ func (c cors) preflight(ctx *fasthttp.RequestCtx, origin []byte) {
 		return
 	}
 	h := &ctx.Response.Header
-	c.setOrigin(h, origin)
+	c.originHeaders(origin, setter(h))
 	h.Set("Access-Control-Allow-Methods", allowedMethods)
 	if req := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(req) > 0 {
 		h.SetBytesV("Access-Control-Allow-Headers", req)
@@ -81,7 +101,5 @@ func (c cors) actual(ctx *fasthttp.RequestCtx, origin []byte) {
 	if !c.allowed(origin) {
 		return
 	}
-	h := &ctx.Response.Header
-	c.setOrigin(h, origin)
-	h.Set("Access-Control-Expose-Headers", exposedHeaders)
+	c.actualHeaders(origin, setter(&ctx.Response.Header))
 }

@@ -187,7 +187,12 @@ func (r *requestIDs) forRequest(ctx *fasthttp.RequestCtx) string {
 	if v := ctx.Request.Header.Peek(headerRequestID); validRequestID(v) {
 		return string(v)
 	}
-	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
+	return string(r.append(nil))
+}
+
+// append appends a new request id to b.
+func (r *requestIDs) append(b []byte) []byte {
+	return strconv.AppendUint(append(b, r.prefix...), r.n.Add(1), 36)
 }
 
 func validRequestID(v []byte) bool {

@@ -1,0 +1,520 @@
+package proxy
+
+import (
+	"bytes"
+)
+
+// The event loops (loop.go) read HTTP/1.1 heads themselves. They accept a
+// strict subset of the protocol: whatever falls outside it is not an error
+// for them but a reason to hand the connection to the fasthttp server, which
+// implements the whole protocol (and its error answers).
+
+// headStatus is the outcome of reading a head from a buffer.
+type headStatus int
+
+const (
+	headIncomplete headStatus = iota // more bytes are needed
+	headOK                           // parsed; the fast path can serve it
+	headOther                        // complete or not, the fast path will not serve it
+)
+
+// maxHeadHeaders bounds the header lines of a head the fast path serves.
+const maxHeadHeaders = 64
+
+// headerLine is one header of a head, pointing into the read buffer.
+type headerLine struct {
+	name, value []byte
+	// drop marks hop-by-hop headers and the ones the edge writes itself.
+	drop bool
+}
+
+// requestHead is a parsed request head. Slices point into the read buffer
+// and live as long as the bytes there.
+type requestHead struct {
+	method, uri []byte
+	lines       [maxHeadHeaders]headerLine
+	n           int
+	// contentLength is -1 without a Content-Length header.
+	contentLength int64
+	host          []byte
+	origin        []byte
+	requestID     []byte
+	forwardedFor  []byte
+	forwardedProt []byte
+	forwardedHost []byte
+	preflight     bool // Access-Control-Request-Method is present
+	connClose     bool
+	size          int // bytes of the head, blank line included
+}
+
+// tchar is RFC 9110's token alphabet.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// nextLine returns the line at the start of b without its CRLF and the
+// length consumed, or ok=false when no complete line is there. A bare LF
+// ends nothing here: such a head goes to the full parser.
+func nextLine(b []byte) (line []byte, n int, st headStatus) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return nil, 0, headIncomplete
+	}
+	if i == 0 || b[i-1] != '\r' {
+		return nil, 0, headOther
+	}
+	return b[:i-1], i + 1, headOK
+}
+
+// parseHeaderLine splits "Name: value" and trims the value's blanks. Names
+// must be tokens; values may hold no control byte but tab.
+func parseHeaderLine(line []byte) (name, value []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return nil, nil, false
+	}
+	name = line[:colon]
+	for _, c := range name {
+		if !tchar[c] {
+			return nil, nil, false
+		}
+	}
+	value = line[colon+1:]
+	for _, c := range value {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return nil, nil, false
+		}
+	}
+	return name, trimSpace(value), true
+}
+
+// parseContentLength reads a Content-Length value: digits only, no sign,
+// no list, at most 18 digits.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func is(name []byte, lower string) bool {
+	return len(name) == len(lower) && bytes.EqualFold(name, []byte(lower))
+}
+
+// parseRequestHead reads the request head at the start of b into h.
+func parseRequestHead(b []byte, h *requestHead) headStatus {
+	*h = requestHead{contentLength: -1}
+	line, n, st := nextLine(b)
+	if st != headOK {
+		return st
+	}
+	off := n
+	// METHOD SP request-target SP HTTP/1.1
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || len(line) < sp+1+1+9 {
+		return headOther
+	}
+	h.method = line[:sp]
+	for _, c := range h.method {
+		if c < 'A' || c > 'Z' {
+			return headOther
+		}
+	}
+	rest := line[sp+1:]
+	if !bytes.HasSuffix(rest, []byte(" HTTP/1.1")) {
+		return headOther
+	}
+	h.uri = rest[:len(rest)-9]
+	if len(h.uri) == 0 || h.uri[0] != '/' {
+		return headOther
+	}
+	for _, c := range h.uri {
+		if c <= 0x20 || c >= 0x7f {
+			return headOther
+		}
+	}
+	for {
+		line, n, st = nextLine(b[off:])
+		if st != headOK {
+			return st
+		}
+		off += n
+		if len(line) == 0 {
+			break
+		}
+		if h.n == maxHeadHeaders {
+			return headOther
+		}
+		name, value, ok := parseHeaderLine(line)
+		if !ok {
+			return headOther // also obs-fold: a line starting with a blank
+		}
+		hl := headerLine{name: name, value: value}
+		switch len(name) {
+		case 2:
+			hl.drop = is(name, "te")
+		case 4:
+			if is(name, "host") {
+				if h.host != nil {
+					return headOther
+				}
+				h.host = value
+			}
+		case 6:
+			if is(name, "expect") {
+				return headOther
+			}
+			if is(name, "origin") {
+				h.origin = value
+			}
+		case 7:
+			if is(name, "upgrade") {
+				return headOther
+			}
+			hl.drop = is(name, "trailer")
+		case 10:
+			if is(name, "connection") {
+				hl.drop = true
+				if !connectionTokens(value, &h.connClose) {
+					return headOther
+				}
+			} else {
+				hl.drop = is(name, "keep-alive")
+			}
+		case 12:
+			if is(name, "x-request-id") {
+				h.requestID, hl.drop = value, true
+			}
+		case 14:
+			if is(name, "content-length") {
+				cl, ok := parseContentLength(value)
+				if !ok || h.contentLength >= 0 {
+					return headOther
+				}
+				h.contentLength = cl
+			}
+		case 15:
+			if is(name, "x-forwarded-for") {
+				if h.forwardedFor != nil {
+					return headOther
+				}
+				h.forwardedFor, hl.drop = value, true
+			}
+		case 16:
+			if is(name, "x-forwarded-host") {
+				h.forwardedHost, hl.drop = value, true
+			} else {
+				hl.drop = is(name, "proxy-connection")
+			}
+		case 17:
+			if is(name, "transfer-encoding") {
+				return headOther
+			}
+			if is(name, "x-forwarded-proto") {
+				h.forwardedProt, hl.drop = value, true
+			}
+		case 18:
+			hl.drop = is(name, "proxy-authenticate")
+		case 19:
+			hl.drop = is(name, "proxy-authorization")
+		case 29:
+			h.preflight = h.preflight || is(name, "access-control-request-method")
+		}
+		h.lines[h.n] = hl
+		h.n++
+	}
+	if h.host == nil {
+		return headOther
+	}
+	h.size = off
+	return headOK
+}
+
+// connectionTokens reads a Connection value; only close and keep-alive are
+// served here (a header named in Connection must be dropped too, which the
+// full parser does).
+func connectionTokens(v []byte, closeConn *bool) bool {
+	ok := true
+	forEachToken(v, func(tok []byte) {
+		switch {
+		case bytes.EqualFold(tok, []byte("close")):
+			*closeConn = true
+		case bytes.EqualFold(tok, []byte("keep-alive")):
+		default:
+			ok = false
+		}
+	})
+	return ok
+}
+
+// responseHead is a parsed response head from a worker.
+type responseHead struct {
+	status int
+	// statusLine is the line without "HTTP/1.x " and CRLF: "200 OK".
+	statusLine []byte
+	lines      [maxHeadHeaders]headerLine
+	n          int
+	// contentLength is -1 without a Content-Length header.
+	contentLength int64
+	chunked       bool
+	connClose     bool
+	http10        bool
+	size          int
+}
+
+// parseResponseHead reads a worker's response head at the start of b. A
+// head the edge cannot relay faithfully is headOther: the exchange fails
+// with 502.
+func parseResponseHead(b []byte, h *responseHead) headStatus {
+	*h = responseHead{contentLength: -1}
+	line, n, st := nextLine(b)
+	if st != headOK {
+		return st
+	}
+	off := n
+	switch {
+	case bytes.HasPrefix(line, []byte("HTTP/1.1 ")):
+	case bytes.HasPrefix(line, []byte("HTTP/1.0 ")):
+		h.http10 = true
+	default:
+		return headOther
+	}
+	h.statusLine = line[9:]
+	if len(h.statusLine) < 3 || (len(h.statusLine) > 3 && h.statusLine[3] != ' ') {
+		return headOther
+	}
+	for _, c := range h.statusLine[:3] {
+		if c < '0' || c > '9' {
+			return headOther
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 100 {
+		return headOther
+	}
+	for _, c := range h.statusLine {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return headOther
+		}
+	}
+	sawTE := false
+	for {
+		line, n, st = nextLine(b[off:])
+		if st != headOK {
+			return st
+		}
+		off += n
+		if len(line) == 0 {
+			break
+		}
+		if h.n == maxHeadHeaders {
+			return headOther
+		}
+		name, value, ok := parseHeaderLine(line)
+		if !ok {
+			return headOther
+		}
+		hl := headerLine{name: name, value: value}
+		switch len(name) {
+		case 2:
+			hl.drop = is(name, "te")
+		case 7:
+			hl.drop = is(name, "trailer") || is(name, "upgrade")
+		case 10:
+			if is(name, "connection") {
+				hl.drop = true
+				var other bool
+				forEachToken(value, func(tok []byte) {
+					switch {
+					case bytes.EqualFold(tok, []byte("close")):
+						h.connClose = true
+					case bytes.EqualFold(tok, []byte("keep-alive")):
+					default:
+						other = true
+					}
+				})
+				if other {
+					return headOther
+				}
+			} else {
+				hl.drop = is(name, "keep-alive")
+			}
+		case 12:
+			hl.drop = is(name, "x-request-id")
+		case 14:
+			if is(name, "content-length") {
+				cl, ok := parseContentLength(value)
+				if !ok || (h.contentLength >= 0 && cl != h.contentLength) {
+					return headOther
+				}
+				h.contentLength = cl
+			}
+		case 16:
+			hl.drop = is(name, "x-madbase-worker") || is(name, "proxy-connection")
+		case 17:
+			if is(name, "transfer-encoding") {
+				if sawTE || !bytes.EqualFold(value, []byte("chunked")) {
+					return headOther
+				}
+				sawTE, h.chunked = true, true
+			}
+		case 18:
+			hl.drop = is(name, "proxy-authenticate")
+		}
+		h.lines[h.n] = hl
+		h.n++
+	}
+	if h.chunked && h.contentLength >= 0 {
+		// RFC 9112 6.3: chunked wins; the length must not be passed on.
+		for i := 0; i < h.n; i++ {
+			if is(h.lines[i].name, "content-length") {
+				h.lines[i].drop = true
+			}
+		}
+		h.contentLength = -1
+	}
+	if h.http10 && !h.chunked {
+		h.connClose = true
+	}
+	h.size = off
+	return headOK
+}
+
+// bodiless reports whether a response to method with this status has no
+// body whatever its headers say.
+func bodiless(status int, head bool) bool {
+	return head || status == 204 || status == 304 || (status >= 100 && status < 200)
+}
+
+// chunkedScanner follows a chunked body to find where it ends; the bytes
+// themselves are relayed unchanged.
+type chunkedScanner struct {
+	state   int
+	size    uint64
+	digits  int
+	lineLen int
+}
+
+const (
+	chSize      = iota // hex digits of a chunk size
+	chExt              // after the size: extensions up to CR
+	chSizeLF           // LF after the size line
+	chData             // size bytes of data
+	chDataCR           // CR after the data
+	chDataLF           // LF after the data
+	chTrailer          // a trailer line (or the final empty line)
+	chTrailerLF        // LF ending a trailer line
+	chDone
+)
+
+// maxChunkLine bounds a chunk-size line with its extensions and a trailer line.
+const maxChunkLine = 4096
+
+// scan consumes bytes of the chunked body from p and returns how many
+// belong to it; done is set when the body's last byte was among them.
+func (s *chunkedScanner) scan(p []byte) (n int, done bool, ok bool) {
+	for n < len(p) {
+		c := p[n]
+		switch s.state {
+		case chSize:
+			var d byte
+			switch {
+			case c >= '0' && c <= '9':
+				d = c - '0'
+			case c >= 'a' && c <= 'f':
+				d = c - 'a' + 10
+			case c >= 'A' && c <= 'F':
+				d = c - 'A' + 10
+			case (c == ';' || c == '\r' || c == ' ' || c == '\t') && s.digits > 0:
+				s.state, s.lineLen = chExt, 0
+				continue
+			default:
+				return n, false, false
+			}
+			if s.digits == 15 {
+				return n, false, false
+			}
+			s.size = s.size<<4 | uint64(d)
+			s.digits++
+			n++
+		case chExt:
+			if c == '\r' {
+				s.state = chSizeLF
+			} else if c == '\n' || s.lineLen >= maxChunkLine {
+				return n, false, false
+			}
+			s.lineLen++
+			n++
+		case chSizeLF:
+			if c != '\n' {
+				return n, false, false
+			}
+			n++
+			if s.size == 0 {
+				s.state, s.lineLen = chTrailer, 0
+			} else {
+				s.state = chData
+			}
+		case chData:
+			k := uint64(len(p) - n)
+			if k > s.size {
+				k = s.size
+			}
+			n += int(k)
+			s.size -= k
+			if s.size == 0 {
+				s.state = chDataCR
+			}
+		case chDataCR:
+			if c != '\r' {
+				return n, false, false
+			}
+			s.state = chDataLF
+			n++
+		case chDataLF:
+			if c != '\n' {
+				return n, false, false
+			}
+			s.state, s.digits = chSize, 0
+			n++
+		case chTrailer:
+			if c == '\r' {
+				s.state = chTrailerLF
+			} else if c == '\n' || s.lineLen >= maxChunkLine {
+				return n, false, false
+			} else {
+				s.lineLen++
+			}
+			n++
+		case chTrailerLF:
+			if c != '\n' {
+				return n, false, false
+			}
+			n++
+			if s.lineLen == 0 {
+				s.state = chDone
+				return n, true, true
+			}
+			s.state, s.lineLen = chTrailer, 0
+		default:
+			return n, true, true
+		}
+	}
+	return n, s.state == chDone, true
+}

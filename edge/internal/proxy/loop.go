@@ -1,0 +1,499 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/madbase/madbase/edge/internal/pool"
+)
+
+// Loops serve the edge's listener the way nginx does: one epoll event loop
+// per core, each on its own OS thread, every socket non-blocking and
+// registered once, edge-triggered. A request costs four system calls (read
+// the request, write it to the worker, read the answer, write it to the
+// client) and no goroutine switch: measured on two cores, the
+// goroutine-per-connection server spent most of its extra CPU in Go's
+// scheduler and netpoller.
+//
+// The loops serve the plain HTTP/1.1 exchanges of the API routes
+// (httphead.go says which). Everything else, a WebSocket upgrade, a chunked
+// request body, a CORS preflight, /health, /admin, a head outside the strict
+// subset, is handed with the bytes read so far to the fasthttp server, which
+// serves that connection from then on.
+type Loops struct {
+	p       *Proxy
+	ln      net.Listener
+	lnfd    int
+	loops   []*loop
+	handoff *handoffListener
+
+	connectTimeout  int64
+	responseTimeout int64
+	idleTimeout     int64
+
+	// addrs caches each upstream's resolved address (*pool.Upstream ->
+	// syscall.Sockaddr); a name is resolved off the loops.
+	addrs     sync.Map
+	resolving sync.Map
+
+	clients  atomic.Int64 // client connections the loops hold
+	draining atomic.Bool  // stop accepting, close connections once idle
+	stop     atomic.Bool  // close everything now
+	wg       sync.WaitGroup
+}
+
+// loopBufSize is the size of every read buffer: a request or response head
+// must fit in it, and bodies move through it.
+const loopBufSize = 64 << 10
+
+// NewLoops prepares n event loops on ln. Connections they hand over come
+// out of Handoff(), which the caller serves with the fasthttp server.
+func NewLoops(p *Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Loops, error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil, errors.New("event loops need a TCP listener")
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	lnfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { lnfd, derr = syscall.Dup(int(fd)) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	syscall.CloseOnExec(lnfd)
+	if err := syscall.SetNonblock(lnfd, true); err != nil {
+		_ = syscall.Close(lnfd)
+		return nil, err
+	}
+	ls := &Loops{
+		p: p, ln: ln, lnfd: lnfd,
+		handoff:     newHandoffListener(ln.Addr()),
+		idleTimeout: int64(idleTimeout),
+	}
+	if t := p.cfg.Transport; t != nil {
+		ls.connectTimeout, ls.responseTimeout = int64(t.ConnectTimeout), int64(t.ResponseTimeout)
+	}
+	if ls.connectTimeout <= 0 {
+		ls.connectTimeout = int64(2 * time.Second)
+	}
+	for range max(n, 1) {
+		lp, err := newLoop(ls)
+		if err != nil {
+			ls.closeLoops()
+			return nil, err
+		}
+		ls.loops = append(ls.loops, lp)
+	}
+	return ls, nil
+}
+
+// Handoff is the listener the fasthttp server serves: it yields the
+// connections the loops pass on.
+func (ls *Loops) Handoff() net.Listener { return ls.handoff }
+
+// Run serves until Shutdown has finished.
+func (ls *Loops) Run() {
+	for _, lp := range ls.loops {
+		ls.wg.Add(1)
+		go lp.run()
+	}
+	ls.wg.Wait()
+	ls.closeLoops()
+}
+
+// Shutdown stops accepting, lets exchanges in flight finish and closes idle
+// connections; when ctx ends first, the rest are cut.
+func (ls *Loops) Shutdown(ctx context.Context) {
+	ls.draining.Store(true)
+	ls.wakeAll()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for ls.clients.Load() > 0 {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			continue
+		}
+		break
+	}
+	ls.stop.Store(true)
+	ls.wakeAll()
+	_ = ls.handoff.Close()
+}
+
+func (ls *Loops) wakeAll() {
+	one := [8]byte{1}
+	for _, lp := range ls.loops {
+		_, _ = syscall.Write(lp.wakefd, one[:])
+	}
+}
+
+func (ls *Loops) closeLoops() {
+	for _, lp := range ls.loops {
+		_ = syscall.Close(lp.epfd)
+		_ = syscall.Close(lp.wakefd)
+	}
+	if ls.lnfd >= 0 {
+		_ = syscall.Close(ls.lnfd)
+		ls.lnfd = -1
+	}
+}
+
+// sockaddr returns u's address, or nil while it is being resolved (the
+// request then goes to the fasthttp path).
+func (ls *Loops) sockaddr(u *pool.Upstream) syscall.Sockaddr {
+	if sa, ok := ls.addrs.Load(u); ok {
+		return sa.(syscall.Sockaddr)
+	}
+	if ap, err := netipAddrPort(u.Addr); err == nil {
+		sa := sockaddrOf(ap.Addr().AsSlice(), int(ap.Port()))
+		ls.addrs.Store(u, sa)
+		return sa
+	}
+	if _, busy := ls.resolving.LoadOrStore(u, true); !busy {
+		go func() {
+			defer ls.resolving.Delete(u)
+			ta, err := net.ResolveTCPAddr("tcp", u.Addr)
+			if err != nil {
+				return
+			}
+			ip := ta.IP
+			if ip4 := ip.To4(); ip4 != nil {
+				ip = ip4
+			}
+			ls.addrs.Store(u, sockaddrOf(ip, ta.Port))
+		}()
+	}
+	return nil
+}
+
+func sockaddrOf(ip []byte, port int) syscall.Sockaddr {
+	if len(ip) == 4 {
+		sa := &syscall.SockaddrInet4{Port: port}
+		copy(sa.Addr[:], ip)
+		return sa
+	}
+	sa := &syscall.SockaddrInet6{Port: port}
+	copy(sa.Addr[:], ip)
+	return sa
+}
+
+// fdHandler is a socket registered with a loop.
+type fdHandler interface {
+	event(mask uint32)
+	// expire checks the socket's deadlines against now.
+	expire(now int64)
+}
+
+// loop is one event loop; everything in it runs on its own thread, so
+// nothing in it is locked.
+type loop struct {
+	ls     *Loops
+	epfd   int
+	wakefd int
+	fds    map[int32]fdHandler
+	idle   map[*pool.Upstream][]*upstreamConn
+	free   [][]byte
+	events [256]syscall.EpollEvent
+	now    int64
+	swept  int64
+	// listening is false once draining removed the listener.
+	listening bool
+}
+
+const (
+	evIn      = syscall.EPOLLIN
+	evOut     = syscall.EPOLLOUT
+	evRDHup   = syscall.EPOLLRDHUP
+	evHup     = syscall.EPOLLHUP
+	evErr     = syscall.EPOLLERR
+	evET      = 1 << 31
+	evExclude = 1 << 28 // EPOLLEXCLUSIVE: one loop wakes per new connection
+	// sweepEvery is how often deadlines are checked; timeouts fire up to
+	// this late.
+	sweepEvery = int64(100 * time.Millisecond)
+)
+
+func newLoop(ls *Loops) (*loop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	r1, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		_ = syscall.Close(epfd)
+		return nil, os.NewSyscallError("eventfd2", e)
+	}
+	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdHandler{}, idle: map[*pool.Upstream][]*upstreamConn{}}
+	if err := lp.add(lp.wakefd, evIn); err != nil {
+		return nil, err
+	}
+	if err := lp.add(ls.lnfd, evIn|evExclude); err != nil {
+		return nil, err
+	}
+	lp.listening = true
+	return lp, nil
+}
+
+func (lp *loop) add(fd int, events uint32) error {
+	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
+	return os.NewSyscallError("epoll_ctl", syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_ADD, fd, &ev))
+}
+
+// register adds a connection's socket, edge-triggered for reads, writes
+// and hang-ups, once for its whole life.
+func (lp *loop) register(fd int, h fdHandler) error {
+	if err := lp.add(fd, evIn|evOut|evRDHup|evET); err != nil {
+		return err
+	}
+	lp.fds[int32(fd)] = h
+	return nil
+}
+
+// unregister forgets fd; closing it removes it from epoll.
+func (lp *loop) unregister(fd int) { delete(lp.fds, int32(fd)) }
+
+func (lp *loop) run() {
+	defer lp.ls.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for {
+		n, err := syscall.EpollWait(lp.epfd, lp.events[:], int(sweepEvery/int64(time.Millisecond)))
+		if err != nil && err != syscall.EINTR {
+			lp.ls.p.cfg.Log.Error("epoll_wait failed; the loop stops", "component", "proxy", "error", err)
+			lp.closeAll()
+			return
+		}
+		lp.now = time.Now().UnixNano()
+		for i := 0; i < n; i++ {
+			ev := &lp.events[i]
+			fd := int(ev.Fd)
+			switch {
+			case fd == lp.wakefd:
+				var b [8]byte
+				_, _ = syscall.Read(lp.wakefd, b[:])
+			case fd == lp.ls.lnfd && lp.listening:
+				lp.accept()
+			default:
+				if h := lp.fds[ev.Fd]; h != nil {
+					h.event(ev.Events)
+				}
+			}
+		}
+		if lp.ls.stop.Load() {
+			lp.closeAll()
+			return
+		}
+		if lp.ls.draining.Load() && lp.listening {
+			lp.listening = false
+			_ = syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_DEL, lp.ls.lnfd, nil)
+			lp.sweep(true)
+		}
+		if lp.now-lp.swept >= sweepEvery {
+			lp.sweep(false)
+		}
+	}
+}
+
+// sweep checks every socket's deadlines; draining closes idle clients.
+func (lp *loop) sweep(draining bool) {
+	lp.swept = lp.now
+	for _, h := range lp.fds {
+		h.expire(lp.now)
+	}
+	if draining || lp.ls.draining.Load() {
+		for _, h := range lp.fds {
+			if c, ok := h.(*clientConn); ok && c.state == stIdle && c.r == c.w {
+				c.close()
+			}
+		}
+	}
+	// Idle upstream connections the worker may have dropped meanwhile are
+	// noticed through their hang-up events; old ones are closed here.
+	for u, list := range lp.idle {
+		keep := list[:0]
+		for _, uc := range list {
+			if lp.now-uc.idle > int64(upstreamIdleTimeout) {
+				uc.close()
+			} else {
+				keep = append(keep, uc)
+			}
+		}
+		if len(keep) == 0 {
+			delete(lp.idle, u)
+		} else {
+			lp.idle[u] = keep
+		}
+	}
+}
+
+// upstreamIdleTimeout closes pooled connections to a worker unused this long.
+const upstreamIdleTimeout = 30 * time.Second
+
+func (lp *loop) closeAll() {
+	for _, h := range lp.fds {
+		switch x := h.(type) {
+		case *clientConn:
+			x.close()
+		case *upstreamConn:
+			x.close()
+		}
+	}
+}
+
+func (lp *loop) accept() {
+	for range 64 {
+		fd, sa, err := syscall.Accept4(lp.ls.lnfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if err != nil {
+			if err == syscall.EAGAIN || err == syscall.ECONNABORTED || err == syscall.EINTR {
+				return
+			}
+			if err == syscall.EMFILE || err == syscall.ENFILE {
+				lp.ls.p.cfg.Log.Warn("accept: out of file descriptors", "component", "proxy", "error", err)
+			}
+			return
+		}
+		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		c := &clientConn{lp: lp, fd: fd, lastActive: lp.now}
+		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
+		c.sa = sa
+		if err := lp.register(fd, c); err != nil {
+			_ = syscall.Close(fd)
+			continue
+		}
+		lp.ls.clients.Add(1)
+	}
+}
+
+func (lp *loop) getBuf() []byte {
+	if n := len(lp.free); n > 0 {
+		b := lp.free[n-1]
+		lp.free = lp.free[:n-1]
+		return b
+	}
+	return make([]byte, loopBufSize)
+}
+
+func (lp *loop) putBuf(b []byte) {
+	if b != nil && len(lp.free) < 64 {
+		lp.free = append(lp.free, b[:loopBufSize])
+	}
+}
+
+// readFD reads into p; n == 0 with a nil error is EOF.
+func readFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
+
+func writeFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Write(fd, p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
+
+// writev2 writes a then b in one system call.
+func writev2(fd int, a, b []byte) (int, error) {
+	if len(b) == 0 {
+		return writeFD(fd, a)
+	}
+	if len(a) == 0 {
+		return writeFD(fd, b)
+	}
+	iov := [2]syscall.Iovec{{Base: &a[0]}, {Base: &b[0]}}
+	iov[0].SetLen(len(a))
+	iov[1].SetLen(len(b))
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(n), nil
+	}
+}
+
+// handoffListener yields the connections the loops pass to the fasthttp
+// server.
+type handoffListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	done   chan struct{}
+	closed sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, conns: make(chan net.Conn, 64), done: make(chan struct{})}
+}
+
+func (h *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoffListener) Close() error {
+	h.closed.Do(func() { close(h.done) })
+	return nil
+}
+
+func (h *handoffListener) Addr() net.Addr { return h.addr }
+
+// give passes c on, or closes it when the server has stopped. The channel
+// is buffered; a full one waits on the server's accept loop, which takes
+// connections as fast as it can.
+func (h *handoffListener) give(c net.Conn) {
+	select {
+	case h.conns <- c:
+	case <-h.done:
+		_ = c.Close()
+	}
+}
+
+// prefixConn replays bytes the loop read before handing the connection on.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
