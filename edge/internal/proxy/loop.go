@@ -207,6 +207,7 @@ type loop struct {
 	fds    map[int32]fdHandler
 	idle   map[*pool.Upstream][]*upstreamConn
 	free   [][]byte
+	pipes  []*bodyPipe
 	events [256]syscall.EpollEvent
 	now    int64
 	swept  int64
@@ -352,6 +353,11 @@ func (lp *loop) closeAll() {
 			x.close()
 		}
 	}
+	for _, bp := range lp.pipes {
+		_ = syscall.Close(bp.r)
+		_ = syscall.Close(bp.w)
+	}
+	lp.pipes = nil
 }
 
 func (lp *loop) accept() {

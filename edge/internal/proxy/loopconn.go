@@ -90,6 +90,10 @@ type clientConn struct {
 	// abortAfter cuts the client's connection after what was relayed: the
 	// worker's body was malformed, so it must not look complete.
 	abortAfter bool
+	// pipe carries a long body of known length with splice(2) (loopsplice.go);
+	// pipeLeft counts what is still to read into it.
+	pipe     *bodyPipe
+	pipeLeft int64
 }
 
 // upstreamConn is a connection to a worker, pooled per loop.
@@ -492,6 +496,16 @@ func (c *clientConn) sendBody() bool {
 		return true
 	}
 	uc := c.up
+	if c.r == c.w && (c.pipe != nil || c.bodyLeft >= spliceMin) {
+		if c.pipe == nil {
+			if c.pipe = c.lp.getPipe(); c.pipe != nil {
+				c.pipeLeft = c.bodyLeft
+			}
+		}
+		if c.pipe != nil {
+			return c.spliceRequest()
+		}
+	}
 	if c.r == c.w {
 		if !c.readable {
 			if c.hup {
@@ -522,6 +536,61 @@ func (c *clientConn) sendBody() bool {
 		return false
 	}
 	return true
+}
+
+// spliceRequest moves the rest of a long request body to the worker.
+func (c *clientConn) spliceRequest() bool {
+	uc := c.up
+	res := spliceStep(c.pipe, c.fd, uc.fd, &c.pipeLeft, &c.readable, &uc.writable)
+	c.bodyLeft = c.pipeLeft + c.pipe.n
+	switch res {
+	case spliceMoved:
+		uc.waiting = c.lp.now
+		c.lastActive = c.lp.now
+		if c.bodyLeft == 0 {
+			c.lp.putPipe(c.pipe)
+			c.pipe = nil
+		}
+		return true
+	case spliceWait:
+		if !c.readable && c.hup && c.pipe.n == 0 {
+			c.p().countError("client_abort")
+			c.close()
+		}
+		return false
+	case spliceToErr:
+		c.upstreamBroke(syscall.EPIPE)
+		return true
+	}
+	c.p().countError("client_abort")
+	c.close()
+	return false
+}
+
+// spliceResponse moves the rest of a long response body to the client.
+func (c *clientConn) spliceResponse() bool {
+	uc := c.up
+	res := spliceStep(c.pipe, uc.fd, c.fd, &c.left, &uc.readable, &c.writable)
+	switch res {
+	case spliceMoved:
+		c.lastActive = c.lp.now
+		if c.left == 0 && c.pipe.n == 0 {
+			c.lp.putPipe(c.pipe)
+			c.pipe = nil
+			c.done = true
+		}
+		return true
+	case spliceWait:
+		return false
+	case spliceToErr:
+		c.clientGone()
+		return false
+	}
+	// The worker broke off mid-body: cut the client's connection so the
+	// answer cannot look complete.
+	c.p().countError("upstream")
+	c.close()
+	return false
 }
 
 // upstreamBroke handles a worker connection that failed before the answer
@@ -565,6 +634,10 @@ func (c *clientConn) fail(e *apierr.Error) {
 	if c.up != nil {
 		c.up.close()
 		c.up = nil
+	}
+	if c.pipe != nil {
+		c.lp.putPipe(c.pipe) // closed if it still holds body bytes
+		c.pipe = nil
 	}
 	if c.bodyLeft > 0 {
 		c.closeAfter = true // the rest of the body was not read
@@ -770,6 +843,14 @@ func (c *clientConn) relay() bool {
 		return c.state != stClosed
 	}
 	uc := c.up
+	if c.pipe != nil || (c.mode == bodyLength && uc.r == uc.w && c.left >= spliceMin) {
+		if c.pipe == nil {
+			c.pipe = c.lp.getPipe()
+		}
+		if c.pipe != nil {
+			return c.spliceResponse()
+		}
+	}
 	if uc.r == uc.w {
 		if !uc.readable {
 			return false
@@ -839,6 +920,8 @@ func (c *clientConn) close() {
 	_ = syscall.Close(c.fd)
 	c.lp.putBuf(c.buf)
 	c.buf = nil
+	c.lp.putPipe(c.pipe)
+	c.pipe = nil
 	if c.up != nil {
 		c.up.close()
 		c.up = nil

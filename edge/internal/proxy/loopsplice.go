@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"syscall"
+)
+
+// Long bodies of known length move between the two sockets through a pipe
+// with splice(2): the bytes stay in the kernel, never copied into the
+// edge's memory and out again. Chunked and close-delimited bodies go
+// through the read buffer, where their framing is followed.
+
+const (
+	// spliceMin is the least body still to move for splicing to pay.
+	spliceMin = 128 << 10
+	// pipeSize is asked of the kernel for each pipe (F_SETPIPE_SZ).
+	pipeSize = 1 << 20
+
+	spliceMove     = 0x1 // SPLICE_F_MOVE
+	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK
+	fcntlSetPipeSz = 1031
+)
+
+// bodyPipe is a pipe lent to one exchange while it splices a body.
+type bodyPipe struct {
+	r, w int
+	n    int64 // bytes in the pipe
+	cap  int64
+}
+
+func (lp *loop) getPipe() *bodyPipe {
+	if n := len(lp.pipes); n > 0 {
+		bp := lp.pipes[n-1]
+		lp.pipes = lp.pipes[:n-1]
+		return bp
+	}
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		return nil
+	}
+	bp := &bodyPipe{r: fds[0], w: fds[1], cap: 64 << 10}
+	if size, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fcntlSetPipeSz, pipeSize); e == 0 {
+		bp.cap = int64(size)
+	}
+	return bp
+}
+
+// putPipe keeps an empty pipe for the next body and closes one that still
+// holds bytes of a broken exchange.
+func (lp *loop) putPipe(bp *bodyPipe) {
+	if bp == nil {
+		return
+	}
+	if bp.n != 0 || len(lp.pipes) >= 16 {
+		_ = syscall.Close(bp.r)
+		_ = syscall.Close(bp.w)
+		return
+	}
+	lp.pipes = append(lp.pipes, bp)
+}
+
+func splice(from, to int, n int64) (int64, error) {
+	for {
+		m, _, e := syscall.Syscall6(syscall.SYS_SPLICE, uintptr(from), 0, uintptr(to), 0, uintptr(n), spliceMove|spliceNonblock)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int64(m), nil
+	}
+}
+
+// spliceResult tells the state machine what a splice step did.
+type spliceResult int
+
+const (
+	spliceMoved spliceResult = iota // progress: call again
+	spliceWait                      // wait for an event
+	spliceFromEOF                   // the source closed mid-body
+	spliceFromErr                   // the source failed
+	spliceToErr                     // the destination failed
+)
+
+// spliceStep moves bytes of a body with left bytes still to read from
+// src (left counts neither what is in the pipe nor what was sent): it first
+// empties the pipe into dst, then fills it from src. The readiness flags are
+// the two sockets' edge-triggered states.
+func spliceStep(bp *bodyPipe, src, dst int, left *int64, srcReadable, dstWritable *bool) spliceResult {
+	if bp.n > 0 {
+		if !*dstWritable {
+			return spliceWait
+		}
+		n, err := splice(bp.r, dst, bp.n)
+		if err == syscall.EAGAIN {
+			*dstWritable = false
+			return spliceWait
+		}
+		if err != nil {
+			return spliceToErr
+		}
+		bp.n -= n
+		return spliceMoved
+	}
+	if *left == 0 {
+		return spliceMoved
+	}
+	if !*srcReadable {
+		return spliceWait
+	}
+	n, err := splice(src, bp.w, min(*left, bp.cap))
+	switch {
+	case err == syscall.EAGAIN:
+		*srcReadable = false
+		return spliceWait
+	case err != nil:
+		return spliceFromErr
+	case n == 0:
+		return spliceFromEOF
+	}
+	*left -= n
+	bp.n += n
+	return spliceMoved
+}
