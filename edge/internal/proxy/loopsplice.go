@@ -75,11 +75,11 @@ func splice(from, to int, n int64) (int64, error) {
 type spliceResult int
 
 const (
-	spliceMoved spliceResult = iota // progress: call again
-	spliceWait                      // wait for an event
-	spliceFromEOF                   // the source closed mid-body
-	spliceFromErr                   // the source failed
-	spliceToErr                     // the destination failed
+	spliceMoved   spliceResult = iota // progress: call again
+	spliceWait                        // wait for an event
+	spliceFromEOF                     // the source closed mid-body
+	spliceFromErr                     // the source failed
+	spliceToErr                       // the destination failed
 )
 
 // spliceStep moves bytes of a body with left bytes still to read from
