@@ -208,6 +208,9 @@ type loop struct {
 	idle   map[*pool.Upstream][]*upstreamConn
 	free   [][]byte
 	pipes  []*bodyPipe
+	// The heads being read; each is used up before the loop moves on.
+	reqHead  requestHead
+	respHead responseHead
 	events [256]syscall.EpollEvent
 	now    int64
 	swept  int64

@@ -61,7 +61,7 @@ type clientConn struct {
 	state                          connState
 
 	// The exchange in flight.
-	head       requestHead
+	method     []byte
 	group      string
 	start      int64
 	rid        []byte
@@ -107,7 +107,6 @@ type upstreamConn struct {
 	closed   bool
 	reused   bool
 	gotHead  bool
-	resp     responseHead
 	started  int64 // connecting since
 	waiting  int64 // request written, no response byte yet, since
 	idle     int64 // idle since
@@ -256,7 +255,7 @@ func (c *clientConn) readHead() bool {
 		}
 		return c.fill()
 	}
-	switch parseRequestHead(c.buf[c.r:c.w], &c.head) {
+	switch parseRequestHead(c.buf[c.r:c.w], &c.lp.reqHead) {
 	case headIncomplete:
 		if c.w-c.r == len(c.buf) {
 			c.handoff()
@@ -300,7 +299,7 @@ func fastPath(path []byte) (string, bool) {
 // begin starts the exchange for the parsed head, or hands the connection
 // on when the loops do not serve it.
 func (c *clientConn) begin() bool {
-	h := &c.head
+	h := &c.lp.reqHead
 	path := h.uri
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
@@ -325,6 +324,7 @@ func (c *clientConn) begin() bool {
 		c.rid = p.ids.append(c.rid[:0])
 	}
 	c.origin = append(c.origin[:0], h.origin...)
+	c.method = append(c.method[:0], h.method...)
 	c.cors = len(h.origin) > 0 && p.cors.allowed(h.origin)
 	c.isHead = string(h.method) == "HEAD"
 	c.bodyLeft = max(h.contentLength, 0)
@@ -340,7 +340,7 @@ func (c *clientConn) begin() bool {
 // composeRequest writes the head the worker gets: the client's headers
 // minus hop-by-hop ones, plus X-Forwarded-* and X-Request-Id.
 func (c *clientConn) composeRequest() {
-	h := &c.head
+	h := &c.lp.reqHead
 	b := c.req[:0]
 	b = append(b, h.method...)
 	b = append(b, ' ')
@@ -644,7 +644,7 @@ func (c *clientConn) fail(e *apierr.Error) {
 	}
 	if e.Internal != nil || e.Status >= 500 {
 		p.cfg.Log.Warn("proxy error", "component", "proxy", "request_id", string(c.rid), "status", e.Status,
-			"method", string(c.head.method), "path", c.group, "cause", e.Cause())
+			"method", string(c.method), "path", c.group, "cause", e.Cause())
 	}
 	body := e.JSON(string(c.rid))
 	b := c.resp[:0]
@@ -682,16 +682,16 @@ func (c *clientConn) readResponseHead() bool {
 	uc := c.up
 	for {
 		if uc.r < uc.w {
-			switch parseResponseHead(uc.buf[uc.r:uc.w], &uc.resp) {
+			switch parseResponseHead(uc.buf[uc.r:uc.w], &c.lp.respHead) {
 			case headOK:
-				if s := uc.resp.status; s >= 100 && s < 200 {
+				if s := c.lp.respHead.status; s >= 100 && s < 200 {
 					if s == 101 {
 						c.p().countError("upstream")
 						c.failUpstream(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").
 							WithInternal(errors.New("unexpected 101 from worker")))
 						return true
 					}
-					uc.r += uc.resp.size // an interim answer: skip it
+					uc.r += c.lp.respHead.size // an interim answer: skip it
 					continue
 				}
 				c.startResponse()
@@ -731,7 +731,7 @@ func (c *clientConn) readResponseHead() bool {
 // startResponse composes the client's response head and starts relaying.
 func (c *clientConn) startResponse() {
 	uc := c.up
-	h := &uc.resp
+	h := &c.lp.respHead
 	uc.gotHead = true
 	uc.r += h.size
 	c.status = h.status
@@ -892,7 +892,7 @@ func (c *clientConn) finish() {
 		if c.upstream != nil {
 			worker = c.upstream.ID
 		}
-		p.cfg.Log.Debug("request", "component", "proxy", "request_id", string(c.rid), "method", string(c.head.method),
+		p.cfg.Log.Debug("request", "component", "proxy", "request_id", string(c.rid), "method", string(c.method),
 			"path", c.group, "status", c.status, "worker", worker, "duration_ms", float64(c.lp.now-c.start)/1e6)
 	}
 	if uc := c.up; uc != nil {
