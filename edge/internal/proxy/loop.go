@@ -211,9 +211,9 @@ type loop struct {
 	// The heads being read; each is used up before the loop moves on.
 	reqHead  requestHead
 	respHead responseHead
-	events [256]syscall.EpollEvent
-	now    int64
-	swept  int64
+	events   [256]syscall.EpollEvent
+	now      int64
+	swept    int64
 	// listening is false once draining removed the listener.
 	listening bool
 }
