@@ -199,6 +199,9 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 			}
 		case 12:
 			if is(name, "x-request-id") {
+				if h.requestID != nil {
+					return headOther
+				}
 				h.requestID, hl.drop = value, true
 			}
 		case 14:
@@ -218,6 +221,9 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 			}
 		case 16:
 			if is(name, "x-forwarded-host") {
+				if h.forwardedHost != nil {
+					return headOther
+				}
 				h.forwardedHost, hl.drop = value, true
 			} else {
 				hl.drop = is(name, "proxy-connection")
@@ -227,6 +233,9 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 				return headOther
 			}
 			if is(name, "x-forwarded-proto") {
+				if h.forwardedProt != nil {
+					return headOther
+				}
 				h.forwardedProt, hl.drop = value, true
 			}
 		case 18:
@@ -389,7 +398,12 @@ func parseResponseHead(b []byte, h *responseHead) headStatus {
 		}
 		h.contentLength = -1
 	}
-	if h.http10 && !h.chunked {
+	if h.http10 {
+		if h.chunked {
+			// RFC 9112 6.1: framing an HTTP/1.0 message with
+			// Transfer-Encoding is faulty; readers disagree on where it ends.
+			return headOther
+		}
 		h.connClose = true
 	}
 	h.size = off
