@@ -798,7 +798,7 @@ func TestProxyResponseTimeout(t *testing.T) {
 }
 
 // TestProxyForwardedProtoAndHost: a client's X-Forwarded-Proto/Host are
-// replaced by what the edge saw, unless EDGE_TRUST_FORWARDED says a proxy
+// replaced by what the edge saw (and its Forwarded header dropped), unless EDGE_TRUST_FORWARDED says a proxy
 // the operator runs sets them.
 func TestProxyForwardedProtoAndHost(t *testing.T) {
 	t.Parallel()
@@ -811,6 +811,7 @@ func TestProxyForwardedProtoAndHost(t *testing.T) {
 			req, _ := http.NewRequest("GET", e.url+"/auth/v1/settings", nil)
 			req.Header.Set("X-Forwarded-Proto", "https")
 			req.Header.Set("X-Forwarded-Host", "evil.example")
+			req.Header.Set("Forwarded", "for=6.6.6.6;host=evil.example;proto=https")
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			resp.Body.Close()
@@ -818,7 +819,9 @@ func TestProxyForwardedProtoAndHost(t *testing.T) {
 			if trust {
 				assert.Equal(t, "https", h.Get("X-Forwarded-Proto"))
 				assert.Equal(t, "evil.example", h.Get("X-Forwarded-Host"))
+				assert.Equal(t, "for=6.6.6.6;host=evil.example;proto=https", h.Get("Forwarded"))
 			} else {
+				assert.Empty(t, h.Values("Forwarded"))
 				assert.Equal(t, "http", h.Get("X-Forwarded-Proto"))
 				assert.Equal(t, strings.TrimPrefix(e.url, "http://"), h.Get("X-Forwarded-Host"))
 			}

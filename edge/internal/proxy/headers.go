@@ -18,6 +18,7 @@ const (
 	headerForwardedFor   = "X-Forwarded-For"
 	headerForwardedProto = "X-Forwarded-Proto"
 	headerForwardedHost  = "X-Forwarded-Host"
+	headerForwarded      = "Forwarded"
 )
 
 // hopHeaders are meaningful for one connection only and never forwarded
@@ -146,10 +147,14 @@ func trimSpace(b []byte) []byte {
 
 // setForwarded appends the client address to X-Forwarded-For and sets
 // X-Forwarded-Proto and -Host to what the edge saw. A client's own values for
-// those two are kept only when trustForwarded says a balancer the operator
-// runs sits in front (EDGE_TRUST_FORWARDED): otherwise anyone could make the
-// workers build links to a host of their choosing.
+// those two, and an RFC 7239 Forwarded header, are kept only when
+// trustForwarded says a balancer the operator runs sits in front
+// (EDGE_TRUST_FORWARDED): otherwise anyone could make the workers build
+// links to a host of their choosing.
 func setForwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, trustForwarded bool) {
+	if !trustForwarded {
+		h.Del(headerForwarded)
+	}
 	var stack [128]byte
 	v := stack[:0]
 	if prior := h.Peek(headerForwardedFor); len(prior) > 0 {

@@ -42,6 +42,7 @@ type requestHead struct {
 	forwardedFor  []byte
 	forwardedProt []byte
 	forwardedHost []byte
+	forwarded     []byte // RFC 7239 Forwarded
 	preflight     bool // Access-Control-Request-Method is present
 	connClose     bool
 	size          int // bytes of the head, blank line included
@@ -188,6 +189,13 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 				return headOther
 			}
 			hl.drop = is(name, "trailer")
+		case 9:
+			if is(name, "forwarded") {
+				if h.forwarded != nil {
+					return headOther
+				}
+				h.forwarded, hl.drop = value, true
+			}
 		case 10:
 			if is(name, "connection") {
 				hl.drop = true

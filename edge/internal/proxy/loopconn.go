@@ -357,6 +357,9 @@ func (c *clientConn) composeRequest() {
 	}
 	b = append(append(b, c.remote...), "\r\n"...)
 	trust := c.p().cfg.TrustForwarded
+	if trust && len(h.forwarded) > 0 {
+		b = appendHeader(b, []byte(headerForwarded), h.forwarded)
+	}
 	if trust && len(h.forwardedProt) > 0 {
 		b = appendHeader(b, []byte(headerForwardedProto), h.forwardedProt)
 	} else {
