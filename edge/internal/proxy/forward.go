@@ -12,6 +12,8 @@ import (
 
 var errBodyTooLarge = errors.New("request body exceeds MAX_BODY_BYTES")
 
+var protoHTTP11 = []byte("HTTP/1.1")
+
 // forward sends the request to a worker (or to control when toControl) and
 // streams the answer back. A worker that refuses the connection is taken out
 // of rotation and the request goes to the next one, as long as no byte of the
@@ -133,6 +135,10 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 // by chunk, so server-sent events are not held back).
 func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, resp *fasthttp.Response, up *pool.Upstream) {
 	resp.Header.CopyTo(&ctx.Response.Header)
+	// The client gets the edge's HTTP/1.1 whatever the worker spoke; its
+	// body is framed for that (an HTTP/1.0 answer of unknown length goes
+	// out chunked).
+	ctx.Response.Header.SetProtocol(protoHTTP11)
 	stripResponseHop(&ctx.Response.Header)
 	if up != nil {
 		ctx.Response.Header.Set(headerWorker, up.ID)

@@ -43,7 +43,7 @@ type requestHead struct {
 	forwardedProt []byte
 	forwardedHost []byte
 	forwarded     []byte // RFC 7239 Forwarded
-	preflight     bool // Access-Control-Request-Method is present
+	preflight     bool   // Access-Control-Request-Method is present
 	connClose     bool
 	size          int // bytes of the head, blank line included
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -40,7 +41,7 @@ type Loops struct {
 	idleTimeout     int64
 
 	// addrs caches each upstream's resolved address (*pool.Upstream ->
-	// syscall.Sockaddr); a name is resolved off the loops.
+	// netip.AddrPort); a name is resolved off the loops.
 	addrs     sync.Map
 	resolving sync.Map
 
@@ -152,16 +153,17 @@ func (ls *Loops) closeLoops() {
 	}
 }
 
-// sockaddr returns u's address, or nil while it is being resolved (the
+// sockaddr returns a new socket address for u (connect writes into it, so
+// loops never share one), or nil while a name is being resolved (the
 // request then goes to the fasthttp path).
 func (ls *Loops) sockaddr(u *pool.Upstream) syscall.Sockaddr {
-	if sa, ok := ls.addrs.Load(u); ok {
-		return sa.(syscall.Sockaddr)
+	if ap, ok := ls.addrs.Load(u); ok {
+		return sockaddrOf(ap.(netip.AddrPort))
 	}
-	if ap, err := netipAddrPort(u.Addr); err == nil {
-		sa := sockaddrOf(ap.Addr().AsSlice(), int(ap.Port()))
-		ls.addrs.Store(u, sa)
-		return sa
+	if ap, err := netip.ParseAddrPort(u.Addr); err == nil {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		ls.addrs.Store(u, ap)
+		return sockaddrOf(ap)
 	}
 	if _, busy := ls.resolving.LoadOrStore(u, true); !busy {
 		go func() {
@@ -170,25 +172,23 @@ func (ls *Loops) sockaddr(u *pool.Upstream) syscall.Sockaddr {
 			if err != nil {
 				return
 			}
-			ip := ta.IP
-			if ip4 := ip.To4(); ip4 != nil {
-				ip = ip4
-			}
-			ls.addrs.Store(u, sockaddrOf(ip, ta.Port))
+			ap := ta.AddrPort()
+			ls.addrs.Store(u, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		}()
 	}
 	return nil
 }
 
-func sockaddrOf(ip []byte, port int) syscall.Sockaddr {
-	if len(ip) == 4 {
-		sa := &syscall.SockaddrInet4{Port: port}
-		copy(sa.Addr[:], ip)
-		return sa
+func sockaddrOf(ap netip.AddrPort) syscall.Sockaddr {
+	if ap.Addr().Is4() {
+		return &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
 	}
-	sa := &syscall.SockaddrInet6{Port: port}
-	copy(sa.Addr[:], ip)
-	return sa
+	return &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+type fdEntry struct {
+	h  fdHandler
+	id int32
 }
 
 // fdHandler is a socket registered with a loop.
@@ -204,10 +204,14 @@ type loop struct {
 	ls     *Loops
 	epfd   int
 	wakefd int
-	fds    map[int32]fdHandler
-	idle   map[*pool.Upstream][]*upstreamConn
-	free   [][]byte
-	pipes  []*bodyPipe
+	fds    map[int32]fdEntry
+	// seq numbers registrations: an event carries its registration's
+	// number, so one meant for a closed socket is never delivered to a new
+	// socket that got the same descriptor in the same batch.
+	seq   int32
+	idle  map[*pool.Upstream][]*upstreamConn
+	free  [][]byte
+	pipes []*bodyPipe
 	// The heads being read; each is used up before the loop moves on.
 	reqHead  requestHead
 	respHead responseHead
@@ -241,7 +245,7 @@ func newLoop(ls *Loops) (*loop, error) {
 		_ = syscall.Close(epfd)
 		return nil, os.NewSyscallError("eventfd2", e)
 	}
-	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdHandler{}, idle: map[*pool.Upstream][]*upstreamConn{}}
+	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{}}
 	if err := lp.add(lp.wakefd, evIn); err != nil {
 		return nil, err
 	}
@@ -260,10 +264,12 @@ func (lp *loop) add(fd int, events uint32) error {
 // register adds a connection's socket, edge-triggered for reads, writes
 // and hang-ups, once for its whole life.
 func (lp *loop) register(fd int, h fdHandler) error {
-	if err := lp.add(fd, evIn|evOut|evRDHup|evET); err != nil {
-		return err
+	lp.seq++
+	ev := syscall.EpollEvent{Events: evIn | evOut | evRDHup | evET, Fd: int32(fd), Pad: lp.seq}
+	if err := syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
 	}
-	lp.fds[int32(fd)] = h
+	lp.fds[int32(fd)] = fdEntry{h: h, id: lp.seq}
 	return nil
 }
 
@@ -292,8 +298,8 @@ func (lp *loop) run() {
 			case fd == lp.ls.lnfd && lp.listening:
 				lp.accept()
 			default:
-				if h := lp.fds[ev.Fd]; h != nil {
-					h.event(ev.Events)
+				if e, ok := lp.fds[ev.Fd]; ok && e.id == ev.Pad {
+					e.h.event(ev.Events)
 				}
 			}
 		}
@@ -315,12 +321,12 @@ func (lp *loop) run() {
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
-	for _, h := range lp.fds {
-		h.expire(lp.now)
+	for _, e := range lp.fds {
+		e.h.expire(lp.now)
 	}
 	if draining || lp.ls.draining.Load() {
-		for _, h := range lp.fds {
-			if c, ok := h.(*clientConn); ok && c.state == stIdle && c.r == c.w {
+		for _, e := range lp.fds {
+			if c, ok := e.h.(*clientConn); ok && c.state == stIdle && c.r == c.w {
 				c.close()
 			}
 		}
@@ -348,8 +354,8 @@ func (lp *loop) sweep(draining bool) {
 const upstreamIdleTimeout = 30 * time.Second
 
 func (lp *loop) closeAll() {
-	for _, h := range lp.fds {
-		switch x := h.(type) {
+	for _, e := range lp.fds {
+		switch x := e.h.(type) {
 		case *clientConn:
 			x.close()
 		case *upstreamConn:

@@ -28,6 +28,7 @@ const (
 	stBody                     // relaying the rest of the request body
 	stWait                     // waiting for the response head
 	stRelay                    // writing the response to the client
+	stLinger                   // answered early: dropping the rest of the request body
 	stClosed
 )
 
@@ -94,6 +95,8 @@ type clientConn struct {
 	// pipeLeft counts what is still to read into it.
 	pipe     *bodyPipe
 	pipeLeft int64
+	// lingerSince is when a lingering close began (stLinger).
+	lingerSince int64
 }
 
 // upstreamConn is a connection to a worker, pooled per loop.
@@ -115,9 +118,10 @@ type upstreamConn struct {
 	rdhup    bool
 	hup      bool
 	connect  bool // connecting
+	// writeErr is why the request could not be written: the worker may
+	// still have answered, which is read before the exchange fails.
+	writeErr error
 }
-
-func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
 
 // appendSockaddrIP appends the address in sa as X-Forwarded-For shows it.
 func appendSockaddrIP(b []byte, sa syscall.Sockaddr) []byte {
@@ -168,6 +172,10 @@ func (c *clientConn) expire(now int64) {
 				WithInternal(errors.New("response timeout")))
 			c.run()
 		}
+	case stLinger:
+		if now-c.lingerSince > lingerTime {
+			c.close()
+		}
 	case stRelay:
 		if c.lp.ls.idleTimeout > 0 && now-c.lastActive > c.lp.ls.idleTimeout && !c.writable {
 			// A client that takes nothing for this long is gone.
@@ -198,6 +206,8 @@ func (c *clientConn) step() bool {
 		return c.readResponseHead()
 	case stRelay:
 		return c.relay()
+	case stLinger:
+		return c.drain()
 	}
 	return false
 }
@@ -464,7 +474,7 @@ func (c *clientConn) sendHead() bool {
 			uc.writable = false
 			return false
 		}
-		c.upstreamBroke(err)
+		c.writeFailed(err)
 		return true
 	}
 	if uc.waiting == 0 {
@@ -499,6 +509,9 @@ func (c *clientConn) sendBody() bool {
 		return true
 	}
 	uc := c.up
+	if uc.readable && c.readResponseHead() {
+		return true // the worker answered before taking the whole body
+	}
 	if c.r == c.w && (c.pipe != nil || c.bodyLeft >= spliceMin) {
 		if c.pipe == nil {
 			if c.pipe = c.lp.getPipe(); c.pipe != nil {
@@ -529,7 +542,7 @@ func (c *clientConn) sendBody() bool {
 			uc.writable = false
 			return false
 		}
-		c.upstreamBroke(err)
+		c.writeFailed(err)
 		return true
 	}
 	uc.waiting = c.lp.now // the response timeout counts from the last write
@@ -562,7 +575,7 @@ func (c *clientConn) spliceRequest() bool {
 		}
 		return false
 	case spliceToErr:
-		c.upstreamBroke(syscall.EPIPE)
+		c.writeFailed(syscall.EPIPE)
 		return true
 	}
 	c.p().countError("client_abort")
@@ -594,6 +607,15 @@ func (c *clientConn) spliceResponse() bool {
 	c.p().countError("upstream")
 	c.close()
 	return false
+}
+
+// writeFailed handles a worker that stopped taking the request: it may have
+// answered first (a 413 or 401 before reading the body), so what it sent is
+// read before the exchange fails.
+func (c *clientConn) writeFailed(err error) {
+	c.up.writeErr = err
+	c.up.readable = true
+	c.state = stWait
 }
 
 // upstreamBroke handles a worker connection that failed before the answer
@@ -720,10 +742,12 @@ func (c *clientConn) readResponseHead() bool {
 			uc.waiting = 0
 			continue
 		}
-		if err == syscall.EAGAIN {
+		if err == syscall.EAGAIN && uc.writeErr == nil {
 			return false
 		}
-		if err == nil {
+		if uc.writeErr != nil {
+			err = uc.writeErr
+		} else if err == nil {
 			err = errors.New("connection closed before the response")
 		}
 		c.upstreamBroke(err)
@@ -750,6 +774,15 @@ func (c *clientConn) startResponse() {
 		c.closeAfter = true
 	}
 	c.reusable = !h.connClose && c.mode != bodyUntilClose
+	if c.bodyLeft > 0 {
+		// Answered before the whole body was sent: neither connection can
+		// carry another request.
+		c.closeAfter, c.reusable = true, false
+		if c.pipe != nil {
+			c.lp.putPipe(c.pipe)
+			c.pipe = nil
+		}
+	}
 
 	b := c.resp[:0]
 	b = append(b, "HTTP/1.1 "...)
@@ -767,10 +800,6 @@ func (c *clientConn) startResponse() {
 	c.resp = b
 	c.out1 = b
 	c.out2 = c.takeBody()
-	if c.done && c.bodyLeft > 0 {
-		// The worker answered before reading the whole body.
-		c.closeAfter, c.reusable = true, false
-	}
 	c.state = stRelay
 }
 
@@ -907,11 +936,60 @@ func (c *clientConn) finish() {
 		}
 	}
 	if c.closeAfter || c.abortAfter {
-		c.close()
+		if c.bodyLeft > 0 && !c.abortAfter {
+			c.linger()
+		} else {
+			c.close()
+		}
 		return
 	}
 	c.state = stIdle
 	c.upstream = nil
+}
+
+// lingerTime bounds a lingering close.
+const lingerTime = int64(5 * time.Second)
+
+// linger closes a connection whose request body was not read to its end as
+// nginx's lingering close does: stop writing, then read and drop what the
+// client still sends for a while. Closing at once would make the kernel
+// reset the connection over the unread bytes, and a reset can destroy the
+// answer before the client reads it.
+func (c *clientConn) linger() {
+	if c.up != nil {
+		c.up.close()
+		c.up = nil
+	}
+	c.lp.putPipe(c.pipe)
+	c.pipe = nil
+	_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+	c.state, c.lingerSince, c.readable = stLinger, c.lp.now, true
+}
+
+// drain reads and drops what a lingering client sends, until it closes.
+func (c *clientConn) drain() bool {
+	if !c.readable {
+		if c.hup {
+			c.close()
+		}
+		return false
+	}
+	if c.buf == nil {
+		c.buf = c.lp.getBuf()
+	}
+	n, err := readFD(c.fd, c.buf)
+	switch {
+	case n > 0:
+		if n < len(c.buf) && !c.rdhup {
+			c.readable = false
+		}
+		return true
+	case err == syscall.EAGAIN:
+		c.readable = false
+		return false
+	}
+	c.close()
+	return false
 }
 
 func (c *clientConn) close() {
