@@ -1014,6 +1014,9 @@ func (c *clientConn) close() {
 // fasthttp server.
 func (c *clientConn) handoff() {
 	ls := c.lp.ls
+	if m := ls.p.cfg.Metrics; m != nil {
+		m.handoffs.Inc()
+	}
 	c.state = stClosed
 	c.lp.unregister(c.fd)
 	_ = syscall.EpollCtl(c.lp.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
