@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -289,19 +291,7 @@ func (lp *loop) run() {
 		}
 		lp.now = time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			ev := &lp.events[i]
-			fd := int(ev.Fd)
-			switch {
-			case fd == lp.wakefd:
-				var b [8]byte
-				_, _ = syscall.Read(lp.wakefd, b[:])
-			case fd == lp.ls.lnfd && lp.listening:
-				lp.accept()
-			default:
-				if e, ok := lp.fds[ev.Fd]; ok && e.id == ev.Pad {
-					e.h.event(ev.Events)
-				}
-			}
+			lp.dispatch(&lp.events[i])
 		}
 		if lp.ls.stop.Load() {
 			lp.closeAll()
@@ -318,11 +308,50 @@ func (lp *loop) run() {
 	}
 }
 
+func (lp *loop) dispatch(ev *syscall.EpollEvent) {
+	fd := int(ev.Fd)
+	switch {
+	case fd == lp.wakefd:
+		var b [8]byte
+		_, _ = syscall.Read(lp.wakefd, b[:])
+	case fd == lp.ls.lnfd && lp.listening:
+		lp.accept()
+	default:
+		if e, ok := lp.fds[ev.Fd]; ok && e.id == ev.Pad {
+			defer lp.contain(e.h)
+			e.h.event(ev.Events)
+		}
+	}
+}
+
+// contain is the loops' last line of defence: a bug that panics while one
+// connection is served must not take the edge, and every other connection
+// of the process, down with it. The connection (with its partner) is
+// closed and the loop goes on.
+func (lp *loop) contain(h fdHandler) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	lp.ls.p.cfg.Log.Error("edge loop: panic while serving a connection; it is closed", "component", "proxy",
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	lp.ls.p.countError("panic")
+	switch x := h.(type) {
+	case *clientConn:
+		x.close()
+	case *upstreamConn:
+		if c := x.c; c != nil {
+			c.close()
+		}
+		x.close()
+	}
+}
+
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
 	for _, e := range lp.fds {
-		e.h.expire(lp.now)
+		lp.expire(e.h)
 	}
 	if draining || lp.ls.draining.Load() {
 		for _, e := range lp.fds {
@@ -348,6 +377,11 @@ func (lp *loop) sweep(draining bool) {
 			lp.idle[u] = keep
 		}
 	}
+}
+
+func (lp *loop) expire(h fdHandler) {
+	defer lp.contain(h)
+	h.expire(lp.now)
 }
 
 // upstreamIdleTimeout closes pooled connections to a worker unused this long.

@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer, counts func() (known, healthy int)) *
 		HTTP: metrics.NewHTTP(reg, "edge"),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "madbase_edge_upstream_errors_total",
-			Help: "Failed attempts to reach a worker or control, by kind (dial, stale_conn, upstream, no_worker, body_too_large, client_abort, websocket).",
+			Help: "Failed attempts to reach a worker or control, by kind (dial, stale_conn, upstream, no_worker, body_too_large, client_abort, websocket, panic: a bug contained by the event loops).",
 		}, []string{"kind"}),
 		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "madbase_edge_loop_handoffs_total",

@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/madbase/madbase/shared/logging/logtest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+)
+
+// panicking is a registered socket whose handling panics, standing for a
+// bug in the loops.
+type panicking struct{ events, expires int }
+
+func (p *panicking) event(uint32) { p.events++; panic("boom in event") }
+func (p *panicking) expire(int64) { p.expires++; panic("boom in expire") }
+
+// TestLoopContainsPanics: a panic while one connection is served is
+// logged and counted, and the loop goes on serving the others.
+func TestLoopContainsPanics(t *testing.T) {
+	var logs logtest.Buffer
+	m := NewMetrics(prometheus.NewRegistry(), func() (int, int) { return 0, 0 })
+	p := New(Config{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m})
+	lp := &loop{ls: &Loops{p: p, lnfd: -1}, wakefd: -1, fds: map[int32]fdEntry{}}
+	bad, good := &panicking{}, &counting{}
+	lp.fds[7] = fdEntry{h: bad, id: 1}
+	lp.fds[8] = fdEntry{h: good, id: 2}
+
+	assert.NotPanics(t, func() {
+		lp.dispatch(&syscall.EpollEvent{Fd: 7, Pad: 1, Events: evIn})
+		lp.dispatch(&syscall.EpollEvent{Fd: 8, Pad: 2, Events: evIn})
+		lp.dispatch(&syscall.EpollEvent{Fd: 8, Pad: 1, Events: evIn}) // a stale registration: not delivered
+		lp.sweep(false)
+	})
+	assert.Equal(t, 1, bad.events)
+	assert.Equal(t, 1, bad.expires)
+	assert.Equal(t, 1, good.events, "the other socket is still served, stale events are dropped")
+	assert.Equal(t, 1, good.expires)
+	assert.Equal(t, 2.0, testutil.ToFloat64(m.upstreamErrors.WithLabelValues("panic")))
+	out := logs.String()
+	assert.Equal(t, 2, strings.Count(out, "panic while serving a connection"), out)
+	assert.Contains(t, out, "boom in event")
+	assert.Contains(t, out, "loop_test.go", "the stack is logged")
+}
+
+type counting struct{ events, expires int }
+
+func (c *counting) event(uint32) { c.events++ }
+func (c *counting) expire(int64) { c.expires++ }
