@@ -222,6 +222,9 @@ type loop struct {
 	swept    int64
 	// listening is false once draining removed the listener.
 	listening bool
+	// acceptPaused is when accepting stopped for lack of descriptors (0:
+	// not paused); the sweep resumes it.
+	acceptPaused int64
 }
 
 const (
@@ -299,7 +302,9 @@ func (lp *loop) run() {
 		}
 		if lp.ls.draining.Load() && lp.listening {
 			lp.listening = false
-			_ = syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_DEL, lp.ls.lnfd, nil)
+			if lp.acceptPaused == 0 {
+				_ = syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_DEL, lp.ls.lnfd, nil)
+			}
 			lp.sweep(true)
 		}
 		if lp.now-lp.swept >= sweepEvery {
@@ -350,6 +355,7 @@ func (lp *loop) contain(h fdHandler) {
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
+	lp.resumeAccept()
 	for _, e := range lp.fds {
 		lp.expire(e.h)
 	}
@@ -410,8 +416,11 @@ func (lp *loop) accept() {
 			if err == syscall.EAGAIN || err == syscall.ECONNABORTED || err == syscall.EINTR {
 				return
 			}
-			if err == syscall.EMFILE || err == syscall.ENFILE {
-				lp.ls.p.cfg.Log.Warn("accept: out of file descriptors", "component", "proxy", "error", err)
+			if err == syscall.EMFILE || err == syscall.ENFILE || err == syscall.ENOBUFS || err == syscall.ENOMEM {
+				// The listener stays readable: stop watching it for a
+				// moment instead of spinning on it.
+				lp.ls.p.cfg.Log.Warn("accept: out of resources; pausing accepts for 100ms", "component", "proxy", "error", err)
+				lp.pauseAccept()
 			}
 			return
 		}
@@ -424,6 +433,22 @@ func (lp *loop) accept() {
 			continue
 		}
 		lp.ls.clients.Add(1)
+	}
+}
+
+func (lp *loop) pauseAccept() {
+	if lp.listening && lp.acceptPaused == 0 {
+		_ = syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_DEL, lp.ls.lnfd, nil)
+		lp.acceptPaused = lp.now
+	}
+}
+
+func (lp *loop) resumeAccept() {
+	if lp.acceptPaused != 0 && lp.now-lp.acceptPaused >= sweepEvery {
+		lp.acceptPaused = 0
+		if lp.listening {
+			_ = lp.add(lp.ls.lnfd, evIn|evExclude)
+		}
 	}
 }
 
