@@ -46,7 +46,7 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	u := &user{}
 	var app, meta, ids []byte
 	dest := []any{
-		&u.ID, &u.Aud, &u.Role, &u.Email, &u.Phone, &u.EncryptedPassword,
+		(*[16]byte)(&u.ID), &u.Aud, &u.Role, &u.Email, &u.Phone, &u.EncryptedPassword,
 		&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt, &u.ConfirmationSentAt, &u.RecoverySentAt,
 		&u.EmailChangeSentAt, &u.PhoneChangeSentAt, &u.ReauthenticationSentAt, &u.LastSignInAt,
 		&u.BannedUntil, &u.DeletedAt,
@@ -75,6 +75,10 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 // decodeExact decodes stored JSON keeping numbers as written (a metadata
 // number must come back with all its digits).
 func decodeExact(b []byte, dst any) error {
+	if m, ok := dst.(*map[string]any); ok && string(b) == "{}" {
+		*m = map[string]any{} // the usual empty metadata, without a decoder
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	return dec.Decode(dst)
@@ -119,11 +123,14 @@ func userByPhone(ctx context.Context, q querier, phone string) (*user, error) {
 
 // userWithSession loads a user and whether the session exists for them:
 // GET /user in one statement.
+// (uuid.UUID arguments are passed as [16]byte: pgx then sends them in
+// binary instead of through their driver.Valuer's string, on the path every
+// GET /user takes.)
 func userWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	var ok bool
 	u, err := oneUser(q.QueryRow(ctx, `select `+userColumns+`,
 		exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
-		from auth.users u where u.id = $1`, id, sessionID), &ok)
+		from auth.users u where u.id = $1`, [16]byte(id), [16]byte(sessionID)), &ok)
 	return u, ok, err
 }
 
