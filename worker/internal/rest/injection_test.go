@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -126,4 +127,13 @@ func jsonString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// TestQuoteIdentMatchesSanitize: the fast path for plain names quotes
+// exactly as pgx.Identifier.Sanitize does, and names with quotes or NUL
+// bytes still go through it.
+func TestQuoteIdentMatchesSanitize(t *testing.T) {
+	for _, name := range []string{"id", "Todo Items", "ünïcode", "", `a"b`, `"`, `""x""`, "nul\x00byte", `x"; drop table t; --`} {
+		assert.Equal(t, pgx.Identifier{name}.Sanitize(), quoteIdent(name), "%q", name)
+	}
 }

@@ -205,7 +205,12 @@ func (s *Schema) Exposed(schema string) bool {
 }
 
 // quoteIdent quotes an identifier for SQL; names come from the catalog.
-func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+func quoteIdent(s string) string {
+	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, 0) < 0 {
+		return `"` + s + `"` // what Sanitize makes of it, in one allocation
+	}
+	return pgx.Identifier{s}.Sanitize()
+}
 
 // describeRel renders a relationship for PGRST201's details.
 func describeRel(r *Relationship) map[string]string {
