@@ -975,3 +975,28 @@ func TestWireConcurrentClientsGetTheirOwnAnswers(t *testing.T) {
 		assert.Equal(t, w.hits.Load(), served[i].Load(), "answers labelled %s", w.id)
 	}
 }
+
+// TestWireHTTP10ClientGetsUnframedStream: an HTTP/1.0 client cannot read
+// chunked framing, so a worker's answer of unknown length reaches it
+// unframed, ended by the edge closing the connection.
+func TestWireHTTP10ClientGetsUnframedStream(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 3 {
+			fmt.Fprintf(w, "part %d;", i)
+			w.(http.Flusher).Flush() // no Content-Length: the worker sends it chunked
+		}
+	}))
+	e.waitWorkers(1)
+	c := dialRaw(t, e)
+	c.write("GET /rest/v1/stream HTTP/1.0\r\nHost: edge.test\r\n\r\n")
+	raw, err := io.ReadAll(c.br) // to the end of the connection
+	require.NoError(t, err)
+	head, body, ok := strings.Cut(string(raw), "\r\n\r\n")
+	require.True(t, ok, "%q", raw)
+	assert.True(t, strings.HasPrefix(head, "HTTP/1.1 200 "), head)
+	assert.NotContains(t, strings.ToLower(head), "transfer-encoding", head)
+	assert.Contains(t, strings.ToLower(head), "connection: close", head)
+	assert.Equal(t, "part 0;part 1;part 2;", body)
+}

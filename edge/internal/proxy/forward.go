@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
+	"net"
+	"strconv"
 	"io"
 	"sync"
 
@@ -81,7 +84,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		}
 		err := client.Do(req, resp)
 		if err == nil {
-			p.respond(ctx, rid, resp, up)
+			p.respond(ctx, rid, origin, resp, up)
 			return
 		}
 		var dialErr *pool.DialError
@@ -133,7 +136,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 // respond copies the upstream's status and headers and hands its body stream
 // to fasthttp, which writes it as it arrives (chunked bodies are flushed chunk
 // by chunk, so server-sent events are not held back).
-func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, resp *fasthttp.Response, up *pool.Upstream) {
+func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, origin []byte, resp *fasthttp.Response, up *pool.Upstream) {
 	resp.Header.CopyTo(&ctx.Response.Header)
 	// The client gets the edge's HTTP/1.1 whatever the worker spoke; its
 	// body is framed for that (an HTTP/1.0 answer of unknown length goes
@@ -162,13 +165,53 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, resp *fasthttp.Res
 		p.respondSmall(ctx, rid, resp, bs, size)
 		return
 	}
+	r := relayPool.Get().(*relay)
+	r.resp, r.body = resp, bs
 	if size < 0 {
+		if !ctx.Request.Header.IsHTTP11() {
+			p.respondUntilClose(ctx, rid, origin, r)
+			return
+		}
 		size = -1
 		ctx.Response.ImmediateHeaderFlush = true
 	}
-	r := relayPool.Get().(*relay)
-	r.resp, r.body = resp, bs
 	ctx.Response.SetBodyStream(r, size)
+}
+
+// respondUntilClose answers an HTTP/1.0 client whose answer has no known
+// length. fasthttp would frame it chunked, which such a client cannot read:
+// the body goes unframed and the connection closes at its end, as nginx
+// does.
+func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin []byte, r *relay) {
+	h := &ctx.Response.Header
+	if len(origin) > 0 {
+		p.cors.actual(ctx, origin)
+	}
+	h.Set(headerRequestID, rid)
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 ")
+	head.WriteString(strconv.Itoa(h.StatusCode()))
+	head.WriteByte(' ')
+	head.WriteString(fasthttp.StatusMessage(h.StatusCode()))
+	head.WriteString("\r\n")
+	for k, v := range h.All() {
+		if is(k, "content-length") || is(k, "transfer-encoding") || is(k, "connection") {
+			continue
+		}
+		head.Write(k)
+		head.WriteString(": ")
+		head.Write(v)
+		head.WriteString("\r\n")
+	}
+	head.WriteString("Connection: close\r\n\r\n")
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		var err error
+		defer func() { _ = r.CloseWithError(err) }()
+		if _, err = c.Write(head.Bytes()); err == nil {
+			_, err = copyStream(c, r.body)
+		}
+	})
 }
 
 // smallBody is the largest body of known length that respond reads whole
