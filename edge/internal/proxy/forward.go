@@ -3,9 +3,9 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"strconv"
-	"io"
 	"sync"
 
 	"github.com/madbase/madbase/edge/internal/pool"
@@ -153,6 +153,11 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, origin []byte, res
 			ctx.Response.SetBody(b)
 		} else if ctx.IsHead() {
 			ctx.Response.SkipBody = true
+			if !ctx.Request.Header.IsHTTP11() && ctx.Response.Header.ContentLength() == -1 {
+				// "chunked" means nothing to an HTTP/1.0 client.
+				ctx.Response.Header.Del(fasthttp.HeaderTransferEncoding)
+				ctx.Response.Header.SetContentLength(-2)
+			}
 		}
 		fasthttp.ReleaseResponse(resp)
 		return
@@ -173,9 +178,28 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, origin []byte, res
 			return
 		}
 		size = -1
-		ctx.Response.ImmediateHeaderFlush = true
 	}
+	// Flush the head before the body: it also flushes the answers to
+	// pipelined requests before this one, which fasthttp holds back while
+	// more requests are buffered; a stream the worker then breaks off must
+	// not take them down with it.
+	ctx.Response.ImmediateHeaderFlush = true
 	ctx.Response.SetBodyStream(r, size)
+}
+
+// tcpConn finds the TCP connection under c (a connection the event loops
+// handed over is wrapped).
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch x := c.(type) {
+		case *net.TCPConn:
+			return x
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
 }
 
 // respondUntilClose answers an HTTP/1.0 client whose answer has no known
@@ -205,11 +229,17 @@ func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin [
 	}
 	head.WriteString("Connection: close\r\n\r\n")
 	ctx.HijackSetNoResponse(true)
+	tc := tcpConn(ctx.Conn()) // the hijack handler gets it wrapped
 	ctx.Hijack(func(c net.Conn) {
 		var err error
 		defer func() { _ = r.CloseWithError(err) }()
 		if _, err = c.Write(head.Bytes()); err == nil {
 			_, err = copyStream(c, r.body)
+		}
+		if tc != nil && err != nil {
+			// The end of this body is the end of the connection: a broken
+			// answer must end in a reset, not a close that looks complete.
+			_ = tc.SetLinger(0)
 		}
 	})
 }

@@ -681,7 +681,9 @@ func (c *clientConn) fail(e *apierr.Error) {
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n"...)
 	b = c.appendTrailingHeaders(b)
-	b = append(b, body...)
+	if !c.isHead { // a HEAD answer announces the body's length, without it
+		b = append(b, body...)
+	}
 	c.resp = b
 	c.out1, c.out2 = b, nil
 	c.status, c.done, c.mode = e.Status, true, bodyNone
@@ -929,7 +931,9 @@ func (c *clientConn) finish() {
 	}
 	if uc := c.up; uc != nil {
 		c.up = nil
-		if c.reusable && c.bodyLeft == 0 && !c.abortAfter && !c.lp.ls.draining.Load() {
+		// A worker whose FIN already came (with or before the end of its
+		// answer) gets no new event to tell: never pool its connection.
+		if c.reusable && c.bodyLeft == 0 && !c.abortAfter && !c.lp.ls.draining.Load() && !uc.rdhup && !uc.hup {
 			c.lp.putIdle(uc)
 		} else {
 			uc.close()
