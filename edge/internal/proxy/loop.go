@@ -425,7 +425,7 @@ func (lp *loop) accept() {
 			return
 		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		c := &clientConn{lp: lp, fd: fd, lastActive: lp.now}
+		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa
 		if err := lp.register(fd, c); err != nil {

@@ -48,18 +48,12 @@ const maxLoopAttempts = 3
 // clientConn is a client's connection served by a loop, with the exchange
 // in flight on it.
 type clientConn struct {
-	lp        *loop
-	fd        int
-	sa        syscall.Sockaddr
-	remote    []byte
-	remoteBuf [48]byte
-
-	buf  []byte // read buffer; buf[r:w] is read and not yet used
-	r, w int
-
-	readable, writable, rdhup, hup bool
-	lastActive                     int64
-	state                          connState
+	sock
+	sa         syscall.Sockaddr
+	remote     []byte
+	remoteBuf  [48]byte
+	lastActive int64
+	state      connState
 
 	// The exchange in flight.
 	method     []byte
@@ -101,26 +95,80 @@ type clientConn struct {
 
 // upstreamConn is a connection to a worker, pooled per loop.
 type upstreamConn struct {
-	lp       *loop
-	fd       int
-	u        *pool.Upstream
-	c        *clientConn // the exchange using it, nil while idle
-	buf      []byte
-	r, w     int
-	closed   bool
-	reused   bool
-	gotHead  bool
-	started  int64 // connecting since
-	waiting  int64 // request written, no response byte yet, since
-	idle     int64 // idle since
-	readable bool
-	writable bool
-	rdhup    bool
-	hup      bool
-	connect  bool // connecting
+	sock
+	u       *pool.Upstream
+	c       *clientConn // the exchange using it, nil while idle
+	closed  bool
+	reused  bool
+	gotHead bool
+	started int64 // connecting since
+	waiting int64 // request written, no response byte yet, since
+	idle    int64 // idle since
+	connect bool  // connecting
 	// writeErr is why the request could not be written: the worker may
 	// still have answered, which is read before the exchange fails.
 	writeErr error
+}
+
+// sock is what both ends of an exchange keep of their socket: the
+// descriptor, the read buffer, and what the edge-triggered events said.
+type sock struct {
+	lp   *loop
+	fd   int
+	buf  []byte // read buffer, from the loop's pool; buf[r:w] is read and not yet used
+	r, w int
+
+	readable, writable bool
+	rdhup, hup         bool // the peer closed its side; the connection failed
+}
+
+// note records what an event says of the socket.
+func (s *sock) note(mask uint32) {
+	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
+		s.readable = true
+	}
+	if mask&evRDHup != 0 {
+		s.rdhup = true
+	}
+	if mask&(evHup|evErr) != 0 {
+		s.hup = true
+	}
+	if mask&evOut != 0 {
+		s.writable = true
+	}
+}
+
+// errBufferFull: readOnce has no room left to read into.
+var errBufferFull = errors.New("read buffer full")
+
+// readOnce reads once into the free end of the buffer, moving unread bytes
+// to its start first. (0, nil) is EOF. A short read means the socket is
+// drained, so readable is cleared without a read that would only say
+// EAGAIN; not after a hang-up, whose EOF must still be read.
+func (s *sock) readOnce() (int, error) {
+	if s.buf == nil {
+		s.buf = s.lp.getBuf()
+	}
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+	} else if s.w == len(s.buf) && s.r > 0 {
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+		s.r = 0
+	}
+	space := len(s.buf) - s.w
+	if space == 0 {
+		return 0, errBufferFull
+	}
+	n, err := readFD(s.fd, s.buf[s.w:])
+	if n > 0 {
+		s.w += n
+		if n < space && !s.rdhup {
+			s.readable = false
+		}
+		return n, nil
+	}
+	s.readable = false
+	return 0, err
 }
 
 // appendSockaddrIP appends the address in sa as X-Forwarded-For shows it.
@@ -139,18 +187,7 @@ func appendSockaddrIP(b []byte, sa syscall.Sockaddr) []byte {
 }
 
 func (c *clientConn) event(mask uint32) {
-	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
-		c.readable = true
-	}
-	if mask&evRDHup != 0 {
-		c.rdhup = true
-	}
-	if mask&(evHup|evErr) != 0 {
-		c.hup = true
-	}
-	if mask&evOut != 0 {
-		c.writable = true
-	}
+	c.note(mask)
 	c.run()
 }
 
@@ -215,39 +252,20 @@ func (c *clientConn) step() bool {
 // fill reads from the client once; false means nothing came (wait, or the
 // connection was closed).
 func (c *clientConn) fill() bool {
-	if c.buf == nil {
-		c.buf = c.lp.getBuf()
-	}
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-	} else if c.w == len(c.buf) && c.r > 0 {
-		c.w = copy(c.buf, c.buf[c.r:c.w])
-		c.r = 0
-	}
-	space := len(c.buf) - c.w
-	if space == 0 {
-		return false
-	}
-	n, err := readFD(c.fd, c.buf[c.w:])
+	n, err := c.readOnce()
 	switch {
 	case n > 0:
-		c.w += n
 		c.lastActive = c.lp.now
-		if n < space && !c.rdhup {
-			c.readable = false
-		}
 		return true
-	case err == syscall.EAGAIN:
-		c.readable = false
-		return false
-	default: // EOF or a broken connection
-		c.readable = false
-		if c.state != stIdle || c.r < c.w {
-			c.p().countError("client_abort")
-		}
-		c.close()
+	case err == syscall.EAGAIN || err == errBufferFull:
 		return false
 	}
+	// EOF or a broken connection.
+	if c.state != stIdle || c.r < c.w {
+		c.p().countError("client_abort")
+	}
+	c.close()
+	return false
 }
 
 func (c *clientConn) readHead() bool {
@@ -739,7 +757,7 @@ func (c *clientConn) readResponseHead() bool {
 		if !uc.readable {
 			return false
 		}
-		n, err := uc.fill()
+		n, err := uc.readOnce()
 		if n > 0 {
 			uc.waiting = 0
 			continue
@@ -889,7 +907,7 @@ func (c *clientConn) relay() bool {
 		if !uc.readable {
 			return false
 		}
-		n, err := uc.fill()
+		n, err := uc.readOnce()
 		if n == 0 {
 			if err == syscall.EAGAIN {
 				return false
@@ -978,18 +996,12 @@ func (c *clientConn) drain() bool {
 		}
 		return false
 	}
-	if c.buf == nil {
-		c.buf = c.lp.getBuf()
-	}
-	n, err := readFD(c.fd, c.buf)
+	c.r = c.w // dropped
+	n, err := c.readOnce()
 	switch {
 	case n > 0:
-		if n < len(c.buf) && !c.rdhup {
-			c.readable = false
-		}
 		return true
 	case err == syscall.EAGAIN:
-		c.readable = false
 		return false
 	}
 	c.close()
@@ -1041,18 +1053,7 @@ func (c *clientConn) handoff() {
 // upstreamConn methods.
 
 func (uc *upstreamConn) event(mask uint32) {
-	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
-		uc.readable = true
-	}
-	if mask&evRDHup != 0 {
-		uc.rdhup = true
-	}
-	if mask&(evHup|evErr) != 0 {
-		uc.hup = true
-	}
-	if mask&evOut != 0 {
-		uc.writable = true
-	}
+	uc.note(mask)
 	if uc.c == nil {
 		if uc.readable {
 			// An idle connection that turns readable was closed by the
@@ -1065,30 +1066,6 @@ func (uc *upstreamConn) event(mask uint32) {
 }
 
 func (uc *upstreamConn) expire(int64) {} // the client's expire covers it
-
-// fill reads from the worker once.
-func (uc *upstreamConn) fill() (int, error) {
-	if uc.buf == nil {
-		uc.buf = uc.lp.getBuf()
-	}
-	if uc.r == uc.w {
-		uc.r, uc.w = 0, 0
-	} else if uc.w == len(uc.buf) && uc.r > 0 {
-		uc.w = copy(uc.buf, uc.buf[uc.r:uc.w])
-		uc.r = 0
-	}
-	space := len(uc.buf) - uc.w
-	n, err := readFD(uc.fd, uc.buf[uc.w:])
-	if n > 0 {
-		uc.w += n
-		if n < space && !uc.rdhup {
-			uc.readable = false
-		}
-		return n, nil
-	}
-	uc.readable = false
-	return 0, err
-}
 
 // alive peeks at a pooled connection without blocking: one that reads EOF
 // or has unexpected bytes must not carry a request.
@@ -1125,7 +1102,7 @@ func (lp *loop) dial(u *pool.Upstream) (*upstreamConn, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-	uc := &upstreamConn{lp: lp, fd: fd, u: u, started: lp.now}
+	uc := &upstreamConn{sock: sock{lp: lp, fd: fd}, u: u, started: lp.now}
 	err = syscall.Connect(fd, sa)
 	switch err {
 	case nil:
