@@ -1,0 +1,373 @@
+package proxy
+
+import (
+	"bytes"
+	"syscall"
+
+	"github.com/madbase/madbase/edge/internal/pool"
+	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+func (c *clientConn) readHead() bool {
+	if c.r == c.w {
+		if c.buf != nil && c.w == 0 {
+			// Nothing buffered between requests: give the buffer back.
+			c.lp.putBuf(c.buf)
+			c.buf = nil
+		}
+		if !c.readable {
+			if c.hup {
+				c.close()
+			}
+			return false
+		}
+		return c.fill()
+	}
+	switch parseRequestHead(c.buf[c.r:c.w], &c.lp.reqHead) {
+	case headIncomplete:
+		if c.w-c.r == len(c.buf) {
+			c.handoff()
+			return false
+		}
+		if !c.readable {
+			if c.hup {
+				c.close()
+			}
+			return false
+		}
+		return c.fill()
+	case headOther:
+		c.handoff()
+		return false
+	}
+	return c.begin()
+}
+
+// fastPath tells whether the loops serve a request for this path: the API
+// routes, with a path that needs no normalizing (fasthttp's router view
+// and the worker's must agree on what it names).
+func fastPath(path []byte) (string, bool) {
+	for i := 0; i < len(path); i++ {
+		switch path[i] {
+		case '%', '\\':
+			return "", false
+		case '/':
+			if i+1 < len(path) && (path[i+1] == '/' || path[i+1] == '.') {
+				return "", false
+			}
+		}
+	}
+	switch g := route(path); g {
+	case metrics.GroupAuth, metrics.GroupRest, metrics.GroupStorage, metrics.GroupRealtime, metrics.GroupFunctions:
+		return g, true
+	}
+	return "", false
+}
+
+// begin starts the exchange for the parsed head, or hands the connection
+// on when the loops do not serve it.
+func (c *clientConn) begin() bool {
+	h := &c.lp.reqHead
+	path := h.uri
+	if q := bytes.IndexByte(path, '?'); q >= 0 {
+		path = path[:q]
+	}
+	group, ok := fastPath(path)
+	p := c.p()
+	if !ok || (h.preflight && h.origin != nil && string(h.method) == "OPTIONS") || h.contentLength > p.cfg.MaxBodyBytes {
+		c.handoff()
+		return false
+	}
+	up := p.cfg.Selector.Next(nil)
+	if up == nil || c.lp.ls.sockaddr(up) == nil {
+		// No worker (the full path answers 503) or one not resolved yet.
+		c.handoff()
+		return false
+	}
+
+	c.group, c.start = group, c.lp.now
+	if validRequestID(h.requestID) {
+		c.rid = append(c.rid[:0], h.requestID...)
+	} else {
+		c.rid = p.ids.append(c.rid[:0])
+	}
+	c.origin = append(c.origin[:0], h.origin...)
+	c.method = append(c.method[:0], h.method...)
+	c.cors = len(h.origin) > 0 && p.cors.allowed(h.origin)
+	c.isHead = string(h.method) == "HEAD"
+	c.bodyLeft = max(h.contentLength, 0)
+	c.idempotent = c.bodyLeft == 0 && (c.isHead || string(h.method) == "GET")
+	c.closeAfter = h.connClose || c.lp.ls.draining.Load()
+	c.ntried, c.attempts, c.sent, c.done, c.status, c.abortAfter = 0, 0, false, false, 0, false
+	c.composeRequest()
+	c.r += h.size
+	c.connectTo(up)
+	return true
+}
+
+// composeRequest writes the head the worker gets: the client's headers
+// minus hop-by-hop ones, plus X-Forwarded-* and X-Request-Id.
+func (c *clientConn) composeRequest() {
+	h := &c.lp.reqHead
+	b := c.req[:0]
+	b = append(b, h.method...)
+	b = append(b, ' ')
+	b = append(b, h.uri...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	for i := 0; i < h.n; i++ {
+		if l := &h.lines[i]; !l.drop {
+			b = appendHeader(b, l.name, l.value)
+		}
+	}
+	b = append(b, headerForwardedFor+": "...)
+	if len(h.forwardedFor) > 0 {
+		b = append(append(b, h.forwardedFor...), ", "...)
+	}
+	b = append(append(b, c.remote...), "\r\n"...)
+	trust := c.p().cfg.TrustForwarded
+	if trust && len(h.forwarded) > 0 {
+		b = appendHeader(b, []byte(headerForwarded), h.forwarded)
+	}
+	if trust && len(h.forwardedProt) > 0 {
+		b = appendHeader(b, []byte(headerForwardedProto), h.forwardedProt)
+	} else {
+		b = append(b, headerForwardedProto+": http\r\n"...)
+	}
+	if trust && len(h.forwardedHost) > 0 {
+		b = appendHeader(b, []byte(headerForwardedHost), h.forwardedHost)
+	} else {
+		b = appendHeader(b, []byte(headerForwardedHost), h.host)
+	}
+	b = appendHeader(b, []byte(headerRequestID), c.rid)
+	c.req = append(b, "\r\n"...)
+	c.reqOff = 0
+}
+
+func appendHeader(b, name, value []byte) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// connectTo sends the exchange to u: on an idle pooled connection, or on a
+// new one.
+func (c *clientConn) connectTo(u *pool.Upstream) {
+	c.upstream = u
+	c.attempts++
+	uc := c.lp.takeIdle(u)
+	if uc != nil && c.bodyLeft > 0 && !uc.alive() {
+		// A body cannot be sent twice: never risk it on a connection the
+		// worker has closed (a restart) before the hang-up event came.
+		c.p().countError("stale_conn")
+		uc.close()
+		uc = nil
+	}
+	if uc == nil {
+		var err error
+		if uc, err = c.lp.dial(u); err != nil {
+			c.up = nil
+			c.dialFailed(err)
+			return
+		}
+	}
+	uc.c, c.up = c, uc
+	c.reusable = false
+	if uc.connect {
+		c.state = stConnect
+	} else {
+		c.state = stSend
+	}
+}
+
+// dialFailed takes the worker out of rotation and tries the next one; the
+// client's body is untouched, so that is safe.
+func (c *clientConn) dialFailed(err error) {
+	p := c.p()
+	p.countError("dial")
+	if c.up != nil {
+		c.up.close()
+		c.up = nil
+	}
+	p.cfg.Pool.MarkDown(c.upstream)
+	c.tried[c.ntried] = c.upstream
+	c.ntried++
+	if c.attempts < maxLoopAttempts {
+		if next := p.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.sockaddr(next) != nil {
+			c.connectTo(next)
+			return
+		}
+	}
+	c.fail(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "no worker could be reached").WithInternal(err))
+}
+
+func (c *clientConn) connected() bool {
+	uc := c.up
+	if !uc.writable && !uc.hup {
+		return false
+	}
+	soerr, err := syscall.GetsockoptInt(uc.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = syscall.Errno(soerr)
+	}
+	if err != nil {
+		c.dialFailed(err)
+		return true
+	}
+	uc.connect = false
+	c.state = stSend
+	return true
+}
+
+// sendHead writes the request head with the body bytes already read.
+func (c *clientConn) sendHead() bool {
+	uc := c.up
+	if !uc.writable {
+		return false
+	}
+	body := c.buf[c.r : c.r+int(min(c.bodyLeft, int64(c.w-c.r)))]
+	n, err := writev2(uc.fd, c.req[c.reqOff:], body)
+	if err != nil {
+		if err == syscall.EAGAIN {
+			uc.writable = false
+			return false
+		}
+		c.writeFailed(err)
+		return true
+	}
+	if uc.waiting == 0 {
+		uc.waiting = c.lp.now
+	}
+	head := len(c.req) - c.reqOff
+	if n < head {
+		c.reqOff += n
+		uc.writable = false
+		return false
+	}
+	c.reqOff = len(c.req)
+	c.consumeBody(n - head)
+	if n-head < len(body) {
+		uc.writable = false
+		c.state = stBody
+		return false
+	}
+	c.state = stBody
+	return true
+}
+
+func (c *clientConn) consumeBody(n int) {
+	c.r += n
+	c.bodyLeft -= int64(n)
+}
+
+// sendBody relays the request body from the client to the worker.
+func (c *clientConn) sendBody() bool {
+	if c.bodyLeft == 0 {
+		c.state = stWait
+		return true
+	}
+	uc := c.up
+	if uc.readable && c.readResponseHead() {
+		return true // the worker answered before taking the whole body
+	}
+	if c.r == c.w && (c.pipe != nil || c.bodyLeft >= spliceMin) {
+		if c.pipe == nil {
+			if c.pipe = c.lp.getPipe(); c.pipe != nil {
+				c.pipeLeft = c.bodyLeft
+			}
+		}
+		if c.pipe != nil {
+			return c.spliceRequest()
+		}
+	}
+	if c.r == c.w {
+		if !c.readable {
+			if c.hup {
+				c.p().countError("client_abort")
+				c.close()
+			}
+			return false
+		}
+		return c.fill()
+	}
+	if !uc.writable {
+		return false
+	}
+	k := int(min(c.bodyLeft, int64(c.w-c.r)))
+	n, err := writeFD(uc.fd, c.buf[c.r:c.r+k])
+	if err != nil {
+		if err == syscall.EAGAIN {
+			uc.writable = false
+			return false
+		}
+		c.writeFailed(err)
+		return true
+	}
+	uc.waiting = c.lp.now // the response timeout counts from the last write
+	c.consumeBody(n)
+	if n < k {
+		uc.writable = false
+		return false
+	}
+	return true
+}
+
+// spliceRequest moves the rest of a long request body to the worker.
+func (c *clientConn) spliceRequest() bool {
+	uc := c.up
+	res := spliceStep(c.pipe, c.fd, uc.fd, &c.pipeLeft, &c.readable, &uc.writable)
+	c.bodyLeft = c.pipeLeft + c.pipe.n
+	switch res {
+	case spliceMoved:
+		uc.waiting = c.lp.now
+		c.lastActive = c.lp.now
+		if c.bodyLeft == 0 {
+			c.lp.putPipe(c.pipe)
+			c.pipe = nil
+		}
+		return true
+	case spliceWait:
+		if !c.readable && c.hup && c.pipe.n == 0 {
+			c.p().countError("client_abort")
+			c.close()
+		}
+		return false
+	case spliceToErr:
+		c.writeFailed(syscall.EPIPE)
+		return true
+	}
+	c.p().countError("client_abort")
+	c.close()
+	return false
+}
+
+// writeFailed handles a worker that stopped taking the request: it may have
+// answered first (a 413 or 401 before reading the body), so what it sent is
+// read before the exchange fails.
+func (c *clientConn) writeFailed(err error) {
+	c.up.writeErr = err
+	c.up.readable = true
+	c.state = stWait
+}
+
+// upstreamBroke handles a worker connection that failed before the answer
+// began: a pooled connection the worker had closed is retried for GET and
+// HEAD without a body (as the full path does); anything else is a 502.
+func (c *clientConn) upstreamBroke(err error) {
+	uc := c.up
+	stale := uc.reused && !uc.gotHead && uc.r == uc.w
+	u := uc.u
+	uc.close()
+	c.up = nil
+	if stale && c.idempotent && c.attempts < maxLoopAttempts {
+		c.p().countError("stale_conn")
+		c.lp.dropIdle(u)
+		c.reqOff = 0
+		c.connectTo(u)
+		return
+	}
+	c.p().countError("upstream")
+	c.fail(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(err))
+}
