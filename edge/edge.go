@@ -148,10 +148,16 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	serveLn := ln
 	var loops *proxy.Loops
 	if n := eventLoops(cfg.EventLoops); n > 0 {
-		if loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout); err != nil {
+		loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout)
+		switch {
+		case errors.Is(err, proxy.ErrLoopsUnsupported):
+			log.Info("no event loops on this system; a goroutine per connection serves every request", "component", "edge")
+			loops = nil
+		case err != nil:
 			return fmt.Errorf("edge event loops: %w", err)
+		default:
+			serveLn = loops.Handoff()
 		}
-		serveLn = loops.Handoff()
 	}
 
 	var g lifecycle.Group

@@ -6,6 +6,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -16,6 +17,10 @@ import (
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/valyala/fasthttp"
 )
+
+// ErrLoopsUnsupported is NewLoops' answer where the event loops cannot run
+// (they need Linux); the fasthttp server then serves every connection.
+var ErrLoopsUnsupported = errors.New("the edge's event loops need Linux")
 
 // Config wires a Proxy.
 type Config struct {
