@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,7 +95,13 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 }
 
 // loops reports whether the edge serves API requests with its event loops.
-func (e *env) loops() bool { return os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1" }
+func (e *env) loops() bool { return loopsEngine() }
+
+// loopsEngine reports whether this run's edges use their event loops
+// (Linux, unless MADBASE_TEST_EDGE_EVENT_LOOPS=-1).
+func loopsEngine() bool {
+	return runtime.GOOS == "linux" && os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1"
+}
 
 type discard struct{}
 
