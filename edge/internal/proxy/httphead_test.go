@@ -958,6 +958,36 @@ func TestRefChunked(t *testing.T) {
 	assert.Equal(t, refBad, refChunked([]byte("5\r\nhelloX")))
 }
 
+// framedHead checks what both parsers promise of any input: the input is
+// left as it was, an incomplete head has no blank line, and a head they
+// serve ends at the first blank line. It returns that head, or nil when the
+// parser did not serve the input.
+func framedHead(t *testing.T, orig, data []byte, st headStatus, size int) []byte {
+	t.Helper()
+	if !bytes.Equal(orig, data) {
+		t.Fatal("the parser wrote to its input")
+	}
+	switch st {
+	case headIncomplete:
+		if bytes.Contains(data, []byte("\r\n\r\n")) {
+			t.Fatalf("headIncomplete with a blank line in %q", data)
+		}
+		return nil
+	case headOther:
+		return nil
+	case headOK:
+	default:
+		t.Fatalf("status %d", st)
+	}
+	if size <= 0 || size > len(data) {
+		t.Fatalf("size %d for %d bytes", size, len(data))
+	}
+	if end := bytes.Index(data, []byte("\r\n\r\n")); end+4 != size {
+		t.Fatalf("size %d, first blank line ends at %d", size, end+4)
+	}
+	return data[:size]
+}
+
 // FuzzParseRequestHead checks on any input that the parser does not panic,
 // that a head it serves is framed by its first blank line and points into
 // it, that no shorter prefix of it is complete, and that net/http reads the
@@ -970,27 +1000,9 @@ func FuzzParseRequestHead(f *testing.F) {
 		orig := bytes.Clone(data)
 		var h requestHead
 		st := parseRequestHead(data, &h)
-		if !bytes.Equal(orig, data) {
-			t.Fatal("the parser wrote to its input")
-		}
-		switch st {
-		case headIncomplete:
-			if bytes.Contains(data, []byte("\r\n\r\n")) {
-				t.Fatalf("headIncomplete with a blank line in %q", data)
-			}
+		head := framedHead(t, orig, data, st, h.size)
+		if head == nil {
 			return
-		case headOther:
-			return
-		case headOK:
-		default:
-			t.Fatalf("status %d", st)
-		}
-		if h.size <= 0 || h.size > len(data) {
-			t.Fatalf("size %d for %d bytes", h.size, len(data))
-		}
-		head := data[:h.size]
-		if end := bytes.Index(data, []byte("\r\n\r\n")); end+4 != h.size {
-			t.Fatalf("size %d, first blank line ends at %d", h.size, end+4)
 		}
 		if h.n > maxHeadHeaders || h.host == nil {
 			t.Fatalf("%d lines, host %q", h.n, h.host)
@@ -1058,27 +1070,9 @@ func FuzzParseResponseHead(f *testing.F) {
 		orig := bytes.Clone(data)
 		var h responseHead
 		st := parseResponseHead(data, &h)
-		if !bytes.Equal(orig, data) {
-			t.Fatal("the parser wrote to its input")
-		}
-		switch st {
-		case headIncomplete:
-			if bytes.Contains(data, []byte("\r\n\r\n")) {
-				t.Fatalf("headIncomplete with a blank line in %q", data)
-			}
+		head := framedHead(t, orig, data, st, h.size)
+		if head == nil {
 			return
-		case headOther:
-			return
-		case headOK:
-		default:
-			t.Fatalf("status %d", st)
-		}
-		if h.size <= 0 || h.size > len(data) {
-			t.Fatalf("size %d for %d bytes", h.size, len(data))
-		}
-		head := data[:h.size]
-		if end := bytes.Index(data, []byte("\r\n\r\n")); end+4 != h.size {
-			t.Fatalf("size %d, first blank line ends at %d", h.size, end+4)
 		}
 		if !inHead(head, h.statusLine) || h.n > maxHeadHeaders {
 			t.Fatalf("status line %q, %d lines", h.statusLine, h.n)
