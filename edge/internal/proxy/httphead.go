@@ -76,6 +76,28 @@ func nextLine(b []byte) (line []byte, n int, st headStatus) {
 	return b[:i-1], i + 1, headOK
 }
 
+// nextHeader reads the header line at b[off:] of a head that has n header
+// lines so far, and returns it with the offset after it; a zero line means
+// the blank line that ends the head. Too many lines, or one that is not a
+// plain "Name: value" (an obs-fold continuation included), is headOther.
+func nextHeader(b []byte, off, n int) (headerLine, int, headStatus) {
+	line, k, st := nextLine(b[off:])
+	if st != headOK {
+		return headerLine{}, 0, st
+	}
+	if len(line) == 0 {
+		return headerLine{}, off + k, headOK
+	}
+	if n == maxHeadHeaders {
+		return headerLine{}, 0, headOther
+	}
+	name, value, ok := parseHeaderLine(line)
+	if !ok {
+		return headerLine{}, 0, headOther
+	}
+	return headerLine{name: name, value: value}, off + k, headOK
+}
+
 // parseHeaderLine splits "Name: value" and trims the value's blanks. Names
 // must be tokens; values may hold no control byte but tab.
 func parseHeaderLine(line []byte) (name, value []byte, ok bool) {
@@ -151,22 +173,15 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 		}
 	}
 	for {
-		line, n, st = nextLine(b[off:])
+		hl, next, st := nextHeader(b, off, h.n)
 		if st != headOK {
 			return st
 		}
-		off += n
-		if len(line) == 0 {
-			break
+		off = next
+		if hl.name == nil {
+			break // the blank line
 		}
-		if h.n == maxHeadHeaders {
-			return headOther
-		}
-		name, value, ok := parseHeaderLine(line)
-		if !ok {
-			return headOther // also obs-fold: a line starting with a blank
-		}
-		hl := headerLine{name: name, value: value}
+		name, value := hl.name, hl.value
 		switch len(name) {
 		case 2:
 			hl.drop = is(name, "te")
@@ -332,22 +347,15 @@ func parseResponseHead(b []byte, h *responseHead) headStatus {
 	}
 	sawTE := false
 	for {
-		line, n, st = nextLine(b[off:])
+		hl, next, st := nextHeader(b, off, h.n)
 		if st != headOK {
 			return st
 		}
-		off += n
-		if len(line) == 0 {
-			break
+		off = next
+		if hl.name == nil {
+			break // the blank line
 		}
-		if h.n == maxHeadHeaders {
-			return headOther
-		}
-		name, value, ok := parseHeaderLine(line)
-		if !ok {
-			return headOther
-		}
-		hl := headerLine{name: name, value: value}
+		name, value := hl.name, hl.value
 		switch len(name) {
 		case 2:
 			hl.drop = is(name, "te")
