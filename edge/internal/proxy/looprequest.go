@@ -225,12 +225,24 @@ func (c *clientConn) connected() bool {
 
 // sendHead writes the request head with the body bytes already read.
 func (c *clientConn) sendHead() bool {
+	goOn := c.writeBuffered()
+	if c.state == stSend && c.reqOff == len(c.req) {
+		c.state = stBody
+	}
+	return goOn
+}
+
+// writeBuffered writes to the worker, in one call, what is left of the
+// request head and the body bytes in the read buffer. false means it waits
+// for the worker's socket; a failed write hands over to writeFailed.
+func (c *clientConn) writeBuffered() bool {
 	uc := c.up
 	if !uc.writable {
 		return false
 	}
+	head := c.req[c.reqOff:]
 	body := c.buf[c.r : c.r+int(min(c.bodyLeft, int64(c.w-c.r)))]
-	n, err := writev2(uc.fd, c.req[c.reqOff:], body)
+	n, err := writev2(uc.fd, head, body)
 	if err != nil {
 		if err == syscall.EAGAIN {
 			uc.writable = false
@@ -239,23 +251,14 @@ func (c *clientConn) sendHead() bool {
 		c.writeFailed(err)
 		return true
 	}
-	if uc.waiting == 0 {
-		uc.waiting = c.lp.now
-	}
-	head := len(c.req) - c.reqOff
-	if n < head {
-		c.reqOff += n
+	uc.waiting = c.lp.now // the response timeout counts from the last write
+	k := min(n, len(head))
+	c.reqOff += k
+	c.consumeBody(n - k)
+	if n < len(head)+len(body) {
 		uc.writable = false
 		return false
 	}
-	c.reqOff = len(c.req)
-	c.consumeBody(n - head)
-	if n-head < len(body) {
-		uc.writable = false
-		c.state = stBody
-		return false
-	}
-	c.state = stBody
 	return true
 }
 
@@ -294,26 +297,7 @@ func (c *clientConn) sendBody() bool {
 		}
 		return c.fill()
 	}
-	if !uc.writable {
-		return false
-	}
-	k := int(min(c.bodyLeft, int64(c.w-c.r)))
-	n, err := writeFD(uc.fd, c.buf[c.r:c.r+k])
-	if err != nil {
-		if err == syscall.EAGAIN {
-			uc.writable = false
-			return false
-		}
-		c.writeFailed(err)
-		return true
-	}
-	uc.waiting = c.lp.now // the response timeout counts from the last write
-	c.consumeBody(n)
-	if n < k {
-		uc.writable = false
-		return false
-	}
-	return true
+	return c.writeBuffered()
 }
 
 // spliceRequest moves the rest of a long request body to the worker.
