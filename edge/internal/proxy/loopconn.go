@@ -117,6 +117,14 @@ func (s *sock) note(mask uint32) {
 	}
 }
 
+// release closes the socket and gives its buffer back to the loop.
+func (s *sock) release() {
+	s.lp.unregister(s.fd)
+	_ = syscall.Close(s.fd)
+	s.lp.putBuf(s.buf)
+	s.buf = nil
+}
+
 // errBufferFull: readOnce has no room left to read into.
 var errBufferFull = errors.New("read buffer full")
 
@@ -252,10 +260,7 @@ func (c *clientConn) close() {
 		return
 	}
 	c.state = stClosed
-	c.lp.unregister(c.fd)
-	_ = syscall.Close(c.fd)
-	c.lp.putBuf(c.buf)
-	c.buf = nil
+	c.release()
 	c.lp.putPipe(c.pipe)
 	c.pipe = nil
 	if c.up != nil {

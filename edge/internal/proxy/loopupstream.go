@@ -55,10 +55,7 @@ func (uc *upstreamConn) close() {
 		return
 	}
 	uc.closed = true
-	uc.lp.unregister(uc.fd)
-	_ = syscall.Close(uc.fd)
-	uc.lp.putBuf(uc.buf)
-	uc.buf = nil
+	uc.release()
 	uc.c = nil
 }
 
