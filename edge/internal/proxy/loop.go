@@ -157,17 +157,31 @@ func (ls *Loops) closeLoops() {
 	}
 }
 
+// resolved reports whether u's address is known, and starts resolving a
+// name off the loops when it is not (the request then goes to the fasthttp
+// path). It allocates nothing: it runs for every request.
+func (ls *Loops) resolved(u *pool.Upstream) bool {
+	_, ok := ls.addrPort(u)
+	return ok
+}
+
 // sockaddr returns a new socket address for u (connect writes into it, so
-// loops never share one), or nil while a name is being resolved (the
-// request then goes to the fasthttp path).
+// loops never share one), or nil while its name is being resolved.
 func (ls *Loops) sockaddr(u *pool.Upstream) syscall.Sockaddr {
+	if ap, ok := ls.addrPort(u); ok {
+		return sockaddrOf(ap)
+	}
+	return nil
+}
+
+func (ls *Loops) addrPort(u *pool.Upstream) (netip.AddrPort, bool) {
 	if ap, ok := ls.addrs.Load(u); ok {
-		return sockaddrOf(ap.(netip.AddrPort))
+		return ap.(netip.AddrPort), true
 	}
 	if ap, err := netip.ParseAddrPort(u.Addr); err == nil {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		ls.addrs.Store(u, ap)
-		return sockaddrOf(ap)
+		return ap, true
 	}
 	if _, busy := ls.resolving.LoadOrStore(u, true); !busy {
 		go func() {
@@ -180,7 +194,7 @@ func (ls *Loops) sockaddr(u *pool.Upstream) syscall.Sockaddr {
 			ls.addrs.Store(u, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		}()
 	}
-	return nil
+	return netip.AddrPort{}, false
 }
 
 func sockaddrOf(ap netip.AddrPort) syscall.Sockaddr {

@@ -83,7 +83,7 @@ func (c *clientConn) begin() bool {
 		return false
 	}
 	up := p.cfg.Selector.Next(nil)
-	if up == nil || c.lp.ls.sockaddr(up) == nil {
+	if up == nil || !c.lp.ls.resolved(up) {
 		// No worker (the full path answers 503) or one not resolved yet.
 		c.handoff()
 		return false
@@ -197,7 +197,7 @@ func (c *clientConn) dialFailed(err error) {
 	c.tried[c.ntried] = c.upstream
 	c.ntried++
 	if c.attempts < maxLoopAttempts {
-		if next := p.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.sockaddr(next) != nil {
+		if next := p.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
 			c.connectTo(next)
 			return
 		}
