@@ -114,6 +114,11 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer sub.Unsubscribe()
+	// A round trip, so the server holds the subscription before we say we
+	// follow: records published right after would otherwise be lost.
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("subscribe to %s: %w", subject, err)
+	}
 	fmt.Fprintf(stderr, "following %s on %s (Ctrl-C to stop)\n", subject, natsURL)
 	<-ctx.Done()
 	return nil
