@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type options struct {
 	// profileDir, when set, receives worker.pprof and edge.pprof: CPU
 	// profiles of the whole run of each process.
 	profileDir string
+	// bin, when set, is a madbase binary to run instead of one built from
+	// the working tree (to compare two builds).
+	bin string
 }
 
 func (o options) want(part string) bool { return len(o.only) == 0 || o.only[part] }
@@ -52,7 +56,16 @@ func main() {
 	flag.Int64Var(&fileMiB, "file-mib", 1024, "storage upload/download size in MiB")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write CPU profiles of the worker and the edge (worker.pprof, edge.pprof) to this folder")
+	flag.StringVar(&o.bin, "bin", "", "run this madbase binary instead of building one from the working tree")
 	flag.Parse()
+	if o.bin != "" {
+		abs, err := filepath.Abs(o.bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "apibench:", err)
+			os.Exit(2)
+		}
+		o.bin = abs
+	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.quick {

@@ -92,12 +92,17 @@ func startStack(ctx context.Context, o options) (s *stack, err error) {
 	if err != nil {
 		return s, err
 	}
-	s.madbaseExec = filepath.Join(s.tmp, "madbase")
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.madbaseExec, "./cmd/madbase")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	buildDone := make(chan error, 1)
-	go func() { buildDone <- build.Run() }()
+	if o.bin != "" {
+		s.madbaseExec = o.bin
+		buildDone <- nil
+	} else {
+		s.madbaseExec = filepath.Join(s.tmp, "madbase")
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.madbaseExec, "./cmd/madbase")
+		build.Dir = root
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		go func() { buildDone <- build.Run() }()
+	}
 
 	logf("starting PostgreSQL in %s", s.tmp)
 	s.pg, err = pgcluster.Start(ctx, pgcluster.Options{

@@ -77,14 +77,25 @@ type generateLinkParams struct {
 	Redirect2  string         `json:"redirectTo"`
 }
 
-// generateLinkBody is the flat answer: the user's fields and the link's.
+// generateLinkBody is the flat answer: the user's fields, then the link's.
 type generateLinkBody struct {
-	*userJSON
-	ActionLink       string `json:"action_link"`
-	EmailOTP         string `json:"email_otp"`
-	HashedToken      string `json:"hashed_token"`
-	VerificationType string `json:"verification_type"`
-	RedirectTo       string `json:"redirect_to"`
+	user                                                            *userJSON
+	actionLink, emailOTP, hashedToken, verificationType, redirectTo string
+}
+
+// MarshalJSON writes the user object with the link's members added.
+func (g generateLinkBody) MarshalJSON() ([]byte, error) {
+	b, err := g.user.appendJSON(make([]byte, 0, 1024))
+	if err != nil {
+		return nil, err
+	}
+	w := objectWriter{b: b[:len(b)-1]} // reopened before its closing brace
+	w.str(`,"action_link":`, g.actionLink)
+	w.str(`,"email_otp":`, g.emailOTP)
+	w.str(`,"hashed_token":`, g.hashedToken)
+	w.str(`,"verification_type":`, g.verificationType)
+	w.str(`,"redirect_to":`, g.redirectTo)
+	return append(w.b, '}'), nil
 }
 
 // generateLink makes the link (and code) a mail would carry, without
@@ -221,11 +232,11 @@ func (s *service) generateLink(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(generateLinkBody{
-		userJSON:         u.wire(),
-		ActionLink:       tok.Link,
-		EmailOTP:         tok.OTP,
-		HashedToken:      tok.Hash,
-		VerificationType: tok.VerifyTyp,
-		RedirectTo:       redirect,
+		user:             u.wire(),
+		actionLink:       tok.Link,
+		emailOTP:         tok.OTP,
+		hashedToken:      tok.Hash,
+		verificationType: tok.VerifyTyp,
+		redirectTo:       redirect,
 	})
 }

@@ -45,6 +45,10 @@ type user struct {
 	UpdatedAt    time.Time
 
 	Identities []identity
+
+	// appMetaRaw and userMetaRaw hold the metadata as stored, for a user
+	// read only to be shown (GET /user), whose maps are then left nil.
+	appMetaRaw, userMetaRaw []byte
 }
 
 // identity is a row of auth.identities in its wire shape (spec §2.2): JSON
@@ -119,15 +123,19 @@ type userJSON struct {
 	UpdatedAt              time.Time      `json:"updated_at"`
 	DeletedAt              *time.Time     `json:"deleted_at,omitempty"`
 	IsAnonymous            bool           `json:"is_anonymous"`
+
+	// appMetaRaw and userMetaRaw stand for the metadata maps when those are
+	// nil: JSON as stored, written compacted.
+	appMetaRaw, userMetaRaw []byte
 }
 
 // wire returns the user's wire object.
 func (u *user) wire() *userJSON {
 	app, meta, ids := u.AppMetaData, u.UserMetaData, u.Identities
-	if app == nil {
+	if app == nil && u.appMetaRaw == nil {
 		app = map[string]any{}
 	}
-	if meta == nil {
+	if meta == nil && u.userMetaRaw == nil {
 		meta = map[string]any{}
 	}
 	if ids == nil {
@@ -159,6 +167,8 @@ func (u *user) wire() *userJSON {
 		UpdatedAt:              u.UpdatedAt.UTC(),
 		DeletedAt:              utcPtr(u.DeletedAt),
 		IsAnonymous:            u.IsAnonymous,
+		appMetaRaw:             u.appMetaRaw,
+		userMetaRaw:            u.userMetaRaw,
 	}
 }
 

@@ -35,8 +35,10 @@ const userColumns = `u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u
 	coalesce(u.email_change_confirm_status, 0)::int, coalesce(u.phone_change, ''), coalesce(u.phone_change_token, ''),
 	coalesce(u.reauthentication_token, ''),
 	coalesce(u.raw_app_meta_data, '{}'::jsonb), coalesce(u.raw_user_meta_data, '{}'::jsonb), u.is_anonymous,
-	coalesce(u.created_at, now()), coalesce(u.updated_at, now()),
-	coalesce((select json_agg(json_build_object(
+	coalesce(u.created_at, now()), coalesce(u.updated_at, now()), ` + identitiesColumn
+
+// identitiesColumn is a user's identities as one JSON array.
+const identitiesColumn = `coalesce((select json_agg(json_build_object(
 		'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
 		'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', coalesce(i.created_at, now()),
 		'updated_at', coalesce(i.updated_at, now()), 'email', coalesce(i.email, '')) order by i.created_at, i.id)
@@ -63,11 +65,54 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	if err := decodeExact(meta, &u.UserMetaData); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(ids, &u.Identities); err != nil {
+	if err := u.decodeIdentities(ids); err != nil {
 		return nil, err
+	}
+	return u, nil
+}
+
+// decodeIdentities reads identitiesColumn's array.
+func (u *user) decodeIdentities(ids []byte) error {
+	if err := json.Unmarshal(ids, &u.Identities); err != nil {
+		return err
 	}
 	for i := range u.Identities {
 		u.Identities[i].utc()
+	}
+	return nil
+}
+
+// shownUserColumns selects what the user object shows and nothing more,
+// metadata as stored: GET /user, the busiest route, reads a user only to
+// show it.
+const shownUserColumns = `u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u.email, ''), coalesce(u.phone, ''),
+	u.email_confirmed_at, u.phone_confirmed_at, u.invited_at, u.confirmation_sent_at, u.recovery_sent_at,
+	u.email_change_sent_at, u.phone_change_sent_at, u.reauthentication_sent_at, u.last_sign_in_at,
+	u.banned_until, u.deleted_at, coalesce(u.email_change, ''), coalesce(u.phone_change, ''),
+	coalesce(u.raw_app_meta_data, '{}'::jsonb), coalesce(u.raw_user_meta_data, '{}'::jsonb), u.is_anonymous,
+	coalesce(u.created_at, now()), coalesce(u.updated_at, now()), ` + identitiesColumn
+
+// scanShownUser reads shownUserColumns (then extra): a user fit to be
+// shown, not to be changed or checked (no tokens, no password hash,
+// metadata kept as stored).
+func scanShownUser(row pgx.Row, extra ...any) (*user, error) {
+	u := &user{}
+	var ids []byte
+	dest := []any{
+		(*[16]byte)(&u.ID), &u.Aud, &u.Role, &u.Email, &u.Phone,
+		&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt, &u.ConfirmationSentAt, &u.RecoverySentAt,
+		&u.EmailChangeSentAt, &u.PhoneChangeSentAt, &u.ReauthenticationSentAt, &u.LastSignInAt,
+		&u.BannedUntil, &u.DeletedAt, &u.EmailChange, &u.PhoneChange,
+		&u.appMetaRaw, &u.userMetaRaw, &u.IsAnonymous, &u.CreatedAt, &u.UpdatedAt, &ids,
+	}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, errNoUser
+		}
+		return nil, err
+	}
+	if err := u.decodeIdentities(ids); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -121,18 +166,28 @@ func userByPhone(ctx context.Context, q querier, phone string) (*user, error) {
 	return oneUser(q.QueryRow(ctx, `select `+userColumns+` from auth.users u where u.phone = $1`, phone))
 }
 
-// userWithSession loads a user and whether the session exists for them:
-// GET /user in one statement.
-// (uuid.UUID arguments are passed as [16]byte: pgx then sends them in
-// binary instead of through their driver.Valuer's string, on the path every
-// GET /user takes.)
+// userWithSession loads a user and whether the session exists for them, in
+// one statement. (uuid.UUID arguments are passed as [16]byte: pgx then sends
+// them in binary instead of through their driver.Valuer's string, on the
+// path every GET /user takes.)
 func userWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	var ok bool
-	u, err := oneUser(q.QueryRow(ctx, `select `+userColumns+`,
-		exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
-		from auth.users u where u.id = $1`, [16]byte(id), [16]byte(sessionID)), &ok)
+	u, err := oneUser(q.QueryRow(ctx, `select `+userColumns+`, `+sessionExists, [16]byte(id), [16]byte(sessionID)), &ok)
 	return u, ok, err
 }
+
+// shownUserWithSession is userWithSession for a user that is only shown
+// (GET /user): scanShownUser's columns.
+func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
+	var ok bool
+	u, err := scanShownUser(q.QueryRow(ctx, `select `+shownUserColumns+`, `+sessionExists, [16]byte(id), [16]byte(sessionID)), &ok)
+	return u, ok, err
+}
+
+// sessionExists ends the statements of userWithSession: user $1, and
+// whether their session $2 exists.
+const sessionExists = `exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
+		from auth.users u where u.id = $1`
 
 // emailTaken reports whether another user than except has the email (as
 // address or as pending change confirmed elsewhere).

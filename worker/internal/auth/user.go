@@ -13,7 +13,13 @@ import (
 // loadPrincipalUser loads the user of a user access token and checks that
 // its session still exists (403 user_not_found / session_not_found).
 func (s *service) loadPrincipalUser(ctx context.Context, q querier, p *principal) (*user, error) {
-	u, ok, err := userWithSession(ctx, q, p.UserID, p.SessionID)
+	return principalUser(ctx, q, p, userWithSession)
+}
+
+// principalUser is loadPrincipalUser with the lookup to use.
+func principalUser(ctx context.Context, q querier, p *principal,
+	load func(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error)) (*user, error) {
+	u, ok, err := load(ctx, q, p.UserID, p.SessionID)
 	if errors.Is(err, errNoUser) {
 		return nil, forbidden(CodeUserNotFound, "User from sub claim in JWT does not exist")
 	}
@@ -34,11 +40,21 @@ func (s *service) getUser(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	u, err := s.loadPrincipalUser(ctx, s.db, p)
+	u, err := principalUser(ctx, s.db, p, shownUserWithSession)
 	if err != nil {
 		return err
 	}
-	return c.JSON(u.wire())
+	return sendUser(c, u)
+}
+
+// sendUser answers 200 with the user object.
+func sendUser(c *fiber.Ctx, u *user) error {
+	b, err := u.wire().appendJSON(make([]byte, 0, 1024))
+	if err != nil {
+		return internalError("Unable to write the user", err)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(b)
 }
 
 // updateUserParams is PUT /user's body (auth-js updateUser).
