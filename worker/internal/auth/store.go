@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // querier is what the store's functions run on: the pool or a transaction.
@@ -35,10 +36,8 @@ const userColumns = `u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u
 	coalesce(u.email_change_confirm_status, 0)::int, coalesce(u.phone_change, ''), coalesce(u.phone_change_token, ''),
 	coalesce(u.reauthentication_token, ''),
 	coalesce(u.raw_app_meta_data, '{}'::jsonb), coalesce(u.raw_user_meta_data, '{}'::jsonb), u.is_anonymous,
-	coalesce(u.created_at, now()), coalesce(u.updated_at, now()), ` + identitiesColumn
-
-// identitiesColumn is a user's identities as one JSON array.
-const identitiesColumn = `coalesce((select json_agg(json_build_object(
+	coalesce(u.created_at, now()), coalesce(u.updated_at, now()),
+	coalesce((select json_agg(json_build_object(
 		'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
 		'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', coalesce(i.created_at, now()),
 		'updated_at', coalesce(i.updated_at, now()), 'email', coalesce(i.email, '')) order by i.created_at, i.id)
@@ -65,56 +64,80 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	if err := decodeExact(meta, &u.UserMetaData); err != nil {
 		return nil, err
 	}
-	if err := u.decodeIdentities(ids); err != nil {
-		return nil, err
-	}
-	return u, nil
-}
-
-// decodeIdentities reads identitiesColumn's array.
-func (u *user) decodeIdentities(ids []byte) error {
 	if err := json.Unmarshal(ids, &u.Identities); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range u.Identities {
 		u.Identities[i].utc()
 	}
-	return nil
+	return u, nil
 }
 
-// shownUserColumns selects what the user object shows and nothing more,
-// metadata as stored: GET /user, the busiest route, reads a user only to
-// show it.
-const shownUserColumns = `u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u.email, ''), coalesce(u.phone, ''),
+// shownUser is the statement of GET /user, the busiest auth route: what the
+// user object shows and nothing more (no tokens, no password hash, metadata
+// as stored), one row per identity (a left join, so at least one), and
+// whether session $2 of user $1 exists. Identities come as columns rather
+// than as JSON: decoding JSON cost the worker more than the join costs the
+// database.
+const shownUser = `select u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u.email, ''), coalesce(u.phone, ''),
 	u.email_confirmed_at, u.phone_confirmed_at, u.invited_at, u.confirmation_sent_at, u.recovery_sent_at,
 	u.email_change_sent_at, u.phone_change_sent_at, u.reauthentication_sent_at, u.last_sign_in_at,
 	u.banned_until, u.deleted_at, coalesce(u.email_change, ''), coalesce(u.phone_change, ''),
 	coalesce(u.raw_app_meta_data, '{}'::jsonb), coalesce(u.raw_user_meta_data, '{}'::jsonb), u.is_anonymous,
-	coalesce(u.created_at, now()), coalesce(u.updated_at, now()), ` + identitiesColumn
+	coalesce(u.created_at, now()), coalesce(u.updated_at, now()),
+	i.id, i.provider_id, i.user_id, i.identity_data, i.provider, i.last_sign_in_at,
+	coalesce(i.created_at, now()), coalesce(i.updated_at, now()), coalesce(i.email, ''),
+	exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
+	from auth.users u left join auth.identities i on i.user_id = u.id
+	where u.id = $1 order by i.created_at, i.id`
 
-// scanShownUser reads shownUserColumns (then extra): a user fit to be
-// shown, not to be changed or checked (no tokens, no password hash,
-// metadata kept as stored).
-func scanShownUser(row pgx.Row, extra ...any) (*user, error) {
+// shownUserWithSession is userWithSession for a user that is only shown
+// (GET /user): the shownUser statement.
+func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
+	rows, err := q.Query(ctx, shownUser, [16]byte(id), [16]byte(sessionID))
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
 	u := &user{}
-	var ids []byte
+	var ok bool
+	var idn identity
+	var identityID, userID pgtype.UUID
+	var provider, providerID pgtype.Text
 	dest := []any{
 		(*[16]byte)(&u.ID), &u.Aud, &u.Role, &u.Email, &u.Phone,
 		&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt, &u.ConfirmationSentAt, &u.RecoverySentAt,
 		&u.EmailChangeSentAt, &u.PhoneChangeSentAt, &u.ReauthenticationSentAt, &u.LastSignInAt,
 		&u.BannedUntil, &u.DeletedAt, &u.EmailChange, &u.PhoneChange,
-		&u.appMetaRaw, &u.userMetaRaw, &u.IsAnonymous, &u.CreatedAt, &u.UpdatedAt, &ids,
+		&u.appMetaRaw, &u.userMetaRaw, &u.IsAnonymous, &u.CreatedAt, &u.UpdatedAt,
+		&identityID, &providerID, &userID, (*[]byte)(&idn.IdentityData), &provider, &idn.LastSignInAt,
+		&idn.CreatedAt, &idn.UpdatedAt, &idn.Email,
+		&ok,
 	}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, errNoUser
+	found := false
+	for rows.Next() {
+		idn = identity{}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, err
 		}
-		return nil, err
+		found = true
+		if identityID.Valid {
+			idn.IdentityID, idn.UserID = identityID.Bytes, userID.Bytes
+			idn.ID, idn.Provider = providerID.String, provider.String
+			idn.utc()
+			u.Identities = append(u.Identities, idn)
+		}
 	}
-	if err := u.decodeIdentities(ids); err != nil {
-		return nil, err
+	if err := rows.Err(); err != nil {
+		return nil, false, err
 	}
-	return u, nil
+	if !found {
+		return nil, false, errNoUser
+	}
+	if u.Identities == nil {
+		u.Identities = []identity{}
+	}
+	return u, ok, nil
 }
 
 // decodeExact decodes stored JSON keeping numbers as written (a metadata
@@ -176,15 +199,7 @@ func userWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*
 	return u, ok, err
 }
 
-// shownUserWithSession is userWithSession for a user that is only shown
-// (GET /user): scanShownUser's columns.
-func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
-	var ok bool
-	u, err := scanShownUser(q.QueryRow(ctx, `select `+shownUserColumns+`, `+sessionExists, [16]byte(id), [16]byte(sessionID)), &ok)
-	return u, ok, err
-}
-
-// sessionExists ends the statements of userWithSession: user $1, and
+// sessionExists ends the statement of userWithSession: user $1, and
 // whether their session $2 exists.
 const sessionExists = `exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
 		from auth.users u where u.id = $1`

@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,4 +206,46 @@ func TestLogoutScopes(t *testing.T) {
 	assert.Empty(t, r.Body)
 	assert.Equal(t, 403, status(a))
 	assert.Equal(t, 403, status(d))
+}
+
+// TestShownUserMatchesFullUser holds GET /user's own statement to the user
+// object every other route writes: the same members and values for a user
+// with several identities, odd identity data, metadata and an anonymous
+// user without identities.
+func TestShownUserMatchesFullUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	s := e.signUp("shown@example.com", "secret-123")
+	uid := uuid.MustParse(s["user"].(map[string]any)["id"].(string))
+	ctx := context.Background()
+	_, err := e.pool.Exec(ctx, `update auth.users set raw_user_meta_data = $2,
+		email_change = 'next@example.com', email_change_sent_at = now(), banned_until = now() - interval '1 day'
+		where id = $1`, uid, `{"name": "Zoë <b>&", "n": 1.50, "deep": {"list": [1, null, "\u2028"]}}`)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+		values ('gh-<1>', $1, '{"sub": "gh-<1>", "created_at": "not a time", "email": "X@Example.com", "n": 1e2}', 'github', null,
+			now() + interval '1 second', now() + interval '2.5 seconds'),
+		('z-2', $1, '{}', 'zoho', now(), now() + interval '1 second', now())`, uid)
+	require.NoError(t, err)
+	anon := e.req("POST", "/signup", map[string]any{})
+	require.Equal(t, 200, anon.Status, "%s", anon.Body)
+	anonID := uuid.MustParse(anon.JSON(t)["user"].(map[string]any)["id"].(string))
+
+	for _, id := range []uuid.UUID{uid, anonID} {
+		full, _, err := userWithSession(ctx, e.pool, id, uuid.Nil)
+		require.NoError(t, err)
+		shown, _, err := shownUserWithSession(ctx, e.pool, id, uuid.Nil)
+		require.NoError(t, err)
+		want, err := full.wire().appendJSON(nil)
+		require.NoError(t, err)
+		got, err := shown.wire().appendJSON(nil)
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), string(got))
+		var wantMembers, gotMembers map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(want, &wantMembers))
+		require.NoError(t, json.Unmarshal(got, &gotMembers))
+		assert.Equal(t, string(wantMembers["identities"]), string(gotMembers["identities"]), "identities byte for byte")
+	}
+	_, _, err = shownUserWithSession(ctx, e.pool, uuid.New(), uuid.Nil)
+	assert.ErrorIs(t, err, errNoUser)
 }
