@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"testing"
 	"time"
 
@@ -210,8 +211,8 @@ func TestLogoutScopes(t *testing.T) {
 
 // TestShownUserMatchesFullUser holds GET /user's own statement to the user
 // object every other route writes: the same members and values for a user
-// with several identities, odd identity data, metadata and an anonymous
-// user without identities.
+// with several identities (in the same order), odd identity data and
+// metadata, an anonymous user without identities, and a row of NULLs.
 func TestShownUserMatchesFullUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
@@ -225,13 +226,21 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 	_, err = e.pool.Exec(ctx, `insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
 		values ('gh-<1>', $1, '{"sub": "gh-<1>", "created_at": "not a time", "email": "X@Example.com", "n": 1e2}', 'github', null,
 			now() + interval '1 second', now() + interval '2.5 seconds'),
-		('z-2', $1, '{}', 'zoho', now(), now() + interval '1 second', now())`, uid)
+		('z-2', $1, '{}', 'zoho', now(), now() + interval '1 second', now()),
+		('same-a', $1, '{}', 'same-time', null, '2020-01-01T00:00:00Z', '2020-01-02T00:00:00.5Z'),
+		('same-b', $1, '{}', 'same-time-2', null, '2020-01-01T00:00:00Z', '2020-01-02T00:00:00Z'),
+		('unstamped', $1, '{}', 'no-time', null, null, '2020-01-03T00:00:00Z')`, uid)
 	require.NoError(t, err)
 	anon := e.req("POST", "/signup", map[string]any{})
 	require.Equal(t, 200, anon.Status, "%s", anon.Body)
 	anonID := uuid.MustParse(anon.JSON(t)["user"].(map[string]any)["id"].(string))
 
-	for _, id := range []uuid.UUID{uid, anonID} {
+	bare := uuid.MustParse(e.signUp("bare@example.com", "secret-123")["user"].(map[string]any)["id"].(string))
+	_, err = e.pool.Exec(ctx, `update auth.users set aud = null, role = null, phone = null, email_change = null,
+		phone_change = null, raw_app_meta_data = null, raw_user_meta_data = null where id = $1`, bare)
+	require.NoError(t, err)
+
+	for _, id := range []uuid.UUID{uid, anonID, bare} {
 		full, _, err := userWithSession(ctx, e.pool, id, uuid.Nil)
 		require.NoError(t, err)
 		shown, _, err := shownUserWithSession(ctx, e.pool, id, uuid.Nil)
@@ -240,12 +249,26 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		require.NoError(t, err)
 		got, err := shown.wire().appendJSON(nil)
 		require.NoError(t, err)
-		assert.JSONEq(t, string(want), string(got))
+		// The same members; identities byte for byte, but for the
+		// created_at the unstamped identity gets from each statement's clock.
 		var wantMembers, gotMembers map[string]json.RawMessage
 		require.NoError(t, json.Unmarshal(want, &wantMembers))
 		require.NoError(t, json.Unmarshal(got, &gotMembers))
-		assert.Equal(t, string(wantMembers["identities"]), string(gotMembers["identities"]), "identities byte for byte")
+		require.Equal(t, len(wantMembers), len(gotMembers))
+		for k, w := range wantMembers {
+			if k != "identities" {
+				assert.JSONEq(t, string(w), string(gotMembers[k]), k)
+			}
+		}
+		unstamped := regexp.MustCompile(`("id":"unstamped".*?"created_at":")[^"]+`)
+		assert.Equal(t, unstamped.ReplaceAllString(string(wantMembers["identities"]), "${1}now"),
+			unstamped.ReplaceAllString(string(gotMembers["identities"]), "${1}now"), "identities byte for byte")
 	}
 	_, _, err = shownUserWithSession(ctx, e.pool, uuid.New(), uuid.Nil)
 	assert.ErrorIs(t, err, errNoUser)
+	full, _, err := shownUserWithSession(ctx, e.pool, uid, uuid.Nil)
+	require.NoError(t, err)
+	require.Len(t, full.Identities, 6)
+	assert.Equal(t, "unstamped", full.Identities[5].ID, "an identity without created_at comes last")
+	assert.WithinDuration(t, time.Now(), full.Identities[5].CreatedAt, time.Minute, "and is stamped now")
 }
