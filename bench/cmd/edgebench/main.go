@@ -50,6 +50,8 @@ type options struct {
 	memProfile string
 	edgeEnv    multiFlag
 	edgeBExe   string
+	bodyClient string // "curl" (default, when installed) or "go"
+	transfers  int    // bodies per round and direction
 }
 
 type multiFlag []string
@@ -79,6 +81,8 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "edge-cpuprofile", "", "write a CPU profile of the edge process (whole run) to this file")
 	flag.StringVar(&o.memProfile, "edge-memprofile", "", "write a heap profile of the edge process at exit to this file")
 	flag.StringVar(&o.edgeBExe, "edge-b", "", "also measure the edge of another edgebench build (e.g. with a change under test) as setup edge-b")
+	flag.StringVar(&o.bodyClient, "body-client", "curl", "what moves the upload/download bodies: curl (when installed) or go (net/http in this process)")
+	flag.IntVar(&o.transfers, "transfers", 3, "uploads and downloads per round and setup; the round keeps the median")
 	flag.Var(&o.edgeEnv, "edge-env", "KEY=VALUE added to the edge process's environment (repeatable), e.g. GOMAXPROCS=1")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/edgebench [flags]\n\n"+
@@ -108,8 +112,9 @@ func main() {
 		}
 	}
 	o.bodySize, o.memSize = bodyMiB*mib, memMiB*mib
-	if o.rounds < 1 || o.duration < time.Second || o.bodySize <= 0 || o.memSize < 0 || o.conns < 1 {
-		fmt.Fprintln(os.Stderr, "edgebench: -rounds, -c and -body-mib must be positive, -duration at least 1s")
+	if o.rounds < 1 || o.duration < time.Second || o.bodySize <= 0 || o.memSize < 0 || o.conns < 1 || o.transfers < 1 ||
+		(o.bodyClient != "curl" && o.bodyClient != "go") {
+		fmt.Fprintln(os.Stderr, "edgebench: -rounds, -c, -transfers and -body-mib must be positive, -duration at least 1s, -body-client curl or go")
 		os.Exit(2)
 	}
 

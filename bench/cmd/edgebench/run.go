@@ -45,7 +45,7 @@ type setup struct {
 	name string
 	url  string
 	pids func() []int // the proxy's processes; nil for direct
-	hc   *http.Client
+	bc   bodyClient
 	res  *setupResult
 	// all lists every process of the bench (proxies of every setup), to
 	// tell the machine's other load apart.
@@ -56,6 +56,21 @@ func run(ctx context.Context, o options) (err error) {
 	wrkBin, err := findTool(o.wrkBin, "wrk", "/usr/bin/wrk", "")
 	if err != nil {
 		return err
+	}
+	// Bodies move with curl when it is there (as in the measurements the
+	// goals come from), else with net/http from this process.
+	bodies := func(hc *http.Client) bodyClient { return goBodyClient{hc} }
+	if curlBin, err := findTool("", "curl", "/usr/bin/curl", ""); err == nil && o.bodyClient != "go" {
+		dir, err := os.MkdirTemp("", "edgebench-bodies-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cc := newCurlBodyClient(curlBin, dir)
+		bodies = func(*http.Client) bodyClient { return cc }
+		logf("bodies: curl (%s), %d per round and direction, median kept", curlBin, o.transfers)
+	} else {
+		logf("bodies: net/http from this process, %d per round and direction, median kept", o.transfers)
 	}
 	nginxBin := ""
 	if !o.noNginx {
@@ -137,8 +152,8 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	for _, s := range setups {
 		s.all = allPids
-		s.hc = newBodyClient()
-		defer s.hc.CloseIdleConnections()
+		s.bc = bodies(newBodyClient())
+		defer s.bc.close()
 		s.res = &setupResult{Name: s.name, URL: s.url}
 		rep.Setups = append(rep.Setups, s.res)
 	}
@@ -154,10 +169,10 @@ func run(ctx context.Context, o options) (err error) {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s warm-up:%s", s.name, errNote(w.Non2xx, w.SocketErrors)))
 				logf("WARNING: %s", rep.Warnings[len(rep.Warnings)-1])
 			}
-			if _, err := upload(ctx, s.hc, s.url, 8*mib); err != nil {
+			if _, err := s.bc.upload(ctx, s.url, 8*mib); err != nil {
 				return fmt.Errorf("warm-up %s: %w", s.name, err)
 			}
-			if _, err := download(ctx, s.hc, s.url, 8*mib); err != nil {
+			if _, err := s.bc.download(ctx, s.url, 8*mib); err != nil {
 				return fmt.Errorf("warm-up %s: %w", s.name, err)
 			}
 		}
@@ -175,19 +190,27 @@ func run(ctx context.Context, o options) (err error) {
 				fmtOpt(samples[i].ProxyCPUusPerReq), samples[i].BackendCPUusPerReq, samples[i].OtherLoadPct,
 				errNote(samples[i].Non2xx, samples[i].SocketErrors))
 		}
-		for i, s := range setups {
-			d, err := upload(ctx, s.hc, s.url, o.bodySize)
-			if err != nil {
-				return err
+		// Each round moves o.transfers bodies each way per setup, setups
+		// interleaved, and keeps each setup's median rate.
+		ups, downs := make([][]float64, len(setups)), make([][]float64, len(setups))
+		for range o.transfers {
+			for i, s := range setups {
+				d, err := s.bc.upload(ctx, s.url, o.bodySize)
+				if err != nil {
+					return err
+				}
+				ups[i] = append(ups[i], mbps(o.bodySize, d))
 			}
-			samples[i].UploadMBps = mbps(o.bodySize, d)
+			for i, s := range setups {
+				d, err := s.bc.download(ctx, s.url, o.bodySize)
+				if err != nil {
+					return err
+				}
+				downs[i] = append(downs[i], mbps(o.bodySize, d))
+			}
 		}
 		for i, s := range setups {
-			d, err := download(ctx, s.hc, s.url, o.bodySize)
-			if err != nil {
-				return err
-			}
-			samples[i].DownloadMBps = mbps(o.bodySize, d)
+			samples[i].UploadMBps, samples[i].DownloadMBps = median(ups[i]), median(downs[i])
 			logf("round %d/%d %-6s upload %7.0f MB/s  download %7.0f MB/s (%d MiB)",
 				r, o.rounds, s.name, samples[i].UploadMBps, samples[i].DownloadMBps, o.bodySize/mib)
 		}
@@ -312,7 +335,7 @@ func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
 	}
 	m.IdleRSSMiB, m.RunPeakMiB = toMiB(mi.RSS), toMiB(mi.HWM)
 	reset()
-	if _, err := upload(ctx, s.hc, s.url, size); err != nil {
+	if _, err := s.bc.upload(ctx, s.url, size); err != nil {
 		return m, fmt.Errorf("memory test: %w", err)
 	}
 	if mi, err = peak(); err != nil {
@@ -321,7 +344,7 @@ func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
 	m.UploadPeakMiB = toMiB(mi.HWM)
 	m.RunPeakMiB = max(m.RunPeakMiB, m.UploadPeakMiB)
 	reset()
-	if _, err := download(ctx, s.hc, s.url, size); err != nil {
+	if _, err := s.bc.download(ctx, s.url, size); err != nil {
 		return m, fmt.Errorf("memory test: %w", err)
 	}
 	if mi, err = peak(); err != nil {
