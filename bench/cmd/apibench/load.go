@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/wrk"
 	"github.com/valyala/fasthttp"
 )
 
@@ -204,4 +207,51 @@ func (s *pgSampler) stop() time.Duration {
 		d += t - s.before[p]
 	}
 	return d
+}
+
+// runWrkLoad is runLoad with wrk as the load generator: a lean C client
+// (about a quarter of the CPU per request of this process's Go client) for
+// the loads whose goal is an absolute rate, so that less of the machine goes
+// to making the load. requests are raw HTTP requests, sent in turn, one per
+// request; ClientCPU is wrk's.
+func runWrkLoad(ctx context.Context, name, wrkBin, base string, conns int, d time.Duration, edgePid, workerPid int, requests []string) (result, error) {
+	dir, err := os.MkdirTemp("", "apibench-wrk-*")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	var lua strings.Builder
+	lua.WriteString("local reqs = {\n")
+	for _, r := range requests {
+		fmt.Fprintf(&lua, "  %q,\n", r)
+	}
+	lua.WriteString("}\nlocal i = 0\nrequest = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n")
+	script := filepath.Join(dir, "requests.lua")
+	if err := os.WriteFile(script, []byte(lua.String()), 0o600); err != nil {
+		return result{}, err
+	}
+	e0, _ := proc.CPUTime(edgePid)
+	pgs := startPGSampler()
+	w0, err := proc.CPUTime(workerPid)
+	if err != nil {
+		return result{}, err
+	}
+	w, out, err := wrk.Run(ctx, wrkBin, base, conns, d, "-s", script)
+	e1, _ := proc.CPUTime(edgePid)
+	w1, _ := proc.CPUTime(workerPid)
+	pgd := pgs.stop()
+	if err != nil {
+		return result{}, err
+	}
+	r := result{Name: name, Requests: w.Requests, ReqPerSec: w.ReqPerSec, P50: w.P50, P99: w.P99, Errors: w.Non2xx + w.SocketErrors}
+	if r.Errors > 0 {
+		r.FirstError = "wrk: " + strings.Join(strings.Fields(out), " ")
+	}
+	if n := float64(r.Requests); n > 0 {
+		r.EdgeCPU = float64((e1 - e0).Microseconds()) / n
+		r.WorkerCPU = float64((w1 - w0).Microseconds()) / n
+		r.ClientCPU = float64(w.CPU.Microseconds()) / n
+		r.PGCPU = float64(pgd.Microseconds()) / n
+	}
+	return r, nil
 }

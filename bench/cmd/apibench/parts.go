@@ -192,6 +192,9 @@ func pgbench(ctx context.Context, s *stack, o options, name, script string) (res
 type authOut struct {
 	user, refresh, signin, bound result
 	user4, userBurst             result
+	// userWrk is GET /user with wrk as the client (Name empty when wrk is
+	// not installed).
+	userWrk result
 }
 
 type session struct {
@@ -241,6 +244,17 @@ func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
 	var err error
 	if out.user, err = runLoad(ctx, "GET /auth/v1/user", o.conns, o.duration, ep, wp, fUser); err != nil {
 		return out, err
+	}
+	if wrkBin, err := exec.LookPath("wrk"); err == nil {
+		host := strings.TrimPrefix(s.edgeURL, "http://")
+		reqs := make([]string, len(sess))
+		for i := range sess {
+			reqs[i] = "GET /auth/v1/user HTTP/1.1\r\nHost: " + host + "\r\napikey: " + s.anon +
+				"\r\nAuthorization: Bearer " + sess[i].Access + "\r\n\r\n"
+		}
+		if out.userWrk, err = runWrkLoad(ctx, "GET /auth/v1/user (wrk as the client)", wrkBin, s.edgeURL, o.conns, o.duration, ep, wp, reqs); err != nil {
+			return out, err
+		}
 	}
 
 	fRefresh := func(c int) error {

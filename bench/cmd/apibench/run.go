@@ -93,16 +93,24 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Fprintln(w, "\nauth (issue 5): through the edge; bound = bcrypt.CompareHashAndPassword cost 10 on all cores in the bench process")
 		tw := table(w)
-		for _, r := range []result{a.user, a.refresh, a.signin, a.bound, a.user4, a.userBurst} {
-			printResult(tw, r)
+		for _, r := range []result{a.user, a.userWrk, a.refresh, a.signin, a.bound, a.user4, a.userBurst} {
+			if r.Name != "" {
+				printResult(tw, r)
+			}
 		}
 		_ = tw.Flush()
 		ratio := a.signin.ReqPerSec / a.bound.ReqPerSec
 		burst := a.userBurst.ReqPerSec / a.user4.ReqPerSec
 		fmt.Fprintf(w, "  sign-in/bcrypt bound %.2f; GET /user with 4 clients: %.0f req/s alone, %.0f during the sign-in burst (%.2f×), p99 %s alone, %s during the burst (errors %d)\n",
 			ratio, a.user4.ReqPerSec, a.userBurst.ReqPerSec, burst, fmtDur(a.user4.P99), fmtDur(a.userBurst.P99), a.userBurst.Errors)
+		// The goal is a rate: measured with wrk when there is one, so that the
+		// load generator takes less of the machine.
+		user, client := a.user, "this process's client"
+		if a.userWrk.Name != "" {
+			user, client = a.userWrk, "wrk"
+		}
 		goals = append(goals,
-			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %d req/s", goalUserReqPerSec), fmt.Sprintf("%.0f req/s", a.user.ReqPerSec), verdict(a.user.ReqPerSec >= goalUserReqPerSec && a.user.Errors == 0)},
+			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %d req/s (%s)", goalUserReqPerSec, client), fmt.Sprintf("%.0f req/s", user.ReqPerSec), verdict(user.ReqPerSec >= goalUserReqPerSec && user.Errors == 0)},
 			[3]string{fmt.Sprintf("token refresh ≥ %d req/s", goalRefreshReqPerSec), fmt.Sprintf("%.0f req/s", a.refresh.ReqPerSec), verdict(a.refresh.ReqPerSec >= goalRefreshReqPerSec && a.refresh.Errors == 0)},
 			[3]string{fmt.Sprintf("sign-in ≥ %.1f× bcrypt bound", goalSignInVsBcrypt), fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goalSignInVsBcrypt && a.signin.Errors == 0)},
 			[3]string{fmt.Sprintf("GET /user during a sign-in burst ≥ %.1f× alone", goalUserBurstVsAlone), fmt.Sprintf("%.2f×", burst), verdict(burst >= goalUserBurstVsAlone && a.userBurst.Errors == 0)})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/wrk"
 
 	"context"
 	"fmt"
@@ -161,7 +162,7 @@ func run(ctx context.Context, o options) (err error) {
 	// Warm-up: connection pools, page cache, Go's heap sizes; not counted.
 	if o.warmup > 0 {
 		for _, s := range setups {
-			w, _, err := runWrk(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.warmup)
+			w, _, err := wrk.Run(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.warmup)
 			if err != nil {
 				return fmt.Errorf("warm-up %s: %w", s.name, err)
 			}
@@ -267,7 +268,7 @@ func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out 
 	all0, _ := proc.CPUTimeSum(s.all())
 	busy0, _ := proc.MachineBusy()
 	start := time.Now()
-	w, _, err := runWrk(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.duration)
+	w, _, err := wrk.Run(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.duration)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}

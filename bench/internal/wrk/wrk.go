@@ -1,4 +1,5 @@
-package main
+// Package wrk runs the wrk load generator and reads its report.
+package wrk
 
 import (
 	"bufio"
@@ -12,8 +13,8 @@ import (
 	"time"
 )
 
-// wrkResult is what edgebench reads from wrk's report.
-type wrkResult struct {
+// Result is what the benchmarks read from wrk's report.
+type Result struct {
 	Requests     int64         // completed requests
 	ReqPerSec    float64       // Requests/sec
 	P50, P99     time.Duration // from --latency
@@ -30,15 +31,17 @@ var (
 	reSockErr  = regexp.MustCompile(`^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-// runWrk runs `wrk -t1 -c<conns> -d<dur> --latency url`.
-func runWrk(ctx context.Context, bin, url string, conns int, dur time.Duration) (wrkResult, string, error) {
+// Run runs `wrk -t1 -c<conns> -d<dur> --latency [extra...] url` and returns
+// its report read and raw.
+func Run(ctx context.Context, bin, url string, conns int, dur time.Duration, extra ...string) (Result, string, error) {
 	secs := max(1, int(dur.Round(time.Second)/time.Second))
-	cmd := exec.CommandContext(ctx, bin, "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs), "--latency", url)
+	args := append([]string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs), "--latency"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, append(args, url)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return wrkResult{}, string(out), fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(string(out)))
+		return Result{}, string(out), fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(string(out)))
 	}
 	r, err := parseWrk(string(out))
 	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
@@ -48,8 +51,8 @@ func runWrk(ctx context.Context, bin, url string, conns int, dur time.Duration) 
 	return r, string(out), nil
 }
 
-func parseWrk(out string) (wrkResult, error) {
-	var r wrkResult
+func parseWrk(out string) (Result, error) {
+	var r Result
 	var haveReq, haveRPS, have50, have99 bool
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
