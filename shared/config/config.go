@@ -46,7 +46,7 @@ type Worker struct {
 	Port          int    `env:"WORKER_PORT" default:"8002" desc:"Port the worker listens on."`
 	AdvertiseURL  string `env:"WORKER_ADVERTISE_URL" desc:"URL the edge uses to reach this worker, announced in heartbeats. Default: http://<WORKER_ADVERTISE_HOST>:<WORKER_PORT>."`
 	AdvertiseHost string `env:"WORKER_ADVERTISE_HOST" desc:"Host of the default advertise URL when WORKER_ADVERTISE_URL is unset: a name or IP, or auto for this machine's first non-loopback IPv4 address (a container's own address, so scaled replicas each announce themselves). Default: 127.0.0.1."`
-	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
+	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset. Its pool_max_conns parameter sets the size of each tier's pool (default 2 per CPU, at least 4)."`
 	JWTSecret     string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
 	RedisURL      string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
 	MaxBodyBytes  int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
@@ -61,7 +61,7 @@ type Control struct {
 	Common
 	Host          string `env:"CONTROL_HOST" default:"0.0.0.0" desc:"Address the control plane listens on."`
 	Port          int    `env:"CONTROL_PORT" default:"8001" desc:"Port the control plane listens on."`
-	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset."`
+	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset. Its pool_max_conns parameter sets the size of each tier's pool (default 2 per CPU, at least 4)."`
 	AdminPassword string `env:"ADMIN_PASSWORD" secret:"true" desc:"Password of the admin API (bearer or basic auth). Required outside madbase dev, which generates one."`
 	LogBuffer     int    `env:"LOG_BUFFER" default:"10000" desc:"How many recent log records control keeps for /admin/v1/logs."`
 }
