@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -132,20 +132,42 @@ type Batcher interface {
 // besides its role and claims (search_path, request.headers, ...).
 type Setting struct{ Name, Value string }
 
-// appendSettings appends to the statement sql (with arguments args) the
+// appendSettings appends to the select list of sql (with arguments args) the
 // set_config calls of settings; names and values are both parameters.
 func appendSettings(sql string, args []any, settings []Setting) (string, []any) {
-	var sb strings.Builder
-	sb.WriteString(sql)
-	for i, st := range settings {
-		if i > 0 || len(args) > 0 {
-			sb.WriteString(", ")
-		}
-		args = append(args, st.Name, st.Value)
-		fmt.Fprintf(&sb, "set_config($%d, $%d, true)", len(args)-1, len(args))
+	if len(settings) == 0 {
+		return sql, args
 	}
-	return sb.String(), args
+	first := len(args) + 1
+	for _, st := range settings {
+		args = append(args, st.Name, st.Value)
+	}
+	return sql + settingsSQL(first, len(settings)), args
 }
+
+// settingsSQL is ", set_config($first, $first+1, true), ..." for n settings,
+// built once per shape: every request of a kind has the same.
+func settingsSQL(first, n int) string {
+	key := [2]int{first, n}
+	if s, ok := settingsSQLCache.Load(key); ok {
+		return s.(string)
+	}
+	b := make([]byte, 0, n*32)
+	for i := range n {
+		b = append(b, ", set_config($"...)
+		b = strconv.AppendInt(b, int64(first+2*i), 10)
+		b = append(b, ", $"...)
+		b = strconv.AppendInt(b, int64(first+2*i+1), 10)
+		b = append(b, ", true)"...)
+	}
+	s := string(b)
+	if first < 64 && n < 64 { // bounded: shapes come from code, but stay safe
+		settingsSQLCache.Store(key, s)
+	}
+	return s
+}
+
+var settingsSQLCache sync.Map // [2]int{first, n} -> string
 
 // WithClaimsBatch is WithClaims for requests whose statements are all known
 // before the first one runs (a read): it sends the role and claims, with

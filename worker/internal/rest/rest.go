@@ -303,8 +303,8 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 		}
 	}
 	req := rc.c.Request()
-	headers := jsonObject(req.Header.VisitAll, true)
-	cookies := jsonObject(req.Header.VisitAllCookie, false)
+	headers := jsonObject(req.Header.VisitAll, true, len(req.Header.RawHeaders())+64)
+	cookies := jsonObject(req.Header.VisitAllCookie, false, len(req.Header.Peek(fiber.HeaderCookie)))
 	roleSettings := rc.schema.RoleSettings(rc.role)
 	settings := make([]db.Setting, 0, 7+len(roleSettings))
 	settings = append(settings,
@@ -326,10 +326,11 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 }
 
 // jsonObject writes the pairs visit yields as a JSON object of strings,
-// keys lower-cased when lowerKeys (header names). A repeated name stays
+// keys lower-cased when lowerKeys (header names), into a buffer of about
+// sizeHint bytes. A repeated name stays
 // repeated; PostgreSQL's JSON functions take the last one, as a map would.
-func jsonObject(visit func(func(k, v []byte)), lowerKeys bool) string {
-	b := []byte{'{'}
+func jsonObject(visit func(func(k, v []byte)), lowerKeys bool, sizeHint int) string {
+	b := append(make([]byte, 0, sizeHint+16), '{')
 	visit(func(k, v []byte) {
 		if len(b) > 1 {
 			b = append(b, ',')
