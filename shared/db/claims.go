@@ -35,6 +35,36 @@ func (c Claims) Role() string { s, _ := c["role"].(string); return s }
 // Subject is the "sub" claim (the user's id), or "" if it is missing or not a string.
 func (c Claims) Subject() string { s, _ := c["sub"].(string); return s }
 
+// JSON is the claims as request.jwt.claims holds them.
+func (c Claims) JSON() (string, error) {
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+// ClaimSet is what the RLS helpers read of a request's claims: Claims, or
+// Encoded when their JSON is already known.
+type ClaimSet interface {
+	Role() string
+	Subject() string
+	JSON() (string, error)
+}
+
+// Encoded is claims with their JSON (Text, as Claims.JSON writes it),
+// encoded once for a token that comes back with every request: encoding a
+// user's claims costs more than the rest of setting them.
+type Encoded struct {
+	Claims
+	Text string
+}
+
+// JSON returns Text.
+func (e Encoded) JSON() (string, error) { return e.Text, nil }
+
+var (
+	_ ClaimSet = Claims(nil)
+	_ ClaimSet = Encoded{}
+)
+
 // TxStarter begins transactions: *pgxpool.Pool, *pgx.Conn and pgx.Tx (a savepoint) all do.
 type TxStarter interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
@@ -57,13 +87,13 @@ const setClaimsSQL = `select set_config('role', $3, true), set_config('request.j
 // On a pool or a connection, BEGIN and the role and claims travel in the same round trip
 // as fn's first statement (see claimsTx); within a transaction (a pgx.Tx, for a savepoint)
 // they are sent first, each on its own.
-func WithClaims(ctx context.Context, db TxStarter, claims Claims, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func WithClaims(ctx context.Context, db TxStarter, claims ClaimSet, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	return WithClaimsSettings(ctx, db, claims, nil, fn)
 }
 
 // WithClaimsSettings is WithClaims with settings (search_path, request.*)
 // set in the same statement as the role and claims.
-func WithClaimsSettings(ctx context.Context, db TxStarter, claims Claims, settings []Setting, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func WithClaimsSettings(ctx context.Context, db TxStarter, claims ClaimSet, settings []Setting, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	args, err := claimsArgs(claims)
 	if err != nil {
 		return err
@@ -181,7 +211,7 @@ var settingsSQLCache sync.Map // [2]int{first, n} -> string
 // here. fn cannot undo anything: PostgreSQL commits at the pipeline's end
 // whatever fn decides, so use this only where nothing would need undoing
 // (reads, in a transaction the settings make read-only).
-func WithClaimsBatch(ctx context.Context, db Batcher, claims Claims, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
+func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
 	args, err := claimsArgs(claims)
 	if err != nil {
 		return err
@@ -208,7 +238,7 @@ func WithClaimsBatch(ctx context.Context, db Batcher, claims Claims, settings []
 }
 
 // claimsArgs checks the claims' role and returns setClaimsSQL's arguments.
-func claimsArgs(claims Claims) ([]any, error) {
+func claimsArgs(claims ClaimSet) ([]any, error) {
 	role := claims.Role()
 	switch role {
 	case RoleAnon, RoleAuthenticated, RoleServiceRole:
@@ -219,11 +249,11 @@ func claimsArgs(claims Claims) ([]any, error) {
 		}
 		return nil, fmt.Errorf("%w (got %s)", ErrBadRole, got)
 	}
-	claimsJSON, err := json.Marshal(claims)
+	claimsJSON, err := claims.JSON()
 	if err != nil {
 		return nil, fmt.Errorf("db: encoding claims: %w", err)
 	}
-	return []any{string(claimsJSON), claims.Subject(), role}, nil
+	return []any{claimsJSON, claims.Subject(), role}, nil
 }
 
 // rollback ends tx even when ctx is already done (a client that went away), so that the

@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"encoding/json"
 	"maps"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ type Verifier struct {
 
 type verified struct {
 	claims jwt.MapClaims
+	// json is claims encoded by encoding/json, for VerifyJSON.
+	json string
 	// expires is exp plus Leeway, zero for a token without exp.
 	expires time.Time
 }
@@ -45,12 +48,19 @@ func NewVerifier(secret []byte, size int) *Verifier {
 // Verify returns the claims of token, as Verify does. The map is the
 // caller's own: changing it does not change what later calls return.
 func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
+	claims, _, err := v.VerifyJSON(token)
+	return claims, err
+}
+
+// VerifyJSON is Verify that also returns the claims as encoding/json writes
+// them, encoded once per token.
+func (v *Verifier) VerifyJSON(token string) (jwt.MapClaims, string, error) {
 	v.mu.RLock()
 	e, ok := v.cache[token]
 	v.mu.RUnlock()
 	if ok {
 		if e.expires.IsZero() || time.Now().Before(e.expires) {
-			return maps.Clone(e.claims), nil
+			return maps.Clone(e.claims), e.json, nil
 		}
 		v.mu.Lock()
 		delete(v.cache, token)
@@ -59,9 +69,13 @@ func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
 
 	claims, err := Verify(v.secret, token)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	e = verified{claims: maps.Clone(claims)}
+	enc, err := json.Marshal(claims)
+	if err != nil {
+		return nil, "", err
+	}
+	e = verified{claims: maps.Clone(claims), json: string(enc)}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		e.expires = exp.Add(Leeway)
 	}
@@ -81,5 +95,5 @@ func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
 	// zero-copy header and query values), which would change the map's key.
 	v.cache[strings.Clone(token)] = e
 	v.mu.Unlock()
-	return claims, nil
+	return claims, e.json, nil
 }

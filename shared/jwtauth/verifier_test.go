@@ -1,6 +1,7 @@
 package jwtauth_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -20,6 +21,11 @@ func TestVerifierCachesValidTokens(t *testing.T) {
 	require.NoError(t, err)
 
 	for i := range 3 {
+		withJSON, enc, err := v.VerifyJSON(tok)
+		require.NoError(t, err, "call %d", i)
+		want, err := json.Marshal(withJSON)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), enc, "call %d: the JSON is the claims'", i)
 		claims, err := v.Verify(tok)
 		require.NoError(t, err, "call %d", i)
 		assert.Equal(t, "u1", claims["sub"])

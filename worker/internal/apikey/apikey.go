@@ -37,8 +37,10 @@ type Keys struct {
 	verifier    *jwtauth.Verifier
 	publishable string
 	secretKey   string
-	// roleClaims are the claims an opaque key or a key-only request runs with.
+	// roleClaims are the claims an opaque key or a key-only request runs
+	// with, and roleJSON their JSON.
 	roleClaims map[string]db.Claims
+	roleJSON   map[string]string
 }
 
 // New makes the resolver for a JWT secret.
@@ -50,6 +52,10 @@ func New(jwtSecret string) *Keys {
 		db.RoleAnon:        {"role": db.RoleAnon, "iss": jwtauth.Issuer},
 		db.RoleServiceRole: {"role": db.RoleServiceRole, "iss": jwtauth.Issuer},
 	}
+	k.roleJSON = map[string]string{}
+	for role, c := range k.roleClaims {
+		k.roleJSON[role], _ = c.JSON() // strings only: cannot fail
+	}
 	return k
 }
 
@@ -60,8 +66,10 @@ type Result struct {
 	KeyRole string
 	// Role is the PostgreSQL role the request runs as.
 	Role string
-	// Claims are the JWT claims for db.WithClaims (request.jwt.claims).
-	Claims db.Claims
+	// Claims are the JWT claims for db.WithClaims (request.jwt.claims),
+	// and ClaimsJSON the same encoded (see Encoded).
+	Claims     db.Claims
+	ClaimsJSON string
 	// Token is the bearer JWT the claims came from; empty when they came
 	// from an opaque key.
 	Token string
@@ -126,20 +134,20 @@ func (k *Keys) Resolve(apiKey, authorization string) (Result, error) {
 	bearer := bearerToken(authorization)
 	switch {
 	case bearer == "" && res.KeyRole == "":
-		res.Role, res.Claims = db.RoleAnon, clone(k.roleClaims[db.RoleAnon])
+		res.Role, res.Claims, res.ClaimsJSON = db.RoleAnon, clone(k.roleClaims[db.RoleAnon]), k.roleJSON[db.RoleAnon]
 		return res, nil
 	case bearer == "":
-		res.Role, res.Claims = res.KeyRole, clone(k.roleClaims[res.KeyRole])
+		res.Role, res.Claims, res.ClaimsJSON = res.KeyRole, clone(k.roleClaims[res.KeyRole]), k.roleJSON[res.KeyRole]
 		return res, nil
 	case strings.HasPrefix(bearer, "sb_"):
 		role, ok := k.OpaqueRole(bearer)
 		if !ok {
 			return res, ErrBadKey
 		}
-		res.Role, res.Claims = role, clone(k.roleClaims[role])
+		res.Role, res.Claims, res.ClaimsJSON = role, clone(k.roleClaims[role]), k.roleJSON[role]
 		return res, nil
 	}
-	claims, err := k.verifier.Verify(bearer)
+	claims, claimsJSON, err := k.verifier.VerifyJSON(bearer)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return res, ErrExpiredJWT
@@ -155,8 +163,17 @@ func (k *Keys) Resolve(apiKey, authorization string) (Result, error) {
 	default:
 		return res, ErrBadRole
 	}
-	res.Role, res.Claims, res.Token = role, db.Claims(claims), bearer
+	res.Role, res.Claims, res.ClaimsJSON, res.Token = role, db.Claims(claims), claimsJSON, bearer
 	return res, nil
+}
+
+// ClaimSet returns the claims for db.WithClaims, with their JSON when
+// Resolve had it.
+func (r Result) ClaimSet() db.ClaimSet {
+	if r.ClaimsJSON == "" {
+		return r.Claims
+	}
+	return db.Encoded{Claims: r.Claims, Text: r.ClaimsJSON}
 }
 
 // FromRequest reads the apikey (header, else ?apikey=) and Authorization of

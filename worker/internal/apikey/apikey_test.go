@@ -63,6 +63,18 @@ func TestResolve(t *testing.T) {
 			assert.Equal(t, tc.wantRole, res.Role)
 			assert.Equal(t, tc.wantKeyRole, res.KeyRole)
 			assert.Equal(t, tc.wantRole, res.Claims.Role())
+			// The JSON that goes to request.jwt.claims is the claims',
+			// from the first call (verified) and the next (remembered).
+			for range 2 {
+				res, err = k.Resolve(tc.apikey, tc.auth)
+				require.NoError(t, err)
+				want, err := res.Claims.JSON()
+				require.NoError(t, err)
+				got, err := res.ClaimSet().JSON()
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+				assert.Equal(t, tc.wantRole, res.ClaimSet().Role())
+			}
 		})
 	}
 }

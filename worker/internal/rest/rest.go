@@ -114,7 +114,7 @@ type reqCtx struct {
 	c       *fiber.Ctx
 	schema  *Schema
 	profile string
-	claims  db.Claims
+	claims  db.ClaimSet
 	role    string
 	prefs   prefs
 	method  string
@@ -134,7 +134,7 @@ func (h *Handler) begin(c *fiber.Ctx) (*reqCtx, error) {
 		return nil, newErr(401, codeNoAnon, "No API key found in request").
 			WithHint("No `apikey` request header or url param was found.")
 	}
-	rc.claims, rc.role = res.Claims, res.Role
+	rc.claims, rc.role = res.ClaimSet(), res.Role
 	c.Locals(localAnon, rc.role == db.RoleAnon)
 	if h.cache == nil {
 		return nil, &apierr.Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.",
