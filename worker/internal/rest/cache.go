@@ -29,12 +29,22 @@ type Cache struct {
 	trigger chan struct{}
 	// loaded counts completed loads (tests wait on it).
 	loaded atomic.Int64
+	// listening is closed once the LISTEN connection first listens; Run
+	// loads after that (or after listenWait), so no change made between
+	// the load and the LISTEN goes unnoticed. loadedUnheard tells that Run
+	// loaded before anything listened: the first LISTEN must reload then.
+	listening     chan struct{}
+	loadedUnheard atomic.Bool
 }
+
+// listenWait is how long Run waits for the LISTEN connection before the
+// first load.
+const listenWait = 5 * time.Second
 
 // NewCache makes a cache for the exposed schemas; nothing is loaded until
 // Run starts.
 func NewCache(pool *pgxpool.Pool, schemas []string, log *slog.Logger) *Cache {
-	return &Cache{pool: pool, schemas: schemas, log: log, trigger: make(chan struct{}, 1)}
+	return &Cache{pool: pool, schemas: schemas, log: log, trigger: make(chan struct{}, 1), listening: make(chan struct{})}
 }
 
 // Get returns the current schema, or nil before the first load completed.
@@ -81,6 +91,13 @@ func (c *Cache) Run(ctx context.Context, nc *nats.Conn) {
 	go func() { defer close(listenDone); c.listen(ctx) }()
 	defer func() { <-listenDone }()
 
+	select {
+	case <-c.listening:
+	case <-time.After(listenWait):
+		c.loadedUnheard.Store(true)
+	case <-ctx.Done():
+		return
+	}
 	c.Reload()
 	backoff := 100 * time.Millisecond
 	for {
@@ -123,7 +140,15 @@ func (c *Cache) listen(ctx context.Context) {
 			_, err = conn.Exec(ctx, "listen "+quoteIdent(notifyChannel))
 		}
 		if err == nil {
-			if !first {
+			// Notifications sent while nothing listened are lost: reload
+			// on every new LISTEN but the first, which Run's first load
+			// follows (unless Run gave up waiting for it).
+			if first {
+				close(c.listening)
+				if c.loadedUnheard.Load() {
+					c.Reload()
+				}
+			} else {
 				c.Reload()
 			}
 			first = false
