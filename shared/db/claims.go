@@ -99,6 +99,19 @@ func WithClaimsSettings(ctx context.Context, db TxStarter, claims ClaimSet, sett
 		return err
 	}
 	sql, args := appendSettings(setClaimsSQL, args, settings)
+	return inTx(ctx, db, sql, args, fn)
+}
+
+// InTx runs fn in a transaction as the connection's own role, with no
+// claims (for the platform's own tables, such as auth's), and commits if fn
+// returns nil; it rolls back as WithClaims does. BEGIN travels with fn's
+// first statement, as in WithClaims.
+func InTx(ctx context.Context, db TxStarter, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return inTx(ctx, db, "", nil, fn)
+}
+
+// inTx runs fn in a transaction that first runs sql (when not "") with args.
+func inTx(ctx context.Context, db TxStarter, sql string, args []any, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	var conn *pgx.Conn
 	switch d := db.(type) {
 	case *pgxpool.Pool:
@@ -118,6 +131,9 @@ func WithClaimsSettings(ctx context.Context, db TxStarter, claims ClaimSet, sett
 			return fmt.Errorf("db: begin: %w", err)
 		}
 		return runInTx(ctx, tx, fn, func() error {
+			if sql == "" {
+				return nil
+			}
 			if _, err := tx.Exec(ctx, sql, args...); err != nil {
 				return fmt.Errorf("db: setting role and claims: %w", err)
 			}

@@ -16,7 +16,7 @@ import (
 // can run before the role is set; afterwards each goes to pgx's transaction.
 type claimsTx struct {
 	conn   *pgx.Conn
-	sql    string // the role, claims and settings statement
+	sql    string // the role, claims and settings statement; "" for none (InTx)
 	args   []any  // its arguments
 	tx     pgx.Tx // the transaction, once begun
 	closed bool   // committed or rolled back before anything was begun
@@ -29,13 +29,18 @@ var _ pgx.Tx = (*claimsTx)(nil)
 func (t *claimsTx) send(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	all := &pgx.Batch{}
 	all.BeginTx(pgx.TxOptions{})
-	all.Queue(t.sql, t.args...)
+	if t.sql != "" {
+		all.Queue(t.sql, t.args...)
+	}
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
 	br := t.conn.SendBatch(ctx, all)
 	t.tx = br.Tx()
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		return pgx.FailedBatchResults(b, fmt.Errorf("db: begin: %w", err))
+	}
+	if t.sql == "" {
+		return br
 	}
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()

@@ -23,6 +23,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/prometheus/client_golang/prometheus"
@@ -223,9 +224,10 @@ func (s *service) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.base, requestTimeout)
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
+// tx runs fn in a transaction, committing when it returns nil. BEGIN goes
+// with fn's first statement (db.InTx): one round trip less per transaction.
 func (s *service) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.db, fn)
+	return db.InTx(ctx, s.db, func(_ context.Context, tx pgx.Tx) error { return fn(tx) })
 }
 
 // client is what a request tells about its sender.

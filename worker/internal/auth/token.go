@@ -167,6 +167,9 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 		now := s.now().UTC().Round(time.Microsecond)
 		// Lock the session first: every refresh of one session is serialized
 		// here, so concurrent refreshes see each other's rotation.
+		// The token's row is locked too, so that after waiting for a
+		// concurrent refresh this statement reads the token as that one
+		// left it (revoked), not as it was when the statement began.
 		var (
 			sessionID   uuid.UUID
 			aal         string
@@ -174,16 +177,20 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 			refreshedAt *time.Time
 			createdAt   *time.Time
 			amr         []amrEntry
+			tokenID     int64
+			revoked     bool
+			updatedAt   time.Time
 		)
 		u, err := oneUser(tx.QueryRow(ctx, `select `+userColumns+`, s.id, coalesce(s.aal::text, 'aal1'), s.not_after,
 				s.refreshed_at, s.created_at,
 				coalesce((select json_agg(json_build_object('method', a.authentication_method,
 					'timestamp', extract(epoch from a.created_at)::bigint) order by a.created_at)
-					from auth.mfa_amr_claims a where a.session_id = s.id), '[]'::json)
-			from auth.sessions s join auth.users u on u.id = s.user_id
-			where s.id = (select session_id from auth.refresh_tokens where token = $1)
-			for update of s`, token),
-			&sessionID, &aal, &notAfter, &refreshedAt, &createdAt, &amr)
+					from auth.mfa_amr_claims a where a.session_id = s.id), '[]'::json),
+				rt.id, coalesce(rt.revoked, false), coalesce(rt.updated_at, rt.created_at, now())
+			from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id join auth.users u on u.id = s.user_id
+			where rt.token = $1
+			for update of s, rt`, token),
+			&sessionID, &aal, &notAfter, &refreshedAt, &createdAt, &amr, &tokenID, &revoked, &updatedAt)
 		if errors.Is(err, errNoUser) {
 			var exists bool
 			if err := tx.QueryRow(ctx, `select exists(select 1 from auth.refresh_tokens where token = $1)`, token).Scan(&exists); err != nil {
@@ -195,18 +202,6 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 			return badRequest(CodeRefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found")
 		}
 		if err != nil {
-			return err
-		}
-		var (
-			tokenID   int64
-			revoked   bool
-			updatedAt time.Time
-		)
-		if err := tx.QueryRow(ctx, `select id, coalesce(revoked, false), coalesce(updated_at, created_at, now())
-			from auth.refresh_tokens where token = $1`, token).Scan(&tokenID, &revoked, &updatedAt); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return badRequest(CodeRefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found")
-			}
 			return err
 		}
 		if u.banned(now) {
