@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,116 +73,6 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	return u, nil
 }
 
-// shownUser is the statement of GET /user, the busiest auth route: what the
-// user object shows and nothing more (no tokens, no password hash, metadata
-// as stored), one row per identity (a left join, so at least one), and
-// whether session $2 of user $1 exists. It costs the database what it must
-// and no more: identities come as columns, not as JSON the worker would
-// have to decode; columns come bare, NULLs are defaulted and identities
-// ordered by the worker (coalesce and ORDER BY cost PostgreSQL a third of
-// the statement).
-const shownUser = `select u.id, u.aud, u.role, u.email, u.phone,
-	u.email_confirmed_at, u.phone_confirmed_at, u.invited_at, u.confirmation_sent_at, u.recovery_sent_at,
-	u.email_change_sent_at, u.phone_change_sent_at, u.reauthentication_sent_at, u.last_sign_in_at,
-	u.banned_until, u.deleted_at, u.email_change, u.phone_change,
-	u.raw_app_meta_data, u.raw_user_meta_data, u.is_anonymous, u.created_at, u.updated_at,
-	i.id, i.provider_id, i.user_id, i.identity_data, i.provider, i.last_sign_in_at,
-	i.created_at, i.updated_at, i.email,
-	exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
-	from auth.users u left join auth.identities i on i.user_id = u.id
-	where u.id = $1`
-
-// shownUserWithSession is userWithSession for a user that is only shown
-// (GET /user): the shownUser statement, read with the defaults userColumns
-// gives in SQL.
-func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
-	rows, err := q.Query(ctx, shownUser, [16]byte(id), [16]byte(sessionID))
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	u := &user{}
-	var ok bool
-	var aud, role, email, phone, emailChange, phoneChange pgtype.Text
-	var created, updated pgtype.Timestamptz
-	var idn identity
-	var identityID, userID pgtype.UUID
-	var provider, providerID, identityEmail pgtype.Text
-	var idCreated, idUpdated pgtype.Timestamptz
-	dest := []any{
-		(*[16]byte)(&u.ID), &aud, &role, &email, &phone,
-		&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt, &u.ConfirmationSentAt, &u.RecoverySentAt,
-		&u.EmailChangeSentAt, &u.PhoneChangeSentAt, &u.ReauthenticationSentAt, &u.LastSignInAt,
-		&u.BannedUntil, &u.DeletedAt, &emailChange, &phoneChange,
-		&u.appMetaRaw, &u.userMetaRaw, &u.IsAnonymous, &created, &updated,
-		&identityID, &providerID, &userID, (*[]byte)(&idn.IdentityData), &provider, &idn.LastSignInAt,
-		&idCreated, &idUpdated, &identityEmail,
-		&ok,
-	}
-	now := time.Now().Truncate(time.Microsecond) // now() in the statement's precision
-	orDefault := func(t pgtype.Timestamptz) time.Time {
-		if t.Valid {
-			return t.Time
-		}
-		return now
-	}
-	found := false
-	var stamped []stampedIdentity
-	for rows.Next() {
-		idn = identity{}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, false, err
-		}
-		found = true
-		if identityID.Valid {
-			idn.IdentityID, idn.UserID = identityID.Bytes, userID.Bytes
-			idn.ID, idn.Provider, idn.Email = providerID.String, provider.String, identityEmail.String
-			idn.CreatedAt, idn.UpdatedAt = orDefault(idCreated), orDefault(idUpdated)
-			idn.utc()
-			stamped = append(stamped, stampedIdentity{idn, idCreated.Valid})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	if !found {
-		return nil, false, errNoUser
-	}
-	u.Aud, u.Role, u.Email, u.Phone = aud.String, role.String, email.String, phone.String
-	u.EmailChange, u.PhoneChange = emailChange.String, phoneChange.String
-	u.CreatedAt, u.UpdatedAt = orDefault(created), orDefault(updated)
-	if u.appMetaRaw == nil {
-		u.appMetaRaw = []byte("{}")
-	}
-	if u.userMetaRaw == nil {
-		u.userMetaRaw = []byte("{}")
-	}
-	// userColumns' order: by created_at, NULLs last, then by id.
-	slices.SortFunc(stamped, func(a, b stampedIdentity) int {
-		switch {
-		case a.stamped != b.stamped && a.stamped:
-			return -1
-		case a.stamped != b.stamped:
-			return 1
-		}
-		if c := a.CreatedAt.Compare(b.CreatedAt); a.stamped && c != 0 {
-			return c
-		}
-		return bytes.Compare(a.IdentityID[:], b.IdentityID[:])
-	})
-	u.Identities = make([]identity, len(stamped))
-	for i := range stamped {
-		u.Identities[i] = stamped[i].identity
-	}
-	return u, ok, nil
-}
-
-// stampedIdentity is an identity and whether its row had a created_at.
-type stampedIdentity struct {
-	identity
-	stamped bool
-}
-
 // decodeExact decodes stored JSON keeping numbers as written (a metadata
 // number must come back with all its digits).
 func decodeExact(b []byte, dst any) error {
@@ -234,12 +123,11 @@ func userByPhone(ctx context.Context, q querier, phone string) (*user, error) {
 }
 
 // userWithSession loads a user and whether the session exists for them, in
-// one statement. (uuid.UUID arguments are passed as [16]byte: pgx then sends
-// them in binary instead of through their driver.Valuer's string, on the
-// path every GET /user takes.)
+// one statement. (uuid arguments go as pgUUID: in binary instead of through
+// uuid.UUID's driver.Valuer string.)
 func userWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	var ok bool
-	u, err := oneUser(q.QueryRow(ctx, `select `+userColumns+`, `+sessionExists, [16]byte(id), [16]byte(sessionID)), &ok)
+	u, err := oneUser(q.QueryRow(ctx, `select `+userColumns+`, `+sessionExists, pgUUID(id), pgUUID(sessionID)), &ok)
 	return u, ok, err
 }
 
@@ -315,3 +203,9 @@ func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+// pgUUID passes a uuid to pgx in binary when the statement's parameter type
+// is known (the extended protocol), as text otherwise (the simple protocol
+// a connection pooler may need): a uuid.UUID always goes through its
+// string, a [16]byte cannot go as text.
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }

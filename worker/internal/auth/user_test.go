@@ -9,6 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -240,10 +242,22 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		phone_change = null, raw_app_meta_data = null, raw_user_meta_data = null where id = $1`, bare)
 	require.NoError(t, err)
 
-	for _, id := range []uuid.UUID{uid, anonID, bare} {
-		full, _, err := userWithSession(ctx, e.pool, id, uuid.Nil)
+	// A pool in the simple protocol (as for a connection pooler) gets text
+	// columns, which take the generic path; the full user reads there too.
+	cfg := e.pool.Config().Copy()
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	simple, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(simple.Close)
+
+	for _, c := range []struct {
+		id uuid.UUID
+		q  querier
+	}{{uid, e.pool}, {anonID, e.pool}, {bare, e.pool}, {uid, simple}, {bare, simple}} {
+		id := c.id
+		full, _, err := userWithSession(ctx, c.q, id, uuid.Nil)
 		require.NoError(t, err)
-		shown, _, err := shownUserWithSession(ctx, e.pool, id, uuid.Nil)
+		shown, _, err := shownUserWithSession(ctx, c.q, id, uuid.Nil)
 		require.NoError(t, err)
 		want, err := full.wire().appendJSON(nil)
 		require.NoError(t, err)
