@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -177,24 +178,42 @@ type Batcher interface {
 // besides its role and claims (search_path, request.headers, ...).
 type Setting struct{ Name, Value string }
 
-// appendSettings appends to the select list of sql (whose arguments are
-// args, $1 to $3) the set_config calls of settings: their names and values
-// go as two text arrays, two parameters however many settings there are
-// (one each cost pgx an encoding plan and PostgreSQL a bind value). The
-// subquery runs after the role and claims are set, in the order given.
+// appendSettings appends to the select list of sql (with arguments args) the
+// set_config calls of settings; names and values are both parameters.
 func appendSettings(sql string, args []any, settings []Setting) (string, []any) {
 	if len(settings) == 0 {
 		return sql, args
 	}
-	names, values := make([]string, len(settings)), make([]string, len(settings))
-	for i, st := range settings {
-		names[i], values[i] = st.Name, st.Value
+	first := len(args) + 1
+	for _, st := range settings {
+		args = append(args, st.Name, st.Value)
 	}
-	return sql + settingsSQL, append(args, names, values)
+	return sql + settingsSQL(first, len(settings)), args
 }
 
-// settingsSQL follows setClaimsSQL's select list when there are settings.
-const settingsSQL = `, (select pg_catalog.count(pg_catalog.set_config(n, v, true)) from rows from (pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[])) as s(n, v))`
+// settingsSQL is ", set_config($first, $first+1, true), ..." for n settings,
+// built once per shape: every request of a kind has the same.
+func settingsSQL(first, n int) string {
+	key := [2]int{first, n}
+	if s, ok := settingsSQLCache.Load(key); ok {
+		return s.(string)
+	}
+	b := make([]byte, 0, n*32)
+	for i := range n {
+		b = append(b, ", set_config($"...)
+		b = strconv.AppendInt(b, int64(first+2*i), 10)
+		b = append(b, ", $"...)
+		b = strconv.AppendInt(b, int64(first+2*i+1), 10)
+		b = append(b, ", true)"...)
+	}
+	s := string(b)
+	if first < 64 && n < 64 { // bounded: shapes come from code, but stay safe
+		settingsSQLCache.Store(key, s)
+	}
+	return s
+}
+
+var settingsSQLCache sync.Map // [2]int{first, n} -> string
 
 // WithClaimsBatch is WithClaims for requests whose statements are all known
 // before the first one runs (a read): it sends the role and claims, with

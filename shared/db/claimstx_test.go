@@ -71,7 +71,7 @@ func TestRLSTransactionPipelinesBegin(t *testing.T) {
 	assert.Equal(t, "PATCH", method)
 	sent = rec.statements()[before:]
 	require.Len(t, sent, 5, "%q", sent)
-	assert.Contains(t, sent[2], "set_config(n, v, true)")
+	assert.Contains(t, sent[2], "set_config($4, $5, true)")
 
 	// fn that sends nothing costs nothing, not even BEGIN.
 	before = len(rec.statements())
