@@ -57,6 +57,7 @@ type Table struct {
 	// (scalar result) and computed relationships (table result).
 	Computed []*Function
 	typeOID  int64
+	qname    string // QName, computed when loaded
 }
 
 // Column is one column; Type is its type as SQL (format_type, qualified).
@@ -77,7 +78,21 @@ type Column struct {
 func (t *Table) Column(name string) *Column { return t.colIndex[name] }
 
 // QName is the table's name as SQL: "schema"."name".
-func (t *Table) QName() string { return quoteIdent(t.Schema) + "." + quoteIdent(t.Name) }
+func (t *Table) QName() string {
+	if t.qname != "" {
+		return t.qname
+	}
+	return qualifiedName(t.Schema, t.Name)
+}
+
+// qualifiedName is "schema"."name", in one allocation when neither needs
+// escaping.
+func qualifiedName(schema, name string) string {
+	if plainIdent(schema) && plainIdent(name) {
+		return `"` + schema + `"."` + name + `"`
+	}
+	return quoteIdent(schema) + "." + quoteIdent(name)
+}
 
 // IsView reports whether the relation is a view of any kind.
 func (t *Table) IsView() bool { return t.Kind == 'v' || t.Kind == 'm' }
@@ -206,10 +221,16 @@ func (s *Schema) Exposed(schema string) bool {
 
 // quoteIdent quotes an identifier for SQL; names come from the catalog.
 func quoteIdent(s string) string {
-	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, 0) < 0 {
+	if plainIdent(s) {
 		return `"` + s + `"` // what Sanitize makes of it, in one allocation
 	}
 	return pgx.Identifier{s}.Sanitize()
+}
+
+// plainIdent reports whether s quotes as itself between double quotes (no
+// double quote to double, no NUL to drop).
+func plainIdent(s string) bool {
+	return strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, 0) < 0
 }
 
 // describeRel renders a relationship for PGRST201's details.

@@ -113,7 +113,8 @@ func Load(ctx context.Context, db interface {
 	var oid, typeOID int64
 	var sch, name, kind, comment string
 	_, err = pgx.ForEachRow(rows, []any{&oid, &sch, &name, &kind, &comment, &typeOID}, func() error {
-		t := &Table{Schema: sch, Name: name, Kind: kind[0], Comment: comment, colIndex: map[string]*Column{}, typeOID: typeOID}
+		t := &Table{Schema: sch, Name: name, Kind: kind[0], Comment: comment, colIndex: map[string]*Column{}, typeOID: typeOID,
+			qname: qualifiedName(sch, name)}
 		byOID[oid] = t
 		if _, dup := s.tables[qname{sch, name}]; !dup || t.Kind != 'c' {
 			s.tables[qname{sch, name}] = t
@@ -216,7 +217,7 @@ func Load(ctx context.Context, db interface {
 		case rtyp == "void":
 			f.RetVoid = true
 		case len(outCols) > 1 || (len(outCols) == 1 && rtyp == "record"):
-			t := &Table{Schema: sch, Name: name, Kind: 'c', colIndex: map[string]*Column{}}
+			t := &Table{Schema: sch, Name: name, Kind: 'c', colIndex: map[string]*Column{}, qname: qualifiedName(sch, name)}
 			for _, c := range outCols {
 				t.Columns = append(t.Columns, c)
 				t.colIndex[c.Name] = c

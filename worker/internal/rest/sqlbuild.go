@@ -28,7 +28,7 @@ func (b *sqlb) alias(prefix string) string {
 }
 
 // col renders alias.column.
-func col(alias, name string) string { return quoteIdent(alias) + "." + quoteIdent(name) }
+func col(alias, name string) string { return qualifiedName(alias, name) }
 
 // jsonExpr applies a JSON path to expr.
 func (b *sqlb) jsonExpr(expr string, steps []jsonStep) string {
