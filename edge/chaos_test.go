@@ -1032,6 +1032,16 @@ func (c *chaosClient) partialHead() {
 	c.sleep(50 * time.Millisecond)
 }
 
+// uploadSize is a body length: 1 to 64 KiB, or large() one time in
+// largeOneIn.
+func (c *chaosClient) uploadSize(largeOneIn int) int {
+	n := 1 + c.rng.Intn(64<<10)
+	if c.rng.Intn(largeOneIn) == 0 {
+		n = c.large()
+	}
+	return n
+}
+
 // closeMidBody sends a head and part of its body, and leaves.
 func (c *chaosClient) closeMidBody() {
 	nc, _, ok := c.dial()
@@ -1039,11 +1049,7 @@ func (c *chaosClient) closeMidBody() {
 		return
 	}
 	r := c.newRequest(false, "POST", "PUT")
-	n := 1 + c.rng.Intn(64<<10)
-	if c.rng.Intn(3) == 0 {
-		n = c.large()
-	}
-	r.body = c.bytesOf(n)
+	r.body = c.bytesOf(c.uploadSize(3))
 	r.chunked = c.rng.Intn(4) == 0
 	b, headLen := r.wire(c.rng)
 	done := chaosSend(nc, b[:headLen+c.rng.Intn(len(b)-headLen)])
@@ -1319,11 +1325,7 @@ func (c *chaosClient) expectContinue() {
 		return
 	}
 	r := c.newRequest(false, "POST", "PUT")
-	n := 1 + c.rng.Intn(64<<10)
-	if c.rng.Intn(10) == 0 {
-		n = c.large()
-	}
-	r.body = c.bytesOf(n)
+	r.body = c.bytesOf(c.uploadSize(10))
 	r.headers = append(r.headers, "Expect: 100-continue")
 	b, headLen := r.wire(c.rng)
 	var writes []<-chan error
