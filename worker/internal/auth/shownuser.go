@@ -143,18 +143,6 @@ type shownRow interface {
 	error() error
 }
 
-// shownColumns is the kind of each of shownUser's columns.
-var shownColumns = []uint32{
-	pgtype.UUIDOID, pgtype.VarcharOID, pgtype.VarcharOID, pgtype.VarcharOID, pgtype.TextOID,
-	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID,
-	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID,
-	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.VarcharOID, pgtype.TextOID,
-	pgtype.JSONBOID, pgtype.JSONBOID, pgtype.BoolOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID,
-	pgtype.UUIDOID, pgtype.TextOID, pgtype.UUIDOID, pgtype.JSONBOID, pgtype.TextOID, pgtype.TimestamptzOID,
-	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TextOID,
-	pgtype.BoolOID,
-}
-
 // binaryRowFits reports whether the row's columns come in the formats
 // binaryRow reads: binary, or text for text-like types.
 func binaryRowFits(fields []pgconn.FieldDescription) bool {
@@ -177,9 +165,10 @@ type scannedRow struct {
 }
 
 func scanShownRow(rows pgx.Rows) (*scannedRow, error) {
-	r := &scannedRow{vals: make([]any, len(shownColumns))}
-	for i, oid := range shownColumns {
-		switch oid {
+	fields := rows.FieldDescriptions()
+	r := &scannedRow{vals: make([]any, len(fields))}
+	for i, f := range fields {
+		switch f.DataTypeOID {
 		case pgtype.UUIDOID:
 			r.vals[i] = new(pgtype.UUID)
 		case pgtype.TimestamptzOID:
