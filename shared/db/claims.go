@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -98,7 +97,7 @@ func WithClaimsSettings(ctx context.Context, db TxStarter, claims ClaimSet, sett
 	if err != nil {
 		return err
 	}
-	sql, args := appendSettings(setClaimsSQL, args, settings)
+	sql, args := claimsStatement(args, settings)
 	return inTx(ctx, db, sql, args, fn)
 }
 
@@ -178,42 +177,39 @@ type Batcher interface {
 // besides its role and claims (search_path, request.headers, ...).
 type Setting struct{ Name, Value string }
 
-// appendSettings appends to the select list of sql (with arguments args) the
-// set_config calls of settings; names and values are both parameters.
-func appendSettings(sql string, args []any, settings []Setting) (string, []any) {
-	if len(settings) == 0 {
-		return sql, args
-	}
-	first := len(args) + 1
+// claimsStatement returns setClaimsSQL (whose arguments are args, $1 to
+// $3) with the set_config calls of settings appended, names and values both
+// parameters, and the arguments of all.
+func claimsStatement(args []any, settings []Setting) (string, []any) {
 	for _, st := range settings {
 		args = append(args, st.Name, st.Value)
 	}
-	return sql + settingsSQL(first, len(settings)), args
+	if len(settings) < len(claimsStatements) {
+		return claimsStatements[len(settings)], args
+	}
+	return buildClaimsStatement(len(settings)), args
 }
 
-// settingsSQL is ", set_config($first, $first+1, true), ..." for n settings,
-// built once per shape: every request of a kind has the same.
-func settingsSQL(first, n int) string {
-	key := [2]int{first, n}
-	if s, ok := settingsSQLCache.Load(key); ok {
-		return s.(string)
-	}
-	b := make([]byte, 0, n*32)
-	for i := range n {
-		b = append(b, ", set_config($"...)
-		b = strconv.AppendInt(b, int64(first+2*i), 10)
-		b = append(b, ", $"...)
-		b = strconv.AppendInt(b, int64(first+2*i+1), 10)
-		b = append(b, ", true)"...)
-	}
-	s := string(b)
-	if first < 64 && n < 64 { // bounded: shapes come from code, but stay safe
-		settingsSQLCache.Store(key, s)
+// claimsStatements holds claimsStatement's text for up to 32 settings,
+// built at start: every request of a kind sends the same.
+var claimsStatements = func() (s [33]string) {
+	for n := range s {
+		s[n] = buildClaimsStatement(n)
 	}
 	return s
-}
+}()
 
-var settingsSQLCache sync.Map // [2]int{first, n} -> string
+func buildClaimsStatement(n int) string {
+	b := append(make([]byte, 0, len(setClaimsSQL)+n*32), setClaimsSQL...)
+	for i := range n {
+		b = append(b, ", set_config($"...)
+		b = strconv.AppendInt(b, int64(4+2*i), 10)
+		b = append(b, ", $"...)
+		b = strconv.AppendInt(b, int64(5+2*i), 10)
+		b = append(b, ", true)"...)
+	}
+	return string(b)
+}
 
 // WithClaimsBatch is WithClaims for requests whose statements are all known
 // before the first one runs (a read): it sends the role and claims, with
@@ -232,7 +228,7 @@ func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings 
 	if err != nil {
 		return err
 	}
-	sql, args := appendSettings(setClaimsSQL, args, settings)
+	sql, args := claimsStatement(args, settings)
 	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
 	all.Queue(sql, args...)
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
