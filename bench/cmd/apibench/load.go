@@ -243,12 +243,14 @@ func runWrkLoad(ctx context.Context, name, wrkBin, base string, conns int, d tim
 	if err != nil {
 		return result{}, err
 	}
-	r := result{Name: name, Requests: w.Requests, ReqPerSec: w.ReqPerSec, P50: w.P50, P99: w.P99, Errors: w.Non2xx + w.SocketErrors}
+	r := result{Name: name, Requests: w.Requests, ReqPerSec: w.ReqPerSec, P50: w.P50, P99: w.P99, Errors: w.Non2xx + w.SocketErrors, EdgeCPU: -1}
 	if r.Errors > 0 {
 		r.FirstError = "wrk: " + strings.Join(strings.Fields(out), " ")
 	}
 	if n := float64(r.Requests); n > 0 {
-		r.EdgeCPU = float64((e1 - e0).Microseconds()) / n
+		if edgePid > 0 {
+			r.EdgeCPU = float64((e1 - e0).Microseconds()) / n
+		}
 		r.WorkerCPU = float64((w1 - w0).Microseconds()) / n
 		r.ClientCPU = float64(w.CPU.Microseconds()) / n
 		r.PGCPU = float64(pgd.Microseconds()) / n

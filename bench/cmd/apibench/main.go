@@ -40,6 +40,9 @@ type options struct {
 	// bin, when set, is a madbase binary to run instead of one built from
 	// the working tree (to compare two builds).
 	bin string
+	// restClient is the REST load's HTTP client: "wrk" (when installed) or
+	// "go" (this process's client).
+	restClient string
 }
 
 func (o options) want(part string) bool { return len(o.only) == 0 || o.only[part] }
@@ -57,6 +60,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write CPU profiles of the worker and the edge (worker.pprof, edge.pprof) to this folder")
 	flag.StringVar(&o.bin, "bin", "", "run this madbase binary instead of building one from the working tree")
+	flag.StringVar(&o.restClient, "rest-client", "wrk", "REST load client: wrk (when installed; a C client, as pgbench is for the ceiling) or go (this process's client)")
 	flag.Parse()
 	if o.bin != "" {
 		abs, err := filepath.Abs(o.bin)
@@ -92,8 +96,8 @@ func main() {
 			}
 		}
 	}
-	if o.conns < 1 || o.rounds < 1 || o.duration < time.Second || o.fileSize <= 0 {
-		fmt.Fprintln(os.Stderr, "apibench: -c, -rounds and -file-mib must be positive, -duration at least 1s")
+	if o.conns < 1 || o.rounds < 1 || o.duration < time.Second || o.fileSize <= 0 || (o.restClient != "wrk" && o.restClient != "go") {
+		fmt.Fprintln(os.Stderr, "apibench: -c, -rounds and -file-mib must be positive, -duration at least 1s, -rest-client wrk or go")
 		os.Exit(2)
 	}
 

@@ -62,9 +62,36 @@ func median(rs []result) result {
 	return s[len(s)/2]
 }
 
+// restRequests is the raw requests wrk sends in turn for one REST load: the
+// path with 4096 random ids, each with the headers h.
+func restRequests(base string, path func(n int) string, h map[string]string) []string {
+	host := strings.TrimPrefix(base, "http://")
+	var hdr strings.Builder
+	for k, v := range h {
+		hdr.WriteString(k + ": " + v + "\r\n")
+	}
+	reqs := make([]string, 4096)
+	for i := range reqs {
+		reqs[i] = "GET " + path(1+rand.IntN(9990)) + " HTTP/1.1\r\nHost: " + host + "\r\n" + hdr.String() + "\r\n"
+	}
+	return reqs
+}
+
+// benchREST loads the REST cases with wrk when it is installed (and
+// o.restClient is "wrk"): a C client, as pgbench is for the ceiling, so
+// that the load generator takes as little of the shared cores on either
+// side; else with this process's Go client.
 func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
 	var rows []restRow
 	h := map[string]string{"apikey": s.anon, "Authorization": "Bearer " + s.anon}
+	wrkBin := ""
+	if o.restClient == "wrk" {
+		wrkBin, _ = exec.LookPath("wrk")
+	}
+	s.restClient = "this process's Go client"
+	if wrkBin != "" {
+		s.restClient = "wrk"
+	}
 	for _, c := range restCases {
 		// Sanity check: the page has 10 rows with the embedded author.
 		// The worker reports healthy before its schema cache has loaded
@@ -96,16 +123,21 @@ func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
 			base string
 			edge int
 		}{{"edge", s.edgeURL, s.edge.Pid()}, {"worker direct", s.workerURL, 0}}
+		load := func(name, base string, edgePid int, d time.Duration) (result, error) {
+			if wrkBin != "" {
+				return runWrkLoad(ctx, name, wrkBin, base, o.conns, d, edgePid, s.worker.Pid(), restRequests(base, c.path, h))
+			}
+			f := func(int) error { _, err := do("GET", base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
+			return runLoad(ctx, name, o.conns, d, edgePid, s.worker.Pid(), f)
+		}
 		for _, target := range targets {
-			f := func(int) error { _, err := do("GET", target.base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
-			_, _ = runLoad(ctx, "warmup", o.conns, time.Second, target.edge, s.worker.Pid(), f)
+			_, _ = load("warmup", target.base, target.edge, time.Second)
 		}
 		var edges, directs, ceilings []result
 		var row restRow
 		for range o.rounds {
 			for i, target := range targets {
-				f := func(int) error { _, err := do("GET", target.base+c.path(1+rand.IntN(9990)), h, nil, 200); return err }
-				r, err := runLoad(ctx, c.name+" "+target.name, o.conns, o.duration, target.edge, s.worker.Pid(), f)
+				r, err := load(c.name+" "+target.name, target.base, target.edge, o.duration)
 				if err != nil {
 					return nil, err
 				}

@@ -61,7 +61,7 @@ func run(ctx context.Context, o options) error {
 		if s.schemaWait {
 			fmt.Fprintln(w, "\nnote: right after start REST answered 503 PGRST002 (schema cache not loaded) while the edge already counted the worker healthy")
 		}
-		fmt.Fprintf(w, "\nREST (issue 6): GET /rest/v1/bench_items, anon key; ceiling = same SQL in PostgREST's transaction via pgbench -M prepared; median of %d alternating round(s)\n", o.rounds)
+		fmt.Fprintf(w, "\nREST (issue 6): GET /rest/v1/bench_items, anon key, %s as the client; ceiling = same SQL in PostgREST's transaction via pgbench -M prepared; median of %d alternating round(s)\n", s.restClient, o.rounds)
 		tw := table(w)
 		for _, r := range rows {
 			printResult(tw, r.edge)

@@ -43,7 +43,8 @@ type stack struct {
 	storageDir  string
 	undo        []func()
 	madbaseExec string
-	schemaWait  bool // REST was not ready when the edge said healthy
+	schemaWait  bool   // REST was not ready when the edge said healthy
+	restClient  string // what loaded REST, for the report
 }
 
 func (s *stack) close() {
@@ -176,6 +177,9 @@ func startStack(ctx context.Context, o options) (s *stack, err error) {
 		cmd.Env = append(env, "INSTANCE_ID=apibench-"+tier)
 		if o.profileDir != "" {
 			dir, err := filepath.Abs(o.profileDir)
+			if err == nil {
+				err = os.MkdirAll(dir, 0o755)
+			}
 			if err != nil {
 				return s, err
 			}
