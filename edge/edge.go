@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -157,6 +158,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 			return fmt.Errorf("edge event loops: %w", err)
 		default:
 			serveLn = loops.Handoff()
+			spareProcessor(n)
 		}
 	}
 
@@ -199,6 +201,20 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	err = g.Run(ctx)
 	_ = nc.Drain()
 	return err
+}
+
+// spareProcessor gives Go's scheduler one P more than the event loops hold.
+// A loop keeps its thread and its P, also while it waits in epoll_wait; with
+// no P idle, sysmon takes a waiting loop's P after 20 µs and wakes another
+// thread to look for work there is none of: under load, a futex wake-up and a
+// sleep for most requests (measured: 0.2 futex calls and 0.8 context switches
+// per request with two loops on two Ps, 0.02 and 0.5 with a third P). The
+// spare P runs the goroutines: NATS, probes, WebSockets. GOMAXPROCS set in
+// the environment is left as it is.
+func spareProcessor(loops int) {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= loops {
+		runtime.GOMAXPROCS(loops + 1)
+	}
 }
 
 // eventLoops is how many event loops EDGE_EVENT_LOOPS asks for.

@@ -483,31 +483,47 @@ func (lp *loop) putBuf(b []byte) {
 	}
 }
 
-// readFD reads into p; n == 0 with a nil error is EOF.
-func readFD(fd int, p []byte) (int, error) {
+// The loops' sockets and pipes are non-blocking, so their reads, writes and
+// splices return at once: they are made as raw system calls, which skip the
+// runtime's bookkeeping for a call that may block (entersyscall and
+// exitsyscall, and sysmon handing the P of a thread "stuck" in one to another
+// thread). Only epoll_wait, which does block, goes through syscall.Syscall.
+
+// rawIO makes one non-blocking system call, retried on EINTR.
+func rawIO(trap, a1, a2, a3 uintptr) (int, error) {
 	for {
-		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
+		n, _, e := syscall.RawSyscall(trap, a1, a2, a3)
+		if e == syscall.EINTR {
 			continue
 		}
-		if n < 0 {
-			n = 0
+		if e != 0 {
+			return 0, e
 		}
-		return n, err
+		return int(n), nil
 	}
 }
 
-func writeFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Write(fd, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
+// bufPtr is the address of p's first byte, or of nothing when p is empty.
+func bufPtr(p []byte) uintptr {
+	if len(p) == 0 {
+		return uintptr(unsafe.Pointer(&zeroByte))
 	}
+	return uintptr(unsafe.Pointer(&p[0]))
+}
+
+var zeroByte byte
+
+// readFD reads into p; n == 0 with a nil error is EOF.
+func readFD(fd int, p []byte) (int, error) {
+	n, err := rawIO(syscall.SYS_READ, uintptr(fd), bufPtr(p), uintptr(len(p)))
+	runtime.KeepAlive(p)
+	return n, err
+}
+
+func writeFD(fd int, p []byte) (int, error) {
+	n, err := rawIO(syscall.SYS_WRITE, uintptr(fd), bufPtr(p), uintptr(len(p)))
+	runtime.KeepAlive(p)
+	return n, err
 }
 
 // writev2 writes a then b in one system call.
@@ -521,16 +537,10 @@ func writev2(fd int, a, b []byte) (int, error) {
 	iov := [2]syscall.Iovec{{Base: &a[0]}, {Base: &b[0]}}
 	iov[0].SetLen(len(a))
 	iov[1].SetLen(len(b))
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
-	}
+	n, err := rawIO(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	return n, err
 }
 
 // handoffListener yields the connections the loops pass to the fasthttp

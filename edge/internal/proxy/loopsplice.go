@@ -62,7 +62,7 @@ func (lp *loop) putPipe(bp *bodyPipe) {
 
 func splice(from, to int, n int64) (int64, error) {
 	for {
-		m, _, e := syscall.Syscall6(syscall.SYS_SPLICE, uintptr(from), 0, uintptr(to), 0, uintptr(n), spliceMove|spliceNonblock)
+		m, _, e := syscall.RawSyscall6(syscall.SYS_SPLICE, uintptr(from), 0, uintptr(to), 0, uintptr(n), spliceMove|spliceNonblock)
 		if e == syscall.EINTR {
 			continue
 		}
