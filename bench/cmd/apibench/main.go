@@ -52,7 +52,7 @@ func main() {
 	var only string
 	var fileMiB int64
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
-	flag.IntVar(&o.rounds, "rounds", 3, "REST rounds (edge, worker direct, pgbench alternating); medians are reported")
+	flag.IntVar(&o.rounds, "rounds", 5, "REST rounds (edge, worker direct, pgbench alternating); medians are reported")
 	flag.IntVar(&o.conns, "c", 32, "concurrent keep-alive clients (and pgbench clients)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 2s loads, 128 MiB storage file")
 	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")

@@ -55,6 +55,20 @@ type restRow struct {
 	ratios                []float64
 }
 
+// medianOf returns the median of xs (the mean of the middle two when their
+// number is even).
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
 // median returns the result with the median req/s.
 func median(rs []result) result {
 	s := append([]result(nil), rs...)
