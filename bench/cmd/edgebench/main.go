@@ -7,7 +7,7 @@
 // configuration. Setups alternate round by round (direct, edge, nginx, direct,
 // ...) so machine noise hits all three alike.
 //
-//	go run ./bench/cmd/edgebench            # full run, about 1.5 minutes
+//	go run ./bench/cmd/edgebench            # full run, about 3 minutes
 //	go run ./bench/cmd/edgebench -quick     # smoke run
 //	go run ./bench/cmd/edgebench -json out.json -edge-cpuprofile edge.pprof
 //
@@ -67,7 +67,7 @@ func main() {
 	var o options
 	var bodyMiB, memMiB int64
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run (whole seconds)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs wrk and one upload and download per setup")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each runs wrk and one upload and download per setup")
 	flag.Int64Var(&bodyMiB, "body-mib", 100, "upload/download body size in MiB")
 	flag.Int64Var(&memMiB, "mem-mib", 1024, "body size in MiB of the memory test (one upload, one download)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "wrk warm-up per setup before the first round (0 to skip)")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -91,6 +92,8 @@ type ratio struct {
 	CPUPerReq    *float64 `json:"cpu_us_per_req"`
 	UploadMBps   *float64 `json:"upload_mb_per_s"`
 	DownloadMBps *float64 `json:"download_mb_per_s"`
+	// RoundsReqPerSec is each round's req/s ratio; ReqPerSec is their median.
+	RoundsReqPerSec []float64 `json:"rounds_req_per_sec"`
 }
 
 type goal struct {
@@ -166,6 +169,31 @@ func div(a, b float64) *float64 {
 	return &v
 }
 
+// roundRatio is the median over the rounds of edge's f ÷ o's f in the same
+// round: setups run back to back within a round, so a change in the
+// machine's speed between rounds (a shared host) cancels out.
+func roundRatio(edge, o *setupResult, f func(sample) float64) *float64 {
+	var xs []float64
+	for i := range min(len(edge.Samples), len(o.Samples)) {
+		if v := div(f(edge.Samples[i]), f(o.Samples[i])); v != nil {
+			xs = append(xs, *v)
+		}
+	}
+	if len(xs) == 0 {
+		return nil
+	}
+	m := median(xs)
+	return &m
+}
+
+// cpuOfSample is cpuOf for one round.
+func cpuOfSample(s sample) float64 {
+	if s.ProxyCPUusPerReq != nil {
+		return *s.ProxyCPUusPerReq
+	}
+	return s.BackendCPUusPerReq
+}
+
 // cpuOf is the CPU per request that edge's is compared with: the proxy's
 // for nginx, the backend's own for direct (there is no proxy).
 func cpuOf(s *setupResult) float64 {
@@ -184,15 +212,21 @@ func (r *report) finish() {
 		if edge == nil || o == nil {
 			continue
 		}
-		e, m := edge.Median, o.Median
-		r.Ratios["edge/"+other] = &ratio{
-			ReqPerSec:    div(e.ReqPerSec, m.ReqPerSec),
-			P50:          div(e.P50us, m.P50us),
-			P99:          div(e.P99us, m.P99us),
-			CPUPerReq:    div(cpuOf(edge), cpuOf(o)),
-			UploadMBps:   div(e.UploadMBps, m.UploadMBps),
-			DownloadMBps: div(e.DownloadMBps, m.DownloadMBps),
+		rr := func(f func(sample) float64) *float64 { return roundRatio(edge, o, f) }
+		x := &ratio{
+			ReqPerSec:    rr(func(s sample) float64 { return s.ReqPerSec }),
+			P50:          rr(func(s sample) float64 { return s.P50us }),
+			P99:          rr(func(s sample) float64 { return s.P99us }),
+			CPUPerReq:    rr(cpuOfSample),
+			UploadMBps:   rr(func(s sample) float64 { return s.UploadMBps }),
+			DownloadMBps: rr(func(s sample) float64 { return s.DownloadMBps }),
 		}
+		for i := range min(len(edge.Samples), len(o.Samples)) {
+			if v := div(edge.Samples[i].ReqPerSec, o.Samples[i].ReqPerSec); v != nil {
+				x.RoundsReqPerSec = append(x.RoundsReqPerSec, *v)
+			}
+		}
+		r.Ratios["edge/"+other] = x
 	}
 	yes := func(b bool) *bool { return &b }
 
@@ -289,11 +323,19 @@ func (r *report) print(w io.Writer) {
 			fmtRatio(x.ReqPerSec), fmtRatio(x.P50), fmtRatio(x.P99), fmtRatio(x.CPUPerReq), fmtRatio(x.UploadMBps), fmtRatio(x.DownloadMBps))
 	}
 	_ = tw.Flush()
+	if x := r.Ratios["edge/nginx"]; x != nil && len(x.RoundsReqPerSec) > 1 {
+		rounds := make([]string, len(x.RoundsReqPerSec))
+		for i, v := range x.RoundsReqPerSec {
+			rounds[i] = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(w, "edge/nginx req/s round by round: %s\n", strings.Join(rounds, " "))
+	}
 	if m := r.mem("edge"); m != nil {
 		fmt.Fprintf(w, "edge peak RSS MiB  %.1f (%d MiB upload), %.1f (%d MiB download), %.1f (whole run)\n",
 			m.UploadPeakMiB, s.MemMiB, m.DownloadPeakMiB, s.MemMiB, m.RunPeakMiB)
 	}
-	fmt.Fprintln(w, "(edge/direct CPU compares the edge's CPU per request with the backend's own; other load = CPU used by")
+	fmt.Fprintln(w, "(ratios are medians of the rounds' ratios, each round measuring the setups back to back;")
+	fmt.Fprintln(w, " edge/direct CPU compares the edge's CPU per request with the backend's own; other load = CPU used by")
 	fmt.Fprintln(w, " processes outside the benchmark during the wrk runs, in % of one core: above ~10% the numbers are noisy)")
 
 	fmt.Fprintln(w, "\ngoals")
