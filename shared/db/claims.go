@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -93,7 +94,7 @@ func WithClaims(ctx context.Context, db TxStarter, claims ClaimSet, fn func(ctx 
 // WithClaimsSettings is WithClaims with settings (search_path, request.*)
 // set in the same statement as the role and claims.
 func WithClaimsSettings(ctx context.Context, db TxStarter, claims ClaimSet, settings []Setting, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	args, err := claimsArgs(claims)
+	args, err := claimsArgs(claims, len(settings))
 	if err != nil {
 		return err
 	}
@@ -179,10 +180,11 @@ type Setting struct{ Name, Value string }
 
 // claimsStatement returns setClaimsSQL (whose arguments are args, $1 to
 // $3) with the set_config calls of settings appended, names and values both
-// parameters, and the arguments of all.
+// parameters, and the arguments of all. The arguments point into settings,
+// so settings must not change until the statement has been sent.
 func claimsStatement(args []any, settings []Setting) (string, []any) {
-	for _, st := range settings {
-		args = append(args, st.Name, st.Value)
+	for i := range settings {
+		args = append(args, textArg{&settings[i].Name}, textArg{&settings[i].Value})
 	}
 	if len(settings) < len(claimsStatements) {
 		return claimsStatements[len(settings)], args
@@ -224,7 +226,7 @@ func buildClaimsStatement(n int) string {
 // whatever fn decides, so use this only where nothing would need undoing
 // (reads, in a transaction the settings make read-only).
 func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
-	args, err := claimsArgs(claims)
+	args, err := claimsArgs(claims, len(settings))
 	if err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings 
 }
 
 // claimsArgs checks the claims' role and returns setClaimsSQL's arguments.
-func claimsArgs(claims ClaimSet) ([]any, error) {
+func claimsArgs(claims ClaimSet, settings int) ([]any, error) {
 	role := claims.Role()
 	switch role {
 	case RoleAnon, RoleAuthenticated, RoleServiceRole:
@@ -265,8 +267,21 @@ func claimsArgs(claims ClaimSet) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: encoding claims: %w", err)
 	}
-	return []any{claimsJSON, claims.Subject(), role}, nil
+	// One allocation for the three strings, pointed to from the arguments,
+	// and room for the settings' two arguments each.
+	vals := &[3]string{claimsJSON, claims.Subject(), role}
+	args := make([]any, 3, 3+2*settings)
+	args[0], args[1], args[2] = textArg{&vals[0]}, textArg{&vals[1]}, textArg{&vals[2]}
+	return args, nil
 }
+
+// textArg is a text parameter that goes into an interface without a copy:
+// a string put in an interface is copied to the heap (two allocations per
+// setting, on every request), a struct of one pointer is not, and pgx
+// encodes it through pgtype.TextValuer without reflection.
+type textArg struct{ s *string }
+
+func (a textArg) TextValue() (pgtype.Text, error) { return pgtype.Text{String: *a.s, Valid: true}, nil }
 
 // rollback ends tx even when ctx is already done (a client that went away), so that the
 // connection returns to the pool clean rather than being closed.

@@ -55,12 +55,20 @@ func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
 // VerifyJSON is Verify that also returns the claims as encoding/json writes
 // them, encoded once per token.
 func (v *Verifier) VerifyJSON(token string) (jwt.MapClaims, string, error) {
+	claims, enc, err := v.VerifyShared(token)
+	return maps.Clone(claims), enc, err
+}
+
+// VerifyShared is VerifyJSON without the copy: the map is the one every
+// caller with the same token gets, to be read and never changed (a copy per
+// request cost an allocation per claim).
+func (v *Verifier) VerifyShared(token string) (jwt.MapClaims, string, error) {
 	v.mu.RLock()
 	e, ok := v.cache[token]
 	v.mu.RUnlock()
 	if ok {
 		if e.expires.IsZero() || time.Now().Before(e.expires) {
-			return maps.Clone(e.claims), e.json, nil
+			return e.claims, e.json, nil
 		}
 		v.mu.Lock()
 		delete(v.cache, token)
@@ -75,7 +83,7 @@ func (v *Verifier) VerifyJSON(token string) (jwt.MapClaims, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	e = verified{claims: maps.Clone(claims), json: string(enc)}
+	e = verified{claims: claims, json: string(enc)}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		e.expires = exp.Add(Leeway)
 	}

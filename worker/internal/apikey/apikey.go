@@ -67,7 +67,8 @@ type Result struct {
 	// Role is the PostgreSQL role the request runs as.
 	Role string
 	// Claims are the JWT claims for db.WithClaims (request.jwt.claims),
-	// and ClaimsJSON the same encoded (see Encoded).
+	// and ClaimsJSON the same encoded (see Encoded). The map is shared with
+	// every request that sent the same token or key: read it, never change it.
 	Claims     db.Claims
 	ClaimsJSON string
 	// Token is the bearer JWT the claims came from; empty when they came
@@ -104,7 +105,7 @@ func (k *Keys) KeyRole(key string) (string, error) {
 		}
 		return "", ErrBadKey
 	}
-	claims, err := k.verifier.Verify(key)
+	claims, _, err := k.verifier.VerifyShared(key)
 	if err != nil {
 		return "", ErrBadKey
 	}
@@ -134,20 +135,20 @@ func (k *Keys) Resolve(apiKey, authorization string) (Result, error) {
 	bearer := bearerToken(authorization)
 	switch {
 	case bearer == "" && res.KeyRole == "":
-		res.Role, res.Claims, res.ClaimsJSON = db.RoleAnon, clone(k.roleClaims[db.RoleAnon]), k.roleJSON[db.RoleAnon]
+		res.Role, res.Claims, res.ClaimsJSON = db.RoleAnon, k.roleClaims[db.RoleAnon], k.roleJSON[db.RoleAnon]
 		return res, nil
 	case bearer == "":
-		res.Role, res.Claims, res.ClaimsJSON = res.KeyRole, clone(k.roleClaims[res.KeyRole]), k.roleJSON[res.KeyRole]
+		res.Role, res.Claims, res.ClaimsJSON = res.KeyRole, k.roleClaims[res.KeyRole], k.roleJSON[res.KeyRole]
 		return res, nil
 	case strings.HasPrefix(bearer, "sb_"):
 		role, ok := k.OpaqueRole(bearer)
 		if !ok {
 			return res, ErrBadKey
 		}
-		res.Role, res.Claims, res.ClaimsJSON = role, clone(k.roleClaims[role]), k.roleJSON[role]
+		res.Role, res.Claims, res.ClaimsJSON = role, k.roleClaims[role], k.roleJSON[role]
 		return res, nil
 	}
-	claims, claimsJSON, err := k.verifier.VerifyJSON(bearer)
+	claims, claimsJSON, err := k.verifier.VerifyShared(bearer)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return res, ErrExpiredJWT
@@ -199,12 +200,4 @@ func ExpiresAt(c db.Claims) time.Time {
 		return time.Unix(int64(exp), 0)
 	}
 	return time.Time{}
-}
-
-func clone(c db.Claims) db.Claims {
-	out := make(db.Claims, len(c))
-	for k, v := range c {
-		out[k] = v
-	}
-	return out
 }

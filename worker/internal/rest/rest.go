@@ -18,11 +18,13 @@ package rest
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -303,8 +305,11 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 		}
 	}
 	req := rc.c.Request()
-	headers := jsonObject(req.Header.VisitAll, true, len(req.Header.RawHeaders())+64)
-	cookies := jsonObject(req.Header.VisitAllCookie, false, len(req.Header.Peek(fiber.HeaderCookie)))
+	headers := jsonObject(req.Header.All(), true, len(req.Header.RawHeaders())+64)
+	cookies := "{}"
+	if n := len(req.Header.Peek(fiber.HeaderCookie)); n > 0 {
+		cookies = jsonObject(req.Header.Cookies(), false, n)
+	}
 	roleSettings := rc.schema.RoleSettings(rc.role)
 	settings := make([]db.Setting, 0, 7+len(roleSettings))
 	settings = append(settings,
@@ -329,17 +334,19 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 // keys lower-cased when lowerKeys (header names), into a buffer of about
 // sizeHint bytes. A repeated name stays
 // repeated; PostgreSQL's JSON functions take the last one, as a map would.
-func jsonObject(visit func(func(k, v []byte)), lowerKeys bool, sizeHint int) string {
+func jsonObject(pairs iter.Seq2[[]byte, []byte], lowerKeys bool, sizeHint int) string {
 	b := append(make([]byte, 0, sizeHint+16), '{')
-	visit(func(k, v []byte) {
+	for k, v := range pairs {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, k, lowerKeys)
 		b = append(b, ':')
 		b = appendJSONString(b, v, false)
-	})
-	return string(append(b, '}'))
+	}
+	b = append(b, '}')
+	// The buffer is this string's alone from here on: no copy.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // appendJSONString appends s as a JSON string, lower-cased when lower (a
