@@ -42,6 +42,8 @@ type settings struct {
 	BodyMiB        int64    `json:"body_mib"`
 	MemMiB         int64    `json:"mem_mib"`
 	EdgeEnv        []string `json:"edge_env,omitempty"`
+	// NginxForward says nginx set the forwarding headers the edge sets.
+	NginxForward bool `json:"nginx_forward_headers"`
 }
 
 type sample struct {
@@ -285,8 +287,13 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nedgebench  %s  %s, %d CPUs, %s, %s  load %s → %s\n", r.Started, r.GoVersion, r.CPUs,
 		orDash(r.NginxVersion), r.WrkVersion, r.LoadAvgStart, r.LoadAvgEnd)
 	s := r.Settings
-	fmt.Fprintf(w, "small: wrk -t1 -c%d -d%ds GET /rest/v1/bench (64 B); bodies: %d MiB; median of %d round(s)\n\n",
+	fmt.Fprintf(w, "small: wrk -t1 -c%d -d%ds GET /rest/v1/bench (64 B); bodies: %d MiB; median of %d round(s)\n",
 		s.WrkConnections, s.WrkSeconds, s.BodyMiB, s.Rounds)
+	if s.NginxForward {
+		fmt.Fprintf(w, "nginx sets X-Request-Id and X-Forwarded-For/-Proto/-Host as the edge does (-nginx-bare: it does not)\n\n")
+	} else {
+		fmt.Fprintf(w, "nginx sets no forwarding headers (-nginx-bare); the edge sets X-Request-Id and X-Forwarded-For/-Proto/-Host\n\n")
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "setup\treq/s\tp50\tp99\tproxy CPU µs/req\tbackend CPU µs/req\tupload MB/s\tdownload MB/s\terrors\tother load\t")

@@ -90,7 +90,7 @@ func run(ctx context.Context, o options) (err error) {
 		Started: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		WrkVersion: toolVersion(wrkBin, "-v"), LoadAvgStart: loadAvg(),
 		Settings: settings{Rounds: o.rounds, WrkSeconds: int(o.duration.Round(time.Second) / time.Second), WrkConnections: o.conns,
-			BodyMiB: o.bodySize / mib, MemMiB: o.memSize / mib, EdgeEnv: o.edgeEnv},
+			BodyMiB: o.bodySize / mib, MemMiB: o.memSize / mib, EdgeEnv: o.edgeEnv, NginxForward: !o.noNginx && !o.nginxBare},
 	}
 	if nginxBin != "" {
 		rep.NginxVersion = toolVersion(nginxBin, "-v")
@@ -134,7 +134,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	var ngx *nginxProc
 	if nginxBin != "" {
-		ngx, err = startNginx(ctx, nginxBin, tmp, be.urls())
+		ngx, err = startNginx(ctx, nginxBin, tmp, be.urls(), !o.nginxBare)
 		if err != nil {
 			return err
 		}
