@@ -33,7 +33,10 @@ type options struct {
 	quick    bool
 	only     map[string]bool
 	fileSize int64
-	timeout  time.Duration
+	// transfers is how many rounds of storage transfers run (ceiling,
+	// uploads, downloads); medians are reported.
+	transfers int
+	timeout   time.Duration
 	// profileDir, when set, receives worker.pprof and edge.pprof: CPU
 	// profiles of the whole run of each process.
 	profileDir string
@@ -57,6 +60,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 2s loads, 128 MiB storage file")
 	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")
 	flag.Int64Var(&fileMiB, "file-mib", 1024, "storage upload/download size in MiB")
+	flag.IntVar(&o.transfers, "transfers", 3, "storage rounds (the cp ceiling, then each upload and download once); medians are reported")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write CPU profiles of the worker and the edge (worker.pprof, edge.pprof) to this folder")
 	flag.StringVar(&o.bin, "bin", "", "run this madbase binary instead of building one from the working tree")
@@ -82,6 +86,9 @@ func main() {
 		if !set["rounds"] {
 			o.rounds = 1
 		}
+		if !set["transfers"] {
+			o.transfers = 1
+		}
 	}
 	o.fileSize = fileMiB * mib
 	if only != "" {
@@ -96,8 +103,8 @@ func main() {
 			}
 		}
 	}
-	if o.conns < 1 || o.rounds < 1 || o.duration < time.Second || o.fileSize <= 0 || (o.restClient != "wrk" && o.restClient != "go") {
-		fmt.Fprintln(os.Stderr, "apibench: -c, -rounds and -file-mib must be positive, -duration at least 1s, -rest-client wrk or go")
+	if o.conns < 1 || o.rounds < 1 || o.transfers < 1 || o.duration < time.Second || o.fileSize <= 0 || (o.restClient != "wrk" && o.restClient != "go") {
+		fmt.Fprintln(os.Stderr, "apibench: -c, -rounds, -transfers and -file-mib must be positive, -duration at least 1s, -rest-client wrk or go")
 		os.Exit(2)
 	}
 

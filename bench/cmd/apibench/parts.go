@@ -368,7 +368,8 @@ func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
 
 type transfer struct {
 	name             string
-	mbps             float64
+	mbps             float64 // median of the rounds
+	ratio            float64 // to the ceiling: median of the rounds' ratios
 	edgeHWM, workHWM float64 // MiB, VmHWM during the transfer
 	err              string
 }
@@ -393,13 +394,12 @@ func (p *pattern) Read(b []byte) (int, error) {
 
 func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) {
 	hdr := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc}
+	upsert := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc, "x-upsert": "true"}
 	if _, err := do("POST", s.edgeURL+"/storage/v1/bucket", hdr, []byte(`{"id":"bench","name":"bench","public":false}`), 200); err != nil {
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}, Timeout: 10 * time.Minute}
 	defer hc.CloseIdleConnections()
-	var out []transfer
-
 	// Ceiling: a plain local-disk copy of the same size (cp, then fsync).
 	src := filepath.Join(s.tmp, "ceiling-src.bin")
 	f, err := os.Create(src)
@@ -414,18 +414,21 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 	if err != nil {
 		return nil, err
 	}
-	dst := filepath.Join(s.tmp, "ceiling-dst.bin")
-	t0 := time.Now()
-	if b, err := exec.CommandContext(ctx, "cp", src, dst).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("cp: %v: %s", err, b)
+	defer os.Remove(src)
+	ceiling := func() (transfer, error) {
+		dst := filepath.Join(s.tmp, "ceiling-dst.bin")
+		defer os.Remove(dst)
+		t0 := time.Now()
+		if b, err := exec.CommandContext(ctx, "cp", src, dst).CombinedOutput(); err != nil {
+			return transfer{}, fmt.Errorf("cp: %v: %s", err, b)
+		}
+		if b, err := exec.CommandContext(ctx, "sync", dst).CombinedOutput(); err != nil {
+			return transfer{}, fmt.Errorf("sync: %v: %s", err, b)
+		}
+		return transfer{name: "ceiling: cp + fsync", mbps: float64(o.fileSize) / 1e6 / time.Since(t0).Seconds(), edgeHWM: -1, workHWM: -1}, nil
 	}
-	if b, err := exec.CommandContext(ctx, "sync", dst).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("sync: %v: %s", err, b)
-	}
-	out = append(out, transfer{name: "ceiling: cp + fsync", mbps: float64(o.fileSize) / 1e6 / time.Since(t0).Seconds(), edgeHWM: -1, workHWM: -1})
-	_ = os.Remove(src)
-	_ = os.Remove(dst)
 
+	var round []transfer
 	measure := func(name string, fn func() error) {
 		_ = proc.ResetPeakRSS(s.edge.Pid())
 		_ = proc.ResetPeakRSS(s.worker.Pid())
@@ -439,57 +442,94 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 			t.err = err.Error()
 			t.mbps = 0
 		}
-		out = append(out, t)
+		round = append(round, t)
 	}
 	em, _ := proc.MemStatus(s.edge.Pid())
 	wm, _ := proc.MemStatus(s.worker.Pid())
-	out = append(out, transfer{name: "(RSS before the transfers)", edgeHWM: float64(em.RSS) / mib, workHWM: float64(wm.RSS) / mib})
-	for _, target := range []struct{ name, base string }{{"edge", s.edgeURL}, {"worker direct", s.workerURL}} {
-		obj := target.base + "/storage/v1/object/bench/" + strings.ReplaceAll(target.name, " ", "-") + ".bin"
-		measure("upload via "+target.name, func() error {
-			req, err := http.NewRequestWithContext(ctx, "POST", obj, io.LimitReader(newPattern(), o.fileSize))
-			if err != nil {
-				return err
-			}
-			req.ContentLength = o.fileSize
-			req.Header.Set("Content-Type", "application/octet-stream")
-			for k, v := range hdr {
-				req.Header.Set(k, v)
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-			}
-			return nil
-		})
-		measure("download via "+target.name, func() error {
-			req, err := http.NewRequestWithContext(ctx, "GET", obj, nil)
-			if err != nil {
-				return err
-			}
-			for k, v := range hdr {
-				req.Header.Set(k, v)
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != 200 {
+	before := transfer{name: "(RSS before the transfers)", edgeHWM: float64(em.RSS) / mib, workHWM: float64(wm.RSS) / mib}
+	// Rounds: the ceiling, then each transfer once; every transfer's
+	// median rate is reported, and its ratio to the ceiling is the median of
+	// the rounds' ratios (each against the ceiling of its own round).
+	var rounds [][]transfer
+	for range o.transfers {
+		c, err := ceiling()
+		if err != nil {
+			return nil, err
+		}
+		round = []transfer{c}
+		for _, target := range []struct{ name, base string }{{"edge", s.edgeURL}, {"worker direct", s.workerURL}} {
+			obj := target.base + "/storage/v1/object/bench/" + strings.ReplaceAll(target.name, " ", "-") + ".bin"
+			measure("upload via "+target.name, func() error {
+				req, err := http.NewRequestWithContext(ctx, "POST", obj, io.LimitReader(newPattern(), o.fileSize))
+				if err != nil {
+					return err
+				}
+				req.ContentLength = o.fileSize
+				req.Header.Set("Content-Type", "application/octet-stream")
+				for k, v := range upsert {
+					req.Header.Set(k, v)
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-				return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+				}
+				return nil
+			})
+			measure("download via "+target.name, func() error {
+				req, err := http.NewRequestWithContext(ctx, "GET", obj, nil)
+				if err != nil {
+					return err
+				}
+				for k, v := range hdr {
+					req.Header.Set(k, v)
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+					return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				if err == nil && n != o.fileSize {
+					err = fmt.Errorf("got %d bytes, want %d", n, o.fileSize)
+				}
+				return err
+			})
+		}
+		rounds = append(rounds, round)
+	}
+	out := []transfer{rounds[0][0], before}
+	for i := range rounds[0] {
+		t := transfer{name: rounds[0][i].name, edgeHWM: -1, workHWM: -1}
+		var rates, ratios []float64
+		for _, r := range rounds {
+			x := r[i]
+			rates = append(rates, x.mbps)
+			if r[0].mbps > 0 {
+				ratios = append(ratios, x.mbps/r[0].mbps)
 			}
-			n, err := io.Copy(io.Discard, resp.Body)
-			if err == nil && n != o.fileSize {
-				err = fmt.Errorf("got %d bytes, want %d", n, o.fileSize)
+			t.edgeHWM, t.workHWM = max(t.edgeHWM, x.edgeHWM), max(t.workHWM, x.workHWM)
+			if x.err != "" && t.err == "" {
+				t.err = x.err
 			}
-			return err
-		})
+		}
+		t.mbps, t.ratio = medianOf(rates), medianOf(ratios)
+		if t.err != "" {
+			t.mbps, t.ratio = 0, 0
+		}
+		if i == 0 {
+			out[0] = t
+		} else {
+			out = append(out, t)
+		}
 	}
 	return out, nil
 }
