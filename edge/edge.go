@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 // no P idle, sysmon takes a waiting loop's P after 20 µs and wakes another
 // thread to look for work there is none of: under load, a futex wake-up and a
 // sleep for most requests (measured: 0.2 futex calls and 0.8 context switches
-// per request with two loops on two Ps, 0.02 and 0.5 with a third P). The
+// per request with two loops on two Ps, 0.04 and 0.6 with a third P). The
 // spare P runs the goroutines: NATS, probes, WebSockets. GOMAXPROCS set in
 // the environment is left as it is.
 func spareProcessor(loops int) {
