@@ -188,10 +188,12 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 
 	// Every descriptor the chaos opened is closed again, but for pooled
 	// splice pipes, of which each loop keeps a bounded number.
-	loops := runtime.GOMAXPROCS(0)
+	loops := testEventLoops
 	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
-		if n, _ := strconv.Atoi(v); n != 0 {
-			loops = max(n, 0)
+		n, _ := strconv.Atoi(v)
+		loops = max(n, 0)
+		if n == 0 { // the default: half the CPUs, at least one
+			loops = max(1, runtime.GOMAXPROCS(0)/2)
 		}
 	}
 	var after chaosFDs

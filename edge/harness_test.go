@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,8 +55,11 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 	}
 	e := &env{t: t, nats: ns, nc: bustest.Connect(t, ns), tr: &pool.Transport{}, done: make(chan error, 1)}
 	vars := map[string]string{"NATS_URL": ns.URL(), "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
-	// The suite runs once with the event loops (the default) and once with
-	// MADBASE_TEST_EDGE_EVENT_LOOPS=-1, the goroutine engine alone.
+	// The suite runs once with two event loops (more than the default on
+	// a small machine, so that what passes between loops is tested too)
+	// and once with MADBASE_TEST_EDGE_EVENT_LOOPS=-1, the goroutine engine
+	// alone.
+	vars["EDGE_EVENT_LOOPS"] = strconv.Itoa(testEventLoops)
 	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
 		vars["EDGE_EVENT_LOOPS"] = v
 	}
@@ -99,6 +103,11 @@ func (e *env) loops() bool { return loopsEngine() }
 
 // loopsEngine reports whether this run's edges use their event loops
 // (Linux, unless MADBASE_TEST_EDGE_EVENT_LOOPS=-1).
+//
+// testEventLoops is how many loops the tests' edges run unless
+// MADBASE_TEST_EDGE_EVENT_LOOPS says otherwise.
+const testEventLoops = 2
+
 func loopsEngine() bool {
 	return runtime.GOOS == "linux" && os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1"
 }

@@ -36,7 +36,7 @@ type Edge struct {
 	MaxBodyBytes       int64         `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
 	ConnectTimeout     time.Duration `env:"UPSTREAM_CONNECT_TIMEOUT" default:"2s" desc:"Timeout for the edge to connect to a worker or control."`
 	ResponseTimeout    time.Duration `env:"UPSTREAM_RESPONSE_TIMEOUT" default:"60s" desc:"Timeout for a worker to start answering (response headers); bodies and WebSockets have no total limit."`
-	EventLoops         int           `env:"EDGE_EVENT_LOOPS" default:"0" desc:"Epoll event loops that serve plain API requests, on Linux (one per CPU when 0; -1 turns them off and a goroutine per connection serves everything). WebSockets, /admin, /health and unusual requests are always served by goroutines."`
+	EventLoops         int           `env:"EDGE_EVENT_LOOPS" default:"0" desc:"Epoll event loops that serve plain API requests, on Linux (0: half the CPUs, at least one, leaving the rest to the kernel's network work and the processes beside the edge; on a machine of its own, the CPU count serves the most; -1 turns them off and a goroutine per connection serves everything). WebSockets, /admin, /health and unusual requests are always served by goroutines."`
 }
 
 // Worker configures an API worker.

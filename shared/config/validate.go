@@ -50,7 +50,7 @@ func (c *Edge) Validate(requireNATS bool) error {
 		errs = append(errs, errors.New("UPSTREAM_RESPONSE_TIMEOUT: must be positive"))
 	}
 	if c.EventLoops < -1 {
-		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (one per CPU) or a count, not %d", c.EventLoops))
+		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (half the CPUs) or a count, not %d", c.EventLoops))
 	}
 	return errors.Join(errs...)
 }
