@@ -35,6 +35,26 @@ func TestVerifierCachesValidTokens(t *testing.T) {
 		delete(claims, "sub")
 	}
 
+	// VerifyShared gives every caller the one remembered map, with the same
+	// claims and JSON; a token it verifies first is still copied for Verify.
+	fresh, err := jwtauth.Sign(secret, jwt.MapClaims{"sub": "u2", "role": "anon"})
+	require.NoError(t, err)
+	shared1, enc1, err := v.VerifyShared(fresh)
+	require.NoError(t, err)
+	shared2, enc2, err := v.VerifyShared(fresh)
+	require.NoError(t, err)
+	assert.Equal(t, enc1, enc2)
+	assert.Equal(t, "u2", shared1["sub"])
+	shared1["probe"] = true
+	assert.Equal(t, true, shared2["probe"], "the same map")
+	delete(shared1, "probe")
+	copied, err := v.Verify(fresh)
+	require.NoError(t, err)
+	copied["sub"] = "changed"
+	again, _, err := v.VerifyShared(fresh)
+	require.NoError(t, err)
+	assert.Equal(t, "u2", again["sub"], "Verify's copy is its own")
+
 	// Bad tokens are refused every time, with the same errors as Verify.
 	other, err := jwtauth.Sign([]byte("another-secret-that-is-also-32-bytes-long!"), jwt.MapClaims{"role": "service_role"})
 	require.NoError(t, err)

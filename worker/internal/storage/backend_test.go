@@ -42,8 +42,10 @@ func TestBackends(t *testing.T) {
 				be = localBackend(t)
 			}
 			ctx := testCtx(t)
-			// Larger than one S3 part, so the multipart path runs.
-			data := make([]byte, s3PartSize+12345)
+			// Larger than one S3 part, so the multipart path runs, and than
+			// two of the local backend's writeback chunks, so it starts the
+			// disk write of some before the end.
+			data := make([]byte, max(s3PartSize, 2*writebackChunk)+12345)
 			_, _ = rand.Read(data)
 			n, err := be.Put(ctx, "objects/ab/abc", bytes.NewReader(data), "application/octet-stream")
 			require.NoError(t, err)
