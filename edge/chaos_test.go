@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/edge"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -191,10 +192,7 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 	loops := testEventLoops
 	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
 		n, _ := strconv.Atoi(v)
-		loops = max(n, 0)
-		if n == 0 { // the default: half the CPUs, at least one
-			loops = max(1, runtime.GOMAXPROCS(0)/2)
-		}
+		loops = edge.EventLoops(n)
 	}
 	var after chaosFDs
 	// A socket in CLOSE_WAIT is a connection whose peer left and that

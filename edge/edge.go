@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	// the fasthttp server; without them, it serves the listener itself.
 	serveLn := ln
 	var loops *proxy.Loops
-	if n := eventLoops(cfg.EventLoops); n > 0 {
+	if n := EventLoops(cfg.EventLoops); n > 0 {
 		loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout)
 		switch {
 		case errors.Is(err, proxy.ErrLoopsUnsupported):
@@ -217,19 +217,19 @@ func spareProcessor(loops int) {
 	}
 }
 
-// eventLoops is how many event loops EDGE_EVENT_LOOPS asks for: by default
-// half the CPUs, at least one. Each busy loop keeps a CPU busy, and the
-// kernel's work for its sockets (a write on loopback runs the receiver's TCP
-// path, a network card's packets are taken in on some CPU) and the
-// processes beside the edge need the rest: on two cores shared with a
-// worker, one loop served 1.06–1.31× nginx's requests/s at 18.7–19.3 µs of
-// CPU each, two loops 0.96–1.13× at 21.5–22.1 µs. An edge on a machine of
-// its own serves the most with one loop per CPU.
-func eventLoops(n int) int {
-	if n == 0 {
+// EventLoops is how many event loops an EDGE_EVENT_LOOPS setting asks for:
+// none for -1, and by default half the CPUs, at least one. Each busy loop
+// keeps a CPU busy, and the kernel's work for its sockets (a write on
+// loopback runs the receiver's TCP path, a network card's packets are taken
+// in on some CPU) and the processes beside the edge need the rest: on two
+// cores shared with a worker, one loop served 1.06–1.31× nginx's requests/s
+// at 18.7–19.3 µs of CPU each, two loops 0.96–1.13× at 21.5–22.1 µs. An edge
+// on a machine of its own serves the most with one loop per CPU.
+func EventLoops(setting int) int {
+	if setting == 0 {
 		return max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	return max(n, 0)
+	return max(setting, 0)
 }
 
 func healthHandler(p *pool.Pool, id, version string) fasthttp.RequestHandler {

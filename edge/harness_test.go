@@ -101,13 +101,12 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 // loops reports whether the edge serves API requests with its event loops.
 func (e *env) loops() bool { return loopsEngine() }
 
-// loopsEngine reports whether this run's edges use their event loops
-// (Linux, unless MADBASE_TEST_EDGE_EVENT_LOOPS=-1).
-//
 // testEventLoops is how many loops the tests' edges run unless
 // MADBASE_TEST_EDGE_EVENT_LOOPS says otherwise.
 const testEventLoops = 2
 
+// loopsEngine reports whether this run's edges use their event loops
+// (Linux, unless MADBASE_TEST_EDGE_EVENT_LOOPS=-1).
 func loopsEngine() bool {
 	return runtime.GOOS == "linux" && os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1"
 }

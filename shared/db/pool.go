@@ -39,8 +39,8 @@ func WithMaxConns(n int32) PoolOption { return func(o *poolOptions) { o.maxConns
 // wait on the network, so more than pgx's one per CPU; but each busy connection is a busy
 // server process, and on a 2-core machine 4 connections served GET /auth/v1/user at 10-20%
 // more requests per second than 10, with a third less PostgreSQL CPU per request), and
-// connections recycled hourly with jitter so that a fleet does not reconnect all at once. If reg is not nil, the pool's
-// statistics are registered on it (see PoolCollector).
+// connections recycled hourly with jitter so that a fleet does not reconnect all at once.
+// If reg is not nil, the pool's statistics are registered on it (see PoolCollector).
 func NewPool(ctx context.Context, rawURL string, reg prometheus.Registerer, log *slog.Logger, opts ...PoolOption) (*pgxpool.Pool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

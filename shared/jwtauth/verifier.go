@@ -30,7 +30,7 @@ type Verifier struct {
 
 type verified struct {
 	claims jwt.MapClaims
-	// json is claims encoded by encoding/json, for VerifyJSON.
+	// json is claims encoded by encoding/json, for VerifyShared.
 	json string
 	// expires is exp plus Leeway, zero for a token without exp.
 	expires time.Time
@@ -48,20 +48,14 @@ func NewVerifier(secret []byte, size int) *Verifier {
 // Verify returns the claims of token, as Verify does. The map is the
 // caller's own: changing it does not change what later calls return.
 func (v *Verifier) Verify(token string) (jwt.MapClaims, error) {
-	claims, _, err := v.VerifyJSON(token)
-	return claims, err
+	claims, _, err := v.VerifyShared(token)
+	return maps.Clone(claims), err
 }
 
-// VerifyJSON is Verify that also returns the claims as encoding/json writes
-// them, encoded once per token.
-func (v *Verifier) VerifyJSON(token string) (jwt.MapClaims, string, error) {
-	claims, enc, err := v.VerifyShared(token)
-	return maps.Clone(claims), enc, err
-}
-
-// VerifyShared is VerifyJSON without the copy: the map is the one every
-// caller with the same token gets, to be read and never changed (a copy per
-// request cost an allocation per claim).
+// VerifyShared is Verify without the copy, and with the claims as
+// encoding/json writes them, encoded once per token: the map is the one
+// every caller with the same token gets, to be read and never changed (a
+// copy per request cost an allocation per claim).
 func (v *Verifier) VerifyShared(token string) (jwt.MapClaims, string, error) {
 	v.mu.RLock()
 	e, ok := v.cache[token]

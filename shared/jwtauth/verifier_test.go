@@ -21,7 +21,7 @@ func TestVerifierCachesValidTokens(t *testing.T) {
 	require.NoError(t, err)
 
 	for i := range 3 {
-		withJSON, enc, err := v.VerifyJSON(tok)
+		withJSON, enc, err := v.VerifyShared(tok)
 		require.NoError(t, err, "call %d", i)
 		want, err := json.Marshal(withJSON)
 		require.NoError(t, err)

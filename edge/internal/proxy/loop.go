@@ -490,9 +490,9 @@ func (lp *loop) putBuf(b []byte) {
 // thread). Only epoll_wait, which does block, goes through syscall.Syscall.
 
 // rawIO makes one non-blocking system call, retried on EINTR.
-func rawIO(trap, a1, a2, a3 uintptr) (int, error) {
+func rawIO(trap, a1, a2, a3, a4, a5, a6 uintptr) (int, error) {
 	for {
-		n, _, e := syscall.RawSyscall(trap, a1, a2, a3)
+		n, _, e := syscall.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
 		if e == syscall.EINTR {
 			continue
 		}
@@ -515,13 +515,13 @@ var zeroByte byte
 
 // readFD reads into p; n == 0 with a nil error is EOF.
 func readFD(fd int, p []byte) (int, error) {
-	n, err := rawIO(syscall.SYS_READ, uintptr(fd), bufPtr(p), uintptr(len(p)))
+	n, err := rawIO(syscall.SYS_READ, uintptr(fd), bufPtr(p), uintptr(len(p)), 0, 0, 0)
 	runtime.KeepAlive(p)
 	return n, err
 }
 
 func writeFD(fd int, p []byte) (int, error) {
-	n, err := rawIO(syscall.SYS_WRITE, uintptr(fd), bufPtr(p), uintptr(len(p)))
+	n, err := rawIO(syscall.SYS_WRITE, uintptr(fd), bufPtr(p), uintptr(len(p)), 0, 0, 0)
 	runtime.KeepAlive(p)
 	return n, err
 }
@@ -537,7 +537,7 @@ func writev2(fd int, a, b []byte) (int, error) {
 	iov := [2]syscall.Iovec{{Base: &a[0]}, {Base: &b[0]}}
 	iov[0].SetLen(len(a))
 	iov[1].SetLen(len(b))
-	n, err := rawIO(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	n, err := rawIO(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2, 0, 0, 0)
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 	return n, err

@@ -61,16 +61,8 @@ func (lp *loop) putPipe(bp *bodyPipe) {
 }
 
 func splice(from, to int, n int64) (int64, error) {
-	for {
-		m, _, e := syscall.RawSyscall6(syscall.SYS_SPLICE, uintptr(from), 0, uintptr(to), 0, uintptr(n), spliceMove|spliceNonblock)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int64(m), nil
-	}
+	m, err := rawIO(syscall.SYS_SPLICE, uintptr(from), 0, uintptr(to), 0, uintptr(n), spliceMove|spliceNonblock)
+	return int64(m), err
 }
 
 // spliceResult tells the state machine what a splice step did.

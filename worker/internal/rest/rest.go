@@ -330,10 +330,10 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 	return settings
 }
 
-// jsonObject writes the pairs visit yields as a JSON object of strings,
-// keys lower-cased when lowerKeys (header names), into a buffer of about
-// sizeHint bytes. A repeated name stays
-// repeated; PostgreSQL's JSON functions take the last one, as a map would.
+// jsonObject writes pairs as a JSON object of strings, keys lower-cased
+// when lowerKeys (header names), into a buffer of about sizeHint bytes. A
+// repeated name stays repeated; PostgreSQL's JSON functions take the last
+// one, as a map would.
 func jsonObject(pairs iter.Seq2[[]byte, []byte], lowerKeys bool, sizeHint int) string {
 	b := append(make([]byte, 0, sizeHint+16), '{')
 	for k, v := range pairs {
