@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/stats"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -55,20 +57,6 @@ type restRow struct {
 	ratios                []float64
 }
 
-// medianOf returns the median of xs (the mean of the middle two when their
-// number is even).
-func medianOf(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
 // median returns the result with the median req/s.
 func median(rs []result) result {
 	s := append([]result(nil), rs...)
@@ -76,17 +64,23 @@ func median(rs []result) result {
 	return s[len(s)/2]
 }
 
+// rawGET is a GET request to base's host as wrk sends it, with headers h.
+func rawGET(base, path string, h map[string]string) string {
+	var b strings.Builder
+	b.WriteString("GET " + path + " HTTP/1.1\r\nHost: " + strings.TrimPrefix(base, "http://") + "\r\n")
+	for k, v := range h {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
 // restRequests is the raw requests wrk sends in turn for one REST load: the
 // path with 4096 random ids, each with the headers h.
 func restRequests(base string, path func(n int) string, h map[string]string) []string {
-	host := strings.TrimPrefix(base, "http://")
-	var hdr strings.Builder
-	for k, v := range h {
-		hdr.WriteString(k + ": " + v + "\r\n")
-	}
 	reqs := make([]string, 4096)
 	for i := range reqs {
-		reqs[i] = "GET " + path(1+rand.IntN(9990)) + " HTTP/1.1\r\nHost: " + host + "\r\n" + hdr.String() + "\r\n"
+		reqs[i] = rawGET(base, path(1+rand.IntN(9990)), h)
 	}
 	return reqs
 }
@@ -292,11 +286,9 @@ func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
 		return out, err
 	}
 	if wrkBin, err := exec.LookPath("wrk"); err == nil {
-		host := strings.TrimPrefix(s.edgeURL, "http://")
-		reqs := make([]string, len(sess))
-		for i := range sess {
-			reqs[i] = "GET /auth/v1/user HTTP/1.1\r\nHost: " + host + "\r\napikey: " + s.anon +
-				"\r\nAuthorization: Bearer " + sess[i].Access + "\r\n\r\n"
+		reqs := make([]string, len(userHdr))
+		for i, h := range userHdr {
+			reqs[i] = rawGET(s.edgeURL, "/auth/v1/user", h)
 		}
 		if out.userWrk, err = runWrkLoad(ctx, "GET /auth/v1/user (wrk as the client)", wrkBin, s.edgeURL, o.conns, o.duration, ep, wp, reqs); err != nil {
 			return out, err
@@ -392,9 +384,41 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// transferObject sends one storage request of an object of size bytes:
+// an upload when body is not nil (answered 200), else a download, whose
+// body must be size bytes.
+func transferObject(ctx context.Context, hc *http.Client, method, url string, h map[string]string, body io.Reader, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && body == nil && n != size {
+		err = fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	return err
+}
+
 func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) {
 	hdr := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc}
-	upsert := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc, "x-upsert": "true"}
+	upsert := maps.Clone(hdr)
+	upsert["x-upsert"] = "true"
+	upsert["Content-Type"] = "application/octet-stream"
 	if _, err := do("POST", s.edgeURL+"/storage/v1/bucket", hdr, []byte(`{"id":"bench","name":"bench","public":false}`), 200); err != nil {
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
@@ -460,48 +484,11 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 		for _, target := range []struct{ name, base string }{{"edge", s.edgeURL}, {"worker direct", s.workerURL}} {
 			obj := target.base + "/storage/v1/object/bench/" + strings.ReplaceAll(target.name, " ", "-") + ".bin"
 			measure("upload via "+target.name, func() error {
-				req, err := http.NewRequestWithContext(ctx, "POST", obj, io.LimitReader(newPattern(), o.fileSize))
-				if err != nil {
-					return err
-				}
-				req.ContentLength = o.fileSize
-				req.Header.Set("Content-Type", "application/octet-stream")
-				for k, v := range upsert {
-					req.Header.Set(k, v)
-				}
-				resp, err := hc.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-				if resp.StatusCode != 200 {
-					return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-				}
-				return nil
+				body := io.LimitReader(newPattern(), o.fileSize)
+				return transferObject(ctx, hc, "POST", obj, upsert, body, o.fileSize)
 			})
 			measure("download via "+target.name, func() error {
-				req, err := http.NewRequestWithContext(ctx, "GET", obj, nil)
-				if err != nil {
-					return err
-				}
-				for k, v := range hdr {
-					req.Header.Set(k, v)
-				}
-				resp, err := hc.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
-					return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-				}
-				n, err := io.Copy(io.Discard, resp.Body)
-				if err == nil && n != o.fileSize {
-					err = fmt.Errorf("got %d bytes, want %d", n, o.fileSize)
-				}
-				return err
+				return transferObject(ctx, hc, "GET", obj, hdr, nil, o.fileSize)
 			})
 		}
 		rounds = append(rounds, round)
@@ -521,7 +508,7 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 				t.err = x.err
 			}
 		}
-		t.mbps, t.ratio = medianOf(rates), medianOf(ratios)
+		t.mbps, t.ratio = stats.Median(rates), stats.Median(ratios)
 		if t.err != "" {
 			t.mbps, t.ratio = 0, 0
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/madbase/madbase/bench/internal/stats"
 )
 
 // Goals from issues 5, 6 and 7.
@@ -73,7 +75,7 @@ func run(ctx context.Context, o options) error {
 			// Each round's edge load and pgbench run back to back, so their
 			// ratio is the least touched by the machine's changing speed;
 			// the goal reads the median of those ratios.
-			ratio := medianOf(r.ratios)
+			ratio := stats.Median(r.ratios)
 			rounds := make([]string, len(r.ratios))
 			for i, x := range r.ratios {
 				rounds[i] = fmt.Sprintf("%.2f", x)

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/madbase/madbase/bench/internal/stats"
 )
 
 // Goals from the issue.
@@ -104,25 +105,13 @@ type goal struct {
 	Met      *bool  `json:"met"` // null when not measured
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func summarize(ss []sample) sample {
 	pick := func(f func(sample) float64) float64 {
 		xs := make([]float64, len(ss))
 		for i, s := range ss {
 			xs[i] = f(s)
 		}
-		return median(xs)
+		return stats.Median(xs)
 	}
 	m := sample{
 		ReqPerSec:          pick(func(s sample) float64 { return s.ReqPerSec }),
@@ -184,7 +173,7 @@ func roundRatio(edge, o *setupResult, f func(sample) float64) *float64 {
 	if len(xs) == 0 {
 		return nil
 	}
-	m := median(xs)
+	m := stats.Median(xs)
 	return &m
 }
 

@@ -2,11 +2,11 @@ package main
 
 import (
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/stats"
 	"github.com/madbase/madbase/bench/internal/wrk"
 
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +60,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	// Bodies move with curl when it is there (as in the measurements the
 	// goals come from), else with net/http from this process.
-	bodies := func(hc *http.Client) bodyClient { return goBodyClient{hc} }
+	bodies := func() bodyClient { return goBodyClient{newBodyClient()} }
 	if curlBin, err := findTool("", "curl", "/usr/bin/curl", ""); err == nil && o.bodyClient != "go" {
 		dir, err := os.MkdirTemp("", "edgebench-bodies-*")
 		if err != nil {
@@ -68,7 +68,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		defer os.RemoveAll(dir)
 		cc := newCurlBodyClient(curlBin, dir)
-		bodies = func(*http.Client) bodyClient { return cc }
+		bodies = func() bodyClient { return cc }
 		logf("bodies: curl (%s), %d per round and direction, median kept", curlBin, o.transfers)
 	} else {
 		logf("bodies: net/http from this process, %d per round and direction, median kept", o.transfers)
@@ -153,7 +153,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	for _, s := range setups {
 		s.all = allPids
-		s.bc = bodies(newBodyClient())
+		s.bc = bodies()
 		defer s.bc.close()
 		s.res = &setupResult{Name: s.name, URL: s.url}
 		rep.Setups = append(rep.Setups, s.res)
@@ -211,7 +211,7 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		}
 		for i, s := range setups {
-			samples[i].UploadMBps, samples[i].DownloadMBps = median(ups[i]), median(downs[i])
+			samples[i].UploadMBps, samples[i].DownloadMBps = stats.Median(ups[i]), stats.Median(downs[i])
 			logf("round %d/%d %-6s upload %7.0f MB/s  download %7.0f MB/s (%d MiB)",
 				r, o.rounds, s.name, samples[i].UploadMBps, samples[i].DownloadMBps, o.bodySize/mib)
 		}
