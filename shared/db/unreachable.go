@@ -1,0 +1,26 @@
+package db
+
+import (
+	"errors"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Unreachable reports whether err means PostgreSQL could not be reached (a refused or
+// broken connection, a failed dial), as opposed to an error the server answered with.
+// Every API surface answers such errors with 503 and Retry-After, so a client retries
+// instead of reading a database outage as its own mistake.
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// The server answered; only its "cannot connect now" family means unavailable.
+		return pe.Code == "57P03" || pe.Code == "53300"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err)
+}
