@@ -43,6 +43,9 @@ type Deps struct {
 	Keepalive time.Duration
 	// Outbox is the dev outbox of auth mails; nil serves an empty list.
 	Outbox *outbox.Outbox
+	// Throttle limits failed admin sign-ins per client address; nil takes
+	// the defaults.
+	Throttle *Throttle
 }
 
 // New returns control's fiber app with every route registered.
@@ -65,7 +68,7 @@ func Register(r fiber.Router, d Deps) {
 	if d.Gatherer != nil {
 		r.Get("/metrics", httpserver.MetricsHandler(d.Gatherer))
 	}
-	admin := r.Group("/admin/v1", RequireAdmin(d.Password))
+	admin := r.Group("/admin/v1", RequireAdmin(Guard{Password: d.Password, Clients: d.Throttle, Log: d.Log}))
 	admin.Get("/workers", h.workers)
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
