@@ -112,6 +112,8 @@ func echoRows(e *apitest.Env) []apitest.Scenario {
 			WantStatus: 200, WantFields: map[string]any{"method": "POST", "content_type": "application/json", "body": `{"n":1}`}},
 		{Name: "a string goes as is, with the Env's content type", Method: "PATCH", URL: "/echo/d", Body: `{"raw":true}`,
 			WantStatus: 200, WantFields: map[string]any{"content_type": "application/json", "body": `{"raw":true}`}},
+		{Name: "an empty string is no body", Method: "POST", URL: "/echo/h", Body: "",
+			WantStatus: 200, WantFields: map[string]any{"content_type": "", "body": ""}},
 		{Name: "bytes and readers get no content type", Method: "PUT", URL: "/echo/e", Body: strings.NewReader("bytes!"),
 			WantStatus: 200, WantFields: map[string]any{"content_type": "", "body": "bytes!"}},
 		{Name: "a content type of the request's own", Method: "POST", URL: "/echo/f", Body: []byte("x"),
@@ -216,6 +218,19 @@ func TestHooksRunAroundTheirRow(t *testing.T) {
 		"after TestHooksRunAroundTheirRow/seeded_before",
 		"after TestHooksRunAroundTheirRow/a_write,_checked_after",
 	}, order)
+}
+
+func TestPrefix(t *testing.T) {
+	t.Parallel()
+	for _, e := range []*apitest.Env{
+		apitest.NewFiber(t, tinyApp(&store{}), secret),
+		apitest.NewListener(t, tinyApp(&store{}), secret),
+	} {
+		e.Prefix = "/echo"
+		apitest.Run(t, e, []apitest.Scenario{
+			{Name: "prefixed", URL: "/x/y?z=1", WantStatus: 200, WantFields: map[string]any{"path": "/echo/x/y"}},
+		})
+	}
 }
 
 // A listener's answers are the server's own: a redirect is not followed.

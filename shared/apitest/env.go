@@ -51,6 +51,9 @@ type Env struct {
 	ContentType string
 	// Timeout bounds one request (one minute unless set).
 	Timeout time.Duration
+	// Prefix goes before every request's URL: "/auth/v1" lets rows say
+	// "/token?grant_type=password".
+	Prefix string
 
 	base string // prepended to each request's URL
 	send func(*http.Request) (*http.Response, error)

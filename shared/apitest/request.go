@@ -19,8 +19,8 @@ type Request struct {
 	// Headers are set on top of the Env's; "" removes one of the Env's.
 	// "Host" sets the request's host.
 	Headers map[string]string
-	// Body is nil (none), a string or []byte (sent as is), an io.Reader
-	// (streamed), or any other value, sent as its JSON encoding.
+	// Body is nil or "" (none), a string or []byte (sent as is), an
+	// io.Reader (streamed), or any other value, sent as its JSON encoding.
 	Body any
 }
 
@@ -64,7 +64,7 @@ func (e *Env) Do(t testing.TB, r Request) *Response {
 	}
 	ctx, cancel := e.context(t)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, e.base+r.URL, body)
+	req, err := http.NewRequestWithContext(ctx, method, e.base+e.Prefix+r.URL, body)
 	if err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
@@ -92,6 +92,9 @@ func encodeBody(b any) (r io.Reader, isText bool, err error) {
 	case nil:
 		return nil, false, nil
 	case string:
+		if v == "" {
+			return nil, false, nil
+		}
 		return strings.NewReader(v), true, nil
 	case []byte:
 		return bytes.NewReader(v), false, nil
