@@ -28,12 +28,17 @@ lint:
 # Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz;
 # plain `go test` runs the seeds).
 fuzz SECONDS="30":
-    go test ./shared/jwtauth -run '^$' -fuzz FuzzVerify -fuzztime {{SECONDS}}s
-    go test ./worker/internal/auth -run '^$' -fuzz FuzzInput -fuzztime {{SECONDS}}s
-    go test ./worker/internal/rest -run '^$' -fuzz FuzzParseQuery -fuzztime {{SECONDS}}s
-    go test ./worker/internal/storage -run '^$' -fuzz FuzzParseObjectPath -fuzztime {{SECONDS}}s
-    go test ./worker/internal/realtime -run '^$' -fuzz FuzzDecode -fuzztime {{SECONDS}}s
-    go test ./worker/internal/realtime -run '^$' -fuzz FuzzFilter -fuzztime {{SECONDS}}s
+    go test ./shared/jwtauth -run '^$' -fuzz '^FuzzVerify$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzParseRequestHead$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzParseResponseHead$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzChunkedScanner$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/auth -run '^$' -fuzz '^FuzzInput$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/auth -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/auth -run '^$' -fuzz '^FuzzRawJSON$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/rest -run '^$' -fuzz '^FuzzParseQuery$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/storage -run '^$' -fuzz '^FuzzParseObjectPath$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/realtime -run '^$' -fuzz '^FuzzDecode$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/realtime -run '^$' -fuzz '^FuzzFilter$' -fuzztime {{SECONDS}}s
 
 # docker-compose.yml's topology as processes on loopback (no Docker needed):
 # health checks, both workers reached, data kept across a restart.

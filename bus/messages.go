@@ -7,7 +7,7 @@ import (
 
 // Heartbeat is published by every worker once per HeartbeatInterval on
 // WorkerHeartbeat(id). It is a wire contract between tiers: change it only in a
-// backward-compatible way (messages_test.go pins its JSON).
+// backward-compatible way (TestHeartbeatWire in subjects_test.go pins its JSON).
 type Heartbeat struct {
 	ID        string    `json:"id"`
 	URL       string    `json:"url"`

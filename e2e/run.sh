@@ -26,6 +26,9 @@ trap cleanup EXIT
 (cd "$root" && go build -o "$tmp/madbase" ./cmd/madbase)
 
 export MADBASE_DATA_DIR="$tmp/data" EDGE_PORT=0 CONTROL_PORT=0 WORKER_PORT=0 LOG_LEVEL="${LOG_LEVEL:-warn}"
+# GoTrue's default reuse interval (dev's is 10 s), so that auth.test.js can
+# reuse a rotated refresh token without waiting for the interval to pass.
+export AUTH_REFRESH_TOKEN_REUSE_INTERVAL=0s
 "$tmp/madbase" dev --workers 2 >"$tmp/dev.out" 2>"$tmp/dev.err" &
 pid=$!
 

@@ -59,10 +59,16 @@ test('the admin API is reachable through the edge with the admin password only',
   }
 });
 
-test('supabase-js can be created against MadBase and reaches a worker', async () => {
-  const supabase = client();
-  // No REST capability is mounted yet: the call must come back as an error
-  // object from a worker, not hang or throw.
-  const { error } = await supabase.from('todos').select('*');
-  assert.ok(error);
+test('supabase-js reaches a worker, which answers PGRST205 for a table that does not exist', async () => {
+  const answers = [];
+  const supabase = client(anonKey, {
+    global: { fetch: async (...args) => { const res = await fetch(...args); answers.push(res); return res; } },
+  });
+  const { data, error, status } = await supabase.from('platform_missing').select('*');
+  assert.equal(answers.length, 1, 'one request reached the edge');
+  assert.ok(answers[0].headers.get('x-madbase-worker'), 'a worker answered');
+  assert.equal(status, 404);
+  assert.equal(data, null);
+  assert.equal(error.code, 'PGRST205');
+  assert.equal(error.message, "Could not find the table 'public.platform_missing' in the schema cache");
 });
