@@ -160,6 +160,11 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Shutdown stops the test process's PostgreSQL (or drops its databases from a
+// shared server). It is for a TestMain that runs more after the tests, such as
+// apitest.Main's leak check: apitest.Main(m, apitest.Teardown(dbtest.Shutdown)).
+func Shutdown() { shutdown() }
+
 func getServer() (*server, error) {
 	startOnce.Do(func() { srv, srvErr = startServer() })
 	return srv, srvErr
