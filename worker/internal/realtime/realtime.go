@@ -16,6 +16,7 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,8 +162,8 @@ func Register(r fiber.Router, deps app.Deps) {
 
 // Mount adds the routes.
 func (s *Service) Mount(r fiber.Router) {
-	g := r.Group("/realtime/v1")
-	g.Get("/websocket", s.upgrade, s.websocketHandler())
+	g := r.Group("/realtime/v1", errorsMiddleware(s.log))
+	g.Get(strings.TrimPrefix(websocketPath, "/realtime/v1"), s.upgrade, s.websocketHandler())
 	g.Post("/api/broadcast", s.httpBroadcast)
 	g.Post("/api/broadcast/:topic/events/:event", s.httpSend)
 }
