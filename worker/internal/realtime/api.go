@@ -55,7 +55,7 @@ func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 	out := make([]bus.RealtimeBroadcast, 0, len(body.Messages))
 	for i, m := range body.Messages {
 		if m.Topic == nil || *m.Topic == "" || m.Event == nil || *m.Event == "" {
-			return errInvalidBody("messages["+itoa(i)+"]: topic and event are required")
+			return errInvalidBody("messages[" + itoa(i) + "]: topic and event are required")
 		}
 		p := bytes.TrimSpace(m.Payload)
 		if len(p) == 0 {
@@ -65,7 +65,7 @@ func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 			Event: *m.Event, Payload: append(json.RawMessage(nil), p...), Private: bool(m.Private)}
 		if m.ID != nil && *m.ID != "" {
 			if _, err := uuid.Parse(*m.ID); err != nil {
-				return errInvalidBody("messages["+itoa(i)+"]: id must be a UUID")
+				return errInvalidBody("messages[" + itoa(i) + "]: id must be a UUID")
 			}
 			b.ID = *m.ID
 		}
