@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -99,6 +100,13 @@ func errInternal(cause error) *apierr.Error {
 	return newErr(500, codeInternal, "Internal", "Internal Server Error").WithInternal(cause)
 }
 
+// errBackend marks a failure of the object store, which db.Unreachable
+// cannot tell from the database's (both fail with network errors).
+var errBackend = errors.New("storage: object store")
+
+// errStore is the 500 of an object store that failed.
+func errStore(cause error) *apierr.Error { return errInternal(fmt.Errorf("%w: %w", errBackend, cause)) }
+
 // retryAfter is the Retry-After, in seconds, of an answer given while the
 // database cannot be reached.
 const retryAfter = "1"
@@ -164,7 +172,7 @@ func errorsMiddleware(log *slog.Logger) fiber.Handler {
 // 503 with Retry-After, whatever the handler wrapped it in.
 func toError(err error) *apierr.Error {
 	e := storageError(err)
-	if e.Status >= 500 && e.Status != 499 && db.Unreachable(err) {
+	if e.Status >= 500 && e.Status != 499 && db.Unreachable(err) && !errors.Is(err, errBackend) {
 		return errUnavailable(err)
 	}
 	return e

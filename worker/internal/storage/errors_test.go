@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,4 +114,24 @@ func TestUnreachableDatabase(t *testing.T) {
 			Message: "The database cannot be reached; try again shortly"}, body, name)
 	}
 	assert.Equal(t, 0, e.blobCount(), "the refused upload left no bytes")
+}
+
+// TestUnreachableObjectStore: an object store that cannot be reached is
+// not reported as the database.
+func TestUnreachableObjectStore(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	s3, err := NewS3(config.Storage{S3Endpoint: "http://" + addr, S3Region: "us-east-1", S3Bucket: "madbase",
+		S3AccessKey: "key", S3SecretKey: "secret"})
+	require.NoError(t, err)
+	e := newEnvWith(t, s3)
+	e.createBucket("b", false, nil)
+	res := e.upload("b", "x.txt", e.service, []byte("x"), nil)
+	assert.Equal(t, 500, res.status, string(res.body))
+	assert.Equal(t, codeInternal, res.errCode())
+	assert.Empty(t, res.header.Get("Retry-After"))
+	assert.Equal(t, 0, e.rowCount())
 }
