@@ -89,7 +89,9 @@ func (s *Service) leadOnce() error {
 	}
 	slot, err := s.ensureSlot(ctx, lockConn, rconn)
 	if err != nil {
-		s.changes.setUnavailable("cannot create a logical replication slot: " + err.Error())
+		if !errors.Is(err, errSlotBusy) {
+			s.changes.setUnavailable("cannot create a logical replication slot: " + err.Error())
+		}
 		return err
 	}
 	// From LSN 0 the server starts where the slot's last reader confirmed.
@@ -138,6 +140,9 @@ func (s *Service) replicationConn(ctx context.Context) (*pgconn.PgConn, error) {
 	return conn, nil
 }
 
+// errSlotBusy says the last reader's walsender still holds the slot.
+var errSlotBusy = errors.New("the replication slot is still in use")
+
 // ensureSlot makes sure the database's slot exists, usable and free, and
 // returns its name. A slot PostgreSQL invalidated is dropped and made again.
 func (s *Service) ensureSlot(ctx context.Context, cat *pgx.Conn, rconn *pgconn.PgConn) (string, error) {
@@ -166,7 +171,7 @@ func (s *Service) ensureSlot(ctx context.Context, cat *pgx.Conn, rconn *pgconn.P
 		case !active:
 			return slot, nil
 		case time.Now().After(deadline):
-			return "", fmt.Errorf("replication slot %s is still in use", slot)
+			return "", fmt.Errorf("%w: %s", errSlotBusy, slot)
 		}
 		select {
 		case <-ctx.Done():
