@@ -319,6 +319,10 @@ func TestWALReaderDeathLosesNoChange(t *testing.T) {
 
 	// A last insert, after all the others: once it arrived, every replayed
 	// duplicate would have too (one reader publishes in commit order).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var end string
+	require.NoError(t, cl.pool.QueryRow(ctx, `select pg_current_wal_lsn()::text`).Scan(&end))
 	cl.exec(t, `insert into items (id, name) values (0, 'last')`)
 	bustest.Eventually(t, 30*time.Second, func() bool {
 		for _, p := range changeFrames(c, "realtime:stream") {
@@ -346,6 +350,15 @@ func TestWALReaderDeathLosesNoChange(t *testing.T) {
 	assert.Zero(t, missing, "inserts not delivered")
 	assert.Zero(t, twice, "inserts delivered more than once")
 	assert.Len(t, seen, inserted+1)
+
+	// The survivor confirms what it delivered: the slot does not keep that
+	// WAL (the last insert ends after `end`).
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		var ok bool
+		err := cl.pool.QueryRow(ctx, `select coalesce(bool_and(confirmed_flush_lsn >= $1::pg_lsn), false)
+			from pg_replication_slots where database = current_database()`, end).Scan(&ok)
+		return err == nil && ok
+	}, "the slot confirmed past the last insert")
 }
 
 func TestWALMarkDropsReplays(t *testing.T) {
