@@ -383,4 +383,11 @@ func TestWALMarkDropsReplays(t *testing.T) {
 		assert.Equal(t, tc.want, m.admit(h(tc.pos)), tc.pos)
 	}
 	assert.True(t, m.admit(nil), "no header")
+
+	// The reader writes positions in the format marks read.
+	r := &walReader{origin: "7301-1"}
+	assert.Equal(t, "7301-1/16b3a28/2", r.position(0x16b3a28, 2))
+	p, ok := parseWALPos(r.position(0x16b3a28, 2))
+	assert.True(t, ok)
+	assert.Equal(t, walPos{"7301-1", 0x16b3a28, 2}, p)
 }
