@@ -235,3 +235,17 @@ func TestHTTPBroadcastUnreachableDatabase(t *testing.T) {
 	assert.Equal(t, "later", f[4].(map[string]any)["event"])
 	assert.Len(t, c.frames(event("realtime:h", "broadcast")), 1)
 }
+
+// TestHTTPBroadcastErrors: what the broadcast API answers when it cannot
+// publish, and on a route it does not have, in realtime's shape.
+func TestHTTPBroadcastErrors(t *testing.T) {
+	t.Parallel()
+	w := newCluster(t, false).worker("a")
+	status, _, body := httpPost(t, w, "/api/nope", "application/json", anonKey(t), []byte(`{}`))
+	assert.Equal(t, 404, status)
+	assert.JSONEq(t, `{"message":"Cannot POST /realtime/v1/api/nope"}`, body)
+	w.nc.Close() // the bus is gone: nothing can be published
+	status, _, body = httpPost(t, w, "/api/broadcast/h/events/e", "application/json", anonKey(t), []byte(`{}`))
+	assert.Equal(t, 500, status)
+	assert.JSONEq(t, `{"message":"Unable to broadcast"}`, body)
+}

@@ -105,12 +105,13 @@ func errorsMiddleware(log *slog.Logger) fiber.Handler {
 func toError(err error) *apierr.Error {
 	var ae *apierr.Error
 	var fe *fiber.Error
+	isAPI := errors.As(err, &ae)
 	switch {
-	case errors.As(err, &ae) && ae.Status < 500:
+	case isAPI && ae.Status < 500:
 		return ae
 	case db.Unreachable(err) && !errors.Is(err, context.Canceled):
 		return errUnavailable(err)
-	case ae != nil:
+	case isAPI:
 		return ae
 	case errors.As(err, &fe):
 		code := codeInvalidBody
