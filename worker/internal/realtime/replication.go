@@ -94,6 +94,7 @@ func (s *Service) leadOnce() error {
 		}
 		return err
 	}
+	s.warnUnboundedSlot(ctx, lockConn, slot)
 	// From LSN 0 the server starts where the slot's last reader confirmed.
 	if err := pglogrepl.StartReplication(ctx, rconn, slot, 0, pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + publications + "'"},
@@ -178,6 +179,16 @@ func (s *Service) ensureSlot(ctx context.Context, cat *pgx.Conn, rconn *pgconn.P
 			return "", ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// warnUnboundedSlot tells the operator when nothing bounds the WAL the slot
+// keeps while no worker reads it.
+func (s *Service) warnUnboundedSlot(ctx context.Context, cat *pgx.Conn, slot string) {
+	var keep string
+	if err := cat.QueryRow(ctx, "show max_slot_wal_keep_size").Scan(&keep); err == nil && keep == "-1" {
+		s.log.Warn("realtime: max_slot_wal_keep_size is unlimited: while no worker reads the WAL, the replication slot "+
+			"keeps all of it; set a bound in postgresql.conf", "slot", slot)
 	}
 }
 
