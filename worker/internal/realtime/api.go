@@ -31,22 +31,14 @@ func (s *Service) httpClaims(c *fiber.Ctx) (db.Claims, bool) {
 	return res.Claims, true
 }
 
-func unauthorized(c *fiber.Ctx) error {
-	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"message": "Unauthorized"})
-}
-
-func unprocessable(c *fiber.Ctx, msg string) error {
-	return c.Status(fiber.StatusUnprocessableEntity).JSON(fiber.Map{"message": msg, "error": msg})
-}
-
 // httpBroadcast serves POST /api/broadcast (batch, 202).
 func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 	claims, ok := s.httpClaims(c)
 	if !ok {
-		return unauthorized(c)
+		return errUnauthorized()
 	}
 	if len(c.Body()) > s.cfg.RealtimeMaxMessageBytes {
-		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(fiber.Map{"message": "Payload too large"})
+		return errTooLarge()
 	}
 	var body struct {
 		Messages []struct {
@@ -58,12 +50,12 @@ func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 		} `json:"messages"`
 	}
 	if err := json.Unmarshal(c.Body(), &body); err != nil || body.Messages == nil {
-		return unprocessable(c, "body must be {\"messages\": [...]}")
+		return errInvalidBody("body must be {\"messages\": [...]}")
 	}
 	out := make([]bus.RealtimeBroadcast, 0, len(body.Messages))
 	for i, m := range body.Messages {
 		if m.Topic == nil || *m.Topic == "" || m.Event == nil || *m.Event == "" {
-			return unprocessable(c, "messages["+itoa(i)+"]: topic and event are required")
+			return errInvalidBody("messages[" + itoa(i) + "]: topic and event are required")
 		}
 		p := bytes.TrimSpace(m.Payload)
 		if len(p) == 0 {
@@ -73,7 +65,7 @@ func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 			Event: *m.Event, Payload: append(json.RawMessage(nil), p...), Private: bool(m.Private)}
 		if m.ID != nil && *m.ID != "" {
 			if _, err := uuid.Parse(*m.ID); err != nil {
-				return unprocessable(c, "messages["+itoa(i)+"]: id must be a UUID")
+				return errInvalidBody("messages[" + itoa(i) + "]: id must be a UUID")
 			}
 			b.ID = *m.ID
 		}
@@ -86,15 +78,15 @@ func (s *Service) httpBroadcast(c *fiber.Ctx) error {
 func (s *Service) httpSend(c *fiber.Ctx) error {
 	claims, ok := s.httpClaims(c)
 	if !ok {
-		return unauthorized(c)
+		return errUnauthorized()
 	}
 	topic, err1 := url.PathUnescape(c.Params("topic"))
 	event, err2 := url.PathUnescape(c.Params("event"))
 	if err1 != nil || err2 != nil || topic == "" || event == "" {
-		return unprocessable(c, "topic and event are required")
+		return errInvalidBody("topic and event are required")
 	}
 	if len(c.Body()) > s.cfg.RealtimeMaxMessageBytes {
-		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(fiber.Map{"message": "Payload too large"})
+		return errTooLarge()
 	}
 	b := bus.RealtimeBroadcast{Origin: s.worker, Topic: strings.TrimPrefix(topic, "realtime:"), Event: event,
 		Private: c.Query("private") == "true"}
@@ -106,30 +98,41 @@ func (s *Service) httpSend(c *fiber.Ctx) error {
 			body = []byte("null")
 		}
 		if !json.Valid(body) {
-			return unprocessable(c, "the body is not valid JSON")
+			return errInvalidBody("the body is not valid JSON")
 		}
 		b.Payload = body
 	case strings.HasPrefix(ct, "application/octet-stream"):
 		b.Raw, b.IsRaw = body, true
 	default:
-		return c.Status(fiber.StatusUnsupportedMediaType).JSON(fiber.Map{"message": "Content-Type must be application/json or application/octet-stream"})
+		return errMediaType()
 	}
 	return s.sendAll(c, claims, []bus.RealtimeBroadcast{b})
 }
 
 // sendAll publishes messages the caller may write (private ones are checked
-// against realtime.messages policies and skipped when denied) and answers 202.
+// against realtime.messages policies and skipped when denied, or when a
+// policy fails) and answers 202. Nothing is sent while the database that
+// holds the policies cannot be reached: the answer is a 503 to retry.
 func (s *Service) sendAll(c *fiber.Ctx, claims db.Claims, msgs []bus.RealtimeBroadcast) error {
+	allowed := make([]bus.RealtimeBroadcast, 0, len(msgs))
 	for _, b := range msgs {
 		if b.Private && claims.Role() != db.RoleServiceRole {
 			pr, err := s.authorize(s.base, b.Topic, claims)
+			if db.Unreachable(err) {
+				return err
+			}
 			if err != nil || !pr.writeBroadcast {
 				continue
 			}
 		}
+		allowed = append(allowed, b)
+	}
+	for _, b := range allowed {
 		if err := s.publishBroadcast(b); err != nil {
-			return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"message": "Unable to broadcast"})
+			return errBroadcast(err)
 		}
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	// 202 with an empty body (spec §5).
+	c.Status(fiber.StatusAccepted)
+	return nil
 }

@@ -2,10 +2,14 @@ package realtime
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,6 +98,24 @@ func TestTokenExpiryClosesChannel(t *testing.T) {
 	assert.Equal(t, jr, cl[0])
 }
 
+// httpPost posts body to w's /realtime/v1 path with key as the apikey
+// header, and returns the status, the headers and the body.
+func httpPost(t *testing.T, w *testWorker, path, ctype, key string, body []byte) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+w.addr+"/realtime/v1"+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", ctype)
+	if key != "" {
+		req.Header.Set("apikey", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 func TestHTTPBroadcast(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t, false)
@@ -101,35 +123,30 @@ func TestHTTPBroadcast(t *testing.T) {
 	key := anonKey(t)
 	c := dial(t, wb, key)
 	c.mustJoin("realtime:h", map[string]any{})
-	post := func(path, ctype, auth string, body []byte) int {
-		req, err := http.NewRequest(http.MethodPost, "http://"+wa.addr+"/realtime/v1"+path, bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", ctype)
-		if auth != "" {
-			req.Header.Set("apikey", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	for _, tc := range []struct {
 		name, path, ctype, key, body string
 		status                       int
+		wantBody                     string // "" = empty
 	}{
-		{"batch", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h","event":"a","payload":{"n":1}},{"topic":"h","event":"b","payload":{"n":2},"id":"6f1c1a52-0000-4000-8000-000000000001"}]}`, 202},
-		{"single", "/api/broadcast/h/events/c", "application/json", key, `{"n":3}`, 202},
-		{"single bytes", "/api/broadcast/h/events/d", "application/octet-stream", key, "\x01\x02", 202},
-		{"no key", "/api/broadcast", "application/json", "", `{"messages":[]}`, 401},
-		{"bad key", "/api/broadcast", "application/json", "bad", `{"messages":[]}`, 401},
-		{"no messages", "/api/broadcast", "application/json", key, `{}`, 422},
-		{"missing event", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h"}]}`, 422},
-		{"bad id", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h","event":"x","id":"1"}]}`, 422},
-		{"bad json", "/api/broadcast/h/events/c", "application/json", key, `{`, 422},
-		{"bad type", "/api/broadcast/h/events/c", "text/plain", key, `x`, 415},
-		{"too large", "/api/broadcast/h/events/c", "application/json", key, `"` + string(bytes.Repeat([]byte("a"), 5000)) + `"`, 413},
+		{"batch", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h","event":"a","payload":{"n":1}},{"topic":"h","event":"b","payload":{"n":2},"id":"6f1c1a52-0000-4000-8000-000000000001"}]}`, 202, ""},
+		{"single", "/api/broadcast/h/events/c", "application/json", key, `{"n":3}`, 202, ""},
+		{"single bytes", "/api/broadcast/h/events/d", "application/octet-stream", key, "\x01\x02", 202, ""},
+		{"no key", "/api/broadcast", "application/json", "", `{"messages":[]}`, 401, `{"message":"Unauthorized"}`},
+		{"bad key", "/api/broadcast", "application/json", "bad", `{"messages":[]}`, 401, `{"message":"Unauthorized"}`},
+		{"no messages", "/api/broadcast", "application/json", key, `{}`, 422, `{"message":"body must be {\"messages\": [...]}","error":"body must be {\"messages\": [...]}"}`},
+		{"missing event", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h"}]}`, 422, `{"message":"messages[0]: topic and event are required","error":"messages[0]: topic and event are required"}`},
+		{"bad id", "/api/broadcast", "application/json", key, `{"messages":[{"topic":"h","event":"x","id":"1"}]}`, 422, `{"message":"messages[0]: id must be a UUID","error":"messages[0]: id must be a UUID"}`},
+		{"bad json", "/api/broadcast/h/events/c", "application/json", key, `{`, 422, `{"message":"the body is not valid JSON","error":"the body is not valid JSON"}`},
+		{"bad type", "/api/broadcast/h/events/c", "text/plain", key, `x`, 415, `{"message":"Content-Type must be application/json or application/octet-stream"}`},
+		{"too large", "/api/broadcast/h/events/c", "application/json", key, `"` + string(bytes.Repeat([]byte("a"), 5000)) + `"`, 413, `{"message":"Payload too large"}`},
 	} {
-		assert.Equal(t, tc.status, post(tc.path, tc.ctype, tc.key, []byte(tc.body)), tc.name)
+		status, _, body := httpPost(t, wa, tc.path, tc.ctype, tc.key, []byte(tc.body))
+		assert.Equal(t, tc.status, status, tc.name)
+		if tc.wantBody == "" {
+			assert.Empty(t, body, tc.name)
+		} else {
+			assert.JSONEq(t, tc.wantBody, body, tc.name)
+		}
 	}
 	bustest.Eventually(t, 10*time.Second, func() bool { return len(c.frames(event("realtime:h", "broadcast"))) == 3 }, "three JSON broadcasts")
 	got := c.frames(event("realtime:h", "broadcast"))
@@ -180,4 +197,55 @@ func TestReplayAndUnavailableChanges(t *testing.T) {
 	_, rep = c.join("realtime:pg", map[string]any{"config": map[string]any{"postgres_changes": []any{map[string]any{"event": "*", "schema": "public"}}}})
 	assert.Equal(t, "error", rep["status"])
 	assert.Equal(t, "UnableToConnectToProject: postgres_changes are unavailable: the database runs with wal_level=replica", rep["response"].(map[string]any)["reason"])
+}
+
+// TestHTTPBroadcastUnreachableDatabase: a private broadcast needs the
+// database's policies; while it cannot be reached the batch is a 503 with
+// Retry-After, and none of its messages is sent.
+func TestHTTPBroadcastUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	pool, err := pgxpool.New(context.Background(), "postgres://madbase@"+addr+"/madbase?connect_timeout=5")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	cl := newCluster(t, false)
+	cl.pool = pool
+	w := cl.worker("a")
+	c := dial(t, w, anonKey(t))
+	c.mustJoin("realtime:h", map[string]any{})
+	user := token(t, map[string]any{"role": "authenticated", "sub": "alice"})
+
+	status, header, body := httpPost(t, w, "/api/broadcast", "application/json", user,
+		[]byte(`{"messages":[{"topic":"h","event":"public","payload":{}},{"topic":"room:alice","event":"private","payload":{},"private":true}]}`))
+	assert.Equal(t, 503, status)
+	assert.Equal(t, "1", header.Get("Retry-After"))
+	assert.JSONEq(t, `{"message":"Database unavailable, try again shortly"}`, body)
+	status, header, body = httpPost(t, w, "/api/broadcast/room:alice/events/private?private=true", "application/json", user, []byte(`{}`))
+	assert.Equal(t, 503, status)
+	assert.Equal(t, "1", header.Get("Retry-After"))
+	assert.JSONEq(t, `{"message":"Database unavailable, try again shortly"}`, body)
+
+	// A public broadcast needs no database; it is the only one delivered.
+	status, _, _ = httpPost(t, w, "/api/broadcast/h/events/later", "application/json", user, []byte(`{}`))
+	assert.Equal(t, 202, status)
+	f := c.wait("the public broadcast", event("realtime:h", "broadcast"))
+	assert.Equal(t, "later", f[4].(map[string]any)["event"])
+	assert.Len(t, c.frames(event("realtime:h", "broadcast")), 1)
+}
+
+// TestHTTPBroadcastErrors: what the broadcast API answers when it cannot
+// publish, and on a route it does not have, in realtime's shape.
+func TestHTTPBroadcastErrors(t *testing.T) {
+	t.Parallel()
+	w := newCluster(t, false).worker("a")
+	status, _, body := httpPost(t, w, "/api/nope", "application/json", anonKey(t), []byte(`{}`))
+	assert.Equal(t, 404, status)
+	assert.JSONEq(t, `{"message":"Cannot POST /realtime/v1/api/nope"}`, body)
+	w.nc.Close() // the bus is gone: nothing can be published
+	status, _, body = httpPost(t, w, "/api/broadcast/h/events/e", "application/json", anonKey(t), []byte(`{}`))
+	assert.Equal(t, 500, status)
+	assert.JSONEq(t, `{"message":"Unable to broadcast"}`, body)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/madbase/madbase/bus"
+	"github.com/nats-io/nats.go"
 )
 
 // broadcast handles a client's broadcast (spec §5): binary kind 3 on vsn
@@ -60,7 +61,11 @@ func (ch *channel) broadcast(m Message) {
 }
 
 // publishBroadcast sends a broadcast to every worker (this one included).
-func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
+func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error { return s.publishBroadcastAt(b, "") }
+
+// publishBroadcastAt sends a broadcast read from the WAL at pos (a
+// walHeader value; "" for any other broadcast).
+func (s *Service) publishBroadcastAt(b bus.RealtimeBroadcast, pos string) error {
 	if s.nc == nil {
 		return errors.New("realtime: no bus")
 	}
@@ -68,7 +73,12 @@ func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
 	if err != nil {
 		return err
 	}
-	return s.nc.Publish(bus.Realtime(tenant, b.Topic), data)
+	msg := &nats.Msg{Subject: bus.Realtime(tenant, b.Topic), Data: data}
+	if pos != "" {
+		msg.Header = nats.Header{}
+		msg.Header.Set(walHeader, pos)
+	}
+	return s.nc.PublishMsg(msg)
 }
 
 // onBroadcast delivers a broadcast from the bus to this worker's channels.

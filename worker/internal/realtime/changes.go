@@ -113,7 +113,11 @@ func (s *Service) startChanges() {
 		s.changes.setUnavailable(reason)
 		return
 	}
-	if _, err := s.nc.Subscribe(bus.RealtimeChanges(tenant), func(m *nats.Msg) { s.onChange(m.Data) }); err != nil {
+	if _, err := s.nc.Subscribe(bus.RealtimeChanges(tenant), func(m *nats.Msg) {
+		if s.changeMark.admit(m.Header) {
+			s.onChange(m.Data)
+		}
+	}); err != nil {
 		s.log.Error("realtime: subscribing to changes", "error", err)
 		s.changes.setUnavailable("the worker could not subscribe to captured changes")
 		return

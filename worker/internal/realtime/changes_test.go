@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -272,4 +273,121 @@ func TestPostgresChangesColumnPrivileges(t *testing.T) {
 	d := changeFrames(sel, "realtime:sel")[0]["data"].(map[string]any)
 	assert.Equal(t, map[string]any{"id": float64(5), "name": "five"}, d["record"])
 	assert.Len(t, d["columns"], 2)
+}
+
+// TestWALReaderDeathLosesNoChange: the reading worker dies in the middle of
+// a stream of inserts, each its own transaction; a subscriber on the
+// surviving worker gets every insert exactly once, those committed while no
+// worker read the WAL included.
+func TestWALReaderDeathLosesNoChange(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, true)
+	cl.exec(t, changesSchema)
+	wa, wb := cl.worker("a"), cl.worker("b")
+	leader := waitLeader(t, wa, wb)
+	survivor := wa
+	if leader == wa {
+		survivor = wb
+	}
+	c := dial(t, survivor, anonKey(t))
+	pgJoin(c, "realtime:stream", "", map[string]any{"event": "INSERT", "schema": "public", "table": "items"})
+	c.wait("subscribed", event("realtime:stream", "system"))
+
+	// Insert, one transaction per row, until the survivor has read the WAL
+	// for a while; kill the leader once the first changes arrived. At most
+	// `window` inserts wait for delivery, so the stream goes on while no
+	// worker reads (those are the inserts a takeover used to lose) without
+	// flooding the subscriber.
+	const window, maxRows = 200, 5000
+	delivered := func() int { return len(changeFrames(c, "realtime:stream")) }
+	inserted, killed, afterTakeover := 0, false, 0
+	for afterTakeover < 50 {
+		require.Less(t, inserted, maxRows, "the survivor never took over")
+		cl.exec(t, `insert into items (id, name) values (`+itoa(inserted+1)+`, 'row')`)
+		inserted++
+		if !killed && delivered() >= 20 {
+			leader.cancel() // the reader's worker dies: its sessions end
+			killed = true
+		}
+		if killed && survivor.svc.leading.Load() {
+			afterTakeover++
+		}
+		if inserted-delivered() >= window {
+			bustest.Eventually(t, 30*time.Second, func() bool { return inserted-delivered() < window }, "deliveries to catch up (none lost?)")
+		}
+	}
+
+	// A last insert, after all the others: once it arrived, every replayed
+	// duplicate would have too (one reader publishes in commit order).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var end string
+	require.NoError(t, cl.pool.QueryRow(ctx, `select pg_current_wal_lsn()::text`).Scan(&end))
+	cl.exec(t, `insert into items (id, name) values (0, 'last')`)
+	bustest.Eventually(t, 30*time.Second, func() bool {
+		for _, p := range changeFrames(c, "realtime:stream") {
+			if p["data"].(map[string]any)["record"].(map[string]any)["name"] == "last" {
+				return true
+			}
+		}
+		return false
+	}, "the last insert")
+	seen := map[int]int{}
+	for _, p := range changeFrames(c, "realtime:stream") {
+		seen[int(p["data"].(map[string]any)["record"].(map[string]any)["id"].(float64))]++
+	}
+	missing, twice := 0, 0
+	for id := 0; id <= inserted; id++ {
+		switch seen[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	t.Logf("%d inserts, %d delivered, %d missing, %d more than once", inserted+1, len(changeFrames(c, "realtime:stream")), missing, twice)
+	assert.Zero(t, missing, "inserts not delivered")
+	assert.Zero(t, twice, "inserts delivered more than once")
+	assert.Len(t, seen, inserted+1)
+
+	// The survivor confirms what it delivered: the slot does not keep that
+	// WAL (the last insert ends after `end`).
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		var ok bool
+		err := cl.pool.QueryRow(ctx, `select coalesce(bool_and(confirmed_flush_lsn >= $1::pg_lsn), false)
+			from pg_replication_slots where database = current_database()`, end).Scan(&ok)
+		return err == nil && ok
+	}, "the slot confirmed past the last insert")
+}
+
+func TestWALMarkDropsReplays(t *testing.T) {
+	h := func(v string) nats.Header { return nats.Header{walHeader: []string{v}} }
+	var m walMark
+	for _, tc := range []struct {
+		pos  string
+		want bool
+	}{
+		{"", true}, // not from the WAL
+		{"s-1/10/0", true},
+		{"s-1/10/1", true},
+		{"s-1/10/1", false}, // replayed
+		{"s-1/10/0", false},
+		{"s-1/f/5", false},
+		{"s-1/1a/0", true},
+		{"garbage", true},
+		{"s-1/1a/0", false},
+		{"s-2/1/0", true}, // another timeline: positions start over
+		{"s-2/2/0", true},
+	} {
+		assert.Equal(t, tc.want, m.admit(h(tc.pos)), tc.pos)
+	}
+	assert.True(t, m.admit(nil), "no header")
+
+	// The reader writes positions in the format marks read.
+	r := &walReader{origin: "7301-1"}
+	assert.Equal(t, "7301-1/16b3a28/2", r.position(0x16b3a28, 2))
+	p, ok := parseWALPos(r.position(0x16b3a28, 2))
+	assert.True(t, ok)
+	assert.Equal(t, walPos{"7301-1", 0x16b3a28, 2}, p)
 }

@@ -3,7 +3,9 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -341,13 +343,27 @@ func TestHandshakeRejectsBadKeys(t *testing.T) {
 	w := newCluster(t, false).worker("a")
 	noExp, err := jwtauth.Sign([]byte(testSecret), map[string]any{"role": "anon"})
 	require.NoError(t, err)
-	for name, key := range map[string]string{"none": "", "garbage": "abc", "no exp": noExp, "expired": token(t, map[string]any{"role": "anon", "exp": time.Now().Add(-time.Hour).Unix()})} {
-		_, resp, err := websocket.DefaultDialer.Dial("ws://"+w.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+key, nil)
-		require.Error(t, err, name)
-		require.NotNil(t, resp, name)
-		assert.Equal(t, 401, resp.StatusCode, name)
+	for _, tc := range []struct{ name, key, body string }{
+		{"none", "", `{"error":"No apikey or access token provided"}`},
+		{"garbage", "abc", `{"error":"Invalid token: signature or format is invalid"}`},
+		{"no exp", noExp, `{"error":"Fields ` + "`role` and `exp`" + ` are required in JWT"}`},
+		{"expired", token(t, map[string]any{"role": "anon", "exp": time.Now().Add(-time.Hour).Unix()}), `{"error":"Token has expired"}`},
+	} {
+		_, resp, err := websocket.DefaultDialer.Dial("ws://"+w.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+tc.key, nil)
+		require.Error(t, err, tc.name)
+		require.NotNil(t, resp, tc.name)
+		assert.Equal(t, 401, resp.StatusCode, tc.name)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		assert.JSONEq(t, tc.body, string(body), tc.name)
 	}
+	// A plain GET of the socket's route: the upgrade is required.
+	resp, err := http.Get("http://" + w.addr + "/realtime/v1/websocket?vsn=2.0.0&apikey=" + anonKey(t))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 426, resp.StatusCode)
+	assert.JSONEq(t, `{"error":"WebSocket upgrade required"}`, string(body))
 }
 
 func TestBroadcastAcrossWorkers(t *testing.T) {

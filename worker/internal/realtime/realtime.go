@@ -16,6 +16,7 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +66,11 @@ type Service struct {
 	tracking map[*channel]struct{} // channels tracking a presence; guarded by pubMu
 
 	changes *changeState
-	cols    columnCache
-	metrics *metrics
+	// changeMark drops changes a new WAL reader replays; only the changes
+	// subscription's callback touches it.
+	changeMark walMark
+	cols       columnCache
+	metrics    *metrics
 	// recheck is how often private channels' read policies are re-run.
 	recheck atomic.Int64 // time.Duration
 	// leading is true while this worker reads the WAL.
@@ -83,6 +87,8 @@ type topicKey struct {
 type topicSub struct {
 	sub   *nats.Subscription
 	chans map[*channel]struct{}
+	// mark drops database broadcasts a new WAL reader replays.
+	mark walMark
 }
 
 // Options configure New.
@@ -161,8 +167,8 @@ func Register(r fiber.Router, deps app.Deps) {
 
 // Mount adds the routes.
 func (s *Service) Mount(r fiber.Router) {
-	g := r.Group("/realtime/v1")
-	g.Get("/websocket", s.upgrade, s.websocketHandler())
+	g := r.Group("/realtime/v1", errorsMiddleware(s.log))
+	g.Get(strings.TrimPrefix(websocketPath, "/realtime/v1"), s.upgrade, s.websocketHandler())
 	g.Post("/api/broadcast", s.httpBroadcast)
 	g.Post("/api/broadcast/:topic/events/:event", s.httpSend)
 }
@@ -178,7 +184,11 @@ func (s *Service) subscribeTopic(ch *channel) {
 	if ts == nil {
 		ts = &topicSub{chans: map[*channel]struct{}{}}
 		name := ch.name
-		sub, err := s.nc.Subscribe(bus.Realtime(tenant, name), func(m *nats.Msg) { s.onBroadcast(m.Data) })
+		sub, err := s.nc.Subscribe(bus.Realtime(tenant, name), func(m *nats.Msg) {
+			if ts.mark.admit(m.Header) {
+				s.onBroadcast(m.Data)
+			}
+		})
 		if err != nil {
 			s.log.Error("realtime: subscribing to a topic", "error", err)
 		}

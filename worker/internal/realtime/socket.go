@@ -27,7 +27,7 @@ const localsClaims = "realtime.claims"
 // header, else apikey param) must resolve to a role.
 func (s *Service) upgrade(c *fiber.Ctx) error {
 	if !fws.IsWebSocketUpgrade(c) {
-		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": "WebSocket upgrade required"})
+		return errUpgradeRequired()
 	}
 	key := c.Get("x-api-key")
 	if key == "" {
@@ -35,7 +35,7 @@ func (s *Service) upgrade(c *fiber.Ctx) error {
 	}
 	res, err := s.resolveToken(strings.Clone(key))
 	if err != nil {
-		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": tokenError(err)})
+		return errHandshake(err)
 	}
 	c.Locals(localsClaims, res)
 	return c.Next()

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -93,11 +95,43 @@ func TestBackends(t *testing.T) {
 	}
 }
 
+// TestLocalRefusesEscapingKeys: no key reaches a file outside the folder,
+// neither to write, to read, to copy nor to delete.
 func TestLocalRefusesEscapingKeys(t *testing.T) {
 	t.Parallel()
-	l := localBackend(t)
-	for _, k := range []string{"../x", "/etc/passwd", `a\b`, ""} {
-		_, err := l.Put(testCtx(t), k, bytes.NewReader([]byte("x")), "")
-		assert.Error(t, err, k)
+	parent := t.TempDir()
+	l, err := NewLocal(filepath.Join(parent, "root"))
+	require.NoError(t, err)
+	ctx := testCtx(t)
+	// A file beside the root that an escaping key would reach.
+	victim := filepath.Join(parent, "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("keep"), 0o600))
+	_, err = l.Put(ctx, "objects/ok", bytes.NewReader([]byte("inside")), "")
+	require.NoError(t, err)
+
+	for _, k := range []string{"../victim", "../new", "objects/../../new", "..", "/" + filepath.ToSlash(filepath.Join(parent, "new")),
+		`..\new`, `objects\..\..\new`, ""} {
+		_, err := l.Put(ctx, k, bytes.NewReader([]byte("x")), "")
+		assert.ErrorIs(t, err, errBadKey, "put %q", k)
+		_, err = l.Get(ctx, k, 0, -1)
+		assert.ErrorIs(t, err, errBadKey, "get %q", k)
+		assert.ErrorIs(t, l.Copy(ctx, "objects/ok", k), errBadKey, "copy to %q", k)
+		assert.ErrorIs(t, l.Delete(ctx, k), errBadKey, "delete %q", k)
 	}
+
+	// Outside the root there is still only the victim, unchanged.
+	entries, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"root", "victim"}, names)
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "keep", string(b))
+	// Inside, only the one good object (and no temporary file).
+	var keys []string
+	require.NoError(t, l.Walk(ctx, func(k string, _ time.Time) error { keys = append(keys, k); return nil }))
+	assert.Equal(t, []string{"objects/ok"}, keys)
 }

@@ -71,7 +71,7 @@ func (h *Handler) serve(c *fiber.Ctx, o *object, extra map[string]string) error 
 		if errors.Is(err, ErrNotExist) {
 			return errNoSuchKey()
 		}
-		return errInternal(err)
+		return errStore(err)
 	}
 	res.SetBodyStream(rc, int(length))
 	return nil

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
@@ -51,6 +53,7 @@ const (
 	codeReferenced       = "ResourceReferenced"
 	codeInternal         = "InternalError"
 	codeInvalidRange     = "InvalidRange"
+	codeDatabase         = "DatabaseError"
 )
 
 // newErr makes a storage error sent with a 400 status line below 500.
@@ -95,6 +98,26 @@ func errBadRequest(msg string) *apierr.Error {
 }
 func errInternal(cause error) *apierr.Error {
 	return newErr(500, codeInternal, "Internal", "Internal Server Error").WithInternal(cause)
+}
+
+// errBackend marks a failure of the object store, which db.Unreachable
+// cannot tell from the database's (both fail with network errors).
+var errBackend = errors.New("storage: object store")
+
+// errStore is the 500 of an object store that failed.
+func errStore(cause error) *apierr.Error { return errInternal(fmt.Errorf("%w: %w", errBackend, cause)) }
+
+// retryAfter is the Retry-After, in seconds, of an answer given while the
+// database cannot be reached.
+const retryAfter = "1"
+
+// errUnavailable is the 503 of a request the database could not serve
+// because it could not be reached: a client retries after Retry-After
+// instead of reading the outage as its own mistake.
+func errUnavailable(cause error) *apierr.Error {
+	e := newErr(503, codeDatabase, "Service Unavailable", "The database cannot be reached; try again shortly").WithInternal(cause)
+	e.Headers = map[string]string{"Retry-After": retryAfter}
+	return e
 }
 
 // dbError maps a PostgreSQL error from a write to the storage error a client
@@ -145,8 +168,17 @@ func errorsMiddleware(log *slog.Logger) fiber.Handler {
 }
 
 // toError maps any error a handler returned to a storage error, one that
-// carries storage's extra.
+// carries storage's extra. A failure caused by an unreachable database is a
+// 503 with Retry-After, whatever the handler wrapped it in.
 func toError(err error) *apierr.Error {
+	e := storageError(err)
+	if e.Status >= 500 && e.Status != 499 && db.Unreachable(err) && !errors.Is(err, errBackend) {
+		return errUnavailable(err)
+	}
+	return e
+}
+
+func storageError(err error) *apierr.Error {
 	var ae *apierr.Error
 	var fe *fiber.Error
 	switch {

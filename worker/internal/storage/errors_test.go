@@ -2,11 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,4 +81,57 @@ func TestBadInput(t *testing.T) {
 	}
 	assert.Equal(t, 0, e.rowCount())
 	assert.Equal(t, 0, e.blobCount())
+}
+
+// TestUnreachableDatabase: while the database cannot be reached, every
+// route that needs it answers 503 with Retry-After in storage's shape.
+func TestUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	pool, err := pgxpool.New(testCtx(t), "postgres://madbase@"+addr+"/madbase?connect_timeout=5")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	e := newEnvWith(t, localBackend(t), func(o *Options) { o.Pool = pool })
+	for _, r := range []req{
+		{method: "GET", path: "/bucket", token: e.service},
+		{method: "POST", path: "/bucket", token: e.service, json: map[string]any{"id": "b"}},
+		{method: "POST", path: "/object/b/x.txt", token: e.service, body: strings.NewReader("x")},
+		{method: "GET", path: "/object/b/x.txt", token: e.service},
+		{method: "GET", path: "/object/public/b/x.txt"},
+		{method: "POST", path: "/object/list/b", token: e.service, json: map[string]any{"prefix": ""}},
+		{method: "POST", path: "/object/sign/b/x.txt", token: e.service, json: map[string]any{"expiresIn": 60}},
+	} {
+		res := e.do(r)
+		name := r.method + " " + r.path
+		assert.Equal(t, 503, res.status, "%s: %s", name, res.body)
+		assert.Equal(t, "1", res.header.Get("Retry-After"), name)
+		var body errorBody
+		res.decode(t, &body)
+		assert.Equal(t, errorBody{StatusCode: "503", Code: codeDatabase, Error: "Service Unavailable",
+			Message: "The database cannot be reached; try again shortly"}, body, name)
+	}
+	assert.Equal(t, 0, e.blobCount(), "the refused upload left no bytes")
+}
+
+// TestUnreachableObjectStore: an object store that cannot be reached is
+// not reported as the database.
+func TestUnreachableObjectStore(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	s3, err := NewS3(config.Storage{S3Endpoint: "http://" + addr, S3Region: "us-east-1", S3Bucket: "madbase",
+		S3AccessKey: "key", S3SecretKey: "secret"})
+	require.NoError(t, err)
+	e := newEnvWith(t, s3)
+	e.createBucket("b", false, nil)
+	res := e.upload("b", "x.txt", e.service, []byte("x"), nil)
+	assert.Equal(t, 500, res.status, string(res.body))
+	assert.Equal(t, codeInternal, res.errCode())
+	assert.Empty(t, res.header.Get("Retry-After"))
+	assert.Equal(t, 0, e.rowCount())
 }

@@ -33,9 +33,13 @@ func NewLocal(dir string) (*Local, error) {
 	return &Local{dir: abs, tmp: filepath.Join(abs, ".tmp")}, nil
 }
 
+// errBadKey refuses a backend key that could name a file outside the
+// folder. The handler makes keys itself (blobKey, tus's), so one means a bug.
+var errBadKey = errors.New("storage: bad backend key")
+
 func (l *Local) path(key string) (string, error) {
 	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
-		return "", fmt.Errorf("storage: bad backend key %q", key)
+		return "", fmt.Errorf("%w %q", errBadKey, key)
 	}
 	return filepath.Join(l.dir, filepath.FromSlash(key)), nil
 }

@@ -140,7 +140,7 @@ func (h *Handler) copy(c *fiber.Ctx) error {
 		if errors.Is(err, ErrNotExist) {
 			return errNoSuchKey()
 		}
-		return errInternal(err)
+		return errStore(err)
 	}
 	meta := src.Meta
 	meta.ETag = versionETag(version)

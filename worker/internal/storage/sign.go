@@ -40,8 +40,14 @@ func (h *Handler) verifyToken(tok, bucket, key, scope string) (jwt.MapClaims, er
 	if u != bucket+"/"+key || sc != scope {
 		return nil, newErr(400, codeInvalidSignature, codeInvalidSignature, "The url do not match the signature")
 	}
-	if _, ok := claims["exp"]; !ok {
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
 		return nil, newErr(400, codeInvalidJWT, codeInvalidJWT, "token has no expiry")
+	}
+	// The verifier's leeway is for clock skew between servers that sign
+	// and verify session tokens; a signed URL expires when it says.
+	if !time.Now().Before(exp.Time) {
+		return nil, newErr(400, codeExpiredToken, codeExpiredToken, "jwt expired")
 	}
 	return claims, nil
 }

@@ -46,6 +46,8 @@ func TestSignedURLs(t *testing.T) {
 		name, path, code string
 	}{
 		{"expired", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-time.Minute).Unix()}), codeExpiredToken},
+		{"expired seconds ago, within the JWT leeway", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken},
+		{"upload token expired seconds ago", "/object/upload/sign/b/new.txt?token=" + sign(jwt.MapClaims{"url": "b/new.txt", "scope": "upload", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken},
 		{"other object", "/object/sign/b/other.txt?token=" + tok, codeInvalidSignature},
 		{"other secret", "/object/sign/b/dir/f.txt?token=" + func() string {
 			s, _ := jwtauth.Sign([]byte("another-secret-another-secret-xx"), jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(time.Hour).Unix()})
@@ -55,10 +57,18 @@ func TestSignedURLs(t *testing.T) {
 		{"upload token cannot download", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "scope": "upload", "exp": now.Add(time.Hour).Unix()}), codeInvalidSignature},
 		{"no expiry", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt"}), codeInvalidJWT},
 	} {
-		res := e.do(req{method: "GET", path: tc.path})
+		r := req{method: "GET", path: tc.path}
+		if strings.HasPrefix(tc.path, "/object/upload/") {
+			r.method, r.body = "PUT", strings.NewReader("x")
+		}
+		res := e.do(r)
 		assert.Equal(t, 400, res.status, tc.name)
 		assert.Equal(t, tc.code, res.errCode(), tc.name)
 	}
+	// A token crafted to expire in a minute serves.
+	valid := sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(time.Minute).Unix()})
+	assert.Equal(t, "hello", string(e.mustOK(req{method: "GET", path: "/object/sign/b/dir/f.txt?token=" + valid}).body))
+	assert.Equal(t, 1, e.rowCount(), "the expired upload token wrote nothing")
 	var tr struct{ SignedURL string }
 	e.mustOK(req{method: "POST", path: "/object/sign/b/dir/f.txt", token: e.service,
 		json: map[string]any{"expiresIn": 60, "transform": map[string]any{"width": 10}}}).decode(t, &tr)

@@ -175,7 +175,7 @@ func putError(err error, cr *countingReader, body *readTracker) error {
 	case body.err != nil:
 		return errBadRequest("The upload was interrupted")
 	}
-	return errInternal(err)
+	return errStore(err)
 }
 
 // readTracker remembers the error reading the request body gave, so a
