@@ -107,7 +107,7 @@ edge:
 workers:
   autoscaling: {enabled: false}
   replicas: 4
-  env: {AUTH_AUTOCONFIRM: "true", DB_MAX_ROWS: "500"}
+  env: {AUTH_AUTOCONFIRM: "true", DB_MAX_ROWS: "500", WORKER_PORT: "9999", GOMAXPROCS: "8"}
 env: {LOG_LEVEL: debug}
 metrics:
   podAnnotations: false
@@ -269,7 +269,8 @@ func checkTier(t *testing.T, r rendered, vs valueSet, tier, portVar string, port
 
 	// The container's environment passes the tier's own start-up checks,
 	// and sets only variables MadBase reads.
-	known := map[string]bool{"POD_IP": true}
+	// POD_IP feeds WORKER_ADVERTISE_URL; GOMAXPROCS is the Go runtime's.
+	known := map[string]bool{"POD_IP": true, "GOMAXPROCS": true}
 	for _, v := range config.Vars() {
 		known[v.Name] = true
 	}
@@ -278,6 +279,7 @@ func checkTier(t *testing.T, r rendered, vs valueSet, tier, portVar string, port
 	}
 	assert.Equal(t, fmt.Sprint(port), env[portVar])
 	assert.Equal(t, vs.wantNATSURL, env["NATS_URL"])
+	assert.Equal(t, "1", env["GOMAXPROCS"], "the CPU request, rounded up")
 	assert.Equal(t, "prodpod-"+tier, env["INSTANCE_ID"], "instance id is the pod's name")
 	switch tier {
 	case "edge":
@@ -363,6 +365,13 @@ func resolveEnv(t *testing.T, r rendered, vs valueSet, d *appsv1.Deployment, c c
 			default:
 				t.Fatalf("%s: unexpected fieldRef %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
+		case e.ValueFrom.ResourceFieldRef != nil:
+			rf := e.ValueFrom.ResourceFieldRef
+			require.Equal(t, "requests.cpu", rf.Resource, e.Name)
+			require.Equal(t, "1", rf.Divisor.String(), e.Name)
+			cpu := c.Resources.Requests.Cpu()
+			require.False(t, cpu.IsZero(), "%s: %s from a CPU request that is not set", c.Name, e.Name)
+			env[e.Name] = fmt.Sprint((cpu.MilliValue() + 999) / 1000) // the kubelet rounds up
 		case e.ValueFrom.SecretKeyRef != nil:
 			k := e.ValueFrom.SecretKeyRef
 			assert.Equal(t, vs.wantSecretName, k.Name, e.Name)
@@ -438,11 +447,10 @@ func checkSecrets(t *testing.T, r rendered, vs valueSet) {
 		}
 		b, err := yaml.Marshal(o.Value)
 		require.NoError(t, err)
-		for name, v := range chartSecrets {
-			assert.NotContains(t, string(b), v, "%s %s holds %s", o.Kind, o.Name, name)
-		}
-		for name, v := range existingSecret {
-			assert.NotContains(t, string(b), v, "%s %s holds %s", o.Kind, o.Name, name)
+		for _, secrets := range []map[string]string{chartSecrets, existingSecret} {
+			for name, v := range secrets {
+				assert.False(t, strings.Contains(string(b), v), "%s %s holds the value of %s", o.Kind, o.Name, name)
+			}
 		}
 		d, ok := o.Value.(*appsv1.Deployment)
 		if !ok {

@@ -81,8 +81,18 @@ that chart names it), otherwise natsURL. */}}
 {{- end }}
 {{- end }}
 
-{{/* What every tier gets: the instance id (the pod's name), NATS and the shutdown grace. */}}
+{{/* What every tier gets: the instance id (the pod's name), NATS, the
+shutdown grace, and GOMAXPROCS from the container's CPU request (rounded up):
+without a CPU limit Go sees every CPU of the node, and the database pool (2
+connections per CPU) and the edge's event loops (half the CPUs) follow it. */}}
 {{- define "madbase.commonEnv" -}}
+{{- if .Values.goMaxProcsFromRequests }}
+- name: GOMAXPROCS
+  valueFrom:
+    resourceFieldRef:
+      resource: requests.cpu
+      divisor: "1"
+{{- end }}
 - name: INSTANCE_ID
   valueFrom:
     fieldRef:
