@@ -555,12 +555,17 @@ func TestNATSURLFollowsTheNATSChart(t *testing.T) {
 }
 
 // TestChartRefusesMissingValues: what the tiers cannot start without is
-// asked for by name at install time.
+// asked for by name at install time, and a value the chart does not know is
+// refused.
 func TestChartRefusesMissingValues(t *testing.T) {
 	for _, tc := range []struct{ values, want string }{
 		{`s3: {endpoint: s3.local}`, "secrets.values.DATABASE_URL is required"},
 		{`{secrets: {existingSecret: x}}`, "s3.endpoint is required"},
 		{`{secrets: {existingSecret: x}, s3: {endpoint: s3.local}, nats: {enabled: false}}`, "natsURL is required"},
+		// values.schema.json: a misspelt or mistyped value fails instead of being ignored.
+		{`{secrets: {existingSecret: x}, s3: {endpoint: s3.local}, edge: {replica: 3}}`, "'replica' not allowed"},
+		{`{secrets: {existingSecret: x}, s3: {endpoint: s3.local}, workers: {env: {log_level: debug}}}`, "log_level"},
+		{`{secrets: {existingSecret: x}, s3: {endpoint: s3.local}, shutdownGraceSeconds: 20s}`, "shutdownGraceSeconds"},
 	} {
 		ch, err := Load(chartDir)
 		require.NoError(t, err)
