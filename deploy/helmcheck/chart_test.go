@@ -104,6 +104,7 @@ edge:
   replicas: 3
   service: {type: LoadBalancer}
   env: {EDGE_TRUST_FORWARDED: "true"}
+  podAnnotations: {example.org/team: api}
 workers:
   autoscaling: {enabled: false}
   replicas: 4
@@ -319,6 +320,9 @@ func checkTier(t *testing.T, r rendered, vs valueSet, tier, portVar string, port
 		assert.Equal(t, "/metrics", a["prometheus.io/path"])
 	} else {
 		assert.NotContains(t, a, "prometheus.io/scrape")
+	}
+	if tier == "edge" && vs.wantMonitors {
+		assert.Equal(t, "api", a["example.org/team"], "edge.podAnnotations")
 	}
 
 	// Every object's own Service selects exactly this tier's pods.

@@ -86,7 +86,7 @@ shutdown grace, and GOMAXPROCS from the container's CPU request (rounded up):
 without a CPU limit Go sees every CPU of the node, and the database pool (2
 connections per CPU) and the edge's event loops (half the CPUs) follow it. */}}
 {{- define "madbase.commonEnv" -}}
-{{- if .Values.goMaxProcsFromRequests }}
+{{- if .Values.goMaxProcsFromRequests -}}
 - name: GOMAXPROCS
   valueFrom:
     resourceFieldRef:
@@ -108,12 +108,19 @@ connections per CPU) and the edge's event loops (half the CPUs) follow it. */}}
 {{- add (int .preStop) (int .root.Values.shutdownGraceSeconds) (int .root.Values.terminationMarginSeconds) }}
 {{- end }}
 
-{{/* Prometheus scrape annotations for a tier's pods: (dict "root" $ "port" 8000). */}}
-{{- define "madbase.scrapeAnnotations" -}}
-{{- if .root.Values.metrics.podAnnotations -}}
-prometheus.io/scrape: "true"
-prometheus.io/port: {{ .port | quote }}
-prometheus.io/path: /metrics
+{{/* A tier's pod annotations: Prometheus's scrape annotations (when
+metrics.podAnnotations) and the tier's own: (dict "root" $ "port" 8000 "extra" .Values.edge.podAnnotations). */}}
+{{- define "madbase.podAnnotations" -}}
+{{- $a := dict }}
+{{- if .root.Values.metrics.podAnnotations }}
+{{- $_ := set $a "prometheus.io/scrape" "true" }}
+{{- $_ := set $a "prometheus.io/port" (toString .port) }}
+{{- $_ := set $a "prometheus.io/path" "/metrics" }}
+{{- end }}
+{{- $a = merge $a (.extra | default dict) }}
+{{- with $a }}
+annotations:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
