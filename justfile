@@ -24,6 +24,7 @@ fmt:
 lint:
     test -z "$(gofmt -l bus shared edge worker control cmd bench deploy)"
     go vet ./bus/... ./shared/... ./edge/... ./worker/... ./control/... ./cmd/... ./bench/... ./deploy/...
+    cd deploy/helmcheck && GOWORK=off go vet ./...
 
 # Fuzz the parsers of user input for a while each (seed corpora live in testdata/fuzz;
 # plain `go test` runs the seeds).
