@@ -26,6 +26,7 @@ import (
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/logging"
 	"github.com/madbase/madbase/shared/metrics"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		TrustForwarded:    cfg.TrustForwarded,
 		Log:               log,
 		Metrics:           m,
-		HealthHandler:     healthHandler(workers, cfg.InstanceID, opts.Version),
+		HealthHandler:     healthHandler(workers, nc, cfg.InstanceID, opts.Version),
 		MetricsHandler:    metricsHandler,
 	})
 	srv := &fasthttp.Server{
@@ -232,11 +233,17 @@ func EventLoops(setting int) int {
 	return max(setting, 0)
 }
 
-func healthHandler(p *pool.Pool, id, version string) fasthttp.RequestHandler {
+// healthHandler answers the edge's /health: its workers and whether its NATS
+// connection is up (the edge serves either way).
+func healthHandler(p *pool.Pool, nc *nats.Conn, id, version string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		known, healthy := p.Counts()
+		bus := "connected"
+		if !nc.IsConnected() {
+			bus = "disconnected"
+		}
 		b, _ := json.Marshal(map[string]any{"status": "ok", "id": id, "version": version,
-			"workers_known": known, "workers_healthy": healthy})
+			"workers_known": known, "workers_healthy": healthy, "nats": bus})
 		ctx.SetContentType("application/json")
 		ctx.SetBody(b)
 	}
