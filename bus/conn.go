@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,4 +49,38 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			log.Warn("nats async error", "component", "bus", "subject", subj, "error", err.Error())
 		}),
 	)
+}
+
+// ErrDrainTimeout is returned by Drain when the connection did not finish
+// draining in time and was closed.
+var ErrDrainTimeout = errors.New("nats drain timed out; connection closed")
+
+// Drain lets nc's subscriptions finish the messages they have and its
+// publishes go out, then closes it, waiting at most timeout: a NATS server
+// that is away or slow cannot hold a shutdown. A connection that is not
+// connected has nothing to drain and is closed at once.
+func Drain(nc *nats.Conn, timeout time.Duration) error {
+	if nc == nil || nc.IsClosed() {
+		return nil
+	}
+	closed := make(chan struct{})
+	var once sync.Once
+	nc.SetClosedHandler(func(*nats.Conn) { once.Do(func() { close(closed) }) })
+	if !nc.IsConnected() {
+		nc.Close()
+		return nil
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-closed:
+		return nil
+	case <-t.C:
+		nc.Close()
+		return ErrDrainTimeout
+	}
 }

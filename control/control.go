@@ -10,14 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/control/internal/adminapi"
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/logsink"
@@ -27,35 +25,25 @@ import (
 	"github.com/madbase/madbase/shared/db/migrate"
 	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/madbase/madbase/shared/lifecycle"
-	"github.com/madbase/madbase/shared/logging"
 	"github.com/madbase/madbase/shared/metrics"
-	"github.com/nats-io/nats.go"
+	"github.com/madbase/madbase/shared/scaffold"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Tier is control's name in logs, metrics and subjects.
 const Tier = "control"
 
-// Timings of start-up and shutdown.
-const (
-	// drainTimeout bounds the NATS drain at shutdown.
-	drainTimeout = 5 * time.Second
-)
-
 // databaseWait is how long start-up waits for PostgreSQL to accept
 // connections (it may still be starting) before giving up.
 const databaseWait = 30 * time.Second
 
-// Options carry what the caller of Run provides besides the configuration.
+// Options carry what the caller of Run provides besides the configuration;
+// the first four are scaffold.Options'.
 type Options struct {
-	// Log is the logger to use. When nil, Run builds one with logging.New
-	// from cfg (tier "control", writing to LogOut) together with its Shipper.
-	Log *slog.Logger
-	// Shipper publishes Log's records on NATS; Run attaches it to its
-	// connection and runs it. Ignored when Log is nil (Run builds both);
-	// nil with a Log: records are not published.
-	Shipper *logging.Shipper
-	// LogOut is where a logger built by Run writes (default stderr).
+	// Log is the logger to use, as is (its records are not published on
+	// NATS). When nil, Run builds one with logging.New from cfg (tier
+	// "control") writing to LogOut (default stderr) and to NATS.
+	Log    *slog.Logger
 	LogOut io.Writer
 	// Listener to serve on; nil listens on cfg.Host:cfg.Port. Run closes it.
 	Listener net.Listener
@@ -70,148 +58,148 @@ type Options struct {
 	Ready func(url string)
 }
 
+func (o Options) scaffold() scaffold.Options {
+	return scaffold.Options{Log: o.Log, LogOut: o.LogOut, Listener: o.Listener, Registry: o.Registry}
+}
+
 // Run starts control and blocks until ctx is done or a part fails. Shutdown
 // goes in a fixed order: stop accepting requests and end log streams, stop
-// the subscriptions, drain NATS, close the database pool.
+// the subscriptions, drain NATS, close the database pool. It does not wait
+// for NATS: its subscriptions are made on the connection and sent when NATS
+// is there.
 func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	if err := cfg.Validate(opts.Dev); err != nil {
+		if opts.Listener != nil {
+			_ = opts.Listener.Close()
+		}
 		return fmt.Errorf("control configuration:\n%w", err)
 	}
-	instance := cfg.InstanceID
-	if instance == "" {
-		instance = lifecycle.InstanceID(Tier)
+	base, err := scaffold.Open(scaffold.Config{Tier: Tier, Common: cfg.Common, Host: cfg.Host, Port: cfg.Port}, opts.scaffold())
+	if err != nil {
+		return fmt.Errorf("control: %w", err)
 	}
-	log, shipper := opts.Log, opts.Shipper
-	if log == nil {
-		log, shipper = logging.New(logging.Options{
-			Level: cfg.LogLevel, Format: cfg.LogFormat, Tier: Tier, Instance: instance, Out: opts.LogOut,
-		})
-	}
-	clog := log.With("component", Tier)
-	reg := opts.Registry
-	if reg == nil {
-		reg = metrics.NewRegistry()
-	}
+	clog := base.Log.With("component", Tier)
 	clog.Debug("control configuration", append(config.LogAttrs(cfg),
 		"ADMIN_PASSWORD_SET", cfg.AdminPassword != "", "migration_sources", len(opts.Migrations), "dev", opts.Dev)...)
 	if cfg.AdminPassword == "" {
 		clog.Warn("ADMIN_PASSWORD is not set: the admin API answers 401 to everything")
 	}
 
-	ln := opts.Listener
-	if ln == nil {
-		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-		if err != nil {
-			return fmt.Errorf("control: listen: %w", err)
-		}
-	}
-	served := false
-	defer func() {
-		if !served {
-			_ = ln.Close()
-		}
-	}()
-
-	nc, err := bus.Connect(cfg.NATSURL, "madbase-control-"+instance, clog)
+	pool, err := openDatabase(ctx, cfg.DatabaseURL, opts.Migrations, base.Registry, clog)
 	if err != nil {
-		return fmt.Errorf("control: nats: %w", err)
+		_ = base.Listener.Close()
+		base.Close()
+		return err
 	}
-	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
-	shipped := make(chan struct{})
-	if shipper != nil {
-		shipper.Attach(nc)
-		go func() {
-			defer close(shipped)
-			_ = shipper.Run(shipCtx)
-		}()
-	} else {
-		close(shipped)
-	}
-	var pool *pgxpool.Pool
 	defer func() {
-		// Records logged so far go out before the connection drains.
-		stopShipping()
-		<-shipped
-		drain(nc, clog)
+		// Rule 9's last steps, after the HTTP server and the subscriptions
+		// stopped: drain NATS, close the database pool.
+		base.Close()
 		if pool != nil {
 			pool.Close()
 		}
 	}()
 
-	if cfg.DatabaseURL != "" {
-		pool, err = openPool(ctx, cfg.DatabaseURL, reg, clog)
-		if err != nil {
-			return err
-		}
-		if len(opts.Migrations) > 0 {
-			n, err := migrate.Run(ctx, pool, clog, opts.Migrations...)
-			if err != nil {
-				return fmt.Errorf("control: migrations: %w", err)
-			}
-			clog.Info("migrations done", "applied", n)
-		}
-	}
-
-	workers := fleet.New(log, reg, fleet.Options{})
-	logs := logsink.New(log, reg, cfg.LogBuffer)
-	if err := workers.Subscribe(nc); err != nil {
-		return fmt.Errorf("control: subscribe heartbeats: %w", err)
-	}
-	if err := logs.Subscribe(nc); err != nil {
-		return fmt.Errorf("control: subscribe logs: %w", err)
-	}
-	mails := outbox.New(outbox.DefaultSize)
-	if err := mails.Subscribe(nc); err != nil {
-		return fmt.Errorf("control: subscribe dev outbox: %w", err)
-	}
-	if err := nc.FlushTimeout(2 * time.Second); err != nil {
-		// Not connected yet: the subscriptions are sent on (re)connect.
-		clog.Warn("nats not reachable yet; subscriptions wait for it", "error", err.Error())
-	}
-
-	streams, endStreams := context.WithCancel(ctx)
-	defer endStreams()
-	app := adminapi.New(adminapi.Deps{
-		Log:      log,
-		Fleet:    workers,
-		Logs:     logs,
-		Password: cfg.AdminPassword,
-		Gatherer: reg,
-		Metrics:  metrics.NewHTTP(reg, Tier),
-		Streams:  streams,
-		Outbox:   mails,
-	})
-
-	var g lifecycle.Group
-	g.Add(func(ctx context.Context) error {
-		// Open log streams end as soon as shutdown starts, so they never hold
-		// it up. Closing the listener too covers a shutdown that comes before
-		// fasthttp has taken the listener (its Shutdown then returns at once
-		// and Serve would go on forever).
-		stop := context.AfterFunc(ctx, func() {
-			endStreams()
-			_ = ln.Close()
-		})
-		defer stop()
-		err := httpserver.Serve(ctx, app, ln, cfg.ShutdownGrace)
-		if ctx.Err() != nil && errors.Is(err, net.ErrClosed) {
-			// Our Close came first; fasthttp's own then fails. Not a problem.
-			err = nil
-		}
+	c, err := subscribe(base, cfg)
+	if err != nil {
+		_ = base.Listener.Close()
 		return err
-	})
-	g.Add(workers.Run)
-	g.Add(logs.Run)
-	g.Add(mails.Run)
-
-	served = true
-	u := baseURL(ln.Addr())
-	clog.Info("control listening", "url", u)
+	}
+	var g lifecycle.Group
+	g.Add(c.serve)
+	g.Add(c.workers.Run)
+	g.Add(c.logs.Run)
+	g.Add(c.mails.Run)
+	clog.Info("control listening", "url", base.URL)
 	if opts.Ready != nil {
-		opts.Ready(u)
+		opts.Ready(base.URL)
 	}
 	err = g.Run(ctx)
 	clog.Info("control stopped")
+	return err
+}
+
+// openDatabase opens the pool and applies the migrations when a database
+// is configured; nil without one.
+func openDatabase(ctx context.Context, databaseURL string, sources []migrate.Source, reg prometheus.Registerer, log *slog.Logger) (*pgxpool.Pool, error) {
+	if databaseURL == "" {
+		return nil, nil
+	}
+	pool, err := openPool(ctx, databaseURL, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	if len(sources) > 0 {
+		n, err := migrate.Run(ctx, pool, log, sources...)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("control: migrations: %w", err)
+		}
+		log.Info("migrations done", "applied", n)
+	}
+	return pool, nil
+}
+
+// control is a running control plane's parts.
+type control struct {
+	base    *scaffold.Base
+	cfg     config.Control
+	workers *fleet.Fleet
+	logs    *logsink.Sink
+	mails   *outbox.Outbox
+}
+
+// subscribe makes the fleet, the log sink and the dev outbox and subscribes
+// them. Without NATS the subscriptions wait in the connection, which sends
+// them when it connects.
+func subscribe(base *scaffold.Base, cfg config.Control) (*control, error) {
+	c := &control{
+		base:    base,
+		cfg:     cfg,
+		workers: fleet.New(base.Log, base.Registry, fleet.Options{}),
+		logs:    logsink.New(base.Log, base.Registry, cfg.LogBuffer),
+		mails:   outbox.New(outbox.DefaultSize),
+	}
+	if err := c.workers.Subscribe(base.NATS); err != nil {
+		return nil, fmt.Errorf("control: subscribe heartbeats: %w", err)
+	}
+	if err := c.logs.Subscribe(base.NATS); err != nil {
+		return nil, fmt.Errorf("control: subscribe logs: %w", err)
+	}
+	if err := c.mails.Subscribe(base.NATS); err != nil {
+		return nil, fmt.Errorf("control: subscribe dev outbox: %w", err)
+	}
+	return c, nil
+}
+
+// serve is the HTTP actor. Open log streams end as soon as shutdown
+// starts, so they never hold it up. Closing the listener too covers a
+// shutdown that comes before fasthttp has taken the listener (its Shutdown
+// then returns at once and Serve would go on forever).
+func (c *control) serve(ctx context.Context) error {
+	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	app := adminapi.New(adminapi.Deps{
+		Log:      c.base.Log,
+		Fleet:    c.workers,
+		Logs:     c.logs,
+		Password: c.cfg.AdminPassword,
+		Gatherer: c.base.Registry,
+		Metrics:  metrics.NewHTTP(c.base.Registry, Tier),
+		Streams:  streams,
+		Outbox:   c.mails,
+	})
+	ln := c.base.Listener
+	stop := context.AfterFunc(ctx, func() {
+		endStreams()
+		_ = ln.Close()
+	})
+	defer stop()
+	err := httpserver.Serve(ctx, app, ln, c.cfg.ShutdownGrace)
+	if ctx.Err() != nil && errors.Is(err, net.ErrClosed) {
+		// Our Close came first; fasthttp's own then fails. Not a problem.
+		err = nil
+	}
 	return err
 }
 
@@ -297,34 +285,4 @@ func permanent(err error) bool {
 		return strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000"
 	}
 	return false
-}
-
-// drain lets pending NATS messages go out and subscriptions finish, then
-// closes the connection.
-func drain(nc *nats.Conn, log *slog.Logger) {
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return
-	}
-	select {
-	case <-closed:
-	case <-time.After(drainTimeout):
-		log.Warn("nats drain timed out; closing")
-		nc.Close()
-	}
-}
-
-// baseURL is the URL to reach a listener at; a wildcard address becomes
-// loopback.
-func baseURL(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return "http://" + a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }

@@ -46,7 +46,17 @@ func start(t *testing.T, srv *embedded.Server, env map[string]string, opts contr
 	if srv == nil {
 		srv = bustest.RunServer(t)
 	}
-	vars := map[string]string{"NATS_URL": srv.URL(), "ADMIN_PASSWORD": testPassword}
+	inst := startAt(t, srv.URL(), env, opts)
+	inst.nats = srv
+	inst.pub = bustest.Connect(t, srv)
+	return inst
+}
+
+// startAt runs control against the NATS server at natsURL, which may be
+// down; the instance has no publishing connection.
+func startAt(t *testing.T, natsURL string, env map[string]string, opts control.Options) *instance {
+	t.Helper()
+	vars := map[string]string{"NATS_URL": natsURL, "ADMIN_PASSWORD": testPassword}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -67,7 +77,7 @@ func start(t *testing.T, srv *embedded.Server, env map[string]string, opts contr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- control.Run(ctx, cfg, opts) }()
-	inst := &instance{nats: srv, out: out}
+	inst := &instance{out: out}
 	var once sync.Once
 	var runErr error
 	inst.stop = func() error {
@@ -91,7 +101,6 @@ func start(t *testing.T, srv *embedded.Server, env map[string]string, opts contr
 	case <-time.After(60 * time.Second):
 		t.Fatalf("control not ready after 60s\n%s", out.String())
 	}
-	inst.pub = bustest.Connect(t, srv)
 	return inst
 }
 

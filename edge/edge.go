@@ -14,29 +14,30 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"strconv"
 	"time"
 
-	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/edge/internal/discovery"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/lifecycle"
-	"github.com/madbase/madbase/shared/logging"
-	"github.com/madbase/madbase/shared/metrics"
+	"github.com/madbase/madbase/shared/scaffold"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
+// Tier names the edge in logs, metrics and instance ids.
+const Tier = "edge"
+
 // Options are what a caller (the madbase binary, a test, madbase dev) may
-// provide instead of letting Run make them.
+// provide instead of letting Run make them; the first six are
+// scaffold.Options'.
 type Options struct {
 	Log      *slog.Logger
-	Shipper  *logging.Shipper
 	LogOut   io.Writer
 	Listener net.Listener
 	Registry *prometheus.Registry
@@ -47,39 +48,62 @@ type Options struct {
 	Transport *pool.Transport
 }
 
-// Run serves the edge until ctx is done, then shuts down gracefully.
+func (o Options) scaffold() scaffold.Options {
+	return scaffold.Options{Log: o.Log, LogOut: o.LogOut, Listener: o.Listener, Registry: o.Registry}
+}
+
+// edge is a running edge's parts.
+type edge struct {
+	cfg     config.Edge
+	base    *scaffold.Base
+	log     *slog.Logger
+	workers *pool.Pool
+	proxy   *proxy.Proxy
+	srv     *fasthttp.Server
+	// loops serve the listener when set, handing what they do not serve to
+	// srv through serveLn.
+	loops   *proxy.Loops
+	serveLn net.Listener
+}
+
+// Run serves the edge until ctx is done, then shuts down gracefully: the
+// HTTP server with its grace period, the hijacked connections, then the bus
+// (discovery stops, NATS drains).
 func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	if err := cfg.Validate(true); err != nil {
+		if opts.Listener != nil {
+			_ = opts.Listener.Close()
+		}
 		return fmt.Errorf("edge configuration:\n%w", err)
 	}
-	if cfg.InstanceID == "" {
-		cfg.InstanceID = lifecycle.InstanceID("edge")
-	}
-	log, shipper := opts.Log, opts.Shipper
-	if log == nil {
-		log, shipper = logging.New(logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat, Tier: "edge", Instance: cfg.InstanceID, Out: opts.LogOut})
-	}
-	log.Debug("edge configuration", append([]any{"component", "edge"}, config.LogAttrs(cfg)...)...)
-
-	nc, err := bus.Connect(cfg.NATSURL, "edge "+cfg.InstanceID, log)
+	base, err := scaffold.Open(scaffold.Config{Tier: Tier, Common: cfg.Common, Host: cfg.Host, Port: cfg.Port}, opts.scaffold())
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	if shipper != nil {
-		shipper.Attach(nc)
-	}
+	defer base.Close()
+	cfg.InstanceID = base.ID
+	base.Log.Debug("edge configuration", append([]any{"component", Tier}, config.LogAttrs(cfg)...)...)
 
-	reg := opts.Registry
-	if reg == nil {
-		reg = metrics.NewRegistry()
+	e := build(cfg, base, opts)
+	if err := e.startLoops(); err != nil {
+		_ = base.Listener.Close()
+		return err
 	}
+	e.log.Info("edge listening", "component", Tier, "url", base.URL)
+	if opts.Ready != nil {
+		opts.Ready(base.URL)
+	}
+	return e.run(ctx)
+}
+
+// build makes the pool, the proxy and the HTTP server.
+func build(cfg config.Edge, base *scaffold.Base, opts Options) *edge {
 	tr := opts.Transport
 	if tr == nil {
 		tr = &pool.Transport{}
 	}
 	tr.ConnectTimeout, tr.ResponseTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout
-	workers := pool.New(tr, log)
+	workers := pool.New(tr, base.Log)
 	for _, u := range cfg.WorkerUpstreamURLs {
 		workers.AddStatic(u)
 	}
@@ -93,8 +117,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		}
 		control, controlIdem = tr.HostClient(controlAddr), tr.IdempotentClient(controlAddr)
 	}
-	m := proxy.NewMetrics(reg, workers.Counts)
-	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	reg := base.Registry
 	p := proxy.New(proxy.Config{
 		Selector:          pool.NewRoundRobin(workers),
 		Pool:              workers,
@@ -105,12 +128,17 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		AllowedOrigins:    cfg.AllowedOrigins,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		TrustForwarded:    cfg.TrustForwarded,
-		Log:               log,
-		Metrics:           m,
-		HealthHandler:     healthHandler(workers, cfg.InstanceID, opts.Version),
-		MetricsHandler:    metricsHandler,
+		Log:               base.Log,
+		Metrics:           proxy.NewMetrics(reg, workers.Counts),
+		HealthHandler:     healthHandler(workers, base.NATS, base.ID, opts.Version),
+		MetricsHandler:    fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 	})
-	srv := &fasthttp.Server{
+	return &edge{cfg: cfg, base: base, log: base.Log, workers: workers, proxy: p, srv: newServer(cfg, p, base.Log), serveLn: base.Listener}
+}
+
+// newServer is the fasthttp server that serves what the event loops do not.
+func newServer(cfg config.Edge, p *proxy.Proxy, log *slog.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
 		Handler:               p.Handler,
 		Name:                  "",
 		NoDefaultServerHeader: true,
@@ -130,77 +158,77 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		// bad chunking) get the JSON error shape too, not fasthttp's text.
 		ErrorHandler: parseErrorHandler,
 	}
+}
 
-	ln := opts.Listener
-	if ln == nil {
-		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-		if err != nil {
-			return fmt.Errorf("edge listen: %w", err)
-		}
+// startLoops makes the event loops, which take the listener and pass what
+// they do not serve to the fasthttp server; without them, it serves the
+// listener itself.
+func (e *edge) startLoops() error {
+	n := EventLoops(e.cfg.EventLoops)
+	if n == 0 {
+		return nil
 	}
-	edgeURL := "http://" + ln.Addr().String()
-	log.Info("edge listening", "component", "edge", "url", edgeURL)
-	if opts.Ready != nil {
-		opts.Ready(edgeURL)
+	loops, err := proxy.NewLoops(e.proxy, e.base.Listener, n, e.srv.IdleTimeout)
+	switch {
+	case errors.Is(err, proxy.ErrLoopsUnsupported):
+		e.log.Info("no event loops on this system; a goroutine per connection serves every request", "component", Tier)
+		return nil
+	case err != nil:
+		return fmt.Errorf("edge event loops: %w", err)
 	}
+	e.loops, e.serveLn = loops, loops.Handoff()
+	spareProcessor(n)
+	return nil
+}
 
-	// The event loops take the listener and pass what they do not serve to
-	// the fasthttp server; without them, it serves the listener itself.
-	serveLn := ln
-	var loops *proxy.Loops
-	if n := EventLoops(cfg.EventLoops); n > 0 {
-		loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout)
-		switch {
-		case errors.Is(err, proxy.ErrLoopsUnsupported):
-			log.Info("no event loops on this system; a goroutine per connection serves every request", "component", "edge")
-			loops = nil
-		case err != nil:
-			return fmt.Errorf("edge event loops: %w", err)
-		default:
-			serveLn = loops.Handoff()
-			spareProcessor(n)
-		}
-	}
-
+// run serves until ctx is done or a part fails. Discovery and the prober
+// follow the workers until the HTTP server has shut down, so that requests
+// still in flight during the grace period see the pool as it is.
+func (e *edge) run(ctx context.Context) error {
+	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBus()
 	var g lifecycle.Group
 	g.Add(func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(serveLn) }()
-		loopsDone := make(chan struct{})
-		if loops != nil {
-			go func() { loops.Run(); close(loopsDone) }()
-		} else {
-			close(loopsDone)
-		}
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		log.Info("edge shutting down", "component", "edge")
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-		defer cancel()
-		if loops != nil {
-			go loops.Shutdown(sctx)
-		}
-		_ = srv.ShutdownWithContext(sctx)
-		<-loopsDone
-		_ = ln.Close() // in case ctx ended before Serve took the listener
-		p.CloseHijacked()
-		workers.CloseIdle()
-		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
-		}
-		return nil
+		defer stopBus()
+		return e.serve(ctx)
 	})
-	g.Add(func(ctx context.Context) error { return discovery.Run(ctx, nc, workers, log) })
-	g.Add(func(ctx context.Context) error { return workers.RunProber(ctx, time.Second, time.Second) })
-	if shipper != nil {
-		g.Add(shipper.Run)
+	g.Add(func(context.Context) error { return discovery.Run(busCtx, e.base.NATS, e.workers, e.log) })
+	g.Add(func(context.Context) error { return e.workers.RunProber(busCtx, time.Second, time.Second) })
+	return g.Run(ctx)
+}
+
+// serve is the HTTP actor: it serves until ctx is done, then shuts the
+// server and the loops down within the grace period and closes the
+// hijacked (WebSocket) connections and the idle upstream ones.
+func (e *edge) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- e.srv.Serve(e.serveLn) }()
+	loopsDone := make(chan struct{})
+	if e.loops != nil {
+		go func() { e.loops.Run(); close(loopsDone) }()
+	} else {
+		close(loopsDone)
 	}
-	err = g.Run(ctx)
-	_ = nc.Drain()
-	return err
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("edge shutting down", "component", Tier)
+	sctx, cancel := context.WithTimeout(context.Background(), e.cfg.ShutdownGrace)
+	defer cancel()
+	if e.loops != nil {
+		go e.loops.Shutdown(sctx)
+	}
+	_ = e.srv.ShutdownWithContext(sctx)
+	<-loopsDone
+	_ = e.base.Listener.Close() // in case ctx ended before Serve took the listener
+	e.proxy.CloseHijacked()
+	e.workers.CloseIdle()
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // spareProcessor gives Go's scheduler one P more than the event loops hold.
@@ -232,11 +260,17 @@ func EventLoops(setting int) int {
 	return max(setting, 0)
 }
 
-func healthHandler(p *pool.Pool, id, version string) fasthttp.RequestHandler {
+// healthHandler answers the edge's /health: its workers and whether its NATS
+// connection is up (the edge serves either way).
+func healthHandler(p *pool.Pool, nc *nats.Conn, id, version string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		known, healthy := p.Counts()
+		bus := "connected"
+		if !nc.IsConnected() {
+			bus = "disconnected"
+		}
 		b, _ := json.Marshal(map[string]any{"status": "ok", "id": id, "version": version,
-			"workers_known": known, "workers_healthy": healthy})
+			"workers_known": known, "workers_healthy": healthy, "nats": bus})
 		ctx.SetContentType("application/json")
 		ctx.SetBody(b)
 	}

@@ -53,8 +53,17 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 	if before != nil {
 		before(ns)
 	}
-	e := &env{t: t, nats: ns, nc: bustest.Connect(t, ns), tr: &pool.Transport{}, done: make(chan error, 1)}
-	vars := map[string]string{"NATS_URL": ns.URL(), "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
+	e := startEdgeOn(t, ns.URL(), bustest.Connect(t, ns), opts...)
+	e.nats = ns
+	return e
+}
+
+// startEdgeOn starts an edge against the NATS server at natsURL, with nc as
+// the test's own connection (for beats and leaves).
+func startEdgeOn(t *testing.T, natsURL string, nc *nats.Conn, opts ...envOption) *env {
+	t.Helper()
+	e := &env{t: t, nc: nc, tr: &pool.Transport{}, done: make(chan error, 1)}
+	vars := map[string]string{"NATS_URL": natsURL, "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
 	// The suite runs once with two event loops (more than the default on
 	// a small machine, so that what passes between loops is tested too)
 	// and once with MADBASE_TEST_EDGE_EVENT_LOOPS=-1, the goroutine engine
@@ -121,6 +130,8 @@ type fakeWorker struct {
 	srv    *httptest.Server
 	hits   atomic.Int64
 	cancel context.CancelFunc
+	// quiet holds its beats back while set.
+	quiet atomic.Bool
 }
 
 // addWorker starts an HTTP server with handler h and beats for it every
@@ -144,7 +155,9 @@ func (e *env) addWorker(id string, h http.Handler) *fakeWorker {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			e.beat(w.id, w.srv.URL, false)
+			if !w.quiet.Load() {
+				e.beat(w.id, w.srv.URL, false)
+			}
 			select {
 			case <-ctx.Done():
 				return

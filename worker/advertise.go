@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/scaffold"
 )
 
 // advertiseURL is the URL announced in heartbeats: WORKER_ADVERTISE_URL when
@@ -18,21 +19,20 @@ func advertiseURL(cfg config.Worker, ln net.Addr, addrs func() ([]net.Addr, erro
 	if cfg.AdvertiseURL != "" {
 		return cfg.AdvertiseURL, nil
 	}
-	def := defaultAdvertiseURL(ln)
+	u, err := url.Parse(scaffold.URL(ln))
+	if err != nil {
+		return "", err
+	}
 	host := cfg.AdvertiseHost
 	switch host {
-	case "", "127.0.0.1":
-		return def, nil
+	case "":
+		host = "127.0.0.1"
 	case "auto":
 		ip, err := firstNonLoopbackIPv4(addrs)
 		if err != nil {
 			return "", fmt.Errorf("WORKER_ADVERTISE_HOST=auto: %w", err)
 		}
 		host = ip.String()
-	}
-	u, err := url.Parse(def)
-	if err != nil {
-		return "", err
 	}
 	return "http://" + net.JoinHostPort(host, u.Port()), nil
 }

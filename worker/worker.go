@@ -11,23 +11,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/lifecycle"
-	"github.com/madbase/madbase/shared/logging"
 	"github.com/madbase/madbase/shared/metrics"
+	"github.com/madbase/madbase/shared/scaffold"
 	"github.com/madbase/madbase/worker/internal/announce"
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/madbase/madbase/worker/internal/auth"
 	"github.com/madbase/madbase/worker/internal/realtime"
 	"github.com/madbase/madbase/worker/internal/rest"
 	"github.com/madbase/madbase/worker/internal/storage"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,23 +52,19 @@ var capabilities = []Capability{
 // Timeouts of the shutdown steps that are not configurable.
 const (
 	leaveFlushTimeout = time.Second
-	natsDrainTimeout  = 5 * time.Second
 	// streamEndTimeout is how long handlers get to return once the base
 	// context is cancelled, before their connections are closed.
 	streamEndTimeout = time.Second
 )
 
 // Options are what a caller of Run provides beyond the configuration. Every
-// field is optional.
+// field is optional; the first four are scaffold.Options'.
 type Options struct {
-	// Log and Shipper: when Log is nil, Run builds both with logging.New
-	// (tier "worker", instance cfg.InstanceID or a generated one). A given
-	// Log is used as is; a given Shipper is attached to the worker's NATS
-	// connection and run until shutdown.
-	Log     *slog.Logger
-	Shipper *logging.Shipper
-	// LogOut receives the log records Run's own logger writes; default
-	// os.Stderr.
+	// Log, when set, is used as is (its records are not published on
+	// NATS); nil builds one with logging.New (tier "worker", instance
+	// cfg.InstanceID or a generated one) writing to LogOut (default
+	// os.Stderr) and to NATS.
+	Log    *slog.Logger
 	LogOut io.Writer
 	// Listener to serve on; nil listens on cfg.Host:cfg.Port. Run closes it.
 	Listener net.Listener
@@ -90,12 +83,17 @@ type Options struct {
 	Capabilities []Capability
 }
 
+func (o Options) scaffold() scaffold.Options {
+	return scaffold.Options{Log: o.Log, LogOut: o.LogOut, Listener: o.Listener, Registry: o.Registry}
+}
+
 // Run starts a worker and serves until ctx is done, then shuts down
 // gracefully in a fixed order: mark draining and announce leave, let
 // in-flight requests finish for cfg.ShutdownGrace, cancel the context long
 // streams hang on, drain NATS, close the database pool. It returns nil after a
 // clean shutdown, and an error when the configuration is invalid or a part
-// cannot start or fails.
+// cannot start or fails. It does not wait for NATS: a worker started while
+// NATS is away serves at once and announces itself when NATS is back.
 func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 	if err := cfg.Validate(opts.Dev); err != nil {
 		if opts.Listener != nil {
@@ -103,130 +101,81 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 		}
 		return fmt.Errorf("invalid worker configuration:\n%w", err)
 	}
-	if cfg.InstanceID == "" {
-		// Capabilities read the id from Deps.Config: one id in logs, beats
-		// and bus messages.
-		cfg.InstanceID = lifecycle.InstanceID(Tier)
+	base, err := scaffold.Open(scaffold.Config{Tier: Tier, Common: cfg.Common, Host: cfg.Host, Port: cfg.Port}, opts.scaffold())
+	if err != nil {
+		return err
 	}
-	id := cfg.InstanceID
-	log, shipper := opts.Log, opts.Shipper
-	if log == nil {
-		log, shipper = logging.New(logging.Options{
-			Level: cfg.LogLevel, Format: cfg.LogFormat, Tier: Tier, Instance: id, Out: opts.LogOut,
-		})
-	}
-	wlog := log.With("component", "worker")
+	// Capabilities read the id from Deps.Config: one id in logs, beats and
+	// bus messages.
+	cfg.InstanceID = base.ID
+	wlog := base.Log.With("component", Tier)
 	wlog.Debug("worker configuration", config.LogAttrs(cfg)...)
 
-	// Records logged so far wait in the shipper until NATS is attached; the
-	// shipper runs until after the HTTP server and bus services have stopped,
-	// so the shutdown is logged over NATS too.
-	shipCtx, stopShip := context.WithCancel(context.WithoutCancel(ctx))
-	shipDone := make(chan struct{})
-	if shipper != nil {
-		go func() { defer close(shipDone); _ = shipper.Run(shipCtx) }()
-	} else {
-		close(shipDone)
-	}
-	stopShipper := func() { stopShip(); <-shipDone }
-
-	ln := opts.Listener
-	if ln == nil {
-		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			stopShipper()
-			return fmt.Errorf("worker listen on %s: %w", addr, err)
-		}
-	}
-	advertise, err := advertiseURL(cfg, ln.Addr(), net.InterfaceAddrs)
+	pool, s, err := open(ctx, cfg, base, opts, wlog)
 	if err != nil {
-		_ = ln.Close()
-		stopShipper()
+		_ = base.Listener.Close()
+		base.Close()
 		return err
-	}
-
-	nc, err := bus.Connect(cfg.NATSURL, "madbase-worker-"+id, log)
-	if err != nil {
-		_ = ln.Close()
-		stopShipper()
-		return fmt.Errorf("worker nats: %w", err)
-	}
-	if shipper != nil {
-		shipper.Attach(nc)
-	}
-	closeBus := func() {
-		wlog.Debug("shutdown: stopping the log shipper and draining NATS")
-		stopShipper()
-		drainNATS(nc, wlog)
-	}
-
-	reg := opts.Registry
-	if reg == nil {
-		reg = metrics.NewRegistry()
-	}
-
-	httpMetrics, err := newHTTPMetrics(reg)
-	if err != nil {
-		_ = ln.Close()
-		closeBus()
-		return err
-	}
-
-	pool, err := openDB(ctx, cfg, reg, log)
-	if err != nil {
-		_ = ln.Close()
-		closeBus()
-		return err
-	}
-	closeDB := func() {
-		if pool != nil {
-			wlog.Debug("shutdown: closing the database pool")
-			pool.Close()
-		}
-	}
-
-	// baseCtx is what WebSocket and SSE streams hang on: it outlives ctx so
-	// that in-flight streams keep going during the grace period, and is
-	// cancelled right after it.
-	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
-
-	a := app.New(app.Options{
-		ID:      id,
-		Version: opts.Version,
-		Metrics: httpMetrics,
-		Deps: app.Deps{
-			Log: log, DB: pool, Config: cfg, NATS: nc, Registry: reg, BaseContext: baseCtx, Dev: opts.Dev,
-		},
-		Capabilities: append(append([]Capability(nil), capabilities...), opts.Capabilities...),
-	})
-	ann := announce.New(announce.Options{
-		Conn: nc, Log: log, ID: id, URL: advertise, Version: opts.Version,
-		InFlight: a.InFlight, Draining: a.Draining,
-	})
-
-	s := &server{
-		app: a, ann: ann, ln: newTrackingListener(ln), log: wlog, grace: cfg.ShutdownGrace,
-		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready,
 	}
 	var g lifecycle.Group
-	g.Add(ann.Run)
+	g.Add(s.ann.Run)
 	g.Add(s.run)
-
-	wlog.Info("worker starting", "id", id, "url", advertise, "listen", ln.Addr().String(), "version", opts.Version, "database", pool != nil)
+	wlog.Info("worker starting", "id", cfg.InstanceID, "url", s.advertise, "listen", base.Listener.Addr().String(), "version", opts.Version, "database", pool != nil)
 	err = g.Run(ctx)
 
 	// Steps 1 to 3 (draining, HTTP shutdown, base context) ran in s.run.
 	// 4. Stop bus services and drain the NATS connection.
-	closeBus()
+	wlog.Debug("shutdown: stopping the log shipper and draining NATS")
+	base.Close()
 	// 5. Close the database pool, last: nothing uses it any more.
-	closeDB()
+	if pool != nil {
+		wlog.Debug("shutdown: closing the database pool")
+		pool.Close()
+	}
 	if err != nil {
 		wlog.Error("worker stopped with an error", "error", err.Error())
 		return err
 	}
-	wlog.Info("worker stopped", "id", id)
+	wlog.Info("worker stopped", "id", cfg.InstanceID)
 	return nil
+}
+
+// open builds the worker's parts on base: its advertised URL, metrics,
+// database pool, app and announcer, and the HTTP actor holding them.
+func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Options, wlog *slog.Logger) (*pgxpool.Pool, *server, error) {
+	advertise, err := advertiseURL(cfg, base.Listener.Addr(), net.InterfaceAddrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	httpMetrics, err := newHTTPMetrics(base.Registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := openDB(ctx, cfg, base.Registry, base.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	// baseCtx is what WebSocket and SSE streams hang on: it outlives ctx so
+	// that in-flight streams keep going during the grace period, and is
+	// cancelled right after it (in server.run).
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	a := app.New(app.Options{
+		ID:      cfg.InstanceID,
+		Version: opts.Version,
+		Metrics: httpMetrics,
+		Deps: app.Deps{
+			Log: base.Log, DB: pool, Config: cfg, NATS: base.NATS, Registry: base.Registry, BaseContext: baseCtx, Dev: opts.Dev,
+		},
+		Capabilities: append(append([]Capability(nil), capabilities...), opts.Capabilities...),
+	})
+	ann := announce.New(announce.Options{
+		Conn: base.NATS, Log: base.Log, ID: cfg.InstanceID, URL: advertise, Version: opts.Version,
+		InFlight: a.InFlight, Draining: a.Draining,
+	})
+	return pool, &server{
+		app: a, ann: ann, ln: newTrackingListener(base.Listener), log: wlog, grace: cfg.ShutdownGrace,
+		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready,
+	}, nil
 }
 
 // server is the HTTP actor. Its interrupt is the first half of the shutdown
@@ -315,34 +264,4 @@ func openDB(ctx context.Context, cfg config.Worker, reg prometheus.Registerer, l
 		return nil, fmt.Errorf("worker database: %w", err)
 	}
 	return pool, nil
-}
-
-// drainNATS lets subscriptions finish their messages and flushes publishes,
-// bounded so a dead server cannot hold the shutdown.
-func drainNATS(nc *nats.Conn, log *slog.Logger) {
-	if err := nc.Drain(); err != nil {
-		log.Debug("shutdown: NATS drain failed, closing", "error", err.Error())
-		nc.Close()
-		return
-	}
-	deadline := time.Now().Add(natsDrainTimeout)
-	for !nc.IsClosed() {
-		if time.Now().After(deadline) {
-			log.Warn("shutdown: NATS drain timed out, closing")
-			nc.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// defaultAdvertiseURL is the loopback URL of the listener's port.
-func defaultAdvertiseURL(addr net.Addr) string {
-	port := "0"
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		port = strconv.Itoa(ta.Port)
-	} else if _, p, err := net.SplitHostPort(addr.String()); err == nil {
-		port = p
-	}
-	return "http://127.0.0.1:" + port
 }

@@ -22,6 +22,8 @@ type Common struct {
 	LogFormat     string        `env:"LOG_FORMAT" default:"json" desc:"Log format on stderr: json or text. Records published on NATS are always JSON."`
 	InstanceID    string        `env:"INSTANCE_ID" desc:"Name of this instance in logs, heartbeats and subjects. Default: host name plus a random suffix."`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" default:"20s" desc:"How long a stopping tier lets in-flight requests finish before closing them."`
+	// LogRepeatInterval is the window of logging.Summarizer.
+	LogRepeatInterval time.Duration `env:"LOG_REPEAT_INTERVAL" default:"10s" desc:"Window for summarising repeated log records: of the records with the same level, message and component, the first 5 in each window are written and the rest counted in one '(repeated N times)' record at its end. 0 writes every record."`
 }
 
 // Edge configures the edge proxy.
@@ -49,7 +51,7 @@ type Worker struct {
 	DatabaseURL   string `env:"DATABASE_URL" desc:"PostgreSQL URL. Required outside madbase dev, which starts its own PostgreSQL when unset. Its pool_max_conns parameter sets the size of each tier's pool (default 2 per CPU, at least 4)."`
 	JWTSecret     string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
 	RedisURL      string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
-	MaxBodyBytes  int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"Largest request body the edge forwards, in bytes (413 beyond it). Default 5 GiB."`
+	MaxBodyBytes  int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"A worker reads it as the largest request body it accepts: the cap on bodies it reads whole and on storage objects (413 beyond it)."`
 	Storage
 	Auth
 	Rest
@@ -81,12 +83,18 @@ type Var struct {
 	Secret  bool
 }
 
-// Vars lists every environment variable any tier reads, sorted by name.
+// Vars lists every environment variable any tier reads, sorted by name. A
+// variable two tiers read with different meanings (MAX_BODY_BYTES) has both
+// descriptions, edge first.
 func Vars() []Var {
 	seen := map[string]Var{}
 	for _, v := range []any{Edge{}, Worker{}, Control{}, Dev{}} {
 		walk(reflect.ValueOf(v), func(f reflect.StructField, _ reflect.Value) {
-			seen[f.Tag.Get("env")] = Var{Name: f.Tag.Get("env"), Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), Secret: f.Tag.Get("secret") == "true"}
+			v := Var{Name: f.Tag.Get("env"), Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), Secret: f.Tag.Get("secret") == "true"}
+			if old, ok := seen[v.Name]; ok && !strings.Contains(old.Desc, v.Desc) {
+				v.Desc = old.Desc + " " + v.Desc
+			}
+			seen[v.Name] = v
 		})
 	}
 	out := make([]Var, 0, len(seen))

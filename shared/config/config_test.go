@@ -62,3 +62,16 @@ func TestValidateDevRelaxes(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WORKER_UPSTREAM_URLS")
 }
+
+// A variable the edge and the worker read in their own ways is described
+// for both.
+func TestVarsDescribeEachTiersMeaning(t *testing.T) {
+	for _, v := range Vars() {
+		if v.Name == "MAX_BODY_BYTES" {
+			assert.Contains(t, v.Desc, "the edge forwards")
+			assert.Contains(t, v.Desc, "A worker reads it as")
+			return
+		}
+	}
+	t.Fatal("MAX_BODY_BYTES not listed")
+}

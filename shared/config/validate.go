@@ -28,6 +28,9 @@ func (c *Common) Validate(requireNATS bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: must be json or text, not %q", c.LogFormat))
 	}
+	if c.LogRepeatInterval < 0 {
+		errs = append(errs, errors.New("LOG_REPEAT_INTERVAL: must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 

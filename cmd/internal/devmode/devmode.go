@@ -30,6 +30,7 @@ import (
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/logging"
+	"github.com/madbase/madbase/shared/scaffold"
 	"github.com/madbase/madbase/worker"
 )
 
@@ -53,209 +54,289 @@ const KeyLifetime = 10 * 365 * 24 * time.Hour
 // Run starts everything, prints how to connect, and stops it all when ctx
 // is done (Ctrl-C). Data stays in opts.DataDir for the next start.
 func Run(ctx context.Context, opts Options) error {
+	d, err := prepare(opts)
+	if err != nil {
+		return err
+	}
+	stopNATS, err := d.startNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	stopPG, err := d.startPostgres(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopPG()
+	dbURL, _ := d.env.lookup("DATABASE_URL")
+	if _, err := control.RunMigrations(ctx, dbURL, d.log, opts.Migrations...); err != nil {
+		return fmt.Errorf("database migrations: %w", err)
+	}
+	lns, err := d.listen()
+	if err != nil {
+		return err
+	}
+	g, err := d.tiers(lns)
+	if err != nil {
+		lns.close()
+		return err
+	}
+	g.Add(d.announce(lns))
+	g.Add(shipperActor(d.shipper, d.natsURL(), d.log))
+	err = g.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// dev is one `madbase dev` being started: its options, data folder, logger,
+// secrets and the environment the tiers read (the caller's, with dev's own
+// values on top).
+type dev struct {
+	opts    Options
+	dataDir string
+	common  config.Common
+	log     *slog.Logger
+	shipper *logging.Shipper
+	secrets Secrets
+	env     *overlayEnv
+}
+
+// prepare checks the options, makes the data folder, and fills in the
+// secrets the environment lacks.
+func prepare(opts Options) (*dev, error) {
 	if opts.Env == nil {
 		opts.Env = config.Env
 	}
 	if opts.Workers < 1 {
-		return fmt.Errorf("--workers must be at least 1, not %d", opts.Workers)
+		return nil, fmt.Errorf("--workers must be at least 1, not %d", opts.Workers)
 	}
 	dataDir, err := filepath.Abs(opts.DataDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// 0711: others may pass through (PostgreSQL runs as the postgres user
 	// when MadBase runs as root) but not list; secrets.json itself is 0600.
 	if err := os.MkdirAll(dataDir, 0o711); err != nil {
-		return fmt.Errorf("data folder: %w", err)
+		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	var common config.Common
-	if err := config.Load(&common, opts.Env); err != nil {
-		return err
+	d := &dev{opts: opts, dataDir: dataDir}
+	if err := config.Load(&d.common, opts.Env); err != nil {
+		return nil, err
 	}
-	log, shipper := logging.New(logging.Options{Level: common.LogLevel, Format: common.LogFormat, Tier: "dev", Instance: "dev", Out: opts.Stderr})
+	d.log, d.shipper = logging.New(logging.Options{Level: d.common.LogLevel, Format: d.common.LogFormat, Tier: "dev", Instance: "dev",
+		Out: opts.Stderr, RepeatInterval: scaffold.RepeatInterval(d.common)})
+	if d.secrets, err = loadSecrets(dataDir); err != nil {
+		return nil, err
+	}
+	d.env = overlay(opts.Env, map[string]string{})
+	d.setDefault("JWT_SECRET", d.secrets.JWTSecret)
+	d.setDefault("ADMIN_PASSWORD", d.secrets.AdminPassword)
+	d.setDefault("STORAGE_DIR", filepath.Join(dataDir, "storage"))
+	return d, nil
+}
 
-	secrets, err := loadSecrets(dataDir)
+// setDefault sets k unless the caller's environment has a value for it.
+func (d *dev) setDefault(k, v string) {
+	if have, ok := d.opts.Env(k); !ok || have == "" {
+		d.env.set(k, v)
+	}
+}
+
+func (d *dev) natsURL() string { u, _ := d.env.lookup("NATS_URL"); return u }
+
+// startNATS starts an embedded NATS server with its store in the data
+// folder, unless NATS_URL names one.
+func (d *dev) startNATS() (stop func(), err error) {
+	if d.common.NATSURL != "" {
+		return func() {}, nil
+	}
+	ns, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(d.dataDir, "nats")})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	env := overlay(opts.Env, map[string]string{})
-	if v, ok := opts.Env("JWT_SECRET"); !ok || v == "" {
-		env.set("JWT_SECRET", secrets.JWTSecret)
-	}
-	if v, ok := opts.Env("ADMIN_PASSWORD"); !ok || v == "" {
-		env.set("ADMIN_PASSWORD", secrets.AdminPassword)
-	}
-	if v, ok := opts.Env("STORAGE_DIR"); !ok || v == "" {
-		env.set("STORAGE_DIR", filepath.Join(dataDir, "storage"))
-	}
+	d.env.set("NATS_URL", ns.URL())
+	d.log.Debug("embedded NATS started", "component", "dev", "url", ns.URL())
+	return ns.Stop, nil
+}
 
-	// NATS: the configured one, or embedded with its store in the data folder.
-	if common.NATSURL == "" {
-		ns, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(dataDir, "nats")})
-		if err != nil {
-			return err
-		}
-		defer ns.Stop()
-		env.set("NATS_URL", ns.URL())
-		log.Debug("embedded NATS started", "component", "dev", "url", ns.URL())
+// startPostgres starts a PostgreSQL cluster of dev's own in the data
+// folder, unless DATABASE_URL names a database.
+func (d *dev) startPostgres(ctx context.Context) (stop func(), err error) {
+	if v, ok := d.opts.Env("DATABASE_URL"); ok && v != "" {
+		return func() {}, nil
 	}
+	pgOpts := pgcluster.Options{
+		DataDir:  filepath.Join(d.dataDir, "postgres"),
+		Password: d.secrets.PGPassword,
+		Log:      d.log.With("component", "postgres"),
+	}
+	search := pgcluster.DefaultSearch
+	if d.opts.PGSearch != nil {
+		search = *d.opts.PGSearch
+	}
+	if dir, ok := d.opts.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
+		search = pgcluster.Search{Globs: []string{dir}}
+	}
+	if pgOpts.BinDir, err = search.Find(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(d.opts.Stdout, "Starting PostgreSQL in", pgOpts.DataDir, "...")
+	pg, err := pgcluster.Start(ctx, pgOpts)
+	var unreachable *pgcluster.UnreachableError
+	if errors.As(err, &unreachable) {
+		// Run as root in a folder the postgres user can't enter (a
+		// clone under /root): keep the cluster where it can.
+		pgOpts.DataDir = rootFallbackDir(d.dataDir)
+		fmt.Fprintf(d.opts.Stdout, "%s is not reachable by the %s user that PostgreSQL runs as; using %s instead\n",
+			unreachable.Dir, unreachable.User, pgOpts.DataDir)
+		pg, err = pgcluster.Start(ctx, pgOpts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.env.set("DATABASE_URL", pg.URL("postgres"))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pg.Stop(sctx); err != nil {
+			d.log.Error("stop PostgreSQL", "component", "dev", "error", err.Error())
+		}
+	}, nil
+}
 
-	// PostgreSQL: DATABASE_URL, or a cluster of our own in the data folder.
-	if v, ok := opts.Env("DATABASE_URL"); !ok || v == "" {
-		pgOpts := pgcluster.Options{
-			DataDir:  filepath.Join(dataDir, "postgres"),
-			Password: secrets.PGPassword,
-			Log:      log.With("component", "postgres"),
-		}
-		search := pgcluster.DefaultSearch
-		if opts.PGSearch != nil {
-			search = *opts.PGSearch
-		}
-		if dir, ok := opts.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
-			search = pgcluster.Search{Globs: []string{dir}}
-		}
-		if pgOpts.BinDir, err = search.Find(); err != nil {
-			return err
-		}
-		fmt.Fprintln(opts.Stdout, "Starting PostgreSQL in", pgOpts.DataDir, "...")
-		pg, err := pgcluster.Start(ctx, pgOpts)
-		var unreachable *pgcluster.UnreachableError
-		if errors.As(err, &unreachable) {
-			// Run as root in a folder the postgres user can't enter (a
-			// clone under /root): keep the cluster where it can.
-			pgOpts.DataDir = rootFallbackDir(dataDir)
-			fmt.Fprintf(opts.Stdout, "%s is not reachable by the %s user that PostgreSQL runs as; using %s instead\n",
-				unreachable.Dir, unreachable.User, pgOpts.DataDir)
-			pg, err = pgcluster.Start(ctx, pgOpts)
-		}
-		if err != nil {
-			return err
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := pg.Stop(sctx); err != nil {
-				log.Error("stop PostgreSQL", "component", "dev", "error", err.Error())
-			}
-		}()
-		env.set("DATABASE_URL", pg.URL("postgres"))
-	}
-	dbURL, _ := env.lookup("DATABASE_URL")
-	if _, err := control.RunMigrations(ctx, dbURL, log, opts.Migrations...); err != nil {
-		return fmt.Errorf("database migrations: %w", err)
-	}
+// listeners are the tiers' listeners, opened before anything runs so that
+// a busy port is a clear error first.
+type listeners struct {
+	edge, control net.Listener
+	workers       []net.Listener
+	all           []net.Listener
+}
 
-	// Listeners first, so a busy port is a clear error before anything runs.
+func (l *listeners) close() {
+	for _, ln := range l.all {
+		_ = ln.Close()
+	}
+}
+
+// listen opens every tier's listener, or none.
+func (d *dev) listen() (*listeners, error) {
 	host := func(name string) string {
-		if v, ok := opts.Env(name); ok && v != "" {
+		if v, ok := d.opts.Env(name); ok && v != "" {
 			return v
 		}
 		return "127.0.0.1"
 	}
 	port := func(name string, def int) int {
-		if v, ok := opts.Env(name); ok && v != "" {
+		if v, ok := d.opts.Env(name); ok && v != "" {
 			if n, err := strconv.Atoi(v); err == nil {
 				return n
 			}
 		}
 		return def
 	}
-	var closers []net.Listener
-	listen := func(what, h string, p int) (net.Listener, error) {
+	l := &listeners{}
+	open := func(what, h string, p int) (net.Listener, error) {
 		ln, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))
 		if err != nil {
-			for _, c := range closers {
-				c.Close()
-			}
+			l.close()
 			return nil, fmt.Errorf("%s cannot listen on %s:%d (%v); set %s to another port", what, h, p, err, strings.ToUpper(what)+"_PORT")
 		}
-		closers = append(closers, ln)
+		l.all = append(l.all, ln)
 		return ln, nil
 	}
-	edgeLn, err := listen("edge", host("EDGE_HOST"), port("EDGE_PORT", 8000))
-	if err != nil {
-		return err
+	var err error
+	if l.edge, err = open("edge", host("EDGE_HOST"), port("EDGE_PORT", 8000)); err != nil {
+		return nil, err
 	}
-	controlLn, err := listen("control", "127.0.0.1", port("CONTROL_PORT", 8001))
-	if err != nil {
-		return err
+	if l.control, err = open("control", "127.0.0.1", port("CONTROL_PORT", 8001)); err != nil {
+		return nil, err
 	}
 	workerBase := port("WORKER_PORT", 8002)
-	workerLns := make([]net.Listener, opts.Workers)
-	for i := range workerLns {
+	l.workers = make([]net.Listener, d.opts.Workers)
+	for i := range l.workers {
 		p := 0
 		if workerBase != 0 {
 			p = workerBase + i
 		}
-		if workerLns[i], err = listen("worker", "127.0.0.1", p); err != nil {
-			return err
+		if l.workers[i], err = open("worker", "127.0.0.1", p); err != nil {
+			return nil, err
 		}
 	}
-	controlURL := "http://" + controlLn.Addr().String()
-	env.set("CONTROL_UPSTREAM_URL", controlURL)
+	d.env.set("CONTROL_UPSTREAM_URL", scaffold.URL(l.control.Addr()))
+	return l, nil
+}
 
+// tiers loads each tier's configuration and adds control, the workers and
+// the edge to a group.
+func (d *dev) tiers(lns *listeners) (*lifecycle.Group, error) {
 	var ccfg config.Control
 	var ecfg config.Edge
-	if err := config.Load(&ccfg, env.lookup); err != nil {
-		return err
+	if err := config.Load(&ccfg, d.env.lookup); err != nil {
+		return nil, err
 	}
-	if err := config.Load(&ecfg, env.lookup); err != nil {
-		return err
+	if err := config.Load(&ecfg, d.env.lookup); err != nil {
+		return nil, err
 	}
 	ccfg.InstanceID, ecfg.InstanceID = "control", "edge"
-
-	var g lifecycle.Group
-	g.Add(func(ctx context.Context) error {
-		return control.Run(ctx, ccfg, control.Options{Listener: controlLn, Migrations: opts.Migrations, Dev: true, LogOut: opts.Stderr})
-	})
-	for i, ln := range workerLns {
-		var wcfg config.Worker
-		if err := config.Load(&wcfg, env.lookup); err != nil {
-			return err
+	wcfgs := make([]config.Worker, len(lns.workers))
+	for i, ln := range lns.workers {
+		if err := config.Load(&wcfgs[i], d.env.lookup); err != nil {
+			return nil, err
 		}
-		wcfg.InstanceID = fmt.Sprintf("worker-%d", i+1)
-		wcfg.AdvertiseURL = "http://" + ln.Addr().String()
+		wcfgs[i].InstanceID = fmt.Sprintf("worker-%d", i+1)
+		wcfgs[i].AdvertiseURL = scaffold.URL(ln.Addr())
+	}
+
+	opts := d.opts
+	g := &lifecycle.Group{}
+	g.Add(func(ctx context.Context) error {
+		return control.Run(ctx, ccfg, control.Options{Listener: lns.control, Migrations: opts.Migrations, Dev: true, LogOut: opts.Stderr})
+	})
+	for i, ln := range lns.workers {
+		wcfg := wcfgs[i]
 		g.Add(func(ctx context.Context) error {
 			return worker.Run(ctx, wcfg, worker.Options{Listener: ln, Dev: true, Version: opts.Version, LogOut: opts.Stderr})
 		})
 	}
 	g.Add(func(ctx context.Context) error {
-		return edge.Run(ctx, ecfg, edge.Options{Listener: edgeLn, Version: opts.Version, LogOut: opts.Stderr})
+		return edge.Run(ctx, ecfg, edge.Options{Listener: lns.edge, Version: opts.Version, LogOut: opts.Stderr})
 	})
-	apiURL := "http://" + edgeLn.Addr().String()
-	if h := host("EDGE_HOST"); h == "0.0.0.0" || h == "::" {
-		apiURL = "http://127.0.0.1:" + strconv.Itoa(edgeLn.Addr().(*net.TCPAddr).Port)
-	}
-	natsURL, _ := env.lookup("NATS_URL")
-	g.Add(func(ctx context.Context) error {
-		secret, _ := env.lookup("JWT_SECRET")
-		adminPW, _ := env.lookup("ADMIN_PASSWORD")
-		if err := waitReady(ctx, apiURL, controlURL, adminPW, opts.Workers); err != nil {
+	return g, nil
+}
+
+// announce is the actor that waits until every tier is ready, writes the
+// state file and prints the banner, and removes the state file when dev
+// stops.
+func (d *dev) announce(lns *listeners) func(context.Context) error {
+	apiURL := scaffold.URL(lns.edge.Addr())
+	controlURL := scaffold.URL(lns.control.Addr())
+	return func(ctx context.Context) error {
+		secret, _ := d.env.lookup("JWT_SECRET")
+		adminPW, _ := d.env.lookup("ADMIN_PASSWORD")
+		dbURL, _ := d.env.lookup("DATABASE_URL")
+		if err := waitReady(ctx, apiURL, controlURL, adminPW, d.opts.Workers); err != nil {
 			return err
 		}
-		anon, err := jwtauth.AnonKey([]byte(secret), secrets.KeysIssuedAt, secrets.KeysIssuedAt.Add(KeyLifetime))
+		issued := d.secrets.KeysIssuedAt
+		anon, err := jwtauth.AnonKey([]byte(secret), issued, issued.Add(KeyLifetime))
 		if err != nil {
 			return err
 		}
-		service, err := jwtauth.ServiceRoleKey([]byte(secret), secrets.KeysIssuedAt, secrets.KeysIssuedAt.Add(KeyLifetime))
+		service, err := jwtauth.ServiceRoleKey([]byte(secret), issued, issued.Add(KeyLifetime))
 		if err != nil {
 			return err
 		}
-		if err := writeState(dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: natsURL, DatabaseURL: dbURL, PID: os.Getpid()}); err != nil {
+		if err := writeState(d.dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: d.natsURL(), DatabaseURL: dbURL, PID: os.Getpid()}); err != nil {
 			return err
 		}
 		publishable, secretKey := jwtauth.OpaqueKeys([]byte(secret))
-		printBanner(opts.Stdout, apiURL, anon, service, publishable, secretKey, adminPW, dataDir, opts.Workers)
+		printBanner(d.opts.Stdout, apiURL, anon, service, publishable, secretKey, adminPW, d.dataDir, d.opts.Workers)
 		<-ctx.Done()
-		_ = os.Remove(filepath.Join(dataDir, stateFile))
+		_ = os.Remove(filepath.Join(d.dataDir, stateFile))
 		return nil
-	})
-	g.Add(shipperActor(shipper, natsURL, log))
-	err = g.Run(ctx)
-	if errors.Is(err, context.Canceled) {
-		err = nil
 	}
-	return err
 }
 
 // shipperActor publishes dev's own log records on NATS like every tier's.

@@ -20,8 +20,9 @@ import (
 const seedWait = 300 * time.Millisecond
 
 // Run subscribes to heartbeats and leaves until ctx is done, and drops
-// workers that miss bus.MissedBeatsLimit beats. The subscriptions are plain
-// (fan-out): every edge must see every worker.
+// workers that miss bus.MissedBeatsLimit beats while nc is connected: while
+// it is not, the pool keeps its workers (see pool.SetBus). The
+// subscriptions are plain (fan-out): every edge must see every worker.
 func Run(ctx context.Context, nc *nats.Conn, p *pool.Pool, log *slog.Logger) error {
 	beats, err := nc.Subscribe(bus.AllHeartbeats, func(m *nats.Msg) {
 		var hb bus.Heartbeat
@@ -59,6 +60,7 @@ func Run(ctx context.Context, nc *nats.Conn, p *pool.Pool, log *slog.Logger) err
 		case <-ctx.Done():
 			return nil
 		case now := <-t.C:
+			p.SetBus(nc.IsConnected(), now)
 			p.Prune(now, maxAge)
 		}
 	}

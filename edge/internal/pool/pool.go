@@ -58,6 +58,12 @@ type Pool struct {
 	mu    sync.Mutex
 	byKey map[string]*Upstream // key: URL
 	snap  atomic.Pointer[[]*Upstream]
+	// busDown is set while the edge's NATS connection is away: heartbeats
+	// cannot arrive then, so their absence says nothing about a worker.
+	// judgedSince (under mu) is when heartbeat judgement last resumed: a
+	// worker's beats count as missed only from then on.
+	busDown     atomic.Bool
+	judgedSince time.Time
 
 	// OnChange, when set, is called after the set or health changes.
 	OnChange func()
@@ -178,12 +184,44 @@ func (p *Pool) Leave(id, rawURL string) {
 	}
 }
 
-// Prune removes NATS workers whose last beat is older than maxAge.
+// SetBus tells the pool whether the edge's NATS connection is up. While it
+// is down, the workers found over NATS are kept, judged by the edge's own
+// connections and by health probes instead of their beats; when it comes
+// back, heartbeat judgement resumes with a fresh grace period, so no worker
+// is dropped before it has had maxAge to beat again.
+func (p *Pool) SetBus(up bool, now time.Time) {
+	if p.busDown.Load() != up {
+		return // no change
+	}
+	p.mu.Lock()
+	p.busDown.Store(!up)
+	if up {
+		p.judgedSince = now
+	}
+	n := len(p.byKey)
+	p.mu.Unlock()
+	if up {
+		p.log.Info("NATS is back: following worker heartbeats again", "component", "pool", "workers", n)
+	} else {
+		p.log.Warn("NATS is away: keeping the workers known, judged by health probes until it returns", "component", "pool", "workers", n)
+	}
+}
+
+// Prune removes NATS workers whose last beat is older than maxAge, counting
+// from when heartbeat judgement last resumed. It does nothing while the bus
+// is down (see SetBus).
 func (p *Pool) Prune(now time.Time, maxAge time.Duration) {
+	if p.busDown.Load() {
+		return
+	}
 	p.mu.Lock()
 	removed := false
 	for k, u := range p.byKey {
-		if u.Source == SourceNATS && now.Sub(time.Unix(0, u.lastBeat.Load())) > maxAge {
+		last := time.Unix(0, u.lastBeat.Load())
+		if last.Before(p.judgedSince) {
+			last = p.judgedSince
+		}
+		if u.Source == SourceNATS && now.Sub(last) > maxAge {
 			delete(p.byKey, k)
 			u.CloseIdleConnections()
 			removed = true
@@ -211,11 +249,13 @@ func (p *Pool) MarkDown(u *Upstream) {
 }
 
 // Probe checks /health of every static upstream and of every unhealthy one,
-// through each upstream's own pooled client.
+// through each upstream's own pooled client; while the bus is down, of every
+// upstream, since no beat tells that a worker is gone.
 func (p *Pool) Probe(timeout time.Duration) {
 	var wg sync.WaitGroup
+	all := p.busDown.Load()
 	for _, u := range p.Snapshot() {
-		if u.Source != SourceStatic && u.healthy.Load() {
+		if u.Source != SourceStatic && u.healthy.Load() && !all {
 			continue
 		}
 		wg.Add(1)

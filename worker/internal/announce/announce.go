@@ -177,6 +177,12 @@ func (a *Announcer) Leave(timeout time.Duration) error {
 	a.publish(bus.WorkerLeave(a.opts.ID), bus.Leave{ID: a.opts.ID, URL: a.opts.URL})
 	a.mu.Unlock()
 	a.unregister()
+	if !a.opts.Conn.IsConnected() {
+		// NATS is away: nothing can confirm the leave, and edges judge this
+		// worker by their probes meanwhile, which its draining answers.
+		a.log.Warn("leave not sent: NATS is not connected")
+		return nats.ErrDisconnected
+	}
 	if err := a.opts.Conn.FlushTimeout(timeout); err != nil {
 		a.log.Warn("leave not confirmed by NATS", "error", err.Error())
 		return err

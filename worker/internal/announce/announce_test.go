@@ -133,3 +133,22 @@ func TestAnnouncerMicroService(t *testing.T) {
 	}, "a worker that left no longer answers")
 	stop1()
 }
+
+// With NATS away, Leave does not wait for a confirmation that cannot come.
+func TestLeaveWithNATSDown(t *testing.T) {
+	ns := bustest.RunRestartable(t)
+	nc, err := bus.Connect(ns.URL(), "test", nil)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	ns.Stop()
+	bustest.Eventually(t, 5*time.Second, func() bool { return !nc.IsConnected() }, "disconnected")
+	a := announce.New(announce.Options{Conn: nc, ID: "w.2", URL: "http://127.0.0.1:9"})
+	left := make(chan error, 1)
+	go func() { left <- a.Leave(time.Minute) }()
+	select {
+	case err := <-left:
+		assert.ErrorIs(t, err, nats.ErrDisconnected)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Leave waited for NATS")
+	}
+}
