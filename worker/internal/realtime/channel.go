@@ -184,7 +184,10 @@ func (sock *socket) join(m Message) {
 	svc.mu.Lock()
 	svc.subscribeTopic(ch)
 	svc.mu.Unlock()
-	if svc.nc != nil {
+	// The join is answered once NATS has the subscription, so a broadcast
+	// sent by another worker right after it arrives; with NATS away there is
+	// nothing to wait for, and a join must not wait on the control plane.
+	if svc.nc != nil && svc.nc.IsConnected() {
 		_ = svc.nc.FlushTimeout(2 * time.Second)
 	}
 

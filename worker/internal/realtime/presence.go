@@ -41,7 +41,9 @@ func (s *Service) startPresence() {
 		s.log.Error("realtime: subscribing to presence", "error", err)
 		return
 	}
-	_ = s.nc.Flush()
+	// No Flush: the subscription and the hello leave in order on one
+	// connection (after a reconnect too), and waiting for NATS here would
+	// hold a worker's start-up hostage to a NATS outage.
 	s.publishPresence(bus.RealtimePresenceEvent{Worker: s.worker, Kind: "hello"})
 	s.bg.Add(1)
 	go func() {
