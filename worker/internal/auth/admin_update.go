@@ -226,5 +226,5 @@ func (s *service) adminDeleteFactor(c *fiber.Ctx) error {
 	if _, err := userIDParam(c); err != nil {
 		return err
 	}
-	return notFound("mfa_factor_not_found", "Factor not found")
+	return notFound(CodeMFAFactorNotFound, "Factor not found")
 }

@@ -214,7 +214,9 @@ func (s *service) sendMail(ctx context.Context, kind, to string, d mailData) err
 	}
 	m := Mail{To: to, Subject: subject, Type: kind, Link: d.Link, OTP: d.OTP, TokenHash: d.TokenHash, RedirectTo: d.RedirectTo, HTML: html}
 	if err := s.mailer.Send(ctx, m); err != nil {
-		return internalError(fmt.Sprintf("Error sending %s email", mailNoun(kind)), err)
+		// The cause is kept as text: a mail server that cannot be reached
+		// must not read as a database that cannot be (toError's 503).
+		return internalError(fmt.Sprintf("Error sending %s email", mailNoun(kind)), fmt.Errorf("sending mail: %s", err))
 	}
 	return nil
 }
