@@ -175,6 +175,8 @@ var (
 	errOTPExpired         = forbidden(CodeOTPExpired, "Token has expired or is invalid")
 	errNotAdmin           = forbidden(CodeNotAdmin, "User not allowed")
 	errUserNotFound       = notFound(CodeUserNotFound, "User not found")
+	errEmailExists        = unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+	errPhoneExists        = unprocessable(CodePhoneExists, "Phone number already registered by another user")
 )
 
 // wire bodies (contracts with auth-js; errors_test.go pins them).
