@@ -59,8 +59,10 @@ const (
 	CodeRequestTooLarge          = "request_entity_too_large"
 	CodeNotFound                 = "not_found"
 	CodeCaptchaFailed            = "captcha_failed"
-	CodeDatabaseUnavailable      = "database_unavailable"
 	CodeMFAFactorNotFound        = "mfa_factor_not_found"
+	// CodeDatabaseUnavailable is MadBase's own (GoTrue has none): a 503
+	// while the database cannot be reached, which auth-js retries.
+	CodeDatabaseUnavailable = "database_unavailable"
 	// CodeInvalidRequest is the OAuth error name of a malformed /token
 	// request (oauthError's shape).
 	CodeInvalidRequest = "invalid_request"
