@@ -117,14 +117,14 @@ func (s *service) adminCreateUser(c *fiber.Ctx) error {
 			if taken, err := emailTaken(ctx, tx, email, uuid.Nil); err != nil {
 				return dbError(err)
 			} else if taken {
-				return unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+				return errEmailExists
 			}
 		}
 		if phone != "" {
 			if taken, err := phoneTaken(ctx, tx, phone, uuid.Nil); err != nil {
 				return dbError(err)
 			} else if taken {
-				return unprocessable(CodePhoneExists, "Phone number already registered by another user")
+				return errPhoneExists
 			}
 		}
 		var err error

@@ -219,3 +219,82 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	assert.Equal(t, 422, r.Status)
 	assert.Equal(t, "email_exists", r.JSON(t)["code"])
 }
+
+// TestGenerateLinkKinds covers each kind's choice of user: a magic link to
+// an unknown address signs up, an invite link invites, an email change
+// link refuses a taken address, a signup link to an unconfirmed user
+// replaces its password, and ?redirect_to= wins over the body's.
+func TestGenerateLinkKinds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, map[string]string{"AUTH_URI_ALLOW_LIST": "http://localhost:5173/**"})
+	svc := bearer(e.service)
+	link := func(body map[string]any, query string) map[string]any {
+		t.Helper()
+		r := e.req("POST", "/admin/generate_link"+query, body, svc...)
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		return r.JSON(t)
+	}
+	g := link(map[string]any{"type": "magiclink", "email": "new-magic@example.com", "redirect_to": "http://localhost:5173/body"},
+		"?redirect_to=http://localhost:5173/query")
+	assert.Equal(t, "magiclink", g["verification_type"])
+	assert.Equal(t, "http://localhost:5173/query", g["redirect_to"])
+	r := e.req("GET", "/admin/users/"+g["id"].(string), nil, svc...)
+	require.Equal(t, 200, r.Status, "the magic link signed the address up: %s", r.Body)
+
+	g = link(map[string]any{"type": "invite", "email": "linked-invite@example.com"}, "")
+	assert.Equal(t, "invite", g["verification_type"])
+	assert.NotEmpty(t, g["invited_at"])
+
+	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "first-pass-1"}, "")
+	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "second-pass-2"}, "")
+	r = e.req("POST", "/verify", map[string]any{"type": "signup", "token_hash": g["hashed_token"]})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	e.signIn("unconfirmed@example.com", "second-pass-2")
+
+	g = link(map[string]any{"type": "email_change_current", "email": "unconfirmed@example.com", "new_email": "changed@example.com"}, "")
+	assert.Equal(t, "email_change", g["verification_type"])
+	assert.Equal(t, "changed@example.com", g["new_email"])
+	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "email_change_new", "email": "unconfirmed@example.com",
+		"new_email": "linked-invite@example.com"}, svc...)
+	assert.Equal(t, 422, r.Status, "%s", r.Body)
+	assert.Equal(t, "email_exists", r.JSON(t)["code"])
+	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "email_change_new", "email": "nobody@example.com",
+		"new_email": "free@example.com"}, svc...)
+	assert.Equal(t, 404, r.Status, "%s", r.Body)
+
+	off := newEnvDB(t, e.pool, false, map[string]string{"AUTH_DISABLE_SIGNUP": "true"})
+	r = off.req("POST", "/admin/generate_link", map[string]any{"type": "magiclink", "email": "nobody-yet@example.com"}, bearer(off.service)...)
+	assert.Equal(t, 422, r.Status, "%s", r.Body)
+	assert.Equal(t, "signup_disabled", r.JSON(t)["code"])
+}
+
+// TestAdminUpdatePhoneAndRole covers the phone and role steps of an admin
+// update: a new number with its identity, a taken one refused, a role set.
+func TestAdminUpdatePhoneAndRole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	svc := bearer(e.service)
+	r := e.req("POST", "/admin/users", map[string]any{"email": "ph@example.com", "password": "secret-123", "email_confirm": true}, svc...)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	id := r.JSON(t)["id"].(string)
+	r = e.req("POST", "/admin/users", map[string]any{"phone": "+15550009999"}, svc...)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+
+	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "+1 555 000 1234", "phone_confirm": true, "role": "editor"}, svc...)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	u := r.JSON(t)
+	assert.Equal(t, "15550001234", u["phone"])
+	assert.NotEmpty(t, u["phone_confirmed_at"])
+	assert.Equal(t, "editor", u["role"])
+	assert.Len(t, u["identities"], 2, "email and phone")
+	assert.Equal(t, []any{"email", "phone"}, u["app_metadata"].(map[string]any)["providers"])
+
+	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "15550009999"}, svc...)
+	assert.Equal(t, 422, r.Status, "%s", r.Body)
+	assert.Equal(t, "phone_exists", r.JSON(t)["code"])
+	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "not a number"}, svc...)
+	assert.Equal(t, 400, r.Status, "%s", r.Body)
+	r = e.req("PUT", "/admin/users/00000000-0000-4000-8000-000000000000", map[string]any{"role": "x"}, svc...)
+	assert.Equal(t, 404, r.Status, "%s", r.Body)
+	assert.Equal(t, "user_not_found", r.JSON(t)["code"])
+}

@@ -76,9 +76,12 @@ func RegisterWith(r fiber.Router, d app.Deps, opts Options) {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		log.Error("auth disabled: bad configuration", "component", "auth", "error", err.Error())
-		g.Use(func(c *fiber.Ctx) error {
-			return fiber.NewError(fiber.StatusInternalServerError, "auth is not configured")
+		log = log.With("component", "auth")
+		log.Error("auth disabled: bad configuration", "error", err.Error())
+		// The errors still go through auth's renderer, in auth-js's shape.
+		broken := &service{log: log}
+		g.Use(broken.handleErrors, func(c *fiber.Ctx) error {
+			return internalError("Auth is not configured", err)
 		})
 		return
 	}

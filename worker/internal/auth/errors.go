@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
@@ -58,7 +59,26 @@ const (
 	CodeRequestTooLarge          = "request_entity_too_large"
 	CodeNotFound                 = "not_found"
 	CodeCaptchaFailed            = "captcha_failed"
+	CodeMFAFactorNotFound        = "mfa_factor_not_found"
+	// CodeDatabaseUnavailable is MadBase's own (GoTrue has none): a 503
+	// while the database cannot be reached, which auth-js retries.
+	CodeDatabaseUnavailable = "database_unavailable"
+	// CodeInvalidRequest is the OAuth error name of a malformed /token
+	// request (oauthError's shape).
+	CodeInvalidRequest = "invalid_request"
 )
+
+// oauthErrorNames maps statuses to the OAuth error names redirects carry.
+var oauthErrorNames = map[int]string{
+	http.StatusBadRequest:          CodeInvalidRequest,
+	http.StatusUnauthorized:        "unauthorized_client",
+	http.StatusForbidden:           "access_denied",
+	http.StatusNotFound:            CodeInvalidRequest,
+	http.StatusUnprocessableEntity: CodeInvalidRequest,
+	http.StatusTooManyRequests:     CodeInvalidRequest,
+	http.StatusInternalServerError: "server_error",
+	http.StatusServiceUnavailable:  "temporarily_unavailable",
+}
 
 // APIVersionHeader is the header auth-js sends on every request and reads on
 // error responses to choose between the error shapes.
@@ -120,8 +140,23 @@ func internalError(msg string, cause error) *apierr.Error {
 }
 
 // dbError is what every unexpected database failure becomes: never SQL text.
+// The renderer turns it into dbUnavailable when the database could not be
+// reached.
 func dbError(cause error) *apierr.Error {
 	return internalError("Database error", cause)
+}
+
+// retryAfterSeconds is the Retry-After of the answers given while the
+// database cannot be reached.
+const retryAfterSeconds = "1"
+
+// dbUnavailable is the 503 of a request the database could not serve
+// because it could not be reached: auth-js retries a 503 and keeps its
+// session, where a 500 would read as the server's own failure.
+func dbUnavailable(cause error) *apierr.Error {
+	return &apierr.Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable,
+		Message: "The database cannot be reached; retry later", Internal: cause,
+		Headers: map[string]string{fiber.HeaderRetryAfter: retryAfterSeconds}}
 }
 
 func validationFailed(format string, args ...any) *apierr.Error {
@@ -142,6 +177,8 @@ var (
 	errOTPExpired         = forbidden(CodeOTPExpired, "Token has expired or is invalid")
 	errNotAdmin           = forbidden(CodeNotAdmin, "User not allowed")
 	errUserNotFound       = notFound(CodeUserNotFound, "User not found")
+	errEmailExists        = unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+	errPhoneExists        = unprocessable(CodePhoneExists, "Phone number already registered by another user")
 )
 
 // wire bodies (contracts with auth-js; errors_test.go pins them).
@@ -186,9 +223,20 @@ func requestAPIVersion(c *fiber.Ctx) bool {
 }
 
 // toError maps any error a handler returned to an *apierr.Error in auth's
-// vocabulary: errors with auth's codes as they are, errors with the shared
-// codes and fiber's own by their status.
+// vocabulary: a failure caused by a database that cannot be reached is
+// dbUnavailable, whatever wrapped it; other errors are classified.
 func toError(err error) *apierr.Error {
+	e := classify(err)
+	if e.Status >= 500 && e.Code != CodeDatabaseUnavailable && db.Unreachable(err) {
+		return dbUnavailable(err)
+	}
+	return e
+}
+
+// classify maps an error to auth's vocabulary: errors with auth's codes as
+// they are, errors with the shared codes and fiber's own by their status,
+// anything else a generic 500.
+func classify(err error) *apierr.Error {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {
 		if !ae.Shared() {

@@ -124,6 +124,25 @@ func newEnvNoMailer(t *testing.T, e *env) *env {
 
 func newEnvFull(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]string, m *captureMailer) *env {
 	t.Helper()
+	var mailer Mailer
+	if m != nil {
+		mailer = m
+	}
+	e := newEnvOpts(t, pool, dev, vars, mailer, testLogger(t))
+	e.mail = m
+	return e
+}
+
+// newEnvLogged is a dev API without autoconfirm on its own database, whose
+// records (every level) go to log and whose mails go to mailer.
+func newEnvLogged(t *testing.T, log *slog.Logger, mailer Mailer) *env {
+	t.Helper()
+	return newEnvOpts(t, dbtest.New(t, platform.Source, authmig.Source), true, map[string]string{"AUTH_AUTOCONFIRM": "false"}, mailer, log)
+}
+
+// newEnvOpts uses the mailer the configuration picks when mailer is nil.
+func newEnvOpts(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]string, mailer Mailer, log *slog.Logger) *env {
+	t.Helper()
 	all := map[string]string{"JWT_SECRET": testSecret, "SITE_URL": "http://app.test:3000"}
 	for k, v := range vars {
 		all[k] = v
@@ -131,7 +150,7 @@ func newEnvFull(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 	var cfg config.Worker
 	require.NoError(t, config.Load(&cfg, config.Map(all)))
 	require.NoError(t, cfg.Auth.Validate(dev))
-	e := &env{t: t, pool: pool, mail: m, clock: &testClock{t: time.Now()}, secret: testSecret, bcryptCost: bcrypt.MinCost}
+	e := &env{t: t, pool: pool, clock: &testClock{t: time.Now()}, secret: testSecret, bcryptCost: bcrypt.MinCost}
 	if vars["TEST_REAL_BCRYPT_COST"] == "true" {
 		e.bcryptCost = 0
 	}
@@ -139,12 +158,12 @@ func newEnvFull(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 	e.app = app.New(app.Options{
 		ID: "w1",
 		Deps: app.Deps{
-			Log: testLogger(t), DB: pool, Config: cfg, Registry: reg, Dev: dev,
+			Log: log, DB: pool, Config: cfg, Registry: reg, Dev: dev,
 		},
 		Capabilities: []app.Capability{func(r fiber.Router, d app.Deps) {
 			opts := Options{Now: e.clock.now, bcryptCost: e.bcryptCost}
-			if m != nil {
-				opts.Mailer = m
+			if mailer != nil {
+				opts.Mailer = mailer
 			}
 			RegisterWith(r, d, opts)
 		}},

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/madbase/madbase/shared/apierr"
 )
 
 // inviteParams is POST /invite's body (admin inviteUserByEmail).
@@ -58,7 +57,7 @@ func (s *service) inviteUser(rctx context.Context, tx pgx.Tx, email string, data
 	case err != nil:
 		return nil, dbError(err)
 	case u.emailConfirmed():
-		return nil, unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+		return nil, errEmailExists
 	}
 	if _, err := tx.Exec(rctx, `update auth.users set invited_at = $2 where id = $1`, u.ID, s.now().UTC()); err != nil {
 		return nil, dbError(err)
@@ -98,134 +97,48 @@ func (g generateLinkBody) MarshalJSON() ([]byte, error) {
 	return append(w.b, '}'), nil
 }
 
+// linkKinds maps generate_link's types to the mail kind whose token the
+// link carries.
+var linkKinds = map[string]string{
+	"signup":               mailSignup,
+	"invite":               mailInvite,
+	"magiclink":            mailMagicLink,
+	"recovery":             mailRecovery,
+	"email_change_current": mailEmailChangeCurrent,
+	"email_change_new":     mailEmailChangeNew,
+}
+
+// linkRequest is a checked generate_link request.
+type linkRequest struct {
+	kind        string // the mail kind
+	email       string // normalized
+	newEmail    string // normalized; email change links only
+	password    string // signup links only
+	data        map[string]any
+	rawRedirect string // as asked: ?redirect_to=, else the body's
+}
+
 // generateLink makes the link (and code) a mail would carry, without
 // sending it, for apps that send their own mails.
 func (s *service) generateLink(c *fiber.Ctx) error {
-	var p generateLinkParams
-	if err := readJSON(c, &p); err != nil {
-		return err
-	}
-	var kind string
-	switch p.Type {
-	case "signup":
-		kind = mailSignup
-	case "invite":
-		kind = mailInvite
-	case "magiclink":
-		kind = mailMagicLink
-	case "recovery":
-		kind = mailRecovery
-	case "email_change_current":
-		kind = mailEmailChangeCurrent
-	case "email_change_new":
-		kind = mailEmailChangeNew
-	default:
-		return validationFailed("Invalid email action link type requested")
-	}
-	email, err := normalizeEmail(p.Email)
+	req, err := parseLinkRequest(c)
 	if err != nil {
 		return err
 	}
-	var newEmail string
-	if kind == mailEmailChangeCurrent || kind == mailEmailChangeNew {
-		if p.NewEmail == "" {
-			return validationFailed("The new email address is required to generate an email change link")
-		}
-		if newEmail, err = normalizeEmail(p.NewEmail); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var encrypted string
-	if kind == mailSignup && p.Password != "" {
-		if werr := s.cfg.checkPassword(p.Password); werr != nil {
-			return werr
-		}
-		if encrypted, err = s.hasher.hash(ctx, p.Password); err != nil {
-			return internalError("Unexpected failure", err)
-		}
+	encrypted, err := s.linkPassword(ctx, req)
+	if err != nil {
+		return err
 	}
-	rawRedirect := c.Query("redirect_to")
-	if rawRedirect == "" {
-		rawRedirect = p.RedirectTo
-	}
-	if rawRedirect == "" {
-		rawRedirect = p.Redirect2
-	}
-	redirect, base := s.cfg.redirectTo(rawRedirect), s.externalURL(c)
+	redirect, base := s.cfg.redirectTo(req.rawRedirect), s.externalURL(c)
 	var (
 		u   *user
 		tok *emailToken
 	)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		existing, err := userByEmail(ctx, tx, email)
-		if err != nil && !errors.Is(err, errNoUser) {
-			return dbError(err)
-		}
-		switch kind {
-		case mailSignup:
-			switch {
-			case existing == nil:
-				if encrypted == "" {
-					return validationFailed("Signup requires a valid password")
-				}
-				u, err = s.createUser(ctx, tx, newUser{Email: email, Encrypted: encrypted, Provider: "email", UserMetaData: p.Data})
-			case existing.emailConfirmed():
-				return unprocessable(CodeEmailExists, "A user with this email address has already been registered")
-			default:
-				u = existing
-				if encrypted != "" {
-					_, err = tx.Exec(ctx, `update auth.users set encrypted_password = $2 where id = $1`, u.ID, encrypted)
-				}
-			}
-		case mailInvite:
-			u, err = s.inviteUser(ctx, tx, email, p.Data)
-		case mailMagicLink:
-			if existing == nil {
-				if s.cfg.disableSignup {
-					return unprocessable(CodeSignupDisabled, "Signups not allowed for this instance")
-				}
-				u, err = s.createUser(ctx, tx, newUser{Email: email, Provider: "email", UserMetaData: p.Data})
-			} else {
-				u = existing
-			}
-		case mailRecovery:
-			if existing == nil {
-				return errUserNotFound
-			}
-			u = existing
-		default: // email change
-			if existing == nil {
-				return errUserNotFound
-			}
-			u = existing
-			taken, terr := emailTaken(ctx, tx, newEmail, u.ID)
-			if terr != nil {
-				return dbError(terr)
-			}
-			if taken {
-				return unprocessable(CodeEmailExists, "A user with this email address has already been registered")
-			}
-			_, err = tx.Exec(ctx, `update auth.users set email_change = $2, email_change_confirm_status = 0,
-				email_change_token_new = '', email_change_token_current = '' where id = $1`, u.ID, newEmail)
-			u.EmailChange, u.EmailChangeTokenNew, u.EmailChangeTokenCurrent = newEmail, "", ""
-		}
-		if err != nil {
-			var ae *apierr.Error
-			if errors.As(err, &ae) {
-				return ae
-			}
-			return dbError(err)
-		}
-		address := u.Email
-		if kind == mailEmailChangeNew {
-			address = newEmail
-		}
-		if tok, err = s.issueEmailToken(ctx, tx, u, kind, address, redirect, base, nil); err != nil {
-			return err
-		}
-		u, err = s.reload(ctx, tx, u.ID)
+		var err error
+		u, tok, err = s.issueLink(ctx, tx, req, encrypted, redirect, base)
 		return err
 	})
 	if err != nil {
@@ -239,4 +152,151 @@ func (s *service) generateLink(c *fiber.Ctx) error {
 		verificationType: tok.VerifyTyp,
 		redirectTo:       redirect,
 	})
+}
+
+// parseLinkRequest reads and checks the request.
+func parseLinkRequest(c *fiber.Ctx) (*linkRequest, error) {
+	var p generateLinkParams
+	if err := readJSON(c, &p); err != nil {
+		return nil, err
+	}
+	kind, ok := linkKinds[p.Type]
+	if !ok {
+		return nil, validationFailed("Invalid email action link type requested")
+	}
+	email, err := normalizeEmail(p.Email)
+	if err != nil {
+		return nil, err
+	}
+	req := &linkRequest{kind: kind, email: email, data: p.Data}
+	if kind == mailSignup {
+		req.password = p.Password
+	}
+	if kind == mailEmailChangeCurrent || kind == mailEmailChangeNew {
+		if p.NewEmail == "" {
+			return nil, validationFailed("The new email address is required to generate an email change link")
+		}
+		if req.newEmail, err = normalizeEmail(p.NewEmail); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{c.Query("redirect_to"), p.RedirectTo, p.Redirect2} {
+		if r != "" {
+			req.rawRedirect = r
+			break
+		}
+	}
+	return req, nil
+}
+
+// linkPassword checks and hashes a signup link's password ("" when none).
+func (s *service) linkPassword(ctx context.Context, req *linkRequest) (string, error) {
+	if req.password == "" {
+		return "", nil
+	}
+	if werr := s.cfg.checkPassword(req.password); werr != nil {
+		return "", werr
+	}
+	encrypted, err := s.hasher.hash(ctx, req.password)
+	if err != nil {
+		return "", internalError("Unexpected failure", err)
+	}
+	return encrypted, nil
+}
+
+// issueLink finds or makes the link's user, issues its token (sent to the
+// new address for email_change_new) and returns the user as it is now.
+func (s *service) issueLink(ctx context.Context, tx pgx.Tx, req *linkRequest, encrypted, redirect, base string) (*user, *emailToken, error) {
+	existing, err := userByEmail(ctx, tx, req.email)
+	if errors.Is(err, errNoUser) {
+		existing = nil
+	} else if err != nil {
+		return nil, nil, dbError(err)
+	}
+	var u *user
+	switch req.kind {
+	case mailSignup:
+		u, err = s.signupLinkUser(ctx, tx, existing, req, encrypted)
+	case mailInvite:
+		u, err = s.inviteUser(ctx, tx, req.email, req.data)
+	case mailMagicLink:
+		u, err = s.magicLinkUser(ctx, tx, existing, req)
+	case mailRecovery:
+		u = existing
+		if u == nil {
+			err = errUserNotFound
+		}
+	default: // email change
+		u, err = emailChangeLinkUser(ctx, tx, existing, req.newEmail)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	address := u.Email
+	if req.kind == mailEmailChangeNew {
+		address = req.newEmail
+	}
+	tok, err := s.issueEmailToken(ctx, tx, u, req.kind, address, redirect, base, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u, err = s.reload(ctx, tx, u.ID); err != nil {
+		return nil, nil, err
+	}
+	return u, tok, nil
+}
+
+// signupLinkUser is a signup link's user: a new one (with the password), or
+// the unconfirmed one of the address (its password replaced when one is
+// given); a confirmed address is email_exists.
+func (s *service) signupLinkUser(ctx context.Context, tx pgx.Tx, existing *user, req *linkRequest, encrypted string) (*user, error) {
+	switch {
+	case existing == nil:
+		if encrypted == "" {
+			return nil, validationFailed("Signup requires a valid password")
+		}
+		return s.createUser(ctx, tx, newUser{Email: req.email, Encrypted: encrypted, Provider: "email", UserMetaData: req.data})
+	case existing.emailConfirmed():
+		return nil, errEmailExists
+	}
+	if encrypted != "" {
+		if _, err := tx.Exec(ctx, `update auth.users set encrypted_password = $2 where id = $1`, existing.ID, encrypted); err != nil {
+			return nil, dbError(err)
+		}
+	}
+	return existing, nil
+}
+
+// magicLinkUser is a magic link's user: the address's, or a new one (a
+// magic link to an unknown address signs up, unless signups are off).
+func (s *service) magicLinkUser(ctx context.Context, tx pgx.Tx, existing *user, req *linkRequest) (*user, error) {
+	if existing != nil {
+		return existing, nil
+	}
+	if s.cfg.disableSignup {
+		return nil, unprocessable(CodeSignupDisabled, "Signups not allowed for this instance")
+	}
+	return s.createUser(ctx, tx, newUser{Email: req.email, Provider: "email", UserMetaData: req.data})
+}
+
+// emailChangeLinkUser is an email change link's user, with newEmail made
+// its pending change (any earlier change's tokens dropped).
+func emailChangeLinkUser(ctx context.Context, tx pgx.Tx, existing *user, newEmail string) (*user, error) {
+	if existing == nil {
+		return nil, errUserNotFound
+	}
+	u := existing
+	taken, err := emailTaken(ctx, tx, newEmail, u.ID)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if taken {
+		return nil, errEmailExists
+	}
+	if _, err := tx.Exec(ctx, `update auth.users set email_change = $2, email_change_confirm_status = 0,
+		email_change_token_new = '', email_change_token_current = '' where id = $1`, u.ID, newEmail); err != nil {
+		return nil, dbError(err)
+	}
+	u.EmailChange, u.EmailChangeTokenNew, u.EmailChangeTokenCurrent = newEmail, "", ""
+	return u, nil
 }

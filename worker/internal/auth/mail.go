@@ -51,8 +51,9 @@ type Mailer interface {
 var errNoMailer = errors.New("no mail server configured: set SMTP_HOST (or AUTH_AUTOCONFIRM=true to sign up without confirmation mails)")
 
 // newMailer picks how mail goes out: SMTP when SMTP_HOST is set; in dev
-// without it, the dev outbox (NATS to control, and the log); otherwise
-// nowhere (flows that need a mail fail, once-warned at start).
+// without it, the dev outbox (NATS to control; the log only notes each
+// mail); otherwise nowhere (flows that need a mail fail, once-warned at
+// start).
 func newMailer(a config.Auth, dev bool, nc *nats.Conn, log *slog.Logger) Mailer {
 	switch {
 	case a.SMTPHost != "":
@@ -68,9 +69,10 @@ type noMailer struct{}
 
 func (noMailer) Send(context.Context, Mail) error { return errNoMailer }
 
-// outboxMailer is the dev outbox: each mail is logged with its link and
-// code (dev only: they are credentials) and published for control, which
-// serves GET /admin/v1/outbox.
+// outboxMailer is the dev outbox: each mail is published for control,
+// which keeps it and serves it at GET /admin/v1/outbox. The log says only
+// that a mail is waiting there: its link, code and token hash sign the
+// user in, and logs are read by more people than the outbox is.
 type outboxMailer struct {
 	nc  *nats.Conn
 	log *slog.Logger
@@ -78,7 +80,7 @@ type outboxMailer struct {
 
 func (o *outboxMailer) Send(_ context.Context, m Mail) error {
 	o.log.Info("dev outbox: mail not sent (no SMTP_HOST); read it at /admin/v1/outbox",
-		"to", m.To, "type", m.Type, "subject", m.Subject, "link", m.Link, "otp", m.OTP)
+		"to", m.To, "type", m.Type, "subject", m.Subject)
 	if o.nc == nil {
 		return nil
 	}
@@ -212,7 +214,9 @@ func (s *service) sendMail(ctx context.Context, kind, to string, d mailData) err
 	}
 	m := Mail{To: to, Subject: subject, Type: kind, Link: d.Link, OTP: d.OTP, TokenHash: d.TokenHash, RedirectTo: d.RedirectTo, HTML: html}
 	if err := s.mailer.Send(ctx, m); err != nil {
-		return internalError(fmt.Sprintf("Error sending %s email", mailNoun(kind)), err)
+		// The cause is kept as text: a mail server that cannot be reached
+		// must not read as a database that cannot be (toError's 503).
+		return internalError(fmt.Sprintf("Error sending %s email", mailNoun(kind)), fmt.Errorf("sending mail: %s", err))
 	}
 	return nil
 }

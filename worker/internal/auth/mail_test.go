@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -48,7 +49,76 @@ func TestOutboxMailerPublishes(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Contains(t, out.String(), "123456", "dev logs the code so flows can be finished from the log")
+	logged := out.String()
+	assert.Contains(t, logged, "/admin/v1/outbox", "the log points at the outbox")
+	assert.Contains(t, logged, "a@example.com")
+	for _, secret := range []string{"123456", "token=abc", "verify?", "abc&"} {
+		assert.NotContains(t, logged, secret, "codes, links and tokens stay out of the logs")
+	}
+}
+
+// TestMailFlowsLogNoCredentials runs the flows that mail a code or a link
+// through the dev outbox with every log record kept: none may carry the
+// code, the link's token or the password.
+func TestMailFlowsLogNoCredentials(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &out, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	outbox := newMailer(config.Auth{}, true, nil, log)
+	kept := &keepingMailer{next: outbox}
+	e := newEnvLogged(t, log, kept)
+	r := e.req("POST", "/signup", map[string]any{"email": "logs@example.com", "password": "secret-pass-123"})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	r = e.req("POST", "/otp", map[string]any{"email": "magic@example.com"})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	r = e.req("POST", "/admin/users", map[string]any{"email": "rec@example.com", "password": "secret-pass-456", "email_confirm": true},
+		bearer(e.service)...)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	r = e.req("POST", "/recover", map[string]any{"email": "rec@example.com"})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	r = e.req("POST", "/invite", map[string]any{"email": "inv@example.com"}, bearer(e.service)...)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	// A failing link logs its failure, not its token.
+	r = e.req("GET", "/verify?type=signup&token=0123456789abcdef0123456789abcdef", nil)
+	require.Equal(t, 303, r.Status, "%s", r.Body)
+
+	mails := kept.all()
+	require.Len(t, mails, 4)
+	mu.Lock()
+	defer mu.Unlock()
+	logged := out.String()
+	require.Contains(t, logged, "dev outbox", "the mails went through the outbox's log")
+	for _, m := range mails {
+		require.NotEmpty(t, m.OTP)
+		require.NotEmpty(t, m.TokenHash)
+		assert.NotContains(t, logged, m.OTP, "the code of the %s mail", m.Type)
+		assert.NotContains(t, logged, m.TokenHash, "the token of the %s mail", m.Type)
+		assert.NotContains(t, logged, m.Link, "the link of the %s mail", m.Type)
+	}
+	for _, secret := range []string{"secret-pass-123", "secret-pass-456", "0123456789abcdef0123456789abcdef"} {
+		assert.NotContains(t, logged, secret)
+	}
+}
+
+// keepingMailer keeps every mail it passes on to next.
+type keepingMailer struct {
+	next  Mailer
+	mu    sync.Mutex
+	mails []Mail
+}
+
+func (k *keepingMailer) Send(ctx context.Context, m Mail) error {
+	k.mu.Lock()
+	k.mails = append(k.mails, m)
+	k.mu.Unlock()
+	return k.next.Send(ctx, m)
+}
+
+func (k *keepingMailer) all() []Mail {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]Mail(nil), k.mails...)
 }
 
 func TestNoMailerOutsideDev(t *testing.T) {

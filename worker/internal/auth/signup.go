@@ -104,9 +104,9 @@ func (s *service) createUser(ctx context.Context, tx pgx.Tx, p newUser) (*user, 
 	if err != nil {
 		if isUniqueViolation(err) {
 			if p.Phone != "" && p.Email == "" {
-				return nil, unprocessable(CodePhoneExists, "Phone number already registered by another user")
+				return nil, errPhoneExists
 			}
-			return nil, unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+			return nil, errEmailExists
 		}
 		return nil, dbError(err)
 	}

@@ -222,32 +222,15 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 
 		issued := ""
 		if revoked {
-			var active, parent string
-			err := tx.QueryRow(ctx, `select token, coalesce(parent, '') from auth.refresh_tokens
-				where session_id = $1 and not coalesce(revoked, false) order by id desc limit 1`, sessionID).Scan(&active, &parent)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			active, reuse, err := s.reuseOfRevoked(ctx, tx, token, sessionID, updatedAt, now)
+			if err != nil {
 				return err
 			}
-			switch {
-			case active != "" && parent == token:
-				// The client lost the answer to its last refresh (or another
-				// tab got it first): hand back the active token.
-				issued = active
-			case !now.After(updatedAt.Add(s.cfg.reuseInterval)):
-				// Within the reuse interval (tabs or servers refreshing at
-				// once): the active token, so the family does not branch;
-				// a new child when none is active.
-				issued = active
-			default:
-				if s.cfg.rotation {
-					if _, err := tx.Exec(ctx, `update auth.refresh_tokens set revoked = true, updated_at = $2
-						where session_id = $1 and not coalesce(revoked, false)`, sessionID, now); err != nil {
-						return err
-					}
-				}
-				reused = badRequest(CodeRefreshTokenAlreadyUsed, "Invalid Refresh Token: Already Used")
+			if reuse != nil {
+				reused = reuse
 				return nil // commit the revocation
 			}
+			issued = active
 		}
 		if issued == "" {
 			issued = newRefreshToken()
@@ -277,4 +260,45 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 		return nil, reused
 	}
 	return sess, nil
+}
+
+// reuseOfRevoked decides what a revoked refresh token gets (spec §5), the
+// session locked:
+//
+//   - the parent of the session's active token gets that active token: the
+//     client lost the answer to its last refresh, or another tab of it got
+//     there first (at any time, as GoTrue);
+//   - a token revoked no longer than the reuse interval ago gets the active
+//     token too: tabs or servers of one client refreshing at once, the
+//     family does not branch;
+//   - anything else is reuse of a token that may have been stolen: with
+//     rotation on, the session is ended at once, its refresh tokens with
+//     it, so the newest token fails its next refresh and the session's
+//     access tokens fail wherever the session is checked (GET /user).
+//     GoTrue only revokes the family's tokens, and its reuse interval then
+//     lets the newest of them refresh again for that long.
+//
+// A session without an active token is one whose family was revoked: its
+// tokens get nothing, within the interval or not. Without rotation a late
+// reuse is refused and the session lives on.
+func (s *service) reuseOfRevoked(ctx context.Context, tx pgx.Tx, token string, sessionID uuid.UUID,
+	revokedAt, now time.Time) (active string, reused *apierr.Error, err error) {
+	var parent string
+	err = tx.QueryRow(ctx, `select token, coalesce(parent, '') from auth.refresh_tokens
+		where session_id = $1 and not coalesce(revoked, false) order by id desc limit 1`, sessionID).Scan(&active, &parent)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, err
+	}
+	switch {
+	case active != "" && parent == token:
+		return active, nil, nil
+	case active != "" && !now.After(revokedAt.Add(s.cfg.reuseInterval)):
+		return active, nil, nil
+	}
+	if s.cfg.rotation {
+		if _, err := tx.Exec(ctx, `delete from auth.sessions where id = $1`, sessionID); err != nil {
+			return "", nil, err
+		}
+	}
+	return "", badRequest(CodeRefreshTokenAlreadyUsed, "Invalid Refresh Token: Already Used"), nil
 }

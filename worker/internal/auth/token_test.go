@@ -99,14 +99,77 @@ func TestRefreshRotation(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 
 	// t0 was revoked an hour ago and is not the active token's parent: reuse
-	// revokes the whole session.
+	// ends the whole session at once, so the newest token fails at the
+	// moment of reuse (not only once the reuse interval is over).
 	r = refresh(e, t0)
 	require.Equal(t, 400, r.Status)
 	assert.Equal(t, "refresh_token_already_used", r.JSON(t)["code"])
-	e.clock.advance(time.Minute)
 	r = refresh(e, t2)
 	assert.Equal(t, 400, r.Status, "the family is revoked: %s", r.Body)
+	assert.Equal(t, "refresh_token_not_found", r.JSON(t)["code"], "its tokens went with the session")
+}
+
+// TestRefreshReuseEndsTheSession: reuse of a token outside the reuse
+// interval ends its session at the moment of reuse — every refresh token of
+// the family and the session's access tokens stop working — while the
+// client's legitimate parallel refreshes before it worked, and the user's
+// other sessions are untouched.
+func TestRefreshReuseEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil) // reuse interval 10 s, rotation on
+	a := e.signUp("family@example.com", "secret-123")
+	b := e.signIn("family@example.com", "secret-123")
+	a0 := a["refresh_token"].(string)
+	a1 := refresh(e, a0).JSON(t)["refresh_token"].(string)
+	r := refresh(e, a1)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	a2 := r.JSON(t)["refresh_token"].(string)
+	e.clock.advance(11 * time.Second) // a0 and a1 are out of the reuse interval
+
+	// Tabs of the legitimate client refresh a2 at once: all get one a3.
+	const tabs = 4
+	var wg sync.WaitGroup
+	got := make([]resp, tabs)
+	for i := range tabs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = refresh(e, a2)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		require.Equal(t, 200, got[i].Status, "tab %d: %s", i, got[i].Body)
+	}
+	a3 := got[0].JSON(t)["refresh_token"].(string)
+	for i := range got {
+		require.Equal(t, a3, got[i].JSON(t)["refresh_token"])
+	}
+	access := got[0].JSON(t)["access_token"].(string)
+	require.Equal(t, 200, e.req("GET", "/user", nil, bearer(access)...).Status)
+
+	// The thief replays a0.
+	r = refresh(e, a0)
+	require.Equal(t, 400, r.Status, "%s", r.Body)
 	assert.Equal(t, "refresh_token_already_used", r.JSON(t)["code"])
+
+	// At once, with no time passing: nothing of session a works any more.
+	for _, tok := range []string{a3, a2, a1, a0} {
+		r = refresh(e, tok)
+		assert.Equal(t, 400, r.Status, "%s", r.Body)
+	}
+	r = e.req("GET", "/user", nil, bearer(access)...)
+	assert.Equal(t, 403, r.Status, "%s", r.Body)
+	assert.Equal(t, "session_not_found", r.JSON(t)["code"])
+	var left int
+	require.NoError(t, e.pool.QueryRow(t.Context(), `select count(*) from auth.refresh_tokens
+		where session_id = $1::uuid`, claims(t, access)["session_id"]).Scan(&left))
+	assert.Zero(t, left, "the family's tokens are gone")
+
+	// Session b is another family: it lives on.
+	r = refresh(e, b["refresh_token"].(string))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, 200, e.req("GET", "/user", nil, bearer(r.JSON(t)["access_token"].(string))...).Status)
 }
 
 func TestRefreshConcurrent(t *testing.T) {

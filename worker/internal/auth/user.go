@@ -195,7 +195,7 @@ func (s *service) changeEmail(ctx context.Context, tx pgx.Tx, u *user, newEmail,
 		return dbError(err)
 	}
 	if taken {
-		return unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+		return errEmailExists
 	}
 	if s.cfg.autoconfirm {
 		u.EmailChange = newEmail
@@ -229,7 +229,7 @@ func (s *service) applyEmailChange(ctx context.Context, tx pgx.Tx, u *user) erro
 			then raw_user_meta_data || jsonb_build_object('email', $2::text) else raw_user_meta_data end
 		where id = $1`, u.ID, u.EmailChange, now); err != nil {
 		if isUniqueViolation(err) {
-			return unprocessable(CodeEmailExists, "A user with this email address has already been registered")
+			return errEmailExists
 		}
 		return dbError(err)
 	}

@@ -243,7 +243,7 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 	require.NoError(t, err)
 
 	// A pool in the simple protocol (as for a connection pooler) gets text
-	// columns, which take the generic path; the full user reads there too.
+	// columns instead of binary ones; the same user reads there too.
 	cfg := e.pool.Config().Copy()
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	simple, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -83,8 +84,9 @@ func (i *identity) writeJSON(w *objectWriter) {
 // objectWriter appends the members of a JSON object; keys come with their
 // leading comma and colon. The first error sticks.
 type objectWriter struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	scratch bytes.Buffer // raw's compacted JSON before escaping
 }
 
 func (w *objectWriter) str(key, v string) {
@@ -134,57 +136,23 @@ func (w *objectWriter) metadata(key string, m map[string]any, raw []byte) {
 	}
 }
 
-// raw writes stored JSON compacted and HTML-escaped, as encoding/json
-// writes a json.RawMessage (null when empty). The JSON comes from a jsonb
-// column, valid by construction, so it is compacted without the validating
-// scan encoding/json runs (which cost more than the rest of the object).
+// raw writes stored JSON as encoding/json writes a json.RawMessage:
+// checked, compacted and HTML-escaped (null when empty). Invalid JSON fails
+// the object rather than reaching a client.
 func (w *objectWriter) raw(key string, raw []byte) {
 	w.b = append(w.b, key...)
 	if len(raw) == 0 {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	w.b = appendCompactJSON(w.b, raw)
-}
-
-// appendCompactJSON appends valid JSON src without its insignificant
-// whitespace and with <, >, &, U+2028 and U+2029 escaped, as
-// encoding/json's Compact and HTMLEscape do.
-func appendCompactJSON(dst, src []byte) []byte {
-	inString, escaped := false, false
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if !inString {
-			switch c {
-			case ' ', '\t', '\n', '\r':
-			case '"':
-				inString = true
-				dst = append(dst, c)
-			default:
-				dst = append(dst, c)
-			}
-			continue
-		}
-		switch {
-		case escaped:
-			escaped = false
-			dst = append(dst, c)
-		case c == '\\':
-			escaped = true
-			dst = append(dst, c)
-		case c == '"':
-			inString = false
-			dst = append(dst, c)
-		case c == '<' || c == '>' || c == '&':
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		case c == 0xE2 && i+2 < len(src) && src[i+1] == 0x80 && src[i+2]&^1 == 0xA8: // U+2028, U+2029
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[src[i+2]&0xF])
-			i += 2
-		default:
-			dst = append(dst, c)
-		}
+	w.scratch.Reset()
+	if err := json.Compact(&w.scratch, raw); err != nil {
+		w.fail(err)
+		return
 	}
-	return dst
+	out := bytes.NewBuffer(w.b)
+	json.HTMLEscape(out, w.scratch.Bytes())
+	w.b = out.Bytes()
 }
 
 func (w *objectWriter) fail(err error) {

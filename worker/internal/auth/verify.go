@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/httpserver"
 )
 
 // verifyParams is POST /verify's body (verifyOtp) and GET /verify's query.
@@ -322,24 +323,12 @@ func (s *service) verifyGet(c *fiber.Ctx) error {
 	return c.Redirect(u.String()+"#"+f.Encode(), http.StatusSeeOther)
 }
 
-// oauthErrorNames maps statuses to the OAuth error names redirects carry.
-var oauthErrorNames = map[int]string{
-	http.StatusBadRequest:          "invalid_request",
-	http.StatusUnauthorized:        "unauthorized_client",
-	http.StatusForbidden:           "access_denied",
-	http.StatusNotFound:            "invalid_request",
-	http.StatusUnprocessableEntity: "invalid_request",
-	http.StatusTooManyRequests:     "invalid_request",
-	http.StatusInternalServerError: "server_error",
-	http.StatusServiceUnavailable:  "temporarily_unavailable",
-}
-
 // redirectError sends a failed link's browser on with the error in the
 // fragment (and the query, for PKCE), as GoTrue does.
 func (s *service) redirectError(c *fiber.Ctx, target string, err error, pkce bool) error {
 	e := toError(err)
 	if e.Internal != nil || e.Status >= 500 {
-		s.log.Warn("verify link failed", "request_id", c.Locals("request_id"), "code", e.Code, "cause", errString(e.Internal))
+		s.log.Warn("verify link failed", "request_id", httpserver.RequestID(c), "status", e.Status, "code", e.Code, "cause", e.Cause())
 	}
 	u, perr := url.Parse(target)
 	if perr != nil {
@@ -360,11 +349,4 @@ func (s *service) redirectError(c *fiber.Ctx, target string, err error, pkce boo
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return c.Redirect(u.String()+"#"+q.Encode(), http.StatusSeeOther)
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
