@@ -208,14 +208,17 @@ test('refreshSession rotates the refresh token and keeps the session id', async 
     'the second refresh gets the token the first one made');
 
   // The first token, two rotations old, used again past the reuse
-  // interval (0 in e2e/run.sh): refused, and the session's token family
-  // revoked with it, so the token the tabs hold is refused too.
+  // interval (0 in e2e/run.sh): refused, and the session ended with it at
+  // once, so the token the tabs hold is gone and their access token no
+  // longer reaches the user.
+  await assertSessionLives(both[0].data.session.access_token, 'before the reuse');
   const reused = await client().auth.refreshSession({ refresh_token: first.refresh_token });
   assert.equal(reused.error?.code, 'refresh_token_already_used', JSON.stringify(reused.error));
   assert.equal(reused.error.status, 400);
   const family = await client().auth.refreshSession({ refresh_token: both[0].data.session.refresh_token });
-  assert.equal(family.error?.code, 'refresh_token_already_used', JSON.stringify(family.error));
+  assert.equal(family.error?.code, 'refresh_token_not_found', JSON.stringify(family.error));
   assert.equal(family.error.status, 400);
+  await assertSessionGone(both[0].data.session.access_token, 'after the reuse');
 
   // A token the server never issued.
   const unknown = await client().auth.refreshSession({ refresh_token: 'not-a-token' });

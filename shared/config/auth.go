@@ -31,7 +31,7 @@ type Auth struct {
 	BcryptConcurrency int    `env:"AUTH_BCRYPT_CONCURRENCY" default:"0" desc:"Auth: how many password hashes a worker computes at once (0: one per CPU). On Linux hashes run on low-priority threads, so a sign-in burst takes only the CPU that other requests leave idle; workers in one process (madbase dev) share the first one's hash threads."`
 
 	RefreshReuseInterval time.Duration `env:"AUTH_REFRESH_TOKEN_REUSE_INTERVAL" default:"10s" desc:"Auth: how long a rotated refresh token may still be used (concurrent tabs and server rendering)."`
-	RefreshRotation      bool          `env:"AUTH_REFRESH_TOKEN_ROTATION" default:"true" desc:"Auth: reuse of a rotated refresh token past the reuse interval revokes its whole session."`
+	RefreshRotation      bool          `env:"AUTH_REFRESH_TOKEN_ROTATION" default:"true" desc:"Auth: reuse of a rotated refresh token past the reuse interval ends its session at once: its refresh tokens and its access tokens stop working."`
 	SessionTimebox       time.Duration `env:"AUTH_SESSION_TIMEBOX" default:"0s" desc:"Auth: sessions end this long after sign-in (0: never)."`
 	SessionInactivity    time.Duration `env:"AUTH_SESSION_INACTIVITY_TIMEOUT" default:"0s" desc:"Auth: sessions end when not refreshed for this long (0: never)."`
 
