@@ -112,7 +112,7 @@ func (h *Handler) put(rc *reqCtx, t *Table) error { return h.insertWith(rc, t, t
 // with eq, and the payload is one object agreeing with them.
 func checkPut(t *Table, q *query, pl *payload) error {
 	np := q.Nodes[""]
-	bad := newErr(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators")
+	bad := newErr(405, codePutFilters, "Filters must include all and only primary key columns with 'eq' operators")
 	if len(t.PK) == 0 || len(np.Trees) > 0 || len(np.Filters) != len(t.PK) || np.Limit != nil || np.Offset != nil {
 		return bad
 	}
@@ -132,7 +132,7 @@ func checkPut(t *Table, q *query, pl *payload) error {
 	for c, v := range want {
 		raw, ok := pl.objects[0][c]
 		if !ok || jsonText(raw) != v {
-			return newErr(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+			return newErr(400, codePutPayload, "Payload values do not match URL in primary key column(s)")
 		}
 	}
 	return nil
@@ -194,7 +194,7 @@ func (h *Handler) insertWith(rc *reqCtx, t *Table, put bool) error {
 		case rc.prefs.Resolution == "ignore-duplicates":
 			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"
 		case len(qt) == 0:
-			return newErr(400, "42P10", "there is no unique or exclusion constraint matching the ON CONFLICT specification").
+			return newErr(400, sqlstateNoConflictIndex, "there is no unique or exclusion constraint matching the ON CONFLICT specification").
 				WithHint("Give on_conflict the columns of a unique constraint")
 		case len(cols) == 0:
 			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"

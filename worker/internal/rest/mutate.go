@@ -215,7 +215,7 @@ func (h *Handler) filtered(rc *reqCtx, q *query, t *Table, verb, what string) (*
 		return nil, nil, err
 	}
 	if len(where) == 0 {
-		return nil, nil, newErr(400, "21000", verb+" requires a WHERE clause").
+		return nil, nil, newErr(400, sqlstateNoWhere, verb+" requires a WHERE clause").
 			WithHint("Add a filter (for example id=eq.1) to choose the rows to " + what)
 	}
 	return p, where, nil

@@ -27,7 +27,7 @@ type swaggerDoc struct {
 }
 
 func (h *Handler) root(c *fiber.Ctx) error {
-	rc, err := h.begin(c)
+	rc, err := h.resolve(c)
 	if err != nil {
 		return err
 	}

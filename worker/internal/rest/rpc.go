@@ -112,7 +112,7 @@ func noFunction(schema, name string, keys []string) *apierr.Error {
 }
 
 func (h *Handler) rpc(c *fiber.Ctx) error {
-	rc, err := h.begin(c)
+	rc, err := h.resolve(c)
 	if err != nil {
 		return err
 	}
