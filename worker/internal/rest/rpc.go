@@ -125,22 +125,22 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	call, err := chooseCall(rc, pathName(c, "fn"), args)
+	call, err := chooseCall(rc, pathName(c, "fn"), &args)
 	if err != nil {
 		return err
 	}
-	plan, err := h.planCall(rc, call, args)
+	plan, err := h.planCall(rc, &call, &args)
 	if err != nil {
 		return err
 	}
 	if call.f.RetVoid {
-		return h.runVoidCall(rc, plan)
+		return h.runVoidCall(rc, &plan)
 	}
-	res, err := h.runCall(rc, call, plan)
+	res, err := h.runCall(rc, &call, &plan)
 	if err != nil {
 		return err
 	}
-	return h.respondCall(rc, call, plan, res)
+	return h.respondCall(rc, &call, &plan, res)
 }
 
 // rpcArgs are a call's arguments as the request gave them: a POST's body,
@@ -154,24 +154,24 @@ type rpcArgs struct {
 }
 
 // rpcArgs reads the arguments of a call; only GET, HEAD and POST call.
-func (h *Handler) rpcArgs(rc *reqCtx) (*rpcArgs, error) {
+func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 	switch rc.method {
 	case fiber.MethodGet, fiber.MethodHead:
 		return queryArgs(rc.params), nil
 	case fiber.MethodPost:
 		body, err := h.readBody(rc.c)
 		if err != nil {
-			return nil, err
+			return rpcArgs{}, err
 		}
 		return bodyArgs(body)
 	}
-	return nil, newErr(405, codeRPCMethod, "Cannot use the "+rc.method+" method on RPC")
+	return rpcArgs{}, newErr(405, codeRPCMethod, "Cannot use the "+rc.method+" method on RPC")
 }
 
 // queryArgs takes the parameters that are neither reserved nor aimed at an
 // embed as arguments.
-func queryArgs(params []kv) *rpcArgs {
-	a := &rpcArgs{query: map[string]string{}}
+func queryArgs(params []kv) rpcArgs {
+	a := rpcArgs{query: map[string]string{}}
 	for _, p := range params {
 		if reservedParams[p.Key] || strings.Contains(p.Key, ".") {
 			continue
@@ -186,20 +186,22 @@ func queryArgs(params []kv) *rpcArgs {
 
 // bodyArgs takes a JSON object's keys as arguments; any other JSON value
 // can only go whole to a function of one unnamed json parameter.
-func bodyArgs(body []byte) (*rpcArgs, error) {
-	a := &rpcArgs{post: true, raw: bytes.TrimSpace(body)}
+func bodyArgs(body []byte) (rpcArgs, error) {
+	a := rpcArgs{post: true, raw: bytes.TrimSpace(body)}
 	if len(a.raw) == 0 {
 		a.raw = []byte("{}")
 	}
 	if a.raw[0] != '{' {
 		if !json.Valid(a.raw) {
-			return nil, bodyErr("Empty or invalid json")
+			return rpcArgs{}, bodyErr("Empty or invalid json")
 		}
 		return a, nil
 	}
-	if err := json.Unmarshal(a.raw, &a.body); err != nil {
-		return nil, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
+	var args map[string]json.RawMessage
+	if err := json.Unmarshal(a.raw, &args); err != nil {
+		return rpcArgs{}, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
 	}
+	a.body = args
 	for k := range a.body {
 		a.names = append(a.names, k)
 	}
@@ -217,17 +219,17 @@ type rpcCall struct {
 
 // chooseCall picks the overload the arguments call and reads the
 // parameters and Accept that shape its result.
-func chooseCall(rc *reqCtx, name string, a *rpcArgs) (*rpcCall, error) {
+func chooseCall(rc *reqCtx, name string, a *rpcArgs) (rpcCall, error) {
 	fns := rc.schema.Functions(rc.profile, name)
 	f, used, err := chooseFunction(fns, a.names, a.post)
 	if err != nil {
-		return nil, err
+		return rpcCall{}, err
 	}
 	if f == nil {
 		if a.post && a.raw[0] != '{' && len(fns) > 0 {
-			return nil, bodyErr("Empty or invalid json").WithDetails("RPC arguments must be a JSON object")
+			return rpcCall{}, bodyErr("Empty or invalid json").WithDetails("RPC arguments must be a JSON object")
 		}
-		return nil, noFunction(rc.profile, name, a.names)
+		return rpcCall{}, noFunction(rc.profile, name, a.names)
 	}
 	if !a.post {
 		var rest []kv
@@ -240,16 +242,16 @@ func chooseCall(rc *reqCtx, name string, a *rpcArgs) (*rpcCall, error) {
 	}
 	q, err := parseQuery(rc.params)
 	if err != nil {
-		return nil, err
+		return rpcCall{}, err
 	}
 	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
 	if err != nil {
-		return nil, err
+		return rpcCall{}, err
 	}
 	if rc.prefs.MaxAffected != nil && rc.prefs.Handling == "strict" && !f.RetSet {
-		return nil, newErr(400, codeMaxAffectedRPC, "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
+		return rpcCall{}, newErr(400, codeMaxAffectedRPC, "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
 	}
-	return &rpcCall{f: f, used: used, q: q, m: m}, nil
+	return rpcCall{f: f, used: used, q: q, m: m}, nil
 }
 
 // callPlan is the statement of a call and what running and answering it
@@ -264,13 +266,13 @@ type callPlan struct {
 // planCall writes the statement: for a void function the call alone;
 // otherwise the rows it returns, shaped like a table read (select, filters,
 // order, page, count), aggregated into the body.
-func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (*callPlan, error) {
+func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, error) {
 	p := newPlanner(rc.schema, call.q, h.cfg.DBAggregatesEnabled)
 	expr, argsFrom, err := callExpr(p, call, a)
 	if err != nil {
-		return nil, err
+		return callPlan{}, err
 	}
-	cp := &callPlan{readOnly: !a.post}
+	cp := callPlan{readOnly: !a.post}
 	if call.f.RetVoid {
 		cp.sql = "SELECT " + expr + "::text" + responseGUCsCols
 		if argsFrom != "" {
@@ -281,7 +283,7 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (*callPlan, er
 	}
 	src, err := callSource(rc.schema, p, call, expr, argsFrom)
 	if err != nil {
-		return nil, err
+		return callPlan{}, err
 	}
 	page := src
 	total := "NULL::int8"
@@ -289,7 +291,7 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (*callPlan, er
 		var limit *int64
 		cp.offset, limit, err = h.pageBounds(rc, call.q.Nodes[""], cp.readOnly)
 		if err != nil {
-			return nil, err
+			return callPlan{}, err
 		}
 		page += limitSQL(limit, cp.offset)
 		if rc.prefs.Count != "" {
