@@ -86,9 +86,10 @@ func returning(rc *reqCtx) string {
 	return " RETURNING 1"
 }
 
-// mutationQuery parses the query and Accept of a mutation; the planner
-// skips top-level filters in the representation (they chose the rows).
-func (h *Handler) mutationQuery(rc *reqCtx) (*query, media, error) {
+// queryAndMedia parses the query string and Accept of a read or a
+// mutation (for a mutation, the planner skips top-level filters in the
+// representation: they chose the rows).
+func queryAndMedia(rc *reqCtx) (*query, media, error) {
 	q, err := parseQuery(rc.params)
 	if err != nil {
 		return nil, media{}, err
@@ -123,7 +124,7 @@ func (p *planner) whereFor(t *Table) ([]string, error) {
 }
 
 func (h *Handler) update(rc *reqCtx, t *Table) error {
-	q, m, err := h.mutationQuery(rc)
+	q, m, err := queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 }
 
 func (h *Handler) delete(rc *reqCtx, t *Table) error {
-	q, m, err := h.mutationQuery(rc)
+	q, m, err := queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
