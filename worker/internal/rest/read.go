@@ -248,7 +248,8 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 	if m.Kind == mediaCSV {
 		out, err := jsonToCSV(body)
 		if err != nil {
-			return err
+			// %v: a decoder's io.EOF is not a connection that broke
+			return fmt.Errorf("rest: writing CSV: %v", err)
 		}
 		return c.Send(out)
 	}
