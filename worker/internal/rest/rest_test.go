@@ -16,7 +16,8 @@ import (
 
 // A query runs under its request's context: when the request's context
 // ends (a client that went away), the query ends with it instead of
-// running to REST_REQUEST_TIMEOUT.
+// running to REST_REQUEST_TIMEOUT; and the statement stops in PostgreSQL
+// too (pgx closes the connection and sends the server a cancel request).
 func TestQueryEndsWithItsRequest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(r *config.Rest) { r.RestRequestTimeout = time.Hour })
@@ -25,7 +26,7 @@ func TestQueryEndsWithItsRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.h.Cache().LoadNow(ctx))
 	t.Cleanup(func() {
-		// the backend may sleep on after its client left
+		// if the test failed, the backend may sleep on
 		_, _ = e.pool.Exec(context.Background(),
 			`select pg_terminate_backend(pid) from pg_stat_activity where query like '%"nap"()%' and pid <> pg_backend_pid()`)
 	})
@@ -73,4 +74,11 @@ func TestQueryEndsWithItsRequest(t *testing.T) {
 	var eb map[string]any
 	require.NoError(t, json.Unmarshal(body, &eb))
 	require.Equal(t, codeInternal, eb["code"])
+
+	require.Eventually(t, func() bool {
+		var n int
+		err := e.pool.QueryRow(ctx, `select count(*) from pg_stat_activity
+			where query like '%"nap"()%' and pid <> pg_backend_pid()`).Scan(&n)
+		return err == nil && n == 0
+	}, 30*time.Second, 10*time.Millisecond, "the statement ran on after its request ended")
 }
