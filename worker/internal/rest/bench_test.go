@@ -190,3 +190,54 @@ func p99(l []time.Duration) time.Duration {
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	return l[len(l)*99/100]
 }
+
+// BenchmarkReadByKey serves GET /rest/v1/bench_items?id=eq.N in process
+// (fiber's handler on a reused fasthttp.RequestCtx, no network), so that
+// allocs/op and B/op are the read-by-key path's own per request, the
+// PostgreSQL round trip included.
+//
+//	go test -run '^$' -bench ReadByKey -benchmem ./worker/internal/rest
+func BenchmarkReadByKey(b *testing.B) {
+	d := dbtest.NewDB(b, platform.Source)
+	ctx := context.Background()
+	_, err := d.Pool.Exec(ctx, `
+		create table bench_items (id int primary key, name text not null);
+		insert into bench_items select i, 'item ' || i from generate_series(1, 1000) i;
+		analyze bench_items;`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(testConfig(), testSecret, d.Pool, nil)
+	if err := h.Cache().LoadNow(ctx); err != nil {
+		b.Fatal(err)
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	h.Mount(app)
+	serve := app.Handler()
+	anon := newEnvKeys(&testing.T{})
+	var fctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	fctx.Init(&req, nil, nil)
+	uris := make([][]byte, 1000)
+	for i := range uris {
+		uris[i] = fmt.Appendf(nil, "/rest/v1/bench_items?id=eq.%d", i+1)
+	}
+	get := func(i int) {
+		fctx.Request.Reset()
+		fctx.Request.SetRequestURIBytes(uris[i%len(uris)])
+		fctx.Request.Header.Set("apikey", anon)
+		fctx.Response.Reset()
+		serve(&fctx)
+		if fctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", fctx.Response.StatusCode(), fctx.Response.Body())
+		}
+	}
+	for i := range 100 { // warm the pool, the cache and fiber's pools
+		get(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		get(i)
+	}
+}

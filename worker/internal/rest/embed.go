@@ -79,11 +79,39 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
+// embed plans an embedded relation of n: find the relationship → join
+// the child to its parent → plan the child's select → select its body
+// into the parent.
 func (p *planner) embed(n *node, it *selectItem) error {
 	rel, err := p.findRel(n.table, it.Name, it.Hint)
 	if err != nil {
 		return err
 	}
+	e := newEmbed(rel, it)
+	path := e.name
+	if n.path != "" {
+		path = n.path + "." + e.name
+	}
+	child := &node{table: rel.To, alias: p.b.alias("t"), path: path, rowType: rel.To.QName()}
+	child.from = rel.To.QName() + " AS " + quoteIdent(child.alias)
+	if err := p.joinChild(n, child, rel, it.Name); err != nil {
+		return err
+	}
+	if legacyCount(it, rel) {
+		e.countOnly = true
+	} else if err := p.selectInto(child, it.Children); err != nil {
+		return err
+	}
+	e.node = child
+	e.lateral = p.b.alias("e")
+	n.embeds = append(n.embeds, e)
+	n.selectEmbed(e)
+	return nil
+}
+
+// newEmbed names an embed by its alias or relation, and gives it the key
+// its body goes under (none for a bare filter-only embed, "rel()").
+func newEmbed(rel *Relationship, it *selectItem) *embed {
 	e := &embed{rel: rel, inner: it.JoinType == "inner", spread: it.Kind == itemSpread}
 	e.name = it.Name
 	if it.Alias != "" {
@@ -92,12 +120,14 @@ func (p *planner) embed(n *node, it *selectItem) error {
 	if len(it.Children) > 0 || e.spread {
 		e.key = e.name
 	}
-	path := e.name
-	if n.path != "" {
-		path = n.path + "." + e.name
-	}
-	child := &node{table: rel.To, alias: p.b.alias("t"), path: path, rowType: rel.To.QName()}
-	child.from = rel.To.QName() + " AS " + quoteIdent(child.alias)
+	e.forCount = e.inner
+	return e
+}
+
+// joinChild ties the child's rows to its parent's: by the foreign key's
+// columns, through the junction table, or as the computed relationship's
+// function called with the parent's row.
+func (p *planner) joinChild(n, child *node, rel *Relationship, name string) error {
 	switch rel.Kind {
 	case ManyToOne, OneToMany, OneToOne:
 		for i := range rel.FromCols {
@@ -116,24 +146,27 @@ func (p *planner) embed(n *node, it *selectItem) error {
 			rel.Junction.QName(), quoteIdent(j), strings.Join(conds, " AND ")))
 	case ComputedRel:
 		if n.rowType == "" {
-			return newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", n.table.Name, it.Name))
+			return newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", n.table.Name, name))
 		}
 		child.from = fmt.Sprintf("%s(%s) AS %s", rel.Func.QName(), p.rowExpr(n), quoteIdent(child.alias))
 	}
-	// Legacy rel(count): the number of related rows, as [{"count": n}].
-	if len(it.Children) == 1 && it.Children[0].Kind == itemField && it.Children[0].Name == "count" &&
-		it.Children[0].Alias == "" && len(it.Children[0].JSON) == 0 && it.Children[0].Cast == "" && it.Children[0].Agg == "" &&
-		rel.To.Column("count") == nil && !rel.ToOne() && !e.spread {
-		e.countOnly = true
-	} else if err := p.selectInto(child, it.Children); err != nil {
-		return err
+	return nil
+}
+
+// legacyCount reports the legacy rel(count): the number of related rows,
+// as [{"count": n}], when the related table has no column "count".
+func legacyCount(it *selectItem, rel *Relationship) bool {
+	if len(it.Children) != 1 || it.Kind == itemSpread || rel.ToOne() || rel.To.Column("count") != nil {
+		return false
 	}
-	e.node = child
-	e.lateral = p.b.alias("e")
-	if e.inner {
-		e.forCount = true
-	}
-	n.embeds = append(n.embeds, e)
+	c := it.Children[0]
+	return c.Kind == itemField && c.Name == "count" && c.Alias == "" && len(c.JSON) == 0 && c.Cast == "" && c.Agg == ""
+}
+
+// selectEmbed selects an embed's body into n under its key, or spreads
+// its columns into n's.
+func (n *node) selectEmbed(e *embed) {
+	child, rel := e.node, e.rel
 	switch {
 	case e.spread && rel.ToOne():
 		n.selects = append(n.selects, quoteIdent(e.lateral)+".*")
@@ -151,7 +184,6 @@ func (p *planner) embed(n *node, it *selectItem) error {
 		n.selects = append(n.selects, fmt.Sprintf("coalesce(%s, '[]'::json) AS %s", col(e.lateral, "pgrst_body"), quoteIdent(e.key)))
 		n.keys = append(n.keys, e.key)
 	}
-	return nil
 }
 
 // lateralSQL renders the JOIN LATERAL of an embed.

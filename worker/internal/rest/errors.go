@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
@@ -35,9 +36,13 @@ const (
 	codeRPCMethod       = "PGRST101"
 	codeBody            = "PGRST102"
 	codeRange           = "PGRST103"
+	codePutFilters      = "PGRST105"
 	codeSchema          = "PGRST106"
 	codeMediaType       = "PGRST107"
 	codeNotEmbedded     = "PGRST108"
+	codeResponseHeaders = "PGRST111"
+	codeResponseStatus  = "PGRST112"
+	codePutPayload      = "PGRST115"
 	codeSingular        = "PGRST116"
 	codeMethod          = "PGRST117"
 	codeRelatedOrder    = "PGRST118"
@@ -59,6 +64,17 @@ const (
 	codeJWT             = "PGRST301"
 	codeNoAnon          = "PGRST302"
 	codeJWTClaims       = "PGRST303"
+	// codeRaised is the SQLSTATE of `RAISE SQLSTATE 'PGRST'`, whose JSON
+	// message and detail give the whole error.
+	codeRaised = "PGRST"
+)
+
+// SQLSTATEs MadBase answers with itself, where PostgreSQL would have
+// (PostgREST checks these before sending the statement, too).
+const (
+	sqlstateUndefinedColumn = "42703"
+	sqlstateNoConflictIndex = "42P10"
+	sqlstateNoWhere         = "21000"
 )
 
 // newErr makes a REST error. Details and Hint (WithDetails, WithHint) are
@@ -80,7 +96,7 @@ func parseErr(msg, details string) *apierr.Error {
 func bodyErr(msg string) *apierr.Error { return newErr(400, codeBody, msg) }
 
 func undefinedColumn(table, col string) *apierr.Error {
-	return newErr(400, "42703", fmt.Sprintf("column %s.%s does not exist", table, col))
+	return newErr(400, sqlstateUndefinedColumn, fmt.Sprintf("column %s.%s does not exist", table, col))
 }
 
 func unknownPayloadColumn(table, col string) *apierr.Error {
@@ -170,7 +186,7 @@ func hiddenClass(code string) bool {
 
 // fromPg converts a PostgreSQL error into the REST shape.
 func fromPg(pe *pgconn.PgError, anon bool) *apierr.Error {
-	if pe.Code == "PGRST" {
+	if pe.Code == codeRaised {
 		return fromRaise(pe)
 	}
 	status := pgStatus(pe.Code, anon, pe.Message)
@@ -233,40 +249,64 @@ func validHeader(k, v string) bool {
 	return true
 }
 
+// statusClientClosed is what a request whose context ended before the
+// database answered is counted as (nginx's 499): nobody reads the body.
+const statusClientClosed = 499
+
 // toError converts anything a handler returned into a REST error.
 func toError(err error, anon bool) *apierr.Error {
 	var ae *apierr.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return fromPg(pe, anon)
-	}
 	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code := codeInternal
-		switch fe.Code {
-		case 404:
-			code = codeInvalidPath
-		case 405:
-			code = codeMethod
-		case 413:
-			code = codeBody
+	switch {
+	case errors.As(err, &ae):
+		if ae.Shared() {
+			// made by shared code: said in PostgREST's vocabulary
+			return &apierr.Error{Status: ae.Status, Code: codeForStatus(ae.Status), Message: ae.Message,
+				Details: ae.Details, Hint: ae.Hint, Headers: ae.Headers, Internal: ae.Internal}
 		}
-		return newErr(fe.Code, code, fe.Message)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
+		return ae
+	case errors.Is(err, context.Canceled):
+		return newErr(statusClientClosed, codeInternal, "The request ended before the database answered")
+	case errors.Is(err, context.DeadlineExceeded):
+		// checked before db.Unreachable, to which a deadline is a net.Error
 		return &apierr.Error{Status: 504, Code: codePoolTimeout, Message: "Timed out acquiring connection from connection pool.", Internal: err,
 			Headers: map[string]string{"Retry-After": "0"}}
-	}
-	var ne net.Error
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) {
+	case db.Unreachable(err), connectionBroke(err):
 		return &apierr.Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.", Internal: err,
 			Headers: map[string]string{"Retry-After": "1"}}
+	case errors.As(err, &pe):
+		return fromPg(pe, anon)
+	case errors.As(err, &fe):
+		return newErr(fe.Code, codeForStatus(fe.Code), fe.Message)
 	}
 	return &apierr.Error{Status: 500, Code: codeInternal, Message: "internal server error", Internal: err}
+}
+
+// connectionBroke reports a connection that ended while a request's
+// statements were on it (the server went away after the pool handed the
+// connection out): pgx returns the read's EOF, which db.Unreachable does
+// not count, though the next request's dial is refused and is.
+func connectionBroke(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// codeForStatus is the PostgREST code of an error that came with a status
+// only (fiber's own, shared code's).
+func codeForStatus(status int) string {
+	switch status {
+	case 404:
+		return codeInvalidPath
+	case 405:
+		return codeMethod
+	case 413:
+		return codeBody
+	case 503:
+		return codeConnection
+	case 504:
+		return codePoolTimeout
+	}
+	return codeInternal
 }
 
 // errorsMiddleware renders every error of the /rest/v1 group in PostgREST's

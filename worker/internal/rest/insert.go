@@ -112,7 +112,7 @@ func (h *Handler) put(rc *reqCtx, t *Table) error { return h.insertWith(rc, t, t
 // with eq, and the payload is one object agreeing with them.
 func checkPut(t *Table, q *query, pl *payload) error {
 	np := q.Nodes[""]
-	bad := newErr(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators")
+	bad := newErr(405, codePutFilters, "Filters must include all and only primary key columns with 'eq' operators")
 	if len(t.PK) == 0 || len(np.Trees) > 0 || len(np.Filters) != len(t.PK) || np.Limit != nil || np.Offset != nil {
 		return bad
 	}
@@ -132,7 +132,7 @@ func checkPut(t *Table, q *query, pl *payload) error {
 	for c, v := range want {
 		raw, ok := pl.objects[0][c]
 		if !ok || jsonText(raw) != v {
-			return newErr(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+			return newErr(400, codePutPayload, "Payload values do not match URL in primary key column(s)")
 		}
 	}
 	return nil
@@ -147,105 +147,166 @@ func jsonText(raw json.RawMessage) string {
 	return strings.TrimSpace(string(raw))
 }
 
+// insertWith serves POST (and PUT, put): read the payload → plan the
+// INSERT → run it → answer.
 func (h *Handler) insertWith(rc *reqCtx, t *Table, put bool) error {
-	q, m, err := h.mutationQuery(rc)
+	in, err := h.readInsert(rc, t, put)
 	if err != nil {
 		return err
+	}
+	sql, args, err := h.planInsert(rc, t, in, put)
+	if err != nil {
+		return err
+	}
+	res, err := h.mutate(rc, in.m, sql, args)
+	if err != nil {
+		return err
+	}
+	return h.respondInsert(rc, t, in.m, res, put)
+}
+
+// insertInput is what an insert writes and how it answers.
+type insertInput struct {
+	q    *query
+	m    media
+	pl   *payload
+	cols []string
+}
+
+// readInsert parses the query, Accept and body of an insert; a PUT is an
+// upsert on the primary key, whose filters must name the payload's row.
+func (h *Handler) readInsert(rc *reqCtx, t *Table, put bool) (*insertInput, error) {
+	q, m, err := queryAndMedia(rc)
+	if err != nil {
+		return nil, err
 	}
 	body, err := h.readBody(rc.c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pl, err := parsePayload(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if put {
 		if err := checkPut(t, q, pl); err != nil {
-			return err
+			return nil, err
 		}
 		rc.prefs.Resolution, q.OnConflict = "merge-duplicates", t.PK
 	}
 	cols, err := mutationColumns(t, q, pl)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
+	return &insertInput{q: q, m: m, pl: pl, cols: cols}, nil
+}
+
+// planInsert writes the INSERT (one per group of rows, see insertGroups)
+// as the CTE pgrst_mut, followed by the representation.
+func (h *Handler) planInsert(rc *reqCtx, t *Table, in *insertInput, put bool) (string, []any, error) {
+	p := newPlanner(rc.schema, in.q, h.cfg.DBAggregatesEnabled)
 	p.mutation = true
-
-	conflict := ""
-	if rc.prefs.Resolution != "" {
-		target := q.OnConflict
-		if len(target) == 0 {
-			target = t.PK
-		}
-		for _, c := range target {
-			if t.Column(c) == nil {
-				return undefinedColumn(t.Name, c)
-			}
-		}
-		var qt []string
-		for _, c := range target {
-			qt = append(qt, quoteIdent(c))
-		}
-		switch {
-		case rc.prefs.Resolution == "ignore-duplicates" && len(qt) == 0:
-			conflict = " ON CONFLICT DO NOTHING"
-		case rc.prefs.Resolution == "ignore-duplicates":
-			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"
-		case len(qt) == 0:
-			return newErr(400, "42P10", "there is no unique or exclusion constraint matching the ON CONFLICT specification").
-				WithHint("Give on_conflict the columns of a unique constraint")
-		case len(cols) == 0:
-			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING"
-		default:
-			var sets []string
-			for _, c := range cols {
-				sets = append(sets, quoteIdent(c)+" = EXCLUDED."+quoteIdent(c))
-			}
-			conflict = " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ")
-		}
-		if !put {
-			rc.prefs.apply("resolution=" + rc.prefs.Resolution)
-		}
+	conflict, err := onConflict(rc.prefs.Resolution, t, in.q.OnConflict, in.cols)
+	if err != nil {
+		return "", nil, err
 	}
-
-	// With missing=default, rows are grouped by the columns they have, so
-	// each INSERT lists only those and the others take their DEFAULT.
-	type group struct {
-		cols []string
-		rows []map[string]json.RawMessage
+	if rc.prefs.Resolution != "" && !put {
+		rc.prefs.apply("resolution=" + rc.prefs.Resolution)
 	}
-	var groups []group
-	if rc.prefs.Missing == "default" && q.HasColumns {
-		rc.prefs.apply("missing=default")
-		idx := map[string]int{}
-		for _, o := range pl.objects {
-			var present []string
-			for _, c := range cols {
-				if _, ok := o[c]; ok {
-					present = append(present, c)
-				}
-			}
-			key := strings.Join(present, "\x00")
-			i, ok := idx[key]
-			if !ok {
-				i = len(groups)
-				idx[key] = i
-				groups = append(groups, group{cols: present})
-			}
-			groups[i].rows = append(groups[i].rows, o)
+	groups := insertGroups(rc, in)
+	sql := insertCTEs(p, t, in.pl, groups, conflict+returning(rc))
+	rep, err := h.representation(rc, p, t, in.q, in.m)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(groups) == 0 {
+		// an empty array: nothing to insert
+		sql = "WITH pgrst_mut AS (SELECT " + quoteIdent("pgrst_t") + ".* FROM " + t.QName() + " AS \"pgrst_t\" WHERE false)"
+	}
+	return sql + rep, p.b.args, nil
+}
+
+// onConflict renders an upsert's ON CONFLICT clause on target (else the
+// primary key), updating cols on merge; "" without Prefer: resolution.
+func onConflict(resolution string, t *Table, target, cols []string) (string, error) {
+	if resolution == "" {
+		return "", nil
+	}
+	if len(target) == 0 {
+		target = t.PK
+	}
+	var qt []string
+	for _, c := range target {
+		if t.Column(c) == nil {
+			return "", undefinedColumn(t.Name, c)
 		}
-	} else {
-		groups = []group{{cols: cols}}
+		qt = append(qt, quoteIdent(c))
 	}
+	switch {
+	case resolution == "ignore-duplicates" && len(qt) == 0:
+		return " ON CONFLICT DO NOTHING", nil
+	case resolution == "ignore-duplicates":
+		return " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING", nil
+	case len(qt) == 0:
+		return "", newErr(400, sqlstateNoConflictIndex, "there is no unique or exclusion constraint matching the ON CONFLICT specification").
+			WithHint("Give on_conflict the columns of a unique constraint")
+	case len(cols) == 0:
+		return " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO NOTHING", nil
+	}
+	sets := make([]string, 0, len(cols))
+	for _, c := range cols {
+		sets = append(sets, quoteIdent(c)+" = EXCLUDED."+quoteIdent(c))
+	}
+	return " ON CONFLICT (" + strings.Join(qt, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", "), nil
+}
 
+// insertGroup is the rows one INSERT writes and the columns it lists.
+type insertGroup struct {
+	cols []string
+	// rows are the group's objects when rows are grouped; nil means the
+	// whole payload.
+	rows []map[string]json.RawMessage
+}
+
+// insertGroups groups the rows by the columns they have when
+// missing=default (with columns=), so that each INSERT lists only those
+// and the others take their DEFAULT; otherwise one INSERT writes every
+// row, a missing key being NULL.
+func insertGroups(rc *reqCtx, in *insertInput) []insertGroup {
+	if rc.prefs.Missing != "default" || !in.q.HasColumns {
+		return []insertGroup{{cols: in.cols}}
+	}
+	rc.prefs.apply("missing=default")
+	var groups []insertGroup
+	idx := map[string]int{}
+	for _, o := range in.pl.objects {
+		var present []string
+		for _, c := range in.cols {
+			if _, ok := o[c]; ok {
+				present = append(present, c)
+			}
+		}
+		key := strings.Join(present, "\x00")
+		i, ok := idx[key]
+		if !ok {
+			i = len(groups)
+			idx[key] = i
+			groups = append(groups, insertGroup{cols: present})
+		}
+		groups[i].rows = append(groups[i].rows, o)
+	}
+	return groups
+}
+
+// insertCTEs writes one INSERT … tail CTE per group; several are united
+// into pgrst_mut.
+func insertCTEs(p *planner, t *Table, pl *payload, groups []insertGroup, tail string) string {
 	var sb strings.Builder
 	sb.WriteString("WITH ")
 	var parts []string
 	for gi, g := range groups {
 		raw := pl.raw
-		if len(groups) > 1 || rc.prefs.Missing == "default" && q.HasColumns {
+		if g.rows != nil {
 			raw, _ = json.Marshal(g.rows)
 		}
 		name := "pgrst_mut"
@@ -262,26 +323,18 @@ func (h *Handler) insertWith(rc *reqCtx, t *Table, put bool) error {
 		if len(qc) > 0 {
 			colList = " (" + strings.Join(qc, ", ") + ")"
 		}
-		fmt.Fprintf(&sb, "%s AS (INSERT INTO %s AS \"pgrst_t\"%s SELECT %s FROM json_populate_recordset(NULL::%s, %s) AS \"pgrst_r\"%s%s), ",
-			name, t.QName(), colList, strings.Join(sel, ", "), t.QName(), p.b.param(string(raw), "json"), conflict, returning(rc))
+		fmt.Fprintf(&sb, "%s AS (INSERT INTO %s AS \"pgrst_t\"%s SELECT %s FROM json_populate_recordset(NULL::%s, %s) AS \"pgrst_r\"%s), ",
+			name, t.QName(), colList, strings.Join(sel, ", "), t.QName(), p.b.param(string(raw), "json"), tail)
 	}
 	if len(groups) > 1 {
 		sb.WriteString("pgrst_mut AS (" + strings.Join(parts, " UNION ALL ") + "), ")
 	}
-	sql := strings.TrimSuffix(sb.String(), ", ")
-	rep, err := h.representation(rc, p, t, q, m)
-	if err != nil {
-		return err
-	}
-	sql += rep
-	if len(groups) == 0 {
-		// an empty array: nothing to insert
-		sql = "WITH pgrst_mut AS (SELECT " + quoteIdent("pgrst_t") + ".* FROM " + t.QName() + " AS \"pgrst_t\" WHERE false)" + rep
-	}
-	res, err := h.mutate(rc, m, sql, p.b.args)
-	if err != nil {
-		return err
-	}
+	return strings.TrimSuffix(sb.String(), ", ")
+}
+
+// respondInsert answers 201, or 200 for a PUT and for an upsert that only
+// updated rows; headers-only answers with Location instead of a body.
+func (h *Handler) respondInsert(rc *reqCtx, t *Table, m media, res *mutationResult, put bool) error {
 	if rc.prefs.Return == "headers-only" {
 		if loc := location(t, res.body); loc != "" {
 			rc.c.Set(fiber.HeaderLocation, loc)
@@ -294,7 +347,6 @@ func (h *Handler) insertWith(rc *reqCtx, t *Table, put bool) error {
 	}
 	rc.c.Set("Content-Range", "*/"+tot)
 	if put || res.updated != nil && res.affected > 0 && *res.updated == res.affected {
-		// PUT, or an upsert that only updated rows
 		return h.respondMutation(rc, m, 200, res)
 	}
 	return h.respondMutation(rc, m, 201, res)

@@ -86,9 +86,10 @@ func returning(rc *reqCtx) string {
 	return " RETURNING 1"
 }
 
-// mutationQuery parses the query and Accept of a mutation; the planner
-// skips top-level filters in the representation (they chose the rows).
-func (h *Handler) mutationQuery(rc *reqCtx) (*query, media, error) {
+// queryAndMedia parses the query string and Accept of a read or a
+// mutation (for a mutation, the planner skips top-level filters in the
+// representation: they chose the rows).
+func queryAndMedia(rc *reqCtx) (*query, media, error) {
 	q, err := parseQuery(rc.params)
 	if err != nil {
 		return nil, media{}, err
@@ -123,7 +124,7 @@ func (p *planner) whereFor(t *Table) ([]string, error) {
 }
 
 func (h *Handler) update(rc *reqCtx, t *Table) error {
-	q, m, err := h.mutationQuery(rc)
+	q, m, err := queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 }
 
 func (h *Handler) delete(rc *reqCtx, t *Table) error {
-	q, m, err := h.mutationQuery(rc)
+	q, m, err := queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func (h *Handler) filtered(rc *reqCtx, q *query, t *Table, verb, what string) (*
 		return nil, nil, err
 	}
 	if len(where) == 0 {
-		return nil, nil, newErr(400, "21000", verb+" requires a WHERE clause").
+		return nil, nil, newErr(400, sqlstateNoWhere, verb+" requires a WHERE clause").
 			WithHint("Add a filter (for example id=eq.1) to choose the rows to " + what)
 	}
 	return p, where, nil

@@ -27,7 +27,7 @@ type swaggerDoc struct {
 }
 
 func (h *Handler) root(c *fiber.Ctx) error {
-	rc, err := h.begin(c)
+	rc, err := h.resolve(c)
 	if err != nil {
 		return err
 	}
@@ -41,26 +41,11 @@ func (h *Handler) root(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tables := rc.schema.Tables(rc.profile)
-	fns := rc.schema.AllFunctions(rc.profile)
+	tables, fns := rc.schema.Tables(rc.profile), rc.schema.AllFunctions(rc.profile)
 	if h.cfg.RestOpenAPIMode == "follow-privileges" {
-		var tnames, fsigs []string
-		for _, t := range tables {
-			tnames = append(tnames, t.QName())
-		}
-		for _, f := range fns {
-			fsigs = append(fsigs, fnSignature(f))
-		}
-		var okT, okF []string
-		err := h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
-			return tx.QueryRow(ctx, `select coalesce((select array_agg(x) from unnest($1::text[]) x where has_table_privilege(x, 'SELECT,INSERT,UPDATE,DELETE')), '{}'),
-				coalesce((select array_agg(x) from unnest($2::text[]) x where has_function_privilege(x, 'EXECUTE')), '{}')`, tnames, fsigs).Scan(&okT, &okF)
-		})
-		if err != nil {
+		if tables, fns, err = h.usable(rc, tables, fns); err != nil {
 			return err
 		}
-		tables = filterTables(tables, okT)
-		fns = filterFuncs(fns, okF)
 	}
 	doc := buildSwagger(c.Hostname(), tables, fns)
 	body, err := json.Marshal(doc)
@@ -68,6 +53,26 @@ func (h *Handler) root(c *fiber.Ctx) error {
 		return err
 	}
 	return send(rc, m, 200, body)
+}
+
+// usable keeps the tables and functions the request's role may use.
+func (h *Handler) usable(rc *reqCtx, tables []*Table, fns []*Function) ([]*Table, []*Function, error) {
+	var tnames, fsigs []string
+	for _, t := range tables {
+		tnames = append(tnames, t.QName())
+	}
+	for _, f := range fns {
+		fsigs = append(fsigs, fnSignature(f))
+	}
+	var okT, okF []string
+	err := h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `select coalesce((select array_agg(x) from unnest($1::text[]) x where has_table_privilege(x, 'SELECT,INSERT,UPDATE,DELETE')), '{}'),
+				coalesce((select array_agg(x) from unnest($2::text[]) x where has_function_privilege(x, 'EXECUTE')), '{}')`, tnames, fsigs).Scan(&okT, &okF)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return filterTables(tables, okT), filterFuncs(fns, okF), nil
 }
 
 func fnSignature(f *Function) string {
@@ -124,8 +129,22 @@ func swaggerType(c *Column) map[string]any {
 	return p
 }
 
+// buildSwagger describes the tables and functions as Swagger 2.0.
 func buildSwagger(host string, tables []*Table, fns []*Function) swaggerDoc {
-	doc := swaggerDoc{
+	doc := newSwaggerDoc(host)
+	for _, t := range tables {
+		doc.addTable(t)
+	}
+	for _, f := range fns {
+		doc.addFunction(f)
+	}
+	return doc
+}
+
+// newSwaggerDoc is the document without tables and functions: the root
+// path and the parameters every table shares.
+func newSwaggerDoc(host string) swaggerDoc {
+	return swaggerDoc{
 		Swagger:  "2.0",
 		Info:     map[string]string{"title": "MadBase REST API", "description": "PostgREST-compatible API of the exposed schema", "version": "12"},
 		Host:     host,
@@ -155,93 +174,91 @@ func buildSwagger(host string, tables []*Table, fns []*Function) swaggerDoc {
 				"enum": []string{"params=single-object"}},
 		},
 	}
+}
+
+// addTable adds a table's definition, its body and filter parameters, and
+// its path with GET, POST, PATCH and DELETE.
+func (doc *swaggerDoc) addTable(t *Table) {
+	props := map[string]any{}
+	var required []string
+	var filters []any
+	for _, c := range t.Columns {
+		props[c.Name] = swaggerType(c)
+		if c.NotNull && c.Default == "" && !c.Identity {
+			required = append(required, c.Name)
+		}
+		pname := "rowFilter." + t.Name + "." + c.Name
+		doc.Parameters[pname] = map[string]any{"name": c.Name, "in": "query", "required": false, "type": "string", "format": c.Type}
+		filters = append(filters, ref("#/parameters/"+pname))
+	}
+	def := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		def["required"] = required
+	}
+	if t.Comment != "" {
+		def["description"] = t.Comment
+	}
+	doc.Definitions[t.Name] = def
+	body := "body." + t.Name
+	doc.Parameters[body] = map[string]any{"name": t.Name, "in": "body", "required": false, "description": t.Name,
+		"schema": ref("#/definitions/" + t.Name)}
+	tags := []string{t.Name}
+	get := append([]any{ref("#/parameters/select"), ref("#/parameters/order"), ref("#/parameters/range"),
+		ref("#/parameters/rangeUnit"), ref("#/parameters/offset"), ref("#/parameters/limit"), ref("#/parameters/preferCount")}, filters...)
+	doc.Paths["/"+t.Name] = summarized(t.Comment, map[string]any{
+		"get": map[string]any{"tags": tags, "parameters": get, "responses": map[string]any{
+			"200": map[string]any{"description": "OK", "schema": map[string]any{"type": "array", "items": ref("#/definitions/" + t.Name)}},
+			"206": map[string]any{"description": "Partial Content"}}},
+		"post": map[string]any{"tags": tags, "parameters": []any{ref("#/parameters/" + body), ref("#/parameters/select"),
+			ref("#/parameters/preferReturn")}, "responses": map[string]any{"201": map[string]any{"description": "Created"}}},
+		"patch": map[string]any{"tags": tags, "parameters": append([]any{ref("#/parameters/" + body), ref("#/parameters/preferReturn")}, filters...),
+			"responses": map[string]any{"204": map[string]any{"description": "No Content"}}},
+		"delete": map[string]any{"tags": tags, "parameters": append([]any{ref("#/parameters/preferReturn")}, filters...),
+			"responses": map[string]any{"204": map[string]any{"description": "No Content"}}},
+	})
+}
+
+// addFunction adds a function's path: POST with its named arguments as the
+// body, and GET with them as query parameters unless it is volatile.
+func (doc *swaggerDoc) addFunction(f *Function) {
+	props := map[string]any{}
+	var required []string
+	var params []any
+	for _, a := range f.Args {
+		if a.Name == "" {
+			continue
+		}
+		props[a.Name] = swaggerType(&Column{Name: a.Name, Type: a.Type, BaseType: a.BaseType})
+		if !a.HasDefault {
+			required = append(required, a.Name)
+		}
+		params = append(params, map[string]any{"name": a.Name, "in": "query", "required": !a.HasDefault, "type": "string", "format": a.Type})
+	}
+	schema := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		schema["required"] = required
+	}
 	ok := map[string]any{"200": map[string]any{"description": "OK"}, "206": map[string]any{"description": "Partial Content"}}
-	for _, t := range tables {
-		props := map[string]any{}
-		var required []string
-		var filters []any
-		for _, c := range t.Columns {
-			props[c.Name] = swaggerType(c)
-			if c.NotNull && c.Default == "" && !c.Identity {
-				required = append(required, c.Name)
-			}
-			pname := "rowFilter." + t.Name + "." + c.Name
-			doc.Parameters[pname] = map[string]any{"name": c.Name, "in": "query", "required": false, "type": "string", "format": c.Type}
-			filters = append(filters, ref("#/parameters/"+pname))
-		}
-		def := map[string]any{"type": "object", "properties": props}
-		if len(required) > 0 {
-			def["required"] = required
-		}
-		if t.Comment != "" {
-			def["description"] = t.Comment
-		}
-		doc.Definitions[t.Name] = def
-		body := "body." + t.Name
-		doc.Parameters[body] = map[string]any{"name": t.Name, "in": "body", "required": false, "description": t.Name,
-			"schema": ref("#/definitions/" + t.Name)}
-		tags := []string{t.Name}
-		get := append([]any{ref("#/parameters/select"), ref("#/parameters/order"), ref("#/parameters/range"),
-			ref("#/parameters/rangeUnit"), ref("#/parameters/offset"), ref("#/parameters/limit"), ref("#/parameters/preferCount")}, filters...)
-		ops := map[string]any{
-			"get": map[string]any{"tags": tags, "parameters": get, "responses": map[string]any{
-				"200": map[string]any{"description": "OK", "schema": map[string]any{"type": "array", "items": ref("#/definitions/" + t.Name)}},
-				"206": map[string]any{"description": "Partial Content"}}},
-		}
-		{
-			ops["post"] = map[string]any{"tags": tags, "parameters": []any{ref("#/parameters/" + body), ref("#/parameters/select"),
-				ref("#/parameters/preferReturn")}, "responses": map[string]any{"201": map[string]any{"description": "Created"}}}
-			ops["patch"] = map[string]any{"tags": tags, "parameters": append([]any{ref("#/parameters/" + body), ref("#/parameters/preferReturn")}, filters...),
-				"responses": map[string]any{"204": map[string]any{"description": "No Content"}}}
-			ops["delete"] = map[string]any{"tags": tags, "parameters": append([]any{ref("#/parameters/preferReturn")}, filters...),
-				"responses": map[string]any{"204": map[string]any{"description": "No Content"}}}
-		}
-		if t.Comment != "" {
-			for _, op := range ops {
-				op.(map[string]any)["summary"] = t.Comment
-			}
-		}
-		doc.Paths["/"+t.Name] = ops
+	tags := []string{"(rpc) " + f.Name}
+	ops := map[string]any{
+		"post": map[string]any{"tags": tags, "produces": []string{"application/json", "application/vnd.pgrst.object+json"},
+			"parameters": []any{map[string]any{"name": "args", "in": "body", "required": true, "schema": schema}, ref("#/parameters/preferParams")},
+			"responses":  ok},
 	}
-	for _, f := range fns {
-		props := map[string]any{}
-		var required []string
-		for _, a := range f.Args {
-			if a.Name == "" {
-				continue
-			}
-			props[a.Name] = swaggerType(&Column{Name: a.Name, Type: a.Type, BaseType: a.BaseType})
-			if !a.HasDefault {
-				required = append(required, a.Name)
-			}
-		}
-		schema := map[string]any{"type": "object", "properties": props}
-		if len(required) > 0 {
-			schema["required"] = required
-		}
-		tags := []string{"(rpc) " + f.Name}
-		ops := map[string]any{
-			"post": map[string]any{"tags": tags, "produces": []string{"application/json", "application/vnd.pgrst.object+json"},
-				"parameters": []any{map[string]any{"name": "args", "in": "body", "required": true, "schema": schema}, ref("#/parameters/preferParams")},
-				"responses":  ok},
-		}
-		if f.Volatile != 'v' {
-			var params []any
-			for _, a := range f.Args {
-				if a.Name != "" {
-					params = append(params, map[string]any{"name": a.Name, "in": "query", "required": !a.HasDefault, "type": "string", "format": a.Type})
-				}
-			}
-			ops["get"] = map[string]any{"tags": tags, "parameters": params, "responses": ok}
-		}
-		if f.Comment != "" {
-			for _, op := range ops {
-				op.(map[string]any)["summary"] = f.Comment
-			}
-		}
-		doc.Paths["/rpc/"+f.Name] = ops
+	if f.Volatile != 'v' {
+		ops["get"] = map[string]any{"tags": tags, "parameters": params, "responses": ok}
 	}
-	return doc
+	doc.Paths["/rpc/"+f.Name] = summarized(f.Comment, ops)
+}
+
+// summarized gives every operation of ops the summary, when there is one.
+func summarized(summary string, ops map[string]any) map[string]any {
+	if summary != "" {
+		for _, op := range ops {
+			op.(map[string]any)["summary"] = summary
+		}
+	}
+	return ops
 }
 
 func queryParam(name, desc string) map[string]any {

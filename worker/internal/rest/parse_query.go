@@ -52,95 +52,115 @@ func parseQuery(params []kv) (*query, error) {
 	q := &query{Nodes: map[string]*nodeParams{}}
 	q.node("")
 	for _, p := range params {
-		k, v := p.Key, p.Value
-		switch k {
-		case "select":
-			items, err := parseSelect(v)
-			if err != nil {
-				return nil, err
-			}
-			q.Select, q.HasSelect = items, true
-			continue
-		case "columns":
-			cols, err := parseColumnList(v)
-			if err != nil {
-				return nil, parseErr("failed to parse columns parameter ("+v+")", err.Error())
-			}
-			q.Columns, q.HasColumns = cols, true
-			continue
-		case "on_conflict":
-			cols, err := parseColumnList(v)
-			if err != nil {
-				return nil, parseErr("failed to parse on_conflict parameter ("+v+")", err.Error())
-			}
-			q.OnConflict = cols
-			continue
-		}
-		if ignoredParams[k] {
-			continue
-		}
-		segs := strings.Split(k, ".")
-		last := segs[len(segs)-1]
-		switch last {
-		case "order", "limit", "offset", "or", "and":
-			path := segs[:len(segs)-1]
-			not := false
-			if (last == "or" || last == "and") && len(path) > 0 && path[len(path)-1] == "not" {
-				not, path = true, path[:len(path)-1]
-			}
-			if err := validPath(path, k); err != nil {
-				return nil, err
-			}
-			n := q.node(strings.Join(path, "."))
-			switch last {
-			case "order":
-				terms, err := parseOrder(v)
-				if err != nil {
-					return nil, parseErr("failed to parse order ("+v+")", err.Error())
-				}
-				n.Order = append(n.Order, terms...)
-			case "limit", "offset":
-				x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				if err != nil {
-					return nil, parseErr("failed to parse "+last+" parameter ("+v+")", "expecting an integer")
-				}
-				if last == "limit" {
-					if x < 0 {
-						return nil, newErr(416, codeRange, "Requested range not satisfiable").
-							WithDetails("Limit should be greater than or equal to zero.")
-					}
-					n.Limit = &x
-				} else {
-					if x < 0 {
-						return nil, parseErr("failed to parse offset parameter ("+v+")", "expecting a non-negative integer")
-					}
-					n.Offset = &x
-				}
-			default:
-				t, err := parseLogic(v, last == "and", not, 0)
-				if err != nil {
-					return nil, parseErr("failed to parse logic tree ("+v+")", err.Error())
-				}
-				n.Trees = append(n.Trees, t)
-			}
-			continue
-		}
-		path := segs[:len(segs)-1]
-		if err := validPath(path, k); err != nil {
+		if err := q.add(p.Key, p.Value); err != nil {
 			return nil, err
 		}
-		f, err := parseField(last)
-		if err != nil {
-			return nil, parseErr("failed to parse filter field ("+k+")", err.Error())
-		}
-		op, err := parseOpExpr(v, false)
-		if err != nil {
-			return nil, parseErr("failed to parse filter ("+v+")", err.Error())
-		}
-		n := q.node(strings.Join(path, "."))
-		n.Filters = append(n.Filters, filter{Field: f, Op: op})
 	}
 	return q, nil
+}
+
+// add reads one parameter: select, columns or on_conflict; order, limit,
+// offset, or and and, of the top level or of an embed ("rel.limit");
+// anything else is a filter ("rel.col=op.value").
+func (q *query) add(k, v string) error {
+	switch k {
+	case "select":
+		items, err := parseSelect(v)
+		if err != nil {
+			return err
+		}
+		q.Select, q.HasSelect = items, true
+		return nil
+	case "columns":
+		cols, err := parseColumnList(v)
+		if err != nil {
+			return parseErr("failed to parse columns parameter ("+v+")", err.Error())
+		}
+		q.Columns, q.HasColumns = cols, true
+		return nil
+	case "on_conflict":
+		cols, err := parseColumnList(v)
+		if err != nil {
+			return parseErr("failed to parse on_conflict parameter ("+v+")", err.Error())
+		}
+		q.OnConflict = cols
+		return nil
+	}
+	if ignoredParams[k] {
+		return nil
+	}
+	segs := strings.Split(k, ".")
+	path, last := segs[:len(segs)-1], segs[len(segs)-1]
+	switch last {
+	case "order", "limit", "offset", "or", "and":
+		return q.addModifier(path, last, k, v)
+	}
+	if err := validPath(path, k); err != nil {
+		return err
+	}
+	f, err := parseField(last)
+	if err != nil {
+		return parseErr("failed to parse filter field ("+k+")", err.Error())
+	}
+	op, err := parseOpExpr(v, false)
+	if err != nil {
+		return parseErr("failed to parse filter ("+v+")", err.Error())
+	}
+	n := q.node(strings.Join(path, "."))
+	n.Filters = append(n.Filters, filter{Field: f, Op: op})
+	return nil
+}
+
+// addModifier reads the order, limit, offset or logic tree (or, and,
+// not.or, not.and) named by what, of the level at path.
+func (q *query) addModifier(path []string, what, k, v string) error {
+	not := false
+	if (what == "or" || what == "and") && len(path) > 0 && path[len(path)-1] == "not" {
+		not, path = true, path[:len(path)-1]
+	}
+	if err := validPath(path, k); err != nil {
+		return err
+	}
+	n := q.node(strings.Join(path, "."))
+	switch what {
+	case "order":
+		terms, err := parseOrder(v)
+		if err != nil {
+			return parseErr("failed to parse order ("+v+")", err.Error())
+		}
+		n.Order = append(n.Order, terms...)
+		return nil
+	case "limit", "offset":
+		return n.setPage(what, v)
+	}
+	t, err := parseLogic(v, what == "and", not, 0)
+	if err != nil {
+		return parseErr("failed to parse logic tree ("+v+")", err.Error())
+	}
+	n.Trees = append(n.Trees, t)
+	return nil
+}
+
+// setPage reads limit or offset (which): a non-negative integer; a
+// negative limit is 416, as in PostgREST.
+func (n *nodeParams) setPage(which, v string) error {
+	x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return parseErr("failed to parse "+which+" parameter ("+v+")", "expecting an integer")
+	}
+	if which == "limit" {
+		if x < 0 {
+			return newErr(416, codeRange, "Requested range not satisfiable").
+				WithDetails("Limit should be greater than or equal to zero.")
+		}
+		n.Limit = &x
+		return nil
+	}
+	if x < 0 {
+		return parseErr("failed to parse offset parameter ("+v+")", "expecting a non-negative integer")
+	}
+	n.Offset = &x
+	return nil
 }
 
 func validPath(path []string, key string) error {

@@ -222,25 +222,56 @@ func (p *scanner) selectList(depth int) ([]*selectItem, error) {
 	}
 }
 
+// selectItem reads one item: "*", a spread, a count(), an embed or a
+// field.
 func (p *scanner) selectItem(depth int) (*selectItem, error) {
 	if p.consume("...") {
-		it := &selectItem{Kind: itemSpread}
-		n, ok := p.name()
-		if !ok {
-			return nil, fmt.Errorf("%s", p.unexpected("a relation name after \"...\""))
-		}
-		it.Name = n
-		if err := p.hints(it); err != nil {
-			return nil, err
-		}
-		if err := p.children(it, depth, false); err != nil {
-			return nil, err
-		}
-		return it, nil
+		return p.spread(depth)
 	}
 	if p.consume("*") {
 		return &selectItem{Kind: itemStar}, nil
 	}
+	it, err := p.aliasedName()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case it.Name == "count" && p.consume("()"):
+		it.Kind = itemCount
+		err = p.cast(&it.AggCast)
+	case !p.eof() && (p.peek() == '!' || p.peek() == '('):
+		it.Kind = itemEmbed
+		if err = p.hints(it); err == nil {
+			err = p.children(it, depth, true)
+		}
+	default:
+		err = p.fieldTail(it)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// spread reads "...name!hint(items)" after its "...".
+func (p *scanner) spread(depth int) (*selectItem, error) {
+	it := &selectItem{Kind: itemSpread}
+	n, ok := p.name()
+	if !ok {
+		return nil, fmt.Errorf("%s", p.unexpected("a relation name after \"...\""))
+	}
+	it.Name = n
+	if err := p.hints(it); err != nil {
+		return nil, err
+	}
+	if err := p.children(it, depth, false); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// aliasedName reads "[alias:]name" ("::" is a cast, not an alias).
+func (p *scanner) aliasedName() (*selectItem, error) {
 	it := &selectItem{}
 	n, ok := p.name()
 	if !ok {
@@ -257,60 +288,48 @@ func (p *scanner) selectItem(depth int) (*selectItem, error) {
 		}
 	}
 	it.Name = n
-	if n == "count" && p.consume("()") {
-		it.Kind = itemCount
-		if p.consume("::") {
-			t, ok := p.castType()
-			if !ok {
-				return nil, fmt.Errorf("%s", p.unexpected("a type name"))
-			}
-			it.AggCast = t
-		}
-		return it, nil
-	}
-	if !p.eof() && (p.peek() == '!' || p.peek() == '(') {
-		it.Kind = itemEmbed
-		if err := p.hints(it); err != nil {
-			return nil, err
-		}
-		if err := p.children(it, depth, true); err != nil {
-			return nil, err
-		}
-		return it, nil
-	}
+	return it, nil
+}
+
+// fieldTail reads what may follow a field's name: a JSON path, a cast and
+// an aggregate with its own cast ("->a->>b::int.sum()::text").
+func (p *scanner) fieldTail(it *selectItem) error {
 	steps, err := p.jsonPath()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	it.JSON = steps
-	if p.consume("::") {
-		t, ok := p.castType()
-		if !ok {
-			return nil, fmt.Errorf("%s", p.unexpected("a type name"))
-		}
-		it.Cast = t
+	if err := p.cast(&it.Cast); err != nil {
+		return err
 	}
-	if p.has(".") {
+	if !p.has(".") {
+		return nil
+	}
+	p.i++
+	start := p.i
+	for !p.eof() && p.peek() >= 'a' && p.peek() <= 'z' {
 		p.i++
-		start := p.i
-		for !p.eof() && p.peek() >= 'a' && p.peek() <= 'z' {
-			p.i++
-		}
-		agg := p.s[start:p.i]
-		if !aggregates[agg] || !p.consume("()") {
-			p.i = start
-			return nil, fmt.Errorf("%s", p.unexpected("an aggregate: sum(), avg(), min(), max() or count()"))
-		}
-		it.Agg = agg
-		if p.consume("::") {
-			t, ok := p.castType()
-			if !ok {
-				return nil, fmt.Errorf("%s", p.unexpected("a type name"))
-			}
-			it.AggCast = t
-		}
 	}
-	return it, nil
+	agg := p.s[start:p.i]
+	if !aggregates[agg] || !p.consume("()") {
+		p.i = start
+		return fmt.Errorf("%s", p.unexpected("an aggregate: sum(), avg(), min(), max() or count()"))
+	}
+	it.Agg = agg
+	return p.cast(&it.AggCast)
+}
+
+// cast reads an optional "::type" into dst.
+func (p *scanner) cast(dst *string) error {
+	if !p.consume("::") {
+		return nil
+	}
+	t, ok := p.castType()
+	if !ok {
+		return fmt.Errorf("%s", p.unexpected("a type name"))
+	}
+	*dst = t
+	return nil
 }
 
 func (p *scanner) hints(it *selectItem) error {

@@ -123,12 +123,10 @@ func bodyExpr(m media, head bool) string {
 	return "coalesce(json_agg(" + row + "), '[]')::text"
 }
 
+// read serves GET and HEAD on a table or view: parse → plan → run →
+// answer.
 func (h *Handler) read(rc *reqCtx, t *Table) error {
-	q, err := parseQuery(rc.params)
-	if err != nil {
-		return err
-	}
-	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
+	q, m, err := queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -139,50 +137,63 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	if rc.prefs.Count != "" {
 		rc.prefs.apply("count=" + rc.prefs.Count)
 	}
-	var total *int64
-	var pageTotal int64
-	var body []byte
-	var gucs *responseGUCs
-	scan := func(row pgx.Row) error {
-		var hs, st *string
-		if err := row.Scan(&total, &pageTotal, &body, &hs, &st); err != nil {
-			return err
-		}
-		var err error
-		if gucs, err = parseResponseGUCs(hs, st); err != nil {
-			return err
-		}
-		if m.Kind == mediaObject && pageTotal != 1 {
-			return singularErr(pageTotal)
-		}
-		return nil
-	}
-	if rp.countSQL == "" {
-		// The common read: settings and query in one round trip.
-		b := &pgx.Batch{}
-		b.Queue(rp.sql, rp.args...)
-		err = h.runRead(rc, b, func(br pgx.BatchResults) error { return scan(br.QueryRow()) })
-	} else {
-		// A planned or estimated count needs the plan's estimate before the
-		// query can be written.
-		err = h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
-			est, err := h.estimate(ctx, tx, rp)
-			if err != nil {
-				return err
-			}
-			sql := rp.sql
-			if rc.prefs.Count == "estimated" && (h.cfg.DBMaxRows == 0 || est <= h.cfg.DBMaxRows) {
-				sql = strings.Replace(sql, "NULL::int8 AS total", "("+rp.exactSQL+") AS total", 1)
-			} else {
-				sql = strings.Replace(sql, "NULL::int8 AS total", strconv.FormatInt(est, 10)+"::int8 AS total", 1)
-			}
-			return scan(tx.QueryRow(ctx, sql, rp.args...))
-		})
-	}
-	if err != nil {
+	var res readResult
+	if err := h.runReadPlan(rc, rp, &res); err != nil {
 		return err
 	}
-	return h.respondRead(rc, m, gucs.apply(rc, 200), rp.offset, pageTotal, total, body)
+	return h.respondRead(rc, m, res.gucs.apply(rc, 200), rp.offset, res.pageTotal, res.total, res.body)
+}
+
+// readResult is what a read's statement returned.
+type readResult struct {
+	total     *int64 // with Prefer: count
+	pageTotal int64
+	body      []byte
+	gucs      *responseGUCs
+}
+
+// scan reads the statement's row; an object Accept wants exactly one row.
+func (res *readResult) scan(row pgx.Row, m media) error {
+	var hs, st *string
+	if err := row.Scan(&res.total, &res.pageTotal, &res.body, &hs, &st); err != nil {
+		return err
+	}
+	var err error
+	if res.gucs, err = parseResponseGUCs(hs, st); err != nil {
+		return err
+	}
+	if m.Kind == mediaObject && res.pageTotal != 1 {
+		return singularErr(res.pageTotal)
+	}
+	return nil
+}
+
+// runReadPlan runs a read. The common one sends its settings and query in
+// one round trip; a planned or estimated count needs the plan's estimate
+// before the query can be written.
+func (h *Handler) runReadPlan(rc *reqCtx, rp *readPlan, res *readResult) error {
+	if rp.countSQL == "" {
+		b := &pgx.Batch{}
+		b.Queue(rp.sql, rp.args...)
+		return h.runRead(rc, b, func(br pgx.BatchResults) error { return res.scan(br.QueryRow(), rp.media) })
+	}
+	return h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
+		est, err := h.estimate(ctx, tx, rp)
+		if err != nil {
+			return err
+		}
+		return res.scan(tx.QueryRow(ctx, h.withEstimate(rc, rp, est), rp.args...), rp.media)
+	})
+}
+
+// withEstimate is the read's statement with its total: the exact count
+// when estimated and the estimate is within db-max-rows, else the
+// estimate itself.
+func (h *Handler) withEstimate(rc *reqCtx, rp *readPlan, est int64) string {
+	if rc.prefs.Count == "estimated" && (h.cfg.DBMaxRows == 0 || est <= h.cfg.DBMaxRows) {
+		return strings.Replace(rp.sql, "NULL::int8 AS total", "("+rp.exactSQL+") AS total", 1)
+	}
+	return strings.Replace(rp.sql, "NULL::int8 AS total", strconv.FormatInt(est, 10)+"::int8 AS total", 1)
 }
 
 // estimate runs the EXPLAIN of the count query, returning the planner's
@@ -237,7 +248,8 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 	if m.Kind == mediaCSV {
 		out, err := jsonToCSV(body)
 		if err != nil {
-			return err
+			// %v: a decoder's io.EOF is not a connection that broke
+			return fmt.Errorf("rest: writing CSV: %v", err)
 		}
 		return c.Send(out)
 	}

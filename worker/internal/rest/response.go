@@ -23,15 +23,15 @@ func parseResponseGUCs(hs, st *string) (*responseGUCs, error) {
 	if hs != nil {
 		var list []map[string]string
 		if err := json.Unmarshal([]byte(*hs), &list); err != nil {
-			return nil, newErr(500, "PGRST111", "response.headers guc must be a JSON array composed of objects with a single key and a string value")
+			return nil, newErr(500, codeResponseHeaders, "response.headers guc must be a JSON array composed of objects with a single key and a string value")
 		}
 		for _, m := range list {
 			if len(m) != 1 {
-				return nil, newErr(500, "PGRST111", "response.headers guc must be a JSON array composed of objects with a single key and a string value")
+				return nil, newErr(500, codeResponseHeaders, "response.headers guc must be a JSON array composed of objects with a single key and a string value")
 			}
 			for k, v := range m {
 				if !validHeader(k, v) {
-					return nil, newErr(500, "PGRST111", "response.headers guc must be a JSON array composed of objects with a single key and a string value")
+					return nil, newErr(500, codeResponseHeaders, "response.headers guc must be a JSON array composed of objects with a single key and a string value")
 				}
 				g.headers = append(g.headers, [2]string{k, v})
 			}
@@ -40,7 +40,7 @@ func parseResponseGUCs(hs, st *string) (*responseGUCs, error) {
 	if st != nil {
 		n, err := strconv.Atoi(*st)
 		if err != nil || n < 100 || n > 599 {
-			return nil, newErr(500, "PGRST112", "response.status guc must be a valid status code")
+			return nil, newErr(500, codeResponseStatus, "response.status guc must be a valid status code")
 		}
 		g.status = n
 	}

@@ -47,18 +47,22 @@ type Handler struct {
 	pool  *pgxpool.Pool
 	cache *Cache
 	log   *slog.Logger
+	// base is the parent of queries whose request context can never be
+	// cancelled: the worker's BaseContext, which shutdown cancels once
+	// requests had their grace.
+	base context.Context
 }
 
 // Register mounts /rest/v1 and starts the schema cache, which lives until
 // deps.BaseContext is cancelled.
 func Register(r fiber.Router, deps app.Deps) {
 	h := New(deps.Config.Rest, deps.Config.JWTSecret, deps.DB, deps.Log)
+	if deps.BaseContext != nil {
+		h.base = deps.BaseContext
+	}
 	h.Mount(r)
 	if deps.DB != nil {
-		ctx := deps.BaseContext
-		if ctx == nil {
-			ctx = context.Background()
-		}
+		ctx := h.base
 		// Load the schema before the worker starts serving and announces
 		// itself, so the edge never routes a request to a worker whose
 		// cache is still empty (503 PGRST002). If the database is not
@@ -73,27 +77,14 @@ func Register(r fiber.Router, deps app.Deps) {
 }
 
 // New makes a handler; its cache is empty until Cache().Run or LoadNow.
+// cfg is taken as config.Load made and validated it: its defaults are
+// config's.
 func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "rest")
-	if len(cfg.DBSchemas) == 0 {
-		cfg.DBSchemas = []string{"public"}
-	}
-	if cfg.RestRequestTimeout <= 0 {
-		cfg.RestRequestTimeout = 30 * time.Second
-	}
-	if cfg.RestMaxBodyBytes <= 0 {
-		cfg.RestMaxBodyBytes = 16 << 20
-	}
-	if cfg.DBTxEnd == "" {
-		cfg.DBTxEnd = "commit"
-	}
-	if cfg.RestOpenAPIMode == "" {
-		cfg.RestOpenAPIMode = "follow-privileges"
-	}
-	h := &Handler{cfg: cfg, keys: apikey.New(jwtSecret), pool: pool, log: log}
+	h := &Handler{cfg: cfg, keys: apikey.New(jwtSecret), pool: pool, log: log, base: context.Background()}
 	if pool != nil {
 		h.cache = NewCache(pool, cfg.DBSchemas, log)
 	}
@@ -123,9 +114,10 @@ type reqCtx struct {
 	params  []kv
 }
 
-// begin resolves the caller, the schema cache, the profile and the query
-// parameters.
-func (h *Handler) begin(c *fiber.Ctx) (*reqCtx, error) {
+// resolve reads what every REST request needs before its own work: the
+// caller (key and token), the schema cache, the profile, the preferences
+// and the query parameters.
+func (h *Handler) resolve(c *fiber.Ctx) (*reqCtx, error) {
 	rc := &reqCtx{c: c, method: c.Method()}
 	key, authz := apikey.FromRequest(c)
 	res, err := h.keys.Resolve(key, authz)
@@ -217,7 +209,7 @@ func pathName(c *fiber.Ctx, key string) string {
 }
 
 func (h *Handler) relation(c *fiber.Ctx) error {
-	rc, err := h.begin(c)
+	rc, err := h.resolve(c)
 	if err != nil {
 		return err
 	}
@@ -263,10 +255,24 @@ func (h *Handler) txFor(rc *reqCtx, readOnly bool) txOptions {
 	return o
 }
 
+// queryContext is the context of a request's database work, bounded by
+// REST_REQUEST_TIMEOUT. It derives from the request's context (fiber's
+// UserContext, which middleware may tie to the client's connection), so a
+// request that ends cancels its query; a request context that can never
+// end (fiber's default, Background) gives way to the worker's base
+// context, as auth's does.
+func (h *Handler) queryContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	parent := c.UserContext()
+	if parent.Done() == nil {
+		parent = h.base
+	}
+	return context.WithTimeout(parent, h.cfg.RestRequestTimeout)
+}
+
 // run executes fn in the request's RLS transaction; BEGIN, the role, the
 // claims and the settings go with fn's first statement.
 func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
+	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
 	err := db.WithClaimsSettings(ctx, h.pool, rc.claims, h.settings(rc, o.readOnly), func(ctx context.Context, tx pgx.Tx) error {
 		if err := fn(ctx, tx); err != nil {
@@ -288,7 +294,7 @@ func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx p
 // known before the first runs. The transaction is read-only, so whether it
 // ends in commit or rollback (DB_TX_END, Prefer: tx) makes no difference.
 func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RestRequestTimeout)
+	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
 	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
 	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)

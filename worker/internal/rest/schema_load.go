@@ -77,7 +77,9 @@ func typeName(oid string) string {
 	return "(case " + oid + " when 1042 then 'bpchar' when 1014 then 'bpchar[]' else format_type(" + oid + ", null) end)"
 }
 
-// Load reads the catalog of the exposed schemas and builds a Schema.
+// Load reads the catalog of the exposed schemas and builds a Schema: one
+// loader per catalog query, in one read-only transaction, then the
+// relationships linked from what they read.
 func Load(ctx context.Context, db interface {
 	Begin(context.Context) (pgx.Tx, error)
 }, schemas []string) (*Schema, error) {
@@ -89,75 +91,119 @@ func Load(ctx context.Context, db interface {
 	if _, err := tx.Exec(ctx, "set transaction read only; set local search_path = pg_catalog"); err != nil {
 		return nil, err
 	}
-	s := &Schema{Schemas: append([]string(nil), schemas...), tables: map[qname]*Table{}, funcs: map[qname][]*Function{},
-		roleSettings: map[string][][2]string{}}
-	rows, _ := tx.Query(ctx, roleSettingsSQL)
+	l := &catalogLoader{tx: tx, schemas: schemas, byOID: map[int64]*Table{},
+		s: &Schema{Schemas: append([]string(nil), schemas...), tables: map[qname]*Table{}, funcs: map[qname][]*Function{},
+			roleSettings: map[string][][2]string{}}}
+	for _, step := range []struct {
+		what string
+		load func(context.Context) error
+	}{
+		{"role settings", l.loadRoleSettings},
+		{"relations", l.loadRelations},
+		{"columns", l.loadColumns},
+		{"keys", l.loadKeys},
+		{"functions", l.loadFunctions},
+		{"views", l.loadViews},
+	} {
+		if err := step.load(ctx); err != nil {
+			return nil, fmt.Errorf("rest schema: %s: %w", step.what, err)
+		}
+	}
+	l.linkForeignKeys()
+	l.linkJunctions()
+	l.linkComputed()
+	sortRelationships(l.s)
+	return l.s, nil
+}
+
+// catalogLoader holds what the catalog queries read, on the way to a
+// Schema.
+type catalogLoader struct {
+	tx      pgx.Tx
+	schemas []string
+	s       *Schema
+	byOID   map[int64]*Table // relations and composite types by pg_class oid
+	fks     []foreignKey
+	views   []viewColumns
+}
+
+// foreignKey is a foreign key between two loaded relations.
+type foreignKey struct {
+	name           string
+	from, to       *Table
+	fromCols, cols []string
+}
+
+// viewColumns says which table column each column of a view comes from.
+type viewColumns struct {
+	view *Table
+	src  map[int]colSource
+}
+
+func (l *catalogLoader) loadRoleSettings(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, roleSettingsSQL)
 	var role, key, val string
-	_, err = pgx.ForEachRow(rows, []any{&role, &key, &val}, func() error {
-		list := s.roleSettings[role]
+	_, err := pgx.ForEachRow(rows, []any{&role, &key, &val}, func() error {
+		list := l.s.roleSettings[role]
 		for i := range list {
 			if list[i][0] == key { // the database-specific value comes last and wins
 				list[i][1] = val
 				return nil
 			}
 		}
-		s.roleSettings[role] = append(list, [2]string{key, val})
+		l.s.roleSettings[role] = append(list, [2]string{key, val})
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: role settings: %w", err)
-	}
-	byOID := map[int64]*Table{}
+	return err
+}
 
-	rows, _ = tx.Query(ctx, relationsSQL, schemas)
+func (l *catalogLoader) loadRelations(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, relationsSQL, l.schemas)
 	var oid, typeOID int64
 	var sch, name, kind, comment string
-	_, err = pgx.ForEachRow(rows, []any{&oid, &sch, &name, &kind, &comment, &typeOID}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&oid, &sch, &name, &kind, &comment, &typeOID}, func() error {
 		t := &Table{Schema: sch, Name: name, Kind: kind[0], Comment: comment, colIndex: map[string]*Column{}, typeOID: typeOID,
 			qname: qualifiedName(sch, name)}
-		byOID[oid] = t
-		if _, dup := s.tables[qname{sch, name}]; !dup || t.Kind != 'c' {
-			s.tables[qname{sch, name}] = t
+		l.byOID[oid] = t
+		if _, dup := l.s.tables[qname{sch, name}]; !dup || t.Kind != 'c' {
+			l.s.tables[qname{sch, name}] = t
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: relations: %w", err)
-	}
+	return err
+}
 
-	rows, _ = tx.Query(ctx, columnsSQL, schemas)
+func (l *catalogLoader) loadColumns(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, columnsSQL, l.schemas)
+	var oid int64
 	var col Column
 	var cat string
-	_, err = pgx.ForEachRow(rows, []any{&oid, &col.Name, &col.Num, &col.Type, &col.BaseType, &cat, &col.NotNull, &col.Default, &col.Identity, &col.Comment, &col.Enum},
-		func() error {
-			t := byOID[oid]
-			if t == nil {
-				return nil
-			}
-			c := col
-			if cat != "" {
-				c.Category = cat[0]
-			}
-			t.Columns = append(t.Columns, &c)
-			t.colIndex[c.Name] = &c
+	_, err := pgx.ForEachRow(rows, []any{&oid, &col.Name, &col.Num, &col.Type, &col.BaseType, &cat, &col.NotNull, &col.Default,
+		&col.Identity, &col.Comment, &col.Enum}, func() error {
+		t := l.byOID[oid]
+		if t == nil {
 			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: columns: %w", err)
-	}
+		}
+		c := col
+		if cat != "" {
+			c.Category = cat[0]
+		}
+		t.Columns = append(t.Columns, &c)
+		t.colIndex[c.Name] = &c
+		return nil
+	})
+	return err
+}
 
-	type fk struct {
-		name           string
-		from, to       *Table
-		fromCols, cols []string
-	}
-	var fks []fk
-	rows, _ = tx.Query(ctx, keysSQL, schemas)
+// loadKeys reads primary keys, unique keys and indexes onto their tables,
+// and keeps the foreign keys for linkForeignKeys.
+func (l *catalogLoader) loadKeys(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, keysSQL, l.schemas)
+	var oid, foid int64
 	var conname, contype string
 	var cols, fcols []string
-	var foid int64
-	_, err = pgx.ForEachRow(rows, []any{&oid, &conname, &contype, &cols, &foid, &fcols}, func() error {
-		t := byOID[oid]
+	_, err := pgx.ForEachRow(rows, []any{&oid, &conname, &contype, &cols, &foid, &fcols}, func() error {
+		t := l.byOID[oid]
 		if t == nil || len(cols) == 0 {
 			return nil
 		}
@@ -168,172 +214,200 @@ func Load(ctx context.Context, db interface {
 		case "u", "i":
 			t.Uniques = append(t.Uniques, cols)
 		case "f":
-			if to := byOID[foid]; to != nil && len(fcols) == len(cols) {
-				fks = append(fks, fk{name: conname, from: t, to: to, fromCols: cols, cols: fcols})
+			if to := l.byOID[foid]; to != nil && len(fcols) == len(cols) {
+				l.fks = append(l.fks, foreignKey{name: conname, from: t, to: to, fromCols: cols, cols: fcols})
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: keys: %w", err)
-	}
+	return err
+}
 
-	rows, _ = tx.Query(ctx, functionsSQL, schemas)
-	var (
-		retset                                   bool
-		volatile, rtyptype, rschema, rname, rtyp string
-		nargs, ndefaults                         int
-		argnames, argmodes, argtypes, argbases   []string
-		argoids                                  []int64
-		rettypeID, retrelID                      int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&oid, &sch, &name, &comment, &retset, &volatile, &nargs, &ndefaults,
-		&argnames, &argmodes, &argoids, &argtypes, &argbases, &rtyp, &rettypeID, &rtyptype, &retrelID, &rschema, &rname}, func() error {
-		f := &Function{Schema: sch, Name: name, Comment: comment, RetSet: retset, Volatile: volatile[0], RetType: rtyp,
-			retTypeID: uint32(rettypeID), retRelID: uint32(retrelID), retSchema: rschema, retName: rname}
-		var outCols []*Column
-		inIdx := 0
-		for i := range argtypes {
-			mode := "i"
-			if i < len(argmodes) {
-				mode = argmodes[i]
-			}
-			an := ""
-			if i < len(argnames) {
-				an = argnames[i]
-			}
-			switch mode {
-			case "i", "b", "v":
-				f.Args = append(f.Args, Arg{Name: an, Type: argtypes[i], BaseType: argbases[i], Variadic: mode == "v", typeOID: argoids[i],
-					HasDefault: inIdx >= nargs-ndefaults})
-				inIdx++
-			}
-			switch mode {
-			case "o", "b", "t":
-				outCols = append(outCols, &Column{Name: an, Num: len(outCols) + 1, Type: argtypes[i], BaseType: argbases[i]})
-			}
+// procRow is one row of functionsSQL.
+type procRow struct {
+	oid                                      int64
+	schema, name, comment                    string
+	retset                                   bool
+	volatile, rtyptype, rschema, rname, rtyp string
+	nargs, ndefaults                         int
+	argnames, argmodes, argtypes, argbases   []string
+	argoids                                  []int64
+	rettypeID, retrelID                      int64
+}
+
+func (l *catalogLoader) loadFunctions(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, functionsSQL, l.schemas)
+	var r procRow
+	_, err := pgx.ForEachRow(rows, []any{&r.oid, &r.schema, &r.name, &r.comment, &r.retset, &r.volatile, &r.nargs, &r.ndefaults,
+		&r.argnames, &r.argmodes, &r.argoids, &r.argtypes, &r.argbases, &r.rtyp, &r.rettypeID, &r.rtyptype, &r.retrelID,
+		&r.rschema, &r.rname}, func() error {
+		if f := r.function(l.byOID); f != nil {
+			l.s.funcs[qname{r.schema, r.name}] = append(l.s.funcs[qname{r.schema, r.name}], f)
 		}
-		switch {
-		case rtyp == "void":
-			f.RetVoid = true
-		case len(outCols) > 1 || (len(outCols) == 1 && rtyp == "record"):
-			t := &Table{Schema: sch, Name: name, Kind: 'c', colIndex: map[string]*Column{}, qname: qualifiedName(sch, name)}
-			for _, c := range outCols {
-				t.Columns = append(t.Columns, c)
-				t.colIndex[c.Name] = c
-			}
-			f.RetTable = t
-		case rtyptype == "c":
-			f.RetTable = byOID[retrelID] // nil for row types outside the exposed schemas
-		case rtyp == "record":
-			// SETOF record without OUT parameters needs a column definition
-			// list: not callable through the API.
-			return nil
-		default:
-			f.RetScalar = true
-		}
-		if f.RetTable == nil && !f.RetVoid && !f.RetScalar {
-			return nil
-		}
-		s.funcs[qname{sch, name}] = append(s.funcs[qname{sch, name}], f)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: functions: %w", err)
-	}
+	return err
+}
 
-	// Views: which of their columns come from which table columns.
-	type viewCols struct {
-		view *Table
-		src  map[int]colSource
+// function builds the Function of a row, or nil when the API cannot call
+// it (SETOF record without OUT parameters needs a column definition list;
+// a row type outside the exposed schemas has no table to shape it).
+func (r *procRow) function(byOID map[int64]*Table) *Function {
+	f := &Function{Schema: r.schema, Name: r.name, Comment: r.comment, RetSet: r.retset, Volatile: r.volatile[0], RetType: r.rtyp,
+		retTypeID: uint32(r.rettypeID), retRelID: uint32(r.retrelID), retSchema: r.rschema, retName: r.rname}
+	var outCols []*Column
+	f.Args, outCols = r.args()
+	switch {
+	case r.rtyp == "void":
+		f.RetVoid = true
+	case len(outCols) > 1 || (len(outCols) == 1 && r.rtyp == "record"):
+		t := &Table{Schema: r.schema, Name: r.name, Kind: 'c', colIndex: map[string]*Column{}, qname: qualifiedName(r.schema, r.name)}
+		for _, c := range outCols {
+			t.Columns = append(t.Columns, c)
+			t.colIndex[c.Name] = c
+		}
+		f.RetTable = t
+	case r.rtyptype == "c":
+		f.RetTable = byOID[r.retrelID]
+	case r.rtyp == "record":
+		return nil
+	default:
+		f.RetScalar = true
 	}
-	var views []viewCols
-	rows, _ = tx.Query(ctx, viewsSQL, schemas)
+	if f.RetTable == nil && !f.RetVoid && !f.RetScalar {
+		return nil
+	}
+	return f
+}
+
+// args splits a function's arguments by mode: the inputs a call passes
+// (in, inout, variadic) and the columns of its result (out, inout, table).
+func (r *procRow) args() (in []Arg, out []*Column) {
+	for i := range r.argtypes {
+		mode := "i"
+		if i < len(r.argmodes) {
+			mode = r.argmodes[i]
+		}
+		name := ""
+		if i < len(r.argnames) {
+			name = r.argnames[i]
+		}
+		switch mode {
+		case "i", "b", "v":
+			in = append(in, Arg{Name: name, Type: r.argtypes[i], BaseType: r.argbases[i], Variadic: mode == "v", typeOID: r.argoids[i],
+				HasDefault: len(in) >= r.nargs-r.ndefaults})
+		}
+		switch mode {
+		case "o", "b", "t":
+			out = append(out, &Column{Name: name, Num: len(out) + 1, Type: r.argtypes[i], BaseType: r.argbases[i]})
+		}
+	}
+	return in, out
+}
+
+// loadViews reads, for each view, which table column each of its columns
+// comes from.
+func (l *catalogLoader) loadViews(ctx context.Context) error {
+	rows, _ := l.tx.Query(ctx, viewsSQL, l.schemas)
+	var oid int64
 	var tree string
-	_, err = pgx.ForEachRow(rows, []any{&oid, &tree}, func() error {
-		if v := byOID[oid]; v != nil {
-			views = append(views, viewCols{view: v, src: viewColumnSources(tree)})
+	_, err := pgx.ForEachRow(rows, []any{&oid, &tree}, func() error {
+		if v := l.byOID[oid]; v != nil {
+			l.views = append(l.views, viewColumns{view: v, src: viewColumnSources(tree)})
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rest schema: views: %w", err)
-	}
-	tableOID := map[*Table]int64{}
-	for o, t := range byOID {
-		tableOID[t] = o
-	}
-	// aliasesOf lists t itself and every view exposing all of cols of t,
-	// with the names those columns have there.
-	type alias struct {
-		rel  *Table
-		cols []string
-	}
-	aliasesOf := func(t *Table, cols []string) []alias {
-		out := []alias{{rel: t, cols: cols}}
-		for _, v := range views {
-			var named []string
-			for _, c := range cols {
-				base := t.Column(c)
-				found := ""
-				for _, vc := range v.view.Columns {
-					if s, ok := v.src[vc.Num]; ok && s.table == tableOID[t] && base != nil && s.column == base.Num {
-						found = vc.Name
-						break
-					}
-				}
-				if found == "" {
-					break
-				}
-				named = append(named, found)
-			}
-			if len(named) == len(cols) {
-				out = append(out, alias{rel: v.view, cols: named})
-			}
-		}
-		return out
-	}
+	return err
+}
 
-	// Relationships from foreign keys, also between views over the tables.
-	for _, k := range fks {
-		for _, from := range aliasesOf(k.from, k.fromCols) {
-			for _, to := range aliasesOf(k.to, k.cols) {
+// relAlias is a relation exposing a key's columns, under the names they
+// have there.
+type relAlias struct {
+	rel  *Table
+	cols []string
+}
+
+// aliasesOf lists t itself and every view exposing all of cols of t,
+// with the names those columns have there.
+func (l *catalogLoader) aliasesOf(t *Table, tOID int64, cols []string) []relAlias {
+	out := []relAlias{{rel: t, cols: cols}}
+	for _, v := range l.views {
+		var named []string
+		for _, c := range cols {
+			found := v.columnFrom(tOID, t.Column(c))
+			if found == "" {
+				break
+			}
+			named = append(named, found)
+		}
+		if len(named) == len(cols) {
+			out = append(out, relAlias{rel: v.view, cols: named})
+		}
+	}
+	return out
+}
+
+// columnFrom names the view's column that is base, a column of the table
+// with oid table, or "".
+func (v viewColumns) columnFrom(table int64, base *Column) string {
+	if base == nil {
+		return ""
+	}
+	for _, vc := range v.view.Columns {
+		if s, ok := v.src[vc.Num]; ok && s.table == table && s.column == base.Num {
+			return vc.Name
+		}
+	}
+	return ""
+}
+
+// linkForeignKeys adds the relationships of each foreign key: between
+// views over its tables first, then between the tables themselves.
+func (l *catalogLoader) linkForeignKeys() {
+	oidOf := make(map[*Table]int64, len(l.byOID))
+	for o, t := range l.byOID {
+		oidOf[t] = o
+	}
+	for _, k := range l.fks {
+		kind, back := ManyToOne, OneToMany
+		if isUniqueSet(k.from, k.fromCols) {
+			kind, back = OneToOne, OneToOne
+		}
+		for _, from := range l.aliasesOf(k.from, oidOf[k.from], k.fromCols) {
+			for _, to := range l.aliasesOf(k.to, oidOf[k.to], k.cols) {
 				if from.rel == k.from && to.rel == k.to {
 					continue
 				}
-				kind, back := ManyToOne, OneToMany
-				if isUniqueSet(k.from, k.fromCols) {
-					kind, back = OneToOne, OneToOne
-				}
-				from.rel.Rels = append(from.rel.Rels, &Relationship{Kind: kind, From: from.rel, To: to.rel, Constraint: k.name, FromCols: from.cols, ToCols: to.cols})
-				to.rel.Rels = append(to.rel.Rels, &Relationship{Kind: back, From: to.rel, To: from.rel, Constraint: k.name, FromCols: to.cols, ToCols: from.cols})
+				from.rel.Rels = append(from.rel.Rels, &Relationship{Kind: kind, From: from.rel, To: to.rel, Constraint: k.name,
+					FromCols: from.cols, ToCols: to.cols})
+				to.rel.Rels = append(to.rel.Rels, &Relationship{Kind: back, From: to.rel, To: from.rel, Constraint: k.name,
+					FromCols: to.cols, ToCols: from.cols})
 			}
 		}
 	}
-	for _, k := range fks {
-		o2o := isUniqueSet(k.from, k.fromCols)
-		m2o := &Relationship{Kind: ManyToOne, From: k.from, To: k.to, Constraint: k.name, FromCols: k.fromCols, ToCols: k.cols}
-		o2m := &Relationship{Kind: OneToMany, From: k.to, To: k.from, Constraint: k.name, FromCols: k.cols, ToCols: k.fromCols}
-		if o2o {
-			m2o.Kind, o2m.Kind = OneToOne, OneToOne
+	for _, k := range l.fks {
+		kind, back := ManyToOne, OneToMany
+		if isUniqueSet(k.from, k.fromCols) {
+			kind, back = OneToOne, OneToOne
 		}
-		k.from.Rels = append(k.from.Rels, m2o)
-		k.to.Rels = append(k.to.Rels, o2m)
+		k.from.Rels = append(k.from.Rels, &Relationship{Kind: kind, From: k.from, To: k.to, Constraint: k.name, FromCols: k.fromCols, ToCols: k.cols})
+		k.to.Rels = append(k.to.Rels, &Relationship{Kind: back, From: k.to, To: k.from, Constraint: k.name, FromCols: k.cols, ToCols: k.fromCols})
 	}
-	// Many-to-many through junction tables: two foreign keys of one table
-	// whose columns are all part of its primary key or of one unique key.
-	byTable := map[*Table][]fk{}
-	for _, k := range fks {
+}
+
+// linkJunctions adds many-to-many relationships through junction tables:
+// two foreign keys of one table whose columns are all part of its primary
+// key or of one unique key.
+func (l *catalogLoader) linkJunctions() {
+	byTable := map[*Table][]foreignKey{}
+	for _, k := range l.fks {
 		byTable[k.from] = append(byTable[k.from], k)
 	}
 	for j, ks := range byTable {
 		for a := range ks {
 			for b := range ks {
-				if a == b {
-					continue
-				}
 				k1, k2 := ks[a], ks[b]
-				if !junctionKey(j, k1.fromCols, k2.fromCols) {
+				if a == b || !junctionKey(j, k1.fromCols, k2.fromCols) {
 					continue
 				}
 				k1.to.Rels = append(k1.to.Rels, &Relationship{Kind: ManyToMany, From: k1.to, To: k2.to, Constraint: k1.name,
@@ -341,18 +415,16 @@ func Load(ctx context.Context, db interface {
 			}
 		}
 	}
-	// Computed fields and relationships: functions whose first argument is a
-	// table's row type (any other arguments have defaults).
+}
+
+// linkComputed adds computed fields and relationships: functions whose
+// first argument is a table's row type (any other arguments have
+// defaults); those returning an exposed table's rows are relationships.
+func (l *catalogLoader) linkComputed() {
+	s := l.s
 	for _, fs := range s.funcs {
 		for _, f := range fs {
-			if len(f.Args) == 0 {
-				continue
-			}
-			ok := true
-			for _, a := range f.Args[1:] {
-				ok = ok && a.HasDefault
-			}
-			if !ok {
+			if !computedOn(f) {
 				continue
 			}
 			for _, t := range s.tables {
@@ -369,6 +441,25 @@ func Load(ctx context.Context, db interface {
 			}
 		}
 	}
+}
+
+// computedOn reports a function callable with a row alone: one argument,
+// or more whose others all have defaults.
+func computedOn(f *Function) bool {
+	if len(f.Args) == 0 {
+		return false
+	}
+	for _, a := range f.Args[1:] {
+		if !a.HasDefault {
+			return false
+		}
+	}
+	return true
+}
+
+// sortRelationships orders each table's relationships and computed
+// fields, so that hints, errors and OpenAPI read the same on every load.
+func sortRelationships(s *Schema) {
 	for _, t := range s.tables {
 		sort.SliceStable(t.Rels, func(i, j int) bool {
 			a, b := t.Rels[i], t.Rels[j]
@@ -382,7 +473,6 @@ func Load(ctx context.Context, db interface {
 		})
 		sort.SliceStable(t.Computed, func(i, j int) bool { return t.Computed[i].Name < t.Computed[j].Name })
 	}
-	return s, nil
 }
 
 func isUniqueSet(t *Table, cols []string) bool {
