@@ -2,6 +2,7 @@ package db
 
 import (
 	"errors"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -10,7 +11,9 @@ import (
 // Unreachable reports whether err means PostgreSQL could not be reached (a refused or
 // broken connection, a failed dial), as opposed to an error the server answered with.
 // Every API surface answers such errors with 503 and Retry-After, so a client retries
-// instead of reading a database outage as its own mistake.
+// instead of reading a database outage as its own mistake. A connection the pool had
+// already handed out when the server went away fails with the read's EOF, which counts
+// too: callers pass it errors of database calls, not of reading a request's body.
 func Unreachable(err error) bool {
 	if err == nil {
 		return false
@@ -22,5 +25,6 @@ func Unreachable(err error) bool {
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err)
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

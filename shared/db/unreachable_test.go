@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ func TestUnreachable(t *testing.T) {
 	require.False(t, Unreachable(errors.New("plain")))
 	require.False(t, Unreachable(&pgconn.PgError{Code: "23505"}))
 	require.True(t, Unreachable(fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "57P03"})))
+	require.True(t, Unreachable(fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF)))
 
 	// A real dial to a port nothing listens on.
 	cfg, err := pgxpool.ParseConfig("postgres://x@127.0.0.1:1/x?connect_timeout=2")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -272,7 +271,7 @@ func toError(err error, anon bool) *apierr.Error {
 		// checked before db.Unreachable, to which a deadline is a net.Error
 		return &apierr.Error{Status: 504, Code: codePoolTimeout, Message: "Timed out acquiring connection from connection pool.", Internal: err,
 			Headers: map[string]string{"Retry-After": "0"}}
-	case db.Unreachable(err), connectionBroke(err):
+	case db.Unreachable(err):
 		return &apierr.Error{Status: 503, Code: codeConnection, Message: "Database connection error. Retrying the connection.", Internal: err,
 			Headers: map[string]string{"Retry-After": "1"}}
 	case errors.As(err, &pe):
@@ -281,14 +280,6 @@ func toError(err error, anon bool) *apierr.Error {
 		return newErr(fe.Code, codeForStatus(fe.Code), fe.Message)
 	}
 	return &apierr.Error{Status: 500, Code: codeInternal, Message: "internal server error", Internal: err}
-}
-
-// connectionBroke reports a connection that ended while a request's
-// statements were on it (the server went away after the pool handed the
-// connection out): pgx returns the read's EOF, which db.Unreachable does
-// not count, though the next request's dial is refused and is.
-func connectionBroke(err error) bool {
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // codeForStatus is the PostgREST code of an error that came with a status
