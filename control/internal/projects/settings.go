@@ -1,7 +1,6 @@
 package projects
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -160,6 +159,3 @@ func dedupe(in []string) []string {
 	}
 	return out
 }
-
-// errNotText is the problem of a setting given as an object or an array.
-var errNotText = errors.New("must be a string, a number, a boolean, or null to remove it")

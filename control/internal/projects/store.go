@@ -284,6 +284,13 @@ func (s *Store) Create(ctx context.Context, np NewProject) (*Project, error) {
 	}
 	if err := s.migrate(ctx, dbURL); err != nil {
 		undo()
+		var de *DatabaseError
+		if !created && errors.As(err, &de) {
+			// The given URL is the caller's to fix; the cause (no password in
+			// it) is for the operator's logs.
+			s.log.Warn("project database given at creation refused", "ref", np.Ref, "error", de.Cause.Error())
+			return nil, invalid([]string{"database_url: " + de.Message})
+		}
 		return nil, err
 	}
 
