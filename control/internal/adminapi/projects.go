@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,13 @@ import (
 	"github.com/madbase/madbase/shared/apierr"
 )
 
+// Deadlines of project requests: creating and deleting may create, migrate
+// or drop a database; the SQL endpoint has its own statement timeout.
+const (
+	projectSlowTimeout = 2 * time.Minute
+	projectTimeout     = 30 * time.Second
+)
+
 // registerProjects mounts /admin/v1/projects on the admin group.
 func registerProjects(admin fiber.Router, d Deps) {
 	h := &projectHandlers{store: d.Projects, log: d.Log}
@@ -22,12 +30,13 @@ func registerProjects(admin fiber.Router, d Deps) {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	g := admin.Group("/projects", h.available)
-	g.Post("", h.create)
-	g.Get("", h.list)
-	g.Get("/:ref", h.get)
-	g.Patch("/:ref/config", h.patchConfig)
-	g.Post("/:ref/keys/rotate", h.rotate)
-	g.Delete("/:ref", h.delete)
+	slow, quick := deadline(projectSlowTimeout), deadline(projectTimeout)
+	g.Post("", slow, h.create)
+	g.Get("", quick, h.list)
+	g.Get("/:ref", quick, h.get)
+	g.Patch("/:ref/config", quick, h.patchConfig)
+	g.Post("/:ref/keys/rotate", quick, h.rotate)
+	g.Delete("/:ref", slow, h.delete)
 	g.Post("/:ref/sql", renderSQLError, h.sql)
 }
 
@@ -316,6 +325,17 @@ func (h *projectHandlers) answer(c *fiber.Ctx, status int, p *projects.Project) 
 		return apierr.Internal(err)
 	}
 	return c.Status(status).JSON(b)
+}
+
+// deadline gives the request's context a deadline (fiber's is Background),
+// so a database that stops answering does not hold the request forever.
+func deadline(d time.Duration) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), d)
+		defer cancel()
+		c.SetUserContext(ctx)
+		return c.Next()
+	}
 }
 
 // ref is the :ref parameter, copied (fiber reuses its buffers).

@@ -91,7 +91,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 }
 
 // Sync makes the bucket hold every stored project's configuration and
-// nothing else.
+// nothing else, after forgetting the rotated-out secrets whose grace ended.
 func (p *Publisher) Sync(ctx context.Context) error {
 	kv, err := p.bucket(ctx)
 	if err != nil {
@@ -102,6 +102,9 @@ func (p *Publisher) Sync(ctx context.Context) error {
 	keys, err := kv.Keys(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return fmt.Errorf("listing the projects bucket: %w", err)
+	}
+	if _, err := p.store.ForgetRetired(ctx); err != nil {
+		return err
 	}
 	list, err := p.store.List(ctx)
 	if err != nil {

@@ -121,3 +121,49 @@ func TestWrongKeyIsNoticed(t *testing.T) {
 	_, err = other.PatchConfig(ctx, "keyed", map[string]*string{"DB_MAX_ROWS": ptr("3")})
 	assert.ErrorContains(t, err, "MADBASE_ENCRYPTION_KEY")
 }
+
+// TestRetiredSecretIsForgotten: once the grace has passed, the resync drops
+// the old secret from the store and from the bucket, as a new revision.
+func TestRetiredSecretIsForgotten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.NewDB(t, platform.Source, controlmigrations.Source)
+	box, err := secretbox.New(secretbox.NewKey())
+	require.NoError(t, err)
+	now := time.Now()
+	store := NewStore(d.Pool, box, nil, Options{Env: config.Map(map[string]string{}), Now: func() time.Time { return now }})
+	nc := bustest.Connect(t, bustest.RunServer(t))
+	pub, err := NewPublisher(nc, store, nil, PublisherOptions{})
+	require.NoError(t, err)
+	_, err = store.Create(ctx, NewProject{Ref: "retire", DatabaseURL: d.URL})
+	require.NoError(t, err)
+	p, err := store.RotateKeys(ctx, "retire", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), p.Revision)
+	require.NoError(t, pub.Sync(ctx))
+	kv, err := pub.bucket(ctx)
+	require.NoError(t, err)
+	published := func() bus.ProjectConfig {
+		e, err := kv.Get(ctx, "retire")
+		require.NoError(t, err)
+		var cfg bus.ProjectConfig
+		require.NoError(t, json.Unmarshal(e.Value(), &cfg))
+		return cfg
+	}
+	assert.Len(t, published().JWTSecrets, 2)
+	prev, err := store.PreviousKeys(p)
+	require.NoError(t, err)
+	assert.NotNil(t, prev)
+
+	now = now.Add(time.Hour + time.Second)
+	require.NoError(t, pub.Sync(ctx))
+	cfg := published()
+	assert.Equal(t, int64(3), cfg.Revision)
+	assert.Len(t, cfg.JWTSecrets, 1, "the retired secret left the bucket")
+	p, err = store.Get(ctx, "retire")
+	require.NoError(t, err)
+	assert.Nil(t, p.PreviousRetiresAt)
+	n, err := store.ForgetRetired(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "forgotten once")
+}

@@ -476,6 +476,36 @@ func (s *Store) Delete(ctx context.Context, ref string, dropDatabase bool) (*Pro
 	return p, nil
 }
 
+// ForgetRetired clears the rotated-out secrets whose grace has passed, as a
+// change of each project (its revision grows), so the old secret leaves the
+// store and the published configuration. The publisher's resync calls it.
+func (s *Store) ForgetRetired(ctx context.Context) (int, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE madbase_control.projects
+		SET previous_jwt_secret = NULL, previous_issued_at = NULL, previous_retires_at = NULL,
+		    revision = revision + 1, updated_at = $1
+		WHERE previous_retires_at <= $1 RETURNING `+columns, s.opts.Now().UTC())
+	if err != nil {
+		return 0, fmt.Errorf("projects: forgetting retired secrets: %w", err)
+	}
+	var changed []*Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("projects: forgetting retired secrets: %w", err)
+		}
+		changed = append(changed, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("projects: forgetting retired secrets: %w", err)
+	}
+	for _, p := range changed {
+		s.log.Info("project's rotated-out JWT secret retired", "ref", p.Ref, "revision", p.Revision)
+	}
+	return len(changed), nil
+}
+
 // lock reads a project for update within tx.
 func (s *Store) lock(ctx context.Context, tx pgx.Tx, ref string) (*Project, error) {
 	if CheckRef(ref) != nil {
