@@ -482,6 +482,7 @@ func TestProjectRequestsRefused(t *testing.T) {
 		{"quote", "POST", "/admin/v1/projects", `{"ref":"ab'c"}`, false, 400, "ref"},
 		{"leading dash", "POST", "/admin/v1/projects", `{"ref":"-abc"}`, false, 400, "ref"},
 		{"empty", "POST", "/admin/v1/projects", `{}`, false, 400, "ref"},
+		{"control characters in the name", "POST", "/admin/v1/projects", `{"ref":"t-named","name":"a\u0007b"}`, false, 400, "name"},
 		{"duplicate", "POST", "/admin/v1/projects", `{"ref":"` + ref + `"}`, false, 409, "already exists"},
 		{"the default project", "POST", "/admin/v1/projects", `{"ref":"default"}`, false, 409, "default project"},
 		{"unknown field", "POST", "/admin/v1/projects", `{"ref":"abc","color":"red"}`, false, 400, "color"},
@@ -535,4 +536,33 @@ func TestProjectsUnavailableWithoutStore(t *testing.T) {
 	res, err := app.Test(req, -1)
 	require.NoError(t, err)
 	assert.Equal(t, 503, res.StatusCode)
+}
+
+// TestProjectConcurrentCreates: of two creations of one ref at once, one
+// wins and the other is refused without dropping the winner's database.
+func TestProjectConcurrentCreates(t *testing.T) {
+	t.Parallel()
+	e := newProjectsEnv(t, projects.Options{})
+	ref := newRef(t)
+	statuses := make(chan int, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, _ := e.do("POST", "/admin/v1/projects", `{"ref":"`+ref+`"}`, true)
+			statuses <- status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	var got []int
+	for s := range statuses {
+		got = append(got, s)
+	}
+	assert.ElementsMatch(t, []int{201, 409}, got, e.logs.String())
+	assert.True(t, e.databaseExists("madbase_"+ref), "the loser did not drop the winner's database")
+	status, body := e.do("POST", "/admin/v1/projects/"+ref+"/sql", `{"query":"select count(*) as n from madbase_migrations.applied where source = 'probe'"}`, true)
+	require.Equal(t, 200, status, body)
+	assert.JSONEq(t, `{"command":"SELECT 1","columns":["n"],"rows":[{"n":1}]}`, body)
 }

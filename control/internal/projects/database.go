@@ -24,7 +24,9 @@ const connectTimeout = 10 * time.Second
 func (s *Store) createDatabase(ctx context.Context, name string) (string, error) {
 	_, err := s.pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42P04" { // duplicate_database
+	// duplicate_database; or, when another CREATE DATABASE of the same name
+	// runs at the same moment, a unique violation in the catalog.
+	if errors.As(err, &pe) && (pe.Code == "42P04" || pe.Code == "23505") {
 		return "", fmt.Errorf("%w: database %s already exists on the platform's server (a detached project's?): drop it, or give it as database_url", ErrExists, name)
 	}
 	if err != nil {

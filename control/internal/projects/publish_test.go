@@ -167,3 +167,20 @@ func TestRetiredSecretIsForgotten(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "forgotten once")
 }
+
+// TestProjectsTableIsControlsAlone: the platform database may also be the
+// default project's, so the roles requests run as must not read the table.
+func TestProjectsTableIsControlsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.NewDB(t, platform.Source, controlmigrations.Source)
+	for _, role := range []string{"anon", "authenticated", "service_role", "authenticator"} {
+		tx, err := d.Pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "SET LOCAL ROLE "+role)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "SELECT count(*) FROM madbase_control.projects")
+		assert.ErrorContains(t, err, "permission denied", role)
+		_ = tx.Rollback(ctx)
+	}
+}
