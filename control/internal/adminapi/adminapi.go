@@ -16,6 +16,7 @@ import (
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/logsink"
 	"github.com/madbase/madbase/control/internal/outbox"
+	"github.com/madbase/madbase/control/internal/projects"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/madbase/madbase/shared/metrics"
@@ -46,6 +47,8 @@ type Deps struct {
 	// Throttle limits failed admin sign-ins per client address; nil takes
 	// the defaults.
 	Throttle *Throttle
+	// Projects stores the projects; nil answers 503 on /admin/v1/projects.
+	Projects *projects.Store
 }
 
 // New returns control's fiber app with every route registered.
@@ -73,6 +76,7 @@ func Register(r fiber.Router, d Deps) {
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
 	admin.Get("/outbox", h.outbox)
+	registerProjects(admin, d)
 }
 
 type handlers struct{ d Deps }

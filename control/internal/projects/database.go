@@ -1,0 +1,97 @@
+package projects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/db/migrate"
+)
+
+// connectTimeout bounds connecting to a project's database.
+const connectTimeout = 10 * time.Second
+
+// createDatabase creates name on the platform's server and returns its URL:
+// the platform's URL with the database replaced. name comes from a checked
+// ref and is quoted as an identifier anyway.
+func (s *Store) createDatabase(ctx context.Context, name string) (string, error) {
+	_, err := s.pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pe *pgconn.PgError
+	// duplicate_database; or, when another CREATE DATABASE of the same name
+	// runs at the same moment, a unique violation in the catalog.
+	if errors.As(err, &pe) && (pe.Code == "42P04" || pe.Code == "23505") {
+		return "", fmt.Errorf("%w: database %s already exists on the platform's server (a detached project's?): drop it, or give it as database_url", ErrExists, name)
+	}
+	if err != nil {
+		return "", &DatabaseError{Message: "creating the project's database failed", Cause: err}
+	}
+	return withDatabase(s.pool.Config().ConnString(), name), nil
+}
+
+// dropDatabase drops a database control created, ending its sessions.
+func (s *Store) dropDatabase(ctx context.Context, name string) error {
+	_, err := s.pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	if err != nil {
+		return &DatabaseError{Message: "dropping the project's database failed", Cause: err}
+	}
+	return nil
+}
+
+// migrate applies the store's migrations to a project's database.
+func (s *Store) migrate(ctx context.Context, dbURL string) error {
+	if len(s.opts.Migrations) == 0 {
+		return nil
+	}
+	pool, err := openProjectPool(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := migrate.Run(ctx, pool, slog.New(slog.DiscardHandler), s.opts.Migrations...); err != nil {
+		return &DatabaseError{Message: "applying MadBase's migrations to the project's database failed", Cause: err}
+	}
+	return nil
+}
+
+// openProjectPool opens a small pool on a project's database and checks
+// that it answers.
+func openProjectPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, &DatabaseError{Message: "the project's database URL is not valid", Cause: errors.New("unparsable URL")}
+	}
+	cfg.MaxConns = 2
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = pool.Ping(ctx)
+		if err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		return nil, &DatabaseError{Message: "cannot connect to the project's database", Cause: err}
+	}
+	return pool, nil
+}
+
+// withDatabase returns a connection string like conn naming database name.
+// A URL keeps its user, password, host and parameters; a keyword/value string
+// gets a dbname that overrides any earlier one.
+func withDatabase(conn, name string) string {
+	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String()
+	}
+	return strings.TrimSpace(conn) + " dbname='" + name + "'"
+}
