@@ -24,6 +24,10 @@ type Common struct {
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" default:"20s" desc:"How long a stopping tier lets in-flight requests finish before closing them."`
 	// LogRepeatInterval is the window of logging.Summarizer.
 	LogRepeatInterval time.Duration `env:"LOG_REPEAT_INTERVAL" default:"10s" desc:"Window for summarising repeated log records: of the records with the same level, message and component, the first 5 in each window are written and the rest counted in one '(repeated N times)' record at its end. 0 writes every record."`
+	// EncryptionKey seals projects' secrets at rest and in the configuration
+	// control publishes; every tier that opens them reads the same key.
+	EncryptionKey     string `env:"MADBASE_ENCRYPTION_KEY" secret:"true" desc:"Platform key that seals projects' secrets (JWT secrets, database URLs, SMTP and S3 passwords) at rest and in the configuration control publishes: 32 random bytes as base64 (openssl rand -base64 32) or 64 hex digits. madbase dev generates one and keeps it in its data folder; elsewhere the projects API is off until it is set. Losing it loses the projects' secrets."`
+	DefaultProjectRef string `env:"DEFAULT_PROJECT_REF" default:"default" desc:"Ref of the default project, the one the environment configures; no created project may take it."`
 }
 
 // Edge configures the edge proxy.

@@ -5,8 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
+
+	"github.com/madbase/madbase/shared/secretbox"
 )
+
+// projectRef is what a project's ref may be: a DNS label of 3 to 40
+// characters, since it is also the project's subdomain.
+var projectRef = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$`)
 
 // MinJWTSecretBytes is the shortest JWT secret accepted outside dev mode.
 const MinJWTSecretBytes = 32
@@ -30,6 +37,14 @@ func (c *Common) Validate(requireNATS bool) error {
 	}
 	if c.LogRepeatInterval < 0 {
 		errs = append(errs, errors.New("LOG_REPEAT_INTERVAL: must not be negative"))
+	}
+	if !projectRef.MatchString(c.DefaultProjectRef) {
+		errs = append(errs, fmt.Errorf("DEFAULT_PROJECT_REF: 3 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit, not %q", c.DefaultProjectRef))
+	}
+	if c.EncryptionKey != "" {
+		if _, err := secretbox.ParseKey(c.EncryptionKey); err != nil {
+			errs = append(errs, fmt.Errorf("MADBASE_ENCRYPTION_KEY: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
