@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/logsink"
 	"github.com/madbase/madbase/control/internal/outbox"
+	"github.com/madbase/madbase/control/internal/projects"
+	controlmigrations "github.com/madbase/madbase/control/migrations"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/db/migrate"
@@ -27,6 +30,7 @@ import (
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/madbase/madbase/shared/scaffold"
+	"github.com/madbase/madbase/shared/secretbox"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,8 +54,12 @@ type Options struct {
 	// Registry receives control's metrics and is served on /metrics; nil
 	// makes one with the Go and process collectors.
 	Registry *prometheus.Registry
-	// Migrations are applied at start when cfg.DatabaseURL is set.
+	// Migrations are applied at start when cfg.DatabaseURL is set, followed
+	// by control's own; they are also what a new project's database gets.
 	Migrations []migrate.Source
+	// Env is the environment the workers load their configuration from; a
+	// project's settings are validated over it. Nil reads the process's.
+	Env config.Lookup
 	// Dev relaxes validation for `madbase dev`, which fills in what it needs.
 	Dev bool
 	// Ready, when set, is called with control's URL once it serves.
@@ -105,7 +113,15 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 		_ = base.Listener.Close()
 		return err
 	}
+	pub, err := c.openProjects(pool, opts)
+	if err != nil {
+		_ = base.Listener.Close()
+		return err
+	}
 	var g lifecycle.Group
+	if pub != nil {
+		g.Add(pub.Run)
+	}
 	g.Add(c.serve)
 	g.Add(c.workers.Run)
 	g.Add(c.logs.Run)
@@ -129,8 +145,8 @@ func openDatabase(ctx context.Context, databaseURL string, sources []migrate.Sou
 	if err != nil {
 		return nil, err
 	}
-	if len(sources) > 0 {
-		n, err := migrate.Run(ctx, pool, log, sources...)
+	{
+		n, err := migrate.Run(ctx, pool, log, withControl(sources)...)
 		if err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("control: migrations: %w", err)
@@ -140,13 +156,48 @@ func openDatabase(ctx context.Context, databaseURL string, sources []migrate.Sou
 	return pool, nil
 }
 
+// withControl is sources followed by control's own migrations, which only the
+// platform database gets.
+func withControl(sources []migrate.Source) []migrate.Source {
+	return append(slices.Clone(sources), controlmigrations.Source)
+}
+
 // control is a running control plane's parts.
 type control struct {
-	base    *scaffold.Base
-	cfg     config.Control
-	workers *fleet.Fleet
-	logs    *logsink.Sink
-	mails   *outbox.Outbox
+	base     *scaffold.Base
+	cfg      config.Control
+	workers  *fleet.Fleet
+	logs     *logsink.Sink
+	mails    *outbox.Outbox
+	projects *projects.Store
+}
+
+// openProjects makes the project store and its publisher when control has a
+// database and MADBASE_ENCRYPTION_KEY; without either the projects API
+// answers 503 and nothing is published.
+func (c *control) openProjects(pool *pgxpool.Pool, opts Options) (*projects.Publisher, error) {
+	if pool == nil {
+		return nil, nil
+	}
+	if c.cfg.EncryptionKey == "" {
+		c.base.Log.Info("MADBASE_ENCRYPTION_KEY is not set: the projects API is off", "component", Tier)
+		return nil, nil
+	}
+	key, err := secretbox.ParseKey(c.cfg.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("control: MADBASE_ENCRYPTION_KEY: %w", err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("control: MADBASE_ENCRYPTION_KEY: %w", err)
+	}
+	c.projects = projects.NewStore(pool, box, c.base.Log, projects.Options{
+		Migrations: opts.Migrations, Env: opts.Env, Dev: opts.Dev, DefaultRef: c.cfg.DefaultProjectRef})
+	pub, err := projects.NewPublisher(c.base.NATS, c.projects, c.base.Log, projects.PublisherOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("control: projects publisher: %w", err)
+	}
+	return pub, nil
 }
 
 // subscribe makes the fleet, the log sink and the dev outbox and subscribes
@@ -188,6 +239,7 @@ func (c *control) serve(ctx context.Context) error {
 		Metrics:  metrics.NewHTTP(c.base.Registry, Tier),
 		Streams:  streams,
 		Outbox:   c.mails,
+		Projects: c.projects,
 	})
 	ln := c.base.Listener
 	stop := context.AfterFunc(ctx, func() {
@@ -218,7 +270,7 @@ func RunMigrations(ctx context.Context, databaseURL string, log *slog.Logger, so
 		return 0, err
 	}
 	defer pool.Close()
-	n, err := migrate.Run(ctx, pool, log, sources...)
+	n, err := migrate.Run(ctx, pool, log, withControl(sources)...)
 	if err != nil {
 		return n, fmt.Errorf("migrations: %w", err)
 	}
