@@ -202,3 +202,36 @@ func ContainerEnv(s Service, dotenv map[string]string) map[string]string {
 	}
 	return env
 }
+
+// PostgresSettings are the server settings a postgres service's command
+// sets, as the server reads them: "-c name=value", "-cname=value" or
+// "--name=value" after the program name. The compose tests check them
+// against what the workers need, and the smoke run starts its PostgreSQL
+// with them.
+func PostgresSettings(s Service) (map[string]string, error) {
+	out := map[string]string{}
+	args := s.Command
+	if len(args) > 0 && args[0] == "postgres" {
+		args = args[1:]
+	}
+	for i := 0; i < len(args); i++ {
+		var kv string
+		switch a := args[i]; {
+		case a == "-c" && i+1 < len(args):
+			i++
+			kv = args[i]
+		case strings.HasPrefix(a, "-c") && len(a) > 2:
+			kv = a[2:]
+		case strings.HasPrefix(a, "--") && len(a) > 2:
+			kv = a[2:]
+		default:
+			return nil, fmt.Errorf("postgres argument %q is not a setting (-c name=value)", a)
+		}
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("postgres setting %q is not name=value", kv)
+		}
+		out[strings.ReplaceAll(name, "-", "_")] = value
+	}
+	return out, nil
+}

@@ -149,6 +149,87 @@ func TestComposeServicesAndHealthChecks(t *testing.T) {
 	assert.Contains(t, c.Services["edge"].DependsOn, "control")
 }
 
+// TestDatabaseServesTheWorkers: the db service runs PostgreSQL as the
+// workers need it. Realtime's postgres_changes reads the WAL through a
+// logical replication slot (pgoutput) that outlives the workers; without
+// wal_level=logical the workers log that changes are off.
+func TestDatabaseServesTheWorkers(t *testing.T) {
+	c := loadMain(t, dotenv(t))
+	db := c.Services["db"]
+	require.NotEmpty(t, db.Command, "the db service sets no server settings")
+	assert.Equal(t, "postgres", db.Command[0], "the db command runs the server")
+	settings, err := PostgresSettings(db)
+	require.NoError(t, err)
+	assert.Equal(t, "logical", settings["wal_level"], "wal_level: realtime's postgres_changes needs logical decoding")
+
+	// The slot keeps WAL while no worker reads it; a bound stops a stopped
+	// fleet from filling the disk (the slot is invalidated and made again).
+	keep, ok := settings["max_slot_wal_keep_size"]
+	if assert.True(t, ok, "max_slot_wal_keep_size is not set: the replication slot may hold WAL without bound") {
+		assert.Regexp(t, `^[1-9][0-9]*(kB|MB|GB|TB)$`, keep, "max_slot_wal_keep_size must be a positive size")
+	}
+	// One slot and one WAL sender per database while a worker reads it;
+	// PostgreSQL's defaults (10 each) are enough, a lower setting must
+	// leave at least one.
+	for _, name := range []string{"max_replication_slots", "max_wal_senders"} {
+		if v, set := settings[name]; set {
+			n, err := strconv.Atoi(v)
+			assert.NoError(t, err, name)
+			assert.GreaterOrEqual(t, n, 1, name)
+		}
+	}
+	// Making a replication slot takes the REPLICATION attribute: the
+	// workers connect as the image's superuser.
+	assert.Equal(t, "postgres", db.Environment["POSTGRES_USER"])
+}
+
+func TestPostgresSettings(t *testing.T) {
+	got, err := PostgresSettings(Service{Command: []string{"postgres", "-c", "wal_level=logical", "-cmax_wal_senders=4",
+		"--max-slot-wal-keep-size=1GB"}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"wal_level": "logical", "max_wal_senders": "4", "max_slot_wal_keep_size": "1GB"}, got)
+	got, err = PostgresSettings(Service{})
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	for _, cmd := range [][]string{{"postgres", "-c"}, {"postgres", "-c", "wal_level"}, {"postgres", "-N", "200"}, {"postgres", "-c", "=x"}} {
+		_, err := PostgresSettings(Service{Command: cmd})
+		assert.Error(t, err, "%q", cmd)
+	}
+}
+
+// releaseTag is the form of MinIO's release tags; MinIO publishes no
+// moving major tag.
+var releaseTag = regexp.MustCompile(`^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$`)
+
+// TestImagesArePinned: every image but MadBase's own names a release, so
+// `docker compose pull` cannot change a deployment under it.
+func TestImagesArePinned(t *testing.T) {
+	env := dotenv(t)
+	obs, err := LoadCompose(rootPath("docker-compose.observability.yml"), env)
+	require.NoError(t, err)
+	images := map[string]string{}
+	for _, c := range []*Compose{loadMain(t, env), obs} {
+		for name, s := range c.Services {
+			images[name] = s.Image
+		}
+	}
+	require.Contains(t, images, "minio")
+	for name, image := range images {
+		if strings.HasPrefix(image, "madbase:") {
+			continue
+		}
+		repo, tag, ok := strings.Cut(image, ":")
+		if !assert.True(t, ok && tag != "", "%s: image %s names no tag", name, image) {
+			continue
+		}
+		assert.NotEqual(t, "latest", tag, "%s: image %s", name, image)
+		assert.NotContains(t, tag, "latest", "%s: image %s", name, image)
+		if repo == "minio/minio" {
+			assert.Regexp(t, releaseTag, tag, "minio: pin a release (RELEASE.YYYY-MM-DDTHH-MM-SSZ), not %s", tag)
+		}
+	}
+}
+
 func TestWorkerScales(t *testing.T) {
 	c := loadMain(t, dotenv(t))
 	w := c.Services["worker"]
@@ -395,7 +476,14 @@ func TestObservabilityCompose(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, []string{"3030:3000"}, c.Services["grafana"].Ports)
+	assert.Equal(t, []string{"3030:3000"}, c.Services["grafana"].Ports, "Grafana's default host port")
+	// Prometheus answers anyone who reaches it: loopback only by default.
+	assert.Equal(t, []string{"127.0.0.1:9090:9090"}, c.Services["prometheus"].Ports, "Prometheus' default binding")
+	env["GRAFANA_HOST_PORT"], env["PROMETHEUS_HOST_PORT"] = "4321", "9876"
+	moved, err := LoadCompose(rootPath("docker-compose.observability.yml"), env)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"4321:3000"}, moved.Services["grafana"].Ports, "GRAFANA_HOST_PORT moves Grafana")
+	assert.Equal(t, []string{"127.0.0.1:9876:9090"}, moved.Services["prometheus"].Ports, "PROMETHEUS_HOST_PORT moves Prometheus")
 	assert.Equal(t, []string{"vmagent"}, c.Services["vmagent"].Profiles, "vmagent is the alternative scraper, off by default")
 
 	// Provisioning: a Prometheus datasource whose uid the dashboard uses.

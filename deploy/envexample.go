@@ -19,7 +19,8 @@ var ComposeOnly = []config.Var{
 	{Name: "POSTGRES_PASSWORD", Default: "postgres", Desc: "Password of the db service's postgres superuser; also put in every DATABASE_URL. Set before the first start: the database keeps the first one."},
 	{Name: "EDGE_HOST_PORT", Default: "8000", Desc: "Host port the edge (the API URL) is published on."},
 	{Name: "MADBASE_VERSION", Default: "local", Desc: "Tag of the madbase image built and run (madbase:<tag>), and the version it reports."},
-	{Name: "PROMETHEUS_HOST_PORT", Default: "9090", Desc: "Host port of Prometheus (docker-compose.observability.yml)."},
+	{Name: "PROMETHEUS_HOST_PORT", Default: "9090", Desc: "Host port of Prometheus (docker-compose.observability.yml), published on 127.0.0.1 only: Prometheus has no authentication."},
+	{Name: "GRAFANA_HOST_PORT", Default: "3030", Desc: "Host port of Grafana (docker-compose.observability.yml)."},
 	{Name: "GRAFANA_ADMIN_PASSWORD", Default: "admin", Desc: "Password of Grafana's admin user (docker-compose.observability.yml; Grafana keeps the first one)."},
 }
 

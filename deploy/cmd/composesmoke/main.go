@@ -266,10 +266,15 @@ func firstLineWith(s, sub string) string {
 
 func (s *smoke) startInfra(ctx context.Context, first bool) error {
 	db := s.compose.Services["db"].Environment
-	var err error
+	// The server runs with the settings the db service's command gives it
+	// (wal_level, max_slot_wal_keep_size), as the container would.
+	settings, err := deploy.PostgresSettings(s.compose.Services["db"])
+	if err != nil {
+		return fmt.Errorf("docker-compose.yml db: %w", err)
+	}
 	s.pg, err = pgcluster.Start(ctx, pgcluster.Options{
 		DataDir: filepath.Join(s.dir, "postgres"), Port: s.ports["db"], Password: db["POSTGRES_PASSWORD"],
-		NoSync: true, Log: slog.New(slog.DiscardHandler),
+		NoSync: true, Log: slog.New(slog.DiscardHandler), ExtraConf: settings,
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)

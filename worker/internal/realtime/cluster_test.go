@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/madbase/madbase/bus/embedded"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
@@ -26,7 +27,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain stops the test PostgreSQL once the tests are done, then fails the
+// run if goroutines (a reader, a socket, a NATS subscription) are left.
+func TestMain(m *testing.M) { apitest.Main(m, apitest.Teardown(dbtest.Shutdown)) }
 
 const testSecret = "test-secret-test-secret-test-secret-0123"
 

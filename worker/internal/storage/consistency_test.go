@@ -2,14 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +27,31 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	}
 }
 
+// newDialableEnv is newEnv served on a listener whose address the test
+// knows, for requests written by hand on a raw connection (apitest's
+// NewListener keeps its address to itself).
+func newDialableEnv(t *testing.T, kind string) (e *env, addr string) {
+	t.Helper()
+	be := Backend(localBackend(t))
+	if kind == "s3" {
+		be = s3Backend(t)
+	}
+	e, a := newUnserved(t, be)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- a.Fiber.Listener(ln) }()
+	t.Cleanup(func() {
+		assert.NoError(t, a.Fiber.ShutdownWithTimeout(5*time.Second))
+		if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("serving: %v", err)
+		}
+	})
+	e.Env = apitest.NewURL(t, "http://"+ln.Addr().String(), testSecret)
+	e.Prefix = "/storage/v1"
+	return e, ln.Addr().String()
+}
+
 // TestCutUpload: a client that goes away mid-body leaves no row and no
 // bytes, on both backends, with a declared length and chunked.
 func TestCutUpload(t *testing.T) {
@@ -35,13 +60,11 @@ func TestCutUpload(t *testing.T) {
 		for _, mode := range []string{"length", "chunked", "multipart"} {
 			t.Run(kind+" "+mode, func(t *testing.T) {
 				t.Parallel()
-				e := newEnv(t, kind)
-				e.createBucket("b", false, nil)
-				u, err := url.Parse(e.url)
+				e, addr := newDialableEnv(t, kind)
+				e.createBucket(t, "b", false, nil)
+				conn, err := net.Dial("tcp", addr)
 				require.NoError(t, err)
-				conn, err := net.Dial("tcp", u.Host)
-				require.NoError(t, err)
-				head := "POST /storage/v1/object/b/cut.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + e.service + "\r\n"
+				head := "POST /storage/v1/object/b/cut.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + e.Service + "\r\n"
 				part := bytes.Repeat([]byte("x"), 9<<20)
 				switch mode {
 				case "chunked":
@@ -61,13 +84,13 @@ func TestCutUpload(t *testing.T) {
 				// The handler is streaming (the temp file or the multipart
 				// upload exists) when the connection drops.
 				if kind == "local" {
-					eventually(t, func() bool { return e.blobCount() > 0 }, "upload never started")
+					eventually(t, func() bool { return e.blobCount(t) > 0 }, "upload never started")
 				}
 				require.NoError(t, conn.Close())
-				eventually(t, func() bool { return e.blobCount() == 0 }, "partial bytes left behind")
-				assert.Equal(t, 0, e.rowCount())
+				eventually(t, func() bool { return e.blobCount(t) == 0 }, "partial bytes left behind")
+				assert.Equal(t, 0, e.rowCount(t))
 				// The server still works.
-				e.mustOK(req{method: "POST", path: "/object/b/after.txt", token: e.service, body: strings.NewReader("ok")})
+				e.serviceOK(t, "POST", "/object/b/after.txt", []byte("ok"))
 			})
 		}
 	}
@@ -84,12 +107,13 @@ func TestBackendFailure(t *testing.T) {
 	dead, err := NewS3(config.Storage{S3Endpoint: "http://" + addr, S3Bucket: "madbase", S3Region: "us-east-1", S3AccessKey: "k", S3SecretKey: "s"})
 	require.NoError(t, err)
 	e := newEnvWith(t, dead)
-	e.createBucket("b", false, nil)
-	res := e.do(req{method: "POST", path: "/object/b/x.txt", token: e.service, body: strings.NewReader("data")})
-	assert.Equal(t, 500, res.status)
-	assert.Equal(t, codeInternal, res.errCode())
-	assert.NotContains(t, string(res.body), addr, "no internal detail in the body")
-	assert.Equal(t, 0, e.rowCount())
+	e.createBucket(t, "b", false, nil)
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		{Name: "upload", Method: "POST", URL: "/object/b/x.txt", Headers: as(e.Service), Body: []byte("data"),
+			WantStatus: 500, WantFields: map[string]any{"code": codeInternal},
+			WantNotContains: []string{addr}, // no internal detail in the body
+			After:           func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.rowCount(t)) }},
+	})
 }
 
 // TestRowFailureRemovesBytes: when the row cannot be written after the
@@ -101,21 +125,21 @@ func TestRowFailureRemovesBytes(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, kind)
-			e.createBucket("b", false, nil)
-			e.mustOK(req{method: "POST", path: "/object/b/keep.txt", token: e.service, body: strings.NewReader("old")})
+			e.createBucket(t, "b", false, nil)
+			e.serviceOK(t, "POST", "/object/b/keep.txt", []byte("old"))
 			// Fails the real write only (the permission check writes an
 			// empty eTag).
 			_, err := e.pool.Exec(testCtx(t), `create function public.boom() returns trigger language plpgsql as $$
 begin if new.metadata->>'eTag' <> '' and new.metadata->>'size' = '3' then raise exception 'boom'; end if; return new; end $$;
 create trigger boom before insert or update on storage.objects for each row execute function public.boom();`)
 			require.NoError(t, err)
-			res := e.do(req{method: "POST", path: "/object/b/new.txt", token: e.service, body: strings.NewReader("new")})
-			assert.Equal(t, 500, res.status, string(res.body))
-			res = e.do(req{method: "PUT", path: "/object/b/keep.txt", token: e.service, body: strings.NewReader("bad")})
-			assert.Equal(t, 500, res.status, string(res.body))
-			assert.Equal(t, 1, e.rowCount())
-			assert.Equal(t, 1, e.blobCount())
-			assert.Equal(t, "old", string(e.mustOK(req{method: "GET", path: "/object/b/keep.txt", token: e.service}).body))
+			apitest.Run(t, e.Env, []apitest.Scenario{
+				{Name: "a new object", Method: "POST", URL: "/object/b/new.txt", Headers: as(e.Service), Body: []byte("new"), WantStatus: 500},
+				{Name: "an upsert", Method: "PUT", URL: "/object/b/keep.txt", Headers: as(e.Service), Body: []byte("bad"), WantStatus: 500},
+			})
+			assert.Equal(t, 1, e.rowCount(t))
+			assert.Equal(t, 1, e.blobCount(t))
+			assert.Equal(t, "old", e.serviceOK(t, "GET", "/object/b/keep.txt", nil).String())
 		})
 	}
 }
@@ -128,13 +152,13 @@ func TestCleaner(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, kind)
-			e.createBucket("b", false, nil)
-			e.mustOK(req{method: "POST", path: "/object/b/live.txt", token: e.service, body: strings.NewReader("live")})
-			_, err := e.backend.Put(testCtx(t), blobKey(uuid.NewString()), strings.NewReader("orphan"), "")
+			e.createBucket(t, "b", false, nil)
+			e.serviceOK(t, "POST", "/object/b/live.txt", []byte("live"))
+			_, err := e.backend.Put(testCtx(t), blobKey(uuid.NewString()), bytes.NewReader([]byte("orphan")), "")
 			require.NoError(t, err)
-			_, err = e.backend.Put(testCtx(t), tusChunkKey("deadbeef", 0), strings.NewReader("orphan chunk"), "")
+			_, err = e.backend.Put(testCtx(t), tusChunkKey("deadbeef", 0), bytes.NewReader([]byte("orphan chunk")), "")
 			require.NoError(t, err)
-			assert.Equal(t, 2, e.blobCount())
+			assert.Equal(t, 2, e.blobCount(t))
 
 			n, err := e.h.CleanOrphans(testCtx(t), time.Now().Add(-time.Hour))
 			require.NoError(t, err)
@@ -143,8 +167,8 @@ func TestCleaner(t *testing.T) {
 			n, err = e.h.CleanOrphans(testCtx(t), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			assert.Equal(t, 2, n)
-			assert.Equal(t, 1, e.blobCount())
-			assert.Equal(t, "live", string(e.mustOK(req{method: "GET", path: "/object/b/live.txt", token: e.service}).body))
+			assert.Equal(t, 1, e.blobCount(t))
+			assert.Equal(t, "live", e.serviceOK(t, "GET", "/object/b/live.txt", nil).String())
 		})
 	}
 }

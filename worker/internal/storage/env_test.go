@@ -1,44 +1,42 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/worker/internal/app"
 	migstorage "github.com/madbase/madbase/worker/migrations/storage"
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain stops the test PostgreSQL once the tests are done, then fails the
+// run if goroutines (a listener, an upload, an S3 client's connections) are
+// left.
+func TestMain(m *testing.M) { apitest.Main(m, apitest.Teardown(dbtest.Shutdown)) }
 
 const testSecret = "storage-test-secret-0123456789abcdef"
 
-// env is a storage handler on a real listener, a fresh database and a
-// real backend (a temp folder, or an in-process S3 server).
+// env is a storage handler on a real listener (uploads stream, clients go
+// away mid-body), a fresh database and a real backend (a temp folder, or an
+// in-process S3 server). Its apitest.Env sends requests under /storage/v1
+// and holds the keys and tokens.
 type env struct {
-	t       *testing.T
-	url     string
+	*apitest.Env
 	pool    *pgxpool.Pool
 	h       *Handler
 	backend Backend
-	service string
 }
 
 func s3Backend(t *testing.T) *S3 {
@@ -79,6 +77,16 @@ func newEnv(t *testing.T, kind string, mutate ...func(*Options)) *env {
 
 func newEnvWith(t *testing.T, be Backend, mutate ...func(*Options)) *env {
 	t.Helper()
+	e, a := newUnserved(t, be, mutate...)
+	e.Env = apitest.NewListener(t, a.Fiber, testSecret)
+	e.Prefix = "/storage/v1"
+	return e
+}
+
+// newUnserved builds the handler and the worker's app around it, for the
+// caller to serve.
+func newUnserved(t *testing.T, be Backend, mutate ...func(*Options)) (*env, *app.App) {
+	t.Helper()
 	pool := dbtest.New(t, platform.Source, migstorage.Source)
 	opts := Options{JWTSecret: testSecret, Pool: pool, Backend: be, MaxBodyBytes: 64 << 20}
 	for _, m := range mutate {
@@ -87,113 +95,68 @@ func newEnvWith(t *testing.T, be Backend, mutate ...func(*Options)) *env {
 	h := New(opts)
 	a := app.New(app.Options{Deps: app.Deps{Config: config.Worker{MaxBodyBytes: opts.MaxBodyBytes}},
 		Capabilities: []app.Capability{func(r fiber.Router, _ app.Deps) { h.Mount(r) }}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = a.Fiber.Listener(ln) }()
-	t.Cleanup(func() { _ = a.Fiber.ShutdownWithTimeout(5 * time.Second) })
-	svc, err := jwtauth.ServiceRoleKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
-	require.NoError(t, err)
-	return &env{t: t, url: "http://" + ln.Addr().String() + "/storage/v1", pool: pool, h: h, backend: be, service: svc}
+	return &env{pool: pool, h: h, backend: be}, a
 }
 
-// userToken signs an authenticated user's access token.
-func userToken(t *testing.T, sub string) string {
-	t.Helper()
-	tok, err := jwtauth.Sign([]byte(testSecret), jwt.MapClaims{"sub": sub, "role": "authenticated", "aud": "authenticated",
-		"exp": time.Now().Add(time.Hour).Unix()})
-	require.NoError(t, err)
-	return tok
-}
-
-func anonToken(t *testing.T) string {
-	t.Helper()
-	tok, err := jwtauth.AnonKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
-	require.NoError(t, err)
-	return tok
-}
-
-// req is one request of a scenario.
-type req struct {
-	method  string
-	path    string
-	token   string
-	headers map[string]string
-	body    io.Reader
-	json    any
-}
-
-type resp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r resp) decode(t *testing.T, v any) {
-	t.Helper()
-	require.NoError(t, json.Unmarshal(r.body, v), string(r.body))
+// as is the headers of a request made with token ("" for none) and the
+// header pairs kv.
+func as(token string, kv ...string) map[string]string {
+	h := map[string]string{}
+	if token != "" {
+		h["Authorization"] = apitest.Bearer(token)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = kv[i+1]
+	}
+	return h
 }
 
 // errCode is the storage error code of a JSON error body.
-func (r resp) errCode() string {
+func errCode(r *apitest.Response) string {
 	var e errorBody
-	_ = json.Unmarshal(r.body, &e)
+	_ = json.Unmarshal(r.Body, &e)
 	return e.Code
 }
 
-func (e *env) do(r req) resp {
-	e.t.Helper()
-	body := r.body
-	if r.json != nil {
-		b, err := json.Marshal(r.json)
-		require.NoError(e.t, err)
-		body = bytes.NewReader(b)
-	}
-	hr, err := http.NewRequestWithContext(testCtx(e.t), r.method, e.url+r.path, body)
-	require.NoError(e.t, err)
-	if r.json != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if r.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	for k, v := range r.headers {
-		hr.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(hr)
-	require.NoError(e.t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(e.t, err)
-	return resp{status: res.StatusCode, header: res.Header, body: b}
-}
-
-// mustOK fails unless the request answers 2xx.
-func (e *env) mustOK(r req) resp {
-	e.t.Helper()
-	res := e.do(r)
-	require.True(e.t, res.status >= 200 && res.status < 300, "%s %s: %d %s", r.method, r.path, res.status, res.body)
+// ok sends r and fails unless it answers 2xx.
+func (e *env) ok(t *testing.T, r apitest.Request) *apitest.Response {
+	t.Helper()
+	res := e.Do(t, r)
+	require.True(t, res.Status >= 200 && res.Status < 300, "%s %s: %d %s", r.Method, r.URL, res.Status, res.Body)
 	return res
 }
 
-func (e *env) createBucket(id string, public bool, extra map[string]any) {
-	e.t.Helper()
+// serviceOK is ok with the service key.
+func (e *env) serviceOK(t *testing.T, method, url string, body any) *apitest.Response {
+	t.Helper()
+	return e.ok(t, apitest.Request{Method: method, URL: url, Headers: as(e.Service), Body: body})
+}
+
+func (e *env) createBucket(t *testing.T, id string, public bool, extra map[string]any) {
+	t.Helper()
 	body := map[string]any{"id": id, "name": id, "public": public}
 	for k, v := range extra {
 		body[k] = v
 	}
-	e.mustOK(req{method: "POST", path: "/bucket", token: e.service, json: body})
+	e.serviceOK(t, "POST", "/bucket", body)
 }
 
-func (e *env) upload(bucket, key, token string, data []byte, headers map[string]string) resp {
-	e.t.Helper()
-	return e.do(req{method: "POST", path: "/object/" + bucket + "/" + key, token: token, body: bytes.NewReader(data), headers: headers})
+// upload sends data as an object's bytes (no content type unless headers
+// give one).
+func (e *env) upload(t *testing.T, bucket, key, token string, data []byte, headers map[string]string) *apitest.Response {
+	t.Helper()
+	h := as(token)
+	for k, v := range headers {
+		h[k] = v
+	}
+	return e.Do(t, apitest.Request{Method: "POST", URL: "/object/" + bucket + "/" + key, Headers: h, Body: data})
 }
 
 // blobCount is how many object files the backend holds.
-func (e *env) blobCount() int {
-	e.t.Helper()
+func (e *env) blobCount(t *testing.T) int {
+	t.Helper()
 	n := 0
-	require.NoError(e.t, e.backend.Walk(testCtx(e.t), func(k string, _ time.Time) error {
+	require.NoError(t, e.backend.Walk(testCtx(t), func(k string, _ time.Time) error {
 		if strings.HasPrefix(k, "objects/") || strings.HasPrefix(k, ".tmp/") {
 			n++
 		}
@@ -202,9 +165,9 @@ func (e *env) blobCount() int {
 	return n
 }
 
-func (e *env) rowCount() int {
-	e.t.Helper()
+func (e *env) rowCount(t *testing.T) int {
+	t.Helper()
 	var n int
-	require.NoError(e.t, e.pool.QueryRow(testCtx(e.t), `select count(*) from storage.objects`).Scan(&n))
+	require.NoError(t, e.pool.QueryRow(testCtx(t), `select count(*) from storage.objects`).Scan(&n))
 	return n
 }

@@ -1,9 +1,9 @@
 package storage
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,9 +18,9 @@ type v2page struct {
 func TestListV2(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
-	e.createBucket("b", false, nil)
+	e.createBucket(t, "b", false, nil)
 	for _, k := range []string{"a.txt", "d/1.txt", "d/2.txt", "d/e/3.txt", "f.txt", "z/9.txt"} {
-		e.mustOK(req{method: "POST", path: "/object/b/" + k, token: e.service, body: strings.NewReader(k)})
+		e.serviceOK(t, "POST", "/object/b/"+k, []byte(k))
 	}
 	names := func(p v2page) (objs, folders []string) {
 		for _, o := range p.Objects {
@@ -31,31 +31,30 @@ func TestListV2(t *testing.T) {
 		}
 		return
 	}
-	for _, tc := range []struct {
-		name    string
-		body    map[string]any
-		objs    []string
-		folders []string
-		hasNext bool
-	}{
-		{"flat", map[string]any{}, []string{"a.txt", "d/1.txt", "d/2.txt", "d/e/3.txt", "f.txt", "z/9.txt"}, nil, false},
-		{"delimited", map[string]any{"with_delimiter": true}, []string{"a.txt", "f.txt"}, []string{"d/", "z/"}, false},
-		{"prefix delimited", map[string]any{"prefix": "d/", "with_delimiter": true}, []string{"d/1.txt", "d/2.txt"}, []string{"d/e/"}, false},
-		{"limited", map[string]any{"limit": 2}, []string{"a.txt", "d/1.txt"}, nil, true},
-	} {
-		var p v2page
-		e.mustOK(req{method: "POST", path: "/object/list-v2/b", token: e.service, json: tc.body}).decode(t, &p)
-		objs, folders := names(p)
-		assert.Equal(t, tc.objs, objs, tc.name)
-		assert.Equal(t, tc.folders, folders, tc.name)
-		assert.Equal(t, tc.hasNext, p.HasNext, tc.name)
+	// page is a row: the page's objects and folders, and whether more follow.
+	page := func(name string, body map[string]any, wantObjs, wantFolders []string, hasNext bool) apitest.Scenario {
+		return apitest.Scenario{Name: name, Method: "POST", URL: "/object/list-v2/b", Headers: as(e.Service), Body: body,
+			WantStatus: 200, WantFields: map[string]any{"hasNext": hasNext},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				var p v2page
+				r.JSON(t, &p)
+				objs, folders := names(p)
+				assert.Equal(t, wantObjs, objs)
+				assert.Equal(t, wantFolders, folders)
+			}}
 	}
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		page("flat", map[string]any{}, []string{"a.txt", "d/1.txt", "d/2.txt", "d/e/3.txt", "f.txt", "z/9.txt"}, nil, false),
+		page("delimited", map[string]any{"with_delimiter": true}, []string{"a.txt", "f.txt"}, []string{"d/", "z/"}, false),
+		page("prefix delimited", map[string]any{"prefix": "d/", "with_delimiter": true}, []string{"d/1.txt", "d/2.txt"}, []string{"d/e/"}, false),
+		page("limited", map[string]any{"limit": 2}, []string{"a.txt", "d/1.txt"}, nil, true),
+	})
 	// Paging with the cursor walks every key once.
 	var all []string
 	cursor := ""
 	for i := 0; i < 10; i++ {
 		var p v2page
-		e.mustOK(req{method: "POST", path: "/object/list-v2/b", token: e.service, json: map[string]any{"limit": 4, "cursor": cursor, "with_delimiter": true}}).decode(t, &p)
+		e.serviceOK(t, "POST", "/object/list-v2/b", map[string]any{"limit": 4, "cursor": cursor, "with_delimiter": true}).JSON(t, &p)
 		objs, folders := names(p)
 		all = append(all, append(objs, folders...)...)
 		if !p.HasNext {

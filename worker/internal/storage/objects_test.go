@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,97 +25,110 @@ func TestObjectLifecycle(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, kind)
-			e.createBucket("docs", false, nil)
+			e.createBucket(t, "docs", false, nil)
 			data := make([]byte, 3<<20+17)
 			_, _ = rand.Read(data)
 
-			res := e.mustOK(req{method: "POST", path: "/object/docs/folder/été 日本.bin", token: e.service, body: bytes.NewReader(data),
-				headers: map[string]string{"Content-Type": "application/x-test", "Cache-Control": "max-age=60", "x-upsert": "false",
-					"x-metadata": base64.StdEncoding.EncodeToString([]byte(`{"k":"v"}`))}})
+			res := e.ok(t, apitest.Request{Method: "POST", URL: "/object/docs/folder/été 日本.bin", Body: data,
+				Headers: as(e.Service, "Content-Type", "application/x-test", "Cache-Control", "max-age=60", "x-upsert", "false",
+					"x-metadata", base64.StdEncoding.EncodeToString([]byte(`{"k":"v"}`)))})
 			var up struct{ Id, Key string }
-			res.decode(t, &up)
+			res.JSON(t, &up)
 			assert.Equal(t, "docs/folder/été 日本.bin", up.Key)
 			assert.NotEmpty(t, up.Id)
 
 			path := "/object/docs/" + url.PathEscape("folder") + "/" + url.PathEscape("été 日本.bin")
-			get := e.mustOK(req{method: "GET", path: path, token: e.service})
-			assert.Equal(t, data, get.body)
-			assert.Equal(t, "application/x-test", get.header.Get("Content-Type"))
-			assert.Equal(t, "max-age=60", get.header.Get("Cache-Control"))
-			etag := get.header.Get("ETag")
+			get := e.serviceOK(t, "GET", path, nil)
+			assert.Equal(t, data, get.Body)
+			assert.Equal(t, "application/x-test", get.Header.Get("Content-Type"))
+			assert.Equal(t, "max-age=60", get.Header.Get("Cache-Control"))
+			etag := get.Header.Get("ETag")
 			assert.NotEmpty(t, etag)
-			assert.NotEmpty(t, get.header.Get("Last-Modified"))
+			assert.NotEmpty(t, get.Header.Get("Last-Modified"))
 
-			rng := e.do(req{method: "GET", path: path, token: e.service, headers: map[string]string{"Range": "bytes=10-19"}})
-			assert.Equal(t, 206, rng.status)
-			assert.Equal(t, data[10:20], rng.body)
-			assert.Equal(t, fmt.Sprintf("bytes 10-19/%d", len(data)), rng.header.Get("Content-Range"))
-			suffix := e.do(req{method: "GET", path: path, token: e.service, headers: map[string]string{"Range": "bytes=-5"}})
-			assert.Equal(t, data[len(data)-5:], suffix.body)
-			bad := e.do(req{method: "GET", path: path, token: e.service, headers: map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(data))}})
-			assert.Equal(t, 416, bad.status)
-
-			nm := e.do(req{method: "GET", path: path, token: e.service, headers: map[string]string{"If-None-Match": etag}})
-			assert.Equal(t, 304, nm.status)
-			assert.Empty(t, nm.body)
-			head := e.do(req{method: "HEAD", path: path, token: e.service})
-			assert.Equal(t, 200, head.status)
-			assert.Equal(t, fmt.Sprint(len(data)), head.header.Get("Content-Length"))
+			body := func(want []byte) func(*testing.T, *apitest.Env, *apitest.Response) {
+				return func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, want, r.Body) }
+			}
+			apitest.Run(t, e.Env, []apitest.Scenario{
+				{Name: "range", URL: path, Headers: as(e.Service, "Range", "bytes=10-19"), WantStatus: 206,
+					WantHeaders: map[string]string{"Content-Range": fmt.Sprintf("bytes 10-19/%d", len(data))},
+					After:       body(data[10:20])},
+				{Name: "suffix range", URL: path, Headers: as(e.Service, "Range", "bytes=-5"), WantStatus: 206,
+					After: body(data[len(data)-5:])},
+				{Name: "unsatisfiable range", URL: path, Headers: as(e.Service, "Range", fmt.Sprintf("bytes=%d-", len(data))),
+					WantStatus: 416},
+				{Name: "not modified", URL: path, Headers: as(e.Service, "If-None-Match", etag), WantStatus: 304,
+					After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Empty(t, r.Body) }},
+				{Name: "HEAD", Method: "HEAD", URL: path, Headers: as(e.Service), WantStatus: 200,
+					WantHeaders: map[string]string{"Content-Length": fmt.Sprint(len(data))}},
+			})
 
 			var info infoJSON
-			e.mustOK(req{method: "GET", path: "/object/info/docs/folder/" + url.PathEscape("été 日本.bin"), token: e.service}).decode(t, &info)
+			e.serviceOK(t, "GET", "/object/info/docs/folder/"+url.PathEscape("été 日本.bin"), nil).JSON(t, &info)
 			assert.Equal(t, int64(len(data)), info.Size)
 			assert.JSONEq(t, `{"k":"v"}`, string(info.Metadata))
 			assert.Equal(t, etag, info.ETag)
 
 			// No upsert: conflict. Upsert: replaced, old bytes gone.
-			dup := e.upload("docs", "folder/été 日本.bin", e.service, []byte("x"), map[string]string{"x-upsert": "false"})
-			assert.Equal(t, 400, dup.status)
-			assert.Equal(t, codeKeyExists, dup.errCode())
-			e.mustOK(req{method: "PUT", path: path, token: e.service, body: bytes.NewReader([]byte("replaced"))})
-			assert.Equal(t, "replaced", string(e.mustOK(req{method: "GET", path: path, token: e.service}).body))
-			assert.Equal(t, 1, e.blobCount())
+			dup := e.upload(t, "docs", "folder/été 日本.bin", e.Service, []byte("x"), map[string]string{"x-upsert": "false"})
+			assert.Equal(t, 400, dup.Status)
+			assert.Equal(t, codeKeyExists, errCode(dup))
+			e.serviceOK(t, "PUT", path, []byte("replaced"))
+			assert.Equal(t, "replaced", e.serviceOK(t, "GET", path, nil).String())
+			assert.Equal(t, 1, e.blobCount(t))
 
 			// list: one level, folders as null-id rows, names relative.
-			e.mustOK(req{method: "POST", path: "/object/docs/top.txt", token: e.service, body: bytes.NewReader([]byte("t"))})
-			e.mustOK(req{method: "POST", path: "/object/docs/folder/sub/deep.txt", token: e.service, body: bytes.NewReader([]byte("d"))})
-			var items []listItem
-			e.mustOK(req{method: "POST", path: "/object/list/docs", token: e.service,
-				json: map[string]any{"prefix": "", "limit": 100, "offset": 0, "sortBy": map[string]string{"column": "name", "order": "asc"}}}).decode(t, &items)
-			require.Len(t, items, 2)
-			assert.Equal(t, "folder", items[0].Name)
-			assert.Nil(t, items[0].ID)
-			assert.Equal(t, "top.txt", items[1].Name)
-			assert.NotNil(t, items[1].ID)
-			e.mustOK(req{method: "POST", path: "/object/list/docs", token: e.service,
-				json: map[string]any{"prefix": "folder", "limit": 100, "offset": 0, "sortBy": map[string]string{"column": "name", "order": "asc"}}}).decode(t, &items)
-			require.Len(t, items, 2)
-			assert.Equal(t, "sub", items[0].Name)
-			assert.Equal(t, "été 日本.bin", items[1].Name)
-			e.mustOK(req{method: "POST", path: "/object/list/docs", token: e.service,
-				json: map[string]any{"prefix": "folder/", "search": "ÉT", "sortBy": map[string]string{"column": "name"}}}).decode(t, &items)
-			require.Len(t, items, 1)
-			e.mustOK(req{method: "POST", path: "/object/list/docs", token: e.service,
-				json: map[string]any{"prefix": "", "limit": 1, "offset": 1}}).decode(t, &items)
-			require.Len(t, items, 1)
-			assert.Equal(t, "top.txt", items[0].Name)
+			e.serviceOK(t, "POST", "/object/docs/top.txt", []byte("t"))
+			e.serviceOK(t, "POST", "/object/docs/folder/sub/deep.txt", []byte("d"))
+			list := func(check func(t *testing.T, items []listItem)) func(*testing.T, *apitest.Env, *apitest.Response) {
+				return func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+					var items []listItem
+					r.JSON(t, &items)
+					check(t, items)
+				}
+			}
+			byName := map[string]string{"column": "name", "order": "asc"}
+			apitest.Run(t, e.Env, []apitest.Scenario{
+				{Name: "the top level", Method: "POST", URL: "/object/list/docs", Headers: as(e.Service),
+					Body: map[string]any{"prefix": "", "limit": 100, "offset": 0, "sortBy": byName}, WantStatus: 200,
+					After: list(func(t *testing.T, items []listItem) {
+						require.Len(t, items, 2)
+						assert.Equal(t, "folder", items[0].Name)
+						assert.Nil(t, items[0].ID)
+						assert.Equal(t, "top.txt", items[1].Name)
+						assert.NotNil(t, items[1].ID)
+					})},
+				{Name: "a folder", Method: "POST", URL: "/object/list/docs", Headers: as(e.Service),
+					Body: map[string]any{"prefix": "folder", "limit": 100, "offset": 0, "sortBy": byName}, WantStatus: 200,
+					After: list(func(t *testing.T, items []listItem) {
+						require.Len(t, items, 2)
+						assert.Equal(t, "sub", items[0].Name)
+						assert.Equal(t, "été 日本.bin", items[1].Name)
+					})},
+				{Name: "search ignores case", Method: "POST", URL: "/object/list/docs", Headers: as(e.Service),
+					Body: map[string]any{"prefix": "folder/", "search": "ÉT", "sortBy": map[string]string{"column": "name"}}, WantStatus: 200,
+					After: list(func(t *testing.T, items []listItem) { require.Len(t, items, 1) })},
+				{Name: "limit and offset", Method: "POST", URL: "/object/list/docs", Headers: as(e.Service),
+					Body: map[string]any{"prefix": "", "limit": 1, "offset": 1}, WantStatus: 200,
+					After: list(func(t *testing.T, items []listItem) {
+						require.Len(t, items, 1)
+						assert.Equal(t, "top.txt", items[0].Name)
+					})},
+			})
 
 			// move, copy, remove
-			e.mustOK(req{method: "POST", path: "/object/move", token: e.service,
-				json: map[string]any{"bucketId": "docs", "sourceKey": "top.txt", "destinationKey": "moved/top.txt"}})
-			assert.Equal(t, codeNoSuchKey, e.do(req{method: "GET", path: "/object/info/docs/top.txt", token: e.service}).errCode())
-			assert.Equal(t, "t", string(e.mustOK(req{method: "GET", path: "/object/docs/moved/top.txt", token: e.service}).body))
+			e.serviceOK(t, "POST", "/object/move", map[string]any{"bucketId": "docs", "sourceKey": "top.txt", "destinationKey": "moved/top.txt"})
+			assert.Equal(t, codeNoSuchKey, errCode(e.Do(t, apitest.Request{URL: "/object/info/docs/top.txt", Headers: as(e.Service)})))
+			assert.Equal(t, "t", e.serviceOK(t, "GET", "/object/docs/moved/top.txt", nil).String())
 			var cp struct{ Key string }
-			e.mustOK(req{method: "POST", path: "/object/copy", token: e.service,
-				json: map[string]any{"bucketId": "docs", "sourceKey": "moved/top.txt", "destinationKey": "copy.txt"}}).decode(t, &cp)
+			e.serviceOK(t, "POST", "/object/copy", map[string]any{"bucketId": "docs", "sourceKey": "moved/top.txt", "destinationKey": "copy.txt"}).JSON(t, &cp)
 			assert.Equal(t, "docs/copy.txt", cp.Key)
-			assert.Equal(t, "t", string(e.mustOK(req{method: "GET", path: "/object/docs/copy.txt", token: e.service}).body))
+			assert.Equal(t, "t", e.serviceOK(t, "GET", "/object/docs/copy.txt", nil).String())
 			var removed []map[string]any
-			e.mustOK(req{method: "DELETE", path: "/object/docs", token: e.service,
-				json: map[string]any{"prefixes": []string{"copy.txt", "moved/top.txt", "missing.txt"}}}).decode(t, &removed)
+			e.serviceOK(t, "DELETE", "/object/docs", map[string]any{"prefixes": []string{"copy.txt", "moved/top.txt", "missing.txt"}}).JSON(t, &removed)
 			assert.Len(t, removed, 2)
-			assert.Equal(t, 2, e.rowCount())
-			assert.Equal(t, 2, e.blobCount())
+			assert.Equal(t, 2, e.rowCount(t))
+			assert.Equal(t, 2, e.blobCount(t))
 		})
 	}
 }
@@ -124,41 +138,42 @@ func TestObjectLifecycle(t *testing.T) {
 func TestMultipartUpload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
-	e.createBucket("b", false, nil)
+	e.createBucket(t, "b", false, nil)
 	for _, tc := range []struct {
 		name       string
 		chunked    bool
 		fieldAfter bool
 	}{{"blob", false, false}, {"chunked", true, false}, {"fields after file", true, true}} {
-		var buf bytes.Buffer
-		mw := multipart.NewWriter(&buf)
-		if !tc.fieldAfter {
-			require.NoError(t, mw.WriteField("cacheControl", "120"))
-		}
-		h := map[string][]string{"Content-Disposition": {`form-data; name=""; filename="blob"`}, "Content-Type": {"image/png"}}
-		w, err := mw.CreatePart(h)
-		require.NoError(t, err)
-		_, _ = w.Write([]byte("png-bytes-" + tc.name))
-		if tc.fieldAfter {
-			require.NoError(t, mw.WriteField("cacheControl", "120"))
-		}
-		require.NoError(t, mw.WriteField("metadata", `{"a":1}`))
-		require.NoError(t, mw.Close())
-		var body = bytes.NewReader(buf.Bytes())
-		r := req{method: "POST", path: "/object/b/" + tc.name + ".png", token: e.service,
-			headers: map[string]string{"Content-Type": mw.FormDataContentType()}}
-		if tc.chunked {
-			r.body = struct{ *bytes.Reader }{body} // unknown length: chunked
-		} else {
-			r.body = body
-		}
-		e.mustOK(r)
-		get := e.mustOK(req{method: "GET", path: "/object/b/" + url.PathEscape(tc.name+".png"), token: e.service})
-		assert.Equal(t, "png-bytes-"+tc.name, string(get.body), tc.name)
-		assert.Equal(t, "image/png", get.header.Get("Content-Type"), tc.name)
-		assert.Equal(t, "max-age=120", get.header.Get("Cache-Control"), tc.name)
-		var info infoJSON
-		e.mustOK(req{method: "GET", path: "/object/info/b/" + url.PathEscape(tc.name+".png"), token: e.service}).decode(t, &info)
-		assert.JSONEq(t, `{"a":1}`, string(info.Metadata), tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			if !tc.fieldAfter {
+				require.NoError(t, mw.WriteField("cacheControl", "120"))
+			}
+			h := map[string][]string{"Content-Disposition": {`form-data; name=""; filename="blob"`}, "Content-Type": {"image/png"}}
+			w, err := mw.CreatePart(h)
+			require.NoError(t, err)
+			_, _ = w.Write([]byte("png-bytes-" + tc.name))
+			if tc.fieldAfter {
+				require.NoError(t, mw.WriteField("cacheControl", "120"))
+			}
+			require.NoError(t, mw.WriteField("metadata", `{"a":1}`))
+			require.NoError(t, mw.Close())
+			r := apitest.Request{Method: "POST", URL: "/object/b/" + tc.name + ".png",
+				Headers: as(e.Service, "Content-Type", mw.FormDataContentType())}
+			if tc.chunked {
+				r.Body = struct{ *bytes.Reader }{bytes.NewReader(buf.Bytes())} // unknown length: chunked
+			} else {
+				r.Body = bytes.NewReader(buf.Bytes())
+			}
+			e.ok(t, r)
+			get := e.serviceOK(t, "GET", "/object/b/"+url.PathEscape(tc.name+".png"), nil)
+			assert.Equal(t, "png-bytes-"+tc.name, get.String())
+			assert.Equal(t, "image/png", get.Header.Get("Content-Type"))
+			assert.Equal(t, "max-age=120", get.Header.Get("Cache-Control"))
+			var info infoJSON
+			e.serviceOK(t, "GET", "/object/info/b/"+url.PathEscape(tc.name+".png"), nil).JSON(t, &info)
+			assert.JSONEq(t, `{"a":1}`, string(info.Metadata))
+		})
 	}
 }

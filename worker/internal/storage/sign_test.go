@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,103 +15,98 @@ import (
 func TestSignedURLs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
-	e.createBucket("b", false, nil)
-	e.mustOK(req{method: "POST", path: "/object/b/dir/f.txt", token: e.service, body: strings.NewReader("hello")})
+	e.createBucket(t, "b", false, nil)
+	e.serviceOK(t, "POST", "/object/b/dir/f.txt", []byte("hello"))
 
 	var one struct{ SignedURL string }
-	e.mustOK(req{method: "POST", path: "/object/sign/b/dir/f.txt", token: e.service, json: map[string]any{"expiresIn": 60}}).decode(t, &one)
+	e.serviceOK(t, "POST", "/object/sign/b/dir/f.txt", map[string]any{"expiresIn": 60}).JSON(t, &one)
 	require.True(t, strings.HasPrefix(one.SignedURL, "/object/sign/b/dir/f.txt?token="), one.SignedURL)
-	got := e.mustOK(req{method: "GET", path: one.SignedURL + "&download="})
-	assert.Equal(t, "hello", string(got.body))
-	assert.Equal(t, "attachment;", got.header.Get("Content-Disposition"))
-	assert.NotEmpty(t, got.header.Get("Expires"))
-	got = e.mustOK(req{method: "GET", path: one.SignedURL + "&download=na%C3%AFve.txt"})
-	assert.Contains(t, got.header.Get("Content-Disposition"), "filename*=UTF-8''na%C3%AFve.txt")
+	got := e.ok(t, apitest.Request{URL: one.SignedURL + "&download="})
+	assert.Equal(t, "hello", got.String())
+	assert.Equal(t, "attachment;", got.Header.Get("Content-Disposition"))
+	assert.NotEmpty(t, got.Header.Get("Expires"))
+	got = e.ok(t, apitest.Request{URL: one.SignedURL + "&download=na%C3%AFve.txt"})
+	assert.Contains(t, got.Header.Get("Content-Disposition"), "filename*=UTF-8''na%C3%AFve.txt")
 
 	var many []signedItem
-	e.mustOK(req{method: "POST", path: "/object/sign/b", token: e.service, json: map[string]any{"expiresIn": 60, "paths": []string{"missing", "dir/f.txt"}}}).decode(t, &many)
+	e.serviceOK(t, "POST", "/object/sign/b", map[string]any{"expiresIn": 60, "paths": []string{"missing", "dir/f.txt"}}).JSON(t, &many)
 	require.Len(t, many, 2)
 	assert.Nil(t, many[0].SignedURL)
 	assert.NotNil(t, many[0].Error)
 	require.NotNil(t, many[1].SignedURL)
-	assert.Equal(t, "hello", string(e.mustOK(req{method: "GET", path: *many[1].SignedURL}).body))
+	assert.Equal(t, "hello", e.ok(t, apitest.Request{URL: *many[1].SignedURL}).String())
 
-	sign := func(claims jwt.MapClaims) string {
-		tok, err := jwtauth.Sign([]byte(testSecret), claims)
-		require.NoError(t, err)
-		return tok
-	}
+	sign := func(claims jwt.MapClaims) string { return e.Token(t, claims) }
 	now := time.Now()
 	tok := strings.SplitN(one.SignedURL, "token=", 2)[1]
-	for _, tc := range []struct {
-		name, path, code string
-	}{
-		{"expired", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-time.Minute).Unix()}), codeExpiredToken},
-		{"expired seconds ago, within the JWT leeway", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken},
-		{"upload token expired seconds ago", "/object/upload/sign/b/new.txt?token=" + sign(jwt.MapClaims{"url": "b/new.txt", "scope": "upload", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken},
-		{"other object", "/object/sign/b/other.txt?token=" + tok, codeInvalidSignature},
-		{"other secret", "/object/sign/b/dir/f.txt?token=" + func() string {
-			s, _ := jwtauth.Sign([]byte("another-secret-another-secret-xx"), jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(time.Hour).Unix()})
-			return s
-		}(), codeInvalidJWT},
-		{"tampered", "/object/sign/b/dir/f.txt?token=" + tok[:len(tok)-3] + "abc", codeInvalidJWT},
-		{"upload token cannot download", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt", "scope": "upload", "exp": now.Add(time.Hour).Unix()}), codeInvalidSignature},
-		{"no expiry", "/object/sign/b/dir/f.txt?token=" + sign(jwt.MapClaims{"url": "b/dir/f.txt"}), codeInvalidJWT},
-	} {
-		r := req{method: "GET", path: tc.path}
-		if strings.HasPrefix(tc.path, "/object/upload/") {
-			r.method, r.body = "PUT", strings.NewReader("x")
+	otherSecret, err := jwtauth.Sign([]byte("another-secret-another-secret-xx"), jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(time.Hour).Unix()})
+	require.NoError(t, err)
+	// refusedToken is a row: the signed URL's token is refused with code; an
+	// upload URL is tried with a PUT.
+	refusedToken := func(name, url, code string) apitest.Scenario {
+		sc := apitest.Scenario{Name: name, URL: url, WantStatus: 400, WantFields: refused(code)}
+		if strings.HasPrefix(url, "/object/upload/") {
+			sc.Method, sc.Body = "PUT", []byte("x")
 		}
-		res := e.do(r)
-		assert.Equal(t, 400, res.status, tc.name)
-		assert.Equal(t, tc.code, res.errCode(), tc.name)
+		return sc
 	}
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		refusedToken("expired", "/object/sign/b/dir/f.txt?token="+sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-time.Minute).Unix()}), codeExpiredToken),
+		refusedToken("expired seconds ago, within the JWT leeway", "/object/sign/b/dir/f.txt?token="+sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken),
+		refusedToken("upload token expired seconds ago", "/object/upload/sign/b/new.txt?token="+sign(jwt.MapClaims{"url": "b/new.txt", "scope": "upload", "exp": now.Add(-3 * time.Second).Unix()}), codeExpiredToken),
+		refusedToken("other object", "/object/sign/b/other.txt?token="+tok, codeInvalidSignature),
+		refusedToken("other secret", "/object/sign/b/dir/f.txt?token="+otherSecret, codeInvalidJWT),
+		refusedToken("tampered", "/object/sign/b/dir/f.txt?token="+tok[:len(tok)-3]+"abc", codeInvalidJWT),
+		refusedToken("upload token cannot download", "/object/sign/b/dir/f.txt?token="+sign(jwt.MapClaims{"url": "b/dir/f.txt", "scope": "upload", "exp": now.Add(time.Hour).Unix()}), codeInvalidSignature),
+		refusedToken("no expiry", "/object/sign/b/dir/f.txt?token="+sign(jwt.MapClaims{"url": "b/dir/f.txt"}), codeInvalidJWT),
+	})
 	// A token crafted to expire in a minute serves.
 	valid := sign(jwt.MapClaims{"url": "b/dir/f.txt", "exp": now.Add(time.Minute).Unix()})
-	assert.Equal(t, "hello", string(e.mustOK(req{method: "GET", path: "/object/sign/b/dir/f.txt?token=" + valid}).body))
-	assert.Equal(t, 1, e.rowCount(), "the expired upload token wrote nothing")
+	assert.Equal(t, "hello", e.ok(t, apitest.Request{URL: "/object/sign/b/dir/f.txt?token=" + valid}).String())
+	assert.Equal(t, 1, e.rowCount(t), "the expired upload token wrote nothing")
 	var tr struct{ SignedURL string }
-	e.mustOK(req{method: "POST", path: "/object/sign/b/dir/f.txt", token: e.service,
-		json: map[string]any{"expiresIn": 60, "transform": map[string]any{"width": 10}}}).decode(t, &tr)
+	e.serviceOK(t, "POST", "/object/sign/b/dir/f.txt", map[string]any{"expiresIn": 60, "transform": map[string]any{"width": 10}}).JSON(t, &tr)
 	require.True(t, strings.HasPrefix(tr.SignedURL, "/render/image/sign/b/dir/f.txt?token="), tr.SignedURL)
-	assert.Equal(t, "hello", string(e.mustOK(req{method: "GET", path: tr.SignedURL}).body))
+	assert.Equal(t, "hello", e.ok(t, apitest.Request{URL: tr.SignedURL}).String())
 
-	res := e.do(req{method: "POST", path: "/object/sign/b/dir/f.txt", token: e.service, json: map[string]any{"expiresIn": 0}})
-	assert.Equal(t, codeInvalidRequest, res.errCode())
+	res := e.Do(t, apitest.Request{Method: "POST", URL: "/object/sign/b/dir/f.txt", Headers: as(e.Service), Body: map[string]any{"expiresIn": 0}})
+	assert.Equal(t, codeInvalidRequest, errCode(res))
 }
 
 func TestSignedUpload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
-	e.createBucket("b", false, nil)
+	e.createBucket(t, "b", false, nil)
 	_, err := e.pool.Exec(testCtx(t), `create policy ins on storage.objects for insert to authenticated with check ((storage.foldername(name))[1] = auth.uid()::text)`)
 	require.NoError(t, err)
-	ta := userToken(t, alice)
+	ta := as(e.UserToken(t, alice))
 
-	denied := e.do(req{method: "POST", path: "/object/upload/sign/b/" + bob + "/x.txt", token: ta, json: map[string]any{}})
-	assert.Equal(t, codeAccessDenied, denied.errCode())
+	denied := e.Do(t, apitest.Request{Method: "POST", URL: "/object/upload/sign/b/" + bob + "/x.txt", Headers: ta, Body: map[string]any{}})
+	assert.Equal(t, codeAccessDenied, errCode(denied))
 
 	var signed struct{ URL, Token string }
-	e.mustOK(req{method: "POST", path: "/object/upload/sign/b/" + alice + "/x.txt", token: ta, json: map[string]any{}}).decode(t, &signed)
+	e.ok(t, apitest.Request{Method: "POST", URL: "/object/upload/sign/b/" + alice + "/x.txt", Headers: ta, Body: map[string]any{}}).JSON(t, &signed)
 	require.Contains(t, signed.URL, "?token="+signed.Token)
 	var up struct{ Key string }
-	e.mustOK(req{method: "PUT", path: signed.URL, body: strings.NewReader("signed!"), headers: map[string]string{"x-upsert": "true"}}).decode(t, &up)
+	e.ok(t, apitest.Request{Method: "PUT", URL: signed.URL, Body: []byte("signed!"), Headers: as("", "x-upsert", "true")}).JSON(t, &up)
 	assert.Equal(t, "b/"+alice+"/x.txt", up.Key)
 	var owner string
 	require.NoError(t, e.pool.QueryRow(testCtx(t), `select owner_id from storage.objects where name = $1`, alice+"/x.txt").Scan(&owner))
 	assert.Equal(t, alice, owner)
 
-	// The token's upsert=false wins over x-upsert: a second upload conflicts.
-	again := e.do(req{method: "PUT", path: signed.URL, body: strings.NewReader("again"), headers: map[string]string{"x-upsert": "true"}})
-	assert.Equal(t, codeKeyExists, again.errCode())
-	// A token opens only its own path, and a download token cannot upload.
-	other := e.do(req{method: "PUT", path: "/object/upload/sign/b/" + alice + "/y.txt?token=" + signed.Token, body: strings.NewReader("x")})
-	assert.Equal(t, codeInvalidSignature, other.errCode())
 	var dl struct{ SignedURL string }
-	e.mustOK(req{method: "POST", path: "/object/sign/b/" + alice + "/x.txt", token: e.service, json: map[string]any{"expiresIn": 60}}).decode(t, &dl)
+	e.serviceOK(t, "POST", "/object/sign/b/"+alice+"/x.txt", map[string]any{"expiresIn": 60}).JSON(t, &dl)
 	dtok := strings.SplitN(dl.SignedURL, "token=", 2)[1]
-	swap := e.do(req{method: "PUT", path: "/object/upload/sign/b/" + alice + "/x.txt?token=" + dtok, body: strings.NewReader("x")})
-	assert.Equal(t, codeInvalidSignature, swap.errCode())
-	assert.Equal(t, "signed!", string(e.mustOK(req{method: "GET", path: "/object/b/" + alice + "/x.txt", token: e.service}).body))
-	assert.Equal(t, 1, e.blobCount())
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		// The token's upsert=false wins over x-upsert: a second upload conflicts.
+		{Name: "the token's upsert wins", Method: "PUT", URL: signed.URL, Body: []byte("again"), Headers: as("", "x-upsert", "true"),
+			WantStatus: 400, WantFields: refused(codeKeyExists)},
+		// A token opens only its own path, and a download token cannot upload.
+		{Name: "another path", Method: "PUT", URL: "/object/upload/sign/b/" + alice + "/y.txt?token=" + signed.Token, Body: []byte("x"),
+			WantStatus: 400, WantFields: refused(codeInvalidSignature)},
+		{Name: "a download token", Method: "PUT", URL: "/object/upload/sign/b/" + alice + "/x.txt?token=" + dtok, Body: []byte("x"),
+			WantStatus: 400, WantFields: refused(codeInvalidSignature)},
+	})
+	assert.Equal(t, "signed!", e.serviceOK(t, "GET", "/object/b/"+alice+"/x.txt", nil).String())
+	assert.Equal(t, 1, e.blobCount(t))
 }

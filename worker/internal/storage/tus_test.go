@@ -1,12 +1,12 @@
 package storage
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"strings"
 	"testing"
 
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,76 +19,83 @@ func tusMeta(kv ...string) string {
 	return strings.Join(parts, ",")
 }
 
+// tusAs is the headers of a TUS request made with token ("" for none) and
+// the header pairs kv.
+func tusAs(token string, kv ...string) map[string]string {
+	return as(token, append([]string{"Tus-Resumable", "1.0.0"}, kv...)...)
+}
+
+// uploadPath is the path under /storage/v1 of the upload a creation
+// answer's Location names.
+func uploadPath(t *testing.T, created *apitest.Response) string {
+	t.Helper()
+	loc := created.Header.Get("Location")
+	require.Contains(t, loc, "/storage/v1/upload/resumable/")
+	return loc[strings.Index(loc, "/upload/resumable/"):]
+}
+
 func TestTUS(t *testing.T) {
 	t.Parallel()
 	for _, kind := range backends {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, kind)
-			e.createBucket("b", false, map[string]any{"file_size_limit": 1 << 20})
+			e.createBucket(t, "b", false, map[string]any{"file_size_limit": 1 << 20})
 			data := make([]byte, 300<<10)
 			_, _ = rand.Read(data)
-			hdr := func(kv ...string) map[string]string {
-				m := map[string]string{"Tus-Resumable": "1.0.0"}
-				for i := 0; i+1 < len(kv); i += 2 {
-					m[kv[i]] = kv[i+1]
-				}
-				return m
-			}
 
-			opt := e.do(req{method: "OPTIONS", path: "/upload/resumable"})
-			assert.Equal(t, "1.0.0", opt.header.Get("Tus-Version"))
+			apitest.Run(t, e.Env, []apitest.Scenario{
+				{Name: "OPTIONS", Method: "OPTIONS", URL: "/upload/resumable", WantStatus: 204,
+					WantHeaders: map[string]string{"Tus-Version": "1.0.0"}},
+				{Name: "over the bucket's limit", Method: "POST", URL: "/upload/resumable",
+					Headers:    tusAs(e.Service, "Upload-Length", "2000000", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "big.bin")),
+					WantStatus: 400, WantFields: map[string]any{"statusCode": "413", "code": codeTooLarge}},
+				{Name: "a bad key", Method: "POST", URL: "/upload/resumable",
+					Headers:    tusAs(e.Service, "Upload-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "../x")),
+					WantStatus: 400, WantFields: map[string]any{"statusCode": "400", "code": codeInvalidKey}},
+				{Name: "a bad token", Method: "POST", URL: "/upload/resumable",
+					Headers:    tusAs("bad", "Upload-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "x")),
+					WantStatus: 400, WantFields: map[string]any{"statusCode": "403", "code": codeAccessDenied}},
+			})
 
-			tooBig := e.do(req{method: "POST", path: "/upload/resumable", token: e.service,
-				headers: hdr("Upload-Length", "2000000", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "big.bin"))})
-			assert.Equal(t, codeTooLarge, tooBig.errCode())
-			bad := e.do(req{method: "POST", path: "/upload/resumable", token: e.service,
-				headers: hdr("Upload-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "../x"))})
-			assert.Equal(t, codeInvalidKey, bad.errCode())
-			noAuth := e.do(req{method: "POST", path: "/upload/resumable", token: "bad",
-				headers: hdr("Upload-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "x"))})
-			assert.Equal(t, codeAccessDenied, noAuth.errCode())
-
-			created := e.do(req{method: "POST", path: "/upload/resumable", token: e.service,
-				headers: hdr("Upload-Length", "307200", "Upload-Metadata",
+			created := e.Do(t, apitest.Request{Method: "POST", URL: "/upload/resumable",
+				Headers: tusAs(e.Service, "Upload-Length", "307200", "Upload-Metadata",
 					tusMeta("bucketName", "b", "objectName", "dir/ré sumé.bin", "contentType", "application/x-r", "cacheControl", "30", "metadata", `{"m":1}`))})
-			require.Equal(t, 201, created.status, string(created.body))
-			loc := created.header.Get("Location")
-			require.Contains(t, loc, "/storage/v1/upload/resumable/")
-			path := loc[strings.Index(loc, "/upload/resumable/"):]
+			require.Equal(t, 201, created.Status, created.String())
+			path := uploadPath(t, created)
 
-			patch := func(off string, body []byte) resp {
-				return e.do(req{method: "PATCH", path: path, token: e.service, body: bytes.NewReader(body),
-					headers: hdr("Upload-Offset", off, "Content-Type", "application/offset+octet-stream")})
+			patch := func(off string, body []byte) *apitest.Response {
+				return e.Do(t, apitest.Request{Method: "PATCH", URL: path, Body: body,
+					Headers: tusAs(e.Service, "Upload-Offset", off, "Content-Type", "application/offset+octet-stream")})
 			}
 			r := patch("0", data[:100<<10])
-			require.Equal(t, 204, r.status, string(r.body))
-			assert.Equal(t, "102400", r.header.Get("Upload-Offset"))
-			assert.Equal(t, 409, patch("0", data[:10]).status, "wrong offset")
-			head := e.do(req{method: "HEAD", path: path, token: e.service, headers: hdr()})
-			assert.Equal(t, "102400", head.header.Get("Upload-Offset"))
-			assert.Equal(t, "307200", head.header.Get("Upload-Length"))
-			assert.Equal(t, 0, e.rowCount(), "no row before the last byte")
+			require.Equal(t, 204, r.Status, r.String())
+			assert.Equal(t, "102400", r.Header.Get("Upload-Offset"))
+			assert.Equal(t, 409, patch("0", data[:10]).Status, "wrong offset")
+			head := e.Do(t, apitest.Request{Method: "HEAD", URL: path, Headers: tusAs(e.Service)})
+			assert.Equal(t, "102400", head.Header.Get("Upload-Offset"))
+			assert.Equal(t, "307200", head.Header.Get("Upload-Length"))
+			assert.Equal(t, 0, e.rowCount(t), "no row before the last byte")
 
 			r = patch("102400", data[100<<10:])
-			require.Equal(t, 204, r.status, string(r.body))
-			got := e.mustOK(req{method: "GET", path: "/object/b/dir/r%C3%A9%20sum%C3%A9.bin", token: e.service})
-			assert.Equal(t, data, got.body)
-			assert.Equal(t, "application/x-r", got.header.Get("Content-Type"))
-			assert.Equal(t, "max-age=30", got.header.Get("Cache-Control"))
-			assert.Equal(t, 1, e.blobCount(), "chunks removed")
-			assert.Equal(t, 404, e.do(req{method: "HEAD", path: path, headers: hdr()}).status, "finished uploads are gone")
+			require.Equal(t, 204, r.Status, r.String())
+			got := e.serviceOK(t, "GET", "/object/b/dir/r%C3%A9%20sum%C3%A9.bin", nil)
+			assert.Equal(t, data, got.Body)
+			assert.Equal(t, "application/x-r", got.Header.Get("Content-Type"))
+			assert.Equal(t, "max-age=30", got.Header.Get("Cache-Control"))
+			assert.Equal(t, 1, e.blobCount(t), "chunks removed")
+			assert.Equal(t, 404, e.Do(t, apitest.Request{Method: "HEAD", URL: path, Headers: tusAs("")}).Status, "finished uploads are gone")
 
 			// Terminated uploads leave nothing.
-			created = e.do(req{method: "POST", path: "/upload/resumable", token: e.service,
-				headers: hdr("Upload-Length", "10", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "gone.bin"))})
-			require.Equal(t, 201, created.status)
-			loc = created.header.Get("Location")
-			path = loc[strings.Index(loc, "/upload/resumable/"):]
-			require.Equal(t, 204, patch("0", []byte("12345")).status)
-			assert.Equal(t, 204, e.do(req{method: "DELETE", path: path, token: e.service, headers: hdr()}).status)
-			assert.Equal(t, 1, e.blobCount())
-			assert.Equal(t, 1, e.rowCount())
+			created = e.Do(t, apitest.Request{Method: "POST", URL: "/upload/resumable",
+				Headers: tusAs(e.Service, "Upload-Length", "10", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "gone.bin"))})
+			require.Equal(t, 201, created.Status)
+			path = created.Header.Get("Location")
+			path = path[strings.Index(path, "/upload/resumable/"):]
+			require.Equal(t, 204, patch("0", []byte("12345")).Status)
+			assert.Equal(t, 204, e.Do(t, apitest.Request{Method: "DELETE", URL: path, Headers: tusAs(e.Service)}).Status)
+			assert.Equal(t, 1, e.blobCount(t))
+			assert.Equal(t, 1, e.rowCount(t))
 		})
 	}
 }
@@ -99,74 +106,74 @@ func TestTUS(t *testing.T) {
 func TestTUSOnlyTheCreatorContinues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
-	e.createBucket("b", false, nil)
+	e.createBucket(t, "b", false, nil)
 	_, err := e.pool.Exec(testCtx(t), `create policy ins on storage.objects for insert to authenticated
 		with check ((storage.foldername(name))[1] = auth.uid()::text);
 		create policy sel on storage.objects for select to authenticated using ((storage.foldername(name))[1] = auth.uid()::text)`)
 	require.NoError(t, err)
-	ta, tb := userToken(t, alice), userToken(t, bob)
-	hdr := func(kv ...string) map[string]string {
-		m := map[string]string{"Tus-Resumable": "1.0.0"}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	ta, tb := e.UserToken(t, alice), e.UserToken(t, bob)
 	create := func(path, token string, extra ...string) string {
 		t.Helper()
-		r := e.do(req{method: "POST", path: path, token: token, headers: hdr(append([]string{"Upload-Length", "4",
+		r := e.Do(t, apitest.Request{Method: "POST", URL: path, Headers: tusAs(token, append([]string{"Upload-Length", "4",
 			"Upload-Metadata", tusMeta("bucketName", "b", "objectName", alice+"/"+path[len(path)-4:]+".bin")}, extra...)...)})
-		require.Equal(t, 201, r.status, string(r.body))
-		loc := r.header.Get("Location")
+		require.Equal(t, 201, r.Status, r.String())
+		loc := r.Header.Get("Location")
 		return loc[strings.Index(loc, "/upload/resumable/"):]
 	}
-	patch := func(path, token string, body string, extra ...string) resp {
-		return e.do(req{method: "PATCH", path: path, token: token, body: strings.NewReader(body),
-			headers: hdr(append([]string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, extra...)...)})
+	// patch is a request writing body at offset 0 of the upload at path.
+	patch := func(path, token string, body string, extra ...string) apitest.Request {
+		return apitest.Request{Method: "PATCH", URL: path, Body: []byte(body),
+			Headers: tusAs(token, append([]string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, extra...)...)}
+	}
+	// refusedReq is a row: r is refused with code (storage answers 4xx
+	// with 400).
+	refusedReq := func(name string, r apitest.Request, code string) apitest.Scenario {
+		return apitest.Scenario{Name: name, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body,
+			WantStatus: 400, WantFields: refused(code)}
 	}
 
 	up := create("/upload/resumable", ta)
-	for name, r := range map[string]resp{
-		"another user's PATCH":  patch(up, tb, "evil"),
-		"no credentials PATCH":  patch(up, "", "evil"),
-		"anon key PATCH":        patch(up, anonToken(t), "evil"),
-		"another user's DELETE": e.do(req{method: "DELETE", path: up, token: tb, headers: hdr()}),
-	} {
-		assert.Equal(t, codeAccessDenied, r.errCode(), name)
-	}
-	other := e.do(req{method: "HEAD", path: up, token: tb, headers: hdr()})
-	assert.Equal(t, 400, other.status, "another user's HEAD (storage answers 4xx with 400)")
-	assert.Empty(t, other.header.Get("Upload-Offset"), "another user's HEAD")
-	head := e.do(req{method: "HEAD", path: up, token: e.service, headers: hdr()})
-	assert.Equal(t, "0", head.header.Get("Upload-Offset"), "nothing was written by the others")
-	require.Equal(t, 204, patch(up, ta, "mine").status)
-	assert.Equal(t, "mine", string(e.mustOK(req{method: "GET", path: "/object/b/" + alice + "/able.bin", token: ta}).body))
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		refusedReq("another user's PATCH", patch(up, tb, "evil"), codeAccessDenied),
+		refusedReq("no credentials PATCH", patch(up, "", "evil"), codeAccessDenied),
+		refusedReq("anon key PATCH", patch(up, e.Anon, "evil"), codeAccessDenied),
+		refusedReq("another user's DELETE", apitest.Request{Method: "DELETE", URL: up, Headers: tusAs(tb)}, codeAccessDenied),
+		// Storage answers 4xx with 400, and a HEAD has no body to say why.
+		{Name: "another user's HEAD", Method: "HEAD", URL: up, Headers: tusAs(tb), WantStatus: 400,
+			WantHeaders: map[string]string{"Upload-Offset": ""}},
+		{Name: "nothing was written by the others", Method: "HEAD", URL: up, Headers: tusAs(e.Service), WantStatus: 200,
+			WantHeaders: map[string]string{"Upload-Offset": "0"}},
+	})
+	require.Equal(t, 204, e.Do(t, patch(up, ta, "mine")).Status)
+	assert.Equal(t, "mine", e.ok(t, apitest.Request{URL: "/object/b/" + alice + "/able.bin", Headers: as(ta)}).String())
 
 	// A signed resumable upload: the signature goes with every request.
 	var signed struct{ Token string }
-	e.mustOK(req{method: "POST", path: "/object/upload/sign/b/" + alice + "/sign.bin", token: ta, json: map[string]any{}}).decode(t, &signed)
+	e.ok(t, apitest.Request{Method: "POST", URL: "/object/upload/sign/b/" + alice + "/sign.bin", Headers: as(ta), Body: map[string]any{}}).JSON(t, &signed)
 	sup := create("/upload/resumable/sign", "", "x-signature", signed.Token)
-	assert.Equal(t, codeAccessDenied, patch(sup, tb, "evil").errCode(), "a user's token does not open a signed upload")
-	assert.Equal(t, codeInvalidJWT, patch(sup, "", "evil", "x-signature", "not-a-token").errCode())
-	require.Equal(t, 204, patch(sup, "", "sign", "x-signature", signed.Token).status)
-	assert.Equal(t, "sign", string(e.mustOK(req{method: "GET", path: "/object/b/" + alice + "/sign.bin", token: ta}).body))
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		refusedReq("a user's token does not open a signed upload", patch(sup, tb, "evil"), codeAccessDenied),
+		refusedReq("a bad signature", patch(sup, "", "evil", "x-signature", "not-a-token"), codeInvalidJWT),
+	})
+	require.Equal(t, 204, e.Do(t, patch(sup, "", "sign", "x-signature", signed.Token)).Status)
+	assert.Equal(t, "sign", e.ok(t, apitest.Request{URL: "/object/b/" + alice + "/sign.bin", Headers: as(ta)}).String())
 }
 
 func TestBuckets(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")
 	for _, id := range []string{"zeta", "alpha", "mid"} {
-		e.createBucket(id, id == "alpha", nil)
+		e.createBucket(t, id, id == "alpha", nil)
 	}
 	var list []bucketJSON
-	e.mustOK(req{method: "GET", path: "/bucket", token: e.service}).decode(t, &list)
+	e.serviceOK(t, "GET", "/bucket", nil).JSON(t, &list)
 	require.Len(t, list, 3)
 	assert.Equal(t, "alpha", list[0].ID)
 	assert.Equal(t, "STANDARD", list[0].Type)
-	e.mustOK(req{method: "GET", path: "/bucket?limit=1&offset=1&sortColumn=name&sortOrder=desc", token: e.service}).decode(t, &list)
+	e.serviceOK(t, "GET", "/bucket?limit=1&offset=1&sortColumn=name&sortOrder=desc", nil).JSON(t, &list)
 	require.Len(t, list, 1)
 	assert.Equal(t, "mid", list[0].ID)
-	e.mustOK(req{method: "GET", path: "/bucket?search=ET", token: e.service}).decode(t, &list)
+	e.serviceOK(t, "GET", "/bucket?search=ET", nil).JSON(t, &list)
 	require.Len(t, list, 1)
 	assert.Equal(t, "zeta", list[0].ID)
 
@@ -174,30 +181,37 @@ func TestBuckets(t *testing.T) {
 		limit any
 		want  *int64
 	}{{"20MB", ptr(int64(20 << 20))}, {"1.5kb", ptr(int64(1536))}, {1000, ptr(int64(1000))}, {nil, nil}} {
-		e.mustOK(req{method: "PUT", path: "/bucket/mid", token: e.service, json: map[string]any{"id": "mid", "file_size_limit": tc.limit}})
+		e.serviceOK(t, "PUT", "/bucket/mid", map[string]any{"id": "mid", "file_size_limit": tc.limit})
 		var b bucketJSON
-		e.mustOK(req{method: "GET", path: "/bucket/mid", token: e.service}).decode(t, &b)
+		e.serviceOK(t, "GET", "/bucket/mid", nil).JSON(t, &b)
 		assert.Equal(t, tc.want, b.FileSizeLimit, "%v", tc.limit)
 	}
-	nothing := e.do(req{method: "PUT", path: "/bucket/mid", token: e.service, json: map[string]any{"id": "mid"}})
-	assert.Equal(t, codeInvalidRequest, nothing.errCode())
-	assert.Equal(t, codeNoSuchBucket, e.do(req{method: "PUT", path: "/bucket/nope", token: e.service, json: map[string]any{"public": true}}).errCode())
-	assert.Equal(t, codeNoSuchBucket, e.do(req{method: "GET", path: "/bucket/nope", token: e.service}).errCode())
-	assert.Equal(t, codeBucketExists, e.do(req{method: "POST", path: "/bucket", token: e.service, json: map[string]any{"id": "mid"}}).errCode())
-	assert.Equal(t, codeInvalidBucket, e.do(req{method: "POST", path: "/bucket", token: e.service, json: map[string]any{"id": "a/b"}}).errCode())
 
-	e.mustOK(req{method: "POST", path: "/object/mid/x/y.txt", token: e.service, body: strings.NewReader("y")})
-	assert.Equal(t, codeNotEmpty, e.do(req{method: "DELETE", path: "/bucket/mid", token: e.service, json: map[string]any{}}).errCode())
-	e.mustOK(req{method: "POST", path: "/bucket/mid/empty", token: e.service, json: map[string]any{}})
-	assert.Equal(t, 0, e.blobCount())
-	e.mustOK(req{method: "DELETE", path: "/bucket/mid", token: e.service, json: map[string]any{}})
-	assert.Equal(t, codeNoSuchBucket, e.do(req{method: "DELETE", path: "/bucket/mid", token: e.service}).errCode())
+	svc := as(e.Service)
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		{Name: "an update that changes nothing", Method: "PUT", URL: "/bucket/mid", Headers: svc, Body: map[string]any{"id": "mid"},
+			WantStatus: 400, WantFields: refused(codeInvalidRequest)},
+		{Name: "update an unknown bucket", Method: "PUT", URL: "/bucket/nope", Headers: svc, Body: map[string]any{"public": true},
+			WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
+		{Name: "get an unknown bucket", URL: "/bucket/nope", Headers: svc, WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
+		{Name: "create a bucket twice", Method: "POST", URL: "/bucket", Headers: svc, Body: map[string]any{"id": "mid"},
+			WantStatus: 400, WantFields: refused(codeBucketExists)},
+		{Name: "a bad bucket id", Method: "POST", URL: "/bucket", Headers: svc, Body: map[string]any{"id": "a/b"},
+			WantStatus: 400, WantFields: refused(codeInvalidBucket)},
+		{Name: "delete a bucket that holds objects", Method: "DELETE", URL: "/bucket/mid", Headers: svc, Body: map[string]any{},
+			Before:     func(t *testing.T, _ *apitest.Env) { e.serviceOK(t, "POST", "/object/mid/x/y.txt", []byte("y")) },
+			WantStatus: 400, WantFields: refused(codeNotEmpty)},
+		{Name: "empty it", Method: "POST", URL: "/bucket/mid/empty", Headers: svc, Body: map[string]any{}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
+		{Name: "delete it", Method: "DELETE", URL: "/bucket/mid", Headers: svc, Body: map[string]any{}, WantStatus: 200},
+		{Name: "delete it again", Method: "DELETE", URL: "/bucket/mid", Headers: svc, WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
+	})
 
 	// Public bucket: no credentials needed on the public route.
-	e.mustOK(req{method: "POST", path: "/object/alpha/p.txt", token: e.service, body: strings.NewReader("pub")})
-	assert.Equal(t, "pub", string(e.mustOK(req{method: "GET", path: "/object/public/alpha/p.txt"}).body))
+	e.serviceOK(t, "POST", "/object/alpha/p.txt", []byte("pub"))
+	assert.Equal(t, "pub", e.ok(t, apitest.Request{URL: "/object/public/alpha/p.txt"}).String())
 	var info infoJSON
-	e.mustOK(req{method: "GET", path: "/object/info/public/alpha/p.txt"}).decode(t, &info)
+	e.ok(t, apitest.Request{URL: "/object/info/public/alpha/p.txt"}).JSON(t, &info)
 	assert.Equal(t, int64(3), info.Size)
 }
 
