@@ -53,8 +53,11 @@ func TestControlRunsMigrations(t *testing.T) {
 		assert.True(t, exists, "role %s", role)
 	}
 	var rows int
-	require.NoError(t, d.Pool.QueryRow(ctx, "select count(*) from madbase_migrations.applied where source = 'platform'").Scan(&rows))
+	require.NoError(t, d.Pool.QueryRow(ctx, "select count(*) from madbase_migrations.applied").Scan(&rows))
 	assert.Equal(t, int(counts[0]), rows)
+	var sources []string
+	require.NoError(t, d.Pool.QueryRow(ctx, "select array_agg(distinct source order by source) from madbase_migrations.applied").Scan(&sources))
+	assert.Equal(t, []string{"control", "platform"}, sources, "control's own schema comes with the platform's")
 
 	second := start(t, nil, env, opts)
 	require.NoError(t, second.stop())
