@@ -58,8 +58,8 @@ func EnvExample(vars []config.Var) string {
 # the two required values. Every MadBase service reads this file (env_file),
 # so any variable below can be set here; a line starting with "# NAME=" shows
 # the default and stays unset. Generated from the code's list of variables by
-# ` + "`go run ./deploy/cmd/envexample > .env.example`" + `; the README's configuration
-# table describes them too.
+# ` + "`go run ./deploy/cmd/envexample > .env.example`" + `; docs/configuration.md
+# describes them too.
 `)
 	entry := func(v config.Var, value string, active bool) {
 		for _, line := range wrap(v.Desc, 96) {

@@ -1,6 +1,6 @@
 // Package config reads every tier's configuration from the environment. Each
 // field carries its variable name, default and meaning in struct tags, so one
-// place defines them; Vars lists them for the README and .env.example, and
+// place defines them; Vars lists them for docs/configuration.md and .env.example, and
 // Load fails with every problem at once.
 package config
 

@@ -86,5 +86,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Configuration comes from environment variables; see README.md.")
+	fmt.Fprintln(w, "Configuration comes from environment variables; see docs/configuration.md.")
 }

@@ -7,13 +7,14 @@ import (
 	"testing"
 )
 
-// TestREADMEListsEveryVar keeps the README's configuration table in step
-// with the structs: every variable a tier reads is documented with its
-// default, and the table names no variable that nothing reads.
-func TestREADMEListsEveryVar(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// TestDocsListEveryVar keeps the configuration reference
+// (docs/configuration.md) in step with the structs: every variable a tier
+// reads is documented with its default, and the table names no variable that
+// nothing reads.
+func TestDocsListEveryVar(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
-		t.Fatalf("read README: %v", err)
+		t.Fatalf("read docs/configuration.md: %v", err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| ([^|]*) \\|")
 	documented := map[string]string{}
@@ -25,7 +26,7 @@ func TestREADMEListsEveryVar(t *testing.T) {
 		known[v.Name] = true
 		def, ok := documented[v.Name]
 		if !ok {
-			t.Errorf("README's configuration table lacks %s", v.Name)
+			t.Errorf("docs/configuration.md's table lacks %s", v.Name)
 			continue
 		}
 		want := v.Default
@@ -33,7 +34,7 @@ func TestREADMEListsEveryVar(t *testing.T) {
 			want = "—"
 		}
 		if def != want {
-			t.Errorf("README says %s defaults to %q; the code says %q", v.Name, def, want)
+			t.Errorf("docs/configuration.md says %s defaults to %q; the code says %q", v.Name, def, want)
 		}
 		if v.Desc == "" {
 			t.Errorf("%s has no desc tag", v.Name)
@@ -41,7 +42,7 @@ func TestREADMEListsEveryVar(t *testing.T) {
 	}
 	for name := range documented {
 		if !known[name] {
-			t.Errorf("README documents %s, which no tier reads", name)
+			t.Errorf("docs/configuration.md documents %s, which no tier reads", name)
 		}
 	}
 }
