@@ -17,12 +17,14 @@ import (
 // holds only the requests it was given and the rest keep flowing, as with
 // many independent clients. It alternates edges, and per edge alternates
 // GET /rest/v1/<table>?id=eq.N and GET /auth/v1/user, both with a real
-// user's token.
+// user's token; every tenth request is Slow instead, when set (a request
+// that takes a while, so a worker always has some in flight).
 type Load struct {
 	Edges       []string // base URLs
 	Rate        int      // requests per second, all edges together
 	Table       string
 	Rows        int
+	Slow        string // path of a slow idempotent request
 	AnonKey     string
 	UserToken   string
 	Timeout     time.Duration // per request; an answer later than this is a failure
@@ -45,6 +47,7 @@ type Record struct {
 	Edge       int
 	Path       string
 	Worker     string // X-Madbase-Worker of the answer
+	RequestID  string // X-Request-Id of the answer
 	Status     int
 	Err        string
 }
@@ -96,10 +99,15 @@ func (l *Load) Start() {
 				l.mu.Unlock()
 				continue
 			}
-			edge := i % len(l.Edges)
-			path := "/auth/v1/user"
-			if (i/len(l.Edges))%2 == 0 {
-				path = "/rest/v1/" + l.Table + "?id=eq." + strconv.Itoa(1+(i/2)%l.Rows)
+			edge, seq := i%len(l.Edges), i/len(l.Edges)
+			var path string
+			switch {
+			case l.Slow != "" && seq%10 == 9:
+				path = l.Slow
+			case seq%2 == 0:
+				path = "/rest/v1/" + l.Table + "?id=eq." + strconv.Itoa(1+seq%l.Rows)
+			default:
+				path = "/auth/v1/user"
 			}
 			l.wg.Add(1)
 			go func() {
@@ -125,12 +133,18 @@ func (l *Load) do(edge int, path string) Record {
 		r.Err, r.Done = err.Error(), time.Now()
 		return r
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	r.Done = time.Now()
-	r.Status, r.Worker = resp.StatusCode, resp.Header.Get("X-Madbase-Worker")
-	if err != nil {
+	r.Status, r.Worker, r.RequestID = resp.StatusCode, resp.Header.Get("X-Madbase-Worker"), resp.Header.Get("X-Request-Id")
+	switch {
+	case err != nil:
 		r.Err = "reading the body: " + err.Error()
+	case r.Status != http.StatusOK:
+		if len(body) > 120 {
+			body = body[:120]
+		}
+		r.Err = fmt.Sprintf("status %d: %s", r.Status, body)
 	}
 	return r
 }
@@ -227,11 +241,12 @@ type Window struct {
 	Requests, Failed int
 	Workers          map[string]int
 	Errors           map[string]int // failure kinds and how many
-	P99              time.Duration
+	P99, Max         time.Duration  // latency of the requests other than slow
 }
 
-// Summarize gives the window's figures from recs.
-func Summarize(recs []Record, from, to time.Time) Window {
+// Summarize gives the window's figures from recs; requests to slow (a
+// path) are left out of the latencies.
+func Summarize(recs []Record, from, to time.Time, slow string) Window {
 	w := Window{Workers: map[string]int{}, Errors: map[string]int{}}
 	var lat []time.Duration
 	for _, r := range recs {
@@ -239,25 +254,24 @@ func Summarize(recs []Record, from, to time.Time) Window {
 			continue
 		}
 		w.Requests++
-		lat = append(lat, r.Done.Sub(r.Sent))
+		if r.Path != slow {
+			lat = append(lat, r.Done.Sub(r.Sent))
+		}
 		if r.Worker != "" {
 			w.Workers[r.Worker]++
 		}
 		if r.Failed() {
 			w.Failed++
 			kind := r.Err
-			if kind == "" {
-				kind = "status " + strconv.Itoa(r.Status)
-			}
-			if len(kind) > 90 {
-				kind = kind[:90] + "…"
+			if len(kind) > 150 {
+				kind = kind[:150] + "…"
 			}
 			w.Errors[kind]++
 		}
 	}
 	if len(lat) > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		w.P99 = lat[len(lat)*99/100]
+		w.P99, w.Max = lat[len(lat)*99/100], lat[len(lat)-1]
 	}
 	return w
 }

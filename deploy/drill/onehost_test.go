@@ -43,7 +43,7 @@ func runOneHost(t *testing.T, p *platform, strict bool) {
 	p.natsURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
 
 	controlProc, controlURL := p.control(nil, "127.0.0.1", freePort(t))
-	require.NoError(t, p.db.Exec(ctx, p.dbName, drill.DrillTableSQL("drill_items", 100)))
+	require.NoError(t, p.db.Exec(ctx, p.dbName, drill.DrillSchemaSQL("drill_items", 100)))
 	w1, w1URL := p.worker("worker-1", nil, "127.0.0.1", freePort(t))
 	w2, _ := p.worker("worker-2", nil, "127.0.0.1", freePort(t))
 	edgeProc, edgeURL := p.edge("edge", nil, "127.0.0.1", freePort(t), controlURL)
@@ -53,7 +53,7 @@ func runOneHost(t *testing.T, p *platform, strict bool) {
 	userToken, err := drill.SignIn(ctx, edgeURL, p.keys, "drill@example.com", "drill-password-123")
 	require.NoError(t, err)
 
-	load := &drill.Load{Edges: edges, Rate: loadRate(), Table: "drill_items", Rows: 100, AnonKey: p.keys.Anon, UserToken: userToken}
+	load := &drill.Load{Edges: edges, Rate: loadRate(), Table: "drill_items", Rows: 100, Slow: drill.SlowPath, AnonKey: p.keys.Anon, UserToken: userToken}
 	load.Start()
 	defer load.Stop()
 	s := &steps{t: t, ctx: ctx, load: load, next: time.Now()}
@@ -114,8 +114,9 @@ func runOneHost(t *testing.T, p *platform, strict bool) {
 
 	load.Stop()
 	recs := load.Records()
+	p.explain(recs)
 	for _, st := range s.list {
-		st.Fill(recs)
+		st.Fill(recs, drill.SlowPath)
 	}
 	drill.Table(os.Stdout, fmt.Sprintf("MadBase drill, one host: NATS, control, 2 workers, 1 edge, PostgreSQL on loopback; "+
 		"load %d req/s (%d not sent: too many waiting)", load.Rate, load.Skipped()), s.list)

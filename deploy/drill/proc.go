@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -150,4 +151,19 @@ func (l *LogCounter) Tail(n int64) string {
 		b = b[int64(len(b))-n:]
 	}
 	return string(b)
+}
+
+// Grep returns the lines of the log file holding s.
+func (l *LogCounter) Grep(s string) []string {
+	b, err := os.ReadFile(l.Path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

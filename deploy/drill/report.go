@@ -26,13 +26,14 @@ type Step struct {
 }
 
 // Fill computes the step's request figures from recs.
-func (s *Step) Fill(recs []Record) { s.Window = Summarize(recs, s.From, s.To) }
+// Requests to slow (a path) are left out of the latencies.
+func (s *Step) Fill(recs []Record, slow string) { s.Window = Summarize(recs, s.From, s.To, slow) }
 
 // Table prints the steps.
 func Table(w io.Writer, title string, steps []*Step) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "step\trequests\tfailed\tp99\ttime to recover\trecovered when / notes")
+	fmt.Fprintln(tw, "step\trequests\tfailed\tp99\tmax\ttime to recover\trecovered when / notes")
 	for _, s := range steps {
 		rec := "-"
 		switch {
@@ -45,10 +46,11 @@ func Table(w io.Writer, title string, steps []*Step) {
 		if s.Note != "" {
 			notes = strings.TrimPrefix(notes+"; "+s.Note, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Window.Requests, s.Window.Failed,
-			s.Window.P99.Round(time.Millisecond), rec, notes)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.Window.Requests, s.Window.Failed,
+			s.Window.P99.Round(time.Millisecond), s.Window.Max.Round(time.Millisecond), rec, notes)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "(p99, max: latency of the requests other than the slow one; time to recover: from the change to the event named)")
 	for _, s := range steps {
 		if len(s.Window.Errors) == 0 {
 			continue

@@ -142,17 +142,23 @@ func (d *Database) Stop() {
 	_ = d.pg.Stop(ctx)
 }
 
-// DrillTableSQL creates the table the load reads and realtime watches:
-// readable by anon and signed-in users, in the supabase_realtime
-// publication, with rows 1..rows.
-func DrillTableSQL(table string, rows int) string {
+// DrillSchemaSQL creates what the load reads and realtime watches: the
+// table, readable by anon and signed-in users, in the supabase_realtime
+// publication, with rows 1..rows; and the function drill_slow(ms), which
+// answers after ms milliseconds (GET /rest/v1/rpc/drill_slow?ms=N).
+func DrillSchemaSQL(table string, rows int) string {
 	t := pgx.Identifier{table}.Sanitize()
 	return fmt.Sprintf(`create table %[1]s (id bigint primary key, note text not null);
 alter table %[1]s replica identity full;
 grant select, insert, update, delete on %[1]s to anon, authenticated, service_role;
 insert into %[1]s select i, 'row ' || i from generate_series(1, %[2]d) i;
-alter publication supabase_realtime add table %[1]s;`, t, rows)
+alter publication supabase_realtime add table %[1]s;
+create function drill_slow(ms int) returns int language sql stable
+  as $$ select ms from (select pg_sleep(ms / 1000.0)) s $$;`, t, rows)
 }
+
+// SlowPath is the load's slow request: drill_slow taking 300 ms.
+const SlowPath = "/rest/v1/rpc/drill_slow?ms=300"
 
 // NATSConfig is a nats-server configuration: JetStream on, monitoring on
 // httpPort, and, when routes are given, one node of a cluster.
