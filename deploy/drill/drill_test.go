@@ -215,6 +215,16 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() bool) (time.T
 	}
 }
 
+// hold lets a scenario's state last until the given time.
+func hold(ctx context.Context, until time.Time) {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // edgesReport is a condition: every edge's /health reports healthy workers.
 func edgesReport(ctx context.Context, edges []string, healthy int) func() bool {
 	return func() bool {
@@ -229,7 +239,7 @@ func edgesReport(ctx context.Context, edges []string, healthy int) func() bool {
 }
 
 // steps runs the drill's steps back to back under one load: every request
-// sent belongs to exactly one step.
+// belongs to exactly one step (see drill.Fill).
 type steps struct {
 	t    *testing.T
 	ctx  context.Context
@@ -245,6 +255,7 @@ type steps struct {
 func (s *steps) run(name string, act func() time.Time, recover func(at time.Time) (time.Time, string, bool)) *drill.Step {
 	st := &drill.Step{Name: name, From: s.next}
 	at := act()
+	st.At = at
 	end := time.Now()
 	if recover != nil {
 		ev, when, ok := recover(at)
@@ -420,9 +431,9 @@ func runCluster(t *testing.T, p *platform, strict bool) {
 		cutAt = time.Now()
 		return cutAt
 	}, routesTo(2, "both edges took worker-1 out"))
-	// Hold the cut for at least 4 s, so a worker still getting requests at
-	// the 3 s goal would show.
-	waitFor(ctx, time.Until(cutAt.Add(4*time.Second)), func() bool { return false })
+	// The cut lasts at least 4 s (the scenario, not a wait for an event), so
+	// a worker still getting requests at the 3 s goal would show.
+	hold(ctx, cutAt.Add(4*time.Second))
 	restore := s.run("restore worker-1's network", func() time.Time {
 		require.NoError(t, n.SetLink(ctx, hosts["worker-1"], true))
 		restoreAt = time.Now()
@@ -440,11 +451,10 @@ func runCluster(t *testing.T, p *platform, strict bool) {
 	rtStep.Note = rt.note
 
 	load.Stop()
+	s.list[len(s.list)-1].To = time.Now()
 	recs := load.Records()
 	p.explain(recs)
-	for _, st := range s.list {
-		st.Fill(recs, drill.SlowPath)
-	}
+	drill.Fill(s.list, recs, drill.SlowPath)
 	// When did the edges stop giving worker-1 requests? Those sent on
 	// connections it already had are answered once the link is back (its
 	// X-Madbase-Worker tells); those that needed a new connection failed to

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -236,45 +237,46 @@ func (l *Load) WaitEnded(ctx context.Context, since time.Time, n int) error {
 	}
 }
 
-// Window is what happened to the requests sent in [From, To).
+// Window is what happened to the requests of one step.
 type Window struct {
 	Requests, Failed int
 	Workers          map[string]int
 	Errors           map[string]int // failure kinds and how many
 	P99, Max         time.Duration  // latency of the requests other than slow
+
+	lat []time.Duration
 }
 
-// Summarize gives the window's figures from recs; requests to slow (a
-// path) are left out of the latencies.
-func Summarize(recs []Record, from, to time.Time, slow string) Window {
-	w := Window{Workers: map[string]int{}, Errors: map[string]int{}}
-	var lat []time.Duration
-	for _, r := range recs {
-		if r.Sent.Before(from) || !r.Sent.Before(to) {
-			continue
-		}
-		w.Requests++
-		if r.Path != slow {
-			lat = append(lat, r.Done.Sub(r.Sent))
-		}
-		if r.Worker != "" {
-			w.Workers[r.Worker]++
-		}
-		if r.Failed() {
-			w.Failed++
-			kind := r.Err
-			if len(kind) > 150 {
-				kind = kind[:150] + "…"
-			}
-			w.Errors[kind]++
-		}
+func (w *Window) add(r Record, slow string) {
+	if w.Workers == nil {
+		w.Workers, w.Errors = map[string]int{}, map[string]int{}
 	}
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		w.P99, w.Max = lat[len(lat)*99/100], lat[len(lat)-1]
+	w.Requests++
+	if r.Path != slow {
+		w.lat = append(w.lat, r.Done.Sub(r.Sent))
 	}
-	return w
+	if r.Worker != "" {
+		w.Workers[r.Worker]++
+	}
+	if r.Failed() {
+		w.Failed++
+		kind := requestIDRE.ReplaceAllString(r.Err, "")
+		if len(kind) > 150 {
+			kind = kind[:150] + "…"
+		}
+		w.Errors[kind]++
+	}
 }
+
+func (w *Window) finish() {
+	if len(w.lat) > 0 {
+		sort.Slice(w.lat, func(i, j int) bool { return w.lat[i] < w.lat[j] })
+		w.P99, w.Max = w.lat[len(w.lat)*99/100], w.lat[len(w.lat)-1]
+	}
+	w.lat = nil
+}
+
+var requestIDRE = regexp.MustCompile(`,?"request_id":"[^"]*"`)
 
 // LastSentTo is the latest send time, in [from, to), of a request that
 // worker answered, and whether there was one: the moment the edges stopped

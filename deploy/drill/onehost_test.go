@@ -113,11 +113,10 @@ func runOneHost(t *testing.T, p *platform, strict bool) {
 	})
 
 	load.Stop()
+	s.list[len(s.list)-1].To = time.Now()
 	recs := load.Records()
 	p.explain(recs)
-	for _, st := range s.list {
-		st.Fill(recs, drill.SlowPath)
-	}
+	drill.Fill(s.list, recs, drill.SlowPath)
 	drill.Table(os.Stdout, fmt.Sprintf("MadBase drill, one host: NATS, control, 2 workers, 1 edge, PostgreSQL on loopback; "+
 		"load %d req/s (%d not sent: too many waiting)", load.Rate, load.Skipped()), s.list)
 

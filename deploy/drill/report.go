@@ -14,7 +14,8 @@ import (
 // under load, the requests sent meanwhile and how long it took to recover.
 type Step struct {
 	Name      string
-	From, To  time.Time // the load window: requests sent in it count for the step
+	From, To  time.Time // the load window: requests sent in it count for the step (but see Fill)
+	At        time.Time // when the change was made
 	Recovered time.Duration
 	// RecoveredWhen says which event ended the recovery; empty with
 	// Recovered 0 means the step has no recovery to wait for.
@@ -25,9 +26,38 @@ type Step struct {
 	Window Window // filled by Fill
 }
 
-// Fill computes the step's request figures from recs.
-// Requests to slow (a path) are left out of the latencies.
-func (s *Step) Fill(recs []Record, slow string) { s.Window = Summarize(recs, s.From, s.To, slow) }
+// Fill computes the steps' request figures from recs. A request counts for
+// the step it was sent in, except a failed one, which is blamed on the last
+// change made while it was in flight: a slow request sent just before a
+// worker is killed, and failed by it, counts for the kill. Requests to slow
+// (a path) are left out of the latencies.
+func Fill(steps []*Step, recs []Record, slow string) {
+	for _, st := range steps {
+		st.Window = Window{}
+	}
+	for _, r := range recs {
+		idx := -1
+		for i, st := range steps {
+			if !r.Sent.Before(st.From) && r.Sent.Before(st.To) {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			continue
+		}
+		if r.Failed() {
+			for j := idx + 1; j < len(steps); j++ {
+				if !steps[j].At.IsZero() && !steps[j].At.After(r.Done) {
+					idx = j
+				}
+			}
+		}
+		steps[idx].Window.add(r, slow)
+	}
+	for _, st := range steps {
+		st.Window.finish()
+	}
+}
 
 // Table prints the steps.
 func Table(w io.Writer, title string, steps []*Step) {
