@@ -22,6 +22,30 @@ import (
 // cleans up its namespaces rather than being killed.
 const drillLimit = 8 * time.Minute
 
+// notAsserted names the goals that are printed but do not fail the test,
+// and why: most miss today because of bugs being fixed. Delete a line once
+// its fix lands; MADBASE_DRILL_STRICT=1 asserts every goal regardless.
+var notAsserted = map[string]string{
+	"no failed request: kill -9 worker-3": "known bug: idempotent requests in flight on a killed worker are not retried",
+	"cut-off worker stops getting requests": "holds today by ~0.8 s (a 2 s connect timeout takes it out); " +
+		"a wall-clock margin a busy machine could eat",
+	"no failed request: NATS down 15s": "known bug: the edge's pool empties when NATS is away",
+	"no failed request: NATS back":     "known bug: the edge's pool empties when NATS is away",
+	"log volume while NATS is down":    "known bug: repeated failures are logged one line each",
+	"admin throttling":                 "known bug: failed admin passwords are not limited",
+	"header timeout (edge)":            "known bug: no header timeout",
+}
+
+// check prints goals and fails the test on the asserted ones missed.
+func check(t *testing.T, title string, goals []drill.Goal, strict bool) {
+	for i := range goals {
+		goals[i].NotAsserted = notAsserted[goals[i].Name]
+	}
+	for _, g := range drill.Goals(os.Stdout, title, goals, strict) {
+		t.Errorf("goal missed: %s: want %s, seen %s", g.Name, g.Want, g.Seen)
+	}
+}
+
 // stepLimit bounds each wait for a recovery event.
 const stepLimit = 20 * time.Second
 
@@ -483,22 +507,14 @@ func runCluster(t *testing.T, p *platform, strict bool) {
 		"each on its own network namespace; load %d req/s through both edges (%d not sent: too many waiting)",
 		load.Rate, load.Skipped()), s.list)
 
-	goals := failureGoals(s.list, map[string]bool{
-		// Known today: in-flight requests on a killed worker fail (the retry
-		// of idempotent requests is being fixed).
-		"kill -9 worker-3": false,
-	})
-	goals = append(goals,
-		drill.Goal{Name: "cut-off worker stops getting requests", Want: "within 3s", Seen: cutSeen, Holds: cutTook <= 3*time.Second, Assert: false},
+	goals := append(failureGoals(s.list),
+		drill.Goal{Name: "cut-off worker stops getting requests", Want: "within 3s", Seen: cutSeen, Holds: cutTook <= 3*time.Second},
 		drill.Goal{Name: "new worker gets traffic", Want: "within 2s (both edges)", Seen: durationSeen(add),
-			Holds: !add.NotRecovered && add.Recovered <= 2*time.Second, Assert: false},
-		drill.Goal{Name: "broadcast across edges and workers", Want: "delivered", Seen: rt.broadcastSeen, Holds: rt.broadcast, Assert: true},
-		drill.Goal{Name: "database change to both clients", Want: "delivered to 2 of 2", Seen: rt.changesSeen, Holds: rt.changes, Assert: true},
+			Holds: !add.NotRecovered && add.Recovered <= 2*time.Second},
+		drill.Goal{Name: "broadcast across edges and workers", Want: "delivered", Seen: rt.broadcastSeen, Holds: rt.broadcast},
+		drill.Goal{Name: "database change to both clients", Want: "delivered to 2 of 2", Seen: rt.changesSeen, Holds: rt.changes},
 	)
-	missed := drill.Goals(os.Stdout, "goals, cluster", goals, strict)
-	for _, g := range missed {
-		t.Errorf("goal missed: %s: want %s, seen %s", g.Name, g.Want, g.Seen)
-	}
+	check(t, "goals, cluster", goals, strict)
 }
 
 func exitText(err error) string {
@@ -515,19 +531,14 @@ func durationSeen(st *drill.Step) string {
 	return st.Recovered.Round(time.Millisecond).String()
 }
 
-// failureGoals makes one goal per step: no failed idempotent request.
-// assert says, by step name, whether missing it fails the test; steps not
-// listed are asserted.
-func failureGoals(list []*drill.Step, assert map[string]bool) []drill.Goal {
+// failureGoals makes one goal per step: no failed idempotent request (every
+// request of the load is one).
+func failureGoals(list []*drill.Step) []drill.Goal {
 	var goals []drill.Goal
 	for _, st := range list {
-		a, ok := assert[st.Name]
-		if !ok {
-			a = true
-		}
 		goals = append(goals, drill.Goal{Name: "no failed request: " + st.Name, Want: "0",
 			Seen:  fmt.Sprintf("%d of %d", st.Window.Failed, st.Window.Requests),
-			Holds: st.Window.Failed == 0 && st.Window.Requests > 0, Assert: a})
+			Holds: st.Window.Failed == 0 && st.Window.Requests > 0})
 	}
 	return goals
 }

@@ -18,7 +18,7 @@ import (
 // holds only the requests it was given and the rest keep flowing, as with
 // many independent clients. It alternates edges, and per edge alternates
 // GET /rest/v1/<table>?id=eq.N and GET /auth/v1/user, both with a real
-// user's token; every tenth request is Slow instead, when set (a request
+// user's token; every twentieth request is Slow instead, when set (a request
 // that takes a while, so a worker always has some in flight).
 type Load struct {
 	Edges       []string // base URLs
@@ -103,7 +103,7 @@ func (l *Load) Start() {
 			edge, seq := i%len(l.Edges), i/len(l.Edges)
 			var path string
 			switch {
-			case l.Slow != "" && seq%10 == 9:
+			case l.Slow != "" && seq%20 == 19:
 				path = l.Slow
 			case seq%2 == 0:
 				path = "/rest/v1/" + l.Table + "?id=eq." + strconv.Itoa(1+seq%l.Rows)
