@@ -335,9 +335,6 @@ func runCluster(t *testing.T, p *platform, strict bool) {
 	p.natsURL = strings.Join(urls, ",")
 	natsProcs := map[string]*drill.Proc{}
 	natsMon := map[string]string{}
-	natsStart := func(name string) {
-		natsProcs[name], natsMon[name] = p.nats(name, hosts[name], hosts[name].IP, 4222, 8222, 6222, routes)
-	}
 	// The nodes wait for each other before JetStream is healthy: start all
 	// three, then wait.
 	for _, name := range []string{"nats-1", "nats-2", "nats-3"} {
@@ -447,9 +444,14 @@ func runCluster(t *testing.T, p *platform, strict bool) {
 	natsStop.Note = fmt.Sprintf("%d client connections were on %s", clients, victim)
 
 	s.run("restart "+victim, func() time.Time {
-		natsStart(victim)
+		natsProcs[victim], natsMon[victim] = p.startNATS(victim, hosts[victim], hosts[victim].IP, 4222, 8222, 6222, routes)
 		return time.Now()
-	}, nil)
+	}, func(time.Time) (time.Time, string, bool) {
+		wctx, cancel := context.WithTimeout(ctx, stepLimit)
+		defer cancel()
+		err := drill.WaitHealthy(wctx, natsProcs[victim], natsMon[victim]+"/healthz")
+		return time.Now(), victim + " healthy, JetStream current with the cluster", err == nil
+	})
 
 	var cutAt, restoreAt time.Time
 	cut := s.run("cut worker-1's network", func() time.Time {
