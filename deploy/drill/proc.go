@@ -141,7 +141,7 @@ func (l *LogCounter) Close() {
 	}
 }
 
-// Tail returns the last n bytes of the log file.
+// Tail returns the whole lines among the last n bytes of the log file.
 func (l *LogCounter) Tail(n int64) string {
 	b, err := os.ReadFile(l.Path)
 	if err != nil {
@@ -149,6 +149,9 @@ func (l *LogCounter) Tail(n int64) string {
 	}
 	if int64(len(b)) > n {
 		b = b[int64(len(b))-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
 	}
 	return string(b)
 }
