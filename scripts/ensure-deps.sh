@@ -21,6 +21,7 @@ have_pg_bins || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "Go is not installed (or not on PATH): see https://go.dev/doc/install" >&2

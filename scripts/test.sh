@@ -27,6 +27,9 @@ echo "== Helm chart rendered and checked (deploy/helmcheck, a module outside the
 echo "== edge tests again with the goroutine engine alone (EDGE_EVENT_LOOPS=-1)"
 MADBASE_TEST_EDGE_EVENT_LOOPS=-1 go test -race -count=1 -timeout 5m ./edge/...
 
+echo "== reliability drill: a cluster on network namespaces, and one host (deploy/drill)"
+go test -count=1 -timeout 12m -v -run TestDrill ./deploy/drill/
+
 echo "== compose topology as processes (scripts/compose-smoke.sh)"; scripts/compose-smoke.sh
 
 if [ -d e2e ]; then

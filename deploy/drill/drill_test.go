@@ -29,11 +29,7 @@ var notAsserted = map[string]string{
 	"no failed request: kill -9 worker-3": "known bug: idempotent requests in flight on a killed worker are not retried",
 	"cut-off worker stops getting requests": "holds today by ~0.8 s (a 2 s connect timeout takes it out); " +
 		"a wall-clock margin a busy machine could eat",
-	"no failed request: NATS down 15s": "known bug: the edge's pool empties when NATS is away",
-	"no failed request: NATS back":     "known bug: the edge's pool empties when NATS is away",
-	"log volume while NATS is down":    "known bug: repeated failures are logged one line each",
-	"admin throttling":                 "known bug: failed admin passwords are not limited",
-	"header timeout (edge)":            "known bug: no header timeout",
+	"header timeout (edge)": "known bug: no header timeout",
 }
 
 // check prints goals and fails the test on the asserted ones missed.
