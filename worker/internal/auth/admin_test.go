@@ -75,50 +75,55 @@ func TestAdminUsersCRUD(t *testing.T) {
 	})
 	e.signIn(t, "bcrypt@example.com", "imported-pw")
 	e.signIn(t, "argon@example.com", "password")
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "argon@example.com", "password": "wrong"}})
-	assert.Equal(t, "invalid_credentials", r.Map(t)["code"])
-
 	// Update merges metadata, bans and lifts the ban, changes the email.
 	id := "11111111-1111-4111-8111-111111111111"
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"user_metadata": map[string]any{"x": 1}, "app_metadata": map[string]any{"tier": 2},
-		"password": "secret-789", "email_confirm": true}, Headers: svc})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"user_metadata": map[string]any{"y": 2}}, Headers: svc})
-	meta := r.Map(t)["user_metadata"].(map[string]any)
-	assert.EqualValues(t, 1, meta["x"])
-	assert.EqualValues(t, 2, meta["y"])
-	assert.EqualValues(t, 2, r.Map(t)["app_metadata"].(map[string]any)["tier"])
-	sess := e.signIn(t, "given@example.com", "secret-789")
+	user := "/admin/users/" + id
+	signIn := func(email, password string) map[string]any {
+		return map[string]any{"email": email, "password": password}
+	}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "wrong password of an imported hash", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("argon@example.com", "wrong"), WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		{Name: "update", Method: "PUT", URL: user, Headers: svc, WantStatus: 200,
+			Body: map[string]any{"user_metadata": map[string]any{"x": 1}, "app_metadata": map[string]any{"tier": 2},
+				"password": "secret-789", "email_confirm": true}},
+		{Name: "metadata merges", Method: "PUT", URL: user, Headers: svc, WantStatus: 200,
+			Body: map[string]any{"user_metadata": map[string]any{"y": 2}},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				meta := r.Map(t)["user_metadata"].(map[string]any)
+				assert.EqualValues(t, 1, meta["x"])
+				assert.EqualValues(t, 2, meta["y"])
+				assert.EqualValues(t, 2, r.Map(t)["app_metadata"].(map[string]any)["tier"])
+			}},
+	})
+	sess := bearer(e.signIn(t, "given@example.com", "secret-789")["access_token"].(string))
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "ban", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"ban_duration": "1h"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["banned_until"]) }},
+		{Name: "a banned user cannot sign in", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("given@example.com", "secret-789"), WantStatus: 400, WantFields: errCode("user_banned")},
+		{Name: "a ban ends the sessions", URL: "/user", Headers: sess, WantStatus: 403},
+		{Name: "lift the ban", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"ban_duration": "none"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Nil(t, r.Map(t)["banned_until"]) }},
 
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"ban_duration": "1h"}, Headers: svc})
-	require.Equal(t, 200, r.Status)
-	assert.NotEmpty(t, r.Map(t)["banned_until"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "given@example.com", "password": "secret-789"}})
-	assert.Equal(t, "user_banned", r.Map(t)["code"])
-	assert.Equal(t, 403, e.api.Do(t, apitest.Request{URL: "/user", Headers: bearer(sess["access_token"].(string))}).Status, "a ban ends the sessions")
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"ban_duration": "none"}, Headers: svc})
-	assert.Nil(t, r.Map(t)["banned_until"])
+		{Name: "taken email", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"email": "a@example.com"},
+			WantStatus: 422, WantFields: errCode("email_exists")},
+		{Name: "new email", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"email": "renamed@example.com"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				e.signIn(t, "renamed@example.com", "secret-789")
+			}},
 
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"email": "a@example.com"}, Headers: svc})
-	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "email_exists", r.Map(t)["code"])
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"email": "renamed@example.com"}, Headers: svc})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn(t, "renamed@example.com", "secret-789")
-
-	// Delete: soft, then hard.
-	r = e.api.Do(t, apitest.Request{Method: "DELETE", URL: "/admin/users/" + id, Body: map[string]any{"should_soft_delete": true}, Headers: svc})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "{}", string(r.Body))
-	r = e.api.Do(t, apitest.Request{URL: "/admin/users/" + id, Headers: svc})
-	require.Equal(t, 200, r.Status)
-	assert.NotEmpty(t, r.Map(t)["deleted_at"])
-	assert.Equal(t, "", r.Map(t)["email"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "renamed@example.com", "password": "secret-789"}})
-	assert.Equal(t, "invalid_credentials", r.Map(t)["code"])
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "DELETE", URL: "/admin/users/" + id, Headers: svc}).Status)
-	assert.Equal(t, 404, e.api.Do(t, apitest.Request{URL: "/admin/users/" + id, Headers: svc}).Status)
-	assert.Equal(t, 404, e.api.Do(t, apitest.Request{Method: "DELETE", URL: "/admin/users/" + id, Headers: svc}).Status)
+		// Delete: soft, then hard.
+		{Name: "soft delete", Method: "DELETE", URL: user, Headers: svc, Body: map[string]any{"should_soft_delete": true},
+			WantStatus: 200, WantJSON: `{}`},
+		{Name: "a soft-deleted user stays, without its email", URL: user, Headers: svc, WantStatus: 200, WantFields: map[string]any{"email": ""},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["deleted_at"]) }},
+		{Name: "a soft-deleted user cannot sign in", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("renamed@example.com", "secret-789"), WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		{Name: "hard delete", Method: "DELETE", URL: user, Headers: svc, WantStatus: 200},
+		{Name: "gone", URL: user, Headers: svc, WantStatus: 404},
+		{Name: "gone, deleted again", Method: "DELETE", URL: user, Headers: svc, WantStatus: 404},
+	})
 	var n int
 	require.NoError(t, e.pool.QueryRow(t.Context(), `select count(*) from auth.identities where user_id = $1`, id).Scan(&n))
 	assert.Zero(t, n, "identities go with the user")
@@ -133,28 +138,34 @@ func TestAdminListPagination(t *testing.T) {
 		require.Equal(t, 200, r.Status)
 		e.clock.advance(1e9)
 	}
-	r := e.api.Do(t, apitest.Request{URL: "/admin/users?page=&per_page=", Headers: svc})
-	require.Equal(t, 200, r.Status)
-	assert.Equal(t, "5", r.Header.Get("X-Total-Count"))
-	assert.Equal(t, `</admin/users?page=1&per_page=50>; rel="last"`, r.Header.Get("Link"))
-	users := r.Map(t)["users"].([]any)
-	require.Len(t, users, 5)
-	assert.Equal(t, "u4@example.com", users[0].(map[string]any)["email"], "newest first")
-	assert.Equal(t, "authenticated", r.Map(t)["aud"])
-
-	r = e.api.Do(t, apitest.Request{URL: "/admin/users?page=2&per_page=2", Headers: svc})
-	assert.Equal(t, `</admin/users?page=3&per_page=2>; rel="next", </admin/users?page=3&per_page=2>; rel="last"`, r.Header.Get("Link"))
-	users = r.Map(t)["users"].([]any)
-	require.Len(t, users, 2)
-	assert.Equal(t, "u2@example.com", users[0].(map[string]any)["email"])
-
-	r = e.api.Do(t, apitest.Request{URL: "/admin/users?filter=u3", Headers: svc})
-	assert.Equal(t, "1", r.Header.Get("X-Total-Count"))
+	firstEmail := func(t *testing.T, r *apitest.Response, n int) any {
+		users := r.Map(t)["users"].([]any)
+		require.Len(t, users, n)
+		return users[0].(map[string]any)["email"]
+	}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "empty page and per_page", URL: "/admin/users?page=&per_page=", Headers: svc, WantStatus: 200,
+			WantHeaders: map[string]string{"X-Total-Count": "5", "Link": `</admin/users?page=1&per_page=50>; rel="last"`},
+			WantFields:  map[string]any{"aud": "authenticated"},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "u4@example.com", firstEmail(t, r, 5), "newest first")
+			}},
+		{Name: "second page of two", URL: "/admin/users?page=2&per_page=2", Headers: svc, WantStatus: 200,
+			WantHeaders: map[string]string{"Link": `</admin/users?page=3&per_page=2>; rel="next", </admin/users?page=3&per_page=2>; rel="last"`},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "u2@example.com", firstEmail(t, r, 2))
+			}},
+		{Name: "filter", URL: "/admin/users?filter=u3", Headers: svc, WantStatus: 200, WantHeaders: map[string]string{"X-Total-Count": "1"}},
+	})
 
 	empty := newEnv(t, true, nil)
-	r = empty.api.Do(t, apitest.Request{URL: "/admin/users", Headers: bearer(empty.api.Service)})
-	assert.Equal(t, `</admin/users?page=0&per_page=50>; rel="last"`, r.Header.Get("Link"))
-	assert.Equal(t, `{"users":[],"aud":"authenticated"}`, string(r.Body))
+	apitest.Run(t, empty.api, []apitest.Scenario{
+		{Name: "no users", URL: "/admin/users", Headers: bearer(empty.api.Service), WantStatus: 200,
+			WantHeaders: map[string]string{"Link": `</admin/users?page=0&per_page=50>; rel="last"`},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, `{"users":[],"aud":"authenticated"}`, r.String(), "the exact bytes")
+			}},
+	})
 }
 
 func TestGenerateLinkAndInvite(t *testing.T) {
@@ -252,18 +263,21 @@ func TestGenerateLinkKinds(t *testing.T) {
 	g = link(map[string]any{"type": "email_change_current", "email": "unconfirmed@example.com", "new_email": "changed@example.com"}, "")
 	assert.Equal(t, "email_change", g["verification_type"])
 	assert.Equal(t, "changed@example.com", g["new_email"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "email_change_new", "email": "unconfirmed@example.com",
-		"new_email": "linked-invite@example.com"}, Headers: svc})
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "email_exists", r.Map(t)["code"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "email_change_new", "email": "nobody@example.com",
-		"new_email": "free@example.com"}, Headers: svc})
-	assert.Equal(t, 404, r.Status, "%s", r.Body)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "email change to a taken address", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "email_change_new", "email": "unconfirmed@example.com", "new_email": "linked-invite@example.com"},
+			WantStatus: 422, WantFields: errCode("email_exists")},
+		{Name: "email change of nobody", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "email_change_new", "email": "nobody@example.com", "new_email": "free@example.com"},
+			WantStatus: 404},
+	})
 
 	off := newEnvDB(t, e.pool, false, map[string]string{"AUTH_DISABLE_SIGNUP": "true"})
-	r = off.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "magiclink", "email": "nobody-yet@example.com"}, Headers: bearer(off.api.Service)})
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "signup_disabled", r.Map(t)["code"])
+	apitest.Run(t, off.api, []apitest.Scenario{
+		{Name: "a magic link signs nobody up with signups off", Method: "POST", URL: "/admin/generate_link", Headers: bearer(off.api.Service),
+			Body:       map[string]any{"type": "magiclink", "email": "nobody-yet@example.com"},
+			WantStatus: 422, WantFields: errCode("signup_disabled")},
+	})
 }
 
 // TestAdminUpdatePhoneAndRole covers the phone and role steps of an admin
@@ -278,21 +292,21 @@ func TestAdminUpdatePhoneAndRole(t *testing.T) {
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"phone": "+15550009999"}, Headers: svc})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"phone": "+1 555 000 1234", "phone_confirm": true, "role": "editor"}, Headers: svc})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.Map(t)
-	assert.Equal(t, "15550001234", u["phone"])
-	assert.NotEmpty(t, u["phone_confirmed_at"])
-	assert.Equal(t, "editor", u["role"])
-	assert.Len(t, u["identities"], 2, "email and phone")
-	assert.Equal(t, []any{"email", "phone"}, u["app_metadata"].(map[string]any)["providers"])
-
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"phone": "15550009999"}, Headers: svc})
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "phone_exists", r.Map(t)["code"])
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/" + id, Body: map[string]any{"phone": "not a number"}, Headers: svc})
-	assert.Equal(t, 400, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Body: map[string]any{"role": "x"}, Headers: svc})
-	assert.Equal(t, 404, r.Status, "%s", r.Body)
-	assert.Equal(t, "user_not_found", r.Map(t)["code"])
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "new phone and role", Method: "PUT", URL: "/admin/users/" + id, Headers: svc,
+			Body:       map[string]any{"phone": "+1 555 000 1234", "phone_confirm": true, "role": "editor"},
+			WantStatus: 200, WantFields: map[string]any{"phone": "15550001234", "role": "editor"},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				u := r.Map(t)
+				assert.NotEmpty(t, u["phone_confirmed_at"])
+				assert.Len(t, u["identities"], 2, "email and phone")
+				assert.Equal(t, []any{"email", "phone"}, u["app_metadata"].(map[string]any)["providers"])
+			}},
+		{Name: "taken phone", Method: "PUT", URL: "/admin/users/" + id, Headers: svc, Body: map[string]any{"phone": "15550009999"},
+			WantStatus: 422, WantFields: errCode("phone_exists")},
+		{Name: "not a phone number", Method: "PUT", URL: "/admin/users/" + id, Headers: svc, Body: map[string]any{"phone": "not a number"},
+			WantStatus: 400},
+		{Name: "unknown user", Method: "PUT", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc, Body: map[string]any{"role": "x"},
+			WantStatus: 404, WantFields: errCode("user_not_found")},
+	})
 }

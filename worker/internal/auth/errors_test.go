@@ -44,17 +44,21 @@ func TestAPIKeyAndErrorShapes(t *testing.T) {
 	})
 
 	// The 2024-01-01 shape echoes the version; the legacy shape has an int code.
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "k@example.com", "password": "nope-nope"}})
-	assert.Equal(t, "2024-01-01", r.Header.Get(APIVersionHeader))
-	assert.JSONEq(t, `{"code":"invalid_credentials","message":"Invalid login credentials"}`, string(r.Body))
-	assert.Equal(t, "invalid_credentials", r.Header.Get("X-Sb-Error-Code"))
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "k@example.com", "password": "nope-nope"}, Headers: map[string]string{APIVersionHeader: ""}})
-	assert.JSONEq(t, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`, string(r.Body))
-	assert.Empty(t, r.Header.Get(APIVersionHeader))
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "w@example.com", "password": "1"}, Headers: map[string]string{APIVersionHeader: ""}})
-	assert.JSONEq(t, `{"code":422,"error_code":"weak_password","msg":"Password should be at least 6 characters.","weak_password":{"reasons":["length"]}}`, string(r.Body))
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "w@example.com", "password": "1"}, Headers: map[string]string{APIVersionHeader: "2023-05-01"}})
-	assert.Equal(t, float64(422), r.Map(t)["code"], "an older version gets the legacy shape")
+	wrong := map[string]any{"email": "k@example.com", "password": "nope-nope"}
+	weak := map[string]any{"email": "w@example.com", "password": "1"}
+	legacy := map[string]string{APIVersionHeader: ""}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "2024-01-01 shape", Method: "POST", URL: "/token?grant_type=password", Body: wrong, WantStatus: 400,
+			WantJSON:    `{"code":"invalid_credentials","message":"Invalid login credentials"}`,
+			WantHeaders: map[string]string{APIVersionHeader: "2024-01-01", "X-Sb-Error-Code": "invalid_credentials"}},
+		{Name: "legacy shape", Method: "POST", URL: "/token?grant_type=password", Body: wrong, Headers: legacy, WantStatus: 400,
+			WantJSON:    `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`,
+			WantHeaders: map[string]string{APIVersionHeader: ""}},
+		{Name: "legacy shape of a weak password", Method: "POST", URL: "/signup", Body: weak, Headers: legacy, WantStatus: 422,
+			WantJSON: `{"code":422,"error_code":"weak_password","msg":"Password should be at least 6 characters.","weak_password":{"reasons":["length"]}}`},
+		{Name: "an older version gets the legacy shape", Method: "POST", URL: "/signup", Body: weak,
+			Headers: map[string]string{APIVersionHeader: "2023-05-01"}, WantStatus: 422, WantFields: map[string]any{"code": 422}},
+	})
 }
 
 func TestDatabaseFailureIsGeneric(t *testing.T) {
@@ -63,14 +67,15 @@ func TestDatabaseFailureIsGeneric(t *testing.T) {
 	e.signUp(t, "db@example.com", "secret-123")
 	_, err := e.pool.Exec(t.Context(), `alter table auth.sessions rename to sessions_gone`)
 	require.NoError(t, err)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "db@example.com", "password": "secret-123"}})
-	assert.Equal(t, 500, r.Status)
-	assert.Equal(t, "unexpected_failure", r.Map(t)["code"])
-	for _, leak := range []string{"sessions", "relation", "SQLSTATE", "insert", "auth."} {
-		assert.NotContains(t, string(r.Body), leak)
-	}
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "db@example.com", "password": "secret-123"}, Headers: map[string]string{APIVersionHeader: ""}})
-	assert.NotEmpty(t, r.Map(t)["error_id"], "the legacy shape carries the request id on 5xx")
+	signIn := map[string]any{"email": "db@example.com", "password": "secret-123"}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "nothing of the failure reaches the client", Method: "POST", URL: "/token?grant_type=password", Body: signIn,
+			WantStatus: 500, WantFields: errCode("unexpected_failure"),
+			WantNotContains: []string{"sessions", "relation", "SQLSTATE", "insert", "auth."}},
+		{Name: "the legacy shape carries the request id on 5xx", Method: "POST", URL: "/token?grant_type=password", Body: signIn,
+			Headers: map[string]string{APIVersionHeader: ""}, WantStatus: 500,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["error_id"]) }},
+	})
 }
 
 func TestWithoutDatabase(t *testing.T) {
