@@ -69,19 +69,17 @@ func TestMailFlowsLogNoCredentials(t *testing.T) {
 	outbox := newMailer(config.Auth{}, true, nil, log)
 	kept := &keepingMailer{next: outbox}
 	e := newEnvLogged(t, log, kept)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "logs@example.com", "password": "secret-pass-123"}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp", Body: map[string]any{"email": "magic@example.com"}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": "rec@example.com", "password": "secret-pass-456", "email_confirm": true}, Headers: bearer(e.api.Service)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/recover", Body: map[string]any{"email": "rec@example.com"}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Body: map[string]any{"email": "inv@example.com"}, Headers: bearer(e.api.Service)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	// A failing link logs its failure, not its token.
-	r = e.api.Do(t, apitest.Request{URL: "/verify?type=signup&token=0123456789abcdef0123456789abcdef"})
-	require.Equal(t, 303, r.Status, "%s", r.Body)
+	svc := bearer(e.api.Service)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "signup", Method: "POST", URL: "/signup", Body: map[string]any{"email": "logs@example.com", "password": "secret-pass-123"}, WantStatus: 200},
+		{Name: "magic link", Method: "POST", URL: "/otp", Body: map[string]any{"email": "magic@example.com"}, WantStatus: 200},
+		{Name: "a user to recover", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": "rec@example.com", "password": "secret-pass-456", "email_confirm": true}, WantStatus: 200},
+		{Name: "recovery", Method: "POST", URL: "/recover", Body: map[string]any{"email": "rec@example.com"}, WantStatus: 200},
+		{Name: "invite", Method: "POST", URL: "/invite", Headers: svc, Body: map[string]any{"email": "inv@example.com"}, WantStatus: 200},
+		// A failing link logs its failure, not its token.
+		{Name: "failing link", URL: "/verify?type=signup&token=0123456789abcdef0123456789abcdef", WantStatus: 303},
+	})
 
 	mails := kept.all()
 	require.Len(t, mails, 4)
@@ -136,10 +134,10 @@ func TestNoMailerOutsideDev(t *testing.T) {
 	e := newEnv(t, false, map[string]string{"AUTH_AUTOCONFIRM": "true"})
 	e2 := newEnvNoMailer(t, e)
 	e2.signUp(t, "nomail@example.com", "secret-123")
-	r := e2.api.Do(t, apitest.Request{Method: "POST", URL: "/recover", Body: map[string]any{"email": "nomail@example.com"}})
-	assert.Equal(t, 500, r.Status)
-	assert.Equal(t, "unexpected_failure", r.Map(t)["code"])
-	assert.NotContains(t, string(r.Body), "SMTP")
+	apitest.Run(t, e2.api, []apitest.Scenario{
+		{Name: "recovery without a mailer", Method: "POST", URL: "/recover", Body: map[string]any{"email": "nomail@example.com"},
+			WantStatus: 500, WantFields: errCode("unexpected_failure"), WantNotContains: []string{"SMTP"}},
+	})
 }
 
 // smtpServer is a minimal SMTP server that keeps the messages it receives.

@@ -143,17 +143,22 @@ func TestRateLimitsOverHTTP(t *testing.T) {
 func TestRateLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_RATE_LIMIT_SIGN_IN_EMAIL": "2/1h", "AUTH_RATE_LIMIT_SIGN_IN": "0"})
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": "pe@example.com", "password": "secret-123", "email_confirm": true}, Headers: bearer(e.api.Service)})
-	require.Equal(t, 200, r.Status)
-	for i := range 2 {
-		ip := fmt.Sprintf("10.1.0.%d", i)
-		r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "pe@example.com", "password": "guess"}, Headers: map[string]string{"X-Forwarded-For": ip}})
-		assert.Equal(t, 400, r.Status)
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	signIn := func(email, password string) map[string]any {
+		return map[string]any{"email": email, "password": password}
 	}
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "PE@example.com", "password": "secret-123"}, Headers: map[string]string{"X-Forwarded-For": "10.1.0.9"}})
-	assert.Equal(t, 429, r.Status, "per address, whatever the IP")
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "pe2@example.com", "password": "secret-123"}, Headers: map[string]string{"X-Forwarded-For": "10.1.0.9"}})
-	assert.Equal(t, 400, r.Status)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the user", Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+			Body: map[string]any{"email": "pe@example.com", "password": "secret-123", "email_confirm": true}, WantStatus: 200},
+		{Name: "first guess", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.0"),
+			Body: signIn("pe@example.com", "guess"), WantStatus: 400},
+		{Name: "second guess, another IP", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.1"),
+			Body: signIn("pe@example.com", "guess"), WantStatus: 400},
+		{Name: "per address, whatever the IP", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.9"),
+			Body: signIn("PE@example.com", "secret-123"), WantStatus: 429},
+		{Name: "another address", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.9"),
+			Body: signIn("pe2@example.com", "secret-123"), WantStatus: 400},
+	})
 }
 
 func TestResolvedDefaults(t *testing.T) {

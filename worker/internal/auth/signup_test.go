@@ -4,6 +4,7 @@ import (
 	"github.com/madbase/madbase/shared/apitest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,21 +125,18 @@ func TestSignupWithConfirmation(t *testing.T) {
 	assert.Contains(t, m.Link, "redirect_to=http%3A%2F%2Fapp.test%3A3000%2Fwelcome")
 	assert.Len(t, m.OTP, 6)
 
-	// Password sign-in before confirmation.
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "email_not_confirmed", r.Map(t)["code"])
-	// ...but a wrong password still says only invalid_credentials.
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "c@example.com", "password": "wrong-pass"}})
-	assert.Equal(t, "invalid_credentials", r.Map(t)["code"])
-
-	// Signing up again resends the confirmation only after the interval.
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
-	assert.Equal(t, 429, r.Status, "%s", r.Body)
-	assert.Equal(t, "over_email_send_rate_limit", r.Map(t)["code"])
-	e.clock.advance(61e9)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
-	assert.Equal(t, 200, r.Status, "%s", r.Body)
+	creds := map[string]any{"email": "c@example.com", "password": "secret-123"}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "password sign-in before confirmation", Method: "POST", URL: "/token?grant_type=password", Body: creds,
+			WantStatus: 400, WantFields: errCode("email_not_confirmed")},
+		{Name: "a wrong password still says only invalid_credentials", Method: "POST", URL: "/token?grant_type=password",
+			Body: map[string]any{"email": "c@example.com", "password": "wrong-pass"}, WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		// Signing up again resends the confirmation only after the interval.
+		{Name: "signing up again too soon", Method: "POST", URL: "/signup", Body: creds,
+			WantStatus: 429, WantFields: errCode("over_email_send_rate_limit")},
+		{Name: "signing up again after the interval", Method: "POST", URL: "/signup", Body: creds, WantStatus: 200,
+			Before: func(*testing.T, *apitest.Env) { e.clock.advance(61 * time.Second) }},
+	})
 
 	// Confirm with the code.
 	m = e.mail.last(t, "c@example.com", "signup")
