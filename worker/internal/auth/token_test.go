@@ -54,11 +54,13 @@ func TestPasswordGrantWeakPassword(t *testing.T) {
 func TestPasswordGrantPhoneUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"phone": "+1 (555) 123-4567", "password": "secret-123", "phone_confirm": true}, Headers: bearer(e.api.Service)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "15551234567", r.Map(t)["phone"])
-	s := e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"phone": "+15551234567", "password": "secret-123"}})
-	require.Equal(t, 200, s.Status, "%s", s.Body)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "a phone user", Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+			Body:       map[string]any{"phone": "+1 (555) 123-4567", "password": "secret-123", "phone_confirm": true},
+			WantStatus: 200, WantFields: map[string]any{"phone": "15551234567"}},
+		{Name: "signs in with the number", Method: "POST", URL: "/token?grant_type=password",
+			Body: map[string]any{"phone": "+15551234567", "password": "secret-123"}, WantStatus: 200},
+	})
 }
 
 func TestRefreshRotation(t *testing.T) {
@@ -218,21 +220,22 @@ func TestRefreshErrors(t *testing.T) {
 	})
 
 	// Signed out: the token went with the session.
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/logout", Headers: bearer(s["access_token"].(string))})
-	require.Equal(t, 204, r.Status, "%s", r.Body)
-	r = e.refresh(t, s["refresh_token"].(string))
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "refresh_token_not_found", r.Map(t)["code"])
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "sign out", Method: "POST", URL: "/logout", Headers: bearer(s["access_token"].(string)), WantStatus: 204},
+		{Name: "the token of a signed-out session", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body: map[string]any{"refresh_token": s["refresh_token"]}, WantStatus: 400, WantFields: errCode("refresh_token_not_found")},
+	})
 
-	// Banned.
 	s = e.signIn(t, "rerr@example.com", "secret-123")
-	uid := s["user"].(map[string]any)["id"].(string)
-	tok := s["refresh_token"].(string)
-	_, err := e.pool.Exec(t.Context(), `update auth.users set banned_until = now() + interval '1 day' where id = $1`, uid)
-	require.NoError(t, err)
-	r = e.refresh(t, tok)
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "user_banned", r.Map(t)["code"])
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the token of a banned user", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body: map[string]any{"refresh_token": s["refresh_token"]}, WantStatus: 400, WantFields: errCode("user_banned"),
+			Before: func(t *testing.T, _ *apitest.Env) {
+				_, err := e.pool.Exec(t.Context(), `update auth.users set banned_until = now() + interval '1 day' where id = $1`,
+					s["user"].(map[string]any)["id"])
+				require.NoError(t, err)
+			}},
+	})
 }
 
 func TestRefreshSessionLimits(t *testing.T) {

@@ -78,18 +78,20 @@ func TestUpdateUser(t *testing.T) {
 	})
 
 	// The password change signed the other session out, not this one.
-	r := e.api.Do(t, apitest.Request{URL: "/user", Headers: bearer(other["access_token"].(string))})
-	assert.Equal(t, 403, r.Status)
-	assert.Equal(t, "session_not_found", r.Map(t)["code"])
-	assert.Equal(t, 400, e.refresh(t, other["refresh_token"].(string)).Status)
-	assert.Equal(t, 200, e.api.Do(t, apitest.Request{URL: "/user", Headers: bearer(tok)}).Status)
-	e.signIn(t, "upd@example.com", "secret-456")
-
-	// With autoconfirm (dev), an email change applies at once.
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"email": "Moved@Example.com"}, Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "moved@example.com", r.Map(t)["email"])
-	e.signIn(t, "moved@example.com", "secret-456")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the other session is signed out", URL: "/user", Headers: bearer(other["access_token"].(string)),
+			WantStatus: 403, WantFields: errCode("session_not_found")},
+		{Name: "and its refresh token with it", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body: map[string]any{"refresh_token": other["refresh_token"]}, WantStatus: 400},
+		{Name: "this session lives on", URL: "/user", Headers: bearer(tok), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { e.signIn(t, "upd@example.com", "secret-456") }},
+		// With autoconfirm (dev), an email change applies at once.
+		{Name: "an email change applies at once", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"email": "Moved@Example.com"},
+			WantStatus: 200, WantFields: map[string]any{"email": "moved@example.com"},
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				e.signIn(t, "moved@example.com", "secret-456")
+			}},
+	})
 }
 
 func TestUpdateUserEmailChangeByMail(t *testing.T) {
@@ -127,29 +129,28 @@ func TestReauthenticateForPasswordChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, map[string]string{"AUTH_SECURE_PASSWORD_CHANGE": "true"})
 	tok := e.signUp(t, "re@example.com", "secret-123")["access_token"].(string)
-	// A fresh session needs no nonce.
-	r := e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-456"}, Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-
-	e.clock.advance(25 * time.Hour)
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-789"}, Headers: bearer(tok)})
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "reauthentication_needed", r.Map(t)["code"])
-
-	r = e.api.Do(t, apitest.Request{URL: "/reauthenticate", Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	m := e.mail.last(t, "re@example.com", mailReauthentication)
-	require.Len(t, m.OTP, 6)
-	assert.Empty(t, m.Link)
-
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-789", "nonce": "000000"}, Headers: bearer(tok)})
-	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "reauthentication_not_valid", r.Map(t)["code"])
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-789", "nonce": m.OTP}, Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	// The nonce is spent.
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-000", "nonce": m.OTP}, Headers: bearer(tok)})
-	assert.Equal(t, "reauthentication_not_valid", r.Map(t)["code"])
+	var m Mail
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "a fresh session needs no nonce", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"password": "secret-456"}, WantStatus: 200},
+		{Name: "an old one does", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789"},
+			Before:     func(*testing.T, *apitest.Env) { e.clock.advance(25 * time.Hour) },
+			WantStatus: 400, WantFields: errCode("reauthentication_needed")},
+		{Name: "reauthenticate", URL: "/reauthenticate", Headers: bearer(tok), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				m = e.mail.last(t, "re@example.com", mailReauthentication)
+				require.Len(t, m.OTP, 6)
+				assert.Empty(t, m.Link)
+			}},
+		{Name: "a wrong nonce", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789", "nonce": "000000"},
+			WantStatus: 422, WantFields: errCode("reauthentication_not_valid")},
+	})
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the mailed nonce", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789", "nonce": m.OTP},
+			WantStatus: 200},
+		{Name: "the nonce is spent", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-000", "nonce": m.OTP},
+			WantStatus: 422, WantFields: errCode("reauthentication_not_valid")},
+	})
 }
 
 func TestAnonymousUserCannotSetPasswordWithoutEmail(t *testing.T) {
@@ -158,17 +159,17 @@ func TestAnonymousUserCannotSetPasswordWithoutEmail(t *testing.T) {
 	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{}})
 	require.Equal(t, 200, r.Status)
 	tok := r.Map(t)["access_token"].(string)
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-123"}, Headers: bearer(tok)})
-	assert.Equal(t, 422, r.Status)
-	// Adding an email (autoconfirm) makes the user permanent.
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"email": "anon@example.com"}, Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.Map(t)
-	assert.Equal(t, false, u["is_anonymous"])
-	assert.Len(t, u["identities"], 1)
-	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "secret-123"}, Headers: bearer(tok)})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn(t, "anon@example.com", "secret-123")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "no password without an email", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-123"},
+			WantStatus: 422},
+		// Adding an email (autoconfirm) makes the user permanent.
+		{Name: "an email makes the user permanent", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"email": "anon@example.com"},
+			WantStatus: 200, WantFields: map[string]any{"is_anonymous": false},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Len(t, r.Map(t)["identities"], 1) }},
+		{Name: "then a password", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-123"},
+			WantStatus: 200,
+			After:      func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { e.signIn(t, "anon@example.com", "secret-123") }},
+	})
 }
 
 func TestLogoutScopes(t *testing.T) {
@@ -178,30 +179,31 @@ func TestLogoutScopes(t *testing.T) {
 	b := e.signIn(t, "lo@example.com", "secret-123")
 	c := e.signIn(t, "lo@example.com", "secret-123")
 	tok := func(s map[string]any) map[string]string { return bearer(s["access_token"].(string)) }
-	status := func(s map[string]any) int { return e.api.Do(t, apitest.Request{URL: "/user", Headers: tok(s)}).Status }
+	user := func(name string, s map[string]any, want int) apitest.Scenario {
+		return apitest.Scenario{Name: name, URL: "/user", Headers: tok(s), WantStatus: want}
+	}
 
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "bad scope", Method: "POST", URL: "/logout?scope=everything", Headers: tok(a), WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "no token", Method: "POST", URL: "/logout", Headers: map[string]string{"Authorization": ""}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
 		{Name: "local", Method: "POST", URL: "/logout?scope=local", Headers: tok(b), WantStatus: 204},
+		user("local: b is signed out", b, 403),
+		user("local: a stays", a, 200),
+		user("local: c stays", c, 200),
+		{Name: "signing out twice: session_not_found, which auth-js treats as signed out", Method: "POST", URL: "/logout?scope=local", Headers: tok(b),
+			WantStatus: 403, WantFields: errCode("session_not_found")},
+		{Name: "others", Method: "POST", URL: "/logout?scope=others", Headers: tok(a), WantStatus: 204},
+		user("others: a stays", a, 200),
+		user("others: c is signed out", c, 403),
 	})
-	assert.Equal(t, 403, status(b))
-	assert.Equal(t, 200, status(a))
-	assert.Equal(t, 200, status(c))
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/logout?scope=local", Headers: tok(b)})
-	assert.Equal(t, 403, r.Status, "signing out twice: session_not_found, which auth-js treats as signed out")
-	assert.Equal(t, "session_not_found", r.Map(t)["code"])
-
-	require.Equal(t, 204, e.api.Do(t, apitest.Request{Method: "POST", URL: "/logout?scope=others", Headers: tok(a)}).Status)
-	assert.Equal(t, 200, status(a))
-	assert.Equal(t, 403, status(c))
 
 	d := e.signIn(t, "lo@example.com", "secret-123")
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/logout", Headers: tok(a)})
-	require.Equal(t, 204, r.Status)
-	assert.Empty(t, r.Body)
-	assert.Equal(t, 403, status(a))
-	assert.Equal(t, 403, status(d))
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "global", Method: "POST", URL: "/logout", Headers: tok(a), WantStatus: 204,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Empty(t, r.Body) }},
+		user("global: a is signed out", a, 403),
+		user("global: d is signed out", d, 403),
+	})
 }
 
 // TestShownUserMatchesFullUser holds GET /user's own statement to the user
