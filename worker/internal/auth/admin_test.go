@@ -20,12 +20,16 @@ func TestAdminAccess(t *testing.T) {
 	secretKey := e.api.SecretKey
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "anon key", URL: "/admin/users", WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
-		{Name: "user token", URL: "/admin/users", Headers: bearer(userTok), WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
-		{Name: "publishable key", URL: "/admin/users", Headers: bearer(e.api.Publishable), WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
-		{Name: "no bearer", URL: "/admin/users", Headers: map[string]string{"Authorization": ""}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "user token", URL: "/admin/users", Headers: bearer(userTok),
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "publishable key", URL: "/admin/users", Headers: bearer(e.api.Publishable),
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "no bearer", URL: "/admin/users", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
 		{Name: "service key", URL: "/admin/users", Headers: bearer(e.api.Service), WantStatus: 200},
 		{Name: "secret key", URL: "/admin/users", Headers: map[string]string{"apikey": secretKey, "Authorization": "Bearer " + secretKey}, WantStatus: 200},
-		{Name: "invite needs admin", Method: "POST", URL: "/invite", Body: map[string]any{"email": "x@example.com"}, WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "invite needs admin", Method: "POST", URL: "/invite",
+			Body: map[string]any{"email": "x@example.com"}, WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
 		{Name: "generate_link needs admin", Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "magiclink", "email": "x@example.com"},
 			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
 	})
@@ -47,17 +51,23 @@ func TestAdminUsersCRUD(t *testing.T) {
 				"user_metadata": map[string]any{"n": 1}, "app_metadata": map[string]any{"plan": "gold"}, "role": "authenticated"},
 			WantContains: []string{`"email":"a@example.com"`, `"plan":"gold"`, `"provider":"email"`, `"email_confirmed_at"`}},
 		{Name: "duplicate email", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"email": "a@example.com", "password": "secret-123"}, WantStatus: 422, WantFields: errCode("email_exists"), WantHeaders: errHeader("email_exists")},
+			Body:       map[string]any{"email": "a@example.com", "password": "secret-123"},
+			WantStatus: 422, WantFields: errCode("email_exists"), WantHeaders: errHeader("email_exists")},
 		{Name: "no email or phone", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"password": "secret-123"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "weak password", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"email": "weak@example.com", "password": "1"}, WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
+			Body:       map[string]any{"email": "weak@example.com", "password": "1"},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
 		{Name: "bad id", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"email": "id@example.com", "id": "nope"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "id@example.com", "id": "nope"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "bad ban duration", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"email": "ban@example.com", "ban_duration": "forever"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "ban@example.com", "ban_duration": "forever"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "bad password hash", Method: "POST", URL: "/admin/users", Headers: svc,
-			Body: map[string]any{"email": "hash@example.com", "password_hash": "md5:abc"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "hash@example.com", "password_hash": "md5:abc"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "imported bcrypt hash", Method: "POST", URL: "/admin/users", Headers: svc,
 			Body: map[string]any{"email": "bcrypt@example.com", "password_hash": string(hash), "email_confirm": true}, WantStatus: 200},
 		{Name: "imported argon2 hash", Method: "POST", URL: "/admin/users", Headers: svc,
@@ -65,13 +75,16 @@ func TestAdminUsersCRUD(t *testing.T) {
 		{Name: "given id", Method: "POST", URL: "/admin/users", Headers: svc,
 			Body: map[string]any{"email": "given@example.com", "id": "11111111-1111-4111-8111-111111111111"}, WantStatus: 200,
 			WantContains: []string{`"id":"11111111-1111-4111-8111-111111111111"`}},
-		{Name: "get bad id", URL: "/admin/users/nope", Headers: svc, WantStatus: 404, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
-		{Name: "get unknown", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc, WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+		{Name: "get bad id", URL: "/admin/users/nope", Headers: svc,
+			WantStatus: 404, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "get unknown", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc,
+			WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
 		{Name: "get", URL: "/admin/users/11111111-1111-4111-8111-111111111111", Headers: svc, WantStatus: 200,
 			WantContains: []string{`"email":"given@example.com"`}},
 		{Name: "factors", URL: "/admin/users/11111111-1111-4111-8111-111111111111/factors", Headers: svc, WantStatus: 200,
 			WantContains: []string{`[]`}},
-		{Name: "bad pagination", URL: "/admin/users?page=x", Headers: svc, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "bad pagination", URL: "/admin/users?page=x", Headers: svc,
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 	e.signIn(t, "bcrypt@example.com", "imported-pw")
 	e.signIn(t, "argon@example.com", "password")
@@ -134,7 +147,8 @@ func TestAdminListPagination(t *testing.T) {
 	e := newEnv(t, true, nil)
 	svc := bearer(e.api.Service)
 	for i := range 5 {
-		r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": fmt.Sprintf("u%d@example.com", i)}, Headers: svc})
+		r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": fmt.Sprintf("u%d@example.com", i)}})
 		require.Equal(t, 200, r.Status)
 		e.clock.advance(1e9)
 	}
@@ -174,13 +188,17 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	svc := bearer(e.api.Service)
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "bad type", Method: "POST", URL: "/admin/generate_link", Headers: svc,
-			Body: map[string]any{"type": "bogus", "email": "x@example.com"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"type": "bogus", "email": "x@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "recovery of nobody", Method: "POST", URL: "/admin/generate_link", Headers: svc,
-			Body: map[string]any{"type": "recovery", "email": "nobody@example.com"}, WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+			Body:       map[string]any{"type": "recovery", "email": "nobody@example.com"},
+			WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
 		{Name: "signup without password", Method: "POST", URL: "/admin/generate_link", Headers: svc,
-			Body: map[string]any{"type": "signup", "email": "nopw@example.com"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"type": "signup", "email": "nopw@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "email change without new email", Method: "POST", URL: "/admin/generate_link", Headers: svc,
-			Body: map[string]any{"type": "email_change_new", "email": "x@example.com"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"type": "email_change_new", "email": "x@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 	before := e.mail.count()
 	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123",
@@ -197,25 +215,31 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	e.signIn(t, "gl@example.com", "secret-123")
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123"}, Headers: svc})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123"}})
 	assert.Equal(t, 422, r.Status)
 	assert.Equal(t, "email_exists", r.Map(t)["code"])
 
 	// recovery and email change links
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "recovery", "email": "gl@example.com"}, Headers: svc})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "recovery", "email": "gl@example.com"}})
 	require.Equal(t, 200, r.Status)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "recovery", "email": "gl@example.com", "token": r.Map(t)["email_otp"]}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "recovery", "email": "gl@example.com", "token": r.Map(t)["email_otp"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}, Headers: svc})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.Equal(t, "email_change", r.Map(t)["verification_type"])
 	assert.Equal(t, "gl2@example.com", r.Map(t)["new_email"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "email_change", "email": "gl2@example.com", "token": r.Map(t)["email_otp"]}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "email_change", "email": "gl2@example.com", "token": r.Map(t)["email_otp"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.Equal(t, "gl2@example.com", r.Map(t)["user"].(map[string]any)["email"])
 
 	// invite
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite?redirect_to=http://localhost:5173/join", Body: map[string]any{"email": "inv@example.com", "data": map[string]any{"team": "a"}}, Headers: svc})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite?redirect_to=http://localhost:5173/join", Headers: svc,
+		Body: map[string]any{"email": "inv@example.com", "data": map[string]any{"team": "a"}}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.NotEmpty(t, r.Map(t)["invited_at"])
 	m := e.mail.last(t, "inv@example.com", mailInvite)
@@ -286,7 +310,8 @@ func TestAdminUpdatePhoneAndRole(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
 	svc := bearer(e.api.Service)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": "ph@example.com", "password": "secret-123", "email_confirm": true}, Headers: svc})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: svc,
+		Body: map[string]any{"email": "ph@example.com", "password": "secret-123", "email_confirm": true}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	id := r.Map(t)["id"].(string)
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"phone": "+15550009999"}, Headers: svc})

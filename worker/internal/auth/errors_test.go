@@ -22,7 +22,8 @@ func TestAPIKeyAndErrorShapes(t *testing.T) {
 	e := newEnv(t, true, nil)
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "no apikey", Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{},
-			Headers: map[string]string{"apikey": "", "Authorization": ""}, WantStatus: 401, WantContains: []string{`{"message":"No API key found in request"}`}},
+			Headers:    map[string]string{"apikey": "", "Authorization": ""},
+			WantStatus: 401, WantContains: []string{`{"message":"No API key found in request"}`}},
 		{Name: "bad apikey", URL: "/user", Headers: map[string]string{"apikey": "abc"}, WantStatus: 401,
 			WantContains: []string{`{"message":"Invalid API key"}`}},
 		{Name: "unknown opaque apikey", URL: "/user", Headers: map[string]string{"apikey": "sb_publishable_guess"}, WantStatus: 401},
@@ -83,7 +84,8 @@ func TestWithoutDatabase(t *testing.T) {
 	e := newEnvDB(t, nil, true, nil)
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "health", URL: "/health", WantStatus: 200},
-		{Name: "signup", Method: "POST", URL: "/signup", Body: map[string]any{}, WantStatus: 500, WantFields: errCode("unexpected_failure"), WantHeaders: errHeader("unexpected_failure")},
+		{Name: "signup", Method: "POST", URL: "/signup",
+			Body: map[string]any{}, WantStatus: 500, WantFields: errCode("unexpected_failure"), WantHeaders: errHeader("unexpected_failure")},
 	})
 }
 
@@ -106,12 +108,16 @@ func TestDatabaseUnreachable(t *testing.T) {
 
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "sign-in", Method: "POST", URL: "/token?grant_type=password",
-			Body: map[string]any{"email": "down@example.com", "password": "secret-123"}, WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
-		{Name: "GET /user", URL: "/user", Headers: bearer(tok), WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+			Body:       map[string]any{"email": "down@example.com", "password": "secret-123"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+		{Name: "GET /user", URL: "/user", Headers: bearer(tok),
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
 		{Name: "refresh", Method: "POST", URL: "/token?grant_type=refresh_token",
-			Body: map[string]any{"refresh_token": "abcdefghijkl"}, WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+			Body:       map[string]any{"refresh_token": "abcdefghijkl"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
 		{Name: "signup", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "down@example.com", "password": "secret-123"}, WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+			Body:       map[string]any{"email": "down@example.com", "password": "secret-123"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
 		{Name: "health needs no database", URL: "/health", WantStatus: 200},
 	})
 

@@ -30,8 +30,10 @@ func TestRecoverAndVerify(t *testing.T) {
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "unknown address looks the same", Method: "POST", URL: "/recover", Body: map[string]any{"email": "nobody@example.com"},
 			WantStatus: 200, WantContains: []string{"{}"}},
-		{Name: "no address", Method: "POST", URL: "/recover", Body: map[string]any{}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
-		{Name: "bad address", Method: "POST", URL: "/recover", Body: map[string]any{"email": "x"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "no address", Method: "POST", URL: "/recover",
+			Body: map[string]any{}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "bad address", Method: "POST", URL: "/recover",
+			Body: map[string]any{"email": "x"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "known address", Method: "POST", URL: "/recover?redirect_to=http://evil.test/steal",
 			Body: map[string]any{"email": "rec@example.com"}, WantStatus: 200},
 		{Name: "again too soon", Method: "POST", URL: "/recover", Body: map[string]any{"email": "rec@example.com"},
@@ -76,7 +78,8 @@ func TestVerifyLinkRedirects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, map[string]string{"AUTH_URI_ALLOW_LIST": "myapp://**,https://*.preview.test/**"})
 	e.signUp(t, "link@example.com", "secret-123")
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp?redirect_to=https://pr-1.preview.test/cb", Body: map[string]any{"email": "link@example.com"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp?redirect_to=https://pr-1.preview.test/cb",
+		Body: map[string]any{"email": "link@example.com"}}).Status)
 	m := e.mail.last(t, "link@example.com", mailMagicLink)
 	assert.Contains(t, m.Link, "type=magiclink")
 
@@ -133,7 +136,8 @@ func TestOTPFlows(t *testing.T) {
 			WantStatus: 422, WantFields: errCode("otp_disabled"), WantHeaders: errHeader("otp_disabled")},
 		{Name: "phone without SMS", Method: "POST", URL: "/otp", Body: map[string]any{"phone": "15551234567"},
 			WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
-		{Name: "no address", Method: "POST", URL: "/otp", Body: map[string]any{}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "no address", Method: "POST", URL: "/otp",
+			Body: map[string]any{}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "new address signs up", Method: "POST", URL: "/otp", Body: map[string]any{"email": "new@example.com", "data": map[string]any{"k": "v"}},
 			WantStatus: 200},
 	})
@@ -152,7 +156,8 @@ func TestOTPFlows(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 
 	// resend
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "pending@example.com", "password": "secret-123"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup",
+		Body: map[string]any{"email": "pending@example.com", "password": "secret-123"}}).Status)
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "resend too soon", Method: "POST", URL: "/resend", Body: map[string]any{"type": "signup", "email": "pending@example.com"},
 			WantStatus: 429, WantFields: errCode("over_email_send_rate_limit"), WantHeaders: errHeader("over_email_send_rate_limit")},
@@ -163,7 +168,8 @@ func TestOTPFlows(t *testing.T) {
 	})
 	before := e.mail.count()
 	e.clock.advance(time.Minute + time.Second)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/resend", Body: map[string]any{"type": "signup", "email": "pending@example.com"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/resend",
+		Body: map[string]any{"type": "signup", "email": "pending@example.com"}}).Status)
 	assert.Equal(t, before+1, e.mail.count())
 	m = e.mail.last(t, "pending@example.com", mailSignup)
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": m.TokenHash}})
@@ -194,9 +200,11 @@ func TestPKCEFlow(t *testing.T) {
 
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "bad verifier", Method: "POST", URL: "/token?grant_type=pkce",
-			Body: map[string]any{"auth_code": code, "code_verifier": strings.Repeat("w", 50)}, WantStatus: 400, WantFields: errCode("bad_code_verifier"), WantHeaders: errHeader("bad_code_verifier")},
+			Body:       map[string]any{"auth_code": code, "code_verifier": strings.Repeat("w", 50)},
+			WantStatus: 400, WantFields: errCode("bad_code_verifier"), WantHeaders: errHeader("bad_code_verifier")},
 		{Name: "spent code", Method: "POST", URL: "/token?grant_type=pkce",
-			Body: map[string]any{"auth_code": code, "code_verifier": verifier}, WantStatus: 404, WantFields: errCode("flow_state_not_found"), WantHeaders: errHeader("flow_state_not_found")},
+			Body:       map[string]any{"auth_code": code, "code_verifier": verifier},
+			WantStatus: 404, WantFields: errCode("flow_state_not_found"), WantHeaders: errHeader("flow_state_not_found")},
 		{Name: "bad challenge method", Method: "POST", URL: "/recover",
 			Body:       map[string]any{"email": "pkce@example.com", "code_challenge": challenge, "code_challenge_method": "md5"},
 			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
@@ -204,7 +212,8 @@ func TestPKCEFlow(t *testing.T) {
 
 	// Again, with the right verifier.
 	e.clock.advance(time.Minute + time.Second)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp", Body: map[string]any{"email": "pkce@example.com", "code_challenge": challenge, "code_challenge_method": "s256"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp",
+		Body: map[string]any{"email": "pkce@example.com", "code_challenge": challenge, "code_challenge_method": "s256"}}).Status)
 	m = e.mail.last(t, "pkce@example.com", mailMagicLink)
 	r = e.api.Do(t, apitest.Request{URL: "/verify?" + linkQuery(t, m.Link), Headers: map[string]string{"apikey": ""}})
 	loc, _ = url.Parse(r.Header.Get("Location"))
@@ -216,12 +225,14 @@ func TestPKCEFlow(t *testing.T) {
 
 	// An auth code older than five minutes is refused.
 	e.clock.advance(time.Minute + time.Second)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp", Body: map[string]any{"email": "pkce@example.com", "code_challenge": challenge, "code_challenge_method": "s256"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/otp",
+		Body: map[string]any{"email": "pkce@example.com", "code_challenge": challenge, "code_challenge_method": "s256"}}).Status)
 	m = e.mail.last(t, "pkce@example.com", mailMagicLink)
 	r = e.api.Do(t, apitest.Request{URL: "/verify?" + linkQuery(t, m.Link), Headers: map[string]string{"apikey": ""}})
 	loc, _ = url.Parse(r.Header.Get("Location"))
 	e.clock.advance(6 * time.Minute)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=pkce", Body: map[string]any{"auth_code": loc.Query().Get("code"), "code_verifier": verifier}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=pkce",
+		Body: map[string]any{"auth_code": loc.Query().Get("code"), "code_verifier": verifier}})
 	assert.Equal(t, 422, r.Status)
 	assert.Equal(t, "flow_state_expired", r.Map(t)["code"])
 }
@@ -232,7 +243,8 @@ func TestReauthenticateErrors(t *testing.T) {
 	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{}})
 	anon := r.Map(t)["access_token"].(string)
 	apitest.Run(t, e.api, []apitest.Scenario{
-		{Name: "anonymous user", URL: "/reauthenticate", Headers: bearer(anon), WantStatus: 422, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "anonymous user", URL: "/reauthenticate", Headers: bearer(anon),
+			WantStatus: 422, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "no token", URL: "/reauthenticate", WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
 	})
 }
@@ -241,31 +253,37 @@ func TestResendEmailChangeAndReinvite(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, nil)
 	svc := bearer(e.api.Service)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": "rs@example.com", "password": "secret-123", "email_confirm": true}, Headers: svc})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: svc,
+		Body: map[string]any{"email": "rs@example.com", "password": "secret-123", "email_confirm": true}})
 	require.Equal(t, 200, r.Status)
 	tok := e.signIn(t, "rs@example.com", "secret-123")["access_token"].(string)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"email": "rs2@example.com"}, Headers: bearer(tok)}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Headers: bearer(tok),
+		Body: map[string]any{"email": "rs2@example.com"}}).Status)
 	first := e.mail.last(t, "rs2@example.com", mailEmailChangeNew)
 	e.clock.advance(61 * time.Second)
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/resend", Body: map[string]any{"type": "email_change", "email": "rs@example.com"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	second := e.mail.last(t, "rs2@example.com", mailEmailChangeNew)
 	assert.NotEqual(t, first.OTP, second.OTP)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "email_change", "email": "rs2@example.com", "token": first.OTP}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "email_change", "email": "rs2@example.com", "token": first.OTP}})
 	assert.Equal(t, 403, r.Status, "a resent code replaces the old one")
 
 	// An invite not yet accepted can be sent again. (A fresh API: the clock
 	// above moved, and tokens must verify against the real one.)
 	e = newEnv(t, false, nil)
 	svc = bearer(e.api.Service)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Body: map[string]any{"email": "ri@example.com"}, Headers: svc}).Status)
-	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Body: map[string]any{"email": "ri@example.com"}, Headers: svc}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Headers: svc,
+		Body: map[string]any{"email": "ri@example.com"}}).Status)
+	require.Equal(t, 200, e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Headers: svc,
+		Body: map[string]any{"email": "ri@example.com"}}).Status)
 	m := e.mail.last(t, "ri@example.com", mailInvite)
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "invite", "token_hash": m.TokenHash}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	invTok := r.Map(t)["access_token"].(string)
 	// The invited user has no password until they choose one.
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "ri@example.com", "password": "chosen-pw"}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password",
+		Body: map[string]any{"email": "ri@example.com", "password": "chosen-pw"}})
 	assert.Equal(t, "invalid_credentials", r.Map(t)["code"])
 	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"password": "chosen-pw"}, Headers: bearer(invTok)})
 	require.Equal(t, 200, r.Status, "%s", r.Body)

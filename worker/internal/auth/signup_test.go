@@ -18,31 +18,44 @@ func TestSignupScenarios(t *testing.T) {
 
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "duplicate confirmed user with autoconfirm", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "Taken@Example.com", "password": "other-pass"}, WantStatus: 422, WantFields: errCode("user_already_exists"), WantHeaders: errHeader("user_already_exists")},
+			Body:       map[string]any{"email": "Taken@Example.com", "password": "other-pass"},
+			WantStatus: 422, WantFields: errCode("user_already_exists"), WantHeaders: errHeader("user_already_exists")},
 		{Name: "weak password", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "weak@example.com", "password": "123"}, WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password"),
+			Body:       map[string]any{"email": "weak@example.com", "password": "123"},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password"),
 			WantContains: []string{`"weak_password":{"reasons":["length"]}`}},
 		{Name: "password over 72 bytes", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "long@example.com", "password": strings.Repeat("p", 73)}, WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
+			Body:       map[string]any{"email": "long@example.com", "password": strings.Repeat("p", 73)},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
 		{Name: "missing password", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "nopass@example.com"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "nopass@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "bad email", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "not-an-email", "password": "secret-123"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "not-an-email", "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "sql in email", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": sqlish, "password": "secret-123"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed"),
+			Body:       map[string]any{"email": sqlish, "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed"),
 			WantNotContains: []string{"drop table"}},
 		{Name: "email and phone", Method: "POST", URL: "/signup",
-			Body: map[string]any{"email": "a@example.com", "phone": "15551234567", "password": "secret-123"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"email": "a@example.com", "phone": "15551234567", "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "phone signup without an SMS provider", Method: "POST", URL: "/signup",
-			Body: map[string]any{"phone": "+1 555 123 4567", "password": "secret-123"}, WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
-		{Name: "malformed JSON", Method: "POST", URL: "/signup", Body: `{"email":`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
-		{Name: "wrong type", Method: "POST", URL: "/signup", Body: `{"email": 5, "password": "x"}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
-		{Name: "array body", Method: "POST", URL: "/signup", Body: `[1,2]`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
-		{Name: "trailing data", Method: "POST", URL: "/signup", Body: `{} {}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+			Body:       map[string]any{"phone": "+1 555 123 4567", "password": "secret-123"},
+			WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
+		{Name: "malformed JSON", Method: "POST", URL: "/signup",
+			Body: `{"email":`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "wrong type", Method: "POST", URL: "/signup",
+			Body: `{"email": 5, "password": "x"}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "array body", Method: "POST", URL: "/signup",
+			Body: `[1,2]`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "trailing data", Method: "POST", URL: "/signup",
+			Body: `{} {}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
 		{Name: "huge body", Method: "POST", URL: "/signup", Body: `{"email":"` + strings.Repeat("a", 1<<20+10) + `"}`,
 			WantStatus: 413, WantFields: errCode("request_entity_too_large"), WantHeaders: errHeader("request_entity_too_large")},
 		{Name: "password without email is not anonymous", Method: "POST", URL: "/signup",
-			Body: map[string]any{"password": "secret-123"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+			Body:       map[string]any{"password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 
 	// Nothing above created a user.
@@ -112,7 +125,8 @@ func TestSignupAutoconfirmSession(t *testing.T) {
 func TestSignupWithConfirmation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_AUTOCONFIRM": "false"})
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup?redirect_to=http://app.test:3000/welcome", Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup?redirect_to=http://app.test:3000/welcome",
+		Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	u := r.Map(t)
 	assert.Nil(t, u["access_token"], "no session before confirmation")
@@ -159,7 +173,8 @@ func TestSignupWithConfirmation(t *testing.T) {
 func TestAnonymousSignIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"data": map[string]any{"theme": "dark"}, "gotrue_meta_security": map[string]any{}}})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup",
+		Body: map[string]any{"data": map[string]any{"theme": "dark"}, "gotrue_meta_security": map[string]any{}}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	s := r.Map(t)
 	u := s["user"].(map[string]any)
@@ -181,7 +196,8 @@ func TestSignupDisabled(t *testing.T) {
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "email", Method: "POST", URL: "/signup", Body: map[string]any{"email": "a@example.com", "password": "secret-123"},
 			WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
-		{Name: "anonymous", Method: "POST", URL: "/signup", Body: map[string]any{}, WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
+		{Name: "anonymous", Method: "POST", URL: "/signup",
+			Body: map[string]any{}, WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
 		{Name: "otp for a new address", Method: "POST", URL: "/otp", Body: map[string]any{"email": "b@example.com"},
 			WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
 	})

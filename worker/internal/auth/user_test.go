@@ -33,16 +33,22 @@ func TestGetUserScenarios(t *testing.T) {
 	apitest.Run(t, e.api, []apitest.Scenario{
 		{Name: "own token", URL: "/user", Headers: bearer(tok), WantStatus: 200,
 			WantContains: []string{`"email":"me@example.com"`, `"identities":[{`}, WantNotContains: []string{"encrypted_password", "$2a$"}},
-		{Name: "no bearer", URL: "/user", Headers: map[string]string{"Authorization": ""}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "no bearer", URL: "/user", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
 		{Name: "anon key as bearer", URL: "/user", WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
-		{Name: "publishable key as bearer", URL: "/user", Headers: bearer(e.api.Publishable), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "publishable key as bearer", URL: "/user", Headers: bearer(e.api.Publishable),
+			WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
 		{Name: "expired token", URL: "/user", Headers: bearer(expired), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
-		{Name: "other secret", URL: "/user", Headers: bearer(otherSecret), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "other secret", URL: "/user", Headers: bearer(otherSecret),
+			WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
 		{Name: "alg none", URL: "/user", Headers: bearer(algNone), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
 		{Name: "garbage", URL: "/user", Headers: bearer("a.b.c"), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
-		{Name: "sub not a uuid", URL: "/user", Headers: bearer(notUUID), WantStatus: 400, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
-		{Name: "deleted user", URL: "/user", Headers: bearer(ghost), WantStatus: 403, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
-		{Name: "session gone", URL: "/user", Headers: bearer(noSession), WantStatus: 403, WantFields: errCode("session_not_found"), WantHeaders: errHeader("session_not_found")},
+		{Name: "sub not a uuid", URL: "/user", Headers: bearer(notUUID),
+			WantStatus: 400, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "deleted user", URL: "/user", Headers: bearer(ghost),
+			WantStatus: 403, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+		{Name: "session gone", URL: "/user", Headers: bearer(noSession),
+			WantStatus: 403, WantFields: errCode("session_not_found"), WantHeaders: errHeader("session_not_found")},
 	})
 }
 
@@ -60,7 +66,8 @@ func TestUpdateUser(t *testing.T) {
 		{Name: "null removes a key", Method: "PUT", URL: "/user", Headers: bearer(tok),
 			Body: map[string]any{"data": map[string]any{"b": nil}}, WantStatus: 200, WantContains: []string{`"a":1`}, WantNotContains: []string{`"b":"x"`}},
 		{Name: "app_metadata needs admin", Method: "PUT", URL: "/user", Headers: bearer(tok),
-			Body: map[string]any{"app_metadata": map[string]any{"role": "admin"}}, WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+			Body:       map[string]any{"app_metadata": map[string]any{"role": "admin"}},
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
 		{Name: "weak password", Method: "PUT", URL: "/user", Headers: bearer(tok),
 			Body: map[string]any{"password": "1"}, WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
 		{Name: "same password", Method: "PUT", URL: "/user", Headers: bearer(tok),
@@ -70,7 +77,8 @@ func TestUpdateUser(t *testing.T) {
 		{Name: "bad email", Method: "PUT", URL: "/user", Headers: bearer(tok),
 			Body: map[string]any{"email": "nope"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 		{Name: "phone change without SMS", Method: "PUT", URL: "/user", Headers: bearer(tok),
-			Body: map[string]any{"phone": "15551112222"}, WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
+			Body:       map[string]any{"phone": "15551112222"},
+			WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
 		{Name: "no token", Method: "PUT", URL: "/user", Headers: map[string]string{"Authorization": ""},
 			Body: map[string]any{}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
 		{Name: "new password", Method: "PUT", URL: "/user", Headers: bearer(tok),
@@ -97,7 +105,8 @@ func TestUpdateUser(t *testing.T) {
 func TestUpdateUserEmailChangeByMail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, nil) // autoconfirm off, secure email change on
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"email": "old@example.com", "password": "secret-123", "email_confirm": true}, Headers: bearer(e.api.Service)})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+		Body: map[string]any{"email": "old@example.com", "password": "secret-123", "email_confirm": true}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	tok := e.signIn(t, "old@example.com", "secret-123")["access_token"].(string)
 
@@ -111,7 +120,8 @@ func TestUpdateUserEmailChangeByMail(t *testing.T) {
 	toOld := e.mail.last(t, "old@example.com", mailEmailChangeCurrent)
 
 	// First half: a message, no session.
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "email_change", "email": "new@example.com", "token": toNew.OTP}})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "email_change", "email": "new@example.com", "token": toNew.OTP}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.Equal(t, float64(200), r.Map(t)["code"])
 	assert.Contains(t, r.Map(t)["msg"], "Confirmation link accepted")
@@ -184,8 +194,10 @@ func TestLogoutScopes(t *testing.T) {
 	}
 
 	apitest.Run(t, e.api, []apitest.Scenario{
-		{Name: "bad scope", Method: "POST", URL: "/logout?scope=everything", Headers: tok(a), WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
-		{Name: "no token", Method: "POST", URL: "/logout", Headers: map[string]string{"Authorization": ""}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "bad scope", Method: "POST", URL: "/logout?scope=everything", Headers: tok(a),
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "no token", Method: "POST", URL: "/logout", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
 		{Name: "local", Method: "POST", URL: "/logout?scope=local", Headers: tok(b), WantStatus: 204},
 		user("local: b is signed out", b, 403),
 		user("local: a stays", a, 200),
