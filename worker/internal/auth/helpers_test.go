@@ -89,7 +89,7 @@ func (c *testClock) advance(d time.Duration) {
 // env is one auth API on its own database.
 type env struct {
 	app *app.App
-	// api sends requests the way auth-js does (see newEnvOpts) and holds
+	// api sends requests the way auth-js does (see newAPI) and holds
 	// the project's keys, made with testSecret.
 	api   *apitest.Env
 	pool  *pgxpool.Pool
