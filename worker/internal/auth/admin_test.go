@@ -3,10 +3,10 @@ package auth
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/madbase/madbase/shared/apitest"
 	"strings"
 	"testing"
 
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/argon2"
@@ -16,111 +16,127 @@ import (
 func TestAdminAccess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	userTok := e.signUp("plain@example.com", "secret-123")["access_token"].(string)
-	_, secretKey := jwtOpaque()
-	e.run(t, []scenario{
-		{name: "anon key", method: "GET", path: "/admin/users", wantStatus: 403, wantCode: "not_admin"},
-		{name: "user token", method: "GET", path: "/admin/users", headers: bearer(userTok), wantStatus: 403, wantCode: "not_admin"},
-		{name: "publishable key", method: "GET", path: "/admin/users", headers: bearer(e.pub), wantStatus: 403, wantCode: "not_admin"},
-		{name: "no bearer", method: "GET", path: "/admin/users", headers: []string{"Authorization", ""}, wantStatus: 401, wantCode: "no_authorization"},
-		{name: "service key", method: "GET", path: "/admin/users", headers: bearer(e.service), wantStatus: 200},
-		{name: "secret key", method: "GET", path: "/admin/users", headers: []string{"apikey", secretKey, "Authorization", "Bearer " + secretKey}, wantStatus: 200},
-		{name: "invite needs admin", method: "POST", path: "/invite", body: map[string]any{"email": "x@example.com"}, wantStatus: 403, wantCode: "not_admin"},
-		{name: "generate_link needs admin", method: "POST", path: "/admin/generate_link", body: map[string]any{"type": "magiclink", "email": "x@example.com"},
-			wantStatus: 403, wantCode: "not_admin"},
+	userTok := e.signUp(t, "plain@example.com", "secret-123")["access_token"].(string)
+	secretKey := e.api.SecretKey
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "anon key", URL: "/admin/users", WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "user token", URL: "/admin/users", Headers: bearer(userTok),
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "publishable key", URL: "/admin/users", Headers: bearer(e.api.Publishable),
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "no bearer", URL: "/admin/users", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "service key", URL: "/admin/users", Headers: bearer(e.api.Service), WantStatus: 200},
+		{Name: "secret key", URL: "/admin/users", Headers: map[string]string{"apikey": secretKey, "Authorization": "Bearer " + secretKey}, WantStatus: 200},
+		{Name: "invite needs admin", Method: "POST", URL: "/invite",
+			Body: map[string]any{"email": "x@example.com"}, WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "generate_link needs admin", Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "magiclink", "email": "x@example.com"},
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
 	})
 }
-
-func jwtOpaque() (string, string) { return jwtauth.OpaqueKeys([]byte(testSecret)) }
 
 func TestAdminUsersCRUD(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, nil)
-	svc := bearer(e.service)
+	svc := bearer(e.api.Service)
 	hash, err := bcrypt.GenerateFromPassword([]byte("imported-pw"), 4)
 	require.NoError(t, err)
 	salt := []byte("saltsaltsalt")
 	argon := "$argon2id$v=19$m=64,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" +
 		base64.RawStdEncoding.EncodeToString(argon2.IDKey([]byte("password"), salt, 2, 64, 1, 16))
 
-	e.run(t, []scenario{
-		{name: "create", method: "POST", path: "/admin/users", headers: svc, wantStatus: 200,
-			body: map[string]any{"email": "A@Example.com", "password": "secret-123", "email_confirm": true,
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "create", Method: "POST", URL: "/admin/users", Headers: svc, WantStatus: 200,
+			Body: map[string]any{"email": "A@Example.com", "password": "secret-123", "email_confirm": true,
 				"user_metadata": map[string]any{"n": 1}, "app_metadata": map[string]any{"plan": "gold"}, "role": "authenticated"},
-			wantContains: []string{`"email":"a@example.com"`, `"plan":"gold"`, `"provider":"email"`, `"email_confirmed_at"`}},
-		{name: "duplicate email", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "a@example.com", "password": "secret-123"}, wantStatus: 422, wantCode: "email_exists"},
-		{name: "no email or phone", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"password": "secret-123"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "weak password", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "weak@example.com", "password": "1"}, wantStatus: 422, wantCode: "weak_password"},
-		{name: "bad id", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "id@example.com", "id": "nope"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "bad ban duration", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "ban@example.com", "ban_duration": "forever"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "bad password hash", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "hash@example.com", "password_hash": "md5:abc"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "imported bcrypt hash", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "bcrypt@example.com", "password_hash": string(hash), "email_confirm": true}, wantStatus: 200},
-		{name: "imported argon2 hash", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "argon@example.com", "password_hash": argon, "email_confirm": true}, wantStatus: 200},
-		{name: "given id", method: "POST", path: "/admin/users", headers: svc,
-			body: map[string]any{"email": "given@example.com", "id": "11111111-1111-4111-8111-111111111111"}, wantStatus: 200,
-			wantContains: []string{`"id":"11111111-1111-4111-8111-111111111111"`}},
-		{name: "get bad id", method: "GET", path: "/admin/users/nope", headers: svc, wantStatus: 404, wantCode: "validation_failed"},
-		{name: "get unknown", method: "GET", path: "/admin/users/00000000-0000-4000-8000-000000000000", headers: svc, wantStatus: 404, wantCode: "user_not_found"},
-		{name: "get", method: "GET", path: "/admin/users/11111111-1111-4111-8111-111111111111", headers: svc, wantStatus: 200,
-			wantContains: []string{`"email":"given@example.com"`}},
-		{name: "factors", method: "GET", path: "/admin/users/11111111-1111-4111-8111-111111111111/factors", headers: svc, wantStatus: 200,
-			wantContains: []string{`[]`}},
-		{name: "bad pagination", method: "GET", path: "/admin/users?page=x", headers: svc, wantStatus: 400, wantCode: "validation_failed"},
+			WantContains: []string{`"email":"a@example.com"`, `"plan":"gold"`, `"provider":"email"`, `"email_confirmed_at"`}},
+		{Name: "duplicate email", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"email": "a@example.com", "password": "secret-123"},
+			WantStatus: 422, WantFields: errCode("email_exists"), WantHeaders: errHeader("email_exists")},
+		{Name: "no email or phone", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "weak password", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"email": "weak@example.com", "password": "1"},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
+		{Name: "bad id", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"email": "id@example.com", "id": "nope"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "bad ban duration", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"email": "ban@example.com", "ban_duration": "forever"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "bad password hash", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body:       map[string]any{"email": "hash@example.com", "password_hash": "md5:abc"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "imported bcrypt hash", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": "bcrypt@example.com", "password_hash": string(hash), "email_confirm": true}, WantStatus: 200},
+		{Name: "imported argon2 hash", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": "argon@example.com", "password_hash": argon, "email_confirm": true}, WantStatus: 200},
+		{Name: "given id", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": "given@example.com", "id": "11111111-1111-4111-8111-111111111111"}, WantStatus: 200,
+			WantContains: []string{`"id":"11111111-1111-4111-8111-111111111111"`}},
+		{Name: "get bad id", URL: "/admin/users/nope", Headers: svc,
+			WantStatus: 404, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "get unknown", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc,
+			WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+		{Name: "get", URL: "/admin/users/11111111-1111-4111-8111-111111111111", Headers: svc, WantStatus: 200,
+			WantContains: []string{`"email":"given@example.com"`}},
+		{Name: "factors", URL: "/admin/users/11111111-1111-4111-8111-111111111111/factors", Headers: svc, WantStatus: 200,
+			WantContains: []string{`[]`}},
+		{Name: "bad pagination", URL: "/admin/users?page=x", Headers: svc,
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
-	e.signIn("bcrypt@example.com", "imported-pw")
-	e.signIn("argon@example.com", "password")
-	r := e.req("POST", "/token?grant_type=password", map[string]any{"email": "argon@example.com", "password": "wrong"})
-	assert.Equal(t, "invalid_credentials", r.JSON(t)["code"])
-
+	e.signIn(t, "bcrypt@example.com", "imported-pw")
+	e.signIn(t, "argon@example.com", "password")
 	// Update merges metadata, bans and lifts the ban, changes the email.
 	id := "11111111-1111-4111-8111-111111111111"
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"user_metadata": map[string]any{"x": 1}, "app_metadata": map[string]any{"tier": 2},
-		"password": "secret-789", "email_confirm": true}, svc...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"user_metadata": map[string]any{"y": 2}}, svc...)
-	meta := r.JSON(t)["user_metadata"].(map[string]any)
-	assert.EqualValues(t, 1, meta["x"])
-	assert.EqualValues(t, 2, meta["y"])
-	assert.EqualValues(t, 2, r.JSON(t)["app_metadata"].(map[string]any)["tier"])
-	sess := e.signIn("given@example.com", "secret-789")
+	user := "/admin/users/" + id
+	signIn := func(email, password string) map[string]any {
+		return map[string]any{"email": email, "password": password}
+	}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "wrong password of an imported hash", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("argon@example.com", "wrong"), WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		{Name: "update", Method: "PUT", URL: user, Headers: svc, WantStatus: 200,
+			Body: map[string]any{"user_metadata": map[string]any{"x": 1}, "app_metadata": map[string]any{"tier": 2},
+				"password": "secret-789", "email_confirm": true}},
+		{Name: "metadata merges", Method: "PUT", URL: user, Headers: svc, WantStatus: 200,
+			Body: map[string]any{"user_metadata": map[string]any{"y": 2}},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				meta := r.Map(t)["user_metadata"].(map[string]any)
+				assert.EqualValues(t, 1, meta["x"])
+				assert.EqualValues(t, 2, meta["y"])
+				assert.EqualValues(t, 2, r.Map(t)["app_metadata"].(map[string]any)["tier"])
+			}},
+	})
+	sess := bearer(e.signIn(t, "given@example.com", "secret-789")["access_token"].(string))
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "ban", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"ban_duration": "1h"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["banned_until"]) }},
+		{Name: "a banned user cannot sign in", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("given@example.com", "secret-789"), WantStatus: 400, WantFields: errCode("user_banned")},
+		{Name: "a ban ends the sessions", URL: "/user", Headers: sess, WantStatus: 403},
+		{Name: "lift the ban", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"ban_duration": "none"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Nil(t, r.Map(t)["banned_until"]) }},
 
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"ban_duration": "1h"}, svc...)
-	require.Equal(t, 200, r.Status)
-	assert.NotEmpty(t, r.JSON(t)["banned_until"])
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "given@example.com", "password": "secret-789"})
-	assert.Equal(t, "user_banned", r.JSON(t)["code"])
-	assert.Equal(t, 403, e.req("GET", "/user", nil, bearer(sess["access_token"].(string))...).Status, "a ban ends the sessions")
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"ban_duration": "none"}, svc...)
-	assert.Nil(t, r.JSON(t)["banned_until"])
+		{Name: "taken email", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"email": "a@example.com"},
+			WantStatus: 422, WantFields: errCode("email_exists")},
+		{Name: "new email", Method: "PUT", URL: user, Headers: svc, Body: map[string]any{"email": "renamed@example.com"}, WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				e.signIn(t, "renamed@example.com", "secret-789")
+			}},
 
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"email": "a@example.com"}, svc...)
-	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "email_exists", r.JSON(t)["code"])
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"email": "renamed@example.com"}, svc...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn("renamed@example.com", "secret-789")
-
-	// Delete: soft, then hard.
-	r = e.req("DELETE", "/admin/users/"+id, map[string]any{"should_soft_delete": true}, svc...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "{}", string(r.Body))
-	r = e.req("GET", "/admin/users/"+id, nil, svc...)
-	require.Equal(t, 200, r.Status)
-	assert.NotEmpty(t, r.JSON(t)["deleted_at"])
-	assert.Equal(t, "", r.JSON(t)["email"])
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "renamed@example.com", "password": "secret-789"})
-	assert.Equal(t, "invalid_credentials", r.JSON(t)["code"])
-	require.Equal(t, 200, e.req("DELETE", "/admin/users/"+id, nil, svc...).Status)
-	assert.Equal(t, 404, e.req("GET", "/admin/users/"+id, nil, svc...).Status)
-	assert.Equal(t, 404, e.req("DELETE", "/admin/users/"+id, nil, svc...).Status)
+		// Delete: soft, then hard.
+		{Name: "soft delete", Method: "DELETE", URL: user, Headers: svc, Body: map[string]any{"should_soft_delete": true},
+			WantStatus: 200, WantJSON: `{}`},
+		{Name: "a soft-deleted user stays, without its email", URL: user, Headers: svc, WantStatus: 200, WantFields: map[string]any{"email": ""},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["deleted_at"]) }},
+		{Name: "a soft-deleted user cannot sign in", Method: "POST", URL: "/token?grant_type=password",
+			Body: signIn("renamed@example.com", "secret-789"), WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		{Name: "hard delete", Method: "DELETE", URL: user, Headers: svc, WantStatus: 200},
+		{Name: "gone", URL: user, Headers: svc, WantStatus: 404},
+		{Name: "gone, deleted again", Method: "DELETE", URL: user, Headers: svc, WantStatus: 404},
+	})
 	var n int
 	require.NoError(t, e.pool.QueryRow(t.Context(), `select count(*) from auth.identities where user_id = $1`, id).Scan(&n))
 	assert.Zero(t, n, "identities go with the user")
@@ -129,55 +145,66 @@ func TestAdminUsersCRUD(t *testing.T) {
 func TestAdminListPagination(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	svc := bearer(e.service)
+	svc := bearer(e.api.Service)
 	for i := range 5 {
-		r := e.req("POST", "/admin/users", map[string]any{"email": fmt.Sprintf("u%d@example.com", i)}, svc...)
+		r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": fmt.Sprintf("u%d@example.com", i)}})
 		require.Equal(t, 200, r.Status)
 		e.clock.advance(1e9)
 	}
-	r := e.req("GET", "/admin/users?page=&per_page=", nil, svc...)
-	require.Equal(t, 200, r.Status)
-	assert.Equal(t, "5", r.Header.Get("X-Total-Count"))
-	assert.Equal(t, `</admin/users?page=1&per_page=50>; rel="last"`, r.Header.Get("Link"))
-	users := r.JSON(t)["users"].([]any)
-	require.Len(t, users, 5)
-	assert.Equal(t, "u4@example.com", users[0].(map[string]any)["email"], "newest first")
-	assert.Equal(t, "authenticated", r.JSON(t)["aud"])
-
-	r = e.req("GET", "/admin/users?page=2&per_page=2", nil, svc...)
-	assert.Equal(t, `</admin/users?page=3&per_page=2>; rel="next", </admin/users?page=3&per_page=2>; rel="last"`, r.Header.Get("Link"))
-	users = r.JSON(t)["users"].([]any)
-	require.Len(t, users, 2)
-	assert.Equal(t, "u2@example.com", users[0].(map[string]any)["email"])
-
-	r = e.req("GET", "/admin/users?filter=u3", nil, svc...)
-	assert.Equal(t, "1", r.Header.Get("X-Total-Count"))
+	firstEmail := func(t *testing.T, r *apitest.Response, n int) any {
+		users := r.Map(t)["users"].([]any)
+		require.Len(t, users, n)
+		return users[0].(map[string]any)["email"]
+	}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "empty page and per_page", URL: "/admin/users?page=&per_page=", Headers: svc, WantStatus: 200,
+			WantHeaders: map[string]string{"X-Total-Count": "5", "Link": `</admin/users?page=1&per_page=50>; rel="last"`},
+			WantFields:  map[string]any{"aud": "authenticated"},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "u4@example.com", firstEmail(t, r, 5), "newest first")
+			}},
+		{Name: "second page of two", URL: "/admin/users?page=2&per_page=2", Headers: svc, WantStatus: 200,
+			WantHeaders: map[string]string{"Link": `</admin/users?page=3&per_page=2>; rel="next", </admin/users?page=3&per_page=2>; rel="last"`},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "u2@example.com", firstEmail(t, r, 2))
+			}},
+		{Name: "filter", URL: "/admin/users?filter=u3", Headers: svc, WantStatus: 200, WantHeaders: map[string]string{"X-Total-Count": "1"}},
+	})
 
 	empty := newEnv(t, true, nil)
-	r = empty.req("GET", "/admin/users", nil, bearer(empty.service)...)
-	assert.Equal(t, `</admin/users?page=0&per_page=50>; rel="last"`, r.Header.Get("Link"))
-	assert.Equal(t, `{"users":[],"aud":"authenticated"}`, string(r.Body))
+	apitest.Run(t, empty.api, []apitest.Scenario{
+		{Name: "no users", URL: "/admin/users", Headers: bearer(empty.api.Service), WantStatus: 200,
+			WantHeaders: map[string]string{"Link": `</admin/users?page=0&per_page=50>; rel="last"`},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, `{"users":[],"aud":"authenticated"}`, r.String(), "the exact bytes")
+			}},
+	})
 }
 
 func TestGenerateLinkAndInvite(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_URI_ALLOW_LIST": "http://localhost:5173/**"})
-	svc := bearer(e.service)
-	e.run(t, []scenario{
-		{name: "bad type", method: "POST", path: "/admin/generate_link", headers: svc,
-			body: map[string]any{"type": "bogus", "email": "x@example.com"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "recovery of nobody", method: "POST", path: "/admin/generate_link", headers: svc,
-			body: map[string]any{"type": "recovery", "email": "nobody@example.com"}, wantStatus: 404, wantCode: "user_not_found"},
-		{name: "signup without password", method: "POST", path: "/admin/generate_link", headers: svc,
-			body: map[string]any{"type": "signup", "email": "nopw@example.com"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "email change without new email", method: "POST", path: "/admin/generate_link", headers: svc,
-			body: map[string]any{"type": "email_change_new", "email": "x@example.com"}, wantStatus: 400, wantCode: "validation_failed"},
+	svc := bearer(e.api.Service)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "bad type", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "bogus", "email": "x@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "recovery of nobody", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "recovery", "email": "nobody@example.com"},
+			WantStatus: 404, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+		{Name: "signup without password", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "signup", "email": "nopw@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "email change without new email", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "email_change_new", "email": "x@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 	before := e.mail.count()
-	r := e.req("POST", "/admin/generate_link", map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123",
-		"data": map[string]any{"k": 1}, "redirectTo": "http://localhost:5173/welcome"}, svc...)
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123",
+		"data": map[string]any{"k": 1}, "redirectTo": "http://localhost:5173/welcome"}, Headers: svc})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	g := r.JSON(t)
+	g := r.Map(t)
 	assert.Equal(t, before, e.mail.count(), "generate_link sends nothing")
 	assert.Equal(t, "gl@example.com", g["email"])
 	assert.Equal(t, "signup", g["verification_type"])
@@ -185,39 +212,45 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	assert.Regexp(t, `^http://api\.test:8000/auth/v1/verify\?redirect_to=http%3A%2F%2Flocalhost%3A5173%2Fwelcome&token=[0-9a-f]{56}&type=signup$`, g["action_link"])
 	assert.Len(t, g["email_otp"], 6)
 	assert.Len(t, g["hashed_token"], 56)
-	r = e.req("POST", "/verify", map[string]any{"type": "signup", "token_hash": g["hashed_token"]})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn("gl@example.com", "secret-123")
-	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123"}, svc...)
+	e.signIn(t, "gl@example.com", "secret-123")
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123"}})
 	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "email_exists", r.JSON(t)["code"])
+	assert.Equal(t, "email_exists", r.Map(t)["code"])
 
 	// recovery and email change links
-	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "recovery", "email": "gl@example.com"}, svc...)
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "recovery", "email": "gl@example.com"}})
 	require.Equal(t, 200, r.Status)
-	r = e.req("POST", "/verify", map[string]any{"type": "recovery", "email": "gl@example.com", "token": r.JSON(t)["email_otp"]})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "recovery", "email": "gl@example.com", "token": r.Map(t)["email_otp"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}, svc...)
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+		Body: map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "email_change", r.JSON(t)["verification_type"])
-	assert.Equal(t, "gl2@example.com", r.JSON(t)["new_email"])
-	r = e.req("POST", "/verify", map[string]any{"type": "email_change", "email": "gl2@example.com", "token": r.JSON(t)["email_otp"]})
+	assert.Equal(t, "email_change", r.Map(t)["verification_type"])
+	assert.Equal(t, "gl2@example.com", r.Map(t)["new_email"])
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "email_change", "email": "gl2@example.com", "token": r.Map(t)["email_otp"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "gl2@example.com", r.JSON(t)["user"].(map[string]any)["email"])
+	assert.Equal(t, "gl2@example.com", r.Map(t)["user"].(map[string]any)["email"])
 
 	// invite
-	r = e.req("POST", "/invite?redirect_to=http://localhost:5173/join", map[string]any{"email": "inv@example.com", "data": map[string]any{"team": "a"}}, svc...)
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite?redirect_to=http://localhost:5173/join", Headers: svc,
+		Body: map[string]any{"email": "inv@example.com", "data": map[string]any{"team": "a"}}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.NotEmpty(t, r.JSON(t)["invited_at"])
+	assert.NotEmpty(t, r.Map(t)["invited_at"])
 	m := e.mail.last(t, "inv@example.com", mailInvite)
 	assert.Contains(t, m.Link, "type=invite")
 	assert.Contains(t, m.HTML, "You have been invited")
-	r = e.req("GET", "/verify?"+linkQuery(t, m.Link), nil, "apikey", "")
+	r = e.api.Do(t, apitest.Request{URL: "/verify?" + linkQuery(t, m.Link), Headers: map[string]string{"apikey": ""}})
 	require.Equal(t, 303, r.Status)
 	assert.True(t, strings.HasPrefix(r.Header.Get("Location"), "http://localhost:5173/join#access_token="), r.Header.Get("Location"))
-	r = e.req("POST", "/invite", map[string]any{"email": "inv@example.com"}, svc...)
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite", Body: map[string]any{"email": "inv@example.com"}, Headers: svc})
 	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "email_exists", r.JSON(t)["code"])
+	assert.Equal(t, "email_exists", r.Map(t)["code"])
 }
 
 // TestGenerateLinkKinds covers each kind's choice of user: a magic link to
@@ -227,18 +260,18 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 func TestGenerateLinkKinds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_URI_ALLOW_LIST": "http://localhost:5173/**"})
-	svc := bearer(e.service)
+	svc := bearer(e.api.Service)
 	link := func(body map[string]any, query string) map[string]any {
 		t.Helper()
-		r := e.req("POST", "/admin/generate_link"+query, body, svc...)
+		r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link" + query, Body: body, Headers: svc})
 		require.Equal(t, 200, r.Status, "%s", r.Body)
-		return r.JSON(t)
+		return r.Map(t)
 	}
 	g := link(map[string]any{"type": "magiclink", "email": "new-magic@example.com", "redirect_to": "http://localhost:5173/body"},
 		"?redirect_to=http://localhost:5173/query")
 	assert.Equal(t, "magiclink", g["verification_type"])
 	assert.Equal(t, "http://localhost:5173/query", g["redirect_to"])
-	r := e.req("GET", "/admin/users/"+g["id"].(string), nil, svc...)
+	r := e.api.Do(t, apitest.Request{URL: "/admin/users/" + g["id"].(string), Headers: svc})
 	require.Equal(t, 200, r.Status, "the magic link signed the address up: %s", r.Body)
 
 	g = link(map[string]any{"type": "invite", "email": "linked-invite@example.com"}, "")
@@ -247,25 +280,28 @@ func TestGenerateLinkKinds(t *testing.T) {
 
 	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "first-pass-1"}, "")
 	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "second-pass-2"}, "")
-	r = e.req("POST", "/verify", map[string]any{"type": "signup", "token_hash": g["hashed_token"]})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn("unconfirmed@example.com", "second-pass-2")
+	e.signIn(t, "unconfirmed@example.com", "second-pass-2")
 
 	g = link(map[string]any{"type": "email_change_current", "email": "unconfirmed@example.com", "new_email": "changed@example.com"}, "")
 	assert.Equal(t, "email_change", g["verification_type"])
 	assert.Equal(t, "changed@example.com", g["new_email"])
-	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "email_change_new", "email": "unconfirmed@example.com",
-		"new_email": "linked-invite@example.com"}, svc...)
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "email_exists", r.JSON(t)["code"])
-	r = e.req("POST", "/admin/generate_link", map[string]any{"type": "email_change_new", "email": "nobody@example.com",
-		"new_email": "free@example.com"}, svc...)
-	assert.Equal(t, 404, r.Status, "%s", r.Body)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "email change to a taken address", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "email_change_new", "email": "unconfirmed@example.com", "new_email": "linked-invite@example.com"},
+			WantStatus: 422, WantFields: errCode("email_exists")},
+		{Name: "email change of nobody", Method: "POST", URL: "/admin/generate_link", Headers: svc,
+			Body:       map[string]any{"type": "email_change_new", "email": "nobody@example.com", "new_email": "free@example.com"},
+			WantStatus: 404},
+	})
 
 	off := newEnvDB(t, e.pool, false, map[string]string{"AUTH_DISABLE_SIGNUP": "true"})
-	r = off.req("POST", "/admin/generate_link", map[string]any{"type": "magiclink", "email": "nobody-yet@example.com"}, bearer(off.service)...)
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "signup_disabled", r.JSON(t)["code"])
+	apitest.Run(t, off.api, []apitest.Scenario{
+		{Name: "a magic link signs nobody up with signups off", Method: "POST", URL: "/admin/generate_link", Headers: bearer(off.api.Service),
+			Body:       map[string]any{"type": "magiclink", "email": "nobody-yet@example.com"},
+			WantStatus: 422, WantFields: errCode("signup_disabled")},
+	})
 }
 
 // TestAdminUpdatePhoneAndRole covers the phone and role steps of an admin
@@ -273,28 +309,29 @@ func TestGenerateLinkKinds(t *testing.T) {
 func TestAdminUpdatePhoneAndRole(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	svc := bearer(e.service)
-	r := e.req("POST", "/admin/users", map[string]any{"email": "ph@example.com", "password": "secret-123", "email_confirm": true}, svc...)
+	svc := bearer(e.api.Service)
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: svc,
+		Body: map[string]any{"email": "ph@example.com", "password": "secret-123", "email_confirm": true}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	id := r.JSON(t)["id"].(string)
-	r = e.req("POST", "/admin/users", map[string]any{"phone": "+15550009999"}, svc...)
+	id := r.Map(t)["id"].(string)
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Body: map[string]any{"phone": "+15550009999"}, Headers: svc})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "+1 555 000 1234", "phone_confirm": true, "role": "editor"}, svc...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.JSON(t)
-	assert.Equal(t, "15550001234", u["phone"])
-	assert.NotEmpty(t, u["phone_confirmed_at"])
-	assert.Equal(t, "editor", u["role"])
-	assert.Len(t, u["identities"], 2, "email and phone")
-	assert.Equal(t, []any{"email", "phone"}, u["app_metadata"].(map[string]any)["providers"])
-
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "15550009999"}, svc...)
-	assert.Equal(t, 422, r.Status, "%s", r.Body)
-	assert.Equal(t, "phone_exists", r.JSON(t)["code"])
-	r = e.req("PUT", "/admin/users/"+id, map[string]any{"phone": "not a number"}, svc...)
-	assert.Equal(t, 400, r.Status, "%s", r.Body)
-	r = e.req("PUT", "/admin/users/00000000-0000-4000-8000-000000000000", map[string]any{"role": "x"}, svc...)
-	assert.Equal(t, 404, r.Status, "%s", r.Body)
-	assert.Equal(t, "user_not_found", r.JSON(t)["code"])
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "new phone and role", Method: "PUT", URL: "/admin/users/" + id, Headers: svc,
+			Body:       map[string]any{"phone": "+1 555 000 1234", "phone_confirm": true, "role": "editor"},
+			WantStatus: 200, WantFields: map[string]any{"phone": "15550001234", "role": "editor"},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				u := r.Map(t)
+				assert.NotEmpty(t, u["phone_confirmed_at"])
+				assert.Len(t, u["identities"], 2, "email and phone")
+				assert.Equal(t, []any{"email", "phone"}, u["app_metadata"].(map[string]any)["providers"])
+			}},
+		{Name: "taken phone", Method: "PUT", URL: "/admin/users/" + id, Headers: svc, Body: map[string]any{"phone": "15550009999"},
+			WantStatus: 422, WantFields: errCode("phone_exists")},
+		{Name: "not a phone number", Method: "PUT", URL: "/admin/users/" + id, Headers: svc, Body: map[string]any{"phone": "not a number"},
+			WantStatus: 400},
+		{Name: "unknown user", Method: "PUT", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc, Body: map[string]any{"role": "x"},
+			WantStatus: 404, WantFields: errCode("user_not_found")},
+	})
 }

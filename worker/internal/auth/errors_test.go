@@ -2,9 +2,8 @@ package auth
 
 import (
 	"context"
-	"io"
+	"github.com/madbase/madbase/shared/apitest"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -21,65 +20,72 @@ import (
 func TestAPIKeyAndErrorShapes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	e.run(t, []scenario{
-		{name: "no apikey", method: "POST", path: "/token?grant_type=password", body: map[string]any{},
-			headers: []string{"apikey", "", "Authorization", ""}, wantStatus: 401, wantContains: []string{`{"message":"No API key found in request"}`}},
-		{name: "bad apikey", method: "GET", path: "/user", headers: []string{"apikey", "abc"}, wantStatus: 401,
-			wantContains: []string{`{"message":"Invalid API key"}`}},
-		{name: "unknown opaque apikey", method: "GET", path: "/user", headers: []string{"apikey", "sb_publishable_guess"}, wantStatus: 401},
-		{name: "user token is no apikey", method: "GET", path: "/user",
-			headers: []string{"apikey", e.signUp("k@example.com", "secret-123")["access_token"].(string)}, wantStatus: 401},
-		{name: "apikey in the query", method: "GET", path: "/settings?apikey=" + e.anon, headers: []string{"apikey", ""}, wantStatus: 200},
-		{name: "publishable apikey", method: "POST", path: "/token?grant_type=password", headers: []string{"apikey", e.pub, "Authorization", ""},
-			body: map[string]any{"email": "k@example.com", "password": "secret-123"}, wantStatus: 200},
-		{name: "health without a key", method: "GET", path: "/health", headers: []string{"apikey", ""}, wantStatus: 200,
-			wantContains: []string{`"name":"GoTrue"`}},
-		{name: "settings without a key", method: "GET", path: "/settings", headers: []string{"apikey", ""}, wantStatus: 200,
-			wantContains: []string{`"mailer_autoconfirm":true`, `"anonymous_users":true`, `"disable_signup":false`, `"github":false`}},
-		{name: "jwks without a key", method: "GET", path: "/.well-known/jwks.json", headers: []string{"apikey", ""}, wantStatus: 200,
-			wantContains: []string{`{"keys":[]}`}},
-		{name: "authorize: no provider", method: "GET", path: "/authorize?provider=github", headers: []string{"apikey", ""},
-			wantStatus: 400, wantCode: "validation_failed"},
-		{name: "unknown route in the auth shape", method: "GET", path: "/factors", wantStatus: 404, wantCode: "not_found"},
-		{name: "wrong method", method: "DELETE", path: "/token", wantStatus: 405},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "no apikey", Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{},
+			Headers:    map[string]string{"apikey": "", "Authorization": ""},
+			WantStatus: 401, WantContains: []string{`{"message":"No API key found in request"}`}},
+		{Name: "bad apikey", URL: "/user", Headers: map[string]string{"apikey": "abc"}, WantStatus: 401,
+			WantContains: []string{`{"message":"Invalid API key"}`}},
+		{Name: "unknown opaque apikey", URL: "/user", Headers: map[string]string{"apikey": "sb_publishable_guess"}, WantStatus: 401},
+		{Name: "user token is no apikey", URL: "/user",
+			Headers: map[string]string{"apikey": e.signUp(t, "k@example.com", "secret-123")["access_token"].(string)}, WantStatus: 401},
+		{Name: "apikey in the query", URL: "/settings?apikey=" + e.api.Anon, Headers: map[string]string{"apikey": ""}, WantStatus: 200},
+		{Name: "publishable apikey", Method: "POST", URL: "/token?grant_type=password", Headers: map[string]string{"apikey": e.api.Publishable, "Authorization": ""},
+			Body: map[string]any{"email": "k@example.com", "password": "secret-123"}, WantStatus: 200},
+		{Name: "health without a key", URL: "/health", Headers: map[string]string{"apikey": ""}, WantStatus: 200,
+			WantContains: []string{`"name":"GoTrue"`}},
+		{Name: "settings without a key", URL: "/settings", Headers: map[string]string{"apikey": ""}, WantStatus: 200,
+			WantContains: []string{`"mailer_autoconfirm":true`, `"anonymous_users":true`, `"disable_signup":false`, `"github":false`}},
+		{Name: "jwks without a key", URL: "/.well-known/jwks.json", Headers: map[string]string{"apikey": ""}, WantStatus: 200,
+			WantContains: []string{`{"keys":[]}`}},
+		{Name: "authorize: no provider", URL: "/authorize?provider=github", Headers: map[string]string{"apikey": ""},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "unknown route in the auth shape", URL: "/factors", WantStatus: 404, WantFields: errCode("not_found"), WantHeaders: errHeader("not_found")},
+		{Name: "wrong method", Method: "DELETE", URL: "/token", WantStatus: 405},
 	})
 
 	// The 2024-01-01 shape echoes the version; the legacy shape has an int code.
-	r := e.req("POST", "/token?grant_type=password", map[string]any{"email": "k@example.com", "password": "nope-nope"})
-	assert.Equal(t, "2024-01-01", r.Header.Get(APIVersionHeader))
-	assert.JSONEq(t, `{"code":"invalid_credentials","message":"Invalid login credentials"}`, string(r.Body))
-	assert.Equal(t, "invalid_credentials", r.Header.Get("X-Sb-Error-Code"))
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "k@example.com", "password": "nope-nope"}, APIVersionHeader, "")
-	assert.JSONEq(t, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`, string(r.Body))
-	assert.Empty(t, r.Header.Get(APIVersionHeader))
-	r = e.req("POST", "/signup", map[string]any{"email": "w@example.com", "password": "1"}, APIVersionHeader, "")
-	assert.JSONEq(t, `{"code":422,"error_code":"weak_password","msg":"Password should be at least 6 characters.","weak_password":{"reasons":["length"]}}`, string(r.Body))
-	r = e.req("POST", "/signup", map[string]any{"email": "w@example.com", "password": "1"}, APIVersionHeader, "2023-05-01")
-	assert.Equal(t, float64(422), r.JSON(t)["code"], "an older version gets the legacy shape")
+	wrong := map[string]any{"email": "k@example.com", "password": "nope-nope"}
+	weak := map[string]any{"email": "w@example.com", "password": "1"}
+	legacy := map[string]string{APIVersionHeader: ""}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "2024-01-01 shape", Method: "POST", URL: "/token?grant_type=password", Body: wrong, WantStatus: 400,
+			WantJSON:    `{"code":"invalid_credentials","message":"Invalid login credentials"}`,
+			WantHeaders: map[string]string{APIVersionHeader: "2024-01-01", "X-Sb-Error-Code": "invalid_credentials"}},
+		{Name: "legacy shape", Method: "POST", URL: "/token?grant_type=password", Body: wrong, Headers: legacy, WantStatus: 400,
+			WantJSON:    `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`,
+			WantHeaders: map[string]string{APIVersionHeader: ""}},
+		{Name: "legacy shape of a weak password", Method: "POST", URL: "/signup", Body: weak, Headers: legacy, WantStatus: 422,
+			WantJSON: `{"code":422,"error_code":"weak_password","msg":"Password should be at least 6 characters.","weak_password":{"reasons":["length"]}}`},
+		{Name: "an older version gets the legacy shape", Method: "POST", URL: "/signup", Body: weak,
+			Headers: map[string]string{APIVersionHeader: "2023-05-01"}, WantStatus: 422, WantFields: map[string]any{"code": 422}},
+	})
 }
 
 func TestDatabaseFailureIsGeneric(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	e.signUp("db@example.com", "secret-123")
+	e.signUp(t, "db@example.com", "secret-123")
 	_, err := e.pool.Exec(t.Context(), `alter table auth.sessions rename to sessions_gone`)
 	require.NoError(t, err)
-	r := e.req("POST", "/token?grant_type=password", map[string]any{"email": "db@example.com", "password": "secret-123"})
-	assert.Equal(t, 500, r.Status)
-	assert.Equal(t, "unexpected_failure", r.JSON(t)["code"])
-	for _, leak := range []string{"sessions", "relation", "SQLSTATE", "insert", "auth."} {
-		assert.NotContains(t, string(r.Body), leak)
-	}
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "db@example.com", "password": "secret-123"}, APIVersionHeader, "")
-	assert.NotEmpty(t, r.JSON(t)["error_id"], "the legacy shape carries the request id on 5xx")
+	signIn := map[string]any{"email": "db@example.com", "password": "secret-123"}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "nothing of the failure reaches the client", Method: "POST", URL: "/token?grant_type=password", Body: signIn,
+			WantStatus: 500, WantFields: errCode("unexpected_failure"),
+			WantNotContains: []string{"sessions", "relation", "SQLSTATE", "insert", "auth."}},
+		{Name: "the legacy shape carries the request id on 5xx", Method: "POST", URL: "/token?grant_type=password", Body: signIn,
+			Headers: map[string]string{APIVersionHeader: ""}, WantStatus: 500,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.NotEmpty(t, r.Map(t)["error_id"]) }},
+	})
 }
 
 func TestWithoutDatabase(t *testing.T) {
 	t.Parallel()
 	e := newEnvDB(t, nil, true, nil)
-	e.run(t, []scenario{
-		{name: "health", method: "GET", path: "/health", wantStatus: 200},
-		{name: "signup", method: "POST", path: "/signup", body: map[string]any{}, wantStatus: 500, wantCode: "unexpected_failure"},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "health", URL: "/health", WantStatus: 200},
+		{Name: "signup", Method: "POST", URL: "/signup",
+			Body: map[string]any{}, WantStatus: 500, WantFields: errCode("unexpected_failure"), WantHeaders: errHeader("unexpected_failure")},
 	})
 }
 
@@ -97,49 +103,58 @@ func TestDatabaseUnreachable(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	e := newEnvDB(t, pool, true, nil)
-	tok := sign(t, testSecret, jwt.MapClaims{"sub": uuid.NewString(), "role": "authenticated", "aud": "authenticated",
+	tok := e.api.Token(t, jwt.MapClaims{"sub": uuid.NewString(), "role": "authenticated", "aud": "authenticated",
 		"session_id": uuid.NewString(), "exp": time.Now().Add(time.Hour).Unix()})
 
-	e.run(t, []scenario{
-		{name: "sign-in", method: "POST", path: "/token?grant_type=password",
-			body: map[string]any{"email": "down@example.com", "password": "secret-123"}, wantStatus: 503, wantCode: "database_unavailable"},
-		{name: "GET /user", method: "GET", path: "/user", headers: bearer(tok), wantStatus: 503, wantCode: "database_unavailable"},
-		{name: "refresh", method: "POST", path: "/token?grant_type=refresh_token",
-			body: map[string]any{"refresh_token": "abcdefghijkl"}, wantStatus: 503, wantCode: "database_unavailable"},
-		{name: "signup", method: "POST", path: "/signup",
-			body: map[string]any{"email": "down@example.com", "password": "secret-123"}, wantStatus: 503, wantCode: "database_unavailable"},
-		{name: "health needs no database", method: "GET", path: "/health", wantStatus: 200},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "sign-in", Method: "POST", URL: "/token?grant_type=password",
+			Body:       map[string]any{"email": "down@example.com", "password": "secret-123"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+		{Name: "GET /user", URL: "/user", Headers: bearer(tok),
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+		{Name: "refresh", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body:       map[string]any{"refresh_token": "abcdefghijkl"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+		{Name: "signup", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "down@example.com", "password": "secret-123"},
+			WantStatus: 503, WantFields: errCode("database_unavailable"), WantHeaders: errHeader("database_unavailable")},
+		{Name: "health needs no database", URL: "/health", WantStatus: 200},
 	})
 
-	for _, c := range []struct {
-		method, path string
-		body         any
-		headers      []string
-	}{
-		{"POST", "/token?grant_type=password", map[string]any{"email": "down@example.com", "password": "secret-123"}, nil},
-		{"GET", "/user", nil, bearer(tok)},
+	// Both shapes in full, for a route of each kind.
+	var shapes []apitest.Scenario
+	for _, c := range []apitest.Scenario{
+		{Name: "sign-in", Method: "POST", URL: "/token?grant_type=password", Body: map[string]any{"email": "down@example.com", "password": "secret-123"}},
+		{Name: "GET /user", URL: "/user", Headers: bearer(tok)},
 	} {
-		r := e.req(c.method, c.path, c.body, c.headers...)
-		assert.Equal(t, 503, r.Status, "%s", r.Body)
-		assert.Equal(t, "1", r.Header.Get("Retry-After"))
-		assert.Equal(t, "2024-01-01", r.Header.Get(APIVersionHeader))
-		assert.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
-		assert.JSONEq(t, `{"code":"database_unavailable","message":"The database cannot be reached; retry later"}`, string(r.Body))
-		assert.NotContains(t, string(r.Body), dead, "no address reaches the client")
-
-		r = e.req(c.method, c.path, c.body, append(c.headers, APIVersionHeader, "")...)
-		assert.Equal(t, 503, r.Status, "%s", r.Body)
-		assert.Equal(t, "1", r.Header.Get("Retry-After"))
-		legacy := r.JSON(t)
-		assert.Equal(t, float64(503), legacy["code"])
-		assert.Equal(t, "database_unavailable", legacy["error_code"])
-		assert.NotEmpty(t, legacy["error_id"], "the request id, as on every 5xx")
+		current, legacy := c, c
+		current.Name += ", 2024-01-01 shape"
+		current.WantStatus = 503
+		current.WantHeaders = map[string]string{"Retry-After": "1", APIVersionHeader: "2024-01-01", "Content-Type": "application/json; charset=utf-8"}
+		current.WantJSON = `{"code":"database_unavailable","message":"The database cannot be reached; retry later"}`
+		current.WantNotContains = []string{dead} // no address reaches the client
+		legacy.Name += ", legacy shape"
+		legacy.Headers = map[string]string{APIVersionHeader: ""}
+		for k, v := range c.Headers {
+			legacy.Headers[k] = v
+		}
+		legacy.WantStatus = 503
+		legacy.WantHeaders = map[string]string{"Retry-After": "1"}
+		legacy.WantFields = map[string]any{"code": 503, "error_code": "database_unavailable"}
+		legacy.After = func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+			assert.NotEmpty(t, r.Map(t)["error_id"], "the request id, as on every 5xx")
+		}
+		shapes = append(shapes, current, legacy)
 	}
+	apitest.Run(t, e.api, shapes)
 
-	r := e.req("GET", "/verify?type=signup&token=0123456789abcdef", nil)
-	require.Equal(t, 303, r.Status, "%s", r.Body)
-	assert.Contains(t, r.Header.Get("Location"), "error=temporarily_unavailable")
-	assert.Contains(t, r.Header.Get("Location"), "error_code=database_unavailable")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "a link redirects with temporarily_unavailable", URL: "/verify?type=signup&token=0123456789abcdef", WantStatus: 303,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Contains(t, r.Header.Get("Location"), "error=temporarily_unavailable")
+				assert.Contains(t, r.Header.Get("Location"), "error_code=database_unavailable")
+			}},
+	})
 }
 
 // TestBadConfigurationAnswersInAuthShape: a service that could not start
@@ -148,11 +163,9 @@ func TestBadConfigurationAnswersInAuthShape(t *testing.T) {
 	t.Parallel()
 	a := app.New(app.Options{ID: "w1", Deps: app.Deps{Log: testLogger(t), Registry: prometheus.NewRegistry()},
 		Capabilities: []app.Capability{Register}}) // no JWT_SECRET
-	r := httptest.NewRequest("GET", "/auth/v1/settings", nil)
-	r.Header.Set(APIVersionHeader, "2024-01-01")
-	res, err := a.Fiber.Test(r, -1)
-	require.NoError(t, err)
-	body, _ := io.ReadAll(res.Body)
-	assert.Equal(t, 500, res.StatusCode)
-	assert.JSONEq(t, `{"code":"unexpected_failure","message":"Auth is not configured"}`, string(body))
+	api := apitest.NewFiber(t, a.Fiber, testSecret)
+	apitest.Run(t, api, []apitest.Scenario{
+		{Name: "settings", URL: "/auth/v1/settings", Headers: map[string]string{APIVersionHeader: "2024-01-01"},
+			WantStatus: 500, WantJSON: `{"code":"unexpected_failure","message":"Auth is not configured"}`},
+	})
 }

@@ -1,14 +1,11 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +13,25 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/worker/internal/app"
 	authmig "github.com/madbase/madbase/worker/migrations/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain stops the test PostgreSQL, then fails the run if goroutines are
+// left. The password hash threads are no leak: one pool serves the process
+// for its whole life (sharedHashPool).
+func TestMain(m *testing.M) {
+	apitest.Main(m, apitest.Teardown(dbtest.Shutdown),
+		apitest.Ignore(goleak.IgnoreTopFunction("github.com/madbase/madbase/worker/internal/auth.(*hashPool).thread")))
+}
 
 const testSecret = "an-auth-test-secret-that-is-long-enough-0123456789"
 
@@ -84,15 +88,13 @@ func (c *testClock) advance(d time.Duration) {
 
 // env is one auth API on its own database.
 type env struct {
-	t       *testing.T
-	app     *app.App
-	pool    *pgxpool.Pool
-	mail    *captureMailer
-	clock   *testClock
-	anon    string
-	service string
-	pub     string
-	secret  string
+	app *app.App
+	// api sends requests the way auth-js does (see newAPI) and holds
+	// the project's keys, made with testSecret.
+	api   *apitest.Env
+	pool  *pgxpool.Pool
+	mail  *captureMailer
+	clock *testClock
 	// bcryptCost of new hashes: the minimum, for speed under -race, unless
 	// a test checks the real cost.
 	bcryptCost int
@@ -150,7 +152,7 @@ func newEnvOpts(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 	var cfg config.Worker
 	require.NoError(t, config.Load(&cfg, config.Map(all)))
 	require.NoError(t, cfg.Auth.Validate(dev))
-	e := &env{t: t, pool: pool, clock: &testClock{t: time.Now()}, secret: testSecret, bcryptCost: bcrypt.MinCost}
+	e := &env{pool: pool, clock: &testClock{t: time.Now()}, bcryptCost: bcrypt.MinCost}
 	if vars["TEST_REAL_BCRYPT_COST"] == "true" {
 		e.bcryptCost = 0
 	}
@@ -168,86 +170,65 @@ func newEnvOpts(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 			RegisterWith(r, d, opts)
 		}},
 	})
-	now := time.Now()
-	e.anon, _ = jwtauth.AnonKey([]byte(testSecret), now, now.Add(time.Hour))
-	e.service, _ = jwtauth.ServiceRoleKey([]byte(testSecret), now, now.Add(time.Hour))
-	e.pub, _ = jwtauth.OpaqueKeys([]byte(testSecret))
+	e.api = newAPI(t, e.app)
 	return e
 }
 
-// resp is a response read whole.
-type resp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body as an object.
-func (r resp) JSON(t *testing.T) map[string]any {
+// newAPI sends requests to a's auth API as auth-js does behind the edge:
+// the anon key as apikey and bearer (a request's own headers replace them,
+// "" removes them), the 2024-01-01 API version, the edge's forwarding
+// headers, and auth-js's content type on JSON bodies.
+func newAPI(t *testing.T, a *app.App) *apitest.Env {
 	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
-	return m
+	api := apitest.NewFiber(t, a.Fiber, testSecret)
+	api.Prefix = "/auth/v1"
+	api.Headers = map[string]string{
+		"apikey":            api.Anon,
+		"Authorization":     apitest.Bearer(api.Anon),
+		APIVersionHeader:    "2024-01-01",
+		"X-Forwarded-For":   "10.0.0.1",
+		"X-Forwarded-Host":  "api.test:8000",
+		"X-Forwarded-Proto": "http",
+	}
+	api.ContentType = "application/json;charset=UTF-8"
+	return api
 }
 
-// req sends a request with the anon key as apikey (unless headers say
-// otherwise) and the 2024-01-01 API version, like auth-js.
-func (e *env) req(method, path string, body any, headers ...string) resp {
-	e.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		require.NoError(e.t, err)
-		rd = bytes.NewReader(j)
-	}
-	r := httptest.NewRequest(method, "/auth/v1"+path, rd)
-	r.Header.Set("apikey", e.anon)
-	r.Header.Set("Authorization", "Bearer "+e.anon)
-	r.Header.Set(APIVersionHeader, "2024-01-01")
-	r.Header.Set("X-Forwarded-For", "10.0.0.1")
-	r.Header.Set("X-Forwarded-Host", "api.test:8000")
-	r.Header.Set("X-Forwarded-Proto", "http")
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
-			r.Header.Del(headers[i])
-		} else {
-			r.Header.Set(headers[i], headers[i+1])
-		}
-	}
-	res, err := e.app.Fiber.Test(r, -1)
-	require.NoError(e.t, err)
-	b, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Header: res.Header, Body: b}
+// bearer is the Authorization header of a user token.
+func bearer(tok string) map[string]string {
+	return map[string]string{"Authorization": apitest.Bearer(tok)}
 }
 
-// bearer is the header pair for a user token.
-func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+// errCode and errHeader are what a row checks of an auth error with code c:
+// the body's code (the 2024-01-01 shape) and the X-Sb-Error-Code header.
+func errCode(c string) map[string]any      { return map[string]any{"code": c} }
+func errHeader(c string) map[string]string { return map[string]string{"X-Sb-Error-Code": c} }
 
 // signUp signs up email with password (autoconfirm must be on) and returns
 // the session object.
-func (e *env) signUp(email, password string) map[string]any {
-	e.t.Helper()
-	r := e.req("POST", "/signup", map[string]any{"email": email, "password": password, "data": map[string]any{}})
-	require.Equal(e.t, 200, r.Status, "%s", r.Body)
-	s := r.JSON(e.t)
-	require.NotEmpty(e.t, s["access_token"], "%s", r.Body)
+func (e *env) signUp(t *testing.T, email, password string) map[string]any {
+	t.Helper()
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup",
+		Body: map[string]any{"email": email, "password": password, "data": map[string]any{}}})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	s := r.Map(t)
+	require.NotEmpty(t, s["access_token"], "%s", r.Body)
 	return s
 }
 
-func (e *env) signIn(email, password string) map[string]any {
-	e.t.Helper()
-	r := e.req("POST", "/token?grant_type=password", map[string]any{"email": email, "password": password})
-	require.Equal(e.t, 200, r.Status, "%s", r.Body)
-	return r.JSON(e.t)
+func (e *env) signIn(t *testing.T, email, password string) map[string]any {
+	t.Helper()
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=password",
+		Body: map[string]any{"email": email, "password": password}})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	return r.Map(t)
+}
+
+// refresh spends a refresh token.
+func (e *env) refresh(t *testing.T, tok string) *apitest.Response {
+	t.Helper()
+	return e.api.Do(t, apitest.Request{Method: "POST", URL: "/token?grant_type=refresh_token",
+		Body: map[string]any{"refresh_token": tok}})
 }
 
 // claims decodes a JWT's payload without verifying it.
@@ -260,38 +241,6 @@ func claims(t *testing.T, tok string) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
 	return m
-}
-
-// scenario is one row of a table-driven request test.
-type scenario struct {
-	name            string
-	method, path    string
-	body            any
-	headers         []string
-	wantStatus      int
-	wantCode        string // the error code, when an error is expected
-	wantContains    []string
-	wantNotContains []string
-}
-
-func (e *env) run(t *testing.T, scs []scenario) {
-	t.Helper()
-	for _, sc := range scs {
-		t.Run(sc.name, func(t *testing.T) {
-			r := e.req(sc.method, sc.path, sc.body, sc.headers...)
-			require.Equal(t, sc.wantStatus, r.Status, "body: %s", r.Body)
-			if sc.wantCode != "" {
-				require.Equal(t, sc.wantCode, r.JSON(t)["code"], "body: %s", r.Body)
-				require.Equal(t, sc.wantCode, r.Header.Get("X-Sb-Error-Code"))
-			}
-			for _, s := range sc.wantContains {
-				require.Contains(t, string(r.Body), s)
-			}
-			for _, s := range sc.wantNotContains {
-				require.NotContains(t, string(r.Body), s)
-			}
-		})
-	}
 }
 
 // testLog sends log records to the test's output.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/madbase/madbase/shared/apitest"
 	"log/slog"
 	"net"
 	"strings"
@@ -68,20 +69,17 @@ func TestMailFlowsLogNoCredentials(t *testing.T) {
 	outbox := newMailer(config.Auth{}, true, nil, log)
 	kept := &keepingMailer{next: outbox}
 	e := newEnvLogged(t, log, kept)
-	r := e.req("POST", "/signup", map[string]any{"email": "logs@example.com", "password": "secret-pass-123"})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("POST", "/otp", map[string]any{"email": "magic@example.com"})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("POST", "/admin/users", map[string]any{"email": "rec@example.com", "password": "secret-pass-456", "email_confirm": true},
-		bearer(e.service)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("POST", "/recover", map[string]any{"email": "rec@example.com"})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.req("POST", "/invite", map[string]any{"email": "inv@example.com"}, bearer(e.service)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	// A failing link logs its failure, not its token.
-	r = e.req("GET", "/verify?type=signup&token=0123456789abcdef0123456789abcdef", nil)
-	require.Equal(t, 303, r.Status, "%s", r.Body)
+	svc := bearer(e.api.Service)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "signup", Method: "POST", URL: "/signup", Body: map[string]any{"email": "logs@example.com", "password": "secret-pass-123"}, WantStatus: 200},
+		{Name: "magic link", Method: "POST", URL: "/otp", Body: map[string]any{"email": "magic@example.com"}, WantStatus: 200},
+		{Name: "a user to recover", Method: "POST", URL: "/admin/users", Headers: svc,
+			Body: map[string]any{"email": "rec@example.com", "password": "secret-pass-456", "email_confirm": true}, WantStatus: 200},
+		{Name: "recovery", Method: "POST", URL: "/recover", Body: map[string]any{"email": "rec@example.com"}, WantStatus: 200},
+		{Name: "invite", Method: "POST", URL: "/invite", Headers: svc, Body: map[string]any{"email": "inv@example.com"}, WantStatus: 200},
+		// A failing link logs its failure, not its token.
+		{Name: "failing link", URL: "/verify?type=signup&token=0123456789abcdef0123456789abcdef", WantStatus: 303},
+	})
 
 	mails := kept.all()
 	require.Len(t, mails, 4)
@@ -135,11 +133,11 @@ func TestNoMailerOutsideDev(t *testing.T) {
 	// with a 500 that says nothing about the configuration.
 	e := newEnv(t, false, map[string]string{"AUTH_AUTOCONFIRM": "true"})
 	e2 := newEnvNoMailer(t, e)
-	e2.signUp("nomail@example.com", "secret-123")
-	r := e2.req("POST", "/recover", map[string]any{"email": "nomail@example.com"})
-	assert.Equal(t, 500, r.Status)
-	assert.Equal(t, "unexpected_failure", r.JSON(t)["code"])
-	assert.NotContains(t, string(r.Body), "SMTP")
+	e2.signUp(t, "nomail@example.com", "secret-123")
+	apitest.Run(t, e2.api, []apitest.Scenario{
+		{Name: "recovery without a mailer", Method: "POST", URL: "/recover", Body: map[string]any{"email": "nomail@example.com"},
+			WantStatus: 500, WantFields: errCode("unexpected_failure"), WantNotContains: []string{"SMTP"}},
+	})
 }
 
 // smtpServer is a minimal SMTP server that keeps the messages it receives.
@@ -229,7 +227,7 @@ func TestSMTPMailer(t *testing.T) {
 		"SMTP_HOST": host, "SMTP_PORT": port, "SMTP_ADMIN_EMAIL": "auth@madbase.test", "SMTP_SENDER_NAME": "Test App",
 		"API_EXTERNAL_URL": "https://api.madbase.test",
 	}, nil)
-	r := e.req("POST", "/signup", map[string]any{"email": "smtp@example.com", "password": "secret-123"})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "smtp@example.com", "password": "secret-123"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

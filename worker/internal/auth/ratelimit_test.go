@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"github.com/madbase/madbase/shared/apitest"
 	"net"
 	"os/exec"
 	"strconv"
@@ -115,44 +116,52 @@ func TestRateLimitsOverHTTP(t *testing.T) {
 		"REDIS_URL": url, "AUTH_RATE_LIMIT_SIGN_IN": "3/1h", "AUTH_RATE_LIMIT_EMAIL_SENT": "1/1h",
 		"AUTH_RATE_LIMIT_TOKEN_REFRESH": "1/1h", "AUTH_RATE_LIMIT_VERIFY": "1/1h",
 	})
-	s := e.signUp("rl@example.com", "secret-123")
-	e.signIn("rl@example.com", "secret-123")
-	e.signIn("rl@example.com", "secret-123")
-	e.run(t, []scenario{
-		{name: "fourth sign-in from one IP", method: "POST", path: "/token?grant_type=password",
-			body: map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 429, wantCode: "over_request_rate_limit"},
-		{name: "another IP", method: "POST", path: "/token?grant_type=password", headers: []string{"X-Forwarded-For", "10.0.0.2"},
-			body: map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 200},
-		{name: "the edge's entry counts, not the client's claim", method: "POST", path: "/token?grant_type=password",
-			headers: []string{"X-Forwarded-For", "1.2.3.4, 10.0.0.1"},
-			body:    map[string]any{"email": "rl@example.com", "password": "secret-123"}, wantStatus: 429},
-		{name: "refresh", method: "POST", path: "/token?grant_type=refresh_token", body: map[string]any{"refresh_token": s["refresh_token"]}, wantStatus: 200},
-		{name: "second refresh", method: "POST", path: "/token?grant_type=refresh_token", body: map[string]any{"refresh_token": "x"},
-			wantStatus: 429, wantCode: "over_request_rate_limit"},
-		{name: "first mail", method: "POST", path: "/recover", body: map[string]any{"email": "rl@example.com"}, wantStatus: 200},
-		{name: "project mail budget spent", method: "POST", path: "/otp", headers: []string{"X-Forwarded-For", "10.0.0.3"},
-			body: map[string]any{"email": "other@example.com"}, wantStatus: 429, wantCode: "over_email_send_rate_limit",
-			wantContains: []string{"email rate limit exceeded"}},
-		{name: "verify", method: "POST", path: "/verify", body: map[string]any{"type": "recovery", "token_hash": "x"}, wantStatus: 403},
-		{name: "second verify", method: "POST", path: "/verify", body: map[string]any{"type": "recovery", "token_hash": "x"},
-			wantStatus: 429, wantCode: "over_request_rate_limit"},
+	s := e.signUp(t, "rl@example.com", "secret-123")
+	e.signIn(t, "rl@example.com", "secret-123")
+	e.signIn(t, "rl@example.com", "secret-123")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "fourth sign-in from one IP", Method: "POST", URL: "/token?grant_type=password",
+			Body:       map[string]any{"email": "rl@example.com", "password": "secret-123"},
+			WantStatus: 429, WantFields: errCode("over_request_rate_limit"), WantHeaders: errHeader("over_request_rate_limit")},
+		{Name: "another IP", Method: "POST", URL: "/token?grant_type=password", Headers: map[string]string{"X-Forwarded-For": "10.0.0.2"},
+			Body: map[string]any{"email": "rl@example.com", "password": "secret-123"}, WantStatus: 200},
+		{Name: "the edge's entry counts, not the client's claim", Method: "POST", URL: "/token?grant_type=password",
+			Headers: map[string]string{"X-Forwarded-For": "1.2.3.4, 10.0.0.1"},
+			Body:    map[string]any{"email": "rl@example.com", "password": "secret-123"}, WantStatus: 429},
+		{Name: "refresh", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body: map[string]any{"refresh_token": s["refresh_token"]}, WantStatus: 200},
+		{Name: "second refresh", Method: "POST", URL: "/token?grant_type=refresh_token", Body: map[string]any{"refresh_token": "x"},
+			WantStatus: 429, WantFields: errCode("over_request_rate_limit"), WantHeaders: errHeader("over_request_rate_limit")},
+		{Name: "first mail", Method: "POST", URL: "/recover", Body: map[string]any{"email": "rl@example.com"}, WantStatus: 200},
+		{Name: "project mail budget spent", Method: "POST", URL: "/otp", Headers: map[string]string{"X-Forwarded-For": "10.0.0.3"},
+			Body:       map[string]any{"email": "other@example.com"},
+			WantStatus: 429, WantFields: errCode("over_email_send_rate_limit"), WantHeaders: errHeader("over_email_send_rate_limit"),
+			WantContains: []string{"email rate limit exceeded"}},
+		{Name: "verify", Method: "POST", URL: "/verify", Body: map[string]any{"type": "recovery", "token_hash": "x"}, WantStatus: 403},
+		{Name: "second verify", Method: "POST", URL: "/verify", Body: map[string]any{"type": "recovery", "token_hash": "x"},
+			WantStatus: 429, WantFields: errCode("over_request_rate_limit"), WantHeaders: errHeader("over_request_rate_limit")},
 	})
 }
 
 func TestRateLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_RATE_LIMIT_SIGN_IN_EMAIL": "2/1h", "AUTH_RATE_LIMIT_SIGN_IN": "0"})
-	r := e.req("POST", "/admin/users", map[string]any{"email": "pe@example.com", "password": "secret-123", "email_confirm": true}, bearer(e.service)...)
-	require.Equal(t, 200, r.Status)
-	for i := range 2 {
-		ip := fmt.Sprintf("10.1.0.%d", i)
-		r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "pe@example.com", "password": "guess"}, "X-Forwarded-For", ip)
-		assert.Equal(t, 400, r.Status)
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	signIn := func(email, password string) map[string]any {
+		return map[string]any{"email": email, "password": password}
 	}
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "PE@example.com", "password": "secret-123"}, "X-Forwarded-For", "10.1.0.9")
-	assert.Equal(t, 429, r.Status, "per address, whatever the IP")
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "pe2@example.com", "password": "secret-123"}, "X-Forwarded-For", "10.1.0.9")
-	assert.Equal(t, 400, r.Status)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the user", Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+			Body: map[string]any{"email": "pe@example.com", "password": "secret-123", "email_confirm": true}, WantStatus: 200},
+		{Name: "first guess", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.0"),
+			Body: signIn("pe@example.com", "guess"), WantStatus: 400},
+		{Name: "second guess, another IP", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.1"),
+			Body: signIn("pe@example.com", "guess"), WantStatus: 400},
+		{Name: "per address, whatever the IP", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.9"),
+			Body: signIn("PE@example.com", "secret-123"), WantStatus: 429},
+		{Name: "another address", Method: "POST", URL: "/token?grant_type=password", Headers: from("10.1.0.9"),
+			Body: signIn("pe2@example.com", "secret-123"), WantStatus: 400},
+	})
 }
 
 func TestResolvedDefaults(t *testing.T) {

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"github.com/madbase/madbase/shared/apitest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,36 +13,49 @@ import (
 func TestSignupScenarios(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	e.signUp("taken@example.com", "secret-123")
+	e.signUp(t, "taken@example.com", "secret-123")
 	sqlish := `x'); drop table auth.users; --@example.com`
 
-	e.run(t, []scenario{
-		{name: "duplicate confirmed user with autoconfirm", method: "POST", path: "/signup",
-			body: map[string]any{"email": "Taken@Example.com", "password": "other-pass"}, wantStatus: 422, wantCode: "user_already_exists"},
-		{name: "weak password", method: "POST", path: "/signup",
-			body: map[string]any{"email": "weak@example.com", "password": "123"}, wantStatus: 422, wantCode: "weak_password",
-			wantContains: []string{`"weak_password":{"reasons":["length"]}`}},
-		{name: "password over 72 bytes", method: "POST", path: "/signup",
-			body: map[string]any{"email": "long@example.com", "password": strings.Repeat("p", 73)}, wantStatus: 422, wantCode: "weak_password"},
-		{name: "missing password", method: "POST", path: "/signup",
-			body: map[string]any{"email": "nopass@example.com"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "bad email", method: "POST", path: "/signup",
-			body: map[string]any{"email": "not-an-email", "password": "secret-123"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "sql in email", method: "POST", path: "/signup",
-			body: map[string]any{"email": sqlish, "password": "secret-123"}, wantStatus: 400, wantCode: "validation_failed",
-			wantNotContains: []string{"drop table"}},
-		{name: "email and phone", method: "POST", path: "/signup",
-			body: map[string]any{"email": "a@example.com", "phone": "15551234567", "password": "secret-123"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "phone signup without an SMS provider", method: "POST", path: "/signup",
-			body: map[string]any{"phone": "+1 555 123 4567", "password": "secret-123"}, wantStatus: 422, wantCode: "phone_provider_disabled"},
-		{name: "malformed JSON", method: "POST", path: "/signup", body: `{"email":`, wantStatus: 400, wantCode: "bad_json"},
-		{name: "wrong type", method: "POST", path: "/signup", body: `{"email": 5, "password": "x"}`, wantStatus: 400, wantCode: "bad_json"},
-		{name: "array body", method: "POST", path: "/signup", body: `[1,2]`, wantStatus: 400, wantCode: "bad_json"},
-		{name: "trailing data", method: "POST", path: "/signup", body: `{} {}`, wantStatus: 400, wantCode: "bad_json"},
-		{name: "huge body", method: "POST", path: "/signup", body: `{"email":"` + strings.Repeat("a", 1<<20+10) + `"}`,
-			wantStatus: 413, wantCode: "request_entity_too_large"},
-		{name: "password without email is not anonymous", method: "POST", path: "/signup",
-			body: map[string]any{"password": "secret-123"}, wantStatus: 400, wantCode: "validation_failed"},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "duplicate confirmed user with autoconfirm", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "Taken@Example.com", "password": "other-pass"},
+			WantStatus: 422, WantFields: errCode("user_already_exists"), WantHeaders: errHeader("user_already_exists")},
+		{Name: "weak password", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "weak@example.com", "password": "123"},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password"),
+			WantContains: []string{`"weak_password":{"reasons":["length"]}`}},
+		{Name: "password over 72 bytes", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "long@example.com", "password": strings.Repeat("p", 73)},
+			WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
+		{Name: "missing password", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "nopass@example.com"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "bad email", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "not-an-email", "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "sql in email", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": sqlish, "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed"),
+			WantNotContains: []string{"drop table"}},
+		{Name: "email and phone", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"email": "a@example.com", "phone": "15551234567", "password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "phone signup without an SMS provider", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"phone": "+1 555 123 4567", "password": "secret-123"},
+			WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
+		{Name: "malformed JSON", Method: "POST", URL: "/signup",
+			Body: `{"email":`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "wrong type", Method: "POST", URL: "/signup",
+			Body: `{"email": 5, "password": "x"}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "array body", Method: "POST", URL: "/signup",
+			Body: `[1,2]`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "trailing data", Method: "POST", URL: "/signup",
+			Body: `{} {}`, WantStatus: 400, WantFields: errCode("bad_json"), WantHeaders: errHeader("bad_json")},
+		{Name: "huge body", Method: "POST", URL: "/signup", Body: `{"email":"` + strings.Repeat("a", 1<<20+10) + `"}`,
+			WantStatus: 413, WantFields: errCode("request_entity_too_large"), WantHeaders: errHeader("request_entity_too_large")},
+		{Name: "password without email is not anonymous", Method: "POST", URL: "/signup",
+			Body:       map[string]any{"password": "secret-123"},
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 
 	// Nothing above created a user.
@@ -52,11 +67,11 @@ func TestSignupScenarios(t *testing.T) {
 func TestSignupAutoconfirmSession(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, map[string]string{"TEST_REAL_BCRYPT_COST": "true"})
-	r := e.req("POST", "/signup", `{"email": " New.User@Example.COM ", "password": "secret-123",
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: `{"email": " New.User@Example.COM ", "password": "secret-123",
 		"data": {"name": "Ann", "n": 12345678901234567890}, "gotrue_meta_security": {},
-		"code_challenge": null, "code_challenge_method": null}`)
+		"code_challenge": null, "code_challenge_method": null}`})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	s := r.JSON(t)
+	s := r.Map(t)
 	assert.Equal(t, "bearer", s["token_type"])
 	assert.EqualValues(t, 3600, s["expires_in"])
 	assert.NotEmpty(t, s["refresh_token"])
@@ -110,9 +125,10 @@ func TestSignupAutoconfirmSession(t *testing.T) {
 func TestSignupWithConfirmation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_AUTOCONFIRM": "false"})
-	r := e.req("POST", "/signup?redirect_to=http://app.test:3000/welcome", map[string]any{"email": "c@example.com", "password": "secret-123"})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup?redirect_to=http://app.test:3000/welcome",
+		Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.JSON(t)
+	u := r.Map(t)
 	assert.Nil(t, u["access_token"], "no session before confirmation")
 	assert.NotEmpty(t, u["confirmation_sent_at"])
 	assert.Nil(t, u["email_confirmed_at"])
@@ -123,34 +139,31 @@ func TestSignupWithConfirmation(t *testing.T) {
 	assert.Contains(t, m.Link, "redirect_to=http%3A%2F%2Fapp.test%3A3000%2Fwelcome")
 	assert.Len(t, m.OTP, 6)
 
-	// Password sign-in before confirmation.
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "c@example.com", "password": "secret-123"})
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "email_not_confirmed", r.JSON(t)["code"])
-	// ...but a wrong password still says only invalid_credentials.
-	r = e.req("POST", "/token?grant_type=password", map[string]any{"email": "c@example.com", "password": "wrong-pass"})
-	assert.Equal(t, "invalid_credentials", r.JSON(t)["code"])
-
-	// Signing up again resends the confirmation only after the interval.
-	r = e.req("POST", "/signup", map[string]any{"email": "c@example.com", "password": "secret-123"})
-	assert.Equal(t, 429, r.Status, "%s", r.Body)
-	assert.Equal(t, "over_email_send_rate_limit", r.JSON(t)["code"])
-	e.clock.advance(61e9)
-	r = e.req("POST", "/signup", map[string]any{"email": "c@example.com", "password": "secret-123"})
-	assert.Equal(t, 200, r.Status, "%s", r.Body)
+	creds := map[string]any{"email": "c@example.com", "password": "secret-123"}
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "password sign-in before confirmation", Method: "POST", URL: "/token?grant_type=password", Body: creds,
+			WantStatus: 400, WantFields: errCode("email_not_confirmed")},
+		{Name: "a wrong password still says only invalid_credentials", Method: "POST", URL: "/token?grant_type=password",
+			Body: map[string]any{"email": "c@example.com", "password": "wrong-pass"}, WantStatus: 400, WantFields: errCode("invalid_credentials")},
+		// Signing up again resends the confirmation only after the interval.
+		{Name: "signing up again too soon", Method: "POST", URL: "/signup", Body: creds,
+			WantStatus: 429, WantFields: errCode("over_email_send_rate_limit")},
+		{Name: "signing up again after the interval", Method: "POST", URL: "/signup", Body: creds, WantStatus: 200,
+			Before: func(*testing.T, *apitest.Env) { e.clock.advance(61 * time.Second) }},
+	})
 
 	// Confirm with the code.
 	m = e.mail.last(t, "c@example.com", "signup")
-	r = e.req("POST", "/verify", map[string]any{"type": "signup", "email": "c@example.com", "token": m.OTP})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "email": "c@example.com", "token": m.OTP}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	s := r.JSON(t)
+	s := r.Map(t)
 	assert.NotEmpty(t, s["access_token"])
 	assert.NotEmpty(t, s["user"].(map[string]any)["email_confirmed_at"])
 
 	// Now a duplicate sign-up is answered with an obfuscated user.
-	r = e.req("POST", "/signup", map[string]any{"email": "c@example.com", "password": "secret-123"})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{"email": "c@example.com", "password": "secret-123"}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	fake := r.JSON(t)
+	fake := r.Map(t)
 	assert.NotEqual(t, s["user"].(map[string]any)["id"], fake["id"])
 	assert.Equal(t, []any{}, fake["identities"])
 	assert.Equal(t, "", fake["role"])
@@ -160,9 +173,10 @@ func TestSignupWithConfirmation(t *testing.T) {
 func TestAnonymousSignIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	r := e.req("POST", "/signup", map[string]any{"data": map[string]any{"theme": "dark"}, "gotrue_meta_security": map[string]any{}})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup",
+		Body: map[string]any{"data": map[string]any{"theme": "dark"}, "gotrue_meta_security": map[string]any{}}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	s := r.JSON(t)
+	s := r.Map(t)
 	u := s["user"].(map[string]any)
 	assert.Equal(t, true, u["is_anonymous"])
 	assert.Equal(t, []any{}, u["identities"])
@@ -172,18 +186,19 @@ func TestAnonymousSignIn(t *testing.T) {
 	assert.Equal(t, "anonymous", c["amr"].([]any)[0].(map[string]any)["method"])
 
 	off := newEnv(t, false, nil)
-	off.run(t, []scenario{{name: "anonymous off outside dev", method: "POST", path: "/signup", body: map[string]any{},
-		wantStatus: 422, wantCode: "anonymous_provider_disabled"}})
+	apitest.Run(t, off.api, []apitest.Scenario{{Name: "anonymous off outside dev", Method: "POST", URL: "/signup", Body: map[string]any{},
+		WantStatus: 422, WantFields: errCode("anonymous_provider_disabled"), WantHeaders: errHeader("anonymous_provider_disabled")}})
 }
 
 func TestSignupDisabled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, map[string]string{"AUTH_DISABLE_SIGNUP": "true"})
-	e.run(t, []scenario{
-		{name: "email", method: "POST", path: "/signup", body: map[string]any{"email": "a@example.com", "password": "secret-123"},
-			wantStatus: 422, wantCode: "signup_disabled"},
-		{name: "anonymous", method: "POST", path: "/signup", body: map[string]any{}, wantStatus: 422, wantCode: "signup_disabled"},
-		{name: "otp for a new address", method: "POST", path: "/otp", body: map[string]any{"email": "b@example.com"},
-			wantStatus: 422, wantCode: "signup_disabled"},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "email", Method: "POST", URL: "/signup", Body: map[string]any{"email": "a@example.com", "password": "secret-123"},
+			WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
+		{Name: "anonymous", Method: "POST", URL: "/signup",
+			Body: map[string]any{}, WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
+		{Name: "otp for a new address", Method: "POST", URL: "/otp", Body: map[string]any{"email": "b@example.com"},
+			WantStatus: 422, WantFields: errCode("signup_disabled"), WantHeaders: errHeader("signup_disabled")},
 	})
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"github.com/madbase/madbase/shared/apitest"
 	"regexp"
 	"testing"
 	"time"
@@ -11,104 +12,107 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func sign(t *testing.T, secret string, c jwt.MapClaims) string {
-	t.Helper()
-	tok, err := jwtauth.Sign([]byte(secret), c)
-	require.NoError(t, err)
-	return tok
-}
-
 func TestGetUserScenarios(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	s := e.signUp("me@example.com", "secret-123")
+	s := e.signUp(t, "me@example.com", "secret-123")
 	tok := s["access_token"].(string)
 	uid := s["user"].(map[string]any)["id"].(string)
 	now := time.Now()
-	expired := sign(t, testSecret, jwt.MapClaims{"sub": uid, "role": "authenticated", "exp": now.Add(-time.Hour).Unix()})
-	otherSecret := sign(t, "another-secret-that-is-long-enough-0123456789", jwt.MapClaims{"sub": uid, "role": "authenticated"})
-	notUUID := sign(t, testSecret, jwt.MapClaims{"sub": "1 or 1=1", "role": "authenticated"})
-	ghost := sign(t, testSecret, jwt.MapClaims{"sub": "00000000-0000-4000-8000-000000000000", "role": "authenticated"})
-	noSession := sign(t, testSecret, jwt.MapClaims{"sub": uid, "role": "authenticated", "session_id": "00000000-0000-4000-8000-000000000001"})
+	expired := e.api.Token(t, jwt.MapClaims{"sub": uid, "role": "authenticated", "exp": now.Add(-time.Hour).Unix()})
+	otherSecret := apitest.NewFiber(t, e.app.Fiber, "another-secret-that-is-long-enough-0123456789").Token(t, jwt.MapClaims{"sub": uid, "role": "authenticated"})
+	notUUID := e.api.Token(t, jwt.MapClaims{"sub": "1 or 1=1", "role": "authenticated"})
+	ghost := e.api.Token(t, jwt.MapClaims{"sub": "00000000-0000-4000-8000-000000000000", "role": "authenticated"})
+	noSession := e.api.Token(t, jwt.MapClaims{"sub": uid, "role": "authenticated", "session_id": "00000000-0000-4000-8000-000000000001"})
 	algNone := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwicm9sZSI6InNlcnZpY2Vfcm9sZSJ9."
 
-	e.run(t, []scenario{
-		{name: "own token", method: "GET", path: "/user", headers: bearer(tok), wantStatus: 200,
-			wantContains: []string{`"email":"me@example.com"`, `"identities":[{`}, wantNotContains: []string{"encrypted_password", "$2a$"}},
-		{name: "no bearer", method: "GET", path: "/user", headers: []string{"Authorization", ""}, wantStatus: 401, wantCode: "no_authorization"},
-		{name: "anon key as bearer", method: "GET", path: "/user", wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "publishable key as bearer", method: "GET", path: "/user", headers: bearer(e.pub), wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "expired token", method: "GET", path: "/user", headers: bearer(expired), wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "other secret", method: "GET", path: "/user", headers: bearer(otherSecret), wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "alg none", method: "GET", path: "/user", headers: bearer(algNone), wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "garbage", method: "GET", path: "/user", headers: bearer("a.b.c"), wantStatus: 403, wantCode: "bad_jwt"},
-		{name: "sub not a uuid", method: "GET", path: "/user", headers: bearer(notUUID), wantStatus: 400, wantCode: "bad_jwt"},
-		{name: "deleted user", method: "GET", path: "/user", headers: bearer(ghost), wantStatus: 403, wantCode: "user_not_found"},
-		{name: "session gone", method: "GET", path: "/user", headers: bearer(noSession), wantStatus: 403, wantCode: "session_not_found"},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "own token", URL: "/user", Headers: bearer(tok), WantStatus: 200,
+			WantContains: []string{`"email":"me@example.com"`, `"identities":[{`}, WantNotContains: []string{"encrypted_password", "$2a$"}},
+		{Name: "no bearer", URL: "/user", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "anon key as bearer", URL: "/user", WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "publishable key as bearer", URL: "/user", Headers: bearer(e.api.Publishable),
+			WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "expired token", URL: "/user", Headers: bearer(expired), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "other secret", URL: "/user", Headers: bearer(otherSecret),
+			WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "alg none", URL: "/user", Headers: bearer(algNone), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "garbage", URL: "/user", Headers: bearer("a.b.c"), WantStatus: 403, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "sub not a uuid", URL: "/user", Headers: bearer(notUUID),
+			WantStatus: 400, WantFields: errCode("bad_jwt"), WantHeaders: errHeader("bad_jwt")},
+		{Name: "deleted user", URL: "/user", Headers: bearer(ghost),
+			WantStatus: 403, WantFields: errCode("user_not_found"), WantHeaders: errHeader("user_not_found")},
+		{Name: "session gone", URL: "/user", Headers: bearer(noSession),
+			WantStatus: 403, WantFields: errCode("session_not_found"), WantHeaders: errHeader("session_not_found")},
 	})
 }
 
 func TestUpdateUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	s := e.signUp("upd@example.com", "secret-123")
+	s := e.signUp(t, "upd@example.com", "secret-123")
 	tok := s["access_token"].(string)
-	other := e.signIn("upd@example.com", "secret-123")
-	e.signUp("taken2@example.com", "secret-123")
+	other := e.signIn(t, "upd@example.com", "secret-123")
+	e.signUp(t, "taken2@example.com", "secret-123")
 
-	e.run(t, []scenario{
-		{name: "metadata merge", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"data": map[string]any{"a": 1, "b": "x"}}, wantStatus: 200, wantContains: []string{`"a":1`, `"b":"x"`}},
-		{name: "null removes a key", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"data": map[string]any{"b": nil}}, wantStatus: 200, wantContains: []string{`"a":1`}, wantNotContains: []string{`"b":"x"`}},
-		{name: "app_metadata needs admin", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"app_metadata": map[string]any{"role": "admin"}}, wantStatus: 403, wantCode: "not_admin"},
-		{name: "weak password", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"password": "1"}, wantStatus: 422, wantCode: "weak_password"},
-		{name: "same password", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"password": "secret-123"}, wantStatus: 422, wantCode: "same_password"},
-		{name: "taken email", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"email": "taken2@example.com"}, wantStatus: 422, wantCode: "email_exists"},
-		{name: "bad email", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"email": "nope"}, wantStatus: 400, wantCode: "validation_failed"},
-		{name: "phone change without SMS", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"phone": "15551112222"}, wantStatus: 422, wantCode: "phone_provider_disabled"},
-		{name: "no token", method: "PUT", path: "/user", headers: []string{"Authorization", ""},
-			body: map[string]any{}, wantStatus: 401, wantCode: "no_authorization"},
-		{name: "new password", method: "PUT", path: "/user", headers: bearer(tok),
-			body: map[string]any{"password": "secret-456"}, wantStatus: 200},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "metadata merge", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"data": map[string]any{"a": 1, "b": "x"}}, WantStatus: 200, WantContains: []string{`"a":1`, `"b":"x"`}},
+		{Name: "null removes a key", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"data": map[string]any{"b": nil}}, WantStatus: 200, WantContains: []string{`"a":1`}, WantNotContains: []string{`"b":"x"`}},
+		{Name: "app_metadata needs admin", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body:       map[string]any{"app_metadata": map[string]any{"role": "admin"}},
+			WantStatus: 403, WantFields: errCode("not_admin"), WantHeaders: errHeader("not_admin")},
+		{Name: "weak password", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"password": "1"}, WantStatus: 422, WantFields: errCode("weak_password"), WantHeaders: errHeader("weak_password")},
+		{Name: "same password", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"password": "secret-123"}, WantStatus: 422, WantFields: errCode("same_password"), WantHeaders: errHeader("same_password")},
+		{Name: "taken email", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"email": "taken2@example.com"}, WantStatus: 422, WantFields: errCode("email_exists"), WantHeaders: errHeader("email_exists")},
+		{Name: "bad email", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"email": "nope"}, WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "phone change without SMS", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body:       map[string]any{"phone": "15551112222"},
+			WantStatus: 422, WantFields: errCode("phone_provider_disabled"), WantHeaders: errHeader("phone_provider_disabled")},
+		{Name: "no token", Method: "PUT", URL: "/user", Headers: map[string]string{"Authorization": ""},
+			Body: map[string]any{}, WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "new password", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"password": "secret-456"}, WantStatus: 200},
 	})
 
 	// The password change signed the other session out, not this one.
-	r := e.req("GET", "/user", nil, bearer(other["access_token"].(string))...)
-	assert.Equal(t, 403, r.Status)
-	assert.Equal(t, "session_not_found", r.JSON(t)["code"])
-	assert.Equal(t, 400, refresh(e, other["refresh_token"].(string)).Status)
-	assert.Equal(t, 200, e.req("GET", "/user", nil, bearer(tok)...).Status)
-	e.signIn("upd@example.com", "secret-456")
-
-	// With autoconfirm (dev), an email change applies at once.
-	r = e.req("PUT", "/user", map[string]any{"email": "Moved@Example.com"}, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "moved@example.com", r.JSON(t)["email"])
-	e.signIn("moved@example.com", "secret-456")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the other session is signed out", URL: "/user", Headers: bearer(other["access_token"].(string)),
+			WantStatus: 403, WantFields: errCode("session_not_found")},
+		{Name: "and its refresh token with it", Method: "POST", URL: "/token?grant_type=refresh_token",
+			Body: map[string]any{"refresh_token": other["refresh_token"]}, WantStatus: 400},
+		{Name: "this session lives on", URL: "/user", Headers: bearer(tok), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { e.signIn(t, "upd@example.com", "secret-456") }},
+		// With autoconfirm (dev), an email change applies at once.
+		{Name: "an email change applies at once", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"email": "Moved@Example.com"},
+			WantStatus: 200, WantFields: map[string]any{"email": "moved@example.com"},
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				e.signIn(t, "moved@example.com", "secret-456")
+			}},
+	})
 }
 
 func TestUpdateUserEmailChangeByMail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, nil) // autoconfirm off, secure email change on
-	r := e.req("POST", "/admin/users", map[string]any{"email": "old@example.com", "password": "secret-123", "email_confirm": true}, bearer(e.service)...)
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+		Body: map[string]any{"email": "old@example.com", "password": "secret-123", "email_confirm": true}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	tok := e.signIn("old@example.com", "secret-123")["access_token"].(string)
+	tok := e.signIn(t, "old@example.com", "secret-123")["access_token"].(string)
 
-	r = e.req("PUT", "/user", map[string]any{"email": "new@example.com"}, bearer(tok)...)
+	r = e.api.Do(t, apitest.Request{Method: "PUT", URL: "/user", Body: map[string]any{"email": "new@example.com"}, Headers: bearer(tok)})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.JSON(t)
+	u := r.Map(t)
 	assert.Equal(t, "old@example.com", u["email"], "unchanged until confirmed")
 	assert.Equal(t, "new@example.com", u["new_email"])
 	assert.NotEmpty(t, u["email_change_sent_at"])
@@ -116,99 +120,102 @@ func TestUpdateUserEmailChangeByMail(t *testing.T) {
 	toOld := e.mail.last(t, "old@example.com", mailEmailChangeCurrent)
 
 	// First half: a message, no session.
-	r = e.req("POST", "/verify", map[string]any{"type": "email_change", "email": "new@example.com", "token": toNew.OTP})
+	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
+		Body: map[string]any{"type": "email_change", "email": "new@example.com", "token": toNew.OTP}})
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, float64(200), r.JSON(t)["code"])
-	assert.Contains(t, r.JSON(t)["msg"], "Confirmation link accepted")
+	assert.Equal(t, float64(200), r.Map(t)["code"])
+	assert.Contains(t, r.Map(t)["msg"], "Confirmation link accepted")
 	// Second half, by link this time.
-	r = e.req("GET", "/verify?"+toOld.Link[len("http://api.test:8000/auth/v1/verify?"):], nil)
+	r = e.api.Do(t, apitest.Request{URL: "/verify?" + toOld.Link[len("http://api.test:8000/auth/v1/verify?"):]})
 	require.Equal(t, 303, r.Status, "%s", r.Body)
 	assert.Contains(t, r.Header.Get("Location"), "#access_token=")
-	e.signIn("new@example.com", "secret-123")
-	r = e.req("GET", "/user", nil, bearer(tok)...)
-	assert.Equal(t, "new@example.com", r.JSON(t)["email"])
-	assert.Nil(t, r.JSON(t)["new_email"])
+	e.signIn(t, "new@example.com", "secret-123")
+	r = e.api.Do(t, apitest.Request{URL: "/user", Headers: bearer(tok)})
+	assert.Equal(t, "new@example.com", r.Map(t)["email"])
+	assert.Nil(t, r.Map(t)["new_email"])
 }
 
 func TestReauthenticateForPasswordChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, map[string]string{"AUTH_SECURE_PASSWORD_CHANGE": "true"})
-	tok := e.signUp("re@example.com", "secret-123")["access_token"].(string)
-	// A fresh session needs no nonce.
-	r := e.req("PUT", "/user", map[string]any{"password": "secret-456"}, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-
-	e.clock.advance(25 * time.Hour)
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-789"}, bearer(tok)...)
-	assert.Equal(t, 400, r.Status)
-	assert.Equal(t, "reauthentication_needed", r.JSON(t)["code"])
-
-	r = e.req("GET", "/reauthenticate", nil, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	m := e.mail.last(t, "re@example.com", mailReauthentication)
-	require.Len(t, m.OTP, 6)
-	assert.Empty(t, m.Link)
-
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-789", "nonce": "000000"}, bearer(tok)...)
-	assert.Equal(t, 422, r.Status)
-	assert.Equal(t, "reauthentication_not_valid", r.JSON(t)["code"])
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-789", "nonce": m.OTP}, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	// The nonce is spent.
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-000", "nonce": m.OTP}, bearer(tok)...)
-	assert.Equal(t, "reauthentication_not_valid", r.JSON(t)["code"])
+	tok := e.signUp(t, "re@example.com", "secret-123")["access_token"].(string)
+	var m Mail
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "a fresh session needs no nonce", Method: "PUT", URL: "/user", Headers: bearer(tok),
+			Body: map[string]any{"password": "secret-456"}, WantStatus: 200},
+		{Name: "an old one does", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789"},
+			Before:     func(*testing.T, *apitest.Env) { e.clock.advance(25 * time.Hour) },
+			WantStatus: 400, WantFields: errCode("reauthentication_needed")},
+		{Name: "reauthenticate", URL: "/reauthenticate", Headers: bearer(tok), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				m = e.mail.last(t, "re@example.com", mailReauthentication)
+				require.Len(t, m.OTP, 6)
+				assert.Empty(t, m.Link)
+			}},
+		{Name: "a wrong nonce", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789", "nonce": "000000"},
+			WantStatus: 422, WantFields: errCode("reauthentication_not_valid")},
+	})
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the mailed nonce", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-789", "nonce": m.OTP},
+			WantStatus: 200},
+		{Name: "the nonce is spent", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-000", "nonce": m.OTP},
+			WantStatus: 422, WantFields: errCode("reauthentication_not_valid")},
+	})
 }
 
 func TestAnonymousUserCannotSetPasswordWithoutEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	r := e.req("POST", "/signup", map[string]any{})
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{}})
 	require.Equal(t, 200, r.Status)
-	tok := r.JSON(t)["access_token"].(string)
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-123"}, bearer(tok)...)
-	assert.Equal(t, 422, r.Status)
-	// Adding an email (autoconfirm) makes the user permanent.
-	r = e.req("PUT", "/user", map[string]any{"email": "anon@example.com"}, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	u := r.JSON(t)
-	assert.Equal(t, false, u["is_anonymous"])
-	assert.Len(t, u["identities"], 1)
-	r = e.req("PUT", "/user", map[string]any{"password": "secret-123"}, bearer(tok)...)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	e.signIn("anon@example.com", "secret-123")
+	tok := r.Map(t)["access_token"].(string)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "no password without an email", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-123"},
+			WantStatus: 422},
+		// Adding an email (autoconfirm) makes the user permanent.
+		{Name: "an email makes the user permanent", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"email": "anon@example.com"},
+			WantStatus: 200, WantFields: map[string]any{"is_anonymous": false},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Len(t, r.Map(t)["identities"], 1) }},
+		{Name: "then a password", Method: "PUT", URL: "/user", Headers: bearer(tok), Body: map[string]any{"password": "secret-123"},
+			WantStatus: 200,
+			After:      func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { e.signIn(t, "anon@example.com", "secret-123") }},
+	})
 }
 
 func TestLogoutScopes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	a := e.signUp("lo@example.com", "secret-123")
-	b := e.signIn("lo@example.com", "secret-123")
-	c := e.signIn("lo@example.com", "secret-123")
-	tok := func(s map[string]any) []string { return bearer(s["access_token"].(string)) }
-	status := func(s map[string]any) int { return e.req("GET", "/user", nil, tok(s)...).Status }
+	a := e.signUp(t, "lo@example.com", "secret-123")
+	b := e.signIn(t, "lo@example.com", "secret-123")
+	c := e.signIn(t, "lo@example.com", "secret-123")
+	tok := func(s map[string]any) map[string]string { return bearer(s["access_token"].(string)) }
+	user := func(name string, s map[string]any, want int) apitest.Scenario {
+		return apitest.Scenario{Name: name, URL: "/user", Headers: tok(s), WantStatus: want}
+	}
 
-	e.run(t, []scenario{
-		{name: "bad scope", method: "POST", path: "/logout?scope=everything", headers: tok(a), wantStatus: 400, wantCode: "validation_failed"},
-		{name: "no token", method: "POST", path: "/logout", headers: []string{"Authorization", ""}, wantStatus: 401, wantCode: "no_authorization"},
-		{name: "local", method: "POST", path: "/logout?scope=local", headers: tok(b), wantStatus: 204},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "bad scope", Method: "POST", URL: "/logout?scope=everything", Headers: tok(a),
+			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
+		{Name: "no token", Method: "POST", URL: "/logout", Headers: map[string]string{"Authorization": ""},
+			WantStatus: 401, WantFields: errCode("no_authorization"), WantHeaders: errHeader("no_authorization")},
+		{Name: "local", Method: "POST", URL: "/logout?scope=local", Headers: tok(b), WantStatus: 204},
+		user("local: b is signed out", b, 403),
+		user("local: a stays", a, 200),
+		user("local: c stays", c, 200),
+		{Name: "signing out twice: session_not_found, which auth-js treats as signed out", Method: "POST", URL: "/logout?scope=local", Headers: tok(b),
+			WantStatus: 403, WantFields: errCode("session_not_found")},
+		{Name: "others", Method: "POST", URL: "/logout?scope=others", Headers: tok(a), WantStatus: 204},
+		user("others: a stays", a, 200),
+		user("others: c is signed out", c, 403),
 	})
-	assert.Equal(t, 403, status(b))
-	assert.Equal(t, 200, status(a))
-	assert.Equal(t, 200, status(c))
-	r := e.req("POST", "/logout?scope=local", nil, tok(b)...)
-	assert.Equal(t, 403, r.Status, "signing out twice: session_not_found, which auth-js treats as signed out")
-	assert.Equal(t, "session_not_found", r.JSON(t)["code"])
 
-	require.Equal(t, 204, e.req("POST", "/logout?scope=others", nil, tok(a)...).Status)
-	assert.Equal(t, 200, status(a))
-	assert.Equal(t, 403, status(c))
-
-	d := e.signIn("lo@example.com", "secret-123")
-	r = e.req("POST", "/logout", nil, tok(a)...)
-	require.Equal(t, 204, r.Status)
-	assert.Empty(t, r.Body)
-	assert.Equal(t, 403, status(a))
-	assert.Equal(t, 403, status(d))
+	d := e.signIn(t, "lo@example.com", "secret-123")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "global", Method: "POST", URL: "/logout", Headers: tok(a), WantStatus: 204,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Empty(t, r.Body) }},
+		user("global: a is signed out", a, 403),
+		user("global: d is signed out", d, 403),
+	})
 }
 
 // TestShownUserMatchesFullUser holds GET /user's own statement to the user
@@ -218,7 +225,7 @@ func TestLogoutScopes(t *testing.T) {
 func TestShownUserMatchesFullUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	s := e.signUp("shown@example.com", "secret-123")
+	s := e.signUp(t, "shown@example.com", "secret-123")
 	uid := uuid.MustParse(s["user"].(map[string]any)["id"].(string))
 	ctx := context.Background()
 	_, err := e.pool.Exec(ctx, `update auth.users set raw_user_meta_data = $2,
@@ -233,11 +240,11 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		('same-b', $1, '{}', 'same-time-2', null, '2020-01-01T00:00:00Z', '2020-01-02T00:00:00Z'),
 		('unstamped', $1, '{}', 'no-time', null, null, '2020-01-03T00:00:00Z')`, uid)
 	require.NoError(t, err)
-	anon := e.req("POST", "/signup", map[string]any{})
+	anon := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{}})
 	require.Equal(t, 200, anon.Status, "%s", anon.Body)
-	anonID := uuid.MustParse(anon.JSON(t)["user"].(map[string]any)["id"].(string))
+	anonID := uuid.MustParse(anon.Map(t)["user"].(map[string]any)["id"].(string))
 
-	bare := uuid.MustParse(e.signUp("bare@example.com", "secret-123")["user"].(map[string]any)["id"].(string))
+	bare := uuid.MustParse(e.signUp(t, "bare@example.com", "secret-123")["user"].(map[string]any)["id"].(string))
 	_, err = e.pool.Exec(ctx, `update auth.users set aud = null, role = null, phone = null, email_change = null,
 		phone_change = null, raw_app_meta_data = null, raw_user_meta_data = null where id = $1`, bare)
 	require.NoError(t, err)
