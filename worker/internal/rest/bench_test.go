@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
@@ -61,7 +62,6 @@ func BenchmarkRESTVersusTransaction(b *testing.B) {
 	go func() { _ = app.Listener(ln) }()
 	defer func() { _ = app.Shutdown() }()
 	base := "http://" + ln.Addr().String()
-	anon := newEnvKeys(&testing.T{})
 
 	// The SQL the translator produces for each request, taken from a run.
 	rec := &recorder{}
@@ -72,6 +72,8 @@ func BenchmarkRESTVersusTransaction(b *testing.B) {
 	_ = th.Cache().LoadNow(ctx)
 	tapp := fiber.New(fiber.Config{DisableStartupMessage: true})
 	th.Mount(tapp)
+	tapi := newAPI(b, tapp)
+	anon := tapi.Anon
 
 	cases := []struct {
 		name string
@@ -86,9 +88,10 @@ func BenchmarkRESTVersusTransaction(b *testing.B) {
 	const conc = 32
 	dur := 3 * time.Second
 	for _, c := range cases {
-		e := &env{t: &testing.T{}, app: tapp, anon: anon}
 		rec.take()
-		e.do("GET", c.path(1), nil, "")
+		if res := tapi.Do(b, apitest.Request{URL: c.path(1)}); res.Status != 200 {
+			b.Fatalf("%s: status %d: %s", c.name, res.Status, res.Body)
+		}
 		stmts := rec.take()
 		if len(stmts) != 1 {
 			b.Fatalf("%s: expected one statement, got %d", c.name, len(stmts))
@@ -214,7 +217,7 @@ func BenchmarkReadByKey(b *testing.B) {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
 	serve := app.Handler()
-	anon := newEnvKeys(&testing.T{})
+	anon := newAPI(b, app).Anon
 	var fctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	fctx.Init(&req, nil, nil)

@@ -8,9 +8,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/shared/jwtauth"
 	restmig "github.com/madbase/madbase/worker/migrations/rest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,13 +27,12 @@ func TestSchemaReload(t *testing.T) {
 	h := New(testConfig(), testSecret, d.Pool, nil)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
-	e := &env{t: t, h: h, app: app, pool: d.Pool}
-	e.anon = newEnvKeys(t)
+	api := newAPI(t, app)
 
-	res := e.do("GET", "/rest/v1/one", nil, "")
-	assert.Equal(t, 503, res.status)
-	assert.Contains(t, res.body, "PGRST002")
-	assert.NotEmpty(t, res.headers.Get("Retry-After"))
+	res := api.Do(t, apitest.Request{URL: "/rest/v1/one"})
+	assert.Equal(t, 503, res.Status)
+	assert.Contains(t, res.String(), "PGRST002")
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -42,7 +41,7 @@ func TestSchemaReload(t *testing.T) {
 	bustest.Eventually(t, 10*time.Second, func() bool { return h.Cache().Loads() >= 1 }, "first load")
 
 	status := func(path string) func() bool {
-		return func() bool { return e.do("GET", path, nil, "").status == 200 }
+		return func() bool { return api.Do(t, apitest.Request{URL: path}).Status == 200 }
 	}
 	exec := func(sql string) {
 		_, err := d.Pool.Exec(testCtx(t), sql)
@@ -50,7 +49,7 @@ func TestSchemaReload(t *testing.T) {
 	}
 
 	exec("create table one (id int)")
-	assert.Equal(t, 404, e.do("GET", "/rest/v1/one", nil, "").status, "not in the cache until a reload")
+	assert.Equal(t, 404, api.Do(t, apitest.Request{URL: "/rest/v1/one"}).Status, "not in the cache until a reload")
 	exec("notify pgrst, 'reload schema'")
 	bustest.Eventually(t, 10*time.Second, status("/rest/v1/one"), "NOTIFY pgrst reloads")
 
@@ -74,13 +73,6 @@ func TestSchemaReload(t *testing.T) {
 	}, "NOTIFY works after the reconnection")
 }
 
-func newEnvKeys(t *testing.T) string {
-	t.Helper()
-	tok, err := jwtauth.AnonKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
-	require.NoError(t, err)
-	return tok
-}
-
 // TestDDLReloadsByItself: with the REST migration's event triggers, DDL
 // sends the NOTIFY itself, as on Supabase.
 func TestDDLReloadsByItself(t *testing.T) {
@@ -89,7 +81,7 @@ func TestDDLReloadsByItself(t *testing.T) {
 	h := New(testConfig(), testSecret, d.Pool, nil)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
-	e := &env{t: t, h: h, app: app, pool: d.Pool, anon: newEnvKeys(t)}
+	api := newAPI(t, app)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); h.Cache().Run(ctx, nil) }()
@@ -100,14 +92,14 @@ func TestDDLReloadsByItself(t *testing.T) {
 	_, err := d.Pool.Exec(testCtx(t), "create table auto_reloaded (id int primary key); insert into auto_reloaded values (7)")
 	require.NoError(t, err)
 	bustest.Eventually(t, 10*time.Second, func() bool {
-		return e.do("GET", "/rest/v1/auto_reloaded", nil, "").body == `[{"id":7}]`
+		return api.Do(t, apitest.Request{URL: "/rest/v1/auto_reloaded"}).String() == `[{"id":7}]`
 	}, "create table reloads the cache")
 	assert.Greater(t, h.Cache().Loads(), before)
 
 	_, err = d.Pool.Exec(testCtx(t), "drop table auto_reloaded")
 	require.NoError(t, err)
 	bustest.Eventually(t, 10*time.Second, func() bool {
-		return e.do("GET", "/rest/v1/auto_reloaded", nil, "").status == 404
+		return api.Do(t, apitest.Request{URL: "/rest/v1/auto_reloaded"}).Status == 404
 	}, "drop table reloads the cache")
 
 	_, err = d.Pool.Exec(testCtx(t), "create temp table scratch (id int)")

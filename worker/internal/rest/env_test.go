@@ -3,27 +3,36 @@ package rest
 import (
 	"context"
 	_ "embed"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain stops the test PostgreSQL once the tests are done, then fails the
+// run if goroutines (a pool's connections, a schema cache's listener) are
+// left. fasthttp's client, which only BenchmarkRESTVersusTransaction's load
+// uses (REST itself is no HTTP client), leaves cleaners that stop on their
+// own timers seconds after its last connection closes, and a DNS cache
+// cleaner shared by the process: those are let live.
+func TestMain(m *testing.M) {
+	apitest.Main(m, apitest.Teardown(dbtest.Shutdown), apitest.Ignore(
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
+	))
+}
 
 //go:embed testdata/schema.sql
 var fixtureSQL string
@@ -35,15 +44,14 @@ const (
 	bob   = "00000000-0000-4000-8000-00000000000b"
 )
 
-// env is a REST handler on a fresh database holding the fixture schema.
+// env is a REST handler on a fresh database holding the fixture schema. Its
+// apitest.Env sends requests as anon unless their headers say otherwise, and
+// holds the keys and tokens; rec sees the SQL the handler sends.
 type env struct {
-	t       *testing.T
-	h       *Handler
-	app     *fiber.App
-	pool    *pgxpool.Pool
-	anon    string
-	service string
-	rec     *recorder
+	h    *Handler
+	pool *pgxpool.Pool
+	rec  *recorder
+	api  *apitest.Env
 }
 
 type envOption func(*config.Rest)
@@ -78,58 +86,22 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	require.NoError(t, h.Cache().LoadNow(ctx))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
-	anon, err := jwtauth.AnonKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
-	require.NoError(t, err)
-	service, err := jwtauth.ServiceRoleKey([]byte(testSecret), time.Now(), time.Now().Add(time.Hour))
-	require.NoError(t, err)
-	return &env{t: t, h: h, app: app, pool: pool, anon: anon, service: service, rec: rec}
+	return &env{h: h, pool: pool, rec: rec, api: newAPI(t, app)}
+}
+
+// newAPI is app's apitest.Env, whose requests carry the anon key unless
+// their headers say otherwise ("apikey": "" sends none).
+func newAPI(t testing.TB, app *fiber.App) *apitest.Env {
+	t.Helper()
+	api := apitest.NewFiber(t, app, testSecret)
+	api.Headers = map[string]string{"apikey": api.Anon}
+	return api
 }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// userToken signs an access token for a user.
-func userToken(t *testing.T, sub string) string {
-	t.Helper()
-	tok, err := jwtauth.Sign([]byte(testSecret), jwt.MapClaims{"sub": sub, "role": "authenticated", "exp": time.Now().Add(time.Hour).Unix()})
-	require.NoError(t, err)
-	return tok
-}
-
-// response is what a test request got back.
-type response struct {
-	status  int
-	body    string
-	headers http.Header
-}
-
-// do sends a request as anon unless headers say otherwise.
-func (e *env) do(method, target string, headers map[string]string, body string) response {
-	e.t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, target, r)
-	req.Header.Set("apikey", e.anon)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range headers {
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	res, err := e.app.Test(req, 30000)
-	require.NoError(e.t, err)
-	b, err := io.ReadAll(res.Body)
-	require.NoError(e.t, err)
-	return response{status: res.StatusCode, body: string(b), headers: res.Header}
 }
 
 // recorder remembers the SQL each connection sends, for golden tests.

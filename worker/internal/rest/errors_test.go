@@ -1,8 +1,6 @@
 package rest
 
 import (
-	"cmp"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,30 +39,31 @@ func TestUnreachableDatabaseIs503(t *testing.T) {
 	require.NoError(t, h.Cache().LoadNow(ctx))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
-	down := &env{t: t, h: h, app: app, pool: pool, anon: e.anon, service: e.service}
+	down := newAPI(t, app)
 
-	requests := []scenario{
-		{name: "read", url: "/rest/v1/items?select=id&limit=1"},
-		{name: "read with planned count", url: "/rest/v1/items?select=id", headers: map[string]string{"Prefer": "count=planned"}},
-		{name: "insert", method: "POST", url: "/rest/v1/items", body: `{"name":"fig"}`},
-		{name: "rpc", method: "POST", url: "/rest/v1/rpc/add", body: `{"a":1,"b":2}`},
-		{name: "openapi", url: "/rest/v1/"},
+	requests := []apitest.Scenario{
+		{Name: "read", URL: "/rest/v1/items?select=id&limit=1"},
+		{Name: "read with planned count", URL: "/rest/v1/items?select=id", Headers: map[string]string{"Prefer": "count=planned"}},
+		{Name: "insert", Method: "POST", URL: "/rest/v1/items", Body: `{"name":"fig"}`},
+		{Name: "rpc", Method: "POST", URL: "/rest/v1/rpc/add", Body: `{"a":1,"b":2}`},
+		{Name: "openapi", URL: "/rest/v1/"},
 	}
 	for _, r := range requests {
-		res := down.do(cmp.Or(r.method, "GET"), r.url, r.headers, r.body)
-		require.Less(t, res.status, 300, "%s before the outage: %s", r.name, res.body)
+		res := down.Do(t, apitest.Request{Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body})
+		require.Less(t, res.Status, 300, "%s before the outage: %s", r.Name, res.Body)
 	}
 	px.close()
-	for round := range 2 { // connections the pool held, then new ones
-		for _, r := range requests {
-			res := down.do(cmp.Or(r.method, "GET"), r.url, r.headers, r.body)
-			assert.Equal(t, 503, res.status, "round %d %s: %s", round, r.name, res.body)
-			assert.NotEmpty(t, res.headers.Get("Retry-After"), "round %d %s", round, r.name)
-			var eb map[string]any
-			if assert.NoError(t, json.Unmarshal([]byte(res.body), &eb), "round %d %s", round, r.name) {
-				assert.Equal(t, codeConnection, eb["code"], "round %d %s", round, r.name)
-			}
+	unavailable := make([]apitest.Scenario, len(requests))
+	for i, r := range requests {
+		r.WantStatus = 503
+		r.WantFields = map[string]any{"code": codeConnection}
+		r.After = func(t *testing.T, _ *apitest.Env, res *apitest.Response) {
+			assert.NotEmpty(t, res.Header.Get("Retry-After"))
 		}
+		unavailable[i] = r
+	}
+	for _, round := range []string{"the pool's connections", "new connections"} {
+		t.Run(round, func(t *testing.T) { apitest.Run(t, down, unavailable) })
 	}
 }
 

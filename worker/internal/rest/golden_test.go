@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -72,42 +73,44 @@ func TestGolden(t *testing.T) {
 	for _, gc := range goldenCases {
 		require.False(t, seen[gc.name], "duplicate golden case %s", gc.name)
 		seen[gc.name] = true
-		method := gc.method
-		if method == "" {
-			method = "GET"
-		}
-		e.rec.take()
-		res := e.do(method, gc.url, gc.headers, gc.body)
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "# %s %s\n", method, gc.url)
-		keys := make([]string, 0, len(gc.headers))
-		for k := range gc.headers {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&sb, "# %s: %s\n", k, gc.headers[k])
-		}
-		if gc.body != "" {
-			fmt.Fprintf(&sb, "# body: %s\n", gc.body)
-		}
-		fmt.Fprintf(&sb, "# status: %d\n", res.status)
-		for _, st := range e.rec.take() {
-			args, err := json.Marshal(st.Args)
-			require.NoError(t, err)
-			fmt.Fprintf(&sb, "\n%s\n-- args: %s\n", st.SQL, args)
-		}
-		got := sb.String()
-		path := filepath.Join("testdata", "golden", gc.name+".golden")
-		if *update {
-			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-			require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-			continue
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "missing golden file: run go test -run TestGolden -update")
-		assert.Equal(t, string(want), got, "%s: the SQL changed; review and run with -update", gc.name)
-		assert.Less(t, res.status, 300, "%s: %s", gc.name, res.body)
+		t.Run(gc.name, func(t *testing.T) {
+			method := gc.method
+			if method == "" {
+				method = "GET"
+			}
+			e.rec.take()
+			res := e.api.Do(t, apitest.Request{Method: method, URL: gc.url, Headers: gc.headers, Body: gc.body})
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "# %s %s\n", method, gc.url)
+			keys := make([]string, 0, len(gc.headers))
+			for k := range gc.headers {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(&sb, "# %s: %s\n", k, gc.headers[k])
+			}
+			if gc.body != "" {
+				fmt.Fprintf(&sb, "# body: %s\n", gc.body)
+			}
+			fmt.Fprintf(&sb, "# status: %d\n", res.Status)
+			for _, st := range e.rec.take() {
+				args, err := json.Marshal(st.Args)
+				require.NoError(t, err)
+				fmt.Fprintf(&sb, "\n%s\n-- args: %s\n", st.SQL, args)
+			}
+			got := sb.String()
+			path := filepath.Join("testdata", "golden", gc.name+".golden")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+				return
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "missing golden file: run go test -run TestGolden -update")
+			assert.Equal(t, string(want), got, "%s: the SQL changed; review and run with -update", gc.name)
+			assert.Less(t, res.Status, 300, "%s: %s", gc.name, res.Body)
+		})
 	}
 	if *update {
 		return

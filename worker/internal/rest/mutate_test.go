@@ -3,6 +3,7 @@ package rest
 import (
 	"testing"
 
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,150 +13,154 @@ func TestInsert(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	repr := map[string]string{"Prefer": "return=representation"}
-	runScenarios(t, e, []scenario{
-		{name: "minimal insert", method: "POST", url: "/rest/v1/genres", body: `{"id":10,"name":"Poetry"}`, wantStatus: 201,
-			wantHeaders: map[string]string{"Content-Range": "*/*"}},
-		{name: "representation", method: "POST", url: "/rest/v1/genres", headers: repr, body: `{"id":11,"name":"Drama"}`, wantStatus: 201,
-			wantJSON: `[{"id":11,"name":"Drama"}]`, wantHeaders: map[string]string{"Preference-Applied": "return=representation"}},
-		{name: "select after insert", method: "POST", url: "/rest/v1/books?select=title,author:authors!author_id(name)", headers: repr,
-			body: `{"title":"Six Memos","author_id":2}`, wantStatus: 201, wantJSON: `[{"title":"Six Memos","author":{"name":"Italo"}}]`},
-		{name: "defaults apply to absent keys", method: "POST", url: "/rest/v1/items?select=name,qty", headers: repr,
-			body: `{"name":"plum"}`, wantStatus: 201, wantJSON: `[{"name":"plum","qty":1}]`},
-		{name: "bulk with columns: absent keys are null", method: "POST", url: `/rest/v1/authors?columns=%22name%22,%22country%22&select=name,country`,
-			headers: repr, body: `[{"name":"A","country":"FR"},{"name":"B"}]`, wantStatus: 201,
-			wantJSON: `[{"name":"A","country":"FR"},{"name":"B","country":null}]`},
-		{name: "bulk with missing=default", method: "POST", url: `/rest/v1/authors?columns=%22name%22,%22country%22&select=name,country`,
-			headers: map[string]string{"Prefer": "return=representation,missing=default"}, body: `[{"name":"C","country":"FR"},{"name":"D"}]`,
-			wantStatus: 201, wantJSON: `[{"name":"C","country":"FR"},{"name":"D","country":"NL"}]`},
-		{name: "bulk keys must match", method: "POST", url: "/rest/v1/genres", body: `[{"id":20,"name":"x"},{"id":21}]`, wantStatus: 400,
-			wantContains: []string{`"PGRST102"`, "All object keys must match"}},
-		{name: "unknown key", method: "POST", url: "/rest/v1/genres", body: `{"id":22,"nope":1}`, wantStatus: 400,
-			wantJSON: `{"code":"PGRST204","message":"Could not find the 'nope' column of 'genres' in the schema cache","details":null,"hint":null}`},
-		{name: "invalid json", method: "POST", url: "/rest/v1/genres", body: `{"id":`, wantStatus: 400, wantContains: []string{`"PGRST102"`}},
-		{name: "unique violation", method: "POST", url: "/rest/v1/genres", body: `{"id":1,"name":"dup"}`, wantStatus: 409,
-			wantContains: []string{`"23505"`, "duplicate key value violates unique constraint"}},
-		{name: "foreign key violation", method: "POST", url: "/rest/v1/books", body: `{"title":"x","author_id":999}`, wantStatus: 409,
-			wantContains: []string{`"23503"`}},
-		{name: "not null violation", method: "POST", url: "/rest/v1/genres", body: `{"id":30}`, wantStatus: 400, wantContains: []string{`"23502"`}},
-		{name: "bad input", method: "POST", url: "/rest/v1/genres", body: `{"id":"x","name":"y"}`, wantStatus: 400, wantContains: []string{`"22P02"`}},
-		{name: "arrays, jsonb, enum, range", method: "POST", url: "/rest/v1/books?select=tags,meta,mood,during", headers: repr,
-			body: `{"title":"T","tags":["a","b"],"meta":{"k":[1,2]},"mood":"sad","during":"[1,3)"}`, wantStatus: 201,
-			wantJSON: `[{"tags":["a","b"],"meta":{"k":[1,2]},"mood":"sad","during":"[1,3)"}]`},
-		{name: "bigint as string", method: "POST", url: "/rest/v1/items?select=id,name", headers: repr, body: `{"id":"9007199254740993","name":"big"}`,
-			wantStatus: 201, wantJSON: `[{"id":9007199254740993,"name":"big"}]`},
-		{name: "empty array", method: "POST", url: "/rest/v1/genres", headers: repr, body: `[]`, wantStatus: 201, wantJSON: `[]`},
-		{name: "headers-only location", method: "POST", url: "/rest/v1/genres", headers: map[string]string{"Prefer": "return=headers-only"},
-			body: `{"id":40,"name":"Loc"}`, wantStatus: 201, wantHeaders: map[string]string{"Location": "/genres?id=eq.40"}},
-		{name: "count on insert", method: "POST", url: "/rest/v1/genres", headers: map[string]string{"Prefer": "count=exact"},
-			body: `[{"id":41,"name":"a"},{"id":42,"name":"b"}]`, wantStatus: 201, wantHeaders: map[string]string{"Content-Range": "*/2"}},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "minimal insert", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":10,"name":"Poetry"}`, WantStatus: 201,
+			WantHeaders: map[string]string{"Content-Range": "*/*"}},
+		{Name: "representation", Method: "POST", URL: "/rest/v1/genres", Headers: repr, Body: `{"id":11,"name":"Drama"}`, WantStatus: 201,
+			WantJSON: `[{"id":11,"name":"Drama"}]`, WantHeaders: map[string]string{"Preference-Applied": "return=representation"}},
+		{Name: "select after insert", Method: "POST", URL: "/rest/v1/books?select=title,author:authors!author_id(name)", Headers: repr,
+			Body: `{"title":"Six Memos","author_id":2}`, WantStatus: 201, WantJSON: `[{"title":"Six Memos","author":{"name":"Italo"}}]`},
+		{Name: "defaults apply to absent keys", Method: "POST", URL: "/rest/v1/items?select=name,qty", Headers: repr,
+			Body: `{"name":"plum"}`, WantStatus: 201, WantJSON: `[{"name":"plum","qty":1}]`},
+		{Name: "bulk with columns: absent keys are null", Method: "POST", URL: `/rest/v1/authors?columns=%22name%22,%22country%22&select=name,country`,
+			Headers: repr, Body: `[{"name":"A","country":"FR"},{"name":"B"}]`, WantStatus: 201,
+			WantJSON: `[{"name":"A","country":"FR"},{"name":"B","country":null}]`},
+		{Name: "bulk with missing=default", Method: "POST", URL: `/rest/v1/authors?columns=%22name%22,%22country%22&select=name,country`,
+			Headers: map[string]string{"Prefer": "return=representation,missing=default"}, Body: `[{"name":"C","country":"FR"},{"name":"D"}]`,
+			WantStatus: 201, WantJSON: `[{"name":"C","country":"FR"},{"name":"D","country":"NL"}]`},
+		{Name: "bulk keys must match", Method: "POST", URL: "/rest/v1/genres", Body: `[{"id":20,"name":"x"},{"id":21}]`, WantStatus: 400,
+			WantContains: []string{`"PGRST102"`, "All object keys must match"}},
+		{Name: "unknown key", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":22,"nope":1}`, WantStatus: 400,
+			WantJSON: `{"code":"PGRST204","message":"Could not find the 'nope' column of 'genres' in the schema cache","details":null,"hint":null}`},
+		{Name: "invalid json", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":`, WantStatus: 400, WantContains: []string{`"PGRST102"`}},
+		{Name: "unique violation", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":1,"name":"dup"}`, WantStatus: 409,
+			WantContains: []string{`"23505"`, "duplicate key value violates unique constraint"}},
+		{Name: "foreign key violation", Method: "POST", URL: "/rest/v1/books", Body: `{"title":"x","author_id":999}`, WantStatus: 409,
+			WantContains: []string{`"23503"`}},
+		{Name: "not null violation", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":30}`, WantStatus: 400, WantContains: []string{`"23502"`}},
+		{Name: "bad input", Method: "POST", URL: "/rest/v1/genres", Body: `{"id":"x","name":"y"}`, WantStatus: 400, WantContains: []string{`"22P02"`}},
+		{Name: "arrays, jsonb, enum, range", Method: "POST", URL: "/rest/v1/books?select=tags,meta,mood,during", Headers: repr,
+			Body: `{"title":"T","tags":["a","b"],"meta":{"k":[1,2]},"mood":"sad","during":"[1,3)"}`, WantStatus: 201,
+			WantJSON: `[{"tags":["a","b"],"meta":{"k":[1,2]},"mood":"sad","during":"[1,3)"}]`},
+		{Name: "bigint as string", Method: "POST", URL: "/rest/v1/items?select=id,name", Headers: repr, Body: `{"id":"9007199254740993","name":"big"}`,
+			WantStatus: 201, WantJSON: `[{"id":9007199254740993,"name":"big"}]`},
+		{Name: "empty array", Method: "POST", URL: "/rest/v1/genres", Headers: repr, Body: `[]`, WantStatus: 201, WantJSON: `[]`},
+		{Name: "headers-only location", Method: "POST", URL: "/rest/v1/genres", Headers: map[string]string{"Prefer": "return=headers-only"},
+			Body: `{"id":40,"name":"Loc"}`, WantStatus: 201, WantHeaders: map[string]string{"Location": "/genres?id=eq.40"}},
+		{Name: "count on insert", Method: "POST", URL: "/rest/v1/genres", Headers: map[string]string{"Prefer": "count=exact"},
+			Body: `[{"id":41,"name":"a"},{"id":42,"name":"b"}]`, WantStatus: 201, WantHeaders: map[string]string{"Content-Range": "*/2"}},
 	})
 }
 
 func TestUpsert(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	runScenarios(t, e, []scenario{
-		{name: "merge on primary key", method: "POST", url: "/rest/v1/genres?select=id,name&order=id",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
-			body:    `[{"id":1,"name":"SF"},{"id":50,"name":"New"}]`, wantStatus: 201, wantJSON: `[{"id":1,"name":"SF"},{"id":50,"name":"New"}]`,
-			wantHeaders: map[string]string{"Preference-Applied": "resolution=merge-duplicates, return=representation"}},
-		{name: "merge that only updates is 200", method: "POST", url: "/rest/v1/genres?select=id,name",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
-			body:    `{"id":2,"name":"Fables"}`, wantStatus: 200, wantJSON: `[{"id":2,"name":"Fables"}]`},
-		{name: "merge with a computed field in the representation", method: "POST", url: "/rest/v1/books?select=id,full_title",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
-			body:    `{"id":3,"title":"Cities","pages":1}`, wantStatus: 200, wantJSON: `[{"id":3,"full_title":"Cities (1)"}]`},
-		{name: "ignore duplicates", method: "POST", url: "/rest/v1/genres?select=id,name",
-			headers: map[string]string{"Prefer": "resolution=ignore-duplicates,return=representation"},
-			body:    `[{"id":1,"name":"ignored"},{"id":51,"name":"Newer"}]`, wantStatus: 201, wantJSON: `[{"id":51,"name":"Newer"}]`},
-		{name: "on_conflict column", method: "POST", url: "/rest/v1/items?on_conflict=sku&select=name,qty,sku",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
-			body:    `{"name":"apple2","qty":9,"sku":"A1"}`, wantStatus: 200, wantJSON: `[{"name":"apple2","qty":9,"sku":"A1"}]`},
-		{name: "on_conflict without unique index", method: "POST", url: "/rest/v1/items?on_conflict=name",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates"}, body: `{"name":"x"}`, wantStatus: 400,
-			wantContains: []string{`"42P10"`}},
-		{name: "on_conflict unknown column", method: "POST", url: "/rest/v1/items?on_conflict=nope",
-			headers: map[string]string{"Prefer": "resolution=merge-duplicates"}, body: `{"name":"x"}`, wantStatus: 400},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "merge on primary key", Method: "POST", URL: "/rest/v1/genres?select=id,name&order=id",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
+			Body:    `[{"id":1,"name":"SF"},{"id":50,"name":"New"}]`, WantStatus: 201, WantJSON: `[{"id":1,"name":"SF"},{"id":50,"name":"New"}]`,
+			WantHeaders: map[string]string{"Preference-Applied": "resolution=merge-duplicates, return=representation"}},
+		{Name: "merge that only updates is 200", Method: "POST", URL: "/rest/v1/genres?select=id,name",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
+			Body:    `{"id":2,"name":"Fables"}`, WantStatus: 200, WantJSON: `[{"id":2,"name":"Fables"}]`},
+		{Name: "merge with a computed field in the representation", Method: "POST", URL: "/rest/v1/books?select=id,full_title",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
+			Body:    `{"id":3,"title":"Cities","pages":1}`, WantStatus: 200, WantJSON: `[{"id":3,"full_title":"Cities (1)"}]`},
+		{Name: "ignore duplicates", Method: "POST", URL: "/rest/v1/genres?select=id,name",
+			Headers: map[string]string{"Prefer": "resolution=ignore-duplicates,return=representation"},
+			Body:    `[{"id":1,"name":"ignored"},{"id":51,"name":"Newer"}]`, WantStatus: 201, WantJSON: `[{"id":51,"name":"Newer"}]`},
+		{Name: "on_conflict column", Method: "POST", URL: "/rest/v1/items?on_conflict=sku&select=name,qty,sku",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates,return=representation"},
+			Body:    `{"name":"apple2","qty":9,"sku":"A1"}`, WantStatus: 200, WantJSON: `[{"name":"apple2","qty":9,"sku":"A1"}]`},
+		{Name: "on_conflict without unique index", Method: "POST", URL: "/rest/v1/items?on_conflict=name",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates"}, Body: `{"name":"x"}`, WantStatus: 400,
+			WantContains: []string{`"42P10"`}},
+		{Name: "on_conflict unknown column", Method: "POST", URL: "/rest/v1/items?on_conflict=nope",
+			Headers: map[string]string{"Prefer": "resolution=merge-duplicates"}, Body: `{"name":"x"}`, WantStatus: 400},
+		{Name: "the merged row reads back", URL: "/rest/v1/genres?id=eq.1", WantStatus: 200, WantJSON: `[{"id":1,"name":"SF"}]`},
 	})
-	res := e.do("GET", "/rest/v1/genres?id=eq.1", nil, "")
-	assert.JSONEq(t, `[{"id":1,"name":"SF"}]`, res.body)
 }
 
 func TestUpdateDelete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	runScenarios(t, e, []scenario{
-		{name: "update minimal", method: "PATCH", url: "/rest/v1/items?name=eq.apple", body: `{"qty":10}`, wantStatus: 204},
-		{name: "update representation", method: "PATCH", url: "/rest/v1/items?name=eq.pear&select=name,qty",
-			headers: map[string]string{"Prefer": "return=representation"}, body: `{"qty":7}`, wantStatus: 200,
-			wantJSON: `[{"name":"pear","qty":7}]`, wantHeaders: map[string]string{"Content-Range": "0-0/*"}},
-		{name: "update changes filtered column", method: "PATCH", url: "/rest/v1/items?qty=eq.7&select=qty",
-			headers: map[string]string{"Prefer": "return=representation,count=exact"}, body: `{"qty":8}`, wantStatus: 200,
-			wantJSON: `[{"qty":8}]`, wantHeaders: map[string]string{"Content-Range": "0-0/1"}},
-		{name: "update without filter refused", method: "PATCH", url: "/rest/v1/items", body: `{"qty":1}`, wantStatus: 400,
-			wantContains: []string{`"21000"`, "UPDATE requires a WHERE clause"}},
-		{name: "update with array body", method: "PATCH", url: "/rest/v1/items?id=eq.1", body: `[{"qty":1}]`, wantStatus: 400,
-			wantContains: []string{`"PGRST102"`}},
-		{name: "update unknown column", method: "PATCH", url: "/rest/v1/items?id=eq.1", body: `{"nope":1}`, wantStatus: 400,
-			wantContains: []string{`"PGRST204"`}},
-		{name: "update nothing matched", method: "PATCH", url: "/rest/v1/items?id=eq.999", headers: map[string]string{"Prefer": "return=representation"},
-			body: `{"qty":1}`, wantStatus: 200, wantJSON: `[]`},
-		{name: "delete without filter refused", method: "DELETE", url: "/rest/v1/items", wantStatus: 400,
-			wantContains: []string{"DELETE requires a WHERE clause"}},
-		{name: "delete representation", method: "DELETE", url: "/rest/v1/book_genres?book_id=eq.3&select=genre_id&order=genre_id",
-			headers: map[string]string{"Prefer": "return=representation,count=exact"}, wantStatus: 200,
-			wantJSON: `[{"genre_id":2},{"genre_id":3}]`, wantHeaders: map[string]string{"Content-Range": "*/2"}},
-		{name: "delete minimal", method: "DELETE", url: "/rest/v1/items?name=eq.apple", wantStatus: 204},
-		{name: "delete fk violation", method: "DELETE", url: "/rest/v1/authors?id=eq.1", wantStatus: 409, wantContains: []string{`"23503"`}},
-		{name: "single on multi-row delete rolls back", method: "DELETE", url: "/rest/v1/books?author_id=eq.2&select=id",
-			headers: map[string]string{"Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"}, wantStatus: 406,
-			wantJSON: `{"code":"PGRST116","message":"Cannot coerce the result to a single JSON object","details":"The result contains 2 rows","hint":null}`},
-		{name: "single on one-row update", method: "PATCH", url: "/rest/v1/books?id=eq.3&select=id,pages",
-			headers: map[string]string{"Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"}, body: `{"pages":166}`,
-			wantStatus: 200, wantJSON: `{"id":3,"pages":166}`},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "update minimal", Method: "PATCH", URL: "/rest/v1/items?name=eq.apple", Body: `{"qty":10}`, WantStatus: 204},
+		{Name: "update representation", Method: "PATCH", URL: "/rest/v1/items?name=eq.pear&select=name,qty",
+			Headers: map[string]string{"Prefer": "return=representation"}, Body: `{"qty":7}`, WantStatus: 200,
+			WantJSON: `[{"name":"pear","qty":7}]`, WantHeaders: map[string]string{"Content-Range": "0-0/*"}},
+		{Name: "update changes filtered column", Method: "PATCH", URL: "/rest/v1/items?qty=eq.7&select=qty",
+			Headers: map[string]string{"Prefer": "return=representation,count=exact"}, Body: `{"qty":8}`, WantStatus: 200,
+			WantJSON: `[{"qty":8}]`, WantHeaders: map[string]string{"Content-Range": "0-0/1"}},
+		{Name: "update without filter refused", Method: "PATCH", URL: "/rest/v1/items", Body: `{"qty":1}`, WantStatus: 400,
+			WantContains: []string{`"21000"`, "UPDATE requires a WHERE clause"}},
+		{Name: "update with array body", Method: "PATCH", URL: "/rest/v1/items?id=eq.1", Body: `[{"qty":1}]`, WantStatus: 400,
+			WantContains: []string{`"PGRST102"`}},
+		{Name: "update unknown column", Method: "PATCH", URL: "/rest/v1/items?id=eq.1", Body: `{"nope":1}`, WantStatus: 400,
+			WantContains: []string{`"PGRST204"`}},
+		{Name: "update nothing matched", Method: "PATCH", URL: "/rest/v1/items?id=eq.999", Headers: map[string]string{"Prefer": "return=representation"},
+			Body: `{"qty":1}`, WantStatus: 200, WantJSON: `[]`},
+		{Name: "delete without filter refused", Method: "DELETE", URL: "/rest/v1/items", WantStatus: 400,
+			WantContains: []string{"DELETE requires a WHERE clause"}},
+		{Name: "delete representation", Method: "DELETE", URL: "/rest/v1/book_genres?book_id=eq.3&select=genre_id&order=genre_id",
+			Headers: map[string]string{"Prefer": "return=representation,count=exact"}, WantStatus: 200,
+			WantJSON: `[{"genre_id":2},{"genre_id":3}]`, WantHeaders: map[string]string{"Content-Range": "*/2"}},
+		{Name: "delete minimal", Method: "DELETE", URL: "/rest/v1/items?name=eq.apple", WantStatus: 204},
+		{Name: "delete fk violation", Method: "DELETE", URL: "/rest/v1/authors?id=eq.1", WantStatus: 409, WantContains: []string{`"23503"`}},
+		{Name: "single on multi-row delete rolls back", Method: "DELETE", URL: "/rest/v1/books?author_id=eq.2&select=id",
+			Headers: map[string]string{"Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"}, WantStatus: 406,
+			WantJSON: `{"code":"PGRST116","message":"Cannot coerce the result to a single JSON object","details":"The result contains 2 rows","hint":null}`,
+			After: func(t *testing.T, api *apitest.Env, _ *apitest.Response) {
+				res := api.Do(t, apitest.Request{URL: "/rest/v1/books?author_id=eq.2&select=id&order=id"})
+				assert.JSONEq(t, `[{"id":3},{"id":4}]`, res.String(), "the failed .single() delete must have rolled back")
+			}},
+		{Name: "single on one-row update", Method: "PATCH", URL: "/rest/v1/books?id=eq.3&select=id,pages",
+			Headers: map[string]string{"Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"}, Body: `{"pages":166}`,
+			WantStatus: 200, WantJSON: `{"id":3,"pages":166}`},
+		{Name: "the items left", URL: "/rest/v1/items?select=name,qty&order=id", WantStatus: 200, WantJSON: `[{"name":"pear","qty":8}]`},
 	})
-	res := e.do("GET", "/rest/v1/books?author_id=eq.2&select=id&order=id", nil, "")
-	assert.JSONEq(t, `[{"id":3},{"id":4}]`, res.body, "the failed .single() delete must have rolled back")
-	res = e.do("GET", "/rest/v1/items?select=name,qty&order=id", nil, "")
-	assert.JSONEq(t, `[{"name":"pear","qty":8}]`, res.body)
 }
 
 func TestMaxAffectedAndRollback(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *config.Rest) { c.DBTxEnd = "commit-allow-override" })
-	runScenarios(t, e, []scenario{
-		{name: "max-affected exceeded", method: "DELETE", url: "/rest/v1/book_genres?genre_id=in.(1,3)",
-			headers: map[string]string{"Prefer": "handling=strict, max-affected=2"}, wantStatus: 400,
-			wantContains: []string{`"PGRST124"`, "The query affects 4 rows"}},
-		{name: "max-affected respected", method: "DELETE", url: "/rest/v1/book_genres?genre_id=eq.2",
-			headers: map[string]string{"Prefer": "handling=strict, max-affected=2"}, wantStatus: 204,
-			wantHeaders: map[string]string{"Preference-Applied": "handling=strict, max-affected=2"}},
-		{name: "tx rollback", method: "POST", url: "/rest/v1/genres", headers: map[string]string{"Prefer": "tx=rollback, return=representation"},
-			body: `{"id":60,"name":"rolled back"}`, wantStatus: 201, wantJSON: `[{"id":60,"name":"rolled back"}]`,
-			wantHeaders: map[string]string{"Preference-Applied": "return=representation, tx=rollback"}},
-		{name: "strict with an unknown preference", method: "GET", url: "/rest/v1/genres", headers: map[string]string{"Prefer": "handling=strict, bogus=1"},
-			wantStatus: 400, wantContains: []string{`"PGRST122"`, "bogus=1"}},
-		{name: "lenient ignores unknown preferences", method: "GET", url: "/rest/v1/genres?id=eq.1", headers: map[string]string{"Prefer": "bogus=1"},
-			wantStatus: 200},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "max-affected exceeded", Method: "DELETE", URL: "/rest/v1/book_genres?genre_id=in.(1,3)",
+			Headers: map[string]string{"Prefer": "handling=strict, max-affected=2"}, WantStatus: 400,
+			WantContains: []string{`"PGRST124"`, "The query affects 4 rows"}},
+		{Name: "max-affected respected", Method: "DELETE", URL: "/rest/v1/book_genres?genre_id=eq.2",
+			Headers: map[string]string{"Prefer": "handling=strict, max-affected=2"}, WantStatus: 204,
+			WantHeaders: map[string]string{"Preference-Applied": "handling=strict, max-affected=2"}},
+		{Name: "tx rollback", Method: "POST", URL: "/rest/v1/genres", Headers: map[string]string{"Prefer": "tx=rollback, return=representation"},
+			Body: `{"id":60,"name":"rolled back"}`, WantStatus: 201, WantJSON: `[{"id":60,"name":"rolled back"}]`,
+			WantHeaders: map[string]string{"Preference-Applied": "return=representation, tx=rollback"}},
+		{Name: "strict with an unknown preference", Method: "GET", URL: "/rest/v1/genres", Headers: map[string]string{"Prefer": "handling=strict, bogus=1"},
+			WantStatus: 400, WantContains: []string{`"PGRST122"`, "bogus=1"}},
+		{Name: "lenient ignores unknown preferences", Method: "GET", URL: "/rest/v1/genres?id=eq.1", Headers: map[string]string{"Prefer": "bogus=1"},
+			WantStatus: 200},
 	})
 	assert.Equal(t, 4, count(t, e, "/rest/v1/book_genres"))
 	assert.Equal(t, 3, count(t, e, "/rest/v1/genres"))
 
 	// Without the override, tx=rollback is ignored (and refused under strict).
 	e2 := newEnv(t)
-	res := e2.do("POST", "/rest/v1/genres", map[string]string{"Prefer": "tx=rollback"}, `{"id":61,"name":"kept"}`)
-	require.Equal(t, 201, res.status)
-	assert.Equal(t, 4, count(t, e2, "/rest/v1/genres"))
-	res = e2.do("POST", "/rest/v1/genres", map[string]string{"Prefer": "handling=strict, tx=rollback"}, `{"id":62,"name":"x"}`)
-	assert.Equal(t, 400, res.status)
+	apitest.Run(t, e2.api, []apitest.Scenario{
+		{Name: "tx rollback without the override is ignored", Method: "POST", URL: "/rest/v1/genres",
+			Headers: map[string]string{"Prefer": "tx=rollback"}, Body: `{"id":61,"name":"kept"}`, WantStatus: 201,
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) {
+				assert.Equal(t, 4, count(t, e2, "/rest/v1/genres"))
+			}},
+		{Name: "tx rollback without the override is refused under strict", Method: "POST", URL: "/rest/v1/genres",
+			Headers: map[string]string{"Prefer": "handling=strict, tx=rollback"}, Body: `{"id":62,"name":"x"}`, WantStatus: 400},
+	})
 }
 
 // count reads the exact count of a table through the API as service_role.
 func count(t *testing.T, e *env, url string) int {
 	t.Helper()
-	res := e.do("HEAD", url, map[string]string{"Prefer": "count=exact", "apikey": e.service}, "")
-	require.Equal(t, 200, res.status, res.body)
-	cr := res.headers.Get("Content-Range")
+	res := e.api.Do(t, apitest.Request{Method: "HEAD", URL: url, Headers: map[string]string{"Prefer": "count=exact", "apikey": e.api.Service}})
+	require.Equal(t, 200, res.Status, res.String())
+	cr := res.Header.Get("Content-Range")
 	var n int
 	for i := len(cr) - 1; i >= 0; i-- {
 		if cr[i] == '/' {

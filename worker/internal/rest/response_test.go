@@ -1,13 +1,12 @@
 package rest
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
-	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,56 +17,58 @@ func TestCountsRangesMedia(t *testing.T) {
 	_, err := e.pool.Exec(testCtx(t), "analyze books")
 	require.NoError(t, err)
 	exact := map[string]string{"Prefer": "count=exact"}
-	runScenarios(t, e, []scenario{
-		{name: "count exact, whole page", url: "/rest/v1/books?select=id", headers: exact, wantStatus: 200,
-			wantHeaders: map[string]string{"Content-Range": "0-3/4", "Preference-Applied": "count=exact"}},
-		{name: "count exact, partial page", url: "/rest/v1/books?select=id&limit=2&offset=1", headers: exact, wantStatus: 206,
-			wantHeaders: map[string]string{"Content-Range": "1-2/4"}},
-		{name: "count with filters", url: "/rest/v1/books?select=id&author_id=eq.1", headers: exact, wantStatus: 200,
-			wantHeaders: map[string]string{"Content-Range": "0-1/2"}},
-		{name: "count, empty result", url: "/rest/v1/books?id=eq.999", headers: exact, wantStatus: 200, wantJSON: `[]`,
-			wantHeaders: map[string]string{"Content-Range": "*/0"}},
-		{name: "offset beyond total", url: "/rest/v1/books?offset=10", headers: exact, wantStatus: 416,
-			wantContains: []string{`"PGRST103"`, "An offset of 10 was requested, but there are only 4 rows."}},
-		{name: "head with count", method: "HEAD", url: "/rest/v1/books", headers: exact, wantStatus: 200,
-			wantHeaders: map[string]string{"Content-Range": "0-3/4"}},
-		{name: "planned count", url: "/rest/v1/books?select=id&limit=1", headers: map[string]string{"Prefer": "count=planned"}, wantStatus: 206,
-			wantHeaders: map[string]string{"Content-Range": "0-0/4", "Preference-Applied": "count=planned"}},
-		{name: "estimated count", url: "/rest/v1/books?select=id&limit=1", headers: map[string]string{"Prefer": "count=estimated"}, wantStatus: 206,
-			wantHeaders: map[string]string{"Content-Range": "0-0/4"}},
-		{name: "range header", url: "/rest/v1/books?select=id&order=id", headers: map[string]string{"Range": "1-2", "Range-Unit": "items"},
-			wantStatus: 200, wantJSON: `[{"id":2},{"id":3}]`, wantHeaders: map[string]string{"Content-Range": "1-2/*"}},
-		{name: "range header intersected with limit", url: "/rest/v1/books?select=id&order=id&limit=2", headers: map[string]string{"Range": "1-3"},
-			wantStatus: 200, wantJSON: `[{"id":2}]`},
-		{name: "invalid range", url: "/rest/v1/books", headers: map[string]string{"Range": "3-1"}, wantStatus: 416, wantContains: []string{`"PGRST103"`}},
-		{name: "single object", url: "/rest/v1/books?select=id,title&id=eq.1", headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
-			wantStatus: 200, wantJSON: `{"id":1,"title":"The Dispossessed"}`},
-		{name: "single with none", url: "/rest/v1/books?id=eq.999", headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
-			wantStatus: 406, wantJSON: `{"code":"PGRST116","message":"Cannot coerce the result to a single JSON object","details":"The result contains 0 rows","hint":null}`},
-		{name: "single with many", url: "/rest/v1/books", headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
-			wantStatus: 406, wantContains: []string{"The result contains 4 rows"}},
-		{name: "nulls stripped", url: "/rest/v1/books?select=id,price,editor_id&id=eq.4",
-			headers: map[string]string{"Accept": "application/vnd.pgrst.array+json;nulls=stripped"}, wantStatus: 200, wantJSON: `[{"id":4}]`},
-		{name: "object nulls stripped", url: "/rest/v1/books?select=id,price&id=eq.4",
-			headers: map[string]string{"Accept": "application/vnd.pgrst.object+json;nulls=stripped"}, wantStatus: 200, wantJSON: `{"id":4}`},
-		{name: "csv", url: "/rest/v1/books?select=id,title,tags&id=in.(1,4)&order=id", headers: map[string]string{"Accept": "text/csv"},
-			wantStatus: 200, wantHeaders: map[string]string{"Content-Type": "text/csv; charset=utf-8"}},
-		{name: "unsupported media type", url: "/rest/v1/books", headers: map[string]string{"Accept": "application/xml"}, wantStatus: 406,
-			wantJSON: `{"code":"PGRST107","message":"None of these media types are available: application/xml","details":null,"hint":null}`},
-		{name: "wildcard accept", url: "/rest/v1/genres?id=eq.1", headers: map[string]string{"Accept": "*/*"}, wantStatus: 200},
-		{name: "max rows is not exceeded", url: "/rest/v1/books?limit=5000", wantStatus: 200},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "count exact, whole page", URL: "/rest/v1/books?select=id", Headers: exact, WantStatus: 200,
+			WantHeaders: map[string]string{"Content-Range": "0-3/4", "Preference-Applied": "count=exact"}},
+		{Name: "count exact, partial page", URL: "/rest/v1/books?select=id&limit=2&offset=1", Headers: exact, WantStatus: 206,
+			WantHeaders: map[string]string{"Content-Range": "1-2/4"}},
+		{Name: "count with filters", URL: "/rest/v1/books?select=id&author_id=eq.1", Headers: exact, WantStatus: 200,
+			WantHeaders: map[string]string{"Content-Range": "0-1/2"}},
+		{Name: "count, empty result", URL: "/rest/v1/books?id=eq.999", Headers: exact, WantStatus: 200, WantJSON: `[]`,
+			WantHeaders: map[string]string{"Content-Range": "*/0"}},
+		{Name: "offset beyond total", URL: "/rest/v1/books?offset=10", Headers: exact, WantStatus: 416,
+			WantContains: []string{`"PGRST103"`, "An offset of 10 was requested, but there are only 4 rows."}},
+		{Name: "head with count", Method: "HEAD", URL: "/rest/v1/books", Headers: exact, WantStatus: 200,
+			WantHeaders: map[string]string{"Content-Range": "0-3/4"}},
+		{Name: "planned count", URL: "/rest/v1/books?select=id&limit=1", Headers: map[string]string{"Prefer": "count=planned"}, WantStatus: 206,
+			WantHeaders: map[string]string{"Content-Range": "0-0/4", "Preference-Applied": "count=planned"}},
+		{Name: "estimated count", URL: "/rest/v1/books?select=id&limit=1", Headers: map[string]string{"Prefer": "count=estimated"}, WantStatus: 206,
+			WantHeaders: map[string]string{"Content-Range": "0-0/4"}},
+		{Name: "range header", URL: "/rest/v1/books?select=id&order=id", Headers: map[string]string{"Range": "1-2", "Range-Unit": "items"},
+			WantStatus: 200, WantJSON: `[{"id":2},{"id":3}]`, WantHeaders: map[string]string{"Content-Range": "1-2/*"}},
+		{Name: "range header intersected with limit", URL: "/rest/v1/books?select=id&order=id&limit=2", Headers: map[string]string{"Range": "1-3"},
+			WantStatus: 200, WantJSON: `[{"id":2}]`},
+		{Name: "invalid range", URL: "/rest/v1/books", Headers: map[string]string{"Range": "3-1"}, WantStatus: 416, WantContains: []string{`"PGRST103"`}},
+		{Name: "single object", URL: "/rest/v1/books?select=id,title&id=eq.1", Headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
+			WantStatus: 200, WantJSON: `{"id":1,"title":"The Dispossessed"}`},
+		{Name: "single with none", URL: "/rest/v1/books?id=eq.999", Headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
+			WantStatus: 406, WantJSON: `{"code":"PGRST116","message":"Cannot coerce the result to a single JSON object","details":"The result contains 0 rows","hint":null}`},
+		{Name: "single with many", URL: "/rest/v1/books", Headers: map[string]string{"Accept": "application/vnd.pgrst.object+json"},
+			WantStatus: 406, WantContains: []string{"The result contains 4 rows"}},
+		{Name: "nulls stripped", URL: "/rest/v1/books?select=id,price,editor_id&id=eq.4",
+			Headers: map[string]string{"Accept": "application/vnd.pgrst.array+json;nulls=stripped"}, WantStatus: 200, WantJSON: `[{"id":4}]`},
+		{Name: "object nulls stripped", URL: "/rest/v1/books?select=id,price&id=eq.4",
+			Headers: map[string]string{"Accept": "application/vnd.pgrst.object+json;nulls=stripped"}, WantStatus: 200, WantJSON: `{"id":4}`},
+		{Name: "csv", URL: "/rest/v1/books?select=id,title,tags&id=in.(1,4)&order=id", Headers: map[string]string{"Accept": "text/csv"},
+			WantStatus: 200, WantHeaders: map[string]string{"Content-Type": "text/csv; charset=utf-8"}},
+		{Name: "unsupported media type", URL: "/rest/v1/books", Headers: map[string]string{"Accept": "application/xml"}, WantStatus: 406,
+			WantJSON: `{"code":"PGRST107","message":"None of these media types are available: application/xml","details":null,"hint":null}`},
+		{Name: "wildcard accept", URL: "/rest/v1/genres?id=eq.1", Headers: map[string]string{"Accept": "*/*"}, WantStatus: 200},
+		{Name: "max rows is not exceeded", URL: "/rest/v1/books?limit=5000", WantStatus: 200},
+		{Name: "csv body", URL: "/rest/v1/books?select=id,title,tags,price&id=in.(1,4)&order=id", Headers: map[string]string{"Accept": "text/csv"},
+			WantStatus: 200, After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "id,title,tags,price\n1,The Dispossessed,\"[\"\"sf\"\",\"\"classic\"\"]\",9.99\n4,If on a winter's night a traveler,[],", r.String())
+			}},
 	})
-	res := e.do("GET", "/rest/v1/books?select=id,title,tags,price&id=in.(1,4)&order=id", map[string]string{"Accept": "text/csv"}, "")
-	assert.Equal(t, "id,title,tags,price\n1,The Dispossessed,\"[\"\"sf\"\",\"\"classic\"\"]\",9.99\n4,If on a winter's night a traveler,[],", res.body)
 }
 
 func TestMaxRows(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *config.Rest) { c.DBMaxRows = 2 })
-	runScenarios(t, e, []scenario{
-		{name: "truncated", url: "/rest/v1/books?select=id&order=id", headers: map[string]string{"Prefer": "count=exact"}, wantStatus: 206,
-			wantJSON: `[{"id":1},{"id":2}]`, wantHeaders: map[string]string{"Content-Range": "0-1/4"}},
-		{name: "smaller limit kept", url: "/rest/v1/books?select=id&order=id&limit=1", wantStatus: 200, wantJSON: `[{"id":1}]`},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "truncated", URL: "/rest/v1/books?select=id&order=id", Headers: map[string]string{"Prefer": "count=exact"}, WantStatus: 206,
+			WantJSON: `[{"id":1},{"id":2}]`, WantHeaders: map[string]string{"Content-Range": "0-1/4"}},
+		{Name: "smaller limit kept", URL: "/rest/v1/books?select=id&order=id&limit=1", WantStatus: 200, WantJSON: `[{"id":1}]`},
 	})
 }
 
@@ -81,17 +82,17 @@ func TestProfiles(t *testing.T) {
 		notify pgrst, 'reload schema'`)
 	require.NoError(t, err)
 	require.NoError(t, e.h.Cache().LoadNow(testCtx(t)))
-	runScenarios(t, e, []scenario{
-		{name: "accept-profile", url: "/rest/v1/things", headers: map[string]string{"Accept-Profile": "extra"}, wantStatus: 200,
-			wantJSON: `[{"id":1,"label":"in extra"}]`},
-		{name: "default profile is the first schema", url: "/rest/v1/things", wantStatus: 404, wantContains: []string{"public.things"}},
-		{name: "public explicitly", url: "/rest/v1/genres?id=eq.1", headers: map[string]string{"Accept-Profile": "public"}, wantStatus: 200},
-		{name: "content-profile for writes", method: "POST", url: "/rest/v1/things", headers: map[string]string{"Content-Profile": "extra"},
-			body: `{"id":2,"label":"two"}`, wantStatus: 201},
-		{name: "rpc in another schema", method: "POST", url: "/rest/v1/rpc/label", headers: map[string]string{"Content-Profile": "extra"},
-			body: `{"i":2}`, wantStatus: 200, wantJSON: `"two"`},
-		{name: "schema not exposed", url: "/rest/v1/users", headers: map[string]string{"Accept-Profile": "auth"}, wantStatus: 406,
-			wantJSON: `{"code":"PGRST106","message":"Invalid schema: auth","details":null,"hint":"Only the following schemas are exposed: public, extra"}`},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "accept-profile", URL: "/rest/v1/things", Headers: map[string]string{"Accept-Profile": "extra"}, WantStatus: 200,
+			WantJSON: `[{"id":1,"label":"in extra"}]`},
+		{Name: "default profile is the first schema", URL: "/rest/v1/things", WantStatus: 404, WantContains: []string{"public.things"}},
+		{Name: "public explicitly", URL: "/rest/v1/genres?id=eq.1", Headers: map[string]string{"Accept-Profile": "public"}, WantStatus: 200},
+		{Name: "content-profile for writes", Method: "POST", URL: "/rest/v1/things", Headers: map[string]string{"Content-Profile": "extra"},
+			Body: `{"id":2,"label":"two"}`, WantStatus: 201},
+		{Name: "rpc in another schema", Method: "POST", URL: "/rest/v1/rpc/label", Headers: map[string]string{"Content-Profile": "extra"},
+			Body: `{"i":2}`, WantStatus: 200, WantJSON: `"two"`},
+		{Name: "schema not exposed", URL: "/rest/v1/users", Headers: map[string]string{"Accept-Profile": "auth"}, WantStatus: 406,
+			WantJSON: `{"code":"PGRST106","message":"Invalid schema: auth","details":null,"hint":"Only the following schemas are exposed: public, extra"}`},
 	})
 }
 
@@ -99,48 +100,40 @@ func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	asUser := func(sub string) map[string]string {
-		return map[string]string{"Authorization": "Bearer " + userToken(t, sub)}
+		return map[string]string{"Authorization": apitest.Bearer(e.api.UserToken(t, sub))}
 	}
-	runScenarios(t, e, []scenario{
-		{name: "anon sees public notes only", url: "/rest/v1/notes?select=body", wantStatus: 200, wantJSON: `[{"body":"alice public"}]`},
-		{name: "alice sees hers", url: "/rest/v1/notes?select=body&order=id", headers: asUser(alice), wantStatus: 200,
-			wantJSON: `[{"body":"alice public"},{"body":"alice secret"}]`},
-		{name: "bob sees his", url: "/rest/v1/notes?select=body", headers: asUser(bob), wantStatus: 200, wantJSON: `[{"body":"bob secret"}]`},
-		{name: "service role sees all", url: "/rest/v1/notes?select=id", headers: map[string]string{"apikey": e.service}, wantStatus: 200,
-			wantJSON: `[{"id":1},{"id":2},{"id":3}]`},
-		{name: "service role as bearer", url: "/rest/v1/notes?select=id&id=eq.3", headers: map[string]string{"Authorization": "Bearer " + e.service},
-			wantStatus: 200, wantJSON: `[{"id":3}]`},
-		{name: "anon cannot insert", method: "POST", url: "/rest/v1/notes", body: `{"body":"x"}`, wantStatus: 401, wantContains: []string{`"42501"`}},
-		{name: "user inserts own with default owner", method: "POST", url: "/rest/v1/notes?select=owner,body", body: `{"body":"bob new"}`,
-			headers: map[string]string{"Authorization": "Bearer " + userToken(t, bob), "Prefer": "return=representation"}, wantStatus: 201,
-			wantJSON: `[{"owner":"` + bob + `","body":"bob new"}]`},
-		{name: "user cannot insert for another", method: "POST", url: "/rest/v1/notes", body: `{"body":"forged","owner":"` + alice + `"}`,
-			headers: asUser(bob), wantStatus: 403, wantContains: []string{`"42501"`, "row-level security"}},
-		{name: "update of invisible rows changes nothing", method: "PATCH", url: "/rest/v1/notes?id=eq.1", body: `{"body":"hacked"}`,
-			headers: map[string]string{"Authorization": "Bearer " + userToken(t, bob), "Prefer": "return=representation"}, wantStatus: 200, wantJSON: `[]`},
-		{name: "expired token", url: "/rest/v1/notes", headers: map[string]string{"Authorization": "Bearer " + expiredToken(t)}, wantStatus: 401,
-			wantContains: []string{`"PGRST303"`, "JWT expired"}},
-		{name: "garbage token", url: "/rest/v1/notes", headers: map[string]string{"Authorization": "Bearer abc.def.ghi"}, wantStatus: 401,
-			wantContains: []string{`"PGRST301"`}},
-		{name: "bad apikey", url: "/rest/v1/notes", headers: map[string]string{"apikey": "nope"}, wantStatus: 401},
-		{name: "no apikey", url: "/rest/v1/notes", headers: map[string]string{"apikey": ""}, wantStatus: 401},
-		{name: "forbidden role claim", url: "/rest/v1/notes", headers: map[string]string{"Authorization": "Bearer " + roleToken(t, "postgres")},
-			wantStatus: 401},
+	expired := e.api.Token(t, jwt.MapClaims{"sub": alice, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()})
+	postgres := e.api.Token(t, jwt.MapClaims{"role": "postgres", "exp": time.Now().Add(time.Hour).Unix()})
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "anon sees public notes only", URL: "/rest/v1/notes?select=body", WantStatus: 200, WantJSON: `[{"body":"alice public"}]`},
+		{Name: "alice sees hers", URL: "/rest/v1/notes?select=body&order=id", Headers: asUser(alice), WantStatus: 200,
+			WantJSON: `[{"body":"alice public"},{"body":"alice secret"}]`},
+		{Name: "bob sees his", URL: "/rest/v1/notes?select=body", Headers: asUser(bob), WantStatus: 200, WantJSON: `[{"body":"bob secret"}]`},
+		{Name: "service role sees all", URL: "/rest/v1/notes?select=id", Headers: map[string]string{"apikey": e.api.Service}, WantStatus: 200,
+			WantJSON: `[{"id":1},{"id":2},{"id":3}]`},
+		{Name: "service role as bearer", URL: "/rest/v1/notes?select=id&id=eq.3", Headers: map[string]string{"Authorization": apitest.Bearer(e.api.Service)},
+			WantStatus: 200, WantJSON: `[{"id":3}]`},
+		{Name: "anon cannot insert", Method: "POST", URL: "/rest/v1/notes", Body: `{"body":"x"}`, WantStatus: 401, WantContains: []string{`"42501"`}},
+		{Name: "user inserts own with default owner", Method: "POST", URL: "/rest/v1/notes?select=owner,body", Body: `{"body":"bob new"}`,
+			Headers: map[string]string{"Authorization": apitest.Bearer(e.api.UserToken(t, bob)), "Prefer": "return=representation"}, WantStatus: 201,
+			WantJSON: `[{"owner":"` + bob + `","body":"bob new"}]`},
+		{Name: "user cannot insert for another", Method: "POST", URL: "/rest/v1/notes", Body: `{"body":"forged","owner":"` + alice + `"}`,
+			Headers: asUser(bob), WantStatus: 403, WantContains: []string{`"42501"`, "row-level security"}},
+		{Name: "update of invisible rows changes nothing", Method: "PATCH", URL: "/rest/v1/notes?id=eq.1", Body: `{"body":"hacked"}`,
+			Headers: map[string]string{"Authorization": apitest.Bearer(e.api.UserToken(t, bob)), "Prefer": "return=representation"}, WantStatus: 200, WantJSON: `[]`,
+			After: func(t *testing.T, api *apitest.Env, _ *apitest.Response) {
+				res := api.Do(t, apitest.Request{URL: "/rest/v1/notes?id=eq.1&select=body", Headers: map[string]string{"apikey": api.Service}})
+				assert.JSONEq(t, `[{"body":"alice public"}]`, res.String())
+			}},
+		{Name: "expired token", URL: "/rest/v1/notes", Headers: map[string]string{"Authorization": apitest.Bearer(expired)}, WantStatus: 401,
+			WantContains: []string{`"PGRST303"`, "JWT expired"}},
+		{Name: "garbage token", URL: "/rest/v1/notes", Headers: map[string]string{"Authorization": "Bearer abc.def.ghi"}, WantStatus: 401,
+			WantContains: []string{`"PGRST301"`}},
+		{Name: "bad apikey", URL: "/rest/v1/notes", Headers: map[string]string{"apikey": "nope"}, WantStatus: 401},
+		{Name: "no apikey", URL: "/rest/v1/notes", Headers: map[string]string{"apikey": ""}, WantStatus: 401},
+		{Name: "forbidden role claim", URL: "/rest/v1/notes", Headers: map[string]string{"Authorization": apitest.Bearer(postgres)},
+			WantStatus: 401},
 	})
-	res := e.do("GET", "/rest/v1/notes?id=eq.1&select=body", map[string]string{"apikey": e.service}, "")
-	assert.JSONEq(t, `[{"body":"alice public"}]`, res.body)
-}
-
-func expiredToken(t *testing.T) string {
-	tok, err := jwtauth.Sign([]byte(testSecret), jwt.MapClaims{"sub": alice, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()})
-	require.NoError(t, err)
-	return tok
-}
-
-func roleToken(t *testing.T, role string) string {
-	tok, err := jwtauth.Sign([]byte(testSecret), jwt.MapClaims{"role": role, "exp": time.Now().Add(time.Hour).Unix()})
-	require.NoError(t, err)
-	return tok
 }
 
 func TestOpenAPI(t *testing.T) {
@@ -149,56 +142,55 @@ func TestOpenAPI(t *testing.T) {
 	_, err := e.pool.Exec(testCtx(t), `create table hidden (id int); revoke all on hidden from anon;`)
 	require.NoError(t, err)
 	require.NoError(t, e.h.Cache().LoadNow(testCtx(t)))
-	res := e.do("GET", "/rest/v1/", map[string]string{"Accept": "application/openapi+json"}, "")
-	require.Equal(t, 200, res.status, res.body)
-	assert.Equal(t, "application/openapi+json; charset=utf-8", res.headers.Get("Content-Type"))
-	var doc struct {
-		Swagger     string                    `json:"swagger"`
-		Paths       map[string]map[string]any `json:"paths"`
-		Definitions map[string]struct {
-			Properties map[string]map[string]any `json:"properties"`
-			Required   []string                  `json:"required"`
-		} `json:"definitions"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(res.body), &doc))
-	assert.Equal(t, "2.0", doc.Swagger)
-	assert.Contains(t, doc.Paths, "/books")
-	assert.Contains(t, doc.Paths, "/rpc/add")
-	assert.Contains(t, doc.Paths["/rpc/add"], "get")
-	assert.NotContains(t, doc.Paths["/rpc/insert_item"], "get", "volatile functions are POST only")
-	assert.NotContains(t, doc.Paths, "/hidden", "anon may not use it")
-	assert.Equal(t, "integer", doc.Definitions["books"].Properties["pages"]["type"])
-	assert.Equal(t, []any{"happy", "sad", "neutral"}, doc.Definitions["books"].Properties["mood"]["enum"])
-	assert.Contains(t, doc.Definitions["books"].Required, "title")
-
-	res = e.do("GET", "/rest/v1/", map[string]string{"apikey": e.service}, "")
-	require.Equal(t, 200, res.status)
-	assert.Contains(t, res.body, `"/hidden"`)
-
-	res = e.do("GET", "/rest/v1/", map[string]string{"Accept": "text/csv"}, "")
-	assert.Equal(t, 406, res.status)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "the document anon sees", URL: "/rest/v1/", Headers: map[string]string{"Accept": "application/openapi+json"}, WantStatus: 200,
+			WantHeaders: map[string]string{"Content-Type": "application/openapi+json; charset=utf-8"},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				var doc struct {
+					Swagger     string                    `json:"swagger"`
+					Paths       map[string]map[string]any `json:"paths"`
+					Definitions map[string]struct {
+						Properties map[string]map[string]any `json:"properties"`
+						Required   []string                  `json:"required"`
+					} `json:"definitions"`
+				}
+				r.JSON(t, &doc)
+				assert.Equal(t, "2.0", doc.Swagger)
+				assert.Contains(t, doc.Paths, "/books")
+				assert.Contains(t, doc.Paths, "/rpc/add")
+				assert.Contains(t, doc.Paths["/rpc/add"], "get")
+				assert.NotContains(t, doc.Paths["/rpc/insert_item"], "get", "volatile functions are POST only")
+				assert.NotContains(t, doc.Paths, "/hidden", "anon may not use it")
+				assert.Equal(t, "integer", doc.Definitions["books"].Properties["pages"]["type"])
+				assert.Equal(t, []any{"happy", "sad", "neutral"}, doc.Definitions["books"].Properties["mood"]["enum"])
+				assert.Contains(t, doc.Definitions["books"].Required, "title")
+			}},
+		{Name: "service_role sees every table", URL: "/rest/v1/", Headers: map[string]string{"apikey": e.api.Service}, WantStatus: 200,
+			WantContains: []string{`"/hidden"`}},
+		{Name: "csv is not offered", URL: "/rest/v1/", Headers: map[string]string{"Accept": "text/csv"}, WantStatus: 406},
+	})
 
 	off := newEnv(t, func(c *config.Rest) { c.RestOpenAPIMode = "disabled" })
-	res = off.do("GET", "/rest/v1/", nil, "")
-	assert.Equal(t, 404, res.status)
-	assert.Contains(t, res.body, "PGRST126")
+	apitest.Run(t, off.api, []apitest.Scenario{
+		{Name: "disabled", URL: "/rest/v1/", WantStatus: 404, WantContains: []string{"PGRST126"}},
+	})
 }
 
 func TestPaths(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	runScenarios(t, e, []scenario{
-		{name: "deeper path", url: "/rest/v1/books/1", wantStatus: 404, wantContains: []string{`"PGRST125"`}},
-		{name: "put needs the primary key filter", method: "PUT", url: "/rest/v1/genres?name=eq.x", body: `{"id":1,"name":"x"}`, wantStatus: 405,
-			wantContains: []string{`"PGRST105"`}},
-		{name: "put payload must match", method: "PUT", url: "/rest/v1/genres?id=eq.1", body: `{"id":2,"name":"x"}`, wantStatus: 400,
-			wantContains: []string{`"PGRST115"`}},
-		{name: "put replaces", method: "PUT", url: "/rest/v1/genres?id=eq.1", body: `{"id":1,"name":"SF"}`,
-			headers: map[string]string{"Prefer": "return=representation"}, wantStatus: 200, wantJSON: `[{"id":1,"name":"SF"}]`},
-		{name: "put inserts", method: "PUT", url: "/rest/v1/genres?id=eq.70", body: `{"id":70,"name":"New"}`, wantStatus: 204},
-		{name: "unsupported method", method: "OPTIONS", url: "/rest/v1/books", wantStatus: 405, wantContains: []string{`"PGRST117"`}},
-		{name: "percent-encoded table", url: "/rest/v1/%67enres?id=eq.2", wantStatus: 200, wantJSON: `[{"id":2,"name":"Fable"}]`},
-		{name: "apikey in query is not a filter", url: "/rest/v1/genres?id=eq.1&apikey=" + e.anon, headers: map[string]string{"apikey": ""}, wantStatus: 200},
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "deeper path", URL: "/rest/v1/books/1", WantStatus: 404, WantContains: []string{`"PGRST125"`}},
+		{Name: "put needs the primary key filter", Method: "PUT", URL: "/rest/v1/genres?name=eq.x", Body: `{"id":1,"name":"x"}`, WantStatus: 405,
+			WantContains: []string{`"PGRST105"`}},
+		{Name: "put payload must match", Method: "PUT", URL: "/rest/v1/genres?id=eq.1", Body: `{"id":2,"name":"x"}`, WantStatus: 400,
+			WantContains: []string{`"PGRST115"`}},
+		{Name: "put replaces", Method: "PUT", URL: "/rest/v1/genres?id=eq.1", Body: `{"id":1,"name":"SF"}`,
+			Headers: map[string]string{"Prefer": "return=representation"}, WantStatus: 200, WantJSON: `[{"id":1,"name":"SF"}]`},
+		{Name: "put inserts", Method: "PUT", URL: "/rest/v1/genres?id=eq.70", Body: `{"id":70,"name":"New"}`, WantStatus: 204},
+		{Name: "unsupported method", Method: "OPTIONS", URL: "/rest/v1/books", WantStatus: 405, WantContains: []string{`"PGRST117"`}},
+		{Name: "percent-encoded table", URL: "/rest/v1/%67enres?id=eq.2", WantStatus: 200, WantJSON: `[{"id":2,"name":"Fable"}]`},
+		{Name: "apikey in query is not a filter", URL: "/rest/v1/genres?id=eq.1&apikey=" + e.api.Anon, Headers: map[string]string{"apikey": ""}, WantStatus: 200},
 	})
 }
 
@@ -212,10 +204,9 @@ func TestRoleSettings(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.h.Cache().LoadNow(testCtx(t)))
 	assert.Contains(t, e.h.Cache().Get().RoleSettings("authenticated"), [2]string{"statement_timeout", "50ms"})
-	res := e.do("GET", "/rest/v1/rpc/slow", map[string]string{"Authorization": "Bearer " + userToken(t, alice)}, "")
-	assert.Equal(t, 500, res.status)
-	assert.Contains(t, res.body, "57014")
-	assert.Contains(t, res.body, "statement timeout")
-	res = e.do("GET", "/rest/v1/rpc/slow", nil, "")
-	assert.Equal(t, 200, res.status, "anon has no timeout")
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "authenticated has the timeout", URL: "/rest/v1/rpc/slow", Headers: map[string]string{"Authorization": apitest.Bearer(e.api.UserToken(t, alice))},
+			WantStatus: 500, WantContains: []string{"57014", "statement timeout"}},
+		{Name: "anon has no timeout", URL: "/rest/v1/rpc/slow", WantStatus: 200},
+	})
 }

@@ -2,14 +2,11 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/stretchr/testify/require"
 )
@@ -39,18 +36,12 @@ func TestQueryEndsWithItsRequest(t *testing.T) {
 		return c.Next()
 	})
 	e.h.Mount(app)
+	api := newAPI(t, app)
 
-	type result struct {
-		res *http.Response
-		err error
-	}
-	done := make(chan result, 1)
+	done := make(chan *apitest.Response, 1)
 	go func() {
-		req := httptest.NewRequest("POST", "/rest/v1/rpc/nap", nil)
-		req.Header.Set("apikey", e.service)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := app.Test(req, -1)
-		done <- result{res, err}
+		done <- api.Do(t, apitest.Request{Method: "POST", URL: "/rest/v1/rpc/nap",
+			Headers: map[string]string{"apikey": api.Service, "Content-Type": "application/json"}})
 	}()
 
 	require.Eventually(t, func() bool {
@@ -61,19 +52,14 @@ func TestQueryEndsWithItsRequest(t *testing.T) {
 	}, 30*time.Second, 10*time.Millisecond, "the call never reached PostgreSQL")
 	cancel()
 
-	var r result
+	var r *apitest.Response
 	select {
 	case r = <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the query outlived its request's context")
 	}
-	require.NoError(t, r.err)
-	body, err := io.ReadAll(r.res.Body)
-	require.NoError(t, err)
-	require.Equal(t, statusClientClosed, r.res.StatusCode, "%s", body)
-	var eb map[string]any
-	require.NoError(t, json.Unmarshal(body, &eb))
-	require.Equal(t, codeInternal, eb["code"])
+	require.Equal(t, statusClientClosed, r.Status, "%s", r.Body)
+	require.Equal(t, codeInternal, r.Map(t)["code"])
 
 	require.Eventually(t, func() bool {
 		var n int
