@@ -305,6 +305,9 @@ func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 			return rpcArgs{}, err
 		}
 		if kind := bodyKindOf(rc.c.Get(fiber.HeaderContentType)); kind != bodyJSON {
+			if body == nil {
+				body = []byte{} // an empty body is an empty value, not NULL
+			}
 			return rpcArgs{post: true, kind: kind, raw: body}, nil
 		}
 		return bodyArgs(body)
@@ -472,7 +475,7 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, err
 		cp.sql = "SELECT " + expr + "::text" + responseGUCsCols
 		if call.set {
 			// one call per row of the body; the count makes every one run
-			cp.sql = "SELECT pg_catalog.count(" + expr + "::text)" + responseGUCsCols
+			cp.sql = "SELECT pg_catalog.count(coalesce(" + expr + "::text, ''))::text" + responseGUCsCols
 		}
 		if argsFrom != "" {
 			cp.sql += " FROM " + argsFrom
