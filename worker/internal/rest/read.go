@@ -216,7 +216,14 @@ func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, rp *readPlan) (int64,
 // respondRead writes a read's status, Content-Range and body.
 func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal int64, total *int64, body []byte) error {
 	c := rc.c
+	upper := offset + pageTotal - 1
+	rng := "*"
+	if pageTotal > 0 && (total == nil || *total != 0) {
+		rng = fmt.Sprintf("%d-%d", offset, upper)
+	}
+	tot := "*"
 	if total != nil {
+		tot = strconv.FormatInt(*total, 10)
 		switch {
 		case offset > *total && *total >= 0 && rc.prefs.Count == "exact":
 			return newErr(416, codeRange, "Requested range not satisfiable").
@@ -225,23 +232,9 @@ func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal
 			status = 206
 		}
 	}
-	c.Set("Content-Range", contentRange(offset, pageTotal, total))
+	c.Set("Content-Range", rng+"/"+tot)
 	finish(rc)
 	return send(rc, m, status, body)
-}
-
-// contentRange is "first-last/total" of a page, "*" for an empty page or
-// an unknown total.
-func contentRange(offset, pageTotal int64, total *int64) string {
-	rng := "*"
-	if pageTotal > 0 && (total == nil || *total != 0) {
-		rng = fmt.Sprintf("%d-%d", offset, offset+pageTotal-1)
-	}
-	tot := "*"
-	if total != nil {
-		tot = strconv.FormatInt(*total, 10)
-	}
-	return rng + "/" + tot
 }
 
 // send writes a body in the negotiated format.
@@ -261,4 +254,18 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 		return c.Send(out)
 	}
 	return c.Send(body)
+}
+
+// contentRange is "first-last/total" of a page, "*" for an empty page or
+// an unknown total (respondRead writes the same, inline, on the read path).
+func contentRange(offset, pageTotal int64, total *int64) string {
+	rng := "*"
+	if pageTotal > 0 && (total == nil || *total != 0) {
+		rng = fmt.Sprintf("%d-%d", offset, offset+pageTotal-1)
+	}
+	tot := "*"
+	if total != nil {
+		tot = strconv.FormatInt(*total, 10)
+	}
+	return rng + "/" + tot
 }
