@@ -162,7 +162,7 @@ func overloadLess(a, b *Function) bool {
 func signature(f *Function) string {
 	var args []string
 	for _, a := range f.Args {
-		args = append(args, strings.TrimSpace(a.Name+" => "+a.Type))
+		args = append(args, a.Name+" => "+a.Type) // " => json" for an unnamed one, as PostgREST writes it
 	}
 	return fmt.Sprintf("%s.%s(%s)", f.Schema, f.Name, strings.Join(args, ", "))
 }

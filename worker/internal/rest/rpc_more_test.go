@@ -121,6 +121,8 @@ func TestRPCOverloads(t *testing.T) {
 			WantFields: map[string]any{"code": "PGRST203"}},
 		{Name: "no arguments: no parameters and all defaulted are both candidates", Method: "POST", URL: "/rest/v1/rpc/ovd", WantStatus: 300,
 			WantJSON: `{"code":"PGRST203","message":"Could not choose the best candidate function between: public.ovd(), public.ovd(a => integer)","details":null,"hint":"` + hint + `"}`},
+		{Name: "two unnamed json parameters", Method: "POST", URL: "/rest/v1/rpc/dup_json", Body: `{"k":1}`, WantStatus: 300,
+			WantFields: map[string]any{"message": "Could not choose the best candidate function between: public.dup_json( => json), public.dup_json( => jsonb)"}},
 		{Name: "no arguments by GET", URL: "/rest/v1/rpc/ovd", WantStatus: 300, WantFields: map[string]any{"code": "PGRST203"}},
 		{Name: "naming the defaulted parameter chooses it", Method: "POST", URL: "/rest/v1/rpc/ovd", Body: `{"a":2}`, WantStatus: 200, WantJSON: `"a"`},
 		{Name: "no arguments: only the defaulted overload fits", Method: "POST", URL: "/rest/v1/rpc/ovs", Body: `{}`, WantStatus: 200, WantJSON: `"optional"`},

@@ -29,3 +29,5 @@ create function log_and_list(n text) returns setof thing_log language sql volati
   $$ insert into thing_log (n) values (n), (n); select * from thing_log where thing_log.n = log_and_list.n order by id $$;
 create function log_count() returns bigint language sql stable as $$ select count(*) from thing_log $$;
 create function who() returns text language sql stable as $$ select current_user::text $$;
+create function dup_json(jsonb) returns text language sql immutable as $$ select 'jsonb' $$;
+create function dup_json(json) returns text language sql immutable as $$ select 'json' $$;
