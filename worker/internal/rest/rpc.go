@@ -102,12 +102,11 @@ func chooseFunction(fns []*Function, a *rpcArgs) (*Function, error) {
 }
 
 // matchesArgs reports whether f's parameters fit the argument names: every
-// required parameter given, every name a parameter (a GET's other keys are
-// filters, so there only the required ones count). A function without
-// parameters takes no JSON keys and no raw body.
+// required parameter given, every name a parameter. A function without
+// parameters takes no arguments and no raw body.
 func matchesArgs(f *Function, a *rpcArgs) bool {
 	if len(f.Args) == 0 {
-		return (len(a.names) == 0 || !a.post) && a.kind == bodyJSON
+		return len(a.names) == 0 && a.kind == bodyJSON
 	}
 	given := 0
 	for _, arg := range f.Args {
@@ -117,7 +116,7 @@ func matchesArgs(f *Function, a *rpcArgs) bool {
 			return false
 		}
 	}
-	return !a.post || given == len(a.names)
+	return given == len(a.names)
 }
 
 // usedArgs are the argument names f takes, in the order given.
@@ -315,12 +314,12 @@ func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 	return rpcArgs{}, newErr(405, codeRPCMethod, "Cannot use the "+rc.method+" method on RPC")
 }
 
-// queryArgs takes the parameters that are neither reserved nor aimed at an
-// embed as arguments.
+// queryArgs takes the parameters that are neither reserved, nor aimed at
+// an embed, nor filters (a value with an operator) as arguments.
 func queryArgs(params []kv) rpcArgs {
 	a := rpcArgs{query: map[string]string{}}
 	for _, p := range params {
-		if reservedParams[p.Key] || strings.Contains(p.Key, ".") {
+		if reservedParams[p.Key] || strings.Contains(p.Key, ".") || filterValue(p.Value) {
 			continue
 		}
 		if _, dup := a.query[p.Key]; !dup {
@@ -329,6 +328,22 @@ func queryArgs(params []kv) rpcArgs {
 		a.query[p.Key] = p.Value
 	}
 	return a
+}
+
+// filterValue reports a query value that filters a call's result rather
+// than giving an argument, told apart as PostgREST does: "not." or an
+// operator (possibly quantified, or a full-text one with its
+// configuration) before the first '.'.
+func filterValue(v string) bool {
+	head, _, dotted := strings.Cut(v, ".")
+	if head == "not" {
+		return dotted
+	}
+	if op, _, ok := strings.Cut(head, "("); ok {
+		return quantifiable[op] || ftsOps[op]
+	}
+	_, ok := operators[head]
+	return ok
 }
 
 // bodyArgs takes a JSON object's keys as arguments, or those of an array
