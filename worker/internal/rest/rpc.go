@@ -483,6 +483,9 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, err
 		return callPlan{}, err
 	}
 	cp := callPlan{readOnly: !a.post}
+	if rc.prefs.Params != "" && a.bulk() {
+		rc.prefs.apply("params=" + rc.prefs.Params)
+	}
 	if rc.prefs.Count != "" {
 		rc.prefs.apply("count=" + rc.prefs.Count)
 	}
