@@ -283,15 +283,15 @@ type rpcArgs struct {
 	kind  bodyKind                   // what a POST body holds
 	names []string                   // the arguments' names (sorted for POST)
 	body  map[string]json.RawMessage // a POST's object body
-	// rows holds an array body's objects (all with the same keys): the
+	// multi: the body is an array of objects, all with the same keys; the
 	// function is called once for each, in order.
-	rows  []json.RawMessage
+	multi bool
 	raw   []byte            // a POST's whole body, "{}" when empty JSON
 	query map[string]string // GET, HEAD: each name's last value
 }
 
 // bulk reports an array body of objects.
-func (a *rpcArgs) bulk() bool { return a.rows != nil }
+func (a *rpcArgs) bulk() bool { return a.multi }
 
 // rpcArgs reads the arguments of a call; only GET, HEAD and POST call.
 func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
@@ -383,7 +383,6 @@ func bodyArgs(body []byte) (rpcArgs, error) {
 // bulkRows takes an array body's elements as the rows of a bulk call when
 // they are all objects; their keys must then be the same.
 func (a *rpcArgs) bulkRows(elems []json.RawMessage) error {
-	rows := make([]json.RawMessage, 0, len(elems))
 	var first []string
 	for i, el := range elems {
 		el = bytes.TrimSpace(el)
@@ -404,9 +403,8 @@ func (a *rpcArgs) bulkRows(elems []json.RawMessage) error {
 		} else if !slices.Equal(keys, first) {
 			return bodyErr("All object keys must match")
 		}
-		rows = append(rows, el)
 	}
-	a.rows, a.names = rows, first
+	a.multi, a.names = true, first
 	return nil
 }
 
