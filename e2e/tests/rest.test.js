@@ -395,3 +395,74 @@ test('DDL reloads every worker\'s schema cache by itself', async () => {
   }
   assert.equal(hits, 4, 'rest_late never became visible on every worker');
 });
+
+test('rpc as PostgREST chooses and calls it: overloads, not-found wording, counts, bulk calls, raw bodies, keys', async () => {
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `
+    create function rest_ov(a text) returns text language sql immutable as $$ select 'text' $$;
+    create function rest_ov(a int) returns text language sql immutable as $$ select 'int' $$;
+    create function rest_ovd(a int default 1) returns text language sql immutable as $$ select 'a' $$;
+    create function rest_ovd() returns text language sql immutable as $$ select 'none' $$;
+    create function rest_shout(text) returns text language sql immutable as $$ select upper($1) $$;
+    create table rest_calls (id serial primary key, n text not null);
+    create function rest_log(n text) returns void language sql as $$ insert into rest_calls (n) values (n) $$;`]);
+  // Both workers must see the new functions (requests alternate between them).
+  const deadline = Date.now() + 10000;
+  let hits = 0;
+  while (hits < 4 && Date.now() < deadline) {
+    const { data, error } = await anon.rpc('rest_ovd', { a: 2 });
+    if (error === null) {
+      assert.equal(data, 'a');
+      hits++;
+    } else {
+      assert.equal(error.code, 'PGRST202');
+      hits = 0;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.equal(hits, 4, 'the new functions never became visible on every worker');
+
+  let res = await anon.rpc('rest_ov', { a: 1 });
+  assert.equal(res.status, 300);
+  assert.equal(res.error.code, 'PGRST203');
+  assert.equal(res.error.message, 'Could not choose the best candidate function between: public.rest_ov(a => integer), public.rest_ov(a => text)');
+  res = await anon.rpc('rest_ovd');
+  assert.equal(res.status, 300);
+  assert.equal(res.error.message, 'Could not choose the best candidate function between: public.rest_ovd(), public.rest_ovd(a => integer)');
+
+  res = await anon.rpc('rest_add', { a: 1, c: 2 });
+  assert.equal(res.status, 404);
+  assert.deepEqual(res.error, {
+    code: 'PGRST202',
+    message: 'Could not find the function public.rest_add(a, c) in the schema cache',
+    details: 'Searched for the function public.rest_add with parameters a, c or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+    hint: 'Perhaps you meant to call the function public.rest_add(a, b)',
+  });
+  res = await anon.rpc('qqq_nothing_like_it', {});
+  assert.equal(res.error.code, 'PGRST202');
+  assert.equal(res.error.hint, null);
+
+  res = await anon.rpc('rest_add', { a: 1, b: 2 }, { count: 'exact' });
+  assert.equal(res.error, null);
+  assert.equal(res.data, 3);
+  assert.equal(res.count, 1);
+  res = await anon.rpc('rest_add', { a: 1, b: 2 }, { head: true, count: 'exact' });
+  assert.equal(res.error, null);
+  assert.equal(res.count, 1);
+
+  assert.deepEqual(ok(await anon.rpc('rest_add', [{ a: 1, b: 2 }, { a: 3, b: 4 }, { a: 100, b: 200 }])), [3, 7, 300]);
+  res = await service.rpc('rest_log', [{ n: 'x' }, { n: 'y' }]);
+  assert.equal(res.error, null);
+  assert.equal(res.status, 204);
+  assert.deepEqual(ok(await service.from('rest_calls').select('n').order('id')), [{ n: 'x' }, { n: 'y' }]);
+
+  const raw = await fetch(`${url}/rest/v1/rpc/rest_shout`, {
+    method: 'POST', headers: { apikey: anonKey, 'Content-Type': 'text/plain' }, body: 'hello there',
+  });
+  assert.equal(raw.status, 200);
+  assert.equal(await raw.json(), 'HELLO THERE');
+
+  const keyless = await fetch(`${url}/rest/v1/rest_genres?select=id`);
+  assert.equal(keyless.status, 401, 'API_KEY_REQUIRED defaults to true');
+  assert.equal((await keyless.json()).code, 'PGRST302');
+});

@@ -18,6 +18,7 @@ type Rest struct {
 	RestOpenAPIMode     string        `env:"REST_OPENAPI_MODE" default:"follow-privileges" desc:"OpenAPI document at GET /rest/v1/: follow-privileges (objects the caller's role may use), ignore-privileges, or disabled."`
 	RestRequestTimeout  time.Duration `env:"REST_REQUEST_TIMEOUT" default:"30s" desc:"Longest a REST request may run in the database before it is cancelled."`
 	RestMaxBodyBytes    int64         `env:"REST_MAX_BODY_BYTES" default:"16777216" desc:"Largest REST request body (JSON for inserts, updates and RPC), in bytes; 413 beyond it."`
+	APIKeyRequired      bool          `env:"API_KEY_REQUIRED" default:"true" desc:"Whether a REST request must carry an apikey or a bearer token (401 PGRST302 without, as on hosted Supabase); false serves key-less requests as anon, as local Supabase stacks do."`
 }
 
 var schemaNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$-]*$`)

@@ -16,6 +16,9 @@ type prefs struct {
 	MaxAffected *int64
 	Tx          string // commit, rollback or ""
 	Timezone    string
+	// Params is "multiple-objects" when asked: an array body to a function
+	// is a call per object (which it is without asking too).
+	Params string
 	// invalid lists tokens that are unknown or malformed.
 	invalid []string
 	// applied lists the tokens that took effect, for Preference-Applied.
@@ -69,6 +72,11 @@ func parsePrefer(headers []string) prefs {
 				ok = v == "commit" || v == "rollback"
 				if ok {
 					p.Tx = v
+				}
+			case "params":
+				ok = v == "multiple-objects"
+				if ok {
+					p.Params = v
 				}
 			case "timezone":
 				ok = validTimezone(v)

@@ -255,3 +255,17 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 	}
 	return c.Send(body)
 }
+
+// contentRange is "first-last/total" of a page, "*" for an empty page or
+// an unknown total (respondRead writes the same, inline, on the read path).
+func contentRange(offset, pageTotal int64, total *int64) string {
+	rng := "*"
+	if pageTotal > 0 && (total == nil || *total != 0) {
+		rng = fmt.Sprintf("%d-%d", offset, offset+pageTotal-1)
+	}
+	tot := "*"
+	if total != nil {
+		tot = strconv.FormatInt(*total, 10)
+	}
+	return rng + "/" + tot
+}

@@ -124,7 +124,7 @@ func (h *Handler) resolve(c *fiber.Ctx) (*reqCtx, error) {
 	if err != nil {
 		return nil, authError(err)
 	}
-	if res.KeyRole == "" && res.Token == "" {
+	if res.KeyRole == "" && res.Token == "" && h.cfg.APIKeyRequired {
 		return nil, newErr(401, codeNoAnon, "No API key found in request").
 			WithHint("No `apikey` request header or url param was found.")
 	}

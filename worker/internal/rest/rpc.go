@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -16,102 +18,233 @@ import (
 var reservedParams = map[string]bool{"select": true, "order": true, "limit": true, "offset": true, "or": true, "and": true,
 	"columns": true, "on_conflict": true, "apikey": true}
 
-// singleJSONArg reports a function taking one unnamed json/jsonb
-// parameter, which receives the whole body.
-func singleJSONArg(f *Function) bool {
-	return len(f.Args) == 1 && f.Args[0].Name == "" && (f.Args[0].BaseType == "json" || f.Args[0].BaseType == "jsonb")
+// bodyKind is what a POST body to a function holds, by its Content-Type:
+// JSON arguments, or a raw value for a function of one unnamed parameter
+// of the matching type.
+type bodyKind int
+
+const (
+	bodyJSON  bodyKind = iota // application/json, and when absent
+	bodyText                  // text/plain → text
+	bodyXML                   // text/xml → xml
+	bodyBytes                 // application/octet-stream → bytea
+)
+
+// bodyKindOf reads a Content-Type.
+func bodyKindOf(contentType string) bodyKind {
+	mt, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "text/plain":
+		return bodyText
+	case "text/xml":
+		return bodyXML
+	case "application/octet-stream":
+		return bodyBytes
+	}
+	return bodyJSON
 }
 
-// chooseFunction picks the overload the given argument names call (spec
-// §8): the one that takes them all, or among several the one that takes
-// exactly them; none is (nil, nil, nil), several is PGRST203.
-func chooseFunction(fns []*Function, keys []string, post bool) (*Function, []string, error) {
-	var matches []overloadMatch
+// rawParamType is the type of the one unnamed parameter a raw body of
+// this kind can go to.
+func (k bodyKind) rawParamType() []string {
+	switch k {
+	case bodyText:
+		return []string{"text"}
+	case bodyXML:
+		return []string{"xml"}
+	case bodyBytes:
+		return []string{"bytea"}
+	}
+	return []string{"json", "jsonb"}
+}
+
+// rawBodyArg reports a function called with the whole POST body: its one
+// parameter is unnamed and of the body's type (json or jsonb for JSON,
+// text, xml, bytea for text/plain, text/xml, application/octet-stream).
+func rawBodyArg(f *Function, a *rpcArgs) bool {
+	if !a.post || len(f.Args) != 1 || f.Args[0].Name != "" {
+		return false
+	}
+	return contains(a.kind.rawParamType(), f.Args[0].BaseType)
+}
+
+// chooseFunction picks the overload the given argument names call, as
+// PostgREST does (spec §8): the overloads whose required parameters are
+// all given and whose parameters take every key; failing those, a function
+// of one unnamed parameter that takes the raw body. None is (nil, nil),
+// several is PGRST203.
+func chooseFunction(fns []*Function, a *rpcArgs) (*Function, error) {
+	var named, raw []*Function
 	for _, f := range fns {
-		if m, ok := matchOverload(f, keys, post); ok {
-			matches = append(matches, m)
+		switch {
+		case matchesArgs(f, a):
+			named = append(named, f)
+		case rawBodyArg(f, a):
+			raw = append(raw, f)
 		}
 	}
-	if len(matches) > 1 {
-		var exact []overloadMatch
-		for _, m := range matches {
-			if m.exact {
-				exact = append(exact, m)
-			}
-		}
-		if len(exact) == 1 {
-			matches = exact
-		}
+	if len(named) == 0 {
+		named = raw
 	}
-	switch len(matches) {
-	case 1:
-		return matches[0].f, matches[0].used, nil
+	switch len(named) {
 	case 0:
-		return nil, nil, nil
+		return nil, nil
+	case 1:
+		return named[0], nil
 	}
+	sort.SliceStable(named, func(i, j int) bool { return overloadLess(named[i], named[j]) })
 	var sigs []string
-	for _, m := range matches {
-		sigs = append(sigs, signature(m.f))
+	for _, f := range named {
+		sigs = append(sigs, signature(f))
 	}
-	return nil, nil, newErr(300, codeAmbiguousFunc, "Could not choose the best candidate function between: "+strings.Join(sigs, ", ")).
+	return nil, newErr(300, codeAmbiguousFunc, "Could not choose the best candidate function between: "+strings.Join(sigs, ", ")).
 		WithHint("Try renaming the parameters or the function itself in the database so function overloading can be resolved")
 }
 
-// overloadMatch is an overload the arguments can call.
-type overloadMatch struct {
-	f     *Function
-	used  []string // the argument names it takes
-	exact bool     // it takes exactly the arguments given, all of its own
+// matchesArgs reports whether f's parameters fit the argument names: every
+// required parameter given, every name a parameter. A function without
+// parameters takes no arguments and no raw body.
+func matchesArgs(f *Function, a *rpcArgs) bool {
+	if len(f.Args) == 0 {
+		return len(a.names) == 0 && a.kind == bodyJSON
+	}
+	given := 0
+	for _, arg := range f.Args {
+		if contains(a.names, arg.Name) {
+			given++
+		} else if !arg.HasDefault {
+			return false
+		}
+	}
+	return given == len(a.names)
 }
 
-// matchOverload reports whether f can be called with the argument names
-// keys: every argument without a default is given, and (POST) every key
-// names an argument; a GET's other keys are filters. A single unnamed json
-// parameter takes any POST body.
-func matchOverload(f *Function, keys []string, post bool) (overloadMatch, bool) {
-	if post && singleJSONArg(f) {
-		return overloadMatch{f: f, exact: true}, true
-	}
-	names := map[string]bool{}
-	for _, a := range f.Args {
-		if a.Name == "" {
-			return overloadMatch{}, false
-		}
-		names[a.Name] = true
-	}
+// usedArgs are the argument names f takes, in the order given.
+func usedArgs(f *Function, names []string) []string {
 	var used []string
-	for _, k := range keys {
-		if names[k] {
-			used = append(used, k)
-		} else if post {
-			return overloadMatch{}, false
+	for _, k := range names {
+		for _, arg := range f.Args {
+			if arg.Name == k {
+				used = append(used, k)
+				break
+			}
 		}
 	}
-	for _, a := range f.Args {
-		if !a.HasDefault && !contains(used, a.Name) {
-			return overloadMatch{}, false
+	return used
+}
+
+// overloadLess orders overloads as PostgREST's schema cache does, which
+// is the order PGRST203 lists them in: fewer parameters first, then
+// without a comment before with one (then by comment), then by the
+// parameters' names, types and whether they are required.
+func overloadLess(a, b *Function) bool {
+	if len(a.Args) != len(b.Args) {
+		return len(a.Args) < len(b.Args)
+	}
+	if a.Comment != b.Comment {
+		return a.Comment < b.Comment
+	}
+	for i := range a.Args {
+		x, y := a.Args[i], b.Args[i]
+		switch {
+		case x.Name != y.Name:
+			return x.Name < y.Name
+		case x.Type != y.Type:
+			return x.Type < y.Type
+		case x.HasDefault != y.HasDefault:
+			return x.HasDefault // required (true) sorts after optional (false)
 		}
 	}
-	return overloadMatch{f: f, used: used, exact: len(used) == len(f.Args)}, true
+	return false
 }
 
 func signature(f *Function) string {
 	var args []string
 	for _, a := range f.Args {
-		args = append(args, strings.TrimSpace(a.Name+" => "+a.Type))
+		args = append(args, a.Name+" => "+a.Type) // " => json" for an unnamed one, as PostgREST writes it
 	}
 	return fmt.Sprintf("%s.%s(%s)", f.Schema, f.Name, strings.Join(args, ", "))
 }
 
-func noFunction(schema, name string, keys []string) *apierr.Error {
+// noFunction is PGRST202 worded as PostgREST words it: the names searched
+// for, and a hint naming the closest overload's parameters (or, when the
+// name is unknown, the closest function name), null when none is close.
+func noFunction(s *Schema, schema, name string, a *rpcArgs) *apierr.Error {
+	keys := append([]string(nil), a.names...)
 	sort.Strings(keys)
-	what := "without parameters"
-	if len(keys) > 0 {
-		what = "with parameters " + strings.Join(keys, ", ")
+	fn := schema + "." + name
+	with := " without parameters"
+	switch len(keys) {
+	case 0:
+	case 1:
+		with = " with parameter " + keys[0]
+	default:
+		with = " with parameters " + strings.Join(keys, ", ")
 	}
-	return newErr(404, codeNoFunction, fmt.Sprintf("Could not find the function %s.%s(%s) in the schema cache", schema, name, strings.Join(keys, ", "))).
-		WithHint(fmt.Sprintf("Perhaps you meant to call the function %s.%s %s", schema, name, what)).
-		WithDetails(fmt.Sprintf("Searched for the function %s.%s %s, but no matches were found in the schema cache.", schema, name, what))
+	rawOnly := a.post && a.kind != bodyJSON
+	msg := "Could not find the function " + fn
+	if !rawOnly {
+		if len(keys) == 0 {
+			msg += " without parameters"
+		} else {
+			msg += "(" + strings.Join(keys, ", ") + ")"
+		}
+	}
+	msg += " in the schema cache"
+	searched := with
+	switch {
+	case a.post && a.kind == bodyText:
+		searched = " with a single unnamed text parameter"
+	case a.post && a.kind == bodyXML:
+		searched = " with a single unnamed xml parameter"
+	case a.post && a.kind == bodyBytes:
+		searched = " with a single unnamed bytea parameter"
+	case a.post:
+		searched = with + " or with a single unnamed json/jsonb parameter"
+	}
+	e := newErr(404, codeNoFunction, msg).
+		WithDetails("Searched for the function " + fn + searched + ", but no matches were found in the schema cache.")
+	if !rawOnly {
+		if hint := noFunctionHint(s, schema, name, keys); hint != "" {
+			e = e.WithHint("Perhaps you meant to call the function " + schema + "." + hint)
+		}
+	}
+	return e
+}
+
+// noFunctionHint is the closest function name (only a close one: names
+// of functions the caller did not ask for stay private), or the name with
+// the parameter list of the overload closest to the given keys.
+func noFunctionHint(s *Schema, schema, name string, keys []string) string {
+	overloads := s.Functions(schema, name)
+	if len(overloads) == 0 {
+		var names []string
+		for _, f := range s.AllFunctions(schema) {
+			if len(names) == 0 || names[len(names)-1] != f.Name {
+				names = append(names, f.Name)
+			}
+		}
+		return closest(name, names, 0.75)
+	}
+	lists := make([]string, 0, len(overloads))
+	for _, f := range overloads {
+		var ps []string
+		for _, arg := range f.Args {
+			ps = append(ps, arg.Name)
+		}
+		lists = append(lists, paramList(ps))
+	}
+	if best := closest(paramList(keys), lists, 0.33); best != "" {
+		return name + best
+	}
+	return ""
+}
+
+// paramList renders parameter names sorted, as "(a, b)".
+func paramList(names []string) string {
+	names = append([]string(nil), names...)
+	sort.Strings(names)
+	return "(" + strings.Join(names, ", ") + ")"
 }
 
 // rpc serves /rest/v1/rpc/{fn}: read the arguments → choose the function
@@ -134,7 +267,7 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 		return err
 	}
 	if call.f.RetVoid {
-		return h.runVoidCall(rc, &plan)
+		return h.runVoidCall(rc, &plan, call.set)
 	}
 	res, err := h.runCall(rc, &call, &plan)
 	if err != nil {
@@ -147,11 +280,18 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 // or the plain query parameters of a GET or HEAD.
 type rpcArgs struct {
 	post  bool
+	kind  bodyKind                   // what a POST body holds
 	names []string                   // the arguments' names (sorted for POST)
 	body  map[string]json.RawMessage // a POST's object body
-	raw   []byte                     // a POST's whole body, "{}" when empty
-	query map[string]string          // GET, HEAD: each name's last value
+	// multi: the body is an array of objects, all with the same keys; the
+	// function is called once for each, in order.
+	multi bool
+	raw   []byte            // a POST's whole body, "{}" when empty JSON
+	query map[string]string // GET, HEAD: each name's last value
 }
+
+// bulk reports an array body of objects.
+func (a *rpcArgs) bulk() bool { return a.multi }
 
 // rpcArgs reads the arguments of a call; only GET, HEAD and POST call.
 func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
@@ -163,17 +303,23 @@ func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 		if err != nil {
 			return rpcArgs{}, err
 		}
+		if kind := bodyKindOf(rc.c.Get(fiber.HeaderContentType)); kind != bodyJSON {
+			if body == nil {
+				body = []byte{} // an empty body is an empty value, not NULL
+			}
+			return rpcArgs{post: true, kind: kind, raw: body}, nil
+		}
 		return bodyArgs(body)
 	}
 	return rpcArgs{}, newErr(405, codeRPCMethod, "Cannot use the "+rc.method+" method on RPC")
 }
 
-// queryArgs takes the parameters that are neither reserved nor aimed at an
-// embed as arguments.
+// queryArgs takes the parameters that are neither reserved, nor aimed at
+// an embed, nor filters (a value with an operator) as arguments.
 func queryArgs(params []kv) rpcArgs {
 	a := rpcArgs{query: map[string]string{}}
 	for _, p := range params {
-		if reservedParams[p.Key] || strings.Contains(p.Key, ".") {
+		if reservedParams[p.Key] || strings.Contains(p.Key, ".") || filterValue(p.Value) {
 			continue
 		}
 		if _, dup := a.query[p.Key]; !dup {
@@ -184,29 +330,82 @@ func queryArgs(params []kv) rpcArgs {
 	return a
 }
 
-// bodyArgs takes a JSON object's keys as arguments; any other JSON value
-// can only go whole to a function of one unnamed json parameter.
+// filterValue reports a query value that filters a call's result rather
+// than giving an argument, told apart as PostgREST does: "not." or an
+// operator (possibly quantified, or a full-text one with its
+// configuration) before the first '.'.
+func filterValue(v string) bool {
+	head, _, dotted := strings.Cut(v, ".")
+	if head == "not" {
+		return dotted
+	}
+	if op, _, ok := strings.Cut(head, "("); ok {
+		return quantifiable[op] || ftsOps[op]
+	}
+	_, ok := operators[head]
+	return ok
+}
+
+// bodyArgs takes a JSON object's keys as arguments, or those of an array
+// of objects that all have the same keys (a call for each); any other
+// JSON value can only go whole to a function of one unnamed json
+// parameter.
 func bodyArgs(body []byte) (rpcArgs, error) {
 	a := rpcArgs{post: true, raw: bytes.TrimSpace(body)}
 	if len(a.raw) == 0 {
 		a.raw = []byte("{}")
 	}
-	if a.raw[0] != '{' {
-		if !json.Valid(a.raw) {
-			return rpcArgs{}, bodyErr("Empty or invalid json")
+	switch a.raw[0] {
+	case '{':
+		var args map[string]json.RawMessage
+		if err := json.Unmarshal(a.raw, &args); err != nil {
+			return rpcArgs{}, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
 		}
+		a.body = args
+		for k := range a.body {
+			a.names = append(a.names, k)
+		}
+		sort.Strings(a.names)
 		return a, nil
+	case '[':
+		var elems []json.RawMessage
+		if err := json.Unmarshal(a.raw, &elems); err != nil {
+			return rpcArgs{}, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
+		}
+		return a, a.bulkRows(elems)
 	}
-	var args map[string]json.RawMessage
-	if err := json.Unmarshal(a.raw, &args); err != nil {
-		return rpcArgs{}, bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
+	if !json.Valid(a.raw) {
+		return rpcArgs{}, bodyErr("Empty or invalid json")
 	}
-	a.body = args
-	for k := range a.body {
-		a.names = append(a.names, k)
-	}
-	sort.Strings(a.names)
 	return a, nil
+}
+
+// bulkRows takes an array body's elements as the rows of a bulk call when
+// they are all objects; their keys must then be the same.
+func (a *rpcArgs) bulkRows(elems []json.RawMessage) error {
+	var first []string
+	for i, el := range elems {
+		el = bytes.TrimSpace(el)
+		if len(el) == 0 || el[0] != '{' {
+			return nil // not objects: the body can only go whole to a json parameter
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(el, &obj); err != nil {
+			return bodyErr("Empty or invalid json").WithDetails(jsonErrDetail(err))
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if i == 0 {
+			first = keys
+		} else if !slices.Equal(keys, first) {
+			return bodyErr("All object keys must match")
+		}
+	}
+	a.multi, a.names = true, first
+	return nil
 }
 
 // rpcCall is the chosen function and what shapes its result.
@@ -215,21 +414,28 @@ type rpcCall struct {
 	used []string // the arguments passed by name
 	q    *query   // the other parameters: select, filters, order, page
 	m    media
+	// set: the result is an array of rows or values (a set-returning
+	// function, or a bulk call of any function).
+	set bool
 }
 
 // chooseCall picks the overload the arguments call and reads the
 // parameters and Accept that shape its result.
 func chooseCall(rc *reqCtx, name string, a *rpcArgs) (rpcCall, error) {
 	fns := rc.schema.Functions(rc.profile, name)
-	f, used, err := chooseFunction(fns, a.names, a.post)
+	f, err := chooseFunction(fns, a)
 	if err != nil {
 		return rpcCall{}, err
 	}
 	if f == nil {
-		if a.post && a.raw[0] != '{' && len(fns) > 0 {
+		if a.post && a.kind == bodyJSON && a.raw[0] != '{' && !a.bulk() && len(fns) > 0 {
 			return rpcCall{}, bodyErr("Empty or invalid json").WithDetails("RPC arguments must be a JSON object")
 		}
-		return rpcCall{}, noFunction(rc.profile, name, a.names)
+		return rpcCall{}, noFunction(rc.schema, rc.profile, name, a)
+	}
+	var used []string
+	if !rawBodyArg(f, a) {
+		used = usedArgs(f, a.names)
 	}
 	if !a.post {
 		var rest []kv
@@ -248,10 +454,11 @@ func chooseCall(rc *reqCtx, name string, a *rpcArgs) (rpcCall, error) {
 	if err != nil {
 		return rpcCall{}, err
 	}
-	if rc.prefs.MaxAffected != nil && rc.prefs.Handling == "strict" && !f.RetSet {
+	call := rpcCall{f: f, used: used, q: q, m: m, set: f.RetSet || (a.bulk() && len(used) > 0)}
+	if rc.prefs.MaxAffected != nil && rc.prefs.Handling == "strict" && !call.set {
 		return rpcCall{}, newErr(400, codeMaxAffectedRPC, "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
 	}
-	return rpcCall{f: f, used: used, q: q, m: m}, nil
+	return call, nil
 }
 
 // callPlan is the statement of a call and what running and answering it
@@ -265,7 +472,8 @@ type callPlan struct {
 
 // planCall writes the statement: for a void function the call alone;
 // otherwise the rows it returns, shaped like a table read (select, filters,
-// order, page, count), aggregated into the body.
+// order, page, count), aggregated into the body. With a count the rows are
+// materialized once, so the function runs once for the page and the total.
 func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, error) {
 	p := newPlanner(rc.schema, call.q, h.cfg.DBAggregatesEnabled)
 	expr, argsFrom, err := callExpr(p, call, a)
@@ -273,8 +481,18 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, err
 		return callPlan{}, err
 	}
 	cp := callPlan{readOnly: !a.post}
+	if rc.prefs.Params != "" && a.bulk() {
+		rc.prefs.apply("params=" + rc.prefs.Params)
+	}
+	if rc.prefs.Count != "" {
+		rc.prefs.apply("count=" + rc.prefs.Count)
+	}
 	if call.f.RetVoid {
 		cp.sql = "SELECT " + expr + "::text" + responseGUCsCols
+		if call.set {
+			// one call per row of the body; the count makes every one run
+			cp.sql = "SELECT pg_catalog.count(coalesce(" + expr + "::text, ''))::text" + responseGUCsCols
+		}
 		if argsFrom != "" {
 			cp.sql += " FROM " + argsFrom
 		}
@@ -285,33 +503,42 @@ func (h *Handler) planCall(rc *reqCtx, call *rpcCall, a *rpcArgs) (callPlan, err
 	if err != nil {
 		return callPlan{}, err
 	}
-	page := src
-	total := "NULL::int8"
-	if call.f.RetSet {
+	page := ""
+	if call.set {
 		var limit *int64
 		cp.offset, limit, err = h.pageBounds(rc, call.q.Nodes[""], cp.readOnly)
 		if err != nil {
 			return callPlan{}, err
 		}
-		page += limitSQL(limit, cp.offset)
-		if rc.prefs.Count != "" {
-			rc.prefs.apply("count=" + rc.prefs.Count)
-			total = "(SELECT pg_catalog.count(*) FROM (" + src + ") AS pgrst_count)"
-		}
+		page = limitSQL(limit, cp.offset)
 	}
-	cp.sql = "WITH pgrst_source AS (" + page + ") SELECT " + total + ", pg_catalog.count(*), " + callBody(rc, call) +
-		responseGUCsCols + " FROM pgrst_source AS _postgrest_t"
+	body := callBody(rc, call) + responseGUCsCols
+	if rc.prefs.Count == "" {
+		cp.sql = "WITH pgrst_source AS (" + src + page + ") SELECT NULL::int8, pg_catalog.count(*), " + body +
+			" FROM pgrst_source AS _postgrest_t"
+	} else {
+		// PostgREST counts exactly for exact and estimated; planned counts
+		// the same way here, as a function's plan estimate is only its
+		// declared ROWS.
+		cp.sql = "WITH pgrst_source AS MATERIALIZED (" + src + ") SELECT (SELECT pg_catalog.count(*) FROM pgrst_source), pg_catalog.count(*), " +
+			body + " FROM (SELECT * FROM pgrst_source" + page + ") AS _postgrest_t"
+	}
 	cp.args = p.b.args
 	return cp, nil
 }
 
 // callExpr is the function call with its arguments, which
-// json_to_record (argsFrom) converts to their types.
+// json_to_record (json_to_recordset for a bulk call) in argsFrom converts
+// to their types; a raw body goes whole to the one unnamed parameter.
 func callExpr(p *planner, call *rpcCall, a *rpcArgs) (expr, argsFrom string, err error) {
 	f := call.f
 	switch {
-	case singleJSONArg(f) && a.post:
-		return fmt.Sprintf("%s(%s)", f.QName(), p.b.param(string(a.raw), f.Args[0].Type)), "", nil
+	case rawBodyArg(f, a):
+		var v any = string(a.raw)
+		if a.kind == bodyBytes {
+			v = a.raw
+		}
+		return fmt.Sprintf("%s(%s)", f.QName(), p.b.param(v, f.Args[0].Type)), "", nil
 	case len(call.used) == 0:
 		return f.QName() + "()", "", nil
 	}
@@ -321,9 +548,11 @@ func callExpr(p *planner, call *rpcCall, a *rpcArgs) (expr, argsFrom string, err
 		if !contains(call.used, arg.Name) {
 			continue
 		}
-		if a.post {
+		switch {
+		case a.bulk():
+		case a.post:
 			obj[arg.Name] = a.body[arg.Name]
-		} else {
+		default:
 			obj[arg.Name] = a.query[arg.Name]
 		}
 		defs = append(defs, quoteIdent(arg.Name)+" "+arg.Type)
@@ -332,6 +561,10 @@ func callExpr(p *planner, call *rpcCall, a *rpcArgs) (expr, argsFrom string, err
 			v = "VARIADIC "
 		}
 		named = append(named, v+quoteIdent(arg.Name)+" := "+col("pgrst_args", arg.Name))
+	}
+	if a.bulk() {
+		argsFrom = fmt.Sprintf("json_to_recordset(%s) AS \"pgrst_args\"(%s)", p.b.param(string(a.raw), "json"), strings.Join(defs, ", "))
+		return fmt.Sprintf("%s(%s)", f.QName(), strings.Join(named, ", ")), argsFrom, nil
 	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
@@ -397,23 +630,27 @@ func callBody(rc *reqCtx, call *rpcCall) string {
 	switch {
 	case rc.method == fiber.MethodHead:
 		return "NULL::text"
-	case f.RetTable == nil && f.RetSet:
+	case f.RetTable == nil && call.set:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\"), '[]')::text"
 	case f.RetTable == nil:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\")->0, 'null')::text"
-	case !f.RetSet:
+	case !call.set:
 		return bodyExpr(media{Kind: mediaObject, StripNulls: call.m.StripNulls}, false)
 	}
 	return bodyExpr(call.m, false)
 }
 
 // runVoidCall runs a void function's call and answers 204.
-func (h *Handler) runVoidCall(rc *reqCtx, cp *callPlan) error {
+func (h *Handler) runVoidCall(rc *reqCtx, cp *callPlan, bulk bool) error {
 	var gucs *responseGUCs
+	calls := int64(1)
 	err := h.run(rc, h.txFor(rc, cp.readOnly), func(ctx context.Context, tx pgx.Tx) error {
 		var v, hs, st *string
 		if err := tx.QueryRow(ctx, cp.sql, cp.args...).Scan(&v, &hs, &st); err != nil {
 			return err
+		}
+		if bulk {
+			calls, _ = strconv.ParseInt(*v, 10, 64)
 		}
 		var err error
 		gucs, err = parseResponseGUCs(hs, st)
@@ -422,9 +659,19 @@ func (h *Handler) runVoidCall(rc *reqCtx, cp *callPlan) error {
 	if err != nil {
 		return err
 	}
+	rc.c.Set("Content-Range", contentRange(0, calls, countOf(rc, calls)))
 	finish(rc)
 	rc.c.Status(gucs.apply(rc, 204))
 	return nil
+}
+
+// countOf is the total a count preference asks for, of a result whose
+// rows were all returned.
+func countOf(rc *reqCtx, n int64) *int64 {
+	if rc.prefs.Count == "" {
+		return nil
+	}
+	return &n
 }
 
 // callResult is what a call's statement returned.
@@ -466,7 +713,7 @@ func (res *callResult) scan(row pgx.Row, rc *reqCtx, call *rpcCall) error {
 	if res.gucs, err = parseResponseGUCs(hs, st); err != nil {
 		return err
 	}
-	if call.m.Kind == mediaObject && call.f.RetSet && res.pageTotal != 1 {
+	if call.m.Kind == mediaObject && call.set && res.pageTotal != 1 {
 		return singularErr(res.pageTotal)
 	}
 	if rc.prefs.Handling == "strict" && rc.prefs.MaxAffected != nil && res.pageTotal > *rc.prefs.MaxAffected {
@@ -476,16 +723,12 @@ func (res *callResult) scan(row pgx.Row, rc *reqCtx, call *rpcCall) error {
 	return nil
 }
 
-// respondCall answers a single result as a JSON value (CSV has no single
-// value) and a set like a table read.
+// respondCall answers a set like a table read, and a single result as a
+// JSON value (CSV has no single value) with the same Content-Range.
 func (h *Handler) respondCall(rc *reqCtx, call *rpcCall, cp *callPlan, res *callResult) error {
-	if call.f.RetSet {
-		return h.respondRead(rc, call.m, res.gucs.apply(rc, 200), cp.offset, res.pageTotal, res.total, res.body)
-	}
-	finish(rc)
 	m := call.m
-	if m.Kind == mediaCSV {
+	if !call.set && m.Kind == mediaCSV {
 		m = media{Kind: mediaJSON}
 	}
-	return send(rc, m, res.gucs.apply(rc, 200), res.body)
+	return h.respondRead(rc, m, res.gucs.apply(rc, 200), cp.offset, res.pageTotal, res.total, res.body)
 }
