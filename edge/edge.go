@@ -19,6 +19,7 @@ import (
 
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/edge/internal/discovery"
+	"github.com/madbase/madbase/edge/internal/eventloop"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
@@ -147,11 +148,11 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 	// The event loops take the listener and pass what they do not serve to
 	// the fasthttp server; without them, it serves the listener itself.
 	serveLn := ln
-	var loops *proxy.Loops
+	var loops *eventloop.Loops
 	if n := EventLoops(cfg.EventLoops); n > 0 {
-		loops, err = proxy.NewLoops(p, ln, n, srv.IdleTimeout)
+		loops, err = eventloop.New(p, ln, n, srv.IdleTimeout)
 		switch {
-		case errors.Is(err, proxy.ErrLoopsUnsupported):
+		case errors.Is(err, eventloop.ErrUnsupported):
 			log.Info("no event loops on this system; a goroutine per connection serves every request", "component", "edge")
 			loops = nil
 		case err != nil:

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
@@ -37,8 +38,8 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	stripRequestHop(&req.Header)
-	setForwarded(ctx, &req.Header, p.cfg.TrustForwarded)
-	req.Header.Set(headerRequestID, rid)
+	setForwarded(ctx, &req.Header, p.pol)
+	req.Header.Set(fw.HeaderRequestID, rid)
 	req.SetRequestURIBytes(ctx.Request.RequestURI())
 
 	var body *bodyReader
@@ -70,7 +71,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 			if up == nil {
 				fasthttp.ReleaseResponse(resp)
 				if ntried == 0 {
-					p.countError("no_worker")
+					p.CountError("no_worker")
 					p.fail(ctx, rid, apierr.Unavailable("no healthy worker is available"))
 				} else {
 					p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "no worker could be reached"))
@@ -93,26 +94,26 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		switch {
 		case body != nil && body.tooLarge:
 			fasthttp.ReleaseResponse(resp)
-			p.countError("body_too_large")
+			p.CountError("body_too_large")
 			ctx.SetConnectionClose()
 			p.fail(ctx, rid, apierr.TooLarge("request body is larger than the limit"))
 			return
 		case body != nil && body.clientErr != nil:
 			fasthttp.ReleaseResponse(resp)
-			p.countError("client_abort")
+			p.CountError("client_abort")
 			ctx.SetConnectionClose()
 			p.fail(ctx, rid, apierr.BadRequest("the request body could not be read"))
 			return
 		case isDial && up != nil:
-			p.countError("dial")
+			p.CountError("dial")
 			p.cfg.Pool.MarkDown(up)
 		case errors.Is(err, pool.ErrStaleConn):
 			// Usually the worker restarted: its other idle connections are
 			// dead too, so drop them all rather than finding out one by one.
-			p.countError("stale_conn")
+			p.CountError("stale_conn")
 			client.CloseIdleConnections()
 		default:
-			p.countError("upstream")
+			p.CountError("upstream")
 		}
 		attempts++
 		if untouched && attempts < p.maxTries && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)) {
@@ -144,7 +145,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, origin []byte, res
 	ctx.Response.Header.SetProtocol(protoHTTP11)
 	stripResponseHop(&ctx.Response.Header)
 	if up != nil {
-		ctx.Response.Header.Set(headerWorker, up.ID)
+		ctx.Response.Header.Set(fw.HeaderWorker, up.ID)
 	}
 	bs := resp.BodyStream()
 	if bs == nil {
@@ -209,9 +210,9 @@ func tcpConn(c net.Conn) *net.TCPConn {
 func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin []byte, r *relay) {
 	h := &ctx.Response.Header
 	if len(origin) > 0 {
-		p.cors.actual(ctx, origin)
+		actualCORS(&p.pol.CORS, ctx, origin)
 	}
-	h.Set(headerRequestID, rid)
+	h.Set(fw.HeaderRequestID, rid)
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 ")
 	head.WriteString(strconv.Itoa(h.StatusCode()))
@@ -219,7 +220,7 @@ func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin [
 	head.WriteString(fasthttp.StatusMessage(h.StatusCode()))
 	head.WriteString("\r\n")
 	for k, v := range h.All() {
-		if is(k, "content-length") || is(k, "transfer-encoding") || is(k, "connection") {
+		if known := fw.Lookup(k); known == fw.ContentLength || known == fw.TransferEncoding || known == fw.Connection {
 			continue
 		}
 		head.Write(k)
@@ -280,15 +281,9 @@ func (p *Proxy) respondSmall(ctx *fasthttp.RequestCtx, rid string, resp *fasthtt
 		_ = resp.CloseBodyStream()
 	}
 	fasthttp.ReleaseResponse(resp)
-	p.countError("upstream")
+	p.CountError("upstream")
 	ctx.SetConnectionClose()
 	p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream broke off its answer").WithInternal(err))
-}
-
-func (p *Proxy) countError(kind string) {
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.upstreamError(kind)
-	}
 }
 
 // relay is the response body stream handed to fasthttp. Its 64 KiB copy

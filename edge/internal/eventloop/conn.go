@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"errors"
@@ -191,7 +191,7 @@ func (c *clientConn) expire(now int64) {
 		}
 	case stWait, stBody, stSend:
 		if up := c.up; up != nil && up.waiting != 0 && c.lp.ls.responseTimeout > 0 && now-up.waiting > c.lp.ls.responseTimeout {
-			c.p().countError("upstream")
+			c.ls().countError("upstream")
 			c.failUpstream(apierr.New(fasthttp.StatusGatewayTimeout, apierr.CodeGatewayTimeout, "the upstream did not answer in time").
 				WithInternal(errors.New("response timeout")))
 			c.run()
@@ -208,7 +208,7 @@ func (c *clientConn) expire(now int64) {
 	}
 }
 
-func (c *clientConn) p() *Proxy { return c.lp.ls.p }
+func (c *clientConn) ls() *Loops { return c.lp.ls }
 
 func (c *clientConn) run() {
 	for c.state != stClosed && c.step() {
@@ -249,7 +249,7 @@ func (c *clientConn) fill() bool {
 	}
 	// EOF or a broken connection.
 	if c.state != stIdle || c.r < c.w {
-		c.p().countError("client_abort")
+		c.ls().countError("client_abort")
 	}
 	c.close()
 	return false
@@ -274,8 +274,8 @@ func (c *clientConn) close() {
 // fasthttp server.
 func (c *clientConn) handoff() {
 	ls := c.lp.ls
-	if m := ls.p.cfg.Metrics; m != nil {
-		m.handoffs.Inc()
+	if m := ls.cfg.Metrics; m != nil {
+		m.Handoff()
 	}
 	c.state = stClosed
 	c.lp.unregister(c.fd)
@@ -288,7 +288,7 @@ func (c *clientConn) handoff() {
 	nc, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
-		ls.p.cfg.Log.Warn("handing a connection over failed", "component", "proxy", "error", err)
+		ls.cfg.Log.Warn("handing a connection over failed", "component", "proxy", "error", err)
 		return
 	}
 	ls.handoff.give(&prefixConn{Conn: nc, prefix: prefix})

@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"errors"
@@ -89,7 +89,7 @@ func (lp *loop) dial(u *pool.Upstream) (*upstreamConn, error) {
 		_ = syscall.Close(fd)
 		return nil, err
 	}
-	if p := lp.ls.p.cfg.Transport; p != nil {
+	if p := lp.ls.cfg.Transport; p != nil {
 		p.Dials.Add(1)
 	}
 	return uc, nil
