@@ -25,6 +25,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// waitLong bounds every wait for an event that should come soon (the edge
+// up, a worker known, a connection closed): generous, so that a loaded
+// machine (the race detector, other test binaries on the same cores) does
+// not fail a test; only a failing test waits that long.
+const waitLong = 30 * time.Second
+
 // env is one test's platform: an embedded NATS server and a running edge.
 type env struct {
 	t     *testing.T
@@ -87,7 +93,7 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 			t.Errorf("edge did not stop")
 		}
 	})
-	bustest.Eventually(t, 5*time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		r, err := http.Get(e.url + "/health")
 		if err != nil {
 			return false
@@ -169,7 +175,7 @@ func (e *env) leave(id, url string) {
 // waitWorkers waits until the edge reports n healthy workers.
 func (e *env) waitWorkers(n int) {
 	e.t.Helper()
-	bustest.Eventually(e.t, 5*time.Second, func() bool {
+	bustest.Eventually(e.t, waitLong, func() bool {
 		r, err := http.Get(e.url + "/health")
 		if err != nil {
 			return false
