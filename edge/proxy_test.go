@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -850,5 +851,82 @@ func TestProxyUnparsableRequestJSON(t *testing.T) {
 			_, code := jsonError(t, body)
 			assert.Equal(t, resp.StatusCode, code)
 		})
+	}
+}
+
+// TestProxyRetriesIdempotentOnBrokenWorker: a worker that takes a request
+// and closes the connection without a byte of answer (as a worker killed
+// with kill -9 does) costs an idempotent request nothing: the edge sends it
+// to another worker. A POST is never sent twice: it gets a 502 in the JSON
+// shape.
+func TestProxyRetriesIdempotentOnBrokenWorker(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	var mu sync.Mutex
+	broken := map[string]int{} // requests the broken worker took, by method
+	e.addRawWorker("broken", func(w *rawWorker, c net.Conn, _ *bufio.Reader, r *http.Request) bool {
+		mu.Lock()
+		broken[r.Method]++
+		broken[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		return false // closes without answering
+	})
+	e.addWorker("good", tokenHandler("good"))
+	e.waitWorkers(2)
+	brokenHits := func(method string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return broken[method]
+	}
+
+	for _, tc := range []struct{ method, body string }{
+		{"GET", ""}, {"HEAD", ""}, {"OPTIONS", ""}, {"PUT", ""}, {"DELETE", ""},
+	} {
+		for i := range 4 {
+			target := fmt.Sprintf("/rest/v1/items?i=%d", i)
+			resp, body := dialRaw(t, e).do(tc.method, request(tc.method, target, tc.body))
+			require.Equal(t, 200, resp.StatusCode, "%s %d: %s", tc.method, i, body)
+			assert.Equal(t, "good", resp.Header.Get("X-Madbase-Worker"), "%s %d", tc.method, i)
+			if tc.method != "HEAD" {
+				assert.Equal(t, tokenAnswer("good", tc.method, target, tc.body), body)
+			}
+		}
+		assert.Positive(t, brokenHits(tc.method), "no %s reached the broken worker: the test tests nothing", tc.method)
+	}
+
+	failed := 0
+	for i := range 6 {
+		resp, body := dialRaw(t, e).do("POST", request("POST", "/rest/v1/items", fmt.Sprintf("row %d", i)))
+		if resp.StatusCode == 200 {
+			assert.Equal(t, "good", resp.Header.Get("X-Madbase-Worker"))
+			continue
+		}
+		failed++
+		assert.Equal(t, 502, resp.StatusCode, body)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		_, code := jsonError(t, []byte(body))
+		assert.Equal(t, 502, code)
+	}
+	assert.Positive(t, failed, "no POST reached the broken worker")
+	assert.Equal(t, brokenHits("POST"), failed, "a POST was sent twice")
+
+	// A PUT whose body the event loops hold whole (it came with the head) is
+	// replayed by them; the goroutine engine streams every body, so it
+	// never sends one twice.
+	failed = 0
+	for i := range 6 {
+		resp, body := dialRaw(t, e).do("PUT", request("PUT", "/rest/v1/put-body", fmt.Sprintf("row %d", i)))
+		if resp.StatusCode == 200 {
+			assert.Equal(t, tokenAnswer("good", "PUT", "/rest/v1/put-body", fmt.Sprintf("row %d", i)), body)
+			continue
+		}
+		failed++
+		assert.Equal(t, 502, resp.StatusCode, body)
+	}
+	assert.Positive(t, brokenHits("PUT /rest/v1/put-body"), "no PUT with a body reached the broken worker")
+	if e.loops() {
+		assert.Zero(t, failed, "a PUT with a buffered body was not replayed")
+	} else {
+		assert.Equal(t, brokenHits("PUT /rest/v1/put-body"), failed, "a streamed body was sent twice")
 	}
 }

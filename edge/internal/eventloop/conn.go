@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
@@ -39,7 +40,7 @@ const (
 )
 
 // maxLoopAttempts bounds the workers tried for one request.
-const maxLoopAttempts = 3
+const maxLoopAttempts = fw.MaxAttempts
 
 // clientConn is a client's connection served by a loop, with the exchange
 // in flight on it.
@@ -60,6 +61,12 @@ type clientConn struct {
 	cors       bool
 	isHead     bool
 	idempotent bool
+	// replayable says the request may go to another worker when its
+	// connection breaks before any byte of the answer: an idempotent method
+	// and a body that is all in the read buffer, from bodyStart on.
+	replayable bool
+	bodyStart  int
+	bodyLen    int64
 	bodyLeft   int64 // request body bytes not yet sent upstream
 	tried      [maxLoopAttempts]*pool.Upstream
 	ntried     int

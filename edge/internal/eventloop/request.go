@@ -96,6 +96,8 @@ func (c *clientConn) begin() bool {
 	c.ntried, c.attempts, c.sent, c.done, c.status, c.abortAfter = 0, 0, false, false, 0, false
 	c.composeRequest()
 	c.r += h.size
+	c.replayable = fw.Replayable(h.method) && c.bodyLeft <= int64(c.w-c.r)
+	c.bodyStart, c.bodyLen = c.r, c.bodyLeft
 	c.connectTo(up)
 	return true
 }
@@ -319,11 +321,15 @@ func (c *clientConn) writeFailed(err error) {
 }
 
 // upstreamBroke handles a worker connection that failed before the answer
-// began: a pooled connection the worker had closed is retried for GET and
-// HEAD without a body (as the full path does); anything else is a 502.
+// began. A pooled connection the worker had closed is retried for GET and
+// HEAD without a body (as the full path does); a request the policy may
+// replay goes to another worker when no byte of the answer came (the worker
+// was killed, or dropped the connection): nothing of the request is lost,
+// the edge still holds all of it. Anything else is a 502.
 func (c *clientConn) upstreamBroke(err error) {
 	uc := c.up
-	stale := uc.reused && !uc.gotHead && uc.r == uc.w
+	silent := !uc.answered && !uc.gotHead
+	stale := uc.reused && silent && uc.r == uc.w
 	u := uc.u
 	uc.close()
 	c.up = nil
@@ -335,5 +341,14 @@ func (c *clientConn) upstreamBroke(err error) {
 		return
 	}
 	c.ls().countError("upstream")
+	if silent && c.replayable && c.attempts < maxLoopAttempts {
+		c.tried[c.ntried] = u
+		c.ntried++
+		if next := c.ls().cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
+			c.reqOff, c.r, c.bodyLeft = 0, c.bodyStart, c.bodyLen
+			c.connectTo(next)
+			return
+		}
+	}
 	c.fail(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(err))
 }

@@ -144,7 +144,7 @@ func (c *clientConn) readResponseHead() bool {
 		}
 		n, err := uc.readOnce()
 		if n > 0 {
-			uc.waiting = 0
+			uc.waiting, uc.answered = 0, true
 			continue
 		}
 		if err == syscall.EAGAIN && uc.writeErr == nil {

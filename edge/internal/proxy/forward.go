@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
@@ -54,6 +55,11 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	// A bodyless GET or HEAD goes through the client that skips the
 	// stale-connection check and lets fasthttp resend it instead.
 	idempotent := body == nil && (ctx.IsGet() || ctx.IsHead())
+	// A bodyless request of an idempotent method goes to another worker
+	// when its connection breaks before the answer (a killed worker). A
+	// streamed body is never sent twice.
+	replayable := body == nil && !toControl && fw.Replayable(ctx.Method())
+	var broke error
 
 	var tried [4]*pool.Upstream // maxTries <= len(tried)
 	ntried, attempts := 0, 0
@@ -70,6 +76,10 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 			up = p.cfg.Selector.Next(tried[:ntried])
 			if up == nil {
 				fasthttp.ReleaseResponse(resp)
+				if broke != nil {
+					p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(broke))
+					return
+				}
 				if ntried == 0 {
 					p.CountError("no_worker")
 					p.fail(ctx, rid, apierr.Unavailable("no healthy worker is available"))
@@ -116,10 +126,14 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 			p.CountError("upstream")
 		}
 		attempts++
-		if untouched && attempts < p.maxTries && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)) {
-			if isDial {
+		brokeBeforeAnswer := replayable && !isDial && closedBeforeAnswer(err)
+		if attempts < p.maxTries && (brokeBeforeAnswer || (untouched && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)))) {
+			if isDial || brokeBeforeAnswer {
 				tried[ntried] = up
 				ntried++
+			}
+			if brokeBeforeAnswer {
+				broke = err
 			}
 			continue
 		}
@@ -132,6 +146,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		}
 		return
 	}
+}
+
+// closedBeforeAnswer reports whether err says the worker's connection ended
+// before the first byte of its answer (not a timeout, not a refused dial).
+func closedBeforeAnswer(err error) bool {
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // respond copies the upstream's status and headers and hands its body stream
