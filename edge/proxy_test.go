@@ -930,3 +930,81 @@ func TestProxyRetriesIdempotentOnBrokenWorker(t *testing.T) {
 		assert.Equal(t, brokenHits("PUT /rest/v1/put-body"), failed, "a streamed body was sent twice")
 	}
 }
+
+// TestProxyRoutesOnThePathAsSent: the route group is decided on the path
+// the client sent; a path a worker's or control's router could read as
+// another resource (an encoded slash, a dot segment, a backslash, a merge of
+// empty segments that changes the group) is refused with 400 JSON before it
+// reaches anyone, and an accepted path reaches the worker byte for byte.
+func TestProxyRoutesOnThePathAsSent(t *testing.T) {
+	t.Parallel()
+	var controlHits atomic.Int64
+	ctl := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		controlHits.Add(1)
+		_, _ = w.Write([]byte(`{"workers":[]}`))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go ctl.Serve(ln)
+	t.Cleanup(func() { _ = ctl.Close() })
+	e := startEdge(t, withEnv("CONTROL_UPSTREAM_URL", "http://"+ln.Addr().String()))
+	seen := make(chan string, 1)
+	w := e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case seen <- r.RequestURI:
+		default: // a refused request that got through: the hit counter tells
+		}
+	}))
+	e.waitWorkers(1)
+
+	for _, tc := range []struct {
+		method, target string
+		ok             bool
+	}{
+		{"GET", "/rest/v1/..%2f..%2fadmin/v1/workers", false},
+		{"GET", "/rest/v1/..%2F..%2Fadmin/v1/workers", false},
+		{"GET", "/rest/v1/%2e%2e/%2e%2e/admin/v1/workers", false},
+		{"GET", "/rest/v1/%2E%2E/%2E%2E/admin/v1/workers?x=1", false},
+		{"GET", "/rest/v1/../../admin/v1/workers", false},
+		{"GET", "/rest/v1/./items", false},
+		{"POST", "/storage/v1/object/b1/%2e%2e%2fb2%2fsecret.txt", false},
+		{"POST", "/storage/v1/object/b1/..%5Cb2%5Csecret.txt", false},
+		{"POST", "/storage/v1/object/b1\\..\\b2\\secret.txt", false},
+		{"GET", "//admin/v1/workers", false},
+		{"GET", "/rest//v1/items", false},
+		{"GET", "/%72est/v1/items", false},
+		{"GET", "/rest/v1/items%zz", false},
+
+		{"GET", "/rest/v1/items?select=*&path=..%2f..%2fadmin", true},
+		{"POST", "/storage/v1/object/b1/a%20b%2Bc.txt", true},
+		{"POST", "/storage/v1/object/b1/caf%C3%A9/a..b/.hidden", true},
+		{"GET", "/storage/v1/object/b1/%252e%252e%252fb2", true},
+		{"GET", "/rest/v1//items", true},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			body := ""
+			if tc.method == "POST" {
+				body = "secret"
+			}
+			hits, admin := w.hits.Load(), controlHits.Load()
+			resp, got := dialRaw(t, e).do(tc.method, request(tc.method, tc.target, body))
+			if !tc.ok {
+				assert.Equal(t, 400, resp.StatusCode, got)
+				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+				_, code := jsonError(t, []byte(got))
+				assert.Equal(t, 400, code)
+				assert.Equal(t, hits, w.hits.Load(), "a refused path reached the worker")
+				assert.Equal(t, admin, controlHits.Load(), "a refused path reached control")
+				return
+			}
+			require.Equal(t, 200, resp.StatusCode, got)
+			select {
+			case uri := <-seen:
+				assert.Equal(t, tc.target, uri, "the worker got another path than the client sent")
+			case <-time.After(waitLong):
+				t.Fatal("the worker never got the request")
+			}
+		})
+	}
+}

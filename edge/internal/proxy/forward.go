@@ -41,7 +41,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	stripRequestHop(&req.Header)
 	setForwarded(ctx, &req.Header, p.pol)
 	req.Header.Set(fw.HeaderRequestID, rid)
-	req.SetRequestURIBytes(ctx.Request.RequestURI())
+	req.SetRequestURIBytes(ctx.Request.Header.RequestURI()) // as the client sent it: Request.RequestURI would rebuild it from the cleaned path
 
 	var body *bodyReader
 	if cl > 0 || cl == -1 {

@@ -64,11 +64,16 @@ func New(cfg Config) *Proxy {
 // Handler serves one request.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	group := fw.Route(ctx.Path())
+	// The route group is decided on the path as the client sent it, not on
+	// fasthttp's decoded and cleaned view of it: that is what the worker or
+	// control reads.
+	group, pathOK := fw.CheckPath(ctx.URI().PathOriginal())
 	rid := requestID(ctx, &p.pol.IDs)
 	origin := ctx.Request.Header.Peek("Origin")
 
 	switch {
+	case !pathOK:
+		p.fail(ctx, rid, apierr.BadRequest("the request path has an encoded slash, a backslash, a dot segment or a bad escape"))
 	case len(origin) > 0 && ctx.IsOptions() && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0:
 		preflight(&p.pol.CORS, ctx, origin)
 	case group == metrics.GroupHealth && p.cfg.HealthHandler != nil:

@@ -86,7 +86,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	var head bytes.Buffer
 	head.Write(ctx.Method())
 	head.WriteByte(' ')
-	head.Write(ctx.Request.RequestURI())
+	head.Write(ctx.Request.Header.RequestURI())
 	head.WriteString(" HTTP/1.1\r\n")
 	for k, v := range ctx.Request.Header.AllInOrder() {
 		if forwardedInUpgrade(k) {
