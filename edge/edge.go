@@ -20,6 +20,7 @@ import (
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/edge/internal/discovery"
 	"github.com/madbase/madbase/edge/internal/eventloop"
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
@@ -106,6 +107,8 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		AllowedOrigins:    cfg.AllowedOrigins,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		TrustForwarded:    cfg.TrustForwarded,
+		HeaderTimeout:     cfg.HeaderTimeout,
+		MaxConnsPerIP:     cfg.MaxConnsPerIP,
 		Log:               log,
 		Metrics:           m,
 		HealthHandler:     healthHandler(workers, cfg.InstanceID, opts.Version),
@@ -124,6 +127,8 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 		ReadBufferSize:               32 << 10,
 		WriteBufferSize:              32 << 10,
 		IdleTimeout:                  120 * time.Second,
+		ReadTimeout:                  cfg.HeaderTimeout, // lifted for the body by HeaderReceived
+		HeaderReceived:               p.HeaderReceived,
 		MaxRequestBodySize:           int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{log},
@@ -147,7 +152,7 @@ func Run(ctx context.Context, cfg config.Edge, opts Options) error {
 
 	// The event loops take the listener and pass what they do not serve to
 	// the fasthttp server; without them, it serves the listener itself.
-	serveLn := ln
+	serveLn := p.Listener(ln)
 	var loops *eventloop.Loops
 	if n := EventLoops(cfg.EventLoops); n > 0 {
 		loops, err = eventloop.New(p, ln, n, srv.IdleTimeout)
@@ -258,6 +263,8 @@ func parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		e = apierr.New(fasthttp.StatusRequestHeaderFieldsTooLarge, apierr.CodeBadRequest, "the request headers are too large")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		e = apierr.TooLarge("request body is larger than the limit")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		e = apierr.New(fasthttp.StatusRequestTimeout, apierr.CodeBadRequest, fw.HeaderTimeoutMessage)
 	}
 	ctx.SetStatusCode(e.Status)
 	ctx.SetContentType("application/json")

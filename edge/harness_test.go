@@ -94,7 +94,7 @@ func startEdgeAfter(t *testing.T, before func(ns *embedded.Server), opts ...envO
 		}
 	})
 	bustest.Eventually(t, waitLong, func() bool {
-		r, err := http.Get(e.url + "/health")
+		r, err := healthClient.Get(e.url + "/health")
 		if err != nil {
 			return false
 		}
@@ -116,6 +116,10 @@ const testEventLoops = 2
 func loopsEngine() bool {
 	return runtime.GOOS == "linux" && os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1"
 }
+
+// healthClient asks the edge for /health on a new connection each time, so
+// that the harness leaves no connection open that a test's own counts.
+var healthClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 type discard struct{}
 
@@ -176,7 +180,7 @@ func (e *env) leave(id, url string) {
 func (e *env) waitWorkers(n int) {
 	e.t.Helper()
 	bustest.Eventually(e.t, waitLong, func() bool {
-		r, err := http.Get(e.url + "/health")
+		r, err := healthClient.Get(e.url + "/health")
 		if err != nil {
 			return false
 		}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/madbase/madbase/bus/bustest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -1020,4 +1021,123 @@ func TestWireHTTP10ClientGetsUnframedStream(t *testing.T) {
 	assert.NotContains(t, strings.ToLower(head), "transfer-encoding", head)
 	assert.Contains(t, strings.ToLower(head), "connection: close", head)
 	assert.Equal(t, "part 0;part 1;part 2;", body)
+}
+
+// TestWireSlowHeadIsCut: a client that trickles its request head a byte at
+// a time and never finishes it (slow loris) has its connection answered 408
+// and closed once EDGE_HEADER_TIMEOUT has passed, however steady the
+// trickle; the edge goes on serving.
+func TestWireSlowHeadIsCut(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t, withEnv("EDGE_HEADER_TIMEOUT", "300ms"))
+	w := e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	e.waitWorkers(1)
+	for _, after := range []bool{false, true} {
+		t.Run(fmt.Sprintf("after a request=%v", after), func(t *testing.T) {
+			c := dialRaw(t, e)
+			if after {
+				resp, body := c.do("GET", request("GET", "/rest/v1/first", ""))
+				require.Equal(t, 200, resp.StatusCode, body)
+			}
+			hits := w.hits.Load()
+			ended := make(chan struct{})
+			go func() {
+				defer close(ended)
+				_, _ = io.WriteString(c.nc, "GET /rest/v1/loris HTTP/1.1\r\nHost: edge.test\r\nX-Pad: ")
+				for { // until the edge or the test closes the connection
+					time.Sleep(20 * time.Millisecond) // the loris's pace, not a wait for a condition
+					if _, err := io.WriteString(c.nc, "a"); err != nil {
+						return
+					}
+				}
+			}()
+			resp, body, err := readAnswer(c.br, "GET")
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the edge kept the trickling connection open")
+			if err == nil {
+				assert.Equal(t, 408, resp.StatusCode, string(body))
+				_, code := jsonError(t, body)
+				assert.Equal(t, 408, code)
+				c.expectClosed()
+			}
+			_ = c.nc.Close()
+			<-ended
+			assert.Equal(t, hits, w.hits.Load(), "the unfinished request reached the worker")
+		})
+	}
+	assertServesOK(t, e, "/rest/v1/after")
+}
+
+// TestWireConnectionsPerAddressLimited: with EDGE_MAX_CONNS_PER_IP=3, a
+// fourth connection from the same address is refused (429 JSON, or closed)
+// while the three are served; once one closes, a new one is served.
+func TestWireConnectionsPerAddressLimited(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	e := startEdge(t, withEnv("EDGE_MAX_CONNS_PER_IP", fmt.Sprint(limit)))
+	w := e.addWorker("w1", tokenHandler("w1"))
+	e.waitWorkers(1)
+	addr := strings.TrimPrefix(e.url, "http://")
+	// serve opens a connection and has a request answered on it; on a
+	// refusal it returns nil.
+	serve := func() net.Conn {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_ = nc.SetDeadline(time.Now().Add(waitLong))
+		br := bufio.NewReader(nc)
+		if _, err := io.WriteString(nc, request("GET", "/rest/v1/held", "")); err == nil {
+			if resp, _, err := readAnswer(br, "GET"); err == nil && resp.StatusCode == 200 {
+				return nc
+			}
+		}
+		_ = nc.Close()
+		return nil
+	}
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, nc := range held {
+			_ = nc.Close()
+		}
+	})
+	// The harness's own connections (health checks) close on their own.
+	bustest.Eventually(t, waitLong, func() bool {
+		if nc := serve(); nc != nil {
+			held = append(held, nc)
+		}
+		return len(held) == limit
+	}, "%d connections from one address served", limit)
+
+	hits := w.hits.Load()
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(waitLong)))
+	_, _ = io.WriteString(nc, request("GET", "/rest/v1/one-too-many", ""))
+	resp, body, err := readAnswer(bufio.NewReader(nc), "GET")
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection over the limit was left open without an answer")
+	if err == nil {
+		assert.Equal(t, 429, resp.StatusCode, string(body))
+		_, code := jsonError(t, body)
+		assert.Equal(t, 429, code)
+	}
+	assert.Equal(t, hits, w.hits.Load(), "the refused connection's request reached the worker")
+
+	for i, nc := range held { // the others are served on
+		_, _ = io.WriteString(nc, request("GET", "/rest/v1/again", ""))
+		resp, got, err := readAnswer(bufio.NewReader(nc), "GET")
+		require.NoError(t, err, "connection %d", i)
+		assert.Equal(t, tokenAnswer("w1", "GET", "/rest/v1/again", ""), string(got))
+		assert.Equal(t, 200, resp.StatusCode)
+	}
+
+	_ = held[0].Close()
+	held = held[1:]
+	bustest.Eventually(t, waitLong, func() bool {
+		if nc := serve(); nc != nil {
+			held = append(held, nc)
+			return true
+		}
+		return false
+	}, "a closed connection makes room for a new one")
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
@@ -47,10 +48,15 @@ const maxLoopAttempts = fw.MaxAttempts
 type clientConn struct {
 	sock
 	sa         syscall.Sockaddr
+	addr       netip.Addr // counted in the per-address limit
 	remote     []byte
 	remoteBuf  [48]byte
 	lastActive int64
-	state      connState
+	// headSince is when the request head being read began: the
+	// connection's opening for its first request, the first byte for the
+	// next ones; 0 between requests.
+	headSince int64
+	state     connState
 
 	// The exchange in flight.
 	method     []byte
@@ -165,6 +171,24 @@ func (s *sock) readOnce() (int, error) {
 	return 0, err
 }
 
+// sockaddrAddr is the address in sa, as the per-address limit counts it.
+func sockaddrAddr(sa syscall.Sockaddr) netip.Addr {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr)
+	case *syscall.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// headerTimeoutAnswer is the 408 for a head that took too long.
+var headerTimeoutAnswer = func() []byte {
+	body := apierr.New(fasthttp.StatusRequestTimeout, apierr.CodeBadRequest, fw.HeaderTimeoutMessage).JSON("")
+	return []byte("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + string(body))
+}()
+
 // appendSockaddrIP appends the address in sa as X-Forwarded-For shows it.
 func appendSockaddrIP(b []byte, sa syscall.Sockaddr) []byte {
 	switch a := sa.(type) {
@@ -188,7 +212,14 @@ func (c *clientConn) event(mask uint32) {
 func (c *clientConn) expire(now int64) {
 	switch c.state {
 	case stIdle:
-		if ls := c.lp.ls; ls.idleTimeout > 0 && now-c.lastActive > ls.idleTimeout {
+		ls := c.lp.ls
+		switch {
+		case ls.headerTimeout > 0 && c.headSince != 0 && now-c.headSince > ls.headerTimeout:
+			// A head trickling in (or never coming) holds a connection
+			// and a buffer: answer 408 and close, as the full server does.
+			_, _ = writeFD(c.fd, headerTimeoutAnswer)
+			c.close()
+		case ls.idleTimeout > 0 && now-c.lastActive > ls.idleTimeout:
 			c.close()
 		}
 	case stConnect:
@@ -250,6 +281,9 @@ func (c *clientConn) fill() bool {
 	switch {
 	case n > 0:
 		c.lastActive = c.lp.now
+		if c.state == stIdle && c.headSince == 0 {
+			c.headSince = c.lp.now
+		}
 		return true
 	case err == syscall.EAGAIN || err == errBufferFull:
 		return false
@@ -275,6 +309,7 @@ func (c *clientConn) close() {
 		c.up = nil
 	}
 	c.lp.ls.clients.Add(-1)
+	c.lp.ls.limit.Release(c.addr)
 }
 
 // handoff passes the connection, with the bytes read from it so far, to the
@@ -295,8 +330,11 @@ func (c *clientConn) handoff() {
 	nc, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
+		ls.limit.Release(c.addr)
 		ls.cfg.Log.Warn("handing a connection over failed", "component", "proxy", "error", err)
 		return
 	}
-	ls.handoff.give(&prefixConn{Conn: nc, prefix: prefix})
+	// The connection stays counted in the per-address limit until the
+	// server closes it.
+	ls.handoff.give(&prefixConn{Conn: ls.limit.Track(nc, c.addr), prefix: prefix})
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/madbase/madbase/edge/internal/connlimit"
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
@@ -47,6 +48,10 @@ type Loops struct {
 	connectTimeout  int64
 	responseTimeout int64
 	idleTimeout     int64
+	// headerTimeout bounds the time a request's head takes to arrive (0:
+	// no bound); limit counts connections per client address.
+	headerTimeout int64
+	limit         *connlimit.PerAddr
 
 	// addrs caches each upstream's resolved address (*pool.Upstream ->
 	// netip.AddrPort); a name is resolved off the loops.
@@ -90,8 +95,10 @@ func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Lo
 	}
 	ls := &Loops{
 		cfg: p.Config(), pol: p.Policy(), p: p, ln: ln, lnfd: lnfd,
-		handoff:     newHandoffListener(ln.Addr()),
-		idleTimeout: int64(idleTimeout),
+		handoff:       newHandoffListener(ln.Addr()),
+		idleTimeout:   int64(idleTimeout),
+		headerTimeout: int64(p.Config().HeaderTimeout),
+		limit:         p.ConnLimit(),
 	}
 	if t := ls.cfg.Transport; t != nil {
 		ls.connectTimeout, ls.responseTimeout = int64(t.ConnectTimeout), int64(t.ResponseTimeout)
@@ -447,12 +454,19 @@ func (lp *loop) accept() {
 			}
 			return
 		}
+		addr := sockaddrAddr(sa)
+		if !lp.ls.limit.Acquire(addr) {
+			_, _ = writeFD(fd, connlimit.Refusal)
+			_ = syscall.Close(fd)
+			continue
+		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now}
+		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa
 		if err := lp.register(fd, c); err != nil {
 			_ = syscall.Close(fd)
+			lp.ls.limit.Release(addr)
 			continue
 		}
 		lp.ls.clients.Add(1)

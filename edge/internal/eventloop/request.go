@@ -63,6 +63,7 @@ func fastPath(path []byte) (string, bool) {
 // on when the loops do not serve it.
 func (c *clientConn) begin() bool {
 	h := &c.lp.reqHead
+	c.headSince = 0
 	path := h.uri
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]

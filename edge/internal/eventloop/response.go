@@ -346,6 +346,9 @@ func (c *clientConn) finish() {
 	}
 	c.state = stIdle
 	c.upstream = nil
+	if c.r < c.w {
+		c.headSince = c.lp.now // the start of a pipelined head is in
+	}
 }
 
 // lingerTime bounds a lingering close.

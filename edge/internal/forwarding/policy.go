@@ -161,3 +161,7 @@ func (c *CORS) ActualHeaders(origin []byte, set func(name string, value []byte, 
 	c.OriginHeaders(origin, set)
 	set("Access-Control-Expose-Headers", []byte(ExposedHeaders), false)
 }
+
+// HeaderTimeoutMessage is the error both engines answer (408) a client that
+// took longer than EDGE_HEADER_TIMEOUT to send a request's head.
+const HeaderTimeoutMessage = "the request head took too long to arrive"

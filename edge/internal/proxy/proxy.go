@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/madbase/madbase/edge/internal/connlimit"
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
@@ -32,8 +33,15 @@ type Config struct {
 	MaxBodyBytes      int64
 	// TrustForwarded keeps a client's X-Forwarded-Proto and -Host.
 	TrustForwarded bool
-	Log            *slog.Logger
-	Metrics        *Metrics
+	// HeaderTimeout bounds the time a client takes to send a request's
+	// head (0: no bound); the fasthttp server gets it as its ReadTimeout,
+	// lifted by HeaderReceived once the head is in.
+	HeaderTimeout time.Duration
+	// MaxConnsPerIP bounds the connections open from one client address
+	// (0: no bound), across both engines.
+	MaxConnsPerIP int
+	Log           *slog.Logger
+	Metrics       *Metrics
 	// Health and Metrics serve the edge's own GET /health and /metrics.
 	HealthHandler  fasthttp.RequestHandler
 	MetricsHandler fasthttp.RequestHandler
@@ -41,8 +49,9 @@ type Config struct {
 
 // Proxy is the edge's fasthttp handler.
 type Proxy struct {
-	cfg Config
-	pol *fw.Policy
+	cfg   Config
+	pol   *fw.Policy
+	limit *connlimit.PerAddr
 	// maxTries bounds attempts on workers that refused the connection.
 	maxTries int
 
@@ -56,6 +65,7 @@ func New(cfg Config) *Proxy {
 	return &Proxy{
 		cfg:      cfg,
 		pol:      fw.NewPolicy(cfg.TrustForwarded, cfg.AllowedOrigins),
+		limit:    connlimit.New(cfg.MaxConnsPerIP),
 		maxTries: 3,
 		hijacked: map[net.Conn]struct{}{},
 	}
@@ -122,6 +132,24 @@ func (p *Proxy) Config() *Config { return &p.cfg }
 
 // Policy is the forwarding policy both engines apply.
 func (p *Proxy) Policy() *fw.Policy { return p.pol }
+
+// ConnLimit is the per-address connection limit both engines count in
+// (nil: none).
+func (p *Proxy) ConnLimit() *connlimit.PerAddr { return p.limit }
+
+// Listener wraps ln, which the fasthttp server serves when no event loops
+// run, in the per-address connection limit.
+func (p *Proxy) Listener(ln net.Listener) net.Listener { return p.limit.Listener(ln) }
+
+// noBodyDeadline stands for no read deadline: fasthttp can only move one.
+const noBodyDeadline = 100 * 365 * 24 * time.Hour
+
+// HeaderReceived is the fasthttp server's hook once a request's head is in:
+// the header timeout (the server's ReadTimeout) is over, and a body may
+// take as long as it needs, like a response.
+func (p *Proxy) HeaderReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: noBodyDeadline}
+}
 
 // CountError counts a failed attempt to reach a worker or control, by kind.
 func (p *Proxy) CountError(kind string) {
