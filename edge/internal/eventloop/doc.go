@@ -37,7 +37,11 @@
 // upgrades, chunked request bodies, Expect, HTTP/1.0, CORS preflights,
 // /health, /metrics, /admin, paths that need normalizing, heads over 64 KiB.
 // Both engines read one forwarding policy (package forwarding), so what a
-// worker receives does not depend on which engine served the request.
+// worker receives does not depend on which engine served the request, and
+// count connections in one per-address limit (package connlimit). A head
+// must arrive within EDGE_HEADER_TIMEOUT of the connection's opening (or of
+// its first byte, for the next requests): the sweep that checks every
+// socket's deadlines answers a slower one 408 and closes it.
 package eventloop
 
 import "errors"

@@ -1,6 +1,9 @@
-// Package proxy is the edge's request path: it routes each request to a
-// worker (or to control), streams both bodies without buffering, passes
-// WebSocket upgrades through and answers CORS preflights itself.
+// Package proxy is the edge's goroutine engine: a fasthttp handler that
+// routes each request to a worker (or to control), streams both bodies
+// without buffering, passes WebSocket upgrades through and answers CORS
+// preflights itself. It serves the connections the event loops (package
+// eventloop) hand on, and every connection when they are off. Both engines
+// apply the policy of package forwarding.
 package proxy
 
 import (
