@@ -30,9 +30,10 @@ lint:
 # plain `go test` runs the seeds).
 fuzz SECONDS="30":
     go test ./shared/jwtauth -run '^$' -fuzz '^FuzzVerify$' -fuzztime {{SECONDS}}s
-    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzParseRequestHead$' -fuzztime {{SECONDS}}s
-    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzParseResponseHead$' -fuzztime {{SECONDS}}s
-    go test ./edge/internal/proxy -run '^$' -fuzz '^FuzzChunkedScanner$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/eventloop -run '^$' -fuzz '^FuzzParseRequestHead$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/eventloop -run '^$' -fuzz '^FuzzParseResponseHead$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/eventloop -run '^$' -fuzz '^FuzzChunkedScanner$' -fuzztime {{SECONDS}}s
+    go test ./edge/internal/forwarding -run '^$' -fuzz '^FuzzCheckPath$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzInput$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzRawJSON$' -fuzztime {{SECONDS}}s

@@ -48,7 +48,7 @@ const (
 	chaosMaxActions = 6000
 	// chaosConnTimeout bounds each exchange: a well-formed request without
 	// an answer by then is a hang.
-	chaosConnTimeout = 5 * time.Second
+	chaosConnTimeout = 15 * time.Second
 	// chaosFDMargin is how many more sockets (or other descriptors) than
 	// before the chaos the settled process may hold.
 	chaosFDMargin = 2
@@ -96,7 +96,7 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 	// body) meet them, and the first stale one drops its client's whole
 	// pool. Their answers do not matter: with every pool stale at once, a
 	// request may run out of retries.
-	flush := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	flush := &http.Client{Timeout: waitLong, Transport: &http.Transport{DisableKeepAlives: true}}
 	flushOne := func(method, uri string, body io.Reader) {
 		req, err := http.NewRequest(method, e.url+uri, body)
 		require.NoError(t, err)
@@ -168,7 +168,7 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 	// The edge still serves plain requests, on both paths (a chunked body
 	// goes the goroutine way), from every worker.
 	bad.tame.Store(true)
-	plain := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	plain := &http.Client{Timeout: waitLong, Transport: &http.Transport{DisableKeepAlives: true}}
 	for i := range 6 {
 		for _, chunked := range []bool{false, true} {
 			uri := fmt.Sprintf("/rest/v1/after/%d?chunked=%v", i, chunked)
@@ -210,7 +210,7 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 			t.Logf("descriptors: before %s, after %s", before, after)
 		}
 	}()
-	bustest.Eventually(t, 5*time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		after = settle()
 		return !leaked()
 	}, "seed %d: open descriptors back to what they were before the chaos (none in CLOSE_WAIT)", seed)
@@ -1383,7 +1383,7 @@ func (c *chaosClient) http10() {
 	if !c.judgeResponse(resp, r, false, false) {
 		return
 	}
-	_ = nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(chaosConnTimeout))
 	x, err := br.ReadByte()
 	var ne net.Error
 	switch {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/edge/internal/discovery"
+	"github.com/madbase/madbase/edge/internal/eventloop"
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
@@ -62,7 +64,7 @@ type edge struct {
 	srv     *fasthttp.Server
 	// loops serve the listener when set, handing what they do not serve to
 	// srv through serveLn.
-	loops   *proxy.Loops
+	loops   *eventloop.Loops
 	serveLn net.Listener
 }
 
@@ -128,12 +130,14 @@ func build(cfg config.Edge, base *scaffold.Base, opts Options) *edge {
 		AllowedOrigins:    cfg.AllowedOrigins,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		TrustForwarded:    cfg.TrustForwarded,
+		HeaderTimeout:     cfg.HeaderTimeout,
+		MaxConnsPerIP:     cfg.MaxConnsPerIP,
 		Log:               base.Log,
 		Metrics:           proxy.NewMetrics(reg, workers.Counts),
 		HealthHandler:     healthHandler(workers, base.NATS, base.ID, opts.Version),
 		MetricsHandler:    fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 	})
-	return &edge{cfg: cfg, base: base, log: base.Log, workers: workers, proxy: p, srv: newServer(cfg, p, base.Log), serveLn: base.Listener}
+	return &edge{cfg: cfg, base: base, log: base.Log, workers: workers, proxy: p, srv: newServer(cfg, p, base.Log), serveLn: p.Listener(base.Listener)}
 }
 
 // newServer is the fasthttp server that serves what the event loops do not.
@@ -151,6 +155,8 @@ func newServer(cfg config.Edge, p *proxy.Proxy, log *slog.Logger) *fasthttp.Serv
 		ReadBufferSize:               32 << 10,
 		WriteBufferSize:              32 << 10,
 		IdleTimeout:                  120 * time.Second,
+		ReadTimeout:                  cfg.HeaderTimeout, // lifted for the body by HeaderReceived
+		HeaderReceived:               p.HeaderReceived,
 		MaxRequestBodySize:           int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{log},
@@ -168,9 +174,9 @@ func (e *edge) startLoops() error {
 	if n == 0 {
 		return nil
 	}
-	loops, err := proxy.NewLoops(e.proxy, e.base.Listener, n, e.srv.IdleTimeout)
+	loops, err := eventloop.New(e.proxy, e.base.Listener, n, e.srv.IdleTimeout)
 	switch {
-	case errors.Is(err, proxy.ErrLoopsUnsupported):
+	case errors.Is(err, eventloop.ErrUnsupported):
 		e.log.Info("no event loops on this system; a goroutine per connection serves every request", "component", Tier)
 		return nil
 	case err != nil:
@@ -291,6 +297,8 @@ func parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		e = apierr.New(fasthttp.StatusRequestHeaderFieldsTooLarge, apierr.CodeBadRequest, "the request headers are too large")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		e = apierr.TooLarge("request body is larger than the limit")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		e = apierr.New(fasthttp.StatusRequestTimeout, apierr.CodeBadRequest, fw.HeaderTimeoutMessage)
 	}
 	ctx.SetStatusCode(e.Status)
 	ctx.SetContentType("application/json")

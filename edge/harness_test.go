@@ -25,6 +25,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// waitLong bounds every wait for an event that should come soon (the edge
+// up, a worker known, a connection closed): generous, so that a loaded
+// machine (the race detector, other test binaries on the same cores) does
+// not fail a test; only a failing test waits that long.
+const waitLong = 30 * time.Second
+
 // env is one test's platform: an embedded NATS server and a running edge.
 type env struct {
 	t     *testing.T
@@ -96,8 +102,8 @@ func startEdgeOn(t *testing.T, natsURL string, nc *nats.Conn, opts ...envOption)
 			t.Errorf("edge did not stop")
 		}
 	})
-	bustest.Eventually(t, 5*time.Second, func() bool {
-		r, err := http.Get(e.url + "/health")
+	bustest.Eventually(t, waitLong, func() bool {
+		r, err := healthClient.Get(e.url + "/health")
 		if err != nil {
 			return false
 		}
@@ -119,6 +125,10 @@ const testEventLoops = 2
 func loopsEngine() bool {
 	return runtime.GOOS == "linux" && os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS") != "-1"
 }
+
+// healthClient asks the edge for /health on a new connection each time, so
+// that the harness leaves no connection open that a test's own counts.
+var healthClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 type discard struct{}
 
@@ -182,8 +192,8 @@ func (e *env) leave(id, url string) {
 // waitWorkers waits until the edge reports n healthy workers.
 func (e *env) waitWorkers(n int) {
 	e.t.Helper()
-	bustest.Eventually(e.t, 5*time.Second, func() bool {
-		r, err := http.Get(e.url + "/health")
+	bustest.Eventually(e.t, waitLong, func() bool {
+		r, err := healthClient.Get(e.url + "/health")
 		if err != nil {
 			return false
 		}

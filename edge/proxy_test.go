@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,20 +238,17 @@ func TestProxyDiscovery(t *testing.T) {
 	id, _ := workerOf(t, e.url+"/rest/v1/x")
 	assert.Equal(t, "wa", id)
 
-	// A new worker gets traffic within 2 s of its first beat.
+	// A new worker gets traffic once its first beat arrived.
 	b := e.addWorker("wb", echoHandler())
-	seen := false
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && !seen {
+	bustest.Eventually(t, waitLong, func() bool {
 		id, _ := workerOf(t, e.url+"/rest/v1/x")
-		seen = id == "wb"
-	}
-	assert.True(t, seen, "new worker got no traffic within 2s")
+		return id == "wb"
+	}, "new worker got no traffic")
 
 	// Leave: no more traffic at once.
 	b.cancel()
 	e.leave("wb", b.srv.URL)
-	bustest.Eventually(t, time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		for i := 0; i < 4; i++ {
 			if id, _ := workerOf(t, e.url+"/rest/v1/x"); id != "wa" {
 				return false
@@ -268,7 +266,7 @@ func TestProxyDiscovery(t *testing.T) {
 	// Missed beats: a drops out after 3 intervals, and then nobody serves.
 	a.cancel()
 	start := time.Now()
-	bustest.Eventually(t, 5*time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		_, status := workerOf(t, e.url+"/rest/v1/x")
 		return status == 503
 	}, "503 once wa stops beating")
@@ -291,7 +289,7 @@ func TestProxySeedsFromWorkerServices(t *testing.T) {
 	})
 	// No heartbeat ever comes: only the answer to the edge's question can
 	// put the worker in its pool.
-	bustest.Eventually(t, 2*time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		id, status := workerOf(t, e.url+"/rest/v1/x")
 		return status == 200 && id == "quiet"
 	}, "the worker found at start serves")
@@ -333,7 +331,7 @@ func TestProxyRetriesDialError(t *testing.T) {
 			}
 		}
 	}()
-	bustest.Eventually(t, 5*time.Second, func() bool {
+	bustest.Eventually(t, waitLong, func() bool {
 		r, err := http.Get(e.url + "/health")
 		if err != nil {
 			return false
@@ -467,7 +465,7 @@ func testStaleConn(t *testing.T, method, body string) {
 func TestProxyNoWorkers(t *testing.T) {
 	t.Parallel()
 	e := startEdge(t)
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: waitLong}
 	resp, err := client.Get(e.url + "/rest/v1/items")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
@@ -622,7 +620,7 @@ func TestLogLevelDebugEdge(t *testing.T) {
 	defer sub.Unsubscribe()
 	require.NoError(t, e.nc.Flush())
 	workerOf(t, e.url+"/rest/v1/x")
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(waitLong)
 	for {
 		select {
 		case m := <-got:
@@ -852,6 +850,161 @@ func TestProxyUnparsableRequestJSON(t *testing.T) {
 			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 			_, code := jsonError(t, body)
 			assert.Equal(t, resp.StatusCode, code)
+		})
+	}
+}
+
+// TestProxyRetriesIdempotentOnBrokenWorker: a worker that takes a request
+// and closes the connection without a byte of answer (as a worker killed
+// with kill -9 does) costs an idempotent request nothing: the edge sends it
+// to another worker. A POST is never sent twice: it gets a 502 in the JSON
+// shape.
+func TestProxyRetriesIdempotentOnBrokenWorker(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	var mu sync.Mutex
+	broken := map[string]int{} // requests the broken worker took, by method
+	e.addRawWorker("broken", func(w *rawWorker, c net.Conn, _ *bufio.Reader, r *http.Request) bool {
+		mu.Lock()
+		broken[r.Method]++
+		broken[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		return false // closes without answering
+	})
+	e.addWorker("good", tokenHandler("good"))
+	e.waitWorkers(2)
+	brokenHits := func(method string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return broken[method]
+	}
+
+	for _, tc := range []struct{ method, body string }{
+		{"GET", ""}, {"HEAD", ""}, {"OPTIONS", ""}, {"PUT", ""}, {"DELETE", ""},
+	} {
+		for i := range 4 {
+			target := fmt.Sprintf("/rest/v1/items?i=%d", i)
+			resp, body := dialRaw(t, e).do(tc.method, request(tc.method, target, tc.body))
+			require.Equal(t, 200, resp.StatusCode, "%s %d: %s", tc.method, i, body)
+			assert.Equal(t, "good", resp.Header.Get("X-Madbase-Worker"), "%s %d", tc.method, i)
+			if tc.method != "HEAD" {
+				assert.Equal(t, tokenAnswer("good", tc.method, target, tc.body), body)
+			}
+		}
+		assert.Positive(t, brokenHits(tc.method), "no %s reached the broken worker: the test tests nothing", tc.method)
+	}
+
+	failed := 0
+	for i := range 6 {
+		resp, body := dialRaw(t, e).do("POST", request("POST", "/rest/v1/items", fmt.Sprintf("row %d", i)))
+		if resp.StatusCode == 200 {
+			assert.Equal(t, "good", resp.Header.Get("X-Madbase-Worker"))
+			continue
+		}
+		failed++
+		assert.Equal(t, 502, resp.StatusCode, body)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		_, code := jsonError(t, []byte(body))
+		assert.Equal(t, 502, code)
+	}
+	assert.Positive(t, failed, "no POST reached the broken worker")
+	assert.Equal(t, brokenHits("POST"), failed, "a POST was sent twice")
+
+	// A PUT whose body the event loops hold whole (it came with the head) is
+	// replayed by them; the goroutine engine streams every body, so it
+	// never sends one twice.
+	failed = 0
+	for i := range 6 {
+		resp, body := dialRaw(t, e).do("PUT", request("PUT", "/rest/v1/put-body", fmt.Sprintf("row %d", i)))
+		if resp.StatusCode == 200 {
+			assert.Equal(t, tokenAnswer("good", "PUT", "/rest/v1/put-body", fmt.Sprintf("row %d", i)), body)
+			continue
+		}
+		failed++
+		assert.Equal(t, 502, resp.StatusCode, body)
+	}
+	assert.Positive(t, brokenHits("PUT /rest/v1/put-body"), "no PUT with a body reached the broken worker")
+	if e.loops() {
+		assert.Zero(t, failed, "a PUT with a buffered body was not replayed")
+	} else {
+		assert.Equal(t, brokenHits("PUT /rest/v1/put-body"), failed, "a streamed body was sent twice")
+	}
+}
+
+// TestProxyRoutesOnThePathAsSent: the route group is decided on the path
+// the client sent; a path a worker's or control's router could read as
+// another resource (an encoded slash, a dot segment, a backslash, a merge of
+// empty segments that changes the group) is refused with 400 JSON before it
+// reaches anyone, and an accepted path reaches the worker byte for byte.
+func TestProxyRoutesOnThePathAsSent(t *testing.T) {
+	t.Parallel()
+	var controlHits atomic.Int64
+	ctl := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		controlHits.Add(1)
+		_, _ = w.Write([]byte(`{"workers":[]}`))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go ctl.Serve(ln)
+	t.Cleanup(func() { _ = ctl.Close() })
+	e := startEdge(t, withEnv("CONTROL_UPSTREAM_URL", "http://"+ln.Addr().String()))
+	seen := make(chan string, 1)
+	w := e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case seen <- r.RequestURI:
+		default: // a refused request that got through: the hit counter tells
+		}
+	}))
+	e.waitWorkers(1)
+
+	for _, tc := range []struct {
+		method, target string
+		ok             bool
+	}{
+		{"GET", "/rest/v1/..%2f..%2fadmin/v1/workers", false},
+		{"GET", "/rest/v1/..%2F..%2Fadmin/v1/workers", false},
+		{"GET", "/rest/v1/%2e%2e/%2e%2e/admin/v1/workers", false},
+		{"GET", "/rest/v1/%2E%2E/%2E%2E/admin/v1/workers?x=1", false},
+		{"GET", "/rest/v1/../../admin/v1/workers", false},
+		{"GET", "/rest/v1/./items", false},
+		{"POST", "/storage/v1/object/b1/%2e%2e%2fb2%2fsecret.txt", false},
+		{"POST", "/storage/v1/object/b1/..%5Cb2%5Csecret.txt", false},
+		{"POST", "/storage/v1/object/b1\\..\\b2\\secret.txt", false},
+		{"GET", "//admin/v1/workers", false},
+		{"GET", "/rest//v1/items", false},
+		{"GET", "/%72est/v1/items", false},
+		{"GET", "/rest/v1/items%zz", false},
+
+		{"GET", "/rest/v1/items?select=*&path=..%2f..%2fadmin", true},
+		{"POST", "/storage/v1/object/b1/a%20b%2Bc.txt", true},
+		{"POST", "/storage/v1/object/b1/caf%C3%A9/a..b/.hidden", true},
+		{"GET", "/storage/v1/object/b1/%252e%252e%252fb2", true},
+		{"GET", "/rest/v1//items", true},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			body := ""
+			if tc.method == "POST" {
+				body = "secret"
+			}
+			hits, admin := w.hits.Load(), controlHits.Load()
+			resp, got := dialRaw(t, e).do(tc.method, request(tc.method, tc.target, body))
+			if !tc.ok {
+				assert.Equal(t, 400, resp.StatusCode, got)
+				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+				_, code := jsonError(t, []byte(got))
+				assert.Equal(t, 400, code)
+				assert.Equal(t, hits, w.hits.Load(), "a refused path reached the worker")
+				assert.Equal(t, admin, controlHits.Load(), "a refused path reached control")
+				return
+			}
+			require.Equal(t, 200, resp.StatusCode, got)
+			select {
+			case uri := <-seen:
+				assert.Equal(t, tc.target, uri, "the worker got another path than the client sent")
+			case <-time.After(waitLong):
+				t.Fatal("the worker never got the request")
+			}
 		})
 	}
 }

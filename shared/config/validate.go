@@ -70,6 +70,12 @@ func (c *Edge) Validate(requireNATS bool) error {
 	if c.EventLoops < -1 {
 		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (half the CPUs) or a count, not %d", c.EventLoops))
 	}
+	if c.HeaderTimeout < 0 {
+		errs = append(errs, errors.New("EDGE_HEADER_TIMEOUT: must be 0 (off) or positive"))
+	}
+	if c.MaxConnsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("EDGE_MAX_CONNS_PER_IP: must be 0 (off) or a count, not %d", c.MaxConnsPerIP))
+	}
 	return errors.Join(errs...)
 }
 

@@ -7,7 +7,9 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
@@ -37,9 +39,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	stripRequestHop(&req.Header)
-	setForwarded(ctx, &req.Header, p.cfg.TrustForwarded)
-	req.Header.Set(headerRequestID, rid)
-	req.SetRequestURIBytes(ctx.Request.RequestURI())
+	setForwarded(ctx, &req.Header, p.pol)
+	req.Header.Set(fw.HeaderRequestID, rid)
+	req.SetRequestURIBytes(ctx.Request.Header.RequestURI()) // as the client sent it: Request.RequestURI would rebuild it from the cleaned path
 
 	var body *bodyReader
 	if cl > 0 || cl == -1 {
@@ -53,6 +55,11 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	// A bodyless GET or HEAD goes through the client that skips the
 	// stale-connection check and lets fasthttp resend it instead.
 	idempotent := body == nil && (ctx.IsGet() || ctx.IsHead())
+	// A bodyless request of an idempotent method goes to another worker
+	// when its connection breaks before the answer (a killed worker). A
+	// streamed body is never sent twice.
+	replayable := body == nil && !toControl && fw.Replayable(ctx.Method())
+	var broke error
 
 	var tried [4]*pool.Upstream // maxTries <= len(tried)
 	ntried, attempts := 0, 0
@@ -69,8 +76,12 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 			up = p.cfg.Selector.Next(tried[:ntried])
 			if up == nil {
 				fasthttp.ReleaseResponse(resp)
+				if broke != nil {
+					p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(broke))
+					return
+				}
 				if ntried == 0 {
-					p.countError("no_worker")
+					p.CountError("no_worker")
 					p.fail(ctx, rid, apierr.Unavailable("no healthy worker is available"))
 				} else {
 					p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "no worker could be reached"))
@@ -93,32 +104,36 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 		switch {
 		case body != nil && body.tooLarge:
 			fasthttp.ReleaseResponse(resp)
-			p.countError("body_too_large")
+			p.CountError("body_too_large")
 			ctx.SetConnectionClose()
 			p.fail(ctx, rid, apierr.TooLarge("request body is larger than the limit"))
 			return
 		case body != nil && body.clientErr != nil:
 			fasthttp.ReleaseResponse(resp)
-			p.countError("client_abort")
+			p.CountError("client_abort")
 			ctx.SetConnectionClose()
 			p.fail(ctx, rid, apierr.BadRequest("the request body could not be read"))
 			return
 		case isDial && up != nil:
-			p.countError("dial")
+			p.CountError("dial")
 			p.cfg.Pool.MarkDown(up)
 		case errors.Is(err, pool.ErrStaleConn):
 			// Usually the worker restarted: its other idle connections are
 			// dead too, so drop them all rather than finding out one by one.
-			p.countError("stale_conn")
+			p.CountError("stale_conn")
 			client.CloseIdleConnections()
 		default:
-			p.countError("upstream")
+			p.CountError("upstream")
 		}
 		attempts++
-		if untouched && attempts < p.maxTries && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)) {
-			if isDial {
+		brokeBeforeAnswer := replayable && !isDial && closedBeforeAnswer(err)
+		if attempts < p.maxTries && (brokeBeforeAnswer || (untouched && (errors.Is(err, pool.ErrStaleConn) || (isDial && !toControl)))) {
+			if isDial || brokeBeforeAnswer {
 				tried[ntried] = up
 				ntried++
+			}
+			if brokeBeforeAnswer {
+				broke = err
 			}
 			continue
 		}
@@ -133,6 +148,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rid string, origin []byte, toC
 	}
 }
 
+// closedBeforeAnswer reports whether err says the worker's connection ended
+// before the first byte of its answer (not a timeout, not a refused dial).
+func closedBeforeAnswer(err error) bool {
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // respond copies the upstream's status and headers and hands its body stream
 // to fasthttp, which writes it as it arrives (chunked bodies are flushed chunk
 // by chunk, so server-sent events are not held back).
@@ -144,7 +166,7 @@ func (p *Proxy) respond(ctx *fasthttp.RequestCtx, rid string, origin []byte, res
 	ctx.Response.Header.SetProtocol(protoHTTP11)
 	stripResponseHop(&ctx.Response.Header)
 	if up != nil {
-		ctx.Response.Header.Set(headerWorker, up.ID)
+		ctx.Response.Header.Set(fw.HeaderWorker, up.ID)
 	}
 	bs := resp.BodyStream()
 	if bs == nil {
@@ -209,9 +231,9 @@ func tcpConn(c net.Conn) *net.TCPConn {
 func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin []byte, r *relay) {
 	h := &ctx.Response.Header
 	if len(origin) > 0 {
-		p.cors.actual(ctx, origin)
+		actualCORS(&p.pol.CORS, ctx, origin)
 	}
-	h.Set(headerRequestID, rid)
+	h.Set(fw.HeaderRequestID, rid)
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 ")
 	head.WriteString(strconv.Itoa(h.StatusCode()))
@@ -219,7 +241,7 @@ func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin [
 	head.WriteString(fasthttp.StatusMessage(h.StatusCode()))
 	head.WriteString("\r\n")
 	for k, v := range h.All() {
-		if is(k, "content-length") || is(k, "transfer-encoding") || is(k, "connection") {
+		if known := fw.Lookup(k); known == fw.ContentLength || known == fw.TransferEncoding || known == fw.Connection {
 			continue
 		}
 		head.Write(k)
@@ -280,15 +302,9 @@ func (p *Proxy) respondSmall(ctx *fasthttp.RequestCtx, rid string, resp *fasthtt
 		_ = resp.CloseBodyStream()
 	}
 	fasthttp.ReleaseResponse(resp)
-	p.countError("upstream")
+	p.CountError("upstream")
 	ctx.SetConnectionClose()
 	p.fail(ctx, rid, apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream broke off its answer").WithInternal(err))
-}
-
-func (p *Proxy) countError(kind string) {
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.upstreamError(kind)
-	}
 }
 
 // relay is the response body stream handed to fasthttp. Its 64 KiB copy

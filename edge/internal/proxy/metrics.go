@@ -40,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer, counts func() (known, healthy int)) *
 	return m
 }
 
+// Handoff counts a connection the event loops passed to the goroutine server.
+func (m *Metrics) Handoff() { m.handoffs.Inc() }
+
 func (m *Metrics) upstreamError(kind string) {
 	c, ok := m.cache.Load(kind)
 	if !ok {

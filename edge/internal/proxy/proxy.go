@@ -1,26 +1,25 @@
-// Package proxy is the edge's request path: it routes each request to a
-// worker (or to control), streams both bodies without buffering, passes
-// WebSocket upgrades through and answers CORS preflights itself.
+// Package proxy is the edge's goroutine engine: a fasthttp handler that
+// routes each request to a worker (or to control), streams both bodies
+// without buffering, passes WebSocket upgrades through and answers CORS
+// preflights itself. It serves the connections the event loops (package
+// eventloop) hand on, and every connection when they are off. Both engines
+// apply the policy of package forwarding.
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/madbase/madbase/edge/internal/connlimit"
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/valyala/fasthttp"
 )
-
-// ErrLoopsUnsupported is NewLoops' answer where the event loops cannot run
-// (they need Linux); the fasthttp server then serves every connection.
-var ErrLoopsUnsupported = errors.New("the edge's event loops need Linux")
 
 // Config wires a Proxy.
 type Config struct {
@@ -37,8 +36,15 @@ type Config struct {
 	MaxBodyBytes      int64
 	// TrustForwarded keeps a client's X-Forwarded-Proto and -Host.
 	TrustForwarded bool
-	Log            *slog.Logger
-	Metrics        *Metrics
+	// HeaderTimeout bounds the time a client takes to send a request's
+	// head (0: no bound); the fasthttp server gets it as its ReadTimeout,
+	// lifted by HeaderReceived once the head is in.
+	HeaderTimeout time.Duration
+	// MaxConnsPerIP bounds the connections open from one client address
+	// (0: no bound), across both engines.
+	MaxConnsPerIP int
+	Log           *slog.Logger
+	Metrics       *Metrics
 	// Health and Metrics serve the edge's own GET /health and /metrics.
 	HealthHandler  fasthttp.RequestHandler
 	MetricsHandler fasthttp.RequestHandler
@@ -46,9 +52,9 @@ type Config struct {
 
 // Proxy is the edge's fasthttp handler.
 type Proxy struct {
-	cfg  Config
-	cors cors
-	ids  requestIDs
+	cfg   Config
+	pol   *fw.Policy
+	limit *connlimit.PerAddr
 	// maxTries bounds attempts on workers that refused the connection.
 	maxTries int
 
@@ -61,61 +67,28 @@ type Proxy struct {
 func New(cfg Config) *Proxy {
 	return &Proxy{
 		cfg:      cfg,
-		cors:     newCORS(cfg.AllowedOrigins),
-		ids:      newRequestIDs(),
+		pol:      fw.NewPolicy(cfg.TrustForwarded, cfg.AllowedOrigins),
+		limit:    connlimit.New(cfg.MaxConnsPerIP),
 		maxTries: 3,
 		hijacked: map[net.Conn]struct{}{},
 	}
 }
 
-var (
-	prefixAuth      = []byte("/auth/v1")
-	prefixRest      = []byte("/rest/v1")
-	prefixStorage   = []byte("/storage/v1")
-	prefixRealtime  = []byte("/realtime/v1")
-	prefixFunctions = []byte("/functions/v1")
-	prefixAdmin     = []byte("/admin")
-	pathHealth      = []byte("/health")
-	pathMetrics     = []byte("/metrics")
-)
-
-func hasPrefix(path, prefix []byte) bool {
-	return bytes.HasPrefix(path, prefix) && (len(path) == len(prefix) || path[len(prefix)] == '/')
-}
-
-// route names the route group of a path (see shared/metrics).
-func route(path []byte) string {
-	switch {
-	case hasPrefix(path, prefixRest):
-		return metrics.GroupRest
-	case hasPrefix(path, prefixAuth):
-		return metrics.GroupAuth
-	case hasPrefix(path, prefixStorage):
-		return metrics.GroupStorage
-	case hasPrefix(path, prefixRealtime):
-		return metrics.GroupRealtime
-	case hasPrefix(path, prefixFunctions):
-		return metrics.GroupFunctions
-	case hasPrefix(path, prefixAdmin):
-		return metrics.GroupAdmin
-	case bytes.Equal(path, pathHealth):
-		return metrics.GroupHealth
-	case bytes.Equal(path, pathMetrics):
-		return metrics.GroupMetrics
-	}
-	return metrics.GroupOther
-}
-
 // Handler serves one request.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	group := route(ctx.Path())
-	rid := p.ids.forRequest(ctx)
+	// The route group is decided on the path as the client sent it, not on
+	// fasthttp's decoded and cleaned view of it: that is what the worker or
+	// control reads.
+	group, pathOK := fw.CheckPath(ctx.URI().PathOriginal())
+	rid := requestID(ctx, &p.pol.IDs)
 	origin := ctx.Request.Header.Peek("Origin")
 
 	switch {
+	case !pathOK:
+		p.fail(ctx, rid, apierr.BadRequest("the request path has an encoded slash, a backslash, a dot segment or a bad escape"))
 	case len(origin) > 0 && ctx.IsOptions() && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0:
-		p.cors.preflight(ctx, origin)
+		preflight(&p.pol.CORS, ctx, origin)
 	case group == metrics.GroupHealth && p.cfg.HealthHandler != nil:
 		p.cfg.HealthHandler(ctx)
 	case group == metrics.GroupMetrics && p.cfg.MetricsHandler != nil:
@@ -132,16 +105,16 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if len(origin) > 0 && !ctx.Hijacked() {
-		p.cors.actual(ctx, origin)
+		actualCORS(&p.pol.CORS, ctx, origin)
 	}
-	ctx.Response.Header.Set(headerRequestID, rid)
+	ctx.Response.Header.Set(fw.HeaderRequestID, rid)
 	if m := p.cfg.Metrics; m != nil {
 		m.HTTP.Observe(group, ctx.Response.StatusCode(), time.Since(start))
 	}
 	if p.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
 		p.cfg.Log.Debug("request", "component", "proxy", "request_id", rid, "method", string(ctx.Method()),
 			"path", string(ctx.Path()), "status", ctx.Response.StatusCode(),
-			"worker", string(ctx.Response.Header.Peek(headerWorker)), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"worker", string(ctx.Response.Header.Peek(fw.HeaderWorker)), "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	}
 }
 
@@ -154,6 +127,37 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, rid string, e *apierr.Error) {
 	if e.Internal != nil || e.Status >= 500 {
 		p.cfg.Log.Warn("proxy error", "component", "proxy", "request_id", rid, "status", e.Status,
 			"method", string(ctx.Method()), "path", string(ctx.Path()), "cause", e.Cause())
+	}
+}
+
+// Config is the proxy's configuration, which the event loops read too.
+func (p *Proxy) Config() *Config { return &p.cfg }
+
+// Policy is the forwarding policy both engines apply.
+func (p *Proxy) Policy() *fw.Policy { return p.pol }
+
+// ConnLimit is the per-address connection limit both engines count in
+// (nil: none).
+func (p *Proxy) ConnLimit() *connlimit.PerAddr { return p.limit }
+
+// Listener wraps ln, which the fasthttp server serves when no event loops
+// run, in the per-address connection limit.
+func (p *Proxy) Listener(ln net.Listener) net.Listener { return p.limit.Listener(ln) }
+
+// noBodyDeadline stands for no read deadline: fasthttp can only move one.
+const noBodyDeadline = 100 * 365 * 24 * time.Hour
+
+// HeaderReceived is the fasthttp server's hook once a request's head is in:
+// the header timeout (the server's ReadTimeout) is over, and a body may
+// take as long as it needs, like a response.
+func (p *Proxy) HeaderReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{ReadTimeout: noBodyDeadline}
+}
+
+// CountError counts a failed attempt to reach a worker or control, by kind.
+func (p *Proxy) CountError(kind string) {
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.upstreamError(kind)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
@@ -25,19 +26,28 @@ func isWebSocket(ctx *fasthttp.RequestCtx) bool {
 
 func hasToken(v []byte, tok string) bool {
 	found := false
-	forEachToken(v, func(t []byte) {
-		if bytes.EqualFold(t, []byte(tok)) {
-			found = true
-		}
-	})
+	fw.ForEachToken(v, func(t []byte) { found = found || fw.Is(t, tok) })
 	return found
 }
 
-// wsSkip are request headers the edge rewrites itself on an upgrade.
-var wsSkip = map[string]bool{
-	"connection": true, "upgrade": true, "proxy-connection": true, "keep-alive": true, "te": true,
-	"trailer": true, "transfer-encoding": true, "proxy-authorization": true, "content-length": true,
-	"x-forwarded-for": true, "x-request-id": true,
+// forwardedInUpgrade tells whether a request header goes into the
+// handshake sent to the worker as the client wrote it: the edge writes the
+// framing, Connection and Upgrade, and the headers it owns itself.
+func forwardedInUpgrade(k []byte) bool {
+	known := fw.Lookup(k)
+	return known == fw.Unknown || known.Request() == fw.Pass
+}
+
+// relayedFromUpgrade tells whether a worker's header in its answer to an
+// upgrade reaches the client.
+func relayedFromUpgrade(k string, cors bool) bool {
+	switch known := fw.Lookup([]byte(k)); known.Response() {
+	case fw.Hop, fw.Own, fw.Framing:
+		return false
+	case fw.CORSHeader:
+		return !cors
+	}
+	return true
 }
 
 // websocket relays an upgrade: a fresh connection to a worker carries the
@@ -58,7 +68,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 			conn = c
 			break
 		}
-		p.countError("dial")
+		p.CountError("dial")
 		p.cfg.Pool.MarkDown(up)
 		tried[n] = up
 	}
@@ -76,28 +86,23 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	var head bytes.Buffer
 	head.Write(ctx.Method())
 	head.WriteByte(' ')
-	head.Write(ctx.Request.RequestURI())
+	head.Write(ctx.Request.Header.RequestURI())
 	head.WriteString(" HTTP/1.1\r\n")
 	for k, v := range ctx.Request.Header.AllInOrder() {
-		if wsSkip[string(bytes.ToLower(k))] {
-			continue
+		if forwardedInUpgrade(k) {
+			writeHeader(&head, k, v)
 		}
-		if bytes.EqualFold(k, []byte(headerForwardedProto)) || bytes.EqualFold(k, []byte(headerForwardedHost)) {
-			continue
-		}
-		head.Write(k)
-		head.WriteString(": ")
-		head.Write(v)
-		head.WriteString("\r\n")
 	}
 	var fwd fasthttp.RequestHeader
 	ctx.Request.Header.CopyTo(&fwd)
-	setForwarded(ctx, &fwd, p.cfg.TrustForwarded)
-	for _, k := range []string{headerForwardedFor, headerForwardedProto, headerForwardedHost} {
-		head.WriteString(k + ": " + string(fwd.Peek(k)) + "\r\n")
+	setForwarded(ctx, &fwd, p.pol)
+	for _, k := range []string{fw.HeaderForwarded, fw.HeaderForwardedFor, fw.HeaderForwardedProto, fw.HeaderForwardedHost} {
+		if v := fwd.Peek(k); v != nil {
+			writeHeader(&head, []byte(k), v)
+		}
 	}
 	head.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\n")
-	head.WriteString(headerRequestID + ": " + rid + "\r\n\r\n")
+	head.WriteString(fw.HeaderRequestID + ": " + rid + "\r\n\r\n")
 
 	_ = conn.SetDeadline(time.Now().Add(p.cfg.Transport.ResponseTimeout))
 	br := bufio.NewReaderSize(conn, 16<<10)
@@ -108,7 +113,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	}
 	if err != nil {
 		_ = conn.Close()
-		p.countError("websocket")
+		p.CountError("websocket")
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			p.fail(ctx, rid, apierr.New(fasthttp.StatusGatewayTimeout, apierr.CodeGatewayTimeout, "the worker did not answer the upgrade in time").WithInternal(err))
@@ -125,14 +130,14 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 		_ = conn.Close()
 		ctx.SetStatusCode(resp.StatusCode)
 		for k, vs := range resp.Header {
-			if isHopHeader(k) {
+			if !relayedFromUpgrade(k, false) {
 				continue
 			}
 			for _, v := range vs {
 				ctx.Response.Header.Add(k, v)
 			}
 		}
-		ctx.Response.Header.Set(headerWorker, up.ID)
+		ctx.Response.Header.Set(fw.HeaderWorker, up.ID)
 		ctx.SetBody(body)
 		return
 	}
@@ -141,8 +146,9 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	// byte of it is touched by fasthttp's response writer.
 	var out bytes.Buffer
 	out.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	cors := len(origin) > 0 && p.pol.CORS.Allowed(origin)
 	for k, vs := range resp.Header {
-		if k == "Connection" || k == "Upgrade" {
+		if !relayedFromUpgrade(k, cors) {
 			continue
 		}
 		for _, v := range vs {
@@ -150,14 +156,10 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 		}
 	}
 	out.WriteString("Connection: Upgrade\r\nUpgrade: " + resp.Header.Get("Upgrade") + "\r\n")
-	out.WriteString(headerWorker + ": " + up.ID + "\r\n")
-	out.WriteString(headerRequestID + ": " + rid + "\r\n")
-	if len(origin) > 0 && p.cors.allowed(origin) {
-		if p.cors.any {
-			out.WriteString("Access-Control-Allow-Origin: *\r\n")
-		} else {
-			out.WriteString("Access-Control-Allow-Origin: " + string(origin) + "\r\nAccess-Control-Allow-Credentials: true\r\n")
-		}
+	out.WriteString(fw.HeaderWorker + ": " + up.ID + "\r\n")
+	out.WriteString(fw.HeaderRequestID + ": " + rid + "\r\n")
+	if cors {
+		p.pol.CORS.OriginHeaders(origin, func(name string, value []byte, _ bool) { writeHeader(&out, []byte(name), value) })
 	}
 	out.WriteString("\r\n")
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
@@ -188,11 +190,9 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	})
 }
 
-func isHopHeader(k string) bool {
-	for _, h := range hopHeaders {
-		if http.CanonicalHeaderKey(h) == k {
-			return true
-		}
-	}
-	return k == "Content-Length"
+func writeHeader(b *bytes.Buffer, k, v []byte) {
+	b.Write(k)
+	b.WriteString(": ")
+	b.Write(v)
+	b.WriteString("\r\n")
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"context"
@@ -17,7 +17,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/madbase/madbase/edge/internal/connlimit"
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
+	"github.com/madbase/madbase/edge/internal/proxy"
 )
 
 // Loops serve the edge's listener the way nginx does: one epoll event loop
@@ -34,7 +37,9 @@ import (
 // subset, is handed with the bytes read so far to the fasthttp server, which
 // serves that connection from then on.
 type Loops struct {
-	p       *Proxy
+	cfg     *proxy.Config
+	pol     *fw.Policy
+	p       *proxy.Proxy
 	ln      net.Listener
 	lnfd    int
 	loops   []*loop
@@ -43,6 +48,10 @@ type Loops struct {
 	connectTimeout  int64
 	responseTimeout int64
 	idleTimeout     int64
+	// headerTimeout bounds the time a request's head takes to arrive (0:
+	// no bound); limit counts connections per client address.
+	headerTimeout int64
+	limit         *connlimit.PerAddr
 
 	// addrs caches each upstream's resolved address (*pool.Upstream ->
 	// netip.AddrPort); a name is resolved off the loops.
@@ -59,9 +68,10 @@ type Loops struct {
 // must fit in it, and bodies move through it.
 const loopBufSize = 64 << 10
 
-// NewLoops prepares n event loops on ln. Connections they hand over come
-// out of Handoff(), which the caller serves with the fasthttp server.
-func NewLoops(p *Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Loops, error) {
+// New prepares n event loops on ln for p's requests. Connections they hand
+// over come out of Handoff(), which the caller serves with the fasthttp
+// server and p's handler.
+func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Loops, error) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return nil, errors.New("event loops need a TCP listener")
@@ -84,11 +94,13 @@ func NewLoops(p *Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Loo
 		return nil, err
 	}
 	ls := &Loops{
-		p: p, ln: ln, lnfd: lnfd,
-		handoff:     newHandoffListener(ln.Addr()),
-		idleTimeout: int64(idleTimeout),
+		cfg: p.Config(), pol: p.Policy(), p: p, ln: ln, lnfd: lnfd,
+		handoff:       newHandoffListener(ln.Addr()),
+		idleTimeout:   int64(idleTimeout),
+		headerTimeout: int64(p.Config().HeaderTimeout),
+		limit:         p.ConnLimit(),
 	}
-	if t := p.cfg.Transport; t != nil {
+	if t := ls.cfg.Transport; t != nil {
 		ls.connectTimeout, ls.responseTimeout = int64(t.ConnectTimeout), int64(t.ResponseTimeout)
 	}
 	if ls.connectTimeout <= 0 {
@@ -138,6 +150,8 @@ func (ls *Loops) Shutdown(ctx context.Context) {
 	ls.wakeAll()
 	_ = ls.handoff.Close()
 }
+
+func (ls *Loops) countError(kind string) { ls.p.CountError(kind) }
 
 func (ls *Loops) wakeAll() {
 	one := [8]byte{1}
@@ -304,7 +318,7 @@ func (lp *loop) run() {
 	for {
 		n, err := syscall.EpollWait(lp.epfd, lp.events[:], int(sweepEvery/int64(time.Millisecond)))
 		if err != nil && err != syscall.EINTR {
-			lp.ls.p.cfg.Log.Error("epoll_wait failed; the loop stops", "component", "proxy", "error", err)
+			lp.ls.cfg.Log.Error("epoll_wait failed; the loop stops", "component", "proxy", "error", err)
 			lp.closeAll()
 			return
 		}
@@ -354,9 +368,9 @@ func (lp *loop) contain(h fdHandler) {
 	if r == nil {
 		return
 	}
-	lp.ls.p.cfg.Log.Error("edge loop: panic while serving a connection; it is closed", "component", "proxy",
+	lp.ls.cfg.Log.Error("edge loop: panic while serving a connection; it is closed", "component", "proxy",
 		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-	lp.ls.p.countError("panic")
+	lp.ls.countError("panic")
 	switch x := h.(type) {
 	case *clientConn:
 		x.close()
@@ -435,17 +449,24 @@ func (lp *loop) accept() {
 			if err == syscall.EMFILE || err == syscall.ENFILE || err == syscall.ENOBUFS || err == syscall.ENOMEM {
 				// The listener stays readable: stop watching it for a
 				// moment instead of spinning on it.
-				lp.ls.p.cfg.Log.Warn("accept: out of resources; pausing accepts for 100ms", "component", "proxy", "error", err)
+				lp.ls.cfg.Log.Warn("accept: out of resources; pausing accepts for 100ms", "component", "proxy", "error", err)
 				lp.pauseAccept()
 			}
 			return
 		}
+		addr := sockaddrAddr(sa)
+		if !lp.ls.limit.Acquire(addr) {
+			_, _ = writeFD(fd, connlimit.Refusal)
+			_ = syscall.Close(fd)
+			continue
+		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now}
+		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa
 		if err := lp.register(fd, c); err != nil {
 			_ = syscall.Close(fd)
+			lp.ls.limit.Release(addr)
 			continue
 		}
 		lp.ls.clients.Add(1)

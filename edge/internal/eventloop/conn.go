@@ -1,14 +1,16 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"errors"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
@@ -39,17 +41,22 @@ const (
 )
 
 // maxLoopAttempts bounds the workers tried for one request.
-const maxLoopAttempts = 3
+const maxLoopAttempts = fw.MaxAttempts
 
 // clientConn is a client's connection served by a loop, with the exchange
 // in flight on it.
 type clientConn struct {
 	sock
 	sa         syscall.Sockaddr
+	addr       netip.Addr // counted in the per-address limit
 	remote     []byte
 	remoteBuf  [48]byte
 	lastActive int64
-	state      connState
+	// headSince is when the request head being read began: the
+	// connection's opening for its first request, the first byte for the
+	// next ones; 0 between requests.
+	headSince int64
+	state     connState
 
 	// The exchange in flight.
 	method     []byte
@@ -60,6 +67,12 @@ type clientConn struct {
 	cors       bool
 	isHead     bool
 	idempotent bool
+	// replayable says the request may go to another worker when its
+	// connection breaks before any byte of the answer: an idempotent method
+	// and a body that is all in the read buffer, from bodyStart on.
+	replayable bool
+	bodyStart  int
+	bodyLen    int64
 	bodyLeft   int64 // request body bytes not yet sent upstream
 	tried      [maxLoopAttempts]*pool.Upstream
 	ntried     int
@@ -158,6 +171,24 @@ func (s *sock) readOnce() (int, error) {
 	return 0, err
 }
 
+// sockaddrAddr is the address in sa, as the per-address limit counts it.
+func sockaddrAddr(sa syscall.Sockaddr) netip.Addr {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr)
+	case *syscall.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// headerTimeoutAnswer is the 408 for a head that took too long.
+var headerTimeoutAnswer = func() []byte {
+	body := apierr.New(fasthttp.StatusRequestTimeout, apierr.CodeBadRequest, fw.HeaderTimeoutMessage).JSON("")
+	return []byte("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + string(body))
+}()
+
 // appendSockaddrIP appends the address in sa as X-Forwarded-For shows it.
 func appendSockaddrIP(b []byte, sa syscall.Sockaddr) []byte {
 	switch a := sa.(type) {
@@ -181,7 +212,14 @@ func (c *clientConn) event(mask uint32) {
 func (c *clientConn) expire(now int64) {
 	switch c.state {
 	case stIdle:
-		if ls := c.lp.ls; ls.idleTimeout > 0 && now-c.lastActive > ls.idleTimeout {
+		ls := c.lp.ls
+		switch {
+		case ls.headerTimeout > 0 && c.headSince != 0 && now-c.headSince > ls.headerTimeout:
+			// A head trickling in (or never coming) holds a connection
+			// and a buffer: answer 408 and close, as the full server does.
+			_, _ = writeFD(c.fd, headerTimeoutAnswer)
+			c.close()
+		case ls.idleTimeout > 0 && now-c.lastActive > ls.idleTimeout:
 			c.close()
 		}
 	case stConnect:
@@ -191,7 +229,7 @@ func (c *clientConn) expire(now int64) {
 		}
 	case stWait, stBody, stSend:
 		if up := c.up; up != nil && up.waiting != 0 && c.lp.ls.responseTimeout > 0 && now-up.waiting > c.lp.ls.responseTimeout {
-			c.p().countError("upstream")
+			c.ls().countError("upstream")
 			c.failUpstream(apierr.New(fasthttp.StatusGatewayTimeout, apierr.CodeGatewayTimeout, "the upstream did not answer in time").
 				WithInternal(errors.New("response timeout")))
 			c.run()
@@ -208,7 +246,7 @@ func (c *clientConn) expire(now int64) {
 	}
 }
 
-func (c *clientConn) p() *Proxy { return c.lp.ls.p }
+func (c *clientConn) ls() *Loops { return c.lp.ls }
 
 func (c *clientConn) run() {
 	for c.state != stClosed && c.step() {
@@ -243,13 +281,16 @@ func (c *clientConn) fill() bool {
 	switch {
 	case n > 0:
 		c.lastActive = c.lp.now
+		if c.state == stIdle && c.headSince == 0 {
+			c.headSince = c.lp.now
+		}
 		return true
 	case err == syscall.EAGAIN || err == errBufferFull:
 		return false
 	}
 	// EOF or a broken connection.
 	if c.state != stIdle || c.r < c.w {
-		c.p().countError("client_abort")
+		c.ls().countError("client_abort")
 	}
 	c.close()
 	return false
@@ -268,14 +309,15 @@ func (c *clientConn) close() {
 		c.up = nil
 	}
 	c.lp.ls.clients.Add(-1)
+	c.lp.ls.limit.Release(c.addr)
 }
 
 // handoff passes the connection, with the bytes read from it so far, to the
 // fasthttp server.
 func (c *clientConn) handoff() {
 	ls := c.lp.ls
-	if m := ls.p.cfg.Metrics; m != nil {
-		m.handoffs.Inc()
+	if m := ls.cfg.Metrics; m != nil {
+		m.Handoff()
 	}
 	c.state = stClosed
 	c.lp.unregister(c.fd)
@@ -288,8 +330,11 @@ func (c *clientConn) handoff() {
 	nc, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
-		ls.p.cfg.Log.Warn("handing a connection over failed", "component", "proxy", "error", err)
+		ls.limit.Release(c.addr)
+		ls.cfg.Log.Warn("handing a connection over failed", "component", "proxy", "error", err)
 		return
 	}
-	ls.handoff.give(&prefixConn{Conn: nc, prefix: prefix})
+	// The connection stays counted in the per-address limit until the
+	// server closes it.
+	ls.handoff.give(&prefixConn{Conn: ls.limit.Track(nc, c.addr), prefix: prefix})
 }

@@ -1,7 +1,9 @@
-package proxy
+package eventloop
 
 import (
 	"bytes"
+
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 )
 
 // The event loops (loop.go) read HTTP/1.1 heads themselves. They accept a
@@ -26,6 +28,9 @@ type headerLine struct {
 	name, value []byte
 	// drop marks hop-by-hop headers and the ones the edge writes itself.
 	drop bool
+	// cors marks a response's CORS headers, which the edge replaces when it
+	// answers an allowed origin.
+	cors bool
 }
 
 // requestHead is a parsed request head. Slices point into the read buffer
@@ -117,7 +122,7 @@ func parseHeaderLine(line []byte) (name, value []byte, ok bool) {
 			return nil, nil, false
 		}
 	}
-	return name, trimSpace(value), true
+	return name, fw.TrimSpace(value), true
 }
 
 // parseContentLength reads a Content-Length value: digits only, no sign,
@@ -134,10 +139,6 @@ func parseContentLength(v []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-func is(name []byte, lower string) bool {
-	return len(name) == len(lower) && bytes.EqualFold(name, []byte(lower))
 }
 
 // parseRequestHead reads the request head at the start of b into h.
@@ -181,92 +182,47 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 		if hl.name == nil {
 			break // the blank line
 		}
-		name, value := hl.name, hl.value
-		switch len(name) {
-		case 2:
-			hl.drop = is(name, "te")
-		case 4:
-			if is(name, "host") {
-				if h.host != nil {
-					return headOther
-				}
-				h.host = value
-			}
-		case 6:
-			if is(name, "expect") {
+		known := fw.Lookup(hl.name)
+		value := hl.value
+		switch known {
+		case fw.Unknown:
+		case fw.Host:
+			if h.host != nil {
 				return headOther
 			}
-			if is(name, "origin") {
-				h.origin = value
-			}
-		case 7:
-			if is(name, "upgrade") {
+			h.host = value
+		case fw.Expect, fw.Upgrade, fw.TransferEncoding:
+			return headOther // outside the subset
+		case fw.Origin:
+			h.origin = value
+		case fw.Connection:
+			closeConn, upgrade, other := fw.ConnectionOptions(value)
+			if upgrade || other {
+				// A header named in Connection must be dropped too, which
+				// the full server does.
 				return headOther
 			}
-			hl.drop = is(name, "trailer")
-		case 9:
-			if is(name, "forwarded") {
-				if h.forwarded != nil {
-					return headOther
-				}
-				h.forwarded, hl.drop = value, true
-			}
-		case 10:
-			if is(name, "connection") {
-				hl.drop = true
-				if !connectionTokens(value, &h.connClose) {
-					return headOther
-				}
-			} else {
-				hl.drop = is(name, "keep-alive")
-			}
-		case 12:
-			if is(name, "x-request-id") {
-				if h.requestID != nil {
-					return headOther
-				}
-				h.requestID, hl.drop = value, true
-			}
-		case 14:
-			if is(name, "content-length") {
-				cl, ok := parseContentLength(value)
-				if !ok || h.contentLength >= 0 {
-					return headOther
-				}
-				h.contentLength = cl
-			}
-		case 15:
-			if is(name, "x-forwarded-for") {
-				if h.forwardedFor != nil {
-					return headOther
-				}
-				h.forwardedFor, hl.drop = value, true
-			}
-		case 16:
-			if is(name, "x-forwarded-host") {
-				if h.forwardedHost != nil {
-					return headOther
-				}
-				h.forwardedHost, hl.drop = value, true
-			} else {
-				hl.drop = is(name, "proxy-connection")
-			}
-		case 17:
-			if is(name, "transfer-encoding") {
+			h.connClose = h.connClose || closeConn
+		case fw.ContentLength:
+			cl, ok := parseContentLength(value)
+			if !ok || h.contentLength >= 0 {
 				return headOther
 			}
-			if is(name, "x-forwarded-proto") {
-				if h.forwardedProt != nil {
-					return headOther
-				}
-				h.forwardedProt, hl.drop = value, true
+			h.contentLength = cl
+		case fw.ACRequestMethod:
+			h.preflight = true
+		case fw.XRequestID, fw.XForwardedFor, fw.XForwardedProto, fw.XForwardedHost, fw.Forwarded:
+			// The edge rewrites these; which of two copies counts is left
+			// to the full server.
+			v := h.owned(known)
+			if *v != nil {
+				return headOther
 			}
-		case 18:
-			hl.drop = is(name, "proxy-authenticate")
-		case 19:
-			hl.drop = is(name, "proxy-authorization")
-		case 29:
-			h.preflight = h.preflight || is(name, "access-control-request-method")
+			*v = value
+		}
+		if known != fw.Unknown {
+			act := known.Request()
+			hl.drop = act == fw.Hop || act == fw.Own
 		}
 		h.lines[h.n] = hl
 		h.n++
@@ -278,21 +234,19 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 	return headOK
 }
 
-// connectionTokens reads a Connection value; only close and keep-alive are
-// served here (a header named in Connection must be dropped too, which the
-// full parser does).
-func connectionTokens(v []byte, closeConn *bool) bool {
-	ok := true
-	forEachToken(v, func(tok []byte) {
-		switch {
-		case bytes.EqualFold(tok, []byte("close")):
-			*closeConn = true
-		case bytes.EqualFold(tok, []byte("keep-alive")):
-		default:
-			ok = false
-		}
-	})
-	return ok
+// owned is where the request's copy of a header the edge rewrites goes.
+func (h *requestHead) owned(k fw.Known) *[]byte {
+	switch k {
+	case fw.XRequestID:
+		return &h.requestID
+	case fw.XForwardedFor:
+		return &h.forwardedFor
+	case fw.XForwardedProto:
+		return &h.forwardedProt
+	case fw.XForwardedHost:
+		return &h.forwardedHost
+	}
+	return &h.forwarded
 }
 
 // responseHead is a parsed response head from a worker.
@@ -355,52 +309,32 @@ func parseResponseHead(b []byte, h *responseHead) headStatus {
 		if hl.name == nil {
 			break // the blank line
 		}
-		name, value := hl.name, hl.value
-		switch len(name) {
-		case 2:
-			hl.drop = is(name, "te")
-		case 7:
-			hl.drop = is(name, "trailer") || is(name, "upgrade")
-		case 10:
-			if is(name, "connection") {
-				hl.drop = true
-				var other bool
-				forEachToken(value, func(tok []byte) {
-					switch {
-					case bytes.EqualFold(tok, []byte("close")):
-						h.connClose = true
-					case bytes.EqualFold(tok, []byte("keep-alive")):
-					default:
-						other = true
-					}
-				})
-				if other {
-					return headOther
-				}
-			} else {
-				hl.drop = is(name, "keep-alive")
+		known := fw.Lookup(hl.name)
+		value := hl.value
+		switch known {
+		case fw.Unknown:
+		case fw.Connection:
+			closeConn, upgrade, other := fw.ConnectionOptions(value)
+			if upgrade || other {
+				return headOther
 			}
-		case 12:
-			hl.drop = is(name, "x-request-id")
-		case 14:
-			if is(name, "content-length") {
-				cl, ok := parseContentLength(value)
-				if !ok || (h.contentLength >= 0 && cl != h.contentLength) {
-					return headOther
-				}
-				h.contentLength = cl
+			h.connClose = h.connClose || closeConn
+		case fw.ContentLength:
+			cl, ok := parseContentLength(value)
+			if !ok || (h.contentLength >= 0 && cl != h.contentLength) {
+				return headOther
 			}
-		case 16:
-			hl.drop = is(name, "x-madbase-worker") || is(name, "proxy-connection")
-		case 17:
-			if is(name, "transfer-encoding") {
-				if sawTE || !bytes.EqualFold(value, []byte("chunked")) {
-					return headOther
-				}
-				sawTE, h.chunked = true, true
+			h.contentLength = cl
+		case fw.TransferEncoding:
+			if sawTE || !fw.Is(value, "chunked") {
+				return headOther
 			}
-		case 18:
-			hl.drop = is(name, "proxy-authenticate")
+			sawTE, h.chunked = true, true
+		}
+		if known != fw.Unknown {
+			act := known.Response()
+			hl.drop = act == fw.Hop || act == fw.Own
+			hl.cors = act == fw.CORSHeader
 		}
 		h.lines[h.n] = hl
 		h.n++
@@ -408,7 +342,7 @@ func parseResponseHead(b []byte, h *responseHead) headStatus {
 	if h.chunked && h.contentLength >= 0 {
 		// RFC 9112 6.3: chunked wins; the length must not be passed on.
 		for i := 0; i < h.n; i++ {
-			if is(h.lines[i].name, "content-length") {
+			if fw.Lookup(h.lines[i].name) == fw.ContentLength {
 				h.lines[i].drop = true
 			}
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"log/slog"
@@ -8,10 +8,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/logging/logtest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // panicking is a registered socket whose handling panics, standing for a
@@ -25,9 +26,10 @@ func (p *panicking) expire(int64) { p.expires++; panic("boom in expire") }
 // logged and counted, and the loop goes on serving the others.
 func TestLoopContainsPanics(t *testing.T) {
 	var logs logtest.Buffer
-	m := NewMetrics(prometheus.NewRegistry(), func() (int, int) { return 0, 0 })
-	p := New(Config{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m})
-	lp := &loop{ls: &Loops{p: p, lnfd: -1}, wakefd: -1, fds: map[int32]fdEntry{}}
+	reg := prometheus.NewRegistry()
+	m := proxy.NewMetrics(reg, func() (int, int) { return 0, 0 })
+	p := proxy.New(proxy.Config{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m})
+	lp := &loop{ls: &Loops{p: p, cfg: p.Config(), pol: p.Policy(), lnfd: -1}, wakefd: -1, fds: map[int32]fdEntry{}}
 	bad, good := &panicking{}, &counting{}
 	lp.fds[7] = fdEntry{h: bad, id: 1}
 	lp.fds[8] = fdEntry{h: good, id: 2}
@@ -42,7 +44,7 @@ func TestLoopContainsPanics(t *testing.T) {
 	assert.Equal(t, 1, bad.expires)
 	assert.Equal(t, 1, good.events, "the other socket is still served, stale events are dropped")
 	assert.Equal(t, 1, good.expires)
-	assert.Equal(t, 2.0, testutil.ToFloat64(m.upstreamErrors.WithLabelValues("panic")))
+	assert.Equal(t, 2.0, counterValue(t, reg, "madbase_edge_upstream_errors_total", "kind", "panic"))
 	out := logs.String()
 	assert.Equal(t, 2, strings.Count(out, "panic while serving a connection"), out)
 	assert.Contains(t, out, "boom in event")
@@ -53,3 +55,23 @@ type counting struct{ events, expires int }
 
 func (c *counting) event(uint32) { c.events++ }
 func (c *counting) expire(int64) { c.expires++ }
+
+// counterValue reads the counter name{label=value} from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

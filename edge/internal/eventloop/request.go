@@ -1,14 +1,14 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"bytes"
 	"syscall"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
-	"github.com/madbase/madbase/shared/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -48,41 +48,33 @@ func (c *clientConn) readHead() bool {
 }
 
 // fastPath tells whether the loops serve a request for this path: the API
-// routes, with a path that needs no normalizing (fasthttp's router view
-// and the worker's must agree on what it names).
+// routes, with a path that needs no normalizing (what the edge routes on
+// and what the worker reads must name the same thing); anything else goes
+// to the full server, which applies the policy's path rules.
 func fastPath(path []byte) (string, bool) {
-	for i := 0; i < len(path); i++ {
-		switch path[i] {
-		case '%', '\\':
-			return "", false
-		case '/':
-			if i+1 < len(path) && (path[i+1] == '/' || path[i+1] == '.') {
-				return "", false
-			}
-		}
+	if !fw.Plain(path) {
+		return "", false
 	}
-	switch g := route(path); g {
-	case metrics.GroupAuth, metrics.GroupRest, metrics.GroupStorage, metrics.GroupRealtime, metrics.GroupFunctions:
-		return g, true
-	}
-	return "", false
+	g := fw.Route(path)
+	return g, fw.ToWorkers(g)
 }
 
 // begin starts the exchange for the parsed head, or hands the connection
 // on when the loops do not serve it.
 func (c *clientConn) begin() bool {
 	h := &c.lp.reqHead
+	c.headSince = 0
 	path := h.uri
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}
 	group, ok := fastPath(path)
-	p := c.p()
-	if !ok || (h.preflight && h.origin != nil && string(h.method) == "OPTIONS") || h.contentLength > p.cfg.MaxBodyBytes {
+	ls := c.ls()
+	if !ok || (h.preflight && h.origin != nil && string(h.method) == "OPTIONS") || h.contentLength > ls.cfg.MaxBodyBytes {
 		c.handoff()
 		return false
 	}
-	up := p.cfg.Selector.Next(nil)
+	up := ls.cfg.Selector.Next(nil)
 	if up == nil || !c.lp.ls.resolved(up) {
 		// No worker (the full path answers 503) or one not resolved yet.
 		c.handoff()
@@ -90,14 +82,14 @@ func (c *clientConn) begin() bool {
 	}
 
 	c.group, c.start = group, c.lp.now
-	if validRequestID(h.requestID) {
+	if fw.ValidRequestID(h.requestID) {
 		c.rid = append(c.rid[:0], h.requestID...)
 	} else {
-		c.rid = p.ids.append(c.rid[:0])
+		c.rid = ls.pol.IDs.Append(c.rid[:0])
 	}
 	c.origin = append(c.origin[:0], h.origin...)
 	c.method = append(c.method[:0], h.method...)
-	c.cors = len(h.origin) > 0 && p.cors.allowed(h.origin)
+	c.cors = len(h.origin) > 0 && ls.pol.CORS.Allowed(h.origin)
 	c.isHead = string(h.method) == "HEAD"
 	c.bodyLeft = max(h.contentLength, 0)
 	c.idempotent = c.bodyLeft == 0 && (c.isHead || string(h.method) == "GET")
@@ -105,6 +97,8 @@ func (c *clientConn) begin() bool {
 	c.ntried, c.attempts, c.sent, c.done, c.status, c.abortAfter = 0, 0, false, false, 0, false
 	c.composeRequest()
 	c.r += h.size
+	c.replayable = fw.Replayable(h.method) && c.bodyLeft <= int64(c.w-c.r)
+	c.bodyStart, c.bodyLen = c.r, c.bodyLeft
 	c.connectTo(up)
 	return true
 }
@@ -123,26 +117,15 @@ func (c *clientConn) composeRequest() {
 			b = appendHeader(b, l.name, l.value)
 		}
 	}
-	b = append(b, headerForwardedFor+": "...)
-	if len(h.forwardedFor) > 0 {
-		b = append(append(b, h.forwardedFor...), ", "...)
+	pol := c.ls().pol
+	b = append(b, fw.HeaderForwardedFor+": "...)
+	b = append(fw.AppendForwardedFor(b, h.forwardedFor, c.remote), "\r\n"...)
+	if f := pol.Forwarded(h.forwarded); len(f) > 0 {
+		b = appendHeader(b, []byte(fw.HeaderForwarded), f)
 	}
-	b = append(append(b, c.remote...), "\r\n"...)
-	trust := c.p().cfg.TrustForwarded
-	if trust && len(h.forwarded) > 0 {
-		b = appendHeader(b, []byte(headerForwarded), h.forwarded)
-	}
-	if trust && len(h.forwardedProt) > 0 {
-		b = appendHeader(b, []byte(headerForwardedProto), h.forwardedProt)
-	} else {
-		b = append(b, headerForwardedProto+": http\r\n"...)
-	}
-	if trust && len(h.forwardedHost) > 0 {
-		b = appendHeader(b, []byte(headerForwardedHost), h.forwardedHost)
-	} else {
-		b = appendHeader(b, []byte(headerForwardedHost), h.host)
-	}
-	b = appendHeader(b, []byte(headerRequestID), c.rid)
+	b = appendHeader(b, []byte(fw.HeaderForwardedProto), pol.ForwardedProto(h.forwardedProt, false))
+	b = appendHeader(b, []byte(fw.HeaderForwardedHost), pol.ForwardedHost(h.forwardedHost, h.host))
+	b = appendHeader(b, []byte(fw.HeaderRequestID), c.rid)
 	c.req = append(b, "\r\n"...)
 	c.reqOff = 0
 }
@@ -163,7 +146,7 @@ func (c *clientConn) connectTo(u *pool.Upstream) {
 	if uc != nil && c.bodyLeft > 0 && !uc.alive() {
 		// A body cannot be sent twice: never risk it on a connection the
 		// worker has closed (a restart) before the hang-up event came.
-		c.p().countError("stale_conn")
+		c.ls().countError("stale_conn")
 		uc.close()
 		uc = nil
 	}
@@ -187,17 +170,17 @@ func (c *clientConn) connectTo(u *pool.Upstream) {
 // dialFailed takes the worker out of rotation and tries the next one; the
 // client's body is untouched, so that is safe.
 func (c *clientConn) dialFailed(err error) {
-	p := c.p()
-	p.countError("dial")
+	ls := c.ls()
+	ls.countError("dial")
 	if c.up != nil {
 		c.up.close()
 		c.up = nil
 	}
-	p.cfg.Pool.MarkDown(c.upstream)
+	ls.cfg.Pool.MarkDown(c.upstream)
 	c.tried[c.ntried] = c.upstream
 	c.ntried++
 	if c.attempts < maxLoopAttempts {
-		if next := p.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
+		if next := ls.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
 			c.connectTo(next)
 			return
 		}
@@ -290,7 +273,7 @@ func (c *clientConn) sendBody() bool {
 	if c.r == c.w {
 		if !c.readable {
 			if c.hup {
-				c.p().countError("client_abort")
+				c.ls().countError("client_abort")
 				c.close()
 			}
 			return false
@@ -316,7 +299,7 @@ func (c *clientConn) spliceRequest() bool {
 		return true
 	case spliceWait:
 		if !c.readable && c.hup && c.pipe.n == 0 {
-			c.p().countError("client_abort")
+			c.ls().countError("client_abort")
 			c.close()
 		}
 		return false
@@ -324,7 +307,7 @@ func (c *clientConn) spliceRequest() bool {
 		c.writeFailed(syscall.EPIPE)
 		return true
 	}
-	c.p().countError("client_abort")
+	c.ls().countError("client_abort")
 	c.close()
 	return false
 }
@@ -339,21 +322,34 @@ func (c *clientConn) writeFailed(err error) {
 }
 
 // upstreamBroke handles a worker connection that failed before the answer
-// began: a pooled connection the worker had closed is retried for GET and
-// HEAD without a body (as the full path does); anything else is a 502.
+// began. A pooled connection the worker had closed is retried for GET and
+// HEAD without a body (as the full path does); a request the policy may
+// replay goes to another worker when no byte of the answer came (the worker
+// was killed, or dropped the connection): nothing of the request is lost,
+// the edge still holds all of it. Anything else is a 502.
 func (c *clientConn) upstreamBroke(err error) {
 	uc := c.up
-	stale := uc.reused && !uc.gotHead && uc.r == uc.w
+	silent := !uc.answered && !uc.gotHead
+	stale := uc.reused && silent && uc.r == uc.w
 	u := uc.u
 	uc.close()
 	c.up = nil
 	if stale && c.idempotent && c.attempts < maxLoopAttempts {
-		c.p().countError("stale_conn")
+		c.ls().countError("stale_conn")
 		c.lp.dropIdle(u)
 		c.reqOff = 0
 		c.connectTo(u)
 		return
 	}
-	c.p().countError("upstream")
+	c.ls().countError("upstream")
+	if silent && c.replayable && c.attempts < maxLoopAttempts {
+		c.tried[c.ntried] = u
+		c.ntried++
+		if next := c.ls().cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
+			c.reqOff, c.r, c.bodyLeft = 0, c.bodyStart, c.bodyLen
+			c.connectTo(next)
+			return
+		}
+	}
 	c.fail(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").WithInternal(err))
 }

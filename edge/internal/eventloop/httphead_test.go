@@ -1,4 +1,4 @@
-package proxy
+package eventloop
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"unsafe"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -688,8 +689,8 @@ func TestConnectionTokens(t *testing.T) {
 		{"close keep-alive", false, false},
 	}
 	for _, tt := range tests {
-		var closeConn bool
-		ok := connectionTokens([]byte(tt.in), &closeConn)
+		closeConn, upgrade, other := fw.ConnectionOptions([]byte(tt.in))
+		ok := !upgrade && !other // the loops serve close and keep-alive only
 		assert.Equal(t, tt.wantOK, ok, "%q", tt.in)
 		if ok {
 			assert.Equal(t, tt.wantClose, closeConn, "%q", tt.in)
@@ -1086,7 +1087,7 @@ func FuzzParseResponseHead(f *testing.F) {
 				t.Fatalf("chunked with length %d", h.contentLength)
 			}
 			for _, l := range h.lines[:h.n] {
-				if is(l.name, "content-length") && !l.drop {
+				if fw.Is(l.name, "content-length") && !l.drop {
 					t.Fatal("Content-Length relayed with chunked")
 				}
 			}
@@ -1136,7 +1137,7 @@ func compareResponse(t *testing.T, head []byte, h *responseHead) {
 		}
 	}
 	for _, l := range h.lines[:h.n] {
-		if l.drop || is(l.name, "transfer-encoding") {
+		if l.drop || fw.Is(l.name, "transfer-encoding") {
 			continue
 		}
 		key := textproto.CanonicalMIMEHeaderKey(string(l.name))

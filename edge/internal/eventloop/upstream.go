@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"errors"
@@ -18,10 +18,12 @@ type upstreamConn struct {
 	closed  bool
 	reused  bool
 	gotHead bool
-	started int64 // connecting since
-	waiting int64 // request written, no response byte yet, since
-	idle    int64 // idle since
-	connect bool  // connecting
+	// answered is set once a byte of the answer came.
+	answered bool
+	started  int64 // connecting since
+	waiting  int64 // request written, no response byte yet, since
+	idle     int64 // idle since
+	connect  bool  // connecting
 	// writeErr is why the request could not be written: the worker may
 	// still have answered, which is read before the exchange fails.
 	writeErr error
@@ -89,7 +91,7 @@ func (lp *loop) dial(u *pool.Upstream) (*upstreamConn, error) {
 		_ = syscall.Close(fd)
 		return nil, err
 	}
-	if p := lp.ls.p.cfg.Transport; p != nil {
+	if p := lp.ls.cfg.Transport; p != nil {
 		p.Dials.Add(1)
 	}
 	return uc, nil
@@ -103,7 +105,7 @@ func (lp *loop) takeIdle(u *pool.Upstream) *upstreamConn {
 		list = list[:len(list)-1]
 		if !uc.closed {
 			lp.idle[u] = list
-			uc.reused, uc.gotHead, uc.waiting = true, false, 0
+			uc.reused, uc.gotHead, uc.answered, uc.waiting = true, false, false, 0
 			return uc
 		}
 	}

@@ -1,20 +1,22 @@
 //go:build !linux
 
-package proxy
+package eventloop
 
 import (
 	"context"
 	"net"
 	"time"
+
+	"github.com/madbase/madbase/edge/internal/proxy"
 )
 
-// Loops needs Linux (epoll, splice, eventfd). Elsewhere NewLoops says so
-// and the fasthttp server serves every connection.
+// Loops needs Linux (epoll, splice, eventfd). Elsewhere New says so and the
+// fasthttp server serves every connection.
 type Loops struct{}
 
-// NewLoops reports ErrLoopsUnsupported.
-func NewLoops(*Proxy, net.Listener, int, time.Duration) (*Loops, error) {
-	return nil, ErrLoopsUnsupported
+// New reports ErrUnsupported.
+func New(*proxy.Proxy, net.Listener, int, time.Duration) (*Loops, error) {
+	return nil, ErrUnsupported
 }
 
 // Handoff is never called: there are no loops.

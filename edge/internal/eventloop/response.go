@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package eventloop
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
 )
@@ -35,7 +36,7 @@ func (c *clientConn) spliceResponse() bool {
 	}
 	// The worker broke off mid-body: cut the client's connection so the
 	// answer cannot look complete.
-	c.p().countError("upstream")
+	c.ls().countError("upstream")
 	c.close()
 	return false
 }
@@ -53,7 +54,7 @@ func (c *clientConn) failUpstream(e *apierr.Error) {
 
 // fail answers with the default JSON error shape (5xx carry the request id).
 func (c *clientConn) fail(e *apierr.Error) {
-	p := c.p()
+	ls := c.ls()
 	if c.sent {
 		c.close()
 		return
@@ -70,7 +71,7 @@ func (c *clientConn) fail(e *apierr.Error) {
 		c.closeAfter = true // the rest of the body was not read
 	}
 	if e.Internal != nil || e.Status >= 500 {
-		p.cfg.Log.Warn("proxy error", "component", "proxy", "request_id", string(c.rid), "status", e.Status,
+		ls.cfg.Log.Warn("proxy error", "component", "proxy", "request_id", string(c.rid), "status", e.Status,
 			"method", string(c.method), "path", c.group, "cause", e.Cause())
 	}
 	body := e.JSON(string(c.rid))
@@ -96,11 +97,11 @@ func (c *clientConn) fail(e *apierr.Error) {
 // the blank line.
 func (c *clientConn) appendTrailingHeaders(b []byte) []byte {
 	if c.cors {
-		c.p().cors.actualHeaders(c.origin, func(name string, value []byte, _ bool) {
+		c.ls().pol.CORS.ActualHeaders(c.origin, func(name string, value []byte, _ bool) {
 			b = appendHeader(b, []byte(name), value)
 		})
 	}
-	b = appendHeader(b, []byte(headerRequestID), c.rid)
+	b = appendHeader(b, []byte(fw.HeaderRequestID), c.rid)
 	if c.closeAfter {
 		b = append(b, "Connection: close\r\n"...)
 	}
@@ -115,7 +116,7 @@ func (c *clientConn) readResponseHead() bool {
 			case headOK:
 				if s := c.lp.respHead.status; s >= 100 && s < 200 {
 					if s == 101 {
-						c.p().countError("upstream")
+						c.ls().countError("upstream")
 						c.failUpstream(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").
 							WithInternal(errors.New("unexpected 101 from worker")))
 						return true
@@ -126,13 +127,13 @@ func (c *clientConn) readResponseHead() bool {
 				c.startResponse()
 				return true
 			case headOther:
-				c.p().countError("upstream")
+				c.ls().countError("upstream")
 				c.failUpstream(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").
 					WithInternal(errors.New("malformed response head")))
 				return true
 			}
 			if uc.w-uc.r == len(uc.buf) {
-				c.p().countError("upstream")
+				c.ls().countError("upstream")
 				c.failUpstream(apierr.New(fasthttp.StatusBadGateway, apierr.CodeBadGateway, "the upstream failed to answer").
 					WithInternal(errors.New("response head too large")))
 				return true
@@ -143,7 +144,7 @@ func (c *clientConn) readResponseHead() bool {
 		}
 		n, err := uc.readOnce()
 		if n > 0 {
-			uc.waiting = 0
+			uc.waiting, uc.answered = 0, true
 			continue
 		}
 		if err == syscall.EAGAIN && uc.writeErr == nil {
@@ -194,23 +195,17 @@ func (c *clientConn) startResponse() {
 	b = append(b, "\r\n"...)
 	for i := 0; i < h.n; i++ {
 		l := &h.lines[i]
-		if l.drop || (c.cors && corsHeader(l.name)) {
+		if l.drop || (c.cors && l.cors) {
 			continue
 		}
 		b = appendHeader(b, l.name, l.value)
 	}
-	b = appendHeader(b, []byte(headerWorker), []byte(uc.u.ID))
+	b = appendHeader(b, []byte(fw.HeaderWorker), []byte(uc.u.ID))
 	b = c.appendTrailingHeaders(b)
 	c.resp = b
 	c.out1 = b
 	c.out2 = c.takeBody()
 	c.state = stRelay
-}
-
-// corsHeader tells the CORS headers the edge sets itself.
-func corsHeader(name []byte) bool {
-	return is(name, "access-control-allow-origin") || is(name, "access-control-allow-credentials") ||
-		is(name, "access-control-expose-headers")
 }
 
 // takeBody takes the response body bytes in the worker connection's buffer
@@ -303,7 +298,7 @@ func (c *clientConn) relay() bool {
 			}
 			// The worker broke off mid-body: cut the client's connection so
 			// the answer cannot look complete.
-			c.p().countError("upstream")
+			c.ls().countError("upstream")
 			c.close()
 			return false
 		}
@@ -319,16 +314,16 @@ func (c *clientConn) clientGone() {
 
 // finish records the exchange and readies the connection for the next.
 func (c *clientConn) finish() {
-	p := c.p()
-	if m := p.cfg.Metrics; m != nil {
+	ls := c.ls()
+	if m := ls.cfg.Metrics; m != nil {
 		m.HTTP.Observe(c.group, c.status, time.Duration(c.lp.now-c.start))
 	}
-	if p.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
+	if ls.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
 		worker := ""
 		if c.upstream != nil {
 			worker = c.upstream.ID
 		}
-		p.cfg.Log.Debug("request", "component", "proxy", "request_id", string(c.rid), "method", string(c.method),
+		ls.cfg.Log.Debug("request", "component", "proxy", "request_id", string(c.rid), "method", string(c.method),
 			"path", c.group, "status", c.status, "worker", worker, "duration_ms", float64(c.lp.now-c.start)/1e6)
 	}
 	if uc := c.up; uc != nil {
@@ -351,6 +346,9 @@ func (c *clientConn) finish() {
 	}
 	c.state = stIdle
 	c.upstream = nil
+	if c.r < c.w {
+		c.headSince = c.lp.now // the start of a pipelined head is in
+	}
 }
 
 // lingerTime bounds a lingering close.
