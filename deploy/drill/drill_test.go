@@ -26,10 +26,8 @@ const drillLimit = 8 * time.Minute
 // and why: most miss today because of bugs being fixed. Delete a line once
 // its fix lands; MADBASE_DRILL_STRICT=1 asserts every goal regardless.
 var notAsserted = map[string]string{
-	"no failed request: kill -9 worker-3": "known bug: idempotent requests in flight on a killed worker are not retried",
 	"cut-off worker stops getting requests": "holds today by ~0.8 s (a 2 s connect timeout takes it out); " +
 		"a wall-clock margin a busy machine could eat",
-	"header timeout (edge)": "known bug: no header timeout",
 }
 
 // check prints goals and fails the test on the asserted ones missed.
