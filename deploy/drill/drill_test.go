@@ -23,8 +23,7 @@ import (
 const drillLimit = 8 * time.Minute
 
 // notAsserted names the goals that are printed but do not fail the test,
-// and why: most miss today because of bugs being fixed. Delete a line once
-// its fix lands; MADBASE_DRILL_STRICT=1 asserts every goal regardless.
+// and why; MADBASE_DRILL_STRICT=1 asserts every goal regardless.
 var notAsserted = map[string]string{
 	"cut-off worker stops getting requests": "holds today by ~0.8 s (a 2 s connect timeout takes it out); " +
 		"a wall-clock margin a busy machine could eat",
