@@ -47,6 +47,15 @@ const (
 	factorVerified = "verified"
 )
 
+// amrMethod is the amr claim's method for a factor type (auth-js
+// AMRMethods): "totp" as GoTrue writes it, "mfa/phone".
+func amrMethod(factorType string) string {
+	if factorType == factorPhone {
+		return "mfa/phone"
+	}
+	return factorType
+}
+
 // totpPeriod and totpDigits are what authenticator apps assume.
 const (
 	totpPeriod = 30
@@ -601,13 +610,13 @@ func (s *service) raiseSession(ctx context.Context, tx pgx.Tx, who *mfaCaller, f
 		select coalesce(json_agg(json_build_object('method', a.authentication_method,
 			'timestamp', extract(epoch from a.created_at)::bigint) order by a.created_at), '[]'::json)
 		from auth.mfa_amr_claims a where a.session_id = $1 and a.authentication_method <> $7`,
-		sid, f.ID, now, challengeID, step, uuid.New(), f.FactorType, refresh, who.u.ID.String()).Scan(&amr)
+		sid, f.ID, now, challengeID, step, uuid.New(), amrMethod(f.FactorType), refresh, who.u.ID.String()).Scan(&amr)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	// The statement saw the claims as they were before it: the factor's
 	// method, set now, comes last.
-	amr = append(amr, amrEntry{Method: f.FactorType, Timestamp: now.Unix()})
+	amr = append(amr, amrEntry{Method: amrMethod(f.FactorType), Timestamp: now.Unix()})
 	u, err := userByID(ctx, tx, who.u.ID)
 	if err != nil {
 		return nil, dbError(err)

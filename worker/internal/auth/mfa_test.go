@@ -425,7 +425,7 @@ func TestMFAPhoneFactorThroughTwilio(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	tok2 := r.Map(t)["access_token"].(string)
 	assert.Equal(t, "aal2", claims(t, tok2)["aal"])
-	assert.Equal(t, []string{"password", "phone"}, methods(t, tok2))
+	assert.Equal(t, []string{"password", "mfa/phone"}, methods(t, tok2))
 
 	// A number Twilio refuses: 500, and no challenge is left behind.
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/factors", Headers: bearer(tok2),
