@@ -471,7 +471,7 @@ type factorVerifyParams struct {
 // right code verifies the factor, raises the session to aal2 with the
 // factor's method in its amr claim, rotates its refresh token and ends the
 // user's other aal1 sessions (GoTrue's rule); the answer is the new
-// session. Wrong codes count against the factor: after
+// session. The user's other unverified factors of the type go. Wrong codes count against the factor: after
 // AUTH_MFA_MAX_FAILED_VERIFICATIONS in a row it refuses every code for
 // AUTH_MFA_FAILED_VERIFICATION_LOCKOUT. A TOTP code is good once.
 func (s *service) verifyFactor(c *fiber.Ctx) error {
@@ -586,7 +586,8 @@ func (s *service) verifyFactor(c *fiber.Ctx) error {
 // raiseSession records a verified challenge: the factor verified, the
 // challenge spent, the session at aal2 with the factor's amr claim and a new
 // refresh token (the active one its parent), the user's other aal1
-// sessions ended. It returns the new session.
+// sessions ended and their other unverified factors of the type removed
+// (GoTrue's rules). It returns the new session.
 func (s *service) raiseSession(ctx context.Context, tx pgx.Tx, who *mfaCaller, f *factor, challengeID uuid.UUID,
 	step *int64, iss string, now time.Time) (*sessionJSON, error) {
 	sid := who.p.SessionID
@@ -606,11 +607,13 @@ func (s *service) raiseSession(ctx context.Context, tx pgx.Tx, who *mfaCaller, f
 			where session_id = $1 and not coalesce(revoked, false)),
 		rt as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
 			values ('00000000-0000-0000-0000-000000000000', $8, $9::text, false, $3, $3, (select token from cur), $1)),
-		others as (delete from auth.sessions where user_id = $9::uuid and id <> $1 and coalesce(aal::text, 'aal1') = 'aal1')
+		others as (delete from auth.sessions where user_id = $9::uuid and id <> $1 and coalesce(aal::text, 'aal1') = 'aal1'),
+		spare as (delete from auth.mfa_factors where user_id = $9::uuid and id <> $2 and status = 'unverified'
+			and factor_type = $10::auth.factor_type)
 		select coalesce(json_agg(json_build_object('method', a.authentication_method,
 			'timestamp', extract(epoch from a.created_at)::bigint) order by a.created_at), '[]'::json)
 		from auth.mfa_amr_claims a where a.session_id = $1 and a.authentication_method <> $7`,
-		sid, f.ID, now, challengeID, step, uuid.New(), amrMethod(f.FactorType), refresh, who.u.ID.String()).Scan(&amr)
+		sid, f.ID, now, challengeID, step, uuid.New(), amrMethod(f.FactorType), refresh, who.u.ID.String(), f.FactorType).Scan(&amr)
 	if err != nil {
 		return nil, dbError(err)
 	}
