@@ -42,8 +42,8 @@ type Auth struct {
 	RateSignIn      string `env:"AUTH_RATE_LIMIT_SIGN_IN" desc:"Auth: sign-ins and sign-ups per client IP, as N/duration (e.g. 30/5m; 0 disables). Default: off in madbase dev, 30/5m otherwise."`
 	RateSignInEmail string `env:"AUTH_RATE_LIMIT_SIGN_IN_EMAIL" desc:"Auth: password sign-ins per email address or phone, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
 	RateRefresh     string `env:"AUTH_RATE_LIMIT_TOKEN_REFRESH" desc:"Auth: token refreshes per client IP, as N/duration. Default: off in madbase dev, 150/5m otherwise."`
-	RateOTP         string `env:"AUTH_RATE_LIMIT_OTP" desc:"Auth: OTP, magic link, recover, resend and reauthenticate requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
-	RateVerify      string `env:"AUTH_RATE_LIMIT_VERIFY" desc:"Auth: verify requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateOTP         string `env:"AUTH_RATE_LIMIT_OTP" desc:"Auth: OTP, magic link, recover, resend, reauthenticate and MFA challenge requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateVerify      string `env:"AUTH_RATE_LIMIT_VERIFY" desc:"Auth: verify and MFA verify requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
 	RateAnonymous   string `env:"AUTH_RATE_LIMIT_ANONYMOUS_USERS" desc:"Auth: anonymous sign-ins per client IP, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
 	RateEmailSent   string `env:"AUTH_RATE_LIMIT_EMAIL_SENT" desc:"Auth: mails sent by the whole project, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
 
