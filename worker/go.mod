@@ -3,6 +3,7 @@ module github.com/madbase/madbase/worker
 go 1.26.8
 
 require (
+	github.com/boombuler/barcode v1.1.0
 	github.com/fasthttp/websocket v1.5.12
 	github.com/gofiber/contrib/websocket v1.3.4
 	github.com/gofiber/fiber/v2 v2.52.15
@@ -15,6 +16,7 @@ require (
 	github.com/madbase/madbase/shared v0.0.0
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/nats-io/nats.go v1.55.0
+	github.com/pquerna/otp v1.5.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1

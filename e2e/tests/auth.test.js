@@ -490,3 +490,88 @@ test('PKCE (as @supabase/ssr uses it): magic link, ?code=, exchangeCodeForSessio
   assert.equal(typeof body.message, 'string');
   assert.equal(body.access_token, undefined);
 });
+
+// totpCode is what an authenticator app shows for a base32 secret at time
+// at (RFC 6238: HMAC-SHA-1, 30 s steps, 6 digits), with node's crypto.
+async function totpCode(secret, at = Date.now()) {
+  const { createHmac } = await import('node:crypto');
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) {
+    const v = alphabet.indexOf(ch);
+    assert.ok(v >= 0, `not base32: ${secret}`);
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const key = Buffer.alloc(Math.floor(bits.length / 8));
+  for (let i = 0; i < key.length; i++) key[i] = parseInt(bits.slice(i * 8, i * 8 + 8), 2);
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
+  return n.toString().padStart(6, '0');
+}
+
+test('MFA: TOTP enroll, challenge, verify to aal2, listFactors, unenroll', async () => {
+  const addr = email('mfa');
+  const supabase = client();
+  const { error: suErr } = await supabase.auth.signUp({ email: addr, password });
+  assert.equal(suErr, null);
+  let { data: level } = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.equal(level.currentLevel, 'aal1');
+  assert.equal(level.nextLevel, 'aal1');
+
+  const { data: enrolled, error: enErr } = await supabase.auth.mfa.enroll({ factorType: 'totp', friendlyName: 'e2e app' });
+  assert.equal(enErr, null);
+  assert.equal(enrolled.type, 'totp');
+  assert.equal(enrolled.friendly_name, 'e2e app');
+  assert.match(enrolled.totp.qr_code, /^data:image\/svg\+xml;utf-8,<svg /);
+  assert.match(enrolled.totp.uri, /^otpauth:\/\/totp\//);
+  let { data: factors } = await supabase.auth.mfa.listFactors();
+  assert.equal(factors.all.length, 1);
+  assert.equal(factors.all[0].status, 'unverified');
+  assert.equal(factors.totp.length, 0, 'listFactors lists verified factors by type');
+
+  const { data: challenge, error: chErr } = await supabase.auth.mfa.challenge({ factorId: enrolled.id });
+  assert.equal(chErr, null);
+  assert.equal(challenge.type, 'totp');
+  assert.ok(challenge.expires_at > Date.now() / 1000);
+  const code = await totpCode(enrolled.totp.secret);
+  const wrong = (Number(code[0]) + 5) % 10 + code.slice(1);
+  const bad = await supabase.auth.mfa.verify({ factorId: enrolled.id, challengeId: challenge.id, code: wrong });
+  assert.equal(bad.error?.code, 'mfa_verification_failed');
+
+  const { data: verified, error: vErr } = await supabase.auth.mfa.verify({ factorId: enrolled.id, challengeId: challenge.id, code });
+  assert.equal(vErr, null);
+  assert.equal(decode(verified.access_token).aal, 'aal2');
+  ({ data: level } = await supabase.auth.mfa.getAuthenticatorAssuranceLevel());
+  assert.equal(level.currentLevel, 'aal2');
+  assert.equal(level.nextLevel, 'aal2');
+  assert.deepEqual(level.currentAuthenticationMethods.map((m) => m.method), ['password', 'totp']);
+  ({ data: factors } = await supabase.auth.mfa.listFactors());
+  assert.equal(factors.totp.length, 1);
+  assert.equal(factors.totp[0].id, enrolled.id);
+
+  // A refresh keeps the session's level.
+  const { data: refreshed, error: rErr } = await supabase.auth.refreshSession();
+  assert.equal(rErr, null);
+  assert.equal(decode(refreshed.session.access_token).aal, 'aal2');
+
+  // The admin API sees the factor.
+  const { data: listed, error: lErr } = await admin().mfa.listFactors({ userId: verified.user.id });
+  assert.equal(lErr, null);
+  assert.deepEqual(listed.factors.map((f) => f.id), [enrolled.id]);
+
+  const { error: unErr } = await supabase.auth.mfa.unenroll({ factorId: enrolled.id });
+  assert.equal(unErr, null);
+  ({ data: factors } = await supabase.auth.mfa.listFactors());
+  assert.equal(factors.all.length, 0);
+
+  const res = await fetch(`${url}/auth/v1/factors`, {
+    headers: { apikey: anonKey, 'X-Supabase-Api-Version': '2024-01-01' },
+  });
+  const body = await res.json();
+  assert.equal(res.status, 401, JSON.stringify(body));
+  assert.equal(body.code, 'no_authorization');
+  assert.match(body.message, /Bearer token/);
+});

@@ -42,8 +42,8 @@ type Auth struct {
 	RateSignIn      string `env:"AUTH_RATE_LIMIT_SIGN_IN" desc:"Auth: sign-ins and sign-ups per client IP, as N/duration (e.g. 30/5m; 0 disables). Default: off in madbase dev, 30/5m otherwise."`
 	RateSignInEmail string `env:"AUTH_RATE_LIMIT_SIGN_IN_EMAIL" desc:"Auth: password sign-ins per email address or phone, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
 	RateRefresh     string `env:"AUTH_RATE_LIMIT_TOKEN_REFRESH" desc:"Auth: token refreshes per client IP, as N/duration. Default: off in madbase dev, 150/5m otherwise."`
-	RateOTP         string `env:"AUTH_RATE_LIMIT_OTP" desc:"Auth: OTP, magic link, recover, resend and reauthenticate requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
-	RateVerify      string `env:"AUTH_RATE_LIMIT_VERIFY" desc:"Auth: verify requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateOTP         string `env:"AUTH_RATE_LIMIT_OTP" desc:"Auth: OTP, magic link, recover, resend, reauthenticate and MFA challenge requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
+	RateVerify      string `env:"AUTH_RATE_LIMIT_VERIFY" desc:"Auth: verify and MFA verify requests per client IP, as N/duration. Default: off in madbase dev, 30/5m otherwise."`
 	RateAnonymous   string `env:"AUTH_RATE_LIMIT_ANONYMOUS_USERS" desc:"Auth: anonymous sign-ins per client IP, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
 	RateEmailSent   string `env:"AUTH_RATE_LIMIT_EMAIL_SENT" desc:"Auth: mails sent by the whole project, as N/duration. Default: off in madbase dev, 30/1h otherwise."`
 
@@ -53,6 +53,20 @@ type Auth struct {
 	SMTPPass       string `env:"SMTP_PASS" secret:"true" desc:"Auth: SMTP password."`
 	SMTPAdminEmail string `env:"SMTP_ADMIN_EMAIL" default:"noreply@madbase.local" desc:"Auth: From address of auth mails."`
 	SMTPSenderName string `env:"SMTP_SENDER_NAME" default:"MadBase" desc:"Auth: From name of auth mails."`
+
+	MFATOTPEnroll         bool          `env:"AUTH_MFA_TOTP_ENROLL_ENABLED" default:"true" desc:"Auth: users may enroll TOTP (authenticator app) factors."`
+	MFATOTPVerify         bool          `env:"AUTH_MFA_TOTP_VERIFY_ENABLED" default:"true" desc:"Auth: users may challenge and verify TOTP factors."`
+	MFAPhoneEnroll        bool          `env:"AUTH_MFA_PHONE_ENROLL_ENABLED" default:"false" desc:"Auth: users may enroll phone (SMS code) factors."`
+	MFAPhoneVerify        bool          `env:"AUTH_MFA_PHONE_VERIFY_ENABLED" default:"false" desc:"Auth: users may challenge and verify phone factors (each challenge sends an SMS)."`
+	MFAMaxFactors         int           `env:"AUTH_MFA_MAX_ENROLLED_FACTORS" default:"10" desc:"Auth: most factors (verified or not) one user may have."`
+	MFAChallengeExp       time.Duration `env:"AUTH_MFA_CHALLENGE_EXPIRY" default:"300s" desc:"Auth: how long an MFA challenge may be verified."`
+	MFAMaxFailed          int           `env:"AUTH_MFA_MAX_FAILED_VERIFICATIONS" default:"5" desc:"Auth: wrong codes in a row a factor takes before it refuses verifications (429) for AUTH_MFA_FAILED_VERIFICATION_LOCKOUT (0: no limit)."`
+	MFAFailedLockout      time.Duration `env:"AUTH_MFA_FAILED_VERIFICATION_LOCKOUT" default:"15m" desc:"Auth: how long a factor refuses verifications after too many wrong codes."`
+	MFAPhoneMaxFrequency  time.Duration `env:"AUTH_MFA_PHONE_MAX_FREQUENCY" default:"5s" desc:"Auth: least time between two SMS challenges of one phone factor."`
+	SMSTestOTP            string        `env:"AUTH_SMS_TEST_OTP" desc:"Auth: development only: phone:code pairs, comma-separated (e.g. 15550001111:123456); these numbers get the fixed code and no SMS."`
+	SMSTwilioAccountSID   string        `env:"AUTH_SMS_TWILIO_ACCOUNT_SID" desc:"Auth: Twilio account SID: SMS codes go through Twilio's Messages API when set."`
+	SMSTwilioAuthToken    string        `env:"AUTH_SMS_TWILIO_AUTH_TOKEN" secret:"true" desc:"Auth: Twilio auth token."`
+	SMSTwilioMessagingSID string        `env:"AUTH_SMS_TWILIO_MESSAGE_SERVICE_SID" desc:"Auth: Twilio messaging service SID (or sender phone number) SMS are sent from."`
 }
 
 // Rate is a limit of N events per Per; a zero N means no limit.
@@ -160,6 +174,7 @@ func (a *Auth) Validate(dev bool) error {
 			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
 		}
 	}
+	errs = append(errs, a.validateMFA())
 	if a.SMTPHost != "" && a.APIExternalURL == "" && !dev {
 		errs = append(errs, errors.New("API_EXTERNAL_URL: required with SMTP_HOST outside madbase dev: links in mails must not be built from a request's Host header"))
 	}

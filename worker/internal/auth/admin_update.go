@@ -265,27 +265,3 @@ func (s *service) adminDeleteUser(c *fiber.Ctx) error {
 	}
 	return c.JSON(emptyObject)
 }
-
-// adminListFactors is GET /admin/users/{id}/factors: MFA is not built yet,
-// so every user has none.
-func (s *service) adminListFactors(c *fiber.Ctx) error {
-	id, err := userIDParam(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	if _, err := userByID(ctx, s.db, id); errors.Is(err, errNoUser) {
-		return errUserNotFound
-	} else if err != nil {
-		return dbError(err)
-	}
-	return c.JSON([]any{})
-}
-
-func (s *service) adminDeleteFactor(c *fiber.Ctx) error {
-	if _, err := userIDParam(c); err != nil {
-		return err
-	}
-	return notFound(CodeMFAFactorNotFound, "Factor not found")
-}

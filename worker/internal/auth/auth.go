@@ -45,6 +45,7 @@ type service struct {
 	hasher *hasher
 	limits *limiter
 	mailer Mailer
+	sms    SMSSender // nil: no SMS provider
 	base   context.Context
 	now    func() time.Time
 }
@@ -55,6 +56,8 @@ type Options struct {
 	Now func() time.Time
 	// Mailer replaces the mailer chosen from the configuration.
 	Mailer Mailer
+	// SMS replaces the SMS sender chosen from the configuration.
+	SMS SMSSender
 	// bcryptCost replaces the cost of new hashes (tests: speed).
 	bcryptCost int
 }
@@ -119,6 +122,7 @@ func (s *service) routes(g fiber.Router) {
 	admin.Delete("/users/:id", s.adminDeleteUser)
 	admin.Get("/users/:id/factors", s.adminListFactors)
 	admin.Delete("/users/:id/factors/:factor", s.adminDeleteFactor)
+	s.mfaRoutes(g)
 }
 
 func newService(d app.Deps, opts Options) (*service, error) {
@@ -168,6 +172,7 @@ func newService(d app.Deps, opts Options) (*service, error) {
 		rc := s.limits.redis
 		context.AfterFunc(base, func() { _ = rc.Close() })
 	}
+	s.sms = smsSender(opts, cfg.mfa)
 	if opts.Mailer != nil {
 		s.mailer = opts.Mailer
 	} else {

@@ -38,6 +38,8 @@ type settings struct {
 	otpLength       int
 	mailMinInterval time.Duration
 
+	mfa mfaSettings
+
 	rateSignIn, rateSignInEmail, rateRefresh, rateOTP, rateVerify, rateAnonymous, rateEmailSent config.Rate
 }
 
@@ -90,6 +92,9 @@ func resolveSettings(a config.Auth, dev bool) (settings, error) {
 		}
 	}
 	var err error
+	if s.mfa, err = resolveMFA(a); err != nil {
+		return s, err
+	}
 	if s.autoconfirm, err = config.AutoBool(a.Autoconfirm, dev); err != nil {
 		return s, fmt.Errorf("AUTH_AUTOCONFIRM: %w", err)
 	}

@@ -40,7 +40,7 @@ func TestAPIKeyAndErrorShapes(t *testing.T) {
 			WantContains: []string{`{"keys":[]}`}},
 		{Name: "authorize: no provider", URL: "/authorize?provider=github", Headers: map[string]string{"apikey": ""},
 			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
-		{Name: "unknown route in the auth shape", URL: "/factors", WantStatus: 404, WantFields: errCode("not_found"), WantHeaders: errHeader("not_found")},
+		{Name: "unknown route in the auth shape", URL: "/no-such-route", WantStatus: 404, WantFields: errCode("not_found"), WantHeaders: errHeader("not_found")},
 		{Name: "wrong method", Method: "DELETE", URL: "/token", WantStatus: 405},
 	})
 

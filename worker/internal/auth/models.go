@@ -45,6 +45,7 @@ type user struct {
 	UpdatedAt    time.Time
 
 	Identities []identity
+	Factors    []factorJSON // MFA factors; nil when none
 
 	// appMetaRaw and userMetaRaw hold the metadata as stored, for a user
 	// read only to be shown (GET /user), whose maps are then left nil.
@@ -118,6 +119,7 @@ type userJSON struct {
 	AppMetaData            map[string]any `json:"app_metadata"`
 	UserMetaData           map[string]any `json:"user_metadata"`
 	Identities             []identity     `json:"identities"`
+	Factors                []factorJSON   `json:"factors,omitempty"`
 	BannedUntil            *time.Time     `json:"banned_until,omitempty"`
 	CreatedAt              time.Time      `json:"created_at"`
 	UpdatedAt              time.Time      `json:"updated_at"`
@@ -162,6 +164,7 @@ func (u *user) wire() *userJSON {
 		AppMetaData:            app,
 		UserMetaData:           meta,
 		Identities:             ids,
+		Factors:                u.Factors,
 		BannedUntil:            utcPtr(u.BannedUntil),
 		CreatedAt:              u.CreatedAt.UTC(),
 		UpdatedAt:              u.UpdatedAt.UTC(),

@@ -26,7 +26,8 @@ const shownUser = `select u.id, u.aud, u.role, u.email, u.phone,
 	u.raw_app_meta_data, u.raw_user_meta_data, u.is_anonymous, u.created_at, u.updated_at,
 	i.id, i.provider_id, i.user_id, i.identity_data, i.provider, i.last_sign_in_at,
 	i.created_at, i.updated_at, i.email,
-	exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id)
+	exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id),
+	` + factorsColumn + `
 	from auth.users u left join auth.identities i on i.user_id = u.id
 	where u.id = $1`
 
@@ -67,6 +68,7 @@ type userIdentityRow struct {
 	IdentityEmail        pgtype.Text
 
 	SessionExists bool
+	Factors       []byte // factorsColumn
 }
 
 // shownUserWithSession is userWithSession for a user that is only shown
@@ -122,6 +124,9 @@ func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUI
 			IdentityData: r.IdentityData, Provider: r.IdentityProvider.String, LastSignInAt: utcPtr(r.IdentityLastSignInAt),
 			CreatedAt: orNow(r.IdentityCreatedAt).UTC(), UpdatedAt: orNow(r.IdentityUpdatedAt).UTC(), Email: r.IdentityEmail.String,
 		}
+	}
+	if u.Factors, err = decodeFactors(r.Factors); err != nil {
+		return nil, false, err
 	}
 	return u, r.SessionExists, nil
 }

@@ -41,11 +41,12 @@ const userColumns = `u.id, coalesce(u.aud, ''), coalesce(u.role, ''), coalesce(u
 		'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
 		'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', coalesce(i.created_at, now()),
 		'updated_at', coalesce(i.updated_at, now()), 'email', coalesce(i.email, '')) order by i.created_at, i.id)
-		from auth.identities i where i.user_id = u.id), '[]'::json)`
+		from auth.identities i where i.user_id = u.id), '[]'::json),
+	` + factorsColumn
 
 func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	u := &user{}
-	var app, meta, ids []byte
+	var app, meta, ids, factors []byte
 	dest := []any{
 		(*[16]byte)(&u.ID), &u.Aud, &u.Role, &u.Email, &u.Phone, &u.EncryptedPassword,
 		&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt, &u.ConfirmationSentAt, &u.RecoverySentAt,
@@ -53,12 +54,13 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 		&u.BannedUntil, &u.DeletedAt,
 		&u.ConfirmationToken, &u.RecoveryToken, &u.EmailChangeTokenNew, &u.EmailChangeTokenCurrent, &u.EmailChange,
 		&u.EmailChangeConfirmStatus, &u.PhoneChange, &u.PhoneChangeToken, &u.ReauthenticationToken,
-		&app, &meta, &u.IsAnonymous, &u.CreatedAt, &u.UpdatedAt, &ids,
+		&app, &meta, &u.IsAnonymous, &u.CreatedAt, &u.UpdatedAt, &ids, &factors,
 	}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
+	err := row.Scan(append(dest, extra...)...)
+	if err != nil {
 		return nil, err
 	}
-	if err := decodeExact(app, &u.AppMetaData); err != nil {
+	if err = decodeExact(app, &u.AppMetaData); err != nil {
 		return nil, err
 	}
 	if err := decodeExact(meta, &u.UserMetaData); err != nil {
@@ -69,6 +71,9 @@ func scanUser(row pgx.Row, extra ...any) (*user, error) {
 	}
 	for i := range u.Identities {
 		u.Identities[i].utc()
+	}
+	if u.Factors, err = decodeFactors(factors); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -56,6 +56,14 @@ func (j *userJSON) appendJSON(b []byte) ([]byte, error) {
 		}
 		w.b = append(w.b, ']')
 	}
+	if len(j.Factors) > 0 {
+		// Rare and small: encoding/json writes them.
+		fs, err := json.Marshal(j.Factors)
+		if err != nil {
+			w.fail(err)
+		}
+		w.b = append(append(w.b, `,"factors":`...), fs...)
+	}
 	w.optTime(`,"banned_until":`, j.BannedUntil)
 	w.time(`,"created_at":`, j.CreatedAt)
 	w.time(`,"updated_at":`, j.UpdatedAt)

@@ -46,6 +46,9 @@ func TestUserJSONMatchesEncodingJSON(t *testing.T) {
 		}},
 		BannedUntil: at("2100-01-01T00:00:00Z"), CreatedAt: created, UpdatedAt: created.In(paris),
 		DeletedAt: at("2026-01-01T00:00:00Z"), IsAnonymous: true,
+		Factors: []factorJSON{{ID: uuid.New(), FriendlyName: "<app>", FactorType: "totp", Status: "verified",
+			CreatedAt: created, UpdatedAt: created, LastChallengedAt: at("2026-01-01T00:00:00Z")},
+			{ID: uuid.New(), FactorType: "phone", Status: "unverified", Phone: "15550001111", CreatedAt: created, UpdatedAt: created}},
 	}
 	cases := map[string]*userJSON{
 		"every field set":          full,
