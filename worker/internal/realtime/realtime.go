@@ -32,8 +32,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// tenant is the single project a MadBase deployment serves.
-const tenant = "default"
+// defaultTenant is the subject token of the default project; a created
+// project's is its ref (Options.Tenant).
+const defaultTenant = "default"
 
 // Defaults for zero settings.
 const (
@@ -56,6 +57,8 @@ type Service struct {
 	log    *slog.Logger
 	worker string
 	base   context.Context
+	// tenant is the project's token in the bus subjects.
+	tenant string
 
 	mu     sync.Mutex
 	topics map[string]*topicSub // by topic name (without "realtime:")
@@ -103,6 +106,9 @@ type Options struct {
 	WorkerID string
 	// Registry takes the realtime metrics; nil keeps them unregistered.
 	Registry *prometheus.Registry
+	// Tenant namespaces the bus subjects: a created project's ref; empty
+	// for the default project.
+	Tenant string
 }
 
 // New starts a worker's realtime service; it runs until BaseContext is done.
@@ -137,10 +143,13 @@ func New(o Options) *Service {
 	}
 	s := &Service{
 		cfg: cfg, keys: apikey.New(o.JWTSecret), pool: o.Pool, nc: o.NATS,
-		log: log.With("component", "realtime"), worker: id, base: base,
+		log: log.With("component", "realtime"), worker: id, base: base, tenant: o.Tenant,
 		topics:   map[string]*topicSub{},
 		presence: map[topicKey]map[string]map[string]presEntry{},
 		peers:    map[string]time.Time{},
+	}
+	if s.tenant == "" {
+		s.tenant = defaultTenant
 	}
 	s.changes = newChangeState(s)
 	s.metrics = newMetrics(o.Registry)
@@ -161,6 +170,7 @@ func Register(r fiber.Router, deps app.Deps) {
 	s := New(Options{
 		Config: deps.Config.Realtime, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB, NATS: deps.NATS,
 		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID, Registry: deps.Registry,
+		Tenant: deps.Project,
 	})
 	s.Mount(r)
 }
@@ -184,7 +194,7 @@ func (s *Service) subscribeTopic(ch *channel) {
 	if ts == nil {
 		ts = &topicSub{chans: map[*channel]struct{}{}}
 		name := ch.name
-		sub, err := s.nc.Subscribe(bus.Realtime(tenant, name), func(m *nats.Msg) {
+		sub, err := s.nc.Subscribe(bus.Realtime(s.tenant, name), func(m *nats.Msg) {
 			if ts.mark.admit(m.Header) {
 				s.onBroadcast(m.Data)
 			}

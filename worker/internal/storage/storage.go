@@ -78,7 +78,10 @@ func Register(r fiber.Router, deps app.Deps) {
 	if err != nil {
 		log.Error("storage backend unavailable", "component", "storage", "error", err.Error())
 	}
-	if s3, ok := be.(*S3); ok {
+	if deps.Project != "" {
+		be = WithPrefix(be, ProjectPrefix(deps.Project))
+	}
+	if s3, ok := unprefixed(be).(*S3); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s3.EnsureBucket(ctx, deps.Config.S3Region); err != nil {
 			log.Warn("storage: cannot check the S3 bucket", "component", "storage", "error", err.Error())
