@@ -323,7 +323,8 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 		m.publish(projects, st.synced)
 		return
 	}
-	old.revision.Store(pc.Revision)
+	// The revision counts as taken once it serves or was refused.
+	defer old.revision.Store(pc.Revision)
 	if err := old.update(sp); err != nil {
 		log.Error("projects: new configuration failed to build; the previous one keeps serving", "error", err.Error())
 		return
