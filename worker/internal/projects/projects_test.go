@@ -171,7 +171,7 @@ func (f *fixture) startWorker() *worker {
 	require.NoError(t, err)
 	pool := poolOf(t, f.cfg.DatabaseURL)
 	a := app.New(app.Options{
-		Deps: app.Deps{Log: log, DB: pool, Config: f.cfg, NATS: f.nc, BaseContext: ctx, Dev: true},
+		Deps:         app.Deps{Log: log, DB: pool, Config: f.cfg, NATS: f.nc, BaseContext: ctx, Dev: true},
 		Capabilities: caps, Dispatch: m.Dispatch,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
