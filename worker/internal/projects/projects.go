@@ -51,6 +51,9 @@ const (
 	// rewatchDelay is the pause before the bucket is watched again after
 	// the watch failed (NATS away, bucket not created yet).
 	rewatchDelay = time.Second
+	// syncWait is how long a request naming a project waits for the
+	// bucket's first read (a worker just started) before it is refused.
+	syncWait = 3 * time.Second
 	// closeWait bounds how long a replaced or idle runtime waits for its
 	// requests before it is closed anyway.
 	closeWait = 30 * time.Second
@@ -88,6 +91,9 @@ type Manager struct {
 	mu sync.Mutex
 	// defaultOpaque are the default project's opaque keys.
 	defaultOpaque [2]string
+	// synced is closed once the bucket was read.
+	synced     chan struct{}
+	syncedOnce sync.Once
 }
 
 // state is an immutable view of the projects, replaced on every change.
@@ -126,6 +132,7 @@ func New(o Options) (*Manager, error) {
 		defaultRef: o.Config.DefaultProjectRef,
 		maxConns:   int32(o.Config.ProjectDBMaxConns),
 		idle:       o.Config.ProjectIdleTimeout,
+		synced:     make(chan struct{}),
 	}
 	if m.defaultRef == "" {
 		m.defaultRef = "default"
@@ -259,6 +266,7 @@ func (m *Manager) markSynced(seen map[string]bool) {
 		}
 	}
 	m.publish(projects, true)
+	m.syncedOnce.Do(func() { close(m.synced) })
 }
 
 // publish stores a new state. Caller holds m.mu.
@@ -443,6 +451,17 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 		return c.Next()
 	}
 	p := st.projects[target]
+	if p == nil && !st.synced {
+		// Just started: wait a moment for the bucket's first read.
+		t := time.NewTimer(syncWait)
+		select {
+		case <-m.synced:
+		case <-t.C:
+		}
+		t.Stop()
+		st = m.state.Load()
+		p = st.projects[target]
+	}
 	if p == nil {
 		switch {
 		case !st.synced:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus"
@@ -45,7 +46,6 @@ type fixture struct {
 	t        *testing.T
 	nats     string
 	nc       *nats.Conn
-	kv       jetstream.KeyValue
 	box      *secretbox.Box
 	cfg      config.Worker
 	defSec   string
@@ -58,28 +58,36 @@ func sources() []migrate.Source {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	s := bustest.RunServer(t)
-	nc := bustest.Connect(t, s)
-	js, err := jetstream.New(nc)
+	return newFixtureOn(t, bustest.RunServer(t).URL(), nil)
+}
+
+// newFixtureOn makes a fixture on the NATS at url, with env added to the
+// worker's configuration.
+func newFixtureOn(t *testing.T, url string, env map[string]string) *fixture {
+	t.Helper()
+	nc, err := bus.Connect(url, "projects-test", slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
+	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bus.ProjectsBucket, History: 1})
-	require.NoError(t, err)
 	key := secretbox.NewKey()
 	box, err := secretbox.New(key)
 	require.NoError(t, err)
 	def := dbtest.NewDB(t, sources()...)
-	f := &fixture{t: t, nats: s.URL(), nc: nc, kv: kv, box: box, defSec: "default-jwt-secret-0123456789abcdef012345", storeDir: t.TempDir()}
-	require.NoError(t, config.Load(&f.cfg, config.Map(map[string]string{
-		"NATS_URL":               s.URL(),
+	f := &fixture{t: t, nats: url, nc: nc, box: box, defSec: "default-jwt-secret-0123456789abcdef012345", storeDir: t.TempDir()}
+	vars := map[string]string{
+		"NATS_URL":               url,
 		"DATABASE_URL":           def.URL,
 		"JWT_SECRET":             f.defSec,
 		"STORAGE_DIR":            f.storeDir,
 		"MADBASE_ENCRYPTION_KEY": secretbox.EncodeKey(key),
 		"PROJECT_DOMAIN":         domain,
 		"INSTANCE_ID":            "w-projects",
-	})))
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	require.NoError(t, config.Load(&f.cfg, config.Map(vars)))
 	_, err = def.Pool.Exec(ctx, `create table public.items (id int primary key, owner text not null);
 		grant select on public.items to anon;
 		insert into public.items values (1, 'default');`)
@@ -136,10 +144,24 @@ func (f *fixture) publish(p *testProject) {
 	}
 	b, err := json.Marshal(pc)
 	require.NoError(f.t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = f.kv.Put(ctx, bus.ProjectKey(p.ref), b)
+	_, err = f.bucket().Put(context.Background(), bus.ProjectKey(p.ref), b)
 	require.NoError(f.t, err)
+}
+
+// bucket returns the projects bucket, made again after a NATS restart lost
+// it, as control's publisher does.
+func (f *fixture) bucket() jetstream.KeyValue {
+	f.t.Helper()
+	js, err := jetstream.New(f.nc)
+	require.NoError(f.t, err)
+	var kv jetstream.KeyValue
+	bustest.Eventually(f.t, 10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bus.ProjectsBucket, History: 1})
+		return err == nil
+	}, "projects bucket: %v", err)
+	return kv
 }
 
 func key(t *testing.T, secret, ref, role string) string {
@@ -269,6 +291,33 @@ func TestProjects(t *testing.T) {
 		require.Equal(t, 401, r.status, r.body)
 	})
 
+	t.Run("realtime reaches a project's socket through its app, on its own subjects", func(t *testing.T) {
+		got := make(chan *nats.Msg, 16)
+		sub, err := f.nc.ChanSubscribe(bus.Prefix+".realtime.alpha.>", got)
+		require.NoError(t, err)
+		defer func() { _ = sub.Unsubscribe() }()
+		require.NoError(t, f.nc.Flush())
+		u := "ws" + strings.TrimPrefix(w.url, "http") + "/realtime/v1/websocket?vsn=2.0.0&apikey=" + anonA
+		conn, res, err := websocket.DefaultDialer.Dial(u, nil)
+		require.NoError(t, err)
+		if res != nil && res.Body != nil {
+			res.Body.Close()
+		}
+		defer conn.Close()
+		require.NoError(t, conn.WriteJSON([]any{"1", "1", "realtime:room", "phx_join", map[string]any{"config": map[string]any{"broadcast": map[string]any{"self": true}}}}))
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		var joined []any
+		require.NoError(t, conn.ReadJSON(&joined))
+		require.Equal(t, "phx_reply", joined[3], "%v", joined)
+		require.NoError(t, conn.WriteJSON([]any{"1", "2", "realtime:room", "broadcast", map[string]any{"type": "broadcast", "event": "hi", "payload": map[string]any{"x": 1}}}))
+		select {
+		case m := <-got:
+			require.Contains(t, m.Subject, ".realtime.alpha.")
+		case <-time.After(10 * time.Second):
+			t.Fatal("no broadcast on alpha's subjects")
+		}
+	})
+
 	t.Run("a sign-up on one project is invisible on the other", func(t *testing.T) {
 		body := `{"email":"ann@example.com","password":"a-long-password-1"}`
 		r := w.do(t, "POST", "/auth/v1/signup", "", anonA, strings.NewReader(body), "Content-Type", "application/json")
@@ -383,7 +432,7 @@ func TestProjects(t *testing.T) {
 	t.Run("a deleted project is gone", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		require.NoError(t, f.kv.Delete(ctx, "beta"))
+		require.NoError(t, f.bucket().Delete(ctx, "beta"))
 		bustest.Eventually(t, 10*time.Second, func() bool { return w.m.Revision("beta") == 0 }, "beta not deleted")
 		r := w.do(t, "GET", "/rest/v1/items", "beta."+domain, "", nil)
 		require.Equal(t, 404, r.status, r.body)

@@ -1,0 +1,76 @@
+package projects
+
+import (
+	"testing"
+	"time"
+
+	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/shared/jwtauth"
+	"github.com/stretchr/testify/require"
+)
+
+// TestProjectsOutlastNATS: a worker started while NATS is away serves the
+// default project and refuses a project's requests (503) until it read the
+// bucket; once it has, projects keep serving while NATS is away, and a
+// change made after NATS came back (with its bucket lost, as an embedded
+// NATS loses it) is applied.
+func TestProjectsOutlastNATS(t *testing.T) {
+	r := bustest.RunRestartable(t)
+	f := newFixtureOn(t, r.URL(), nil)
+	a, b := f.newProject("alpha"), f.newProject("beta")
+	anonA, anonB := key(t, a.secret, "alpha", "anon"), key(t, b.secret, "beta", "anon")
+	defKey := key(t, f.defSec, jwtauth.Ref, "anon")
+
+	r.Stop()
+	w := f.startWorker()
+	res := w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 503, res.status, res.body)
+	require.Contains(t, res.body, `"error":"the project's configuration is not loaded yet; try again"`)
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", defKey, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.JSONEq(t, `[{"owner":"default"}]`, res.body)
+
+	r.Start()
+	f.publish(a)
+	f.publish(b)
+	w.waitRevision(t, "alpha", 1)
+	w.waitRevision(t, "beta", 1)
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+
+	r.Stop()
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+	// beta had no runtime yet: it opens one while NATS is away.
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonB, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.JSONEq(t, `[{"owner":"beta"}]`, res.body)
+
+	r.Start()
+	_, err := poolOf(t, a.dbURL).Exec(t.Context(), `insert into public.items values (2, 'alpha')`)
+	require.NoError(t, err)
+	a.revision, a.settings = 2, map[string]string{"DB_MAX_ROWS": "1"}
+	f.publish(a)
+	w.waitRevision(t, "alpha", 2)
+	res = w.do(t, "GET", "/rest/v1/items?select=id", "", anonA, nil)
+	require.JSONEq(t, `[{"id":1}]`, res.body)
+}
+
+// TestIdleProjectsClose: a project's runtime closes after
+// PROJECT_IDLE_TIMEOUT without requests, and the next request opens it again.
+func TestIdleProjectsClose(t *testing.T) {
+	f := newFixtureOn(t, bustest.RunServer(t).URL(), map[string]string{"PROJECT_IDLE_TIMEOUT": "200ms"})
+	a := f.newProject("alpha")
+	f.publish(a)
+	w := f.startWorker()
+	w.waitRevision(t, "alpha", 1)
+	require.False(t, w.m.Active("alpha"), "a runtime is opened by the first request only")
+	anonA := key(t, a.secret, "alpha", "anon")
+	res := w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.True(t, w.m.Active("alpha"))
+	bustest.Eventually(t, 10*time.Second, func() bool { return !w.m.Active("alpha") }, "alpha's runtime not closed")
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
+}
