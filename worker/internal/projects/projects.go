@@ -30,8 +30,10 @@ import (
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
+	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -440,6 +442,10 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 			keyRef = m.keyRef(st, strings.TrimSpace(h[7:]))
 		}
 	}
+	if keyRef == "" {
+		// A storage signed URL's token.
+		keyRef = m.keyRef(st, c.Query("token"))
+	}
 	target := keyRef
 	if hostRef != "" {
 		if keyRef != "" && keyRef != hostRef {
@@ -548,6 +554,8 @@ func (p *project) serve(c *fiber.Ctx) error {
 			rt.inFlight.Add(-1)
 			continue
 		}
+		// One request id in both apps' logs and answers.
+		c.Request().Header.Set(httpserver.HeaderRequestID, httpserver.RequestID(c))
 		rt.handler(c.Context())
 		rt.lastUsed.Store(time.Now().UnixNano())
 		rt.inFlight.Add(-1)
@@ -617,6 +625,9 @@ func (p *project) retire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.retired = true
+	if sp := p.spec.Load(); sp != nil {
+		apikey.Forget(sp.cfg.JWTSecret)
+	}
 	if rt := p.rt.Swap(nil); rt != nil {
 		rt.close()
 	}

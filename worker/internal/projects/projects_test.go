@@ -349,6 +349,18 @@ func TestProjects(t *testing.T) {
 		r = w.do(t, "GET", "/storage/v1/object/docs/hello.txt", "", svcA, nil, "Authorization", "Bearer "+svcA)
 		require.Equal(t, 200, r.status, r.body)
 		require.Equal(t, "hello alpha", r.body)
+
+		// A signed URL carries no key: its token names the project.
+		r = w.do(t, "POST", "/storage/v1/object/sign/docs/hello.txt", "", svcA, strings.NewReader(`{"expiresIn":60}`),
+			"Content-Type", "application/json", "Authorization", "Bearer "+svcA)
+		require.Equal(t, 200, r.status, r.body)
+		var signed struct {
+			SignedURL string `json:"signedURL"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.body), &signed))
+		r = w.do(t, "GET", "/storage/v1"+signed.SignedURL, "", "", nil)
+		require.Equal(t, 200, r.status, r.body)
+		require.Equal(t, "hello alpha", r.body)
 	})
 
 	t.Run("a new revision applies without a restart", func(t *testing.T) {

@@ -51,6 +51,8 @@ type Handler struct {
 	log     *slog.Logger
 	maxBody int64
 	base    context.Context
+	// project is the created project's ref, empty for the default project.
+	project string
 }
 
 // Options configure New.
@@ -90,6 +92,7 @@ func Register(r fiber.Router, deps app.Deps) {
 	}
 	h := New(Options{Config: deps.Config.Storage, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB,
 		Backend: be, Log: log, MaxBodyBytes: deps.Config.MaxBodyBytes, Base: deps.BaseContext})
+	h.project = deps.Project
 	h.Mount(r)
 	if deps.DB != nil && be != nil {
 		go h.RunCleaner(h.base)
