@@ -291,6 +291,45 @@ func TestProjects(t *testing.T) {
 		require.Equal(t, 401, r.status, r.body)
 	})
 
+	t.Run("a project's WAL reader starts with its first realtime join", func(t *testing.T) {
+		pa := poolOf(t, a.dbURL)
+		ctx := context.Background()
+		_, err := pa.Exec(ctx, `create table public.notes (id int primary key, body text);
+			grant select on public.notes to anon;
+			alter publication supabase_realtime add table public.notes`)
+		require.NoError(t, err)
+		slots := func() int {
+			var n int
+			require.NoError(t, pa.QueryRow(ctx, `select count(*) from pg_replication_slots where database = current_database() and active`).Scan(&n))
+			return n
+		}
+		require.True(t, w.m.Active("alpha"))
+		require.Zero(t, slots(), "alpha reads no WAL before a client joins")
+
+		u := "ws" + strings.TrimPrefix(w.url, "http") + "/realtime/v1/websocket?vsn=2.0.0&apikey=" + anonA
+		conn, res, err := websocket.DefaultDialer.Dial(u, nil)
+		require.NoError(t, err)
+		if res != nil && res.Body != nil {
+			res.Body.Close()
+		}
+		defer conn.Close()
+		require.NoError(t, conn.WriteJSON([]any{"1", "1", "realtime:notes", "phx_join", map[string]any{"config": map[string]any{
+			"postgres_changes": []any{map[string]any{"event": "INSERT", "schema": "public", "table": "notes"}}}}}))
+		bustest.Eventually(t, 10*time.Second, func() bool { return slots() == 1 }, "alpha's WAL reader did not start")
+		_, err = pa.Exec(ctx, `insert into public.notes values (1, 'from alpha')`)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		for {
+			var msg []any
+			require.NoError(t, conn.ReadJSON(&msg))
+			if msg[3] == "postgres_changes" {
+				b, _ := json.Marshal(msg[4])
+				require.Contains(t, string(b), "from alpha")
+				break
+			}
+		}
+	})
+
 	t.Run("realtime reaches a project's socket through its app, on its own subjects", func(t *testing.T) {
 		got := make(chan *nats.Msg, 16)
 		sub, err := f.nc.ChanSubscribe(bus.Prefix+".realtime.alpha.>", got)

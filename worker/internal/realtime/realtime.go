@@ -59,6 +59,9 @@ type Service struct {
 	base   context.Context
 	// tenant is the project's token in the bus subjects.
 	tenant string
+	// changesOnce starts postgres_changes (subscription and WAL reader
+	// election) once.
+	changesOnce sync.Once
 
 	mu     sync.Mutex
 	topics map[string]*topicSub // by topic name (without "realtime:")
@@ -156,7 +159,11 @@ func New(o Options) *Service {
 	s.recheck.Store(int64(privateRecheck))
 	if s.nc != nil {
 		s.startPresence()
-		s.startChanges()
+		// A created project's WAL reader waits for its first channel
+		// join (channel.go), so an idle project holds no replication.
+		if s.tenant == defaultTenant {
+			s.changesOnce.Do(s.startChanges)
+		}
 	}
 	return s
 }
