@@ -376,11 +376,19 @@ func (m *Manager) closeIdle(ctx context.Context) {
 	}
 }
 
+// closeAll closes every runtime once its requests are answered, and
+// returns when they are closed.
 func (m *Manager) closeAll() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var closing []*runtime
 	for _, p := range m.state.Load().projects {
-		p.retire()
+		if rt := p.retire(); rt != nil {
+			closing = append(closing, rt)
+		}
+	}
+	m.mu.Unlock()
+	for _, rt := range closing {
+		<-rt.closed
 	}
 }
 
@@ -489,6 +497,9 @@ func (m *Manager) hostRef(c *fiber.Ctx) string {
 		return ""
 	}
 	host := c.Get(fiber.HeaderXForwardedHost)
+	if first, _, found := strings.Cut(host, ","); found {
+		host = strings.TrimSpace(first)
+	}
 	if host == "" {
 		host = string(c.Request().Host())
 	}
@@ -620,17 +631,20 @@ func (p *project) update(sp *spec) error {
 	return nil
 }
 
-// retire closes the project for good (deleted or replaced).
-func (p *project) retire() {
+// retire closes the project for good (deleted or replaced), and returns
+// the runtime it closes, if any.
+func (p *project) retire() *runtime {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.retired = true
 	if sp := p.spec.Load(); sp != nil {
 		apikey.Forget(sp.cfg.JWTSecret)
 	}
-	if rt := p.rt.Swap(nil); rt != nil {
+	rt := p.rt.Swap(nil)
+	if rt != nil {
 		rt.close()
 	}
+	return rt
 }
 
 // closeIfIdle closes the runtime after idle without requests nor open
@@ -661,6 +675,8 @@ type runtime struct {
 	inFlight atomic.Int64
 	lastUsed atomic.Int64
 	closing  atomic.Bool
+	// closed is closed once the pool and the connection are.
+	closed chan struct{}
 }
 
 // close ends the runtime once its requests are answered: streams end, the
@@ -670,6 +686,7 @@ func (rt *runtime) close() {
 		return
 	}
 	go func() {
+		defer close(rt.closed)
 		deadline := time.Now().Add(closeWait)
 		for rt.inFlight.Load() > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)

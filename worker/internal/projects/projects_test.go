@@ -277,6 +277,12 @@ func TestProjects(t *testing.T) {
 		require.Equal(t, 401, r.status, r.body)
 		r = w.do(t, "GET", "/rest/v1/items", "nope."+domain, anonA, nil)
 		require.Equal(t, 401, r.status, r.body)
+		// Behind the edge, X-Forwarded-Host is the client's Host.
+		r = w.do(t, "GET", "/rest/v1/items", "", anonA, nil, "X-Forwarded-Host", "beta."+domain+":443")
+		require.Equal(t, 401, r.status, r.body)
+		r = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonB, nil, "X-Forwarded-Host", "Beta."+strings.ToUpper(domain))
+		require.Equal(t, 200, r.status, r.body)
+		require.JSONEq(t, `[{"owner":"beta"}]`, r.body)
 	})
 
 	t.Run("the default project is unaffected", func(t *testing.T) {

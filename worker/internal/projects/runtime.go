@@ -113,7 +113,7 @@ func (m *Manager) build(ref string, sp *spec) (*runtime, error) {
 	f := app.NewProject(app.Deps{
 		Log: log, DB: pool, Config: sp.cfg, NATS: nc, Registry: reg, BaseContext: base, Dev: m.o.Dev, Project: ref,
 	}, m.o.Capabilities)
-	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, handler: f.Handler(), cancel: cancelBase}
+	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, handler: f.Handler(), cancel: cancelBase, closed: make(chan struct{})}
 	rt.lastUsed.Store(time.Now().UnixNano())
 	return rt, nil
 }
