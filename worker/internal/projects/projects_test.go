@@ -1,6 +1,7 @@
 package projects
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,16 +180,37 @@ func key(t *testing.T, secret, ref, role string) string {
 type worker struct {
 	url string
 	m   *Manager
+	log *logBuffer
+}
+
+// logBuffer keeps a worker's log records, for tests of what it says.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (f *fixture) startWorker() *worker {
 	t := f.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
+	logs := &logBuffer{}
+	var out io.Writer = logs
 	if os.Getenv("PROJECTS_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out = io.MultiWriter(logs, os.Stderr)
 	}
+	log := slog.New(slog.NewTextHandler(out, nil))
 	caps := []app.Capability{auth.Register, rest.Register, storage.Register, realtime.Register}
 	m, err := New(Options{Config: f.cfg, NATS: f.nc, Log: log, BaseContext: ctx, Dev: true, Capabilities: caps})
 	require.NoError(t, err)
@@ -207,7 +230,7 @@ func (f *fixture) startWorker() *worker {
 		<-done
 		<-done
 	})
-	return &worker{url: "http://" + ln.Addr().String(), m: m}
+	return &worker{url: "http://" + ln.Addr().String(), m: m, log: logs}
 }
 
 type reply struct {
@@ -439,11 +462,14 @@ func TestProjects(t *testing.T) {
 
 	t.Run("an unbuildable configuration keeps the old runtime", func(t *testing.T) {
 		bad := *a
-		bad.revision, bad.dbURL = 4, "postgres://nobody:x@127.0.0.1:1/none?connect_timeout=1"
+		bad.revision, bad.dbURL = 4, "postgres://nobody:pw-never-logged@127.0.0.1:1/none?connect_timeout=1"
 		f.publish(&bad)
 		w.waitRevision(t, "alpha", 4)
 		r := w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
 		require.Equal(t, 200, r.status, r.body)
+		logs := w.log.String()
+		require.Contains(t, logs, `msg="projects: new configuration failed to build; the previous one keeps serving" component=projects project=alpha revision=4`)
+		require.NotContains(t, logs, "pw-never-logged")
 		invalid := *a
 		invalid.revision, invalid.settings = 5, map[string]string{"DB_MAX_ROWS": "-3"}
 		f.publish(&invalid)
@@ -451,6 +477,7 @@ func TestProjects(t *testing.T) {
 		r = w.do(t, "GET", "/rest/v1/items?select=id", "", anonA, nil)
 		require.Equal(t, 200, r.status, r.body)
 		require.JSONEq(t, `[{"id":1}]`, r.body)
+		require.Contains(t, w.log.String(), `msg="projects: configuration not applied; the previous one stays" component=projects project=alpha revision=5 error="DB_MAX_ROWS: must not be negative"`)
 		a.revision = 6
 		f.publish(a)
 		w.waitRevision(t, "alpha", 6)
@@ -493,5 +520,19 @@ func TestProjects(t *testing.T) {
 		bustest.Eventually(t, 10*time.Second, func() bool { return w.m.Revision("beta") == 0 }, "beta not deleted")
 		r := w.do(t, "GET", "/rest/v1/items", "beta."+domain, "", nil)
 		require.Equal(t, 404, r.status, r.body)
+	})
+
+	t.Run("a ref created again is a new project", func(t *testing.T) {
+		again := f.newProject("beta")
+		again.id, again.secret = "id-beta-2", "beta-reborn-secret-0123456789abcdef0123"
+		_, err := poolOf(t, again.dbURL).Exec(context.Background(), `update public.items set owner = 'beta again'`)
+		require.NoError(t, err)
+		f.publish(again)
+		bustest.Eventually(t, 10*time.Second, func() bool { return w.m.Revision("beta") == 1 }, "beta not created again")
+		r := w.do(t, "GET", "/rest/v1/items?select=owner", "", key(t, again.secret, "beta", "anon"), nil)
+		require.Equal(t, 200, r.status, r.body)
+		require.JSONEq(t, `[{"owner":"beta again"}]`, r.body)
+		r = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonB, nil)
+		require.Equal(t, 401, r.status, r.body)
 	})
 }
