@@ -6,6 +6,7 @@ import (
 
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/madbase/madbase/shared/jwtauth"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 )
 
@@ -73,4 +74,21 @@ func TestIdleProjectsClose(t *testing.T) {
 	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
 	require.Equal(t, 200, res.status, res.body)
 	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
+}
+
+// TestNoJetStreamMeansNoProjects: on a NATS without JetStream, where
+// control cannot publish projects, the worker knows there are none and
+// every request is the default project's at once.
+func TestNoJetStreamMeansNoProjects(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	require.True(t, s.ReadyForConnections(10*time.Second))
+	f := newFixtureOn(t, s.ClientURL(), nil)
+	w := f.startWorker()
+	bustest.Eventually(t, 10*time.Second, w.m.Synced, "the worker never settled on no projects")
+	res := w.do(t, "GET", "/rest/v1/items?select=owner", "", key(t, f.defSec, "some-other-ref", "anon"), nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.JSONEq(t, `[{"owner":"default"}]`, res.body)
 }

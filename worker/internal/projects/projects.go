@@ -193,6 +193,13 @@ var errReconnected = errors.New("NATS reconnected")
 func (m *Manager) watch(ctx context.Context, js jetstream.JetStream) error {
 	reconnects := m.o.NATS.Stats().Reconnects
 	kv, err := js.KeyValue(ctx, bus.ProjectsBucket)
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+		errors.Is(err, nats.ErrNoResponders) {
+		// No JetStream (nothing answers its API): control cannot
+		// publish projects there either, so there are none.
+		m.markSynced(nil)
+		return err
+	}
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		// Control creates the bucket with the first project: none yet.
 		// Projects known already stay (a lost bucket is refilled by
