@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,6 +42,10 @@ type Deps struct {
 	// Dev is true under `madbase dev`, whose defaults are relaxed (auth
 	// autoconfirms sign-ups and keeps mails in the dev outbox).
 	Dev bool
+	// Background, when set, counts the capabilities' background work that
+	// ends after BaseContext is done: whoever owns the deps waits for it
+	// before closing NATS and the pool (a created project's runtime).
+	Background *sync.WaitGroup
 	// Project is the ref of the created project these deps serve, for what
 	// a project namespaces (realtime subjects, storage keys); empty for the
 	// default project, which keeps today's names.

@@ -58,7 +58,8 @@ func TestProjectsOutlastNATS(t *testing.T) {
 }
 
 // TestIdleProjectsClose: a project's runtime closes after
-// PROJECT_IDLE_TIMEOUT without requests, and the next request opens it again.
+// PROJECT_IDLE_TIMEOUT without requests, and the next request opens it
+// again, with the last configuration that built.
 func TestIdleProjectsClose(t *testing.T) {
 	f := newFixtureOn(t, bustest.RunServer(t).URL(), map[string]string{"PROJECT_IDLE_TIMEOUT": "200ms"})
 	a := f.newProject("alpha")
@@ -74,6 +75,18 @@ func TestIdleProjectsClose(t *testing.T) {
 	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
 	require.Equal(t, 200, res.status, res.body)
 	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
+
+	// A revision that does not build, taken while the project is closed:
+	// the one that did keeps serving when it opens again.
+	bustest.Eventually(t, 10*time.Second, func() bool { return !w.m.Active("alpha") }, "alpha's runtime not closed")
+	bad := *a
+	bad.revision, bad.dbURL = 2, "postgres://nobody:pw@127.0.0.1:1/none?connect_timeout=1"
+	f.publish(&bad)
+	w.waitRevision(t, "alpha", 2)
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
+	require.Contains(t, w.log.String(), `msg="projects: new configuration failed to build; the previous one keeps serving" component=projects project=alpha revision=2`)
 }
 
 // TestNoJetStreamMeansNoProjects: on a NATS without JetStream, where

@@ -556,6 +556,8 @@ type project struct {
 	retired  bool
 	failed   error
 	failedAt time.Time
+	// good is the last configuration a runtime was built from.
+	good *spec
 }
 
 // serve answers c with the project's runtime, opening it first if needed.
@@ -602,12 +604,21 @@ func (p *project) runtime() (*runtime, error) {
 		return nil, unavailable
 	}
 	rt, err := p.m.build(p.ref, sp)
+	if err != nil && p.good != nil && p.good != sp {
+		// The configuration taken while the project was closed does not
+		// build: the last one that did keeps serving, as it would have had
+		// the project been open.
+		p.m.log.Error("projects: new configuration failed to build; the previous one keeps serving",
+			"project", p.ref, "revision", sp.revision, "error", err.Error())
+		sp = p.good
+		rt, err = p.m.build(p.ref, sp)
+	}
 	if err != nil {
 		p.failed, p.failedAt = err, time.Now()
 		p.m.log.Error("projects: cannot open the project", "project", p.ref, "error", err.Error())
 		return nil, unavailable.WithInternal(err)
 	}
-	p.failed = nil
+	p.failed, p.good = nil, sp
 	p.rt.Store(rt)
 	return rt, nil
 }
@@ -632,7 +643,7 @@ func (p *project) update(sp *spec) error {
 		return err
 	}
 	p.spec.Store(sp)
-	p.failed = nil
+	p.failed, p.good = nil, sp
 	p.rt.Store(rt)
 	old.close()
 	return nil
@@ -684,6 +695,8 @@ type runtime struct {
 	closing  atomic.Bool
 	// closed is closed once the pool and the connection are.
 	closed chan struct{}
+	// background is the capabilities' work that ends with cancel.
+	background sync.WaitGroup
 }
 
 // close ends the runtime once its requests are answered: streams end, the
@@ -699,7 +712,16 @@ func (rt *runtime) close() {
 			time.Sleep(10 * time.Millisecond)
 		}
 		rt.cancel()
+		// Their last words (realtime's presence leave) go out before
+		// the connection closes.
+		ended := make(chan struct{})
+		go func() { rt.background.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(closeWait):
+		}
 		if rt.nc != nil {
+			_ = rt.nc.FlushTimeout(time.Second)
 			rt.nc.Close()
 		}
 		rt.pool.Close()

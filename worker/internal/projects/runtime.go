@@ -110,10 +110,12 @@ func (m *Manager) build(ref string, sp *spec) (*runtime, error) {
 	}
 	base, cancelBase := context.WithCancel(m.o.BaseContext)
 	reg := prometheus.NewRegistry()
+	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, cancel: cancelBase, closed: make(chan struct{})}
 	f := app.NewProject(app.Deps{
 		Log: log, DB: pool, Config: sp.cfg, NATS: nc, Registry: reg, BaseContext: base, Dev: m.o.Dev, Project: ref,
+		Background: &rt.background,
 	}, m.o.Capabilities)
-	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, handler: f.Handler(), cancel: cancelBase, closed: make(chan struct{})}
+	rt.handler = f.Handler()
 	rt.lastUsed.Store(time.Now().UnixNano())
 	return rt, nil
 }

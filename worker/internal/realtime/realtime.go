@@ -179,6 +179,10 @@ func Register(r fiber.Router, deps app.Deps) {
 		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID, Registry: deps.Registry,
 		Tenant: deps.Project,
 	})
+	if deps.Background != nil {
+		deps.Background.Add(1)
+		go func() { defer deps.Background.Done(); s.Wait() }()
+	}
 	s.Mount(r)
 }
 
