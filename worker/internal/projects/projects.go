@@ -96,6 +96,8 @@ type Manager struct {
 	// synced is closed once the bucket was read.
 	synced     chan struct{}
 	syncedOnce sync.Once
+	// cancelOwn ends BaseContext when the caller gave none.
+	cancelOwn context.CancelFunc
 }
 
 // state is an immutable view of the projects, replaced on every change.
@@ -126,8 +128,10 @@ func New(o Options) (*Manager, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	var cancelOwn context.CancelFunc
 	if o.BaseContext == nil {
-		o.BaseContext = context.Background()
+		// Nothing else ends the runtimes' streams: Run's end does.
+		o.BaseContext, cancelOwn = context.WithCancel(context.Background())
 	}
 	m := &Manager{
 		o: o, box: box, log: o.Log.With("component", "projects"),
@@ -135,6 +139,7 @@ func New(o Options) (*Manager, error) {
 		maxConns:   int32(o.Config.ProjectDBMaxConns),
 		idle:       o.Config.ProjectIdleTimeout,
 		synced:     make(chan struct{}),
+		cancelOwn:  cancelOwn,
 	}
 	if m.defaultRef == "" {
 		m.defaultRef = "default"
@@ -164,6 +169,13 @@ func (m *Manager) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.closeIdle(ctx) }()
 	defer func() {
 		wg.Wait()
+		// Projects' streams end with the worker's (BaseContext is
+		// cancelled once requests had their grace), then their runtimes
+		// close.
+		if m.cancelOwn != nil {
+			m.cancelOwn()
+		}
+		<-m.o.BaseContext.Done()
 		m.closeAll()
 	}()
 	js, err := jetstream.New(m.o.NATS)
