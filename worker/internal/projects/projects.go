@@ -1,17 +1,39 @@
 // Package projects serves a worker's created projects beside its default
-// project. It watches the configuration control publishes in the
-// bus.ProjectsBucket key-value bucket, keeps one entry per project, builds a
-// project's runtime (its database pool, its NATS connection and a fiber app
-// with the worker's capabilities on the project's deps) on the project's
-// first request, closes it after PROJECT_IDLE_TIMEOUT without requests, and
-// sends each request to its project (Dispatch).
+// project (the environment's, served by the worker's own app as before).
 //
-// A new configuration is applied as Caddy applies one: opened and checked
-// completely, and when the project has a runtime, a new runtime is built
-// before it replaces the old one, which ends once its requests are answered.
-// When any of that fails the old configuration and runtime stay, and the log
-// says so. Older revisions are ignored; another id under the same ref is a
-// new project.
+// Configuration: control publishes each project in the bus.ProjectsBucket
+// key-value bucket. Manager.Run watches it: the current values first (until
+// then a request naming a project waits up to syncWait, then gets 503), then
+// every change, pushed by NATS. After NATS was away the whole bucket is read
+// again; meanwhile every project keeps the configuration it had. A
+// configuration is applied as Caddy applies one: unsealed with
+// MADBASE_ENCRYPTION_KEY and checked as a worker checks its environment (the
+// worker's configuration with the project's settings over it), and when the
+// project has a runtime, a new runtime is built completely before it
+// replaces the old one, which ends once its requests are answered. When any
+// of that fails the old configuration and runtime stay, and the log says so.
+// Older revisions are ignored; another id under the same ref is a new
+// project; a deleted key is a deleted project.
+//
+// Runtimes: a project's runtime is its database pool (PROJECT_DB_MAX_CONNS
+// connections unless its URL says pool_max_conns), a NATS connection of its
+// own and a fiber app with the worker's capabilities on the project's deps
+// (app.NewProject). It is built on the project's first request and closed
+// after PROJECT_IDLE_TIMEOUT without requests nor realtime sockets. In it,
+// realtime's subjects carry the ref instead of the default project's token,
+// and its WAL reader starts with the first channel join; storage keeps the
+// project's bytes under "projects/<ref>/" of the backend.
+//
+// Requests (Dispatch): the project is the Host's (or X-Forwarded-Host's)
+// <ref>.<PROJECT_DOMAIN> when PROJECT_DOMAIN is set; else the one the key
+// names: the unverified ref claim of the apikey JWT (or of the bearer, or of
+// a storage signed URL's token), which the project then verifies with its
+// own secret, or the owner of an sb_ key. A key naming another project than
+// the Host's is refused (401). Anything else is the default project's.
+// Without projects and PROJECT_DOMAIN, Dispatch costs one atomic load.
+//
+// Rotation: a project's retiring JWT secret verifies beside the current one
+// until its retires_at (apikey.Retire, jwtauth.Verifier.WithRetiring).
 package projects
 
 import (
