@@ -1,9 +1,11 @@
 package projects
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/nats-io/nats-server/v2/server"
@@ -61,7 +63,7 @@ func TestProjectsOutlastNATS(t *testing.T) {
 // PROJECT_IDLE_TIMEOUT without requests, and the next request opens it
 // again, with the last configuration that built.
 func TestIdleProjectsClose(t *testing.T) {
-	f := newFixtureOn(t, bustest.RunServer(t).URL(), map[string]string{"PROJECT_IDLE_TIMEOUT": "200ms"})
+	f := newFixtureOn(t, bustest.RunServer(t).URL(), map[string]string{"PROJECT_IDLE_TIMEOUT": "1s"})
 	a := f.newProject("alpha")
 	f.publish(a)
 	w := f.startWorker()
@@ -72,6 +74,21 @@ func TestIdleProjectsClose(t *testing.T) {
 	require.Equal(t, 200, res.status, res.body)
 	require.True(t, w.m.Active("alpha"))
 	bustest.Eventually(t, 10*time.Second, func() bool { return !w.m.Active("alpha") }, "alpha's runtime not closed")
+
+	// An open realtime socket keeps the runtime open.
+	u := "ws" + strings.TrimPrefix(w.url, "http") + "/realtime/v1/websocket?vsn=2.0.0&apikey=" + anonA
+	conn, hres, err := websocket.DefaultDialer.Dial(u, nil)
+	require.NoError(t, err)
+	if hres != nil && hres.Body != nil {
+		hres.Body.Close()
+	}
+	p := w.m.state.Load().projects["alpha"]
+	bustest.Eventually(t, 10*time.Second, func() bool { rt := p.rt.Load(); return rt != nil && rt.sockets() == 1 }, "the socket is not counted")
+	p.closeIfIdle(0)
+	require.True(t, w.m.Active("alpha"), "a runtime with an open socket is not idle")
+	require.NoError(t, conn.Close())
+	bustest.Eventually(t, 10*time.Second, func() bool { return !w.m.Active("alpha") }, "alpha's runtime not closed after its socket")
+
 	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonA, nil)
 	require.Equal(t, 200, res.status, res.body)
 	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
