@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
@@ -22,6 +23,7 @@ import (
 	"github.com/madbase/madbase/worker/internal/announce"
 	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/madbase/madbase/worker/internal/auth"
+	"github.com/madbase/madbase/worker/internal/projects"
 	"github.com/madbase/madbase/worker/internal/realtime"
 	"github.com/madbase/madbase/worker/internal/rest"
 	"github.com/madbase/madbase/worker/internal/storage"
@@ -120,6 +122,9 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 	var g lifecycle.Group
 	g.Add(s.ann.Run)
 	g.Add(s.run)
+	if s.projects != nil {
+		g.Add(s.projects.Run)
+	}
 	wlog.Info("worker starting", "id", cfg.InstanceID, "url", s.advertise, "listen", base.Listener.Addr().String(), "version", opts.Version, "database", pool != nil)
 	err = g.Run(ctx)
 
@@ -159,6 +164,25 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	// that in-flight streams keep going during the grace period, and is
 	// cancelled right after it (in server.run).
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	caps := append(append([]Capability(nil), capabilities...), opts.Capabilities...)
+	// Created projects need the platform key to open their secrets and
+	// NATS to hear of them; without either the worker serves the default
+	// project alone, as before projects existed.
+	var pm *projects.Manager
+	var dispatch fiber.Handler
+	if cfg.EncryptionKey != "" && base.NATS != nil {
+		pm, err = projects.New(projects.Options{
+			Config: cfg, NATS: base.NATS, Log: base.Log, BaseContext: baseCtx, Dev: opts.Dev, Capabilities: caps,
+		})
+		if err != nil {
+			cancelBase()
+			if pool != nil {
+				pool.Close()
+			}
+			return nil, nil, err
+		}
+		dispatch = pm.Dispatch
+	}
 	a := app.New(app.Options{
 		ID:      cfg.InstanceID,
 		Version: opts.Version,
@@ -166,7 +190,8 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 		Deps: app.Deps{
 			Log: base.Log, DB: pool, Config: cfg, NATS: base.NATS, Registry: base.Registry, BaseContext: baseCtx, Dev: opts.Dev,
 		},
-		Capabilities: append(append([]Capability(nil), capabilities...), opts.Capabilities...),
+		Capabilities: caps,
+		Dispatch:     dispatch,
 	})
 	ann := announce.New(announce.Options{
 		Conn: base.NATS, Log: base.Log, ID: cfg.InstanceID, URL: advertise, Version: opts.Version,
@@ -174,7 +199,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	})
 	return pool, &server{
 		app: a, ann: ann, ln: newTrackingListener(base.Listener), log: wlog, grace: cfg.ShutdownGrace,
-		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready,
+		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready, projects: pm,
 	}, nil
 }
 
@@ -189,6 +214,9 @@ type server struct {
 	cancelBase context.CancelFunc
 	advertise  string
 	ready      func(string)
+	// projects serves the created projects; nil without
+	// MADBASE_ENCRYPTION_KEY.
+	projects *projects.Manager
 }
 
 func (s *server) run(ctx context.Context) error {

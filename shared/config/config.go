@@ -58,6 +58,11 @@ type Worker struct {
 	JWTSecret     string `env:"JWT_SECRET" secret:"true" desc:"HS256 secret that signs API keys and access tokens; at least 32 bytes. Required outside madbase dev, which generates one."`
 	RedisURL      string `env:"REDIS_URL" secret:"true" desc:"Redis URL for limits shared between workers; in-process fallback when unset."`
 	MaxBodyBytes  int64  `env:"MAX_BODY_BYTES" default:"5368709120" desc:"A worker reads it as the largest request body it accepts: the cap on bodies it reads whole and on storage objects (413 beyond it)."`
+	ProjectDomain string `env:"PROJECT_DOMAIN" desc:"Domain under which projects are reached as <ref>.<PROJECT_DOMAIN> (Host header); unset, a request picks its project by its key alone."`
+	// ProjectDBMaxConns and ProjectIdleTimeout size what a worker holds per
+	// created project.
+	ProjectDBMaxConns  int           `env:"PROJECT_DB_MAX_CONNS" default:"2" desc:"Connections of each created project's database pool on a worker (its database URL's pool_max_conns wins), so many projects fit PostgreSQL's max_connections."`
+	ProjectIdleTimeout time.Duration `env:"PROJECT_IDLE_TIMEOUT" default:"10m" desc:"How long a worker keeps a created project's pool and state after its last request before closing them; the next request opens them again."`
 	Storage
 	Auth
 	Rest
@@ -120,6 +125,27 @@ var Env Lookup = os.LookupEnv
 // Map reads variables from a map, for tests and for tiers started in-process.
 func Map(m map[string]string) Lookup {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Overlay sets the fields of dst (a pointer to one of the config structs)
+// that values names, leaving the others as they are: a project's settings
+// over the environment's configuration. Errors of every field are joined.
+func Overlay(dst any, values map[string]string) error {
+	var errs []error
+	walk(reflect.ValueOf(dst).Elem(), func(f reflect.StructField, v reflect.Value) {
+		name := f.Tag.Get("env")
+		raw, ok := values[name]
+		if !ok {
+			return
+		}
+		if raw == "" {
+			raw = f.Tag.Get("default")
+		}
+		if err := set(v, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Load fills dst (a pointer to one of the config structs) from defaults and

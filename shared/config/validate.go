@@ -110,6 +110,17 @@ func (c *Worker) Validate(dev bool) error {
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("SHUTDOWN_GRACE: must not be negative"))
 	}
+	if c.ProjectDBMaxConns < 0 {
+		errs = append(errs, errors.New("PROJECT_DB_MAX_CONNS: must not be negative"))
+	}
+	if c.ProjectIdleTimeout < 0 {
+		errs = append(errs, errors.New("PROJECT_IDLE_TIMEOUT: must not be negative"))
+	}
+	if d := c.ProjectDomain; d != "" {
+		if u, err := url.Parse("http://x." + d); err != nil || u.Hostname() != "x."+d || strings.Contains(d, ":") {
+			errs = append(errs, fmt.Errorf("PROJECT_DOMAIN: not a domain name: %q", d))
+		}
+	}
 	errs = append(errs, c.Auth.Validate(dev))
 	errs = append(errs, c.Rest.Validate())
 	errs = append(errs, c.Storage.Validate())

@@ -4,8 +4,11 @@
 package jwtauth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -88,4 +91,30 @@ func apiKey(secret []byte, role string, issuedAt, expiresAt time.Time) (string, 
 		"iat":  issuedAt.Unix(),
 		"exp":  expiresAt.Unix(),
 	})
+}
+
+// UnverifiedRef returns the "ref" claim of a JWT without checking its
+// signature, "" when token is not a JWT or has no such claim. It only picks
+// which project's secret verifies the token: never trust it before that.
+func UnverifiedRef(token string) string {
+	first := strings.IndexByte(token, '.')
+	if first < 0 {
+		return ""
+	}
+	rest := token[first+1:]
+	second := strings.IndexByte(rest, '.')
+	if second < 0 || second > 8192 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(rest[:second])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Ref string `json:"ref"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Ref
 }

@@ -23,6 +23,10 @@ const DefaultCacheSize = 16384
 type Verifier struct {
 	secret []byte
 	max    int
+	// retiring is a rotated-out secret that still verifies until
+	// retiresAt (see WithRetiring).
+	retiring  []byte
+	retiresAt time.Time
 
 	mu    sync.RWMutex
 	cache map[string]verified
@@ -43,6 +47,16 @@ func NewVerifier(secret []byte, size int) *Verifier {
 		size = DefaultCacheSize
 	}
 	return &Verifier{secret: secret, max: size, cache: make(map[string]verified)}
+}
+
+// WithRetiring makes v also accept tokens signed with a rotated-out secret
+// until retiresAt, and returns v. A token it verified is remembered no longer
+// than retiresAt. Call it before v is used.
+func (v *Verifier) WithRetiring(secret []byte, retiresAt time.Time) *Verifier {
+	if len(secret) > 0 && time.Now().Before(retiresAt) {
+		v.retiring, v.retiresAt = secret, retiresAt
+	}
+	return v
 }
 
 // Verify returns the claims of token, as Verify does. The map is the
@@ -70,6 +84,12 @@ func (v *Verifier) VerifyShared(token string) (jwt.MapClaims, string, error) {
 	}
 
 	claims, err := Verify(v.secret, token)
+	var until time.Time
+	if err != nil && v.retiring != nil && time.Now().Before(v.retiresAt) {
+		if old, oerr := Verify(v.retiring, token); oerr == nil {
+			claims, err, until = old, nil, v.retiresAt
+		}
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -80,6 +100,9 @@ func (v *Verifier) VerifyShared(token string) (jwt.MapClaims, string, error) {
 	e = verified{claims: claims, json: string(enc)}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		e.expires = exp.Add(Leeway)
+	}
+	if !until.IsZero() && (e.expires.IsZero() || until.Before(e.expires)) {
+		e.expires = until
 	}
 	v.mu.Lock()
 	if len(v.cache) >= v.max {

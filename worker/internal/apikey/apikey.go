@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,13 +42,47 @@ type Keys struct {
 	// with, and roleJSON their JSON.
 	roleClaims map[string]db.Claims
 	roleJSON   map[string]string
+	// oldPublishable and oldSecretKey are the opaque keys of a rotated-out
+	// secret, accepted until oldUntil (see Retire).
+	oldPublishable, oldSecretKey string
+	oldUntil                     time.Time
 }
 
-// New makes the resolver for a JWT secret.
+// retiring maps a current JWT secret to the rotated-out secret that still
+// verifies beside it (see Retire).
+var retiring sync.Map // string → retired
+
+type retired struct {
+	secret string
+	until  time.Time
+}
+
+// Retire makes the Keys that New(current) makes from now on also accept the
+// keys and tokens signed with old, until until: a project's grace period
+// after a rotation. The capabilities build their Keys from the JWT secret
+// alone, so the retiring secret is found here by the current one, which is
+// unique to its project. Forget(current) undoes it.
+func Retire(current, old string, until time.Time) {
+	retiring.Store(current, retired{secret: old, until: until})
+}
+
+// Forget drops what Retire registered for current.
+func Forget(current string) { retiring.Delete(current) }
+
+// New makes the resolver for a JWT secret, with the secret it replaced when
+// one was registered with Retire.
 func New(jwtSecret string) *Keys {
 	k := &Keys{secret: []byte(jwtSecret)}
 	k.verifier = jwtauth.NewVerifier(k.secret, 0)
 	k.publishable, k.secretKey = jwtauth.OpaqueKeys(k.secret)
+	if r, ok := retiring.Load(jwtSecret); ok {
+		old := r.(retired)
+		if old.secret != "" && time.Now().Before(old.until) {
+			k.verifier.WithRetiring([]byte(old.secret), old.until)
+			k.oldPublishable, k.oldSecretKey = jwtauth.OpaqueKeys([]byte(old.secret))
+			k.oldUntil = old.until
+		}
+	}
 	k.roleClaims = map[string]db.Claims{
 		db.RoleAnon:        {"role": db.RoleAnon, "iss": jwtauth.Issuer},
 		db.RoleServiceRole: {"role": db.RoleServiceRole, "iss": jwtauth.Issuer},
@@ -84,6 +119,15 @@ func (k *Keys) OpaqueRole(key string) (string, bool) {
 		return db.RoleAnon, true
 	case strings.HasPrefix(key, jwtauth.SecretPrefix) &&
 		subtle.ConstantTimeCompare([]byte(key), []byte(k.secretKey)) == 1:
+		return db.RoleServiceRole, true
+	}
+	if k.oldPublishable == "" || !time.Now().Before(k.oldUntil) {
+		return "", false
+	}
+	switch {
+	case subtle.ConstantTimeCompare([]byte(key), []byte(k.oldPublishable)) == 1:
+		return db.RoleAnon, true
+	case subtle.ConstantTimeCompare([]byte(key), []byte(k.oldSecretKey)) == 1:
 		return db.RoleServiceRole, true
 	}
 	return "", false

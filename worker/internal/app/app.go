@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,6 +42,14 @@ type Deps struct {
 	// Dev is true under `madbase dev`, whose defaults are relaxed (auth
 	// autoconfirms sign-ups and keeps mails in the dev outbox).
 	Dev bool
+	// Background, when set, counts the capabilities' background work that
+	// ends after BaseContext is done: whoever owns the deps waits for it
+	// before closing NATS and the pool (a created project's runtime).
+	Background *sync.WaitGroup
+	// Project is the ref of the created project these deps serve, for what
+	// a project namespaces (realtime subjects, storage keys); empty for the
+	// default project, which keeps today's names.
+	Project string
 }
 
 // Capability registers one API surface (auth, rest, storage, realtime) on the
@@ -59,6 +68,10 @@ type Options struct {
 	Metrics *metrics.HTTP
 	// Capabilities are registered in order after /health and /metrics.
 	Capabilities []Capability
+	// Dispatch, when set, runs before the capabilities: it answers a
+	// created project's requests itself and calls Next for the default
+	// project's.
+	Dispatch fiber.Handler
 }
 
 // App is the worker's HTTP application and the state its heartbeat reports.
@@ -93,10 +106,34 @@ func New(opts Options) *App {
 	if opts.Deps.Registry != nil {
 		a.Fiber.Get("/metrics", httpserver.MetricsHandler(opts.Deps.Registry))
 	}
+	if opts.Dispatch != nil {
+		a.Fiber.Use(opts.Dispatch)
+	}
 	for _, c := range opts.Capabilities {
 		c(a.Fiber, opts.Deps)
 	}
 	return a
+}
+
+// NewProject builds the app of one created project: the same capabilities
+// on deps made for it, without /health, /metrics and the in-flight count,
+// which the worker's app keeps. The worker's app hands it the requests of
+// the project (see Options.Dispatch) through its Handler.
+func NewProject(deps Deps, capabilities []Capability) *fiber.App {
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := httpserver.New(httpserver.Options{
+		Log:        log.With("component", "http"),
+		Render:     apierr.RenderDefault,
+		BodyLimit:  bodyLimit(deps.Config.MaxBodyBytes),
+		StreamBody: true,
+	})
+	for _, c := range capabilities {
+		c(f, deps)
+	}
+	return f
 }
 
 // InFlight is how many API requests are being answered now (health checks

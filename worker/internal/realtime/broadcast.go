@@ -73,7 +73,7 @@ func (s *Service) publishBroadcastAt(b bus.RealtimeBroadcast, pos string) error 
 	if err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: bus.Realtime(tenant, b.Topic), Data: data}
+	msg := &nats.Msg{Subject: bus.Realtime(s.tenant, b.Topic), Data: data}
 	if pos != "" {
 		msg.Header = nats.Header{}
 		msg.Header.Set(walHeader, pos)

@@ -113,7 +113,7 @@ func (s *Service) startChanges() {
 		s.changes.setUnavailable(reason)
 		return
 	}
-	if _, err := s.nc.Subscribe(bus.RealtimeChanges(tenant), func(m *nats.Msg) {
+	if _, err := s.nc.Subscribe(bus.RealtimeChanges(s.tenant), func(m *nats.Msg) {
 		if s.changeMark.admit(m.Header) {
 			s.onChange(m.Data)
 		}

@@ -169,6 +169,11 @@ func (sock *socket) join(m Message) {
 		sock.replyError(m, perr)
 		return
 	}
+	if svc.nc != nil {
+		// The first join starts a created project's changes (its
+		// postgres_changes and database broadcasts).
+		svc.changesOnce.Do(svc.startChanges)
+	}
 	if len(subs) > 0 && svc.changes != nil {
 		if why := svc.changes.unavailable(); why != "" {
 			sock.replyError(m, "UnableToConnectToProject: postgres_changes are unavailable: "+why)

@@ -37,7 +37,7 @@ func toSide(m map[string][]json.RawMessage) presenceSide {
 
 func (s *Service) startPresence() {
 	s.tracking = map[*channel]struct{}{}
-	if _, err := s.nc.Subscribe(bus.RealtimePresence(tenant), func(m *nats.Msg) { s.onPresence(m.Data) }); err != nil {
+	if _, err := s.nc.Subscribe(bus.RealtimePresence(s.tenant), func(m *nats.Msg) { s.onPresence(m.Data) }); err != nil {
 		s.log.Error("realtime: subscribing to presence", "error", err)
 		return
 	}
@@ -71,7 +71,7 @@ func (s *Service) publishPresence(ev bus.RealtimePresenceEvent) {
 	if err != nil {
 		return
 	}
-	if err := s.nc.Publish(bus.RealtimePresence(tenant), data); err != nil {
+	if err := s.nc.Publish(bus.RealtimePresence(s.tenant), data); err != nil {
 		s.log.Warn("realtime: publishing presence", "error", err)
 	}
 }

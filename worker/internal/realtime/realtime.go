@@ -32,8 +32,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// tenant is the single project a MadBase deployment serves.
-const tenant = "default"
+// defaultTenant is the subject token of the default project; a created
+// project's is its ref (Options.Tenant).
+const defaultTenant = "default"
 
 // Defaults for zero settings.
 const (
@@ -56,6 +57,11 @@ type Service struct {
 	log    *slog.Logger
 	worker string
 	base   context.Context
+	// tenant is the project's token in the bus subjects.
+	tenant string
+	// changesOnce starts postgres_changes (subscription and WAL reader
+	// election) once.
+	changesOnce sync.Once
 
 	mu     sync.Mutex
 	topics map[string]*topicSub // by topic name (without "realtime:")
@@ -103,6 +109,9 @@ type Options struct {
 	WorkerID string
 	// Registry takes the realtime metrics; nil keeps them unregistered.
 	Registry *prometheus.Registry
+	// Tenant namespaces the bus subjects: a created project's ref; empty
+	// for the default project.
+	Tenant string
 }
 
 // New starts a worker's realtime service; it runs until BaseContext is done.
@@ -137,17 +146,24 @@ func New(o Options) *Service {
 	}
 	s := &Service{
 		cfg: cfg, keys: apikey.New(o.JWTSecret), pool: o.Pool, nc: o.NATS,
-		log: log.With("component", "realtime"), worker: id, base: base,
+		log: log.With("component", "realtime"), worker: id, base: base, tenant: o.Tenant,
 		topics:   map[string]*topicSub{},
 		presence: map[topicKey]map[string]map[string]presEntry{},
 		peers:    map[string]time.Time{},
+	}
+	if s.tenant == "" {
+		s.tenant = defaultTenant
 	}
 	s.changes = newChangeState(s)
 	s.metrics = newMetrics(o.Registry)
 	s.recheck.Store(int64(privateRecheck))
 	if s.nc != nil {
 		s.startPresence()
-		s.startChanges()
+		// A created project's WAL reader waits for its first channel
+		// join (channel.go), so an idle project holds no replication.
+		if s.tenant == defaultTenant {
+			s.changesOnce.Do(s.startChanges)
+		}
 	}
 	return s
 }
@@ -161,7 +177,12 @@ func Register(r fiber.Router, deps app.Deps) {
 	s := New(Options{
 		Config: deps.Config.Realtime, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB, NATS: deps.NATS,
 		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID, Registry: deps.Registry,
+		Tenant: deps.Project,
 	})
+	if deps.Background != nil {
+		deps.Background.Add(1)
+		go func() { defer deps.Background.Done(); s.Wait() }()
+	}
 	s.Mount(r)
 }
 
@@ -184,7 +205,7 @@ func (s *Service) subscribeTopic(ch *channel) {
 	if ts == nil {
 		ts = &topicSub{chans: map[*channel]struct{}{}}
 		name := ch.name
-		sub, err := s.nc.Subscribe(bus.Realtime(tenant, name), func(m *nats.Msg) {
+		sub, err := s.nc.Subscribe(bus.Realtime(s.tenant, name), func(m *nats.Msg) {
 			if ts.mark.admit(m.Header) {
 				s.onBroadcast(m.Data)
 			}

@@ -399,7 +399,7 @@ func (r *walReader) commit(m *pglogrepl.CommitMessage) error {
 		if err != nil {
 			continue
 		}
-		msg := &nats.Msg{Subject: bus.RealtimeChanges(tenant), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: bus.RealtimeChanges(r.s.tenant), Data: data, Header: nats.Header{}}
 		msg.Header.Set(walHeader, r.position(m.CommitLSN, i))
 		if err := r.s.nc.PublishMsg(msg); err != nil {
 			return fmt.Errorf("publishing a change: %w", err)

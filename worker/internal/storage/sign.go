@@ -20,6 +20,10 @@ import (
 const scopeUpload = "upload"
 
 func (h *Handler) signToken(claims jwt.MapClaims) (string, error) {
+	if h.project != "" {
+		// A signed URL carries no apikey: its ref picks the project.
+		claims["ref"] = h.project
+	}
 	return jwtauth.Sign(h.secret, claims)
 }
 

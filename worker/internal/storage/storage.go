@@ -51,6 +51,8 @@ type Handler struct {
 	log     *slog.Logger
 	maxBody int64
 	base    context.Context
+	// project is the created project's ref, empty for the default project.
+	project string
 }
 
 // Options configure New.
@@ -78,7 +80,10 @@ func Register(r fiber.Router, deps app.Deps) {
 	if err != nil {
 		log.Error("storage backend unavailable", "component", "storage", "error", err.Error())
 	}
-	if s3, ok := be.(*S3); ok {
+	if deps.Project != "" {
+		be = WithPrefix(be, ProjectPrefix(deps.Project))
+	}
+	if s3, ok := unprefixed(be).(*S3); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s3.EnsureBucket(ctx, deps.Config.S3Region); err != nil {
 			log.Warn("storage: cannot check the S3 bucket", "component", "storage", "error", err.Error())
@@ -87,6 +92,7 @@ func Register(r fiber.Router, deps app.Deps) {
 	}
 	h := New(Options{Config: deps.Config.Storage, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB,
 		Backend: be, Log: log, MaxBodyBytes: deps.Config.MaxBodyBytes, Base: deps.BaseContext})
+	h.project = deps.Project
 	h.Mount(r)
 	if deps.DB != nil && be != nil {
 		go h.RunCleaner(h.base)

@@ -1,0 +1,53 @@
+package storage
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestProjectPrefix: a created project's bytes live under its prefix of a
+// backend it shares with the default project; each one's cleaner deletes
+// only its own orphans.
+func TestProjectPrefix(t *testing.T) {
+	t.Parallel()
+	for _, kind := range backends {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			var shared Backend
+			if kind == "s3" {
+				shared = s3Backend(t)
+			} else {
+				shared = localBackend(t)
+			}
+			def := newEnvWith(t, shared)
+			proj := newEnvWith(t, WithPrefix(shared, ProjectPrefix("alpha")))
+			proj.createBucket("b", false, nil)
+			proj.mustOK(req{method: "POST", path: "/object/b/live.txt", token: proj.service, body: strings.NewReader("live")})
+			_, err := proj.backend.Put(testCtx(t), blobKey(uuid.NewString()), strings.NewReader("orphan"), "")
+			require.NoError(t, err)
+
+			var keys []string
+			require.NoError(t, shared.Walk(testCtx(t), func(k string, _ time.Time) error {
+				keys = append(keys, k)
+				return nil
+			}))
+			require.Len(t, keys, 2)
+			for _, k := range keys {
+				assert.True(t, strings.HasPrefix(k, "projects/alpha/objects/"), k)
+			}
+
+			n, err := def.h.CleanOrphans(testCtx(t), time.Now().Add(time.Minute))
+			require.NoError(t, err)
+			assert.Equal(t, 0, n, "the default project's cleaner leaves a project's bytes alone")
+			n, err = proj.h.CleanOrphans(testCtx(t), time.Now().Add(time.Minute))
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			assert.Equal(t, "live", string(proj.mustOK(req{method: "GET", path: "/object/b/live.txt", token: proj.service}).body))
+		})
+	}
+}
