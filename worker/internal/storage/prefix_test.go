@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,8 +27,8 @@ func TestProjectPrefix(t *testing.T) {
 			}
 			def := newEnvWith(t, shared)
 			proj := newEnvWith(t, WithPrefix(shared, ProjectPrefix("alpha")))
-			proj.createBucket("b", false, nil)
-			proj.mustOK(req{method: "POST", path: "/object/b/live.txt", token: proj.service, body: strings.NewReader("live")})
+			proj.createBucket(t, "b", false, nil)
+			proj.ok(t, apitest.Request{Method: "POST", URL: "/object/b/live.txt", Headers: as(proj.Service), Body: []byte("live")})
 			_, err := proj.backend.Put(testCtx(t), blobKey(uuid.NewString()), strings.NewReader("orphan"), "")
 			require.NoError(t, err)
 
@@ -47,7 +48,7 @@ func TestProjectPrefix(t *testing.T) {
 			n, err = proj.h.CleanOrphans(testCtx(t), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			assert.Equal(t, 1, n)
-			assert.Equal(t, "live", string(proj.mustOK(req{method: "GET", path: "/object/b/live.txt", token: proj.service}).body))
+			assert.Equal(t, "live", string(proj.ok(t, apitest.Request{Method: "GET", URL: "/object/b/live.txt", Headers: as(proj.Service)}).Body))
 		})
 	}
 }
