@@ -34,13 +34,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
 	return devmode.Run(ctx, devmode.Options{
-		DataDir:    *dataDir,
-		Workers:    *workers,
-		Env:        config.Env,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		Version:    Version,
-		Migrations: Migrations(),
+		DataDir:       *dataDir,
+		Workers:       *workers,
+		Env:           config.Env,
+		Stdout:        stdout,
+		Stderr:        stderr,
+		Version:       Version,
+		Migrations:    Migrations(),
 		DBPort:        *dbPort,
 		MigrationsDir: *migrationsDir,
 	})
