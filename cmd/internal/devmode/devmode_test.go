@@ -109,6 +109,16 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	assert.Regexp(t, `\n  Database +`+regexp.QuoteMeta(first.state.DatabaseURL)+`  \(DEV_DB_PORT \d+ was taken\)\n`, first.out.String())
 	assert.Contains(t, first.out.String(), "Seeded the new database from "+filepath.Join(app, "seed.sql"))
 
+	// The extensions' functions are not in the API: pgcrypto lives in the
+	// extensions schema, not in public.
+	req, _ := http.NewRequest("POST", first.state.APIURL+"/rest/v1/rpc/uuid_generate_v4", strings.NewReader(`{}`))
+	req.Header.Set("apikey", first.keys()["anon"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "anon can call rpc/uuid_generate_v4")
+
 	// A second madbase dev on the same folder is refused, naming the first.
 	err = Run(context.Background(), Options{DataDir: dataDir, Workers: 1, Env: config.Map(nil), Stdout: io.Discard, Stderr: io.Discard})
 	var running *AlreadyRunningError
@@ -116,7 +126,7 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	assert.Equal(t, os.Getpid(), running.PID)
 	assert.Contains(t, err.Error(), "madbase dev is already running on the data folder")
 	// The edge answers and routes to both workers.
-	resp, err := http.Get(first.state.APIURL + "/health")
+	resp, err = http.Get(first.state.APIURL + "/health")
 	require.NoError(t, err)
 	var health struct {
 		Healthy int `json:"workers_healthy"`
