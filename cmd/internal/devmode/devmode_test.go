@@ -202,6 +202,7 @@ func TestDevStartsAndRestarts(t *testing.T) {
 }
 
 func TestDevNoPostgresBinaries(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := &logtest.Buffer{}
 	err := Run(context.Background(), Options{
 		DataDir:  t.TempDir(),
