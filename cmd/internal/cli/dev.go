@@ -33,6 +33,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
+	if *dbPort < 0 || *dbPort > 65535 {
+		return fmt.Errorf("%w: DEV_DB_PORT (--db-port) must be a port number or 0, not %d", errUsage, *dbPort)
+	}
 	return devmode.Run(ctx, devmode.Options{
 		DataDir:       *dataDir,
 		Workers:       *workers,

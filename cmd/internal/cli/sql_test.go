@@ -49,6 +49,19 @@ func TestSQLCommand(t *testing.T) {
 
 	_, err = run("-f", file, "select 1")
 	assert.ErrorIs(t, err, errUsage)
+
+	// SQL piped on stdin.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stdin := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = stdin }()
+	_, err = w.WriteString("select count(*) as n from t")
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	out, err = run()
+	require.NoError(t, err)
+	assert.Equal(t, " n\n---\n 2\n(1 row)\n", out)
 }
 
 // TestSQLFindsTheDevDatabase: without DATABASE_URL, madbase sql needs a
@@ -75,4 +88,5 @@ func TestHelpAndVersion(t *testing.T) {
 	assert.Equal(t, 0, Main([]string{"--version"}, &out, &errOut))
 	assert.Equal(t, "madbase "+Version+"\n", out.String())
 	assert.Equal(t, 2, Main([]string{"dev", "--no-such-flag"}, &out, &errOut))
+	assert.Equal(t, 2, Main([]string{"dev", "--db-port", "-1"}, &out, &errOut))
 }
