@@ -180,7 +180,7 @@ func RunApp(ctx context.Context, conn *pgx.Conn, dir, seed string, log *slog.Log
 		start := time.Now()
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return &FileError{Path: m.Path, Line: errorLine(m.SQL, err), Err: err}
+				return &FileError{Path: m.Path, Line: ErrorLine(m.SQL, err), Err: err}
 			}
 			_, err := tx.Exec(ctx, "insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)",
 				m.Version, m.Name, []string{m.SQL})
@@ -196,7 +196,7 @@ func RunApp(ctx context.Context, conn *pgx.Conn, dir, seed string, log *slog.Log
 	if !existed && seedSQL != nil {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, string(seedSQL)); err != nil {
-				return &FileError{Path: seed, Line: errorLine(string(seedSQL), err), Err: err}
+				return &FileError{Path: seed, Line: ErrorLine(string(seedSQL), err), Err: err}
 			}
 			return nil
 		})
@@ -209,9 +209,9 @@ func RunApp(ctx context.Context, conn *pgx.Conn, dir, seed string, log *slog.Log
 	return res, nil
 }
 
-// errorLine turns PostgreSQL's error position (1-based, in characters of the statement
+// ErrorLine turns PostgreSQL's error position (1-based, in characters of the statement
 // text sent) into a line number; 0 when PostgreSQL gave none.
-func errorLine(sql string, err error) int {
+func ErrorLine(sql string, err error) int {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
 		return 0
