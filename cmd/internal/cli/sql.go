@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,7 +120,7 @@ func isTerminal(f *os.File) bool {
 
 // interactivePSQL hands the terminal to psql, from PATH or beside the
 // PostgreSQL binaries madbase dev uses.
-func interactivePSQL(ctx context.Context, url string, stdout, stderr io.Writer) error {
+func interactivePSQL(ctx context.Context, dbURL string, stdout, stderr io.Writer) error {
 	psql, err := exec.LookPath("psql")
 	if err != nil {
 		if dir, ferr := pgcluster.DefaultSearch.Find(); ferr == nil {
@@ -132,7 +133,18 @@ func interactivePSQL(ctx context.Context, url string, stdout, stderr io.Writer) 
 		return fmt.Errorf("%w: psql is not installed (apt-get install postgresql-client); pass a query "+
 			"(madbase sql 'select 1'), a file (-f file.sql) or SQL on stdin instead", errUsage)
 	}
-	cmd := exec.CommandContext(ctx, psql, url)
+	// The password goes in the environment, not on a command line that
+	// every user of the machine can read.
+	env := os.Environ()
+	if u, err := neturl.Parse(dbURL); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			env = append(env, "PGPASSWORD="+pw)
+			u.User = neturl.User(u.User.Username())
+			dbURL = u.String()
+		}
+	}
+	cmd := exec.CommandContext(ctx, psql, dbURL)
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	cmd.Cancel = func() error { return nil } // Ctrl-C reaches psql itself, which decides
 	return cmd.Run()
