@@ -84,6 +84,10 @@ type Dev struct {
 	DataDir  string `env:"MADBASE_DATA_DIR" default:"./.madbase" desc:"madbase dev: folder for PostgreSQL data, objects and generated secrets."`
 	Workers  int    `env:"MADBASE_WORKERS" default:"2" desc:"madbase dev: how many workers to run (ports follow WORKER_PORT)."`
 	PGBinDir string `env:"POSTGRES_BIN_DIR" desc:"madbase dev: folder holding PostgreSQL's initdb and postgres. Default: found through pg_config, PATH or /usr/lib/postgresql/*/bin."`
+	DBPort   int    `env:"DEV_DB_PORT" default:"54329" desc:"madbase dev: port of its PostgreSQL on 127.0.0.1 (when it is taken, a free one is used and the banner says so; 0 always picks a free one)."`
+	// MigrationsDir is the Supabase CLI's folder: an existing Supabase project's repository
+	// works as it is.
+	MigrationsDir string `env:"MADBASE_MIGRATIONS_DIR" default:"supabase/migrations" desc:"madbase dev and db reset: folder of the app's <timestamp>_name.sql migrations, applied in order; seed.sql beside it seeds a new database."`
 }
 
 // Var documents one environment variable.

@@ -11,7 +11,7 @@ import (
 // DB_* names follow PostgREST's settings of the same meaning.
 type Rest struct {
 	DBSchemas           []string      `env:"DB_SCHEMAS" default:"public" desc:"Schemas the REST API exposes, comma-separated; the first is the default for requests without Accept-Profile/Content-Profile."`
-	DBExtraSearchPath   []string      `env:"DB_EXTRA_SEARCH_PATH" default:"public" desc:"Schemas added to the search_path of every REST request after the requested one."`
+	DBExtraSearchPath   []string      `env:"DB_EXTRA_SEARCH_PATH" default:"public,extensions" desc:"Schemas added to the search_path of every REST request after the requested one (extensions holds pgcrypto and uuid-ossp)."`
 	DBMaxRows           int64         `env:"DB_MAX_ROWS" default:"1000" desc:"Most rows a REST read returns (results are silently truncated, as on Supabase); 0 means no limit."`
 	DBAggregatesEnabled bool          `env:"DB_AGGREGATES_ENABLED" default:"false" desc:"Allow aggregate functions (sum, avg, min, max, count) in REST select."`
 	DBTxEnd             string        `env:"DB_TX_END" default:"commit" desc:"How REST transactions end: commit, or commit-allow-override to honour Prefer: tx=rollback."`

@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +27,10 @@ func commands() []command {
 		{"edge", "run the edge proxy (EDGE_PORT, default 8000)", runEdge},
 		{"worker", "run an API worker (WORKER_PORT, default 8002)", runWorker},
 		{"control", "run the control plane (CONTROL_PORT, default 8001)", runControl},
-		{"migrate", "apply the database migrations to DATABASE_URL and exit", runMigrate},
+		{"migrate", "apply the database migrations to DATABASE_URL and exit (--dir DIR: and the app's)", runMigrate},
+		{"migration", "migration new NAME: create supabase/migrations/<timestamp>_NAME.sql", runMigration},
+		{"db", "db reset: recreate the dev database and replay the migrations and seed", runDB},
+		{"sql", "run a query (or -f file.sql, or psql) on the dev database or DATABASE_URL", runSQL},
 		{"logs", "show recent log records, or follow them live with -f", runLogs},
 		{"keys", "print the anon and service-role API keys for JWT_SECRET", runKeys},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
@@ -41,6 +45,10 @@ var errUsage = errors.New("usage")
 
 // Main runs the subcommand named by args[0] and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, "madbase", Version)
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -62,7 +70,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = c.run(ctx, args[1:], stdout, stderr)
 		stopProfile()
 		switch {
-		case err == nil, errors.Is(err, context.Canceled):
+		case err == nil, errors.Is(err, context.Canceled), errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "madbase %s: %v\n", c.name, err)
@@ -83,7 +91,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: madbase <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Configuration comes from environment variables; see docs/configuration.md.")

@@ -22,7 +22,7 @@ func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	newSecret := fs.Bool("new-secret", false, "print a new random JWT secret (64 characters) and exit")
 	years := fs.Int("years", 10, "how many years the keys stay valid")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *newSecret {
 		b := make([]byte, 48)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -19,9 +20,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// runLogs prints log records: with -f it follows them live on NATS (NATS_URL,
-// or the running `madbase dev` of MADBASE_DATA_DIR); without, it asks
-// control for the recent ones (CONTROL_UPSTREAM_URL and ADMIN_PASSWORD).
+// runLogs prints log records: with -f it follows them live on NATS; without,
+// it asks control for the recent ones. Both come from the environment
+// (NATS_URL; CONTROL_UPSTREAM_URL and ADMIN_PASSWORD), else from the running
+// `madbase dev`, found from any folder (see findDev).
 func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -31,7 +33,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	raw := fs.Bool("json", false, "print each record as its raw JSON")
 	limit := fs.Int("n", 100, "without -f: how many recent records to show")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	minLevel := slog.LevelDebug // no -level: everything
 	if *level != "" {
@@ -41,7 +43,15 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		minLevel = l
 	}
-	dev := devmode.ReadState(envOr("MADBASE_DATA_DIR", "./.madbase"))
+	// dev finds the running madbase dev only when the environment does not
+	// say where to look.
+	dev := func() (devmode.State, error) {
+		_, st, err := findDev()
+		if err != nil {
+			return st, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return st, nil
+	}
 	show := func(data []byte) {
 		rec, all, err := bus.ParseLogRecord(data)
 		if err != nil {
@@ -61,10 +71,13 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	if !*follow {
-		base := envOr("CONTROL_UPSTREAM_URL", dev.ControlURL)
-		pw := envOr("ADMIN_PASSWORD", dev.AdminPassword)
+		base, pw := os.Getenv("CONTROL_UPSTREAM_URL"), os.Getenv("ADMIN_PASSWORD")
 		if base == "" || pw == "" {
-			return fmt.Errorf("%w: set CONTROL_UPSTREAM_URL and ADMIN_PASSWORD (or run madbase dev), or use -f with NATS_URL", errUsage)
+			st, err := dev()
+			if err != nil {
+				return fmt.Errorf("%w; or set CONTROL_UPSTREAM_URL and ADMIN_PASSWORD, or use -f with NATS_URL", err)
+			}
+			base, pw = envOr("CONTROL_UPSTREAM_URL", st.ControlURL), envOr("ADMIN_PASSWORD", st.AdminPassword)
 		}
 		q := url.Values{"limit": {fmt.Sprint(*limit)}}
 		if *tier != "" {
@@ -96,9 +109,13 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 
-	natsURL := envOr("NATS_URL", dev.NATSURL)
+	natsURL := os.Getenv("NATS_URL")
 	if natsURL == "" {
-		return fmt.Errorf("%w: NATS_URL is not set and no running madbase dev was found", errUsage)
+		st, err := dev()
+		if err != nil {
+			return fmt.Errorf("%w; or set NATS_URL", err)
+		}
+		natsURL = st.NATSURL
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("madbase logs"), nats.MaxReconnects(-1))
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -46,9 +47,15 @@ func TestLogsWithoutAnySourceIsAUsageError(t *testing.T) {
 	t.Setenv("NATS_URL", "")
 	t.Setenv("CONTROL_UPSTREAM_URL", "")
 	t.Setenv("ADMIN_PASSWORD", "")
-	t.Setenv("MADBASE_DATA_DIR", t.TempDir())
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Chdir(t.TempDir())
+	t.Setenv("MADBASE_DATA_DIR", "")
+	require.NoError(t, os.Unsetenv("MADBASE_DATA_DIR")) // restored by t.Setenv
 	var out, errOut bytes.Buffer
-	assert.ErrorIs(t, runLogs(context.Background(), []string{"-f"}, &out, &errOut), errUsage)
-	assert.ErrorIs(t, runLogs(context.Background(), nil, &out, &errOut), errUsage)
+	for _, args := range [][]string{{"-f"}, nil} {
+		err := runLogs(context.Background(), args, &out, &errOut)
+		assert.ErrorIs(t, err, errUsage)
+		assert.ErrorContains(t, err, "no madbase dev is running")
+	}
 	assert.Equal(t, 2, Main([]string{"nonsense"}, &out, &errOut))
 }

@@ -19,7 +19,7 @@ func noFlags(name string, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
@@ -60,23 +60,9 @@ func runControl(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return control.Run(ctx, cfg, control.Options{Migrations: Migrations()})
 }
 
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := noFlags("migrate", args, stderr); err != nil {
-		return err
-	}
-	var cfg config.Control
-	if err := config.Load(&cfg, config.Env); err != nil {
-		return err
-	}
-	if cfg.DatabaseURL == "" {
-		return fmt.Errorf("%w: DATABASE_URL is not set", errUsage)
-	}
-	n, err := control.RunMigrations(ctx, cfg.DatabaseURL, nil, Migrations()...)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
-	return nil
+// controlMigrations applies MadBase's own migrations, as control does.
+func controlMigrations(ctx context.Context, dbURL string) (int, error) {
+	return control.RunMigrations(ctx, dbURL, nil, Migrations()...)
 }
 
 // Migrations lists every migration source in the order they apply: the

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,12 @@ type Options struct {
 	// PGSearch, when set, replaces where PostgreSQL's binaries are looked
 	// for (tests prove the error on a machine without them).
 	PGSearch *pgcluster.Search
+	// DBPort is the port of dev's own PostgreSQL (DEV_DB_PORT); when it is
+	// taken, or 0, a free one is used.
+	DBPort int
+	// MigrationsDir holds the app's migrations (supabase/migrations);
+	// seed.sql beside it seeds a new database. Empty: none.
+	MigrationsDir string
 }
 
 // KeyLifetime is how long the API keys printed by madbase dev stay valid.
@@ -58,6 +65,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	lf, err := lock(d.dataDir)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	defer register(d.dataDir)()
 	stopNATS, err := d.startNATS()
 	if err != nil {
 		return err
@@ -72,6 +85,9 @@ func Run(ctx context.Context, opts Options) error {
 	if _, err := control.RunMigrations(ctx, dbURL, d.log, opts.Migrations...); err != nil {
 		return fmt.Errorf("database migrations: %w", err)
 	}
+	if err := ApplyApp(ctx, dbURL, opts.MigrationsDir, opts.Stdout, d.log); err != nil {
+		return err
+	}
 	lns, err := d.listen()
 	if err != nil {
 		return err
@@ -83,6 +99,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	g.Add(d.announce(lns))
 	g.Add(shipperActor(d.shipper, d.natsURL(), d.log))
+	if watch := parentWatch(d.log); watch != nil {
+		g.Add(watch)
+	}
 	err = g.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -101,6 +120,7 @@ type dev struct {
 	shipper *logging.Shipper
 	secrets Secrets
 	env     *overlayEnv
+	db      devDB // where dev's own PostgreSQL runs; zero with DATABASE_URL
 }
 
 // prepare checks the options, makes the data folder, and fills in the
@@ -167,35 +187,14 @@ func (d *dev) startPostgres(ctx context.Context) (stop func(), err error) {
 	if v, ok := d.opts.Env("DATABASE_URL"); ok && v != "" {
 		return func() {}, nil
 	}
-	pgOpts := pgcluster.Options{
-		DataDir:  filepath.Join(d.dataDir, "postgres"),
-		Password: d.secrets.PGPassword,
-		Log:      d.log.With("component", "postgres"),
-	}
-	search := pgcluster.DefaultSearch
-	if d.opts.PGSearch != nil {
-		search = *d.opts.PGSearch
-	}
-	if dir, ok := d.opts.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
-		search = pgcluster.Search{Globs: []string{dir}}
-	}
-	if pgOpts.BinDir, err = search.Find(); err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(d.opts.Stdout, "Starting PostgreSQL in", pgOpts.DataDir, "...")
-	pg, err := pgcluster.Start(ctx, pgOpts)
-	var unreachable *pgcluster.UnreachableError
-	if errors.As(err, &unreachable) {
-		// Run as root in a folder the postgres user can't enter (a
-		// clone under /root): keep the cluster where it can.
-		pgOpts.DataDir = rootFallbackDir(d.dataDir)
-		fmt.Fprintf(d.opts.Stdout, "%s is not reachable by the %s user that PostgreSQL runs as; using %s instead\n",
-			unreachable.Dir, unreachable.User, pgOpts.DataDir)
-		pg, err = pgcluster.Start(ctx, pgOpts)
-	}
+	pg, db, err := startCluster(ctx, clusterOptions{
+		DataDir: d.dataDir, Password: d.secrets.PGPassword, Port: d.opts.DBPort,
+		Env: d.opts.Env, Search: d.opts.PGSearch, Log: d.log, Out: d.opts.Stdout,
+	})
 	if err != nil {
 		return nil, err
 	}
+	d.db = db
 	d.env.set("DATABASE_URL", pg.URL("postgres"))
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -204,6 +203,76 @@ func (d *dev) startPostgres(ctx context.Context) (stop func(), err error) {
 			d.log.Error("stop PostgreSQL", "component", "dev", "error", err.Error())
 		}
 	}, nil
+}
+
+// devDB is where dev's own PostgreSQL runs, for the banner and the state file.
+type devDB struct {
+	Files     string // the cluster's folder, which is not under the data folder when run as root from a folder out of the postgres user's reach
+	Port      int
+	PortTaken int // the DEV_DB_PORT that was taken, so a free port was used instead
+}
+
+type clusterOptions struct {
+	DataDir, Password string
+	Port              int
+	Env               config.Lookup
+	Search            *pgcluster.Search
+	Log               *slog.Logger
+	Out               io.Writer
+}
+
+// startCluster starts the PostgreSQL of a data folder, as `madbase dev` and
+// `madbase db reset` do: on o.Port when it is free (else on a free port,
+// said on o.Out), in the data folder's postgres folder (or, run as root
+// from a folder the postgres user cannot reach, in rootFallbackDir).
+func startCluster(ctx context.Context, o clusterOptions) (*pgcluster.Cluster, devDB, error) {
+	var db devDB
+	pgOpts := pgcluster.Options{
+		DataDir:  filepath.Join(o.DataDir, "postgres"),
+		Password: o.Password,
+		Port:     o.Port,
+		Log:      o.Log.With("component", "postgres"),
+	}
+	search := pgcluster.DefaultSearch
+	if o.Search != nil {
+		search = *o.Search
+	}
+	if dir, ok := o.Env("POSTGRES_BIN_DIR"); ok && dir != "" {
+		search = pgcluster.Search{Globs: []string{dir}}
+	}
+	var err error
+	if pgOpts.BinDir, err = search.Find(); err != nil {
+		return nil, db, err
+	}
+	if o.Port != 0 && !portFree(o.Port) {
+		fmt.Fprintf(o.Out, "Port %d (DEV_DB_PORT) is taken by another program; PostgreSQL uses a free port this time (set DEV_DB_PORT to keep one)\n", o.Port)
+		db.PortTaken, pgOpts.Port = o.Port, 0
+	}
+	fmt.Fprintln(o.Out, "Starting PostgreSQL in", pgOpts.DataDir, "...")
+	pg, err := pgcluster.Start(ctx, pgOpts)
+	var unreachable *pgcluster.UnreachableError
+	if errors.As(err, &unreachable) {
+		// Run as root in a folder the postgres user can't enter (a
+		// clone under /root): keep the cluster where it can.
+		pgOpts.DataDir = rootFallbackDir(o.DataDir)
+		fmt.Fprintf(o.Out, "%s is not reachable by the %s user that PostgreSQL runs as; using %s instead\n",
+			unreachable.Dir, unreachable.User, pgOpts.DataDir)
+		pg, err = pgcluster.Start(ctx, pgOpts)
+	}
+	if err != nil {
+		return nil, db, err
+	}
+	db.Files, db.Port = pg.DataDir(), pg.Port()
+	return pg, db, nil
+}
+
+func portFree(port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }
 
 // listeners are the tiers' listeners, opened before anything runs so that
@@ -328,11 +397,13 @@ func (d *dev) announce(lns *listeners) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := writeState(d.dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: d.natsURL(), DatabaseURL: dbURL, PID: os.Getpid()}); err != nil {
+		if err := writeState(d.dataDir, State{APIURL: apiURL, ControlURL: controlURL, NATSURL: d.natsURL(), DatabaseURL: dbURL,
+			DatabaseFiles: d.db.Files, PID: os.Getpid()}); err != nil {
 			return err
 		}
 		publishable, secretKey := jwtauth.OpaqueKeys([]byte(secret))
-		printBanner(d.opts.Stdout, apiURL, anon, service, publishable, secretKey, adminPW, d.dataDir, d.opts.Workers)
+		printBanner(d.opts.Stdout, banner{apiURL: apiURL, anon: anon, service: service, publishable: publishable, secretKey: secretKey,
+			adminPW: adminPW, dataDir: d.dataDir, workers: d.opts.Workers, dbURL: dbURL, db: d.db})
 		<-ctx.Done()
 		_ = os.Remove(filepath.Join(d.dataDir, stateFile))
 		return nil
@@ -398,7 +469,24 @@ func waitReady(ctx context.Context, apiURL, controlURL, adminPassword string, wo
 	}
 }
 
-func printBanner(w io.Writer, apiURL, anon, service, publishable, secretKey, adminPW, dataDir string, workers int) {
+type banner struct {
+	apiURL, anon, service, publishable, secretKey, adminPW, dataDir string
+	workers                                                         int
+	dbURL                                                           string
+	db                                                              devDB
+}
+
+func printBanner(w io.Writer, b banner) {
+	database := b.dbURL
+	if b.db.Port == 0 {
+		database = redactURL(b.dbURL) + "  (DATABASE_URL)"
+	} else if b.db.PortTaken != 0 {
+		database += fmt.Sprintf("  (DEV_DB_PORT %d was taken)", b.db.PortTaken)
+	}
+	files := ""
+	if b.db.Files != "" && b.db.Files != filepath.Join(b.dataDir, "postgres") {
+		files = fmt.Sprintf("\n  Database files    %s  (out of the data folder: the postgres user cannot reach it)", b.db.Files)
+	}
 	fmt.Fprintf(w, `
 MadBase is running (%d workers). Point supabase-js at it:
 
@@ -407,12 +495,22 @@ MadBase is running (%d workers). Point supabase-js at it:
   service_role key  %s
   (the same as opaque keys: %s and %s)
 
+  Database          %s
   Admin API         %s/admin/v1  (password: %s)
-  Data folder       %s
+  Data folder       %s%s
 
   createClient('%s', '<anon key>')
-  Ctrl-C stops everything; the next start keeps all data and keys.
-`, workers, apiURL, anon, service, publishable, secretKey, apiURL, adminPW, dataDir, apiURL)
+  madbase sql opens psql on the database; Ctrl-C stops everything; the next start keeps all data and keys.
+`, b.workers, b.apiURL, b.anon, b.service, b.publishable, b.secretKey, database, b.apiURL, b.adminPW, b.dataDir, files, b.apiURL)
+}
+
+// redactURL hides a URL's password, for a DATABASE_URL the user gave.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(DATABASE_URL)"
+	}
+	return u.Redacted()
 }
 
 // overlayEnv is the environment with dev's own values on top.

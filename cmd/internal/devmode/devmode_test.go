@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,7 +32,7 @@ type devRun struct {
 	state       State
 }
 
-func startDev(t *testing.T, dataDir string) *devRun {
+func startDev(t *testing.T, dataDir string, more ...func(*Options)) *devRun {
 	t.Helper()
 	env := config.Map(map[string]string{
 		"EDGE_PORT": "0", "CONTROL_PORT": "0", "WORKER_PORT": "0", "LOG_LEVEL": "warn",
@@ -37,10 +40,12 @@ func startDev(t *testing.T, dataDir string) *devRun {
 	r := &devRun{out: &logtest.Buffer{}, errOut: &logtest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() {
-		r.done <- Run(ctx, Options{DataDir: dataDir, Workers: 2, Env: env, Stdout: r.out, Stderr: r.errOut,
-			Migrations: []migrate.Source{platform.Source}})
-	}()
+	opts := Options{DataDir: dataDir, Workers: 2, Env: env, Stdout: r.out, Stderr: r.errOut,
+		Migrations: []migrate.Source{platform.Source}}
+	for _, f := range more {
+		f(&opts)
+	}
+	go func() { r.done <- Run(ctx, opts) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		st := ReadState(dataDir)
@@ -82,11 +87,46 @@ func (r *devRun) keys() map[string]string {
 }
 
 func TestDevStartsAndRestarts(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dataDir := filepath.Join(t.TempDir(), "data")
+	// The app's supabase/ folder: a migration and a seed.
+	app := filepath.Join(t.TempDir(), "supabase")
+	require.NoError(t, os.MkdirAll(filepath.Join(app, "migrations"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(app, "migrations", "20240101000000_notes.sql"),
+		[]byte("create table notes (id uuid primary key default gen_random_uuid(), body text, h text default encode(digest('x', 'sha256'), 'hex'));"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(app, "seed.sql"), []byte("insert into notes (body) values ('seeded');"), 0o644))
+	// DEV_DB_PORT is taken: dev says so and uses another.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
 
-	first := startDev(t, dataDir)
+	first := startDev(t, dataDir, func(o *Options) {
+		o.MigrationsDir = filepath.Join(app, "migrations")
+		o.DBPort = takenPort
+	})
+	assert.Contains(t, first.out.String(), fmt.Sprintf("Port %d (DEV_DB_PORT) is taken", takenPort))
+	assert.Regexp(t, `\n  Database +`+regexp.QuoteMeta(first.state.DatabaseURL)+`  \(DEV_DB_PORT \d+ was taken\)\n`, first.out.String())
+	assert.Contains(t, first.out.String(), "Seeded the new database from "+filepath.Join(app, "seed.sql"))
+
+	// The extensions' functions are not in the API: pgcrypto lives in the
+	// extensions schema, not in public.
+	req, _ := http.NewRequest("POST", first.state.APIURL+"/rest/v1/rpc/uuid_generate_v4", strings.NewReader(`{}`))
+	req.Header.Set("apikey", first.keys()["anon"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "anon can call rpc/uuid_generate_v4")
+
+	// A second madbase dev on the same folder is refused, naming the first.
+	err = Run(context.Background(), Options{DataDir: dataDir, Workers: 1, Env: config.Map(nil), Stdout: io.Discard, Stderr: io.Discard})
+	var running *AlreadyRunningError
+	require.True(t, errors.As(err, &running), "%v", err)
+	assert.Equal(t, os.Getpid(), running.PID)
+	assert.Contains(t, err.Error(), "madbase dev is already running on the data folder")
 	// The edge answers and routes to both workers.
-	resp, err := http.Get(first.state.APIURL + "/health")
+	resp, err = http.Get(first.state.APIURL + "/health")
 	require.NoError(t, err)
 	var health struct {
 		Healthy int `json:"workers_healthy"`
@@ -136,8 +176,16 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	_, err = pgx.Connect(ctx, first.state.DatabaseURL)
 	assert.Error(t, err, "PostgreSQL still accepts connections after madbase dev stopped")
 
-	second := startDev(t, dataDir)
+	freePort := taken.Addr().(*net.TCPAddr).Port
+	require.NoError(t, taken.Close())
+	second := startDev(t, dataDir, func(o *Options) {
+		o.MigrationsDir = filepath.Join(app, "migrations")
+		o.DBPort = freePort
+	})
 	defer second.stop(t)
+	assert.Contains(t, second.state.DatabaseURL, fmt.Sprintf("@127.0.0.1:%d/", freePort), "DEV_DB_PORT when it is free")
+	assert.Contains(t, second.out.String(), "  Database          "+second.state.DatabaseURL+"\n")
+	assert.NotContains(t, second.out.String(), "Seeded", "the seed runs on a new database only")
 	assert.Equal(t, keys1, second.keys(), "keys changed across restarts")
 	assert.Equal(t, first.state.AdminPassword, second.state.AdminPassword)
 	conn, err = pgx.Connect(ctx, second.state.DatabaseURL)
@@ -146,11 +194,15 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	var v string
 	require.NoError(t, conn.QueryRow(ctx, `select v from kept`).Scan(&v))
 	assert.Equal(t, "still here", v)
+	var notes int
+	require.NoError(t, conn.QueryRow(ctx, `select count(*) from notes`).Scan(&notes))
+	assert.Equal(t, 1, notes)
 	// The second start found the migrations applied: none ran again.
 	assert.NotContains(t, second.errOut.String(), "applied migration")
 }
 
 func TestDevNoPostgresBinaries(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := &logtest.Buffer{}
 	err := Run(context.Background(), Options{
 		DataDir:  t.TempDir(),

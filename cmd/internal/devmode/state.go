@@ -26,6 +26,7 @@ type State struct {
 	ControlURL    string `json:"control_url"`
 	NATSURL       string `json:"nats_url"`
 	DatabaseURL   string `json:"database_url"`
+	DatabaseFiles string `json:"database_files,omitempty"`
 	AdminPassword string `json:"-"`
 	JWTSecret     string `json:"-"`
 	PID           int    `json:"pid"`

@@ -302,7 +302,7 @@ func (s *server) createDatabase(ctx context.Context, name, tmpl string) error {
 			if err != nil {
 				return fmt.Errorf("creating database %s: %w", name, err)
 			}
-			return nil
+			return s.copySettings(ctx, name, tmpl)
 		}
 		select {
 		case <-ctx.Done():
@@ -310,6 +310,40 @@ func (s *server) createDatabase(ctx context.Context, name, tmpl string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// copySettings gives a clone its template's ALTER DATABASE ... SET settings (the platform
+// migrations put the extensions schema on the search_path that way), which CREATE DATABASE
+// does not copy. Each value is set in the session as PostgreSQL parsed it, then stored
+// FROM CURRENT, so list settings keep their quoting.
+func (s *server) copySettings(ctx context.Context, name, tmpl string) error {
+	conn, err := s.admin.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, `select unnest(setconfig) from pg_catalog.pg_db_role_setting
+		where setrole = 0 and setdatabase = (select oid from pg_catalog.pg_database where datname = $1)`, tmpl)
+	if err != nil {
+		return fmt.Errorf("reading %s's settings: %w", tmpl, err)
+	}
+	settings, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("reading %s's settings: %w", tmpl, err)
+	}
+	for _, kv := range settings {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, err := conn.Exec(ctx, "select pg_catalog.set_config($1, $2, false)", k, v); err != nil {
+			return fmt.Errorf("copying %s's setting %s: %w", tmpl, k, err)
+		}
+		if _, err := conn.Exec(ctx, "alter database "+pgx.Identifier{name}.Sanitize()+" set "+pgx.Identifier{k}.Sanitize()+" from current"); err != nil {
+			return fmt.Errorf("copying %s's setting %s: %w", tmpl, k, err)
+		}
+		if _, err := conn.Exec(ctx, "reset "+pgx.Identifier{k}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sourcesKey identifies a set of sources by their names and file contents, so that two

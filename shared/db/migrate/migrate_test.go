@@ -2,18 +2,20 @@ package migrate_test
 
 import (
 	"context"
-	"github.com/madbase/madbase/shared/db/platform"
+	"io/fs"
 	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/migrate"
+	"github.com/madbase/madbase/shared/db/platform"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -201,4 +203,66 @@ func TestPlatformMigrationsRerunnable(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx(t), `select has_table_privilege('anon', 'later', 'select,insert') and
 		has_sequence_privilege('authenticated', 'later_id_seq', 'usage')`).Scan(&ok))
 	assert.True(t, ok)
+}
+
+// TestExtensionsSchema checks that the extensions live in their own schema, out of what
+// /rest/v1/rpc/ exposes, and that unqualified calls still work in a new session: on a
+// database migrated afresh (a dbtest clone, so the clone keeps the database's search_path
+// too) and on one migrated before the extensions moved.
+func TestExtensionsSchema(t *testing.T) {
+	t.Parallel()
+	fresh := dbtest.NewDB(t, platform.Source)
+
+	old := dbtest.NewDB(t)
+	before := fstest.MapFS{}
+	entries, err := fs.ReadDir(platform.Source.FS, ".")
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Name() < "0005" {
+			b, err := fs.ReadFile(platform.Source.FS, e.Name())
+			require.NoError(t, err)
+			before[e.Name()] = &fstest.MapFile{Data: b}
+		}
+	}
+	_, err = migrate.Run(ctx(t), old.Pool, nil, migrate.Source{Name: "platform", FS: before})
+	require.NoError(t, err)
+	var inPublic int
+	require.NoError(t, old.Pool.QueryRow(ctx(t), `select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+		where n.nspname = 'public' and p.proname in ('crypt', 'gen_random_bytes', 'uuid_generate_v4')`).Scan(&inPublic))
+	require.Equal(t, 3, inPublic, "before 0005 the extensions were in public")
+	_, err = old.Pool.Exec(ctx(t), "create table keep (id uuid primary key default uuid_generate_v4(), pw text default crypt('x', gen_salt('bf', 4)))")
+	require.NoError(t, err)
+	_, err = migrate.Run(ctx(t), old.Pool, nil, platform.Source)
+	require.NoError(t, err)
+
+	for name, d := range map[string]*dbtest.DB{"fresh": fresh, "migrated": old} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx(t), d.URL) // a new session
+			require.NoError(t, err)
+			defer conn.Close(ctx(t))
+			var n int
+			require.NoError(t, conn.QueryRow(ctx(t), `select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+				join pg_depend dep on dep.objid = p.oid and dep.deptype = 'e'
+				join pg_extension e on e.oid = dep.refobjid
+				where n.nspname = 'public' and e.extname in ('pgcrypto', 'uuid-ossp')`).Scan(&n))
+			assert.Zero(t, n, "extension functions in public")
+			require.NoError(t, conn.QueryRow(ctx(t), `select count(*) from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+				where e.extname in ('pgcrypto', 'uuid-ossp') and n.nspname = 'extensions'`).Scan(&n))
+			assert.Equal(t, 2, n)
+			var ok bool
+			require.NoError(t, conn.QueryRow(ctx(t), `select crypt('pw', gen_salt('bf', 4)) = crypt('pw', crypt('pw', gen_salt('bf', 4))) is not null
+				and gen_random_uuid() is not null and uuid_generate_v4() is not null and length(gen_random_bytes(8)) = 8`).Scan(&ok))
+			assert.True(t, ok)
+			// The API roles can call them unqualified too, as a request does.
+			tx, err := conn.Begin(ctx(t))
+			require.NoError(t, err)
+			defer tx.Rollback(ctx(t))
+			_, err = tx.Exec(ctx(t), "set local role anon")
+			require.NoError(t, err)
+			require.NoError(t, tx.QueryRow(ctx(t), "select extensions.crypt('pw', extensions.gen_salt('md5')) is not null").Scan(&ok))
+		})
+	}
+	if _, err := old.Pool.Exec(ctx(t), "insert into keep default values"); err != nil {
+		t.Errorf("a column default calling a moved function: %v", err)
+	}
 }

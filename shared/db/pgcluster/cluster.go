@@ -125,12 +125,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
-	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		if err := initdb(ctx, binDir, dataDir, su, opts); err != nil {
+	complete, err := setUp(dataDir, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	if !complete {
+		if err := initdbAtomically(ctx, binDir, dataDir, su, opts); err != nil {
 			return nil, err
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("pgcluster: %w", err)
 	} else if err := checkDataVersion(dataDir, binDir, major); err != nil {
 		return nil, err
 	}
@@ -184,12 +186,6 @@ func prepareDataDir(dir string, su serverUser) (string, error) {
 	if err := su.ensureTraversable(abs); err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(abs, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		// Not initialized yet: initdb (running as the server user) must own it.
-		if err := su.chown(abs); err != nil {
-			return "", err
-		}
-	}
 	return abs, nil
 }
 
@@ -218,6 +214,102 @@ func checkDataVersion(dataDir, binDir, major string) error {
 		return fmt.Errorf("pgcluster: the data directory %s was created by PostgreSQL %s, but the binaries in %s are "+
 			"PostgreSQL %s; install PostgreSQL %s, or upgrade the data with pg_upgrade, or start afresh with a new data directory",
 			dataDir, have, binDir, major, have)
+	}
+	return nil
+}
+
+// setUp reports whether dataDir holds a cluster set up completely: initdb ran to its end
+// and MadBase's include line is in postgresql.conf (the last step of initdbAtomically). A
+// folder left by an interrupted first start of an older MadBase (initdb killed half-way, or
+// killed before the include line was added, which makes the server listen on PostgreSQL's
+// default port and socket instead of MadBase's) was never started by MadBase, since
+// madbase.conf is written only when a server starts: it is moved aside, named in the log,
+// and the caller initializes afresh. Any other non-empty folder without a cluster is an
+// error naming it, so that nothing of the user's is overwritten.
+func setUp(dataDir string, log *slog.Logger) (bool, error) {
+	conf, err := os.ReadFile(filepath.Join(dataDir, "postgresql.conf"))
+	if err == nil && bytes.Contains(conf, []byte(includeCmd)) {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("pgcluster: %w", err)
+	}
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return false, fmt.Errorf("pgcluster: %w", err)
+	}
+	if len(entries) == 0 {
+		return false, nil
+	}
+	_, verErr := os.Stat(filepath.Join(dataDir, "PG_VERSION"))
+	_, ownErr := os.Stat(filepath.Join(dataDir, confFile))
+	switch {
+	case verErr == nil && ownErr == nil:
+		// Started by MadBase before, yet the include line is gone: someone edited
+		// postgresql.conf. Put it back rather than start on the wrong port.
+		return true, appendInclude(dataDir)
+	case verErr == nil:
+		aside := fmt.Sprintf("%s.incomplete-%s", dataDir, time.Now().UTC().Format("20060102T150405"))
+		if err := os.Rename(dataDir, aside); err != nil {
+			return false, fmt.Errorf("pgcluster: the data directory %s holds a cluster whose setup was interrupted "+
+				"(a first start stopped during initdb); moving it aside failed (%v): remove it and start again", dataDir, err)
+		}
+		if err := os.Mkdir(dataDir, 0o700); err != nil {
+			return false, fmt.Errorf("pgcluster: %w", err)
+		}
+		log.Warn("the data directory held a cluster whose setup was interrupted (a first start stopped during initdb); "+
+			"moved it aside and initializing afresh", "data_dir", dataDir, "moved_to", aside)
+		return false, nil
+	default:
+		return false, fmt.Errorf("pgcluster: the data directory %s is not empty and holds no PostgreSQL cluster "+
+			"(no PG_VERSION); empty it, remove it, or choose another data directory", dataDir)
+	}
+}
+
+// initdbAtomically initializes the cluster in a sibling folder and renames it into place
+// (dataDir is empty) once initdb and MadBase's configuration are both done, so that an
+// interrupted first start leaves only the sibling, which the next start removes.
+func initdbAtomically(ctx context.Context, binDir, dataDir string, su serverUser, opts Options) error {
+	tmp := dataDir + ".initdb"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("pgcluster: removing the leftover of an interrupted initdb: %w", err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	if err := su.chown(tmp); err != nil {
+		return err
+	}
+	if err := initdb(ctx, binDir, tmp, su, opts); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := appendInclude(tmp); err != nil {
+		return err
+	}
+	// dataDir is empty (setUp said so): remove it, as os.Rename will not replace a folder.
+	if err := os.Remove(dataDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pgcluster: moving the new cluster into %s: %w", dataDir, err)
+	}
+	if err := os.Rename(tmp, dataDir); err != nil {
+		return fmt.Errorf("pgcluster: moving the new cluster into %s: %w", dataDir, err)
+	}
+	return nil
+}
+
+// appendInclude makes postgresql.conf read the settings Start writes on every start.
+func appendInclude(dataDir string) error {
+	conf := filepath.Join(dataDir, "postgresql.conf")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "\n# Settings written by MadBase on every start; ALTER SYSTEM still overrides them.\n%s\n", includeCmd)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
 	}
 	return nil
 }
@@ -252,18 +344,6 @@ func initdb(ctx context.Context, binDir, dataDir string, su serverUser, opts Opt
 	}
 	if err != nil {
 		return fmt.Errorf("pgcluster: initdb failed (%v):\n%s", err, bytes.TrimSpace(out))
-	}
-	conf := filepath.Join(dataDir, "postgresql.conf")
-	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("pgcluster: %w", err)
-	}
-	_, err = fmt.Fprintf(f, "\n# Settings written by MadBase on every start; ALTER SYSTEM still overrides them.\n%s\n", includeCmd)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("pgcluster: %w", err)
 	}
 	return nil
 }

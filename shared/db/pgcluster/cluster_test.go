@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,78 @@ func pidOf(t *testing.T, c *pgcluster.Cluster) int {
 	}
 	require.Positive(t, pid)
 	return pid
+}
+
+// TestInterruptedFirstStart is Ctrl-C during the first start's initdb: the next start must
+// set the cluster up and listen where MadBase says, whether the interruption hit MadBase's
+// initdb (which works in a sibling folder) or left a half cluster in the data directory
+// itself (as older versions did).
+func TestInterruptedFirstStart(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+
+	t.Run("initdb killed", func(t *testing.T) {
+		opts := pgcluster.Options{DataDir: filepath.Join(root, "killed"), NoSync: true, Password: "pw"}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() {
+			// Cancel as soon as initdb has written its first files: Start kills it.
+			for ctx.Err() == nil {
+				if _, err := os.Stat(filepath.Join(opts.DataDir+".initdb", "PG_VERSION")); err == nil {
+					cancel()
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		_, err := pgcluster.Start(ctx, opts)
+		require.Error(t, err, "the start was interrupted")
+		assertStarts(t, opts)
+	})
+
+	t.Run("half cluster in the data directory", func(t *testing.T) {
+		// What an older MadBase left when initdb was killed, or killed before it added
+		// its include line: a cluster MadBase never started (no madbase.conf), some of it
+		// missing, and a postgresql.conf that would make the server listen on
+		// PostgreSQL's default port and socket.
+		dir := filepath.Join(root, "half")
+		c := start(t, pgcluster.Options{DataDir: dir, NoSync: true})
+		require.NoError(t, c.Stop(t.Context()))
+		require.NoError(t, os.Remove(filepath.Join(dir, "madbase.conf")))
+		require.NoError(t, os.RemoveAll(filepath.Join(dir, "global")))
+		conf := filepath.Join(dir, "postgresql.conf")
+		b, err := os.ReadFile(conf)
+		require.NoError(t, err)
+		i := strings.Index(string(b), "\n# Settings written by MadBase")
+		require.Positive(t, i)
+		require.NoError(t, os.WriteFile(conf, b[:i], 0o600))
+
+		assertStarts(t, pgcluster.Options{DataDir: dir, NoSync: true})
+		aside, _ := filepath.Glob(dir + ".incomplete-*")
+		assert.Len(t, aside, 1, "the half cluster is kept aside, not deleted")
+	})
+
+	t.Run("unrelated files", func(t *testing.T) {
+		dir := filepath.Join(root, "files")
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600))
+		_, err := pgcluster.Start(t.Context(), pgcluster.Options{DataDir: dir, NoSync: true})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "not empty and holds no PostgreSQL cluster")
+		b, err := os.ReadFile(filepath.Join(dir, "notes.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, "mine", string(b))
+	})
+}
+
+// assertStarts starts a cluster on opts and checks it listens on its own port.
+func assertStarts(t *testing.T, opts pgcluster.Options) {
+	t.Helper()
+	c := start(t, opts)
+	conn, err := pgx.Connect(t.Context(), c.URL("postgres"))
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var port string
+	require.NoError(t, conn.QueryRow(t.Context(), "show port").Scan(&port))
+	assert.Equal(t, strconv.Itoa(c.Port()), port)
 }
