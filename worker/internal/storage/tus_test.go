@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -177,14 +178,24 @@ func TestBuckets(t *testing.T) {
 	require.Len(t, list, 1)
 	assert.Equal(t, "zeta", list[0].ID)
 
+	// Sizes with a unit are decimal, as storage-api reads them; numbers are
+	// bytes.
 	for _, tc := range []struct {
 		limit any
 		want  *int64
-	}{{"20MB", ptr(int64(20 << 20))}, {"1.5kb", ptr(int64(1536))}, {1000, ptr(int64(1000))}, {nil, nil}} {
+	}{
+		{"20mb", ptr(int64(20_000_000))}, {"20MB", ptr(int64(20_000_000))}, {"1GB", ptr(int64(1_000_000_000))},
+		{"512kb", ptr(int64(512_000))}, {"1.5kb", ptr(int64(1500))}, {"7b", ptr(int64(7))}, {1000, ptr(int64(1000))}, {nil, nil},
+	} {
 		e.serviceOK(t, "PUT", "/bucket/mid", map[string]any{"id": "mid", "file_size_limit": tc.limit})
 		var b bucketJSON
 		e.serviceOK(t, "GET", "/bucket/mid", nil).JSON(t, &b)
 		assert.Equal(t, tc.want, b.FileSizeLimit, "%v", tc.limit)
+	}
+	for _, bad := range []string{"20 MB", "20", "MB", "-1kb", "1e3kb", "20mib"} {
+		r := e.Do(t, apitest.Request{Method: "PUT", URL: "/bucket/mid", Headers: as(e.Service), Body: map[string]any{"file_size_limit": bad}})
+		assert.Equal(t, 400, r.Status, bad)
+		assert.Contains(t, r.String(), "Invalid file size format", bad)
 	}
 
 	svc := as(e.Service)
@@ -202,6 +213,7 @@ func TestBuckets(t *testing.T) {
 			Before:     func(t *testing.T, _ *apitest.Env) { e.serviceOK(t, "POST", "/object/mid/x/y.txt", []byte("y")) },
 			WantStatus: 400, WantFields: refused(codeNotEmpty)},
 		{Name: "empty it", Method: "POST", URL: "/bucket/mid/empty", Headers: svc, Body: map[string]any{}, WantStatus: 200,
+			WantJSON: `{"message": "Empty bucket has been queued. Completion may take up to an hour."}`,
 			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
 		{Name: "delete it", Method: "DELETE", URL: "/bucket/mid", Headers: svc, Body: map[string]any{}, WantStatus: 200},
 		{Name: "delete it again", Method: "DELETE", URL: "/bucket/mid", Headers: svc, WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
@@ -216,3 +228,32 @@ func TestBuckets(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Buckets read as storage-api writes them: its fields and no others (no
+// type from getBucket), timestamps as JavaScript's toISOString.
+func TestBucketJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket(t, "pics", true, map[string]any{"file_size_limit": "1mb", "allowed_mime_types": []string{"image/png"}})
+	jsTimeRE := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	check := func(t *testing.T, b map[string]any, wantKeys ...string) {
+		t.Helper()
+		keys := make([]string, 0, len(b))
+		for k := range b {
+			keys = append(keys, k)
+		}
+		assert.ElementsMatch(t, wantKeys, keys)
+		assert.Regexp(t, jsTimeRE, b["created_at"])
+		assert.Regexp(t, jsTimeRE, b["updated_at"])
+		assert.Equal(t, float64(1_000_000), b["file_size_limit"])
+	}
+	cols := []string{"id", "name", "owner", "public", "file_size_limit", "allowed_mime_types", "created_at", "updated_at"}
+	var one map[string]any
+	e.serviceOK(t, "GET", "/bucket/pics", nil).JSON(t, &one)
+	check(t, one, cols...)
+	var all []map[string]any
+	e.serviceOK(t, "GET", "/bucket", nil).JSON(t, &all)
+	require.Len(t, all, 1)
+	check(t, all[0], append(cols, "type")...)
+	assert.Equal(t, "STANDARD", all[0]["type"])
+}
