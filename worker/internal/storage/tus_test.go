@@ -257,3 +257,57 @@ func TestBucketJSON(t *testing.T) {
 	check(t, all[0], append(cols, "type")...)
 	assert.Equal(t, "STANDARD", all[0]["type"])
 }
+
+// An upload may defer its length (Upload-Defer-Length: 1) and give it on a
+// later PATCH; the bucket's limit holds meanwhile.
+func TestTUSDeferLength(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket(t, "b", false, map[string]any{"file_size_limit": 100})
+	create := func(name string) string {
+		t.Helper()
+		r := e.Do(t, apitest.Request{Method: "POST", URL: "/upload/resumable",
+			Headers: tusAs(e.Service, "Upload-Defer-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", name))})
+		require.Equal(t, 201, r.Status, r.String())
+		return uploadPath(t, r)
+	}
+	patch := func(path, off string, body string, kv ...string) apitest.Request {
+		return apitest.Request{Method: "PATCH", URL: path, Body: []byte(body),
+			Headers: tusAs(e.Service, append([]string{"Upload-Offset", off, "Content-Type", "application/offset+octet-stream"}, kv...)...)}
+	}
+	up := create("later.txt")
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		{Name: "OPTIONS names the extension", Method: "OPTIONS", URL: "/upload/resumable", WantStatus: 204,
+			WantHeaders: map[string]string{"Tus-Extension": "creation,creation-defer-length,termination,expiration"}},
+		{Name: "HEAD says the length is deferred", Method: "HEAD", URL: up, Headers: tusAs(e.Service), WantStatus: 200,
+			WantHeaders: map[string]string{"Upload-Defer-Length": "1", "Upload-Length": "", "Upload-Offset": "0"}},
+		{Name: "a first chunk without the length", Method: "PATCH", URL: up, Headers: patch(up, "0", "").Headers,
+			Body: []byte("hello "), WantStatus: 204, WantHeaders: map[string]string{"Upload-Offset": "6"},
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.rowCount(t)) }},
+		{Name: "a length over the bucket's limit", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "101").Headers,
+			Body: []byte("world"), WantStatus: 400, WantFields: map[string]any{"statusCode": "413", "code": codeTooLarge}},
+		{Name: "a length shorter than what came", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "5").Headers,
+			Body: []byte("world"), WantStatus: 400, WantFields: refused(codeInvalidRequest)},
+		{Name: "the last chunk with the length", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "11").Headers,
+			Body: []byte("world"), WantStatus: 204, WantHeaders: map[string]string{"Upload-Offset": "11"}},
+		{Name: "the object is complete", URL: "/object/b/later.txt", Headers: as(e.Service), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, "hello world", r.String()) }},
+		{Name: "neither Upload-Length nor Upload-Defer-Length", Method: "POST", URL: "/upload/resumable",
+			Headers:    tusAs(e.Service, "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "x.txt")),
+			WantStatus: 400, WantFields: refused(codeInvalidRequest)},
+	})
+
+	// Without the length, a chunk still may not pass the bucket's limit.
+	big := create("big.txt")
+	r := e.Do(t, patch(big, "0", strings.Repeat("x", 101)))
+	assert.Equal(t, 400, r.Status)
+	assert.Equal(t, codeTooLarge, errCode(r))
+	// The length, once given, cannot change.
+	require.Equal(t, 204, e.Do(t, patch(big, "0", "abc", "Upload-Length", "10")).Status)
+	r = e.Do(t, patch(big, "3", "def", "Upload-Length", "12"))
+	assert.Equal(t, 400, r.Status)
+	assert.Equal(t, codeInvalidRequest, errCode(r))
+	head := e.Do(t, apitest.Request{Method: "HEAD", URL: big, Headers: tusAs(e.Service)})
+	assert.Equal(t, "10", head.Header.Get("Upload-Length"))
+	assert.Empty(t, head.Header.Get("Upload-Defer-Length"))
+}
