@@ -214,7 +214,7 @@ func TestBuckets(t *testing.T) {
 			WantStatus: 400, WantFields: refused(codeNotEmpty)},
 		{Name: "empty it", Method: "POST", URL: "/bucket/mid/empty", Headers: svc, Body: map[string]any{}, WantStatus: 200,
 			WantJSON: `{"message": "Empty bucket has been queued. Completion may take up to an hour."}`,
-			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
+			After:    func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
 		{Name: "delete it", Method: "DELETE", URL: "/bucket/mid", Headers: svc, Body: map[string]any{}, WantStatus: 200},
 		{Name: "delete it again", Method: "DELETE", URL: "/bucket/mid", Headers: svc, WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
 	})
