@@ -90,7 +90,7 @@ func (h *Handler) tusCreate(c *fiber.Ctx) error {
 		cl = &caller{claims: db.Claims{"role": db.RoleServiceRole, "sub": owner}, role: db.RoleServiceRole, sub: owner}
 	} else {
 		var err error
-		if cl, err = h.auth(c, false); err != nil {
+		if cl, err = h.authenticate(c, false, errNoJWT); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,7 @@ func (h *Handler) tusAuthorize(c *fiber.Ctx, u *tusUpload) error {
 		_, err := h.verifyToken(sig, u.Bucket, u.Name, scopeUpload)
 		return err
 	}
-	cl, err := h.auth(c, false)
+	cl, err := h.authenticate(c, false, errNoJWT)
 	if err != nil {
 		return err
 	}
