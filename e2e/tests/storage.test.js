@@ -32,7 +32,7 @@ test('buckets: create, get, list, update, empty, delete', async () => {
   const b = ok(await service.storage.getBucket(id));
   assert.equal(b.id, id);
   assert.equal(b.public, false);
-  assert.equal(b.file_size_limit, 1 << 20);
+  assert.equal(b.file_size_limit, 1000000, 'units are decimal, as storage-api reads them');
   assert.deepEqual(b.allowed_mime_types, ['text/plain', 'image/*']);
   assert.ok(ok(await service.storage.listBuckets()).some((x) => x.id === id));
 
@@ -269,4 +269,121 @@ test('resumable (TUS) upload through the edge', async () => {
   }
   const blob = ok(await service.storage.from(id).download('big/tus.bin'));
   assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), sha256(data));
+});
+
+test('bucket sizes with a unit are decimal; numbers are bytes', async () => {
+  const id = await bucket('units', { public: false, fileSizeLimit: '20mb' });
+  const s = service.storage;
+  assert.equal(ok(await s.getBucket(id)).file_size_limit, 20000000);
+  for (const [limit, want] of [['1GB', 1000000000], ['512kb', 512000], ['7B', 7], [1234, 1234]]) {
+    ok(await s.updateBucket(id, { public: false, fileSizeLimit: limit }));
+    assert.equal(ok(await s.getBucket(id)).file_size_limit, want, String(limit));
+  }
+  const bad = await s.updateBucket(id, { public: false, fileSizeLimit: '20 MB' });
+  assert.equal(bad.error.statusCode, '400');
+  assert.match(bad.error.message, /Invalid file size format/);
+});
+
+test('bucket JSON as storage-api sends it', async () => {
+  const id = await bucket('json', { public: true });
+  const b = ok(await service.storage.getBucket(id));
+  assert.deepEqual(Object.keys(b).sort(),
+    ['allowed_mime_types', 'created_at', 'file_size_limit', 'id', 'name', 'owner', 'public', 'updated_at']);
+  for (const k of ['created_at', 'updated_at']) {
+    assert.match(b[k], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `${k}: ${b[k]}`);
+  }
+  const listed = ok(await service.storage.listBuckets()).find((x) => x.id === id);
+  assert.equal(listed.type, 'STANDARD');
+  assert.match(listed.created_at, /\.\d{3}Z$/);
+});
+
+test('emptyBucket answers storage-api\'s message', async () => {
+  const id = await bucket('empty');
+  ok(await service.storage.from(id).upload('a.txt', 'a'));
+  const r = ok(await service.storage.emptyBucket(id));
+  assert.equal(r.message, 'Empty bucket has been queued. Completion may take up to an hour.');
+  assert.deepEqual(ok(await service.storage.from(id).list()), []);
+});
+
+test('listV2 honours sortBy across pages, and delimited entries carry key', async () => {
+  const id = await bucket('listv2');
+  const s = service.storage.from(id);
+  // name: seconds after a fixed date for created_at
+  const created = { 'a.txt': 3, 'd/1.txt': 1, 'd/2.txt': 4, 'f.txt': 2, 'z/9.txt': 5 };
+  for (const name of Object.keys(created)) ok(await s.upload(name, name));
+  const sql = Object.entries(created).map(([name, sec]) =>
+    `update storage.objects set created_at = '2026-01-02T03:04:05Z'::timestamptz + interval '${sec} seconds' where bucket_id = '${id}' and name = '${name}';`).join('');
+  execFileSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-Atq', '-c', sql]);
+
+  const walk = async (first) => {
+    const names = [];
+    let page = ok(await s.listV2({ ...first, limit: 1 }));
+    for (let i = 0; i < 20; i++) {
+      names.push(...page.folders.map((f) => f.name), ...page.objects.map((o) => o.name));
+      if (!page.hasNext) return names;
+      // Later pages send only the cursor: it keeps the order.
+      page = ok(await s.listV2({ limit: 1, cursor: page.nextCursor, with_delimiter: first.with_delimiter }));
+    }
+    throw new Error('the cursor never ends');
+  };
+  assert.deepEqual(await walk({ sortBy: { column: 'created_at', order: 'desc' } }),
+    ['z/9.txt', 'd/2.txt', 'a.txt', 'f.txt', 'd/1.txt']);
+  assert.deepEqual(await walk({ sortBy: { column: 'name', order: 'desc' } }),
+    ['z/9.txt', 'f.txt', 'd/2.txt', 'd/1.txt', 'a.txt']);
+  assert.deepEqual(await walk({ with_delimiter: true, sortBy: { column: 'created_at', order: 'asc' } }),
+    ['d/', 'f.txt', 'a.txt', 'z/']);
+
+  const level = ok(await s.listV2({ with_delimiter: true }));
+  assert.deepEqual(level.folders, [{ key: 'd', name: 'd/' }, { key: 'z', name: 'z/' }]);
+  assert.deepEqual(level.objects.map((o) => [o.key, o.name]), [['a.txt', 'a.txt'], ['f.txt', 'f.txt']]);
+  const sub = ok(await s.listV2({ prefix: 'd/', with_delimiter: true }));
+  assert.deepEqual(sub.objects.map((o) => [o.key, o.name]), [['1.txt', 'd/1.txt'], ['2.txt', 'd/2.txt']]);
+});
+
+test('info(): metadata is {} when empty, and the ETag is the MD5 of the bytes', async () => {
+  const id = await bucket('etag');
+  const s = service.storage.from(id);
+  const data = crypto.randomBytes(7 << 20);
+  const md5 = `"${crypto.createHash('md5').update(data).digest('hex')}"`;
+  ok(await s.upload('x.bin', data, { contentType: 'application/octet-stream' }));
+  const info = ok(await s.info('x.bin'));
+  assert.deepEqual(info.metadata, {});
+  assert.equal(info.etag, md5);
+  const head = await fetch(`${url}/storage/v1/object/${id}/x.bin`, { method: 'HEAD',
+    headers: { apikey: serviceKey, Authorization: `Bearer ${serviceKey}` } });
+  assert.equal(head.headers.get('etag'), md5);
+  ok(await s.upload('m.bin', data, { metadata: { a: 1 } }));
+  assert.deepEqual(ok(await s.info('m.bin')).metadata, { a: 1 });
+});
+
+test('TUS: Upload-Defer-Length', async () => {
+  const id = await bucket('tusdefer');
+  const b64 = (v) => Buffer.from(v).toString('base64');
+  const auth = { Authorization: `Bearer ${serviceKey}`, apikey: serviceKey, 'Tus-Resumable': '1.0.0' };
+  let r = await fetch(`${url}/storage/v1/upload/resumable`, { method: 'POST',
+    headers: { ...auth, 'Upload-Defer-Length': '1', 'Upload-Metadata': `bucketName ${b64(id)},objectName ${b64('later.txt')}` } });
+  assert.equal(r.status, 201, await r.text());
+  const location = r.headers.get('location');
+  const patch = (off, body, extra = {}) => fetch(location, { method: 'PATCH',
+    headers: { ...auth, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(off), ...extra }, body });
+  r = await patch(0, 'hello ');
+  assert.equal(r.status, 204, await r.text());
+  r = await fetch(location, { method: 'HEAD', headers: auth });
+  assert.equal(r.headers.get('upload-defer-length'), '1');
+  assert.equal(r.headers.get('upload-offset'), '6');
+  r = await patch(6, 'world', { 'Upload-Length': '11' });
+  assert.equal(r.status, 204, await r.text());
+  const blob = ok(await service.storage.from(id).download('later.txt'));
+  assert.equal(await blob.text(), 'hello world');
+});
+
+test('a bad apikey gets the gateway\'s 401; no Authorization gets storage-api\'s message', async () => {
+  const forged = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl';
+  const { error } = await client(forged).storage.listBuckets();
+  assert.equal(error.status, 401, JSON.stringify(error));
+  assert.equal(error.message, 'Invalid API key');
+  const r = await fetch(`${url}/storage/v1/bucket`, { headers: { apikey: anonKey } });
+  assert.equal(r.status, 400);
+  const body = await r.json();
+  assert.equal(body.message, "headers must have required property 'authorization'", JSON.stringify(body));
 });

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,26 +16,49 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// bucketJSON is a bucket as listBuckets/getBucket return it (a contract
-// with storage-js).
+// bucketJSON is a bucket as listBuckets returns it (a contract with
+// storage-js): upstream's columns and nothing more, timestamps as
+// JavaScript's Date gives them. getBucket's reply has no type (bucketOne).
 type bucketJSON struct {
-	ID               string    `json:"id"`
-	Name             string    `json:"name"`
-	Owner            string    `json:"owner"`
-	Public           bool      `json:"public"`
-	Type             string    `json:"type"`
-	FileSizeLimit    *int64    `json:"file_size_limit"`
-	AllowedMimeTypes []string  `json:"allowed_mime_types"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Owner            string   `json:"owner"`
+	Public           bool     `json:"public"`
+	Type             string   `json:"type,omitempty"`
+	FileSizeLimit    *int64   `json:"file_size_limit"`
+	AllowedMimeTypes []string `json:"allowed_mime_types"`
+	CreatedAt        jsTime   `json:"created_at"`
+	UpdatedAt        jsTime   `json:"updated_at"`
 }
 
 const bucketCols = `id, name, coalesce(owner_id, owner::text, ''), public, type::text, file_size_limit, allowed_mime_types, created_at, updated_at`
 
 func scanBucket(row pgx.Row) (*bucketJSON, error) {
 	b := &bucketJSON{}
-	err := row.Scan(&b.ID, &b.Name, &b.Owner, &b.Public, &b.Type, &b.FileSizeLimit, &b.AllowedMimeTypes, &b.CreatedAt, &b.UpdatedAt)
+	var created, updated time.Time
+	err := row.Scan(&b.ID, &b.Name, &b.Owner, &b.Public, &b.Type, &b.FileSizeLimit, &b.AllowedMimeTypes, &created, &updated)
+	b.CreatedAt, b.UpdatedAt = jsTime(created), jsTime(updated)
 	return b, err
+}
+
+// jsTime is a timestamp as storage-api's JSON carries it: JavaScript's
+// Date.toISOString, UTC with milliseconds ("2024-05-01T10:20:30.123Z").
+type jsTime time.Time
+
+// jsTimeLayout is Date.toISOString's layout.
+const jsTimeLayout = "2006-01-02T15:04:05.000Z"
+
+func (t jsTime) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(jsTimeLayout) + `"`), nil
+}
+
+func (t *jsTime) UnmarshalJSON(b []byte) error {
+	var v time.Time
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*t = jsTime(v)
+	return nil
 }
 
 var bucketSortColumns = map[string]string{"id": "id", "name": "name", "created_at": "created_at", "updated_at": "updated_at"}
@@ -104,6 +129,8 @@ func (h *Handler) getBucket(c *fiber.Ctx) error {
 	if err != nil {
 		return dbError(err, nil)
 	}
+	// Upstream's getBucket selects no type column (its listBuckets does).
+	b.Type = ""
 	return c.JSON(b)
 }
 
@@ -118,8 +145,6 @@ type bucketBody struct {
 	Type             string           `json:"type"`
 }
 
-// sizeLimit parses file_size_limit: absent, null, a number of bytes, or a
-// string "<n><unit>" with unit B/KB/MB/GB (case-insensitive).
 // readBucketBody reads a bucket create or update body.
 func readBucketBody(c *fiber.Ctx) (bucketBody, error) {
 	var body bucketBody
@@ -141,6 +166,8 @@ type bucketLimits struct {
 	mimes             []string
 }
 
+// limits reads the body's limits. file_size_limit is absent, null, a number
+// of bytes, or a string "<n><unit>" with unit B/KB/MB/GB (sizeRE).
 func (b bucketBody) limits() (bucketLimits, error) {
 	var l bucketLimits
 	var err error
@@ -172,28 +199,34 @@ func sizeLimit(raw json.RawMessage) (set bool, v *int64, err error) {
 	}
 	i, perr := parseSize(s)
 	if perr != nil {
-		return true, nil, errBadRequest("Invalid file_size_limit: " + printable(s))
+		return true, nil, errBadRequest("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")
 	}
 	return true, &i, nil
 }
 
+// sizeRE is a size with its unit as storage-api reads file_size_limit:
+// digits, an optional fraction, then the unit, nothing else.
+var sizeRE = regexp.MustCompile(`(?i)^([0-9]+(?:\.[0-9]+)?)(gb|mb|kb|b)$`)
+
+// sizeUnits are storage-api's units, decimal ("20mb" is 20000000 bytes).
+var sizeUnits = map[string]float64{"GB": 1e9, "MB": 1e6, "KB": 1e3, "B": 1}
+
+// parseSize reads a size with a unit as storage-api does: decimal units,
+// rounded to the nearest byte.
 func parseSize(s string) (int64, error) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	m := sizeRE.FindStringSubmatch(s)
+	if m == nil {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
-	return int64(f * float64(mult)), nil
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	v := math.Round(f * sizeUnits[strings.ToUpper(m[2])])
+	if v > math.MaxInt64/2 {
+		return 0, fmt.Errorf("size %q too large", s)
+	}
+	return int64(v), nil
 }
 
 func mimeList(raw *json.RawMessage) (set bool, v []string, err error) {
@@ -310,6 +343,11 @@ func (h *Handler) bucketVisible(ctx context.Context, cl *caller, id string) erro
 	})
 }
 
+// emptyMessage is emptyBucket's reply. Upstream queues the work and says
+// so; this handler has finished it when it answers, but clients (and apps
+// that compare the message) read upstream's words.
+const emptyMessage = "Empty bucket has been queued. Completion may take up to an hour."
+
 // emptyBucket deletes every object the caller may delete, synchronously.
 func (h *Handler) emptyBucket(c *fiber.Ctx) error {
 	cl, err := h.auth(c, false)
@@ -348,7 +386,7 @@ func (h *Handler) emptyBucket(c *fiber.Ctx) error {
 			break
 		}
 	}
-	return c.JSON(fiber.Map{"message": "Successfully emptied"})
+	return c.JSON(fiber.Map{"message": emptyMessage})
 }
 
 func (h *Handler) deleteBucket(c *fiber.Ctx) error {

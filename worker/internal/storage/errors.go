@@ -22,6 +22,23 @@ import (
 type errExtra struct {
 	HTTP  int
 	Label string
+	// Gateway renders the error as Supabase's gateway answers, before
+	// storage-api sees the request: {"message", "hint"}.
+	Gateway bool
+}
+
+// gatewayBody is the gateway's error shape (a contract with supabase-js,
+// which reads message).
+type gatewayBody struct {
+	Message string `json:"message"`
+	Hint    any    `json:"hint,omitempty"`
+}
+
+// errBadAPIKey is the gateway's answer to an apikey that is not one of the
+// project's keys.
+func errBadAPIKey() *apierr.Error {
+	return &apierr.Error{Status: 401, Message: "Invalid API key",
+		Hint: "Double check your Supabase `anon` or `service_role` API key.", Extra: errExtra{HTTP: 401, Gateway: true}}
 }
 
 // errorBody is the wire shape storage-js reads; statusCode is a string. It
@@ -222,6 +239,9 @@ func render(c *fiber.Ctx, e *apierr.Error) error {
 	c.Status(x.HTTP)
 	if c.Method() == fiber.MethodHead {
 		return nil
+	}
+	if x.Gateway {
+		return c.JSON(gatewayBody{Message: e.Message, Hint: e.Hint})
 	}
 	label := x.Label
 	if label == "" {

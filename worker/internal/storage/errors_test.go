@@ -2,11 +2,13 @@ package storage
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/apitest"
@@ -55,7 +57,9 @@ func TestBadInput(t *testing.T) {
 		bad("mime parameter is part of the subtype", "POST", "/object/b/x.txt", as(e.Service, "Content-Type", "text/plain;charset=UTF-8"), x,
 			400, "415", codeInvalidMime),
 		bad("expired jwt", "POST", "/object/b/x.png", png(expired), x, 400, "403", codeAccessDenied),
-		bad("no credentials", "POST", "/bucket", nil, map[string]any{"id": "x"}, 400, "403", codeAccessDenied),
+		bad("no credentials", "POST", "/bucket", nil, map[string]any{"id": "x"}, 400, "400", codeInvalidRequest),
+		bad("a key JWT as apikey, no Authorization", "POST", "/bucket", map[string]string{"apikey": e.Service}, map[string]any{"id": "x"},
+			400, "400", codeInvalidRequest),
 		bad("garbage jwt", "POST", "/object/b/x.png", png("not.a.jwt"), x, 400, "403", codeAccessDenied),
 		bad("missing object", "GET", "/object/b/missing.png", svc, nil, 400, "404", codeNoSuchKey),
 		bad("missing object info", "GET", "/object/info/b/missing.png", svc, nil, 400, "404", codeNoSuchKey),
@@ -71,6 +75,30 @@ func TestBadInput(t *testing.T) {
 	})
 	assert.Equal(t, 0, e.rowCount(t))
 	assert.Equal(t, 0, e.blobCount(t))
+
+	// The apikey is checked as Supabase's gateway checks it, before
+	// storage: a key that is not the project's is a 401 in the gateway's
+	// shape, on every route that authenticates.
+	badKey := map[string]any{"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."}
+	other := apitest.NewFiber(t, fiber.New(), "another-secret-0123456789abcdef0123456789")
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		{Name: "no Authorization", URL: "/bucket", Headers: map[string]string{"apikey": ""}, WantStatus: 400,
+			WantFields: map[string]any{"statusCode": "400", "message": "headers must have required property 'authorization'"}},
+		{Name: "an unknown apikey", URL: "/bucket", Headers: as(e.Service, "apikey", "sb_publishable_nope"), WantStatus: 401, WantJSON: mustJSON(t, badKey)},
+		{Name: "another project's key", URL: "/bucket", Headers: as(other.Anon, "apikey", other.Anon), WantStatus: 401, WantJSON: mustJSON(t, badKey)},
+		{Name: "an unknown apikey on a read", URL: "/object/b/x.png", Headers: as(e.Service, "apikey", "garbage"), WantStatus: 401,
+			WantJSON: mustJSON(t, badKey)},
+		{Name: "an opaque apikey alone acts as its role", URL: "/bucket", Headers: map[string]string{"apikey": e.SecretKey}, WantStatus: 200},
+		{Name: "TUS with no bearer", Method: "POST", URL: "/upload/resumable",
+			Headers:    map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "1", "Upload-Metadata": tusMeta("bucketName", "b", "objectName", "x")},
+			WantStatus: 400, WantFields: map[string]any{"statusCode": "403", "code": codeAccessDenied, "message": "jwt must be provided"}},
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // TestUnreachableDatabase: while the database cannot be reached, every

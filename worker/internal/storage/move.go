@@ -142,8 +142,8 @@ func (h *Handler) copy(c *fiber.Ctx) error {
 		}
 		return errStore(err)
 	}
+	// The copy has the source's bytes, so its ETag (their MD5).
 	meta := src.Meta
-	meta.ETag = versionETag(version)
 	meta.LastModified = time.Now().UTC().Format(time.RFC3339Nano)
 	var id, old string
 	err = h.withClaims(ctx, cl, "storage.object.copy", func(ctx context.Context, tx pgx.Tx) error {

@@ -134,10 +134,12 @@ type infoJSON struct {
 	CreatedAt    time.Time       `json:"created_at"`
 }
 
+// infoOf is o as info() answers it; metadata (the user's) is {} when the
+// object has none, as upstream answers it, never null.
 func infoOf(o *object) infoJSON {
 	um := o.UserMeta
-	if len(um) == 0 {
-		um = json.RawMessage("null")
+	if len(um) == 0 || string(um) == "null" {
+		um = json.RawMessage("{}")
 	}
 	return infoJSON{ID: o.ID, Name: o.Name, Version: o.Version, BucketID: o.BucketID, Size: o.Meta.Size,
 		ContentType: o.Meta.Mimetype, CacheControl: o.Meta.CacheControl, ETag: o.Meta.ETag, Metadata: um,

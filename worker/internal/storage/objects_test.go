@@ -2,8 +2,10 @@ package storage
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"mime/multipart"
 	"net/url"
@@ -174,6 +176,55 @@ func TestMultipartUpload(t *testing.T) {
 			var info infoJSON
 			e.serviceOK(t, "GET", "/object/info/b/"+url.PathEscape(tc.name+".png"), nil).JSON(t, &info)
 			assert.JSONEq(t, `{"a":1}`, string(info.Metadata))
+		})
+	}
+}
+
+// The ETag is the quoted MD5 of the object's bytes, whatever the backend
+// and however the bytes came (raw, multipart, resumable, copied), and
+// info() gives the user metadata as {} when there is none.
+func TestETagIsTheMD5(t *testing.T) {
+	t.Parallel()
+	for _, kind := range backends {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind)
+			e.createBucket(t, "b", false, nil)
+			data := make([]byte, 9<<20+3) // more than one S3 part
+			_, _ = rand.Read(data)
+			sum := md5.Sum(data)
+			want := `"` + hex.EncodeToString(sum[:]) + `"`
+
+			e.serviceOK(t, "POST", "/object/b/raw.bin", data)
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			w, err := mw.CreateFormFile("", "blob")
+			require.NoError(t, err)
+			_, _ = w.Write(data)
+			require.NoError(t, mw.Close())
+			e.ok(t, apitest.Request{Method: "POST", URL: "/object/b/form.bin", Body: buf.Bytes(),
+				Headers: as(e.Service, "Content-Type", mw.FormDataContentType())})
+			created := e.Do(t, apitest.Request{Method: "POST", URL: "/upload/resumable",
+				Headers: tusAs(e.Service, "Upload-Length", fmt.Sprint(len(data)), "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "tus.bin"))})
+			require.Equal(t, 201, created.Status, created.String())
+			for off := 0; off < len(data); off += 6 << 20 {
+				end := min(off+6<<20, len(data))
+				r := e.Do(t, apitest.Request{Method: "PATCH", URL: uploadPath(t, created), Body: data[off:end],
+					Headers: tusAs(e.Service, "Upload-Offset", fmt.Sprint(off), "Content-Type", "application/offset+octet-stream")})
+				require.Equal(t, 204, r.Status, r.String())
+			}
+			e.serviceOK(t, "POST", "/object/copy", map[string]any{"bucketId": "b", "sourceKey": "raw.bin", "destinationKey": "copy.bin"})
+
+			for _, key := range []string{"raw.bin", "form.bin", "tus.bin", "copy.bin"} {
+				head := e.ok(t, apitest.Request{Method: "HEAD", URL: "/object/b/" + key, Headers: as(e.Service)})
+				assert.Equal(t, want, head.Header.Get("ETag"), key)
+				info := e.serviceOK(t, "GET", "/object/info/b/"+key, nil)
+				var got infoJSON
+				info.JSON(t, &got)
+				assert.Equal(t, want, got.ETag, key)
+				assert.JSONEq(t, `{}`, string(got.Metadata), key)
+				assert.Contains(t, info.String(), `"metadata":{}`, key)
+			}
 		})
 	}
 }

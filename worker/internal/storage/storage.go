@@ -32,6 +32,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/worker/internal/apikey"
@@ -236,18 +237,55 @@ func (cl *caller) ownerID() any {
 	return cl.sub
 }
 
-// auth resolves the caller from the Authorization bearer (the apikey header
-// is not required on /storage/v1). anonFallback makes a bad token act as
-// anon instead of failing (object reads, whose public buckets need none).
+// auth resolves the caller from the Authorization bearer, as storage-api
+// does, in front of which Supabase's gateway checks the apikey:
+//
+//   - an apikey that is not one of the project's keys is refused with the
+//     gateway's 401 (errBadAPIKey), whatever the route;
+//   - a request with no Authorization runs as its apikey's role when that
+//     is an opaque key (sb_…, for which the gateway makes the bearer);
+//     otherwise storage-api refuses it for the missing header;
+//   - a bearer that is not a valid JWT is refused with the JWT's error.
+//
+// anonFallback makes a missing or bad bearer act as anon instead (object
+// reads, whose public buckets need none).
 func (h *Handler) auth(c *fiber.Ctx, anonFallback bool) (*caller, error) {
+	return h.authenticate(c, anonFallback, errNoAuthorization)
+}
+
+// errNoAuthorization is storage-api's answer to a request without an
+// Authorization header on a route whose schema requires one (its request
+// validation's 400).
+func errNoAuthorization() *apierr.Error {
+	return newErr(400, codeInvalidRequest, "Bad Request", "headers must have required property 'authorization'")
+}
+
+// errNoJWT is storage-api's answer to a request without a bearer on a
+// route with no header schema (resumable uploads): the JWT check's.
+func errNoJWT() *apierr.Error {
+	return newErr(403, codeAccessDenied, "Unauthorized", "jwt must be provided")
+}
+
+// authenticate is auth with missing as the answer to a request with no
+// Authorization (and no opaque apikey).
+func (h *Handler) authenticate(c *fiber.Ctx, anonFallback bool, missing func() *apierr.Error) (*caller, error) {
 	key, authz := apikey.FromRequest(c)
-	if !anonFallback && strings.TrimSpace(authz) == "" && key == "" {
-		return nil, newErr(403, codeAccessDenied, "Unauthorized", "headers must have required property 'authorization'")
+	if key != "" {
+		if _, err := h.keys.KeyRole(key); err != nil {
+			return nil, errBadAPIKey()
+		}
+	}
+	if strings.TrimSpace(authz) == "" {
+		switch {
+		case strings.HasPrefix(key, "sb_"):
+			authz = "Bearer " + key
+		case anonFallback:
+			return withRequest(c, &caller{claims: db.Claims{"role": db.RoleAnon}, role: db.RoleAnon}), nil
+		default:
+			return nil, missing()
+		}
 	}
 	res, err := h.keys.Resolve("", authz)
-	if err == nil && strings.TrimSpace(authz) == "" && key != "" {
-		res, err = h.keys.Resolve(key, "")
-	}
 	if err != nil {
 		if anonFallback {
 			return withRequest(c, &caller{claims: db.Claims{"role": db.RoleAnon}, role: db.RoleAnon}), nil

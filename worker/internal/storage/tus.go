@@ -33,7 +33,7 @@ func tusHeaders(c *fiber.Ctx) {
 func (h *Handler) tusOptions(c *fiber.Ctx) error {
 	c.Set("Tus-Resumable", tusVersion)
 	c.Set("Tus-Version", tusVersion)
-	c.Set("Tus-Extension", "creation,termination,expiration")
+	c.Set("Tus-Extension", "creation,creation-defer-length,termination,expiration")
 	c.Set("Tus-Max-Size", strconv.FormatInt(h.maxBody, 10))
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -90,13 +90,13 @@ func (h *Handler) tusCreate(c *fiber.Ctx) error {
 		cl = &caller{claims: db.Claims{"role": db.RoleServiceRole, "sub": owner}, role: db.RoleServiceRole, sub: owner}
 	} else {
 		var err error
-		if cl, err = h.auth(c, false); err != nil {
+		if cl, err = h.authenticate(c, false, errNoJWT); err != nil {
 			return err
 		}
 	}
-	length, err := strconv.ParseInt(c.Get("Upload-Length"), 10, 64)
-	if err != nil || length < 0 {
-		return errBadRequest("Upload-Length is required")
+	length, err := creationLength(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := dbCtx(c)
 	defer cancel()
@@ -129,9 +129,13 @@ func (h *Handler) tusCreate(c *fiber.Ctx) error {
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")
 	claimsJSON, _ := json.Marshal(cl.claims)
 	expires := time.Now().Add(h.cfg.TUSExpiry)
+	var dbLength any
+	if length >= 0 {
+		dbLength = length
+	}
 	err = h.svcExec(ctx, `insert into storage.tus_uploads (id, bucket_id, name, upload_length, upsert, owner_id, claims,
 content_type, cache_control, user_metadata, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, bucketID, key, length, upsert, cl.ownerID(), string(claimsJSON), mt, cc, um, expires)
+		id, bucketID, key, dbLength, upsert, cl.ownerID(), string(claimsJSON), mt, cc, um, expires)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -145,6 +149,25 @@ content_type, cache_control, user_metadata, expires_at) values ($1, $2, $3, $4, 
 	return c.SendStatus(fiber.StatusCreated)
 }
 
+// creationLength is the Upload-Length of a creation request, or -1 when it
+// defers the length (Upload-Defer-Length: 1, tus's creation-defer-length):
+// a later PATCH gives it.
+func creationLength(c *fiber.Ctx) (int64, error) {
+	if v := c.Get("Upload-Length"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, errBadRequest("Invalid Upload-Length")
+		}
+		return n, nil
+	}
+	if c.Get("Upload-Defer-Length") == "1" {
+		return -1, nil
+	}
+	return 0, errBadRequest("Upload-Length or Upload-Defer-Length: 1 is required")
+}
+
+// tusUpload is a row of storage.tus_uploads; Length is -1 while the upload
+// defers it.
 type tusUpload struct {
 	ID, Bucket, Name, ContentType, CacheControl string
 	Length, Offset                              int64
@@ -163,8 +186,13 @@ user_metadata, expires_at from storage.tus_uploads where id = $1 and expires_at 
 	if forUpdate {
 		sql += ` for update`
 	}
-	err := q.QueryRow(ctx, sql, id).Scan(&u.ID, &u.Bucket, &u.Name, &u.ContentType, &u.CacheControl, &u.Length, &u.Offset,
+	var length *int64
+	err := q.QueryRow(ctx, sql, id).Scan(&u.ID, &u.Bucket, &u.Name, &u.ContentType, &u.CacheControl, &length, &u.Offset,
 		&u.Chunks, &u.Upsert, &claims, &u.UserMeta, &u.Expires)
+	u.Length = -1
+	if length != nil {
+		u.Length = *length
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, newErrAsIs(404, codeNoSuchKey, "not_found", "Upload not found")
 	}
@@ -187,7 +215,11 @@ func (h *Handler) tusHead(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
-	c.Set("Upload-Length", strconv.FormatInt(u.Length, 10))
+	if u.Length < 0 {
+		c.Set("Upload-Defer-Length", "1")
+	} else {
+		c.Set("Upload-Length", strconv.FormatInt(u.Length, 10))
+	}
 	c.Set("Upload-Expires", u.Expires.UTC().Format(time.RFC1123))
 	return c.SendStatus(fiber.StatusOK)
 }
@@ -202,7 +234,7 @@ func (h *Handler) tusAuthorize(c *fiber.Ctx, u *tusUpload) error {
 		_, err := h.verifyToken(sig, u.Bucket, u.Name, scopeUpload)
 		return err
 	}
-	cl, err := h.auth(c, false)
+	cl, err := h.authenticate(c, false, errNoJWT)
 	if err != nil {
 		return err
 	}
@@ -236,9 +268,24 @@ func (h *Handler) tusPatch(c *fiber.Ctx) error {
 	if off != u.Offset {
 		return newErrAsIs(409, codeInvalidRequest, "Conflict", "Upload-Offset does not match the upload's offset")
 	}
+	if err := h.tusSetLength(c, u); err != nil {
+		return err
+	}
+	limit := u.Length
+	if limit < 0 {
+		// The length is still deferred: this PATCH may bring up to the
+		// bucket's limit.
+		ctx, cancel := dbCtx(c)
+		b, err := h.bucket(ctx, u.Bucket)
+		cancel()
+		if err != nil {
+			return err
+		}
+		limit = h.limit(b)
+	}
 	key := tusChunkKey(id, off)
 	body := &readTracker{r: bodyStream(c)}
-	cr := &countingReader{r: body, max: u.Length - off}
+	cr := &countingReader{r: body, max: limit - off}
 	n, err := h.backend.Put(h.base, key, cr, "")
 	if err != nil {
 		_ = h.backend.Delete(context.WithoutCancel(h.base), key)
@@ -257,13 +304,56 @@ where id = $1 and upload_offset = $2 returning upload_offset`, id, off, n).Scan(
 		_ = h.backend.Delete(context.WithoutCancel(h.base), key)
 		return errInternal(err)
 	}
-	if newOff == u.Length {
+	if u.Length >= 0 && newOff == u.Length {
 		if err := h.tusFinish(c, id); err != nil {
 			return err
 		}
 	}
 	c.Set("Upload-Offset", strconv.FormatInt(newOff, 10))
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// tusSetLength records the Upload-Length a PATCH gives an upload that
+// deferred it; an upload whose length is known must be sent the same one,
+// or none.
+func (h *Handler) tusSetLength(c *fiber.Ctx, u *tusUpload) error {
+	v := c.Get("Upload-Length")
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < u.Offset {
+		return errBadRequest("Invalid Upload-Length")
+	}
+	if u.Length >= 0 {
+		if n != u.Length {
+			return errBadRequest("Upload-Length cannot change")
+		}
+		return nil
+	}
+	ctx, cancel := dbCtx(c)
+	defer cancel()
+	b, err := h.bucket(ctx, u.Bucket)
+	if err != nil {
+		return err
+	}
+	if n > h.limit(b) {
+		return errTooLarge()
+	}
+	var got int64
+	err = h.svc().QueryRow(ctx, `update storage.tus_uploads set upload_length = coalesce(upload_length, $2)
+where id = $1 returning upload_length`, u.ID, n).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return newErrAsIs(404, codeNoSuchKey, "not_found", "Upload not found")
+	}
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return errBadRequest("Upload-Length cannot change")
+	}
+	u.Length = n
+	return nil
 }
 
 // chunkReader streams the chunks of an upload one after the other.

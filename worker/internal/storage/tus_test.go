@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -177,14 +178,24 @@ func TestBuckets(t *testing.T) {
 	require.Len(t, list, 1)
 	assert.Equal(t, "zeta", list[0].ID)
 
+	// Sizes with a unit are decimal, as storage-api reads them; numbers are
+	// bytes.
 	for _, tc := range []struct {
 		limit any
 		want  *int64
-	}{{"20MB", ptr(int64(20 << 20))}, {"1.5kb", ptr(int64(1536))}, {1000, ptr(int64(1000))}, {nil, nil}} {
+	}{
+		{"20mb", ptr(int64(20_000_000))}, {"20MB", ptr(int64(20_000_000))}, {"1GB", ptr(int64(1_000_000_000))},
+		{"512kb", ptr(int64(512_000))}, {"1.5kb", ptr(int64(1500))}, {"7b", ptr(int64(7))}, {1000, ptr(int64(1000))}, {nil, nil},
+	} {
 		e.serviceOK(t, "PUT", "/bucket/mid", map[string]any{"id": "mid", "file_size_limit": tc.limit})
 		var b bucketJSON
 		e.serviceOK(t, "GET", "/bucket/mid", nil).JSON(t, &b)
 		assert.Equal(t, tc.want, b.FileSizeLimit, "%v", tc.limit)
+	}
+	for _, bad := range []string{"20 MB", "20", "MB", "-1kb", "1e3kb", "20mib"} {
+		r := e.Do(t, apitest.Request{Method: "PUT", URL: "/bucket/mid", Headers: as(e.Service), Body: map[string]any{"file_size_limit": bad}})
+		assert.Equal(t, 400, r.Status, bad)
+		assert.Contains(t, r.String(), "Invalid file size format", bad)
 	}
 
 	svc := as(e.Service)
@@ -202,7 +213,8 @@ func TestBuckets(t *testing.T) {
 			Before:     func(t *testing.T, _ *apitest.Env) { e.serviceOK(t, "POST", "/object/mid/x/y.txt", []byte("y")) },
 			WantStatus: 400, WantFields: refused(codeNotEmpty)},
 		{Name: "empty it", Method: "POST", URL: "/bucket/mid/empty", Headers: svc, Body: map[string]any{}, WantStatus: 200,
-			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
+			WantJSON: `{"message": "Empty bucket has been queued. Completion may take up to an hour."}`,
+			After:    func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.blobCount(t)) }},
 		{Name: "delete it", Method: "DELETE", URL: "/bucket/mid", Headers: svc, Body: map[string]any{}, WantStatus: 200},
 		{Name: "delete it again", Method: "DELETE", URL: "/bucket/mid", Headers: svc, WantStatus: 400, WantFields: refused(codeNoSuchBucket)},
 	})
@@ -216,3 +228,86 @@ func TestBuckets(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Buckets read as storage-api writes them: its fields and no others (no
+// type from getBucket), timestamps as JavaScript's toISOString.
+func TestBucketJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket(t, "pics", true, map[string]any{"file_size_limit": "1mb", "allowed_mime_types": []string{"image/png"}})
+	jsTimeRE := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	check := func(t *testing.T, b map[string]any, wantKeys ...string) {
+		t.Helper()
+		keys := make([]string, 0, len(b))
+		for k := range b {
+			keys = append(keys, k)
+		}
+		assert.ElementsMatch(t, wantKeys, keys)
+		assert.Regexp(t, jsTimeRE, b["created_at"])
+		assert.Regexp(t, jsTimeRE, b["updated_at"])
+		assert.Equal(t, float64(1_000_000), b["file_size_limit"])
+	}
+	cols := []string{"id", "name", "owner", "public", "file_size_limit", "allowed_mime_types", "created_at", "updated_at"}
+	var one map[string]any
+	e.serviceOK(t, "GET", "/bucket/pics", nil).JSON(t, &one)
+	check(t, one, cols...)
+	var all []map[string]any
+	e.serviceOK(t, "GET", "/bucket", nil).JSON(t, &all)
+	require.Len(t, all, 1)
+	check(t, all[0], append(cols, "type")...)
+	assert.Equal(t, "STANDARD", all[0]["type"])
+}
+
+// An upload may defer its length (Upload-Defer-Length: 1) and give it on a
+// later PATCH; the bucket's limit holds meanwhile.
+func TestTUSDeferLength(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket(t, "b", false, map[string]any{"file_size_limit": 100})
+	create := func(name string) string {
+		t.Helper()
+		r := e.Do(t, apitest.Request{Method: "POST", URL: "/upload/resumable",
+			Headers: tusAs(e.Service, "Upload-Defer-Length", "1", "Upload-Metadata", tusMeta("bucketName", "b", "objectName", name))})
+		require.Equal(t, 201, r.Status, r.String())
+		return uploadPath(t, r)
+	}
+	patch := func(path, off string, body string, kv ...string) apitest.Request {
+		return apitest.Request{Method: "PATCH", URL: path, Body: []byte(body),
+			Headers: tusAs(e.Service, append([]string{"Upload-Offset", off, "Content-Type", "application/offset+octet-stream"}, kv...)...)}
+	}
+	up := create("later.txt")
+	apitest.Run(t, e.Env, []apitest.Scenario{
+		{Name: "OPTIONS names the extension", Method: "OPTIONS", URL: "/upload/resumable", WantStatus: 204,
+			WantHeaders: map[string]string{"Tus-Extension": "creation,creation-defer-length,termination,expiration"}},
+		{Name: "HEAD says the length is deferred", Method: "HEAD", URL: up, Headers: tusAs(e.Service), WantStatus: 200,
+			WantHeaders: map[string]string{"Upload-Defer-Length": "1", "Upload-Length": "", "Upload-Offset": "0"}},
+		{Name: "a first chunk without the length", Method: "PATCH", URL: up, Headers: patch(up, "0", "").Headers,
+			Body: []byte("hello "), WantStatus: 204, WantHeaders: map[string]string{"Upload-Offset": "6"},
+			After: func(t *testing.T, _ *apitest.Env, _ *apitest.Response) { assert.Equal(t, 0, e.rowCount(t)) }},
+		{Name: "a length over the bucket's limit", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "101").Headers,
+			Body: []byte("world"), WantStatus: 400, WantFields: map[string]any{"statusCode": "413", "code": codeTooLarge}},
+		{Name: "a length shorter than what came", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "5").Headers,
+			Body: []byte("world"), WantStatus: 400, WantFields: refused(codeInvalidRequest)},
+		{Name: "the last chunk with the length", Method: "PATCH", URL: up, Headers: patch(up, "6", "", "Upload-Length", "11").Headers,
+			Body: []byte("world"), WantStatus: 204, WantHeaders: map[string]string{"Upload-Offset": "11"}},
+		{Name: "the object is complete", URL: "/object/b/later.txt", Headers: as(e.Service), WantStatus: 200,
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, "hello world", r.String()) }},
+		{Name: "neither Upload-Length nor Upload-Defer-Length", Method: "POST", URL: "/upload/resumable",
+			Headers:    tusAs(e.Service, "Upload-Metadata", tusMeta("bucketName", "b", "objectName", "x.txt")),
+			WantStatus: 400, WantFields: refused(codeInvalidRequest)},
+	})
+
+	// Without the length, a chunk still may not pass the bucket's limit.
+	big := create("big.txt")
+	r := e.Do(t, patch(big, "0", strings.Repeat("x", 101)))
+	assert.Equal(t, 400, r.Status)
+	assert.Equal(t, codeTooLarge, errCode(r))
+	// The length, once given, cannot change.
+	require.Equal(t, 204, e.Do(t, patch(big, "0", "abc", "Upload-Length", "10")).Status)
+	r = e.Do(t, patch(big, "3", "def", "Upload-Length", "12"))
+	assert.Equal(t, 400, r.Status)
+	assert.Equal(t, codeInvalidRequest, errCode(r))
+	head := e.Do(t, apitest.Request{Method: "HEAD", URL: big, Headers: tusAs(e.Service)})
+	assert.Equal(t, "10", head.Header.Get("Upload-Length"))
+	assert.Empty(t, head.Header.Get("Upload-Defer-Length"))
+}

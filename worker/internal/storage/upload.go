@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -124,7 +127,8 @@ func (h *Handler) store(c *fiber.Ctx, w *write, u *upload) (string, error) {
 	key := blobKey(version)
 	body := &readTracker{r: u.file}
 	cr := &countingReader{r: body, max: limit}
-	n, err := h.backend.Put(h.base, key, cr, u.mime)
+	sum := md5.New()
+	n, err := h.backend.Put(h.base, key, io.TeeReader(cr, sum), u.mime)
 	if err != nil {
 		_ = h.backend.Delete(context.WithoutCancel(h.base), key)
 		return "", putError(err, cr, body)
@@ -135,7 +139,7 @@ func (h *Handler) store(c *fiber.Ctx, w *write, u *upload) (string, error) {
 	}
 	now := time.Now().UTC()
 	meta := &objMeta{
-		ETag: versionETag(version), Size: n, Mimetype: u.mime, CacheControl: u.cacheControl,
+		ETag: contentETag(sum), Size: n, Mimetype: u.mime, CacheControl: u.cacheControl,
 		LastModified: now.Format(time.RFC3339Nano), ContentLength: n, HTTPStatusCode: 200, ContentEncoding: u.contentEncoding,
 	}
 	ctx2, cancel2 := dbCtx(c)
@@ -158,12 +162,14 @@ func (h *Handler) store(c *fiber.Ctx, w *write, u *upload) (string, error) {
 	return id, nil
 }
 
-// versionETag is an object version's ETag. The bytes stored under a
-// version never change and every write makes a new version, so the version
-// is a strong validator; it costs nothing, where hashing the content (S3's
-// MD5) would cap uploads at the hash's speed.
-func versionETag(version string) string {
-	return `"` + strings.ReplaceAll(version, "-", "") + `"`
+// contentETag is the ETag of bytes whose MD5 is sum: the hex digest in
+// quotes, as S3 gives it for an object written in one piece. Every upload
+// is hashed as it streams to the backend, so the ETag is the same on both
+// backends and for resumable uploads (which S3 would give an ETag of its
+// parts, "<md5 of the parts' MD5s>-<n>"), and a client can check it
+// against the bytes it sent.
+func contentETag(sum hash.Hash) string {
+	return `"` + hex.EncodeToString(sum.Sum(nil)) + `"`
 }
 
 // putError tells the client's failures (a body over the limit, a body cut
