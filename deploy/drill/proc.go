@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/madbase/madbase/shared/lifecycle"
 )
 
 // Proc is a process the drill started, its output kept in a file and
@@ -39,20 +40,12 @@ func Start(name string, host *Host, cmd *exec.Cmd, logPath string) (*Proc, error
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	p := &Proc{Name: name, Host: host, Log: lc, cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
+	err = lifecycle.StartHeld(cmd, func(waitErr error) {
+		p.err = waitErr
 		lc.Close()
 		close(p.done)
-	}()
-	if err := <-started; err != nil {
+	})
+	if err != nil {
 		lc.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

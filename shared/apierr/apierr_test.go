@@ -95,3 +95,68 @@ func TestDefaultShapeSendsHeadersNotSurfaceFields(t *testing.T) {
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	assert.JSONEq(t, `{"error":"busy","code":503}`, string(body))
 }
+
+func TestSurfaceMiddlewareRendersAndLogs(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	s := Surface{
+		ToError: func(c *fiber.Ctx, err error) *Error {
+			e := From(err)
+			e.Code = "S-" + c.Get("X-Flavour") + "-" + e.Code
+			return e
+		},
+		Render: func(c *fiber.Ctx, e *Error) error {
+			return c.Status(e.Status).JSON(fiber.Map{"surface": e.Code})
+		},
+		LogMessage: "surface request failed",
+		Level: func(e *Error) slog.Level {
+			if e.Status == 503 {
+				return slog.LevelWarn
+			}
+			return slog.LevelError
+		},
+	}
+	// The app-level handler would answer 418: it must never be reached.
+	app := fiber.New(fiber.Config{DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error { return c.SendStatus(418) }})
+	g := app.Group("/s", func(c *fiber.Ctx) error {
+		c.Locals(RequestIDLocal, "req-7")
+		return c.Next()
+	}, s.Middleware(log))
+	g.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("fine") })
+	g.Get("/conflict", func(*fiber.Ctx) error { return Conflict("taken") })
+	g.Get("/boom", func(*fiber.Ctx) error { return errors.New("disk on fire") })
+	g.Get("/busy", func(*fiber.Ctx) error { return Unavailable("busy") })
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("X-Flavour", "mint")
+		resp, err := app.Test(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	status, body := get("/s/ok")
+	assert.Equal(t, 200, status)
+	assert.Equal(t, "fine", body)
+	assert.Empty(t, logs.String())
+
+	status, body = get("/s/conflict")
+	assert.Equal(t, 409, status)
+	assert.JSONEq(t, `{"surface":"S-mint-conflict"}`, body)
+	assert.Empty(t, logs.String(), "a 4xx without a cause is not logged")
+
+	status, body = get("/s/boom")
+	assert.Equal(t, 500, status)
+	assert.JSONEq(t, `{"surface":"S-mint-internal_error"}`, body)
+	assert.Contains(t, logs.String(), `"level":"ERROR","msg":"surface request failed","request_id":"req-7"`)
+	assert.Contains(t, logs.String(), `"cause":"disk on fire"`)
+	assert.Contains(t, logs.String(), `"path":"/s/boom"`)
+
+	logs.Reset()
+	status, _ = get("/s/busy")
+	assert.Equal(t, 503, status)
+	assert.Contains(t, logs.String(), `"level":"WARN","msg":"surface request failed"`)
+}

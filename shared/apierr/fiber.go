@@ -40,13 +40,58 @@ func FiberHandler(log *slog.Logger, render Renderer) fiber.ErrorHandler {
 		default:
 			e = Internal(err)
 		}
-		if e.Internal != nil || e.Status >= 500 {
-			rid, _ := c.Locals(RequestIDLocal).(string)
-			log.Error("request failed", "request_id", rid, "status", e.Status, "code", e.Code,
-				"method", c.Method(), "path", c.Path(), "cause", e.Cause())
-		}
+		logFailure(c, log, slog.LevelError, "request failed", e)
 		return render(c, e)
 	}
+}
+
+// Surface is how one API surface answers with errors: ToError maps whatever
+// a handler returned to the surface's *Error, Render writes it in the shape
+// the surface's client reads.
+type Surface struct {
+	ToError func(c *fiber.Ctx, err error) *Error
+	Render  Renderer
+	// LogMessage is the log line of a failed request; "request failed" when
+	// empty.
+	LogMessage string
+	// Level is the level a logged error is logged at; slog.LevelError when
+	// nil.
+	Level func(e *Error) slog.Level
+}
+
+// Middleware returns a handler for the surface's route group: it runs the
+// rest of the chain and renders any error it returns, so fiber's app-level
+// handler never sees it. Errors with an internal cause or a 5xx status are
+// logged with the request id.
+func (s Surface) Middleware(log *slog.Logger) fiber.Handler {
+	msg := s.LogMessage
+	if msg == "" {
+		msg = "request failed"
+	}
+	return func(c *fiber.Ctx) error {
+		err := c.Next()
+		if err == nil {
+			return nil
+		}
+		e := s.ToError(c, err)
+		lvl := slog.LevelError
+		if s.Level != nil {
+			lvl = s.Level(e)
+		}
+		logFailure(c, log, lvl, msg, e)
+		return s.Render(c, e)
+	}
+}
+
+// logFailure logs e when it has an internal cause or a 5xx status, with the
+// request id, and says nothing otherwise: a 4xx is the client's business.
+func logFailure(c *fiber.Ctx, log *slog.Logger, lvl slog.Level, msg string, e *Error) {
+	if e.Internal == nil && e.Status < 500 {
+		return
+	}
+	rid, _ := c.Locals(RequestIDLocal).(string)
+	log.Log(c.UserContext(), lvl, msg, "request_id", rid, "status", e.Status, "code", e.Code,
+		"method", c.Method(), "path", c.Path(), "cause", e.Cause())
 }
 
 func codeForStatus(status int) string {

@@ -176,20 +176,15 @@ func (t *claimsTx) Conn() *pgx.Conn {
 
 // Commit ends the transaction; when no statement ran, nothing was begun
 // and nothing is sent.
-func (t *claimsTx) Commit(ctx context.Context) error {
-	if t.tx != nil {
-		return t.tx.Commit(ctx)
-	}
-	if t.closed {
-		return pgx.ErrTxClosed
-	}
-	t.closed = true
-	return nil
-}
+func (t *claimsTx) Commit(ctx context.Context) error { return t.end(ctx, pgx.Tx.Commit) }
 
-func (t *claimsTx) Rollback(ctx context.Context) error {
+func (t *claimsTx) Rollback(ctx context.Context) error { return t.end(ctx, pgx.Tx.Rollback) }
+
+// end ends the begun transaction with finish (Commit or Rollback), or, when
+// none was begun, marks t closed: ending it twice is pgx.ErrTxClosed.
+func (t *claimsTx) end(ctx context.Context, finish func(pgx.Tx, context.Context) error) error {
 	if t.tx != nil {
-		return t.tx.Rollback(ctx)
+		return finish(t.tx, ctx)
 	}
 	if t.closed {
 		return pgx.ErrTxClosed

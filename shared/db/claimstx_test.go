@@ -175,3 +175,35 @@ func TestRLSTransactionFailures(t *testing.T) {
 	assert.Equal(t, "postgres", user)
 	assert.Zero(t, n)
 }
+
+// Ending the transaction inside fn ends it once: a second end (runInTx's
+// commit) is pgx.ErrTxClosed, whether a statement had begun it or not, and
+// one that nothing began sends nothing.
+func TestRLSTransactionEndsOnce(t *testing.T) {
+	t.Parallel()
+	pool, rec := tracedPool(t)
+	claims := db.Claims{"role": "authenticated"}
+
+	before := len(rec.statements())
+	var first error
+	err := db.WithClaims(ctx(t), pool, claims, func(ctx context.Context, tx pgx.Tx) error {
+		first = tx.Rollback(ctx)
+		return nil
+	})
+	require.NoError(t, first)
+	require.ErrorIs(t, err, pgx.ErrTxClosed)
+	assert.Empty(t, rec.statements()[before:], "nothing begun, nothing sent")
+
+	err = db.WithClaims(ctx(t), pool, claims, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "insert into items values ($1)", "y"); err != nil {
+			return err
+		}
+		first = tx.Commit(ctx)
+		return nil
+	})
+	require.NoError(t, first)
+	require.ErrorIs(t, err, pgx.ErrTxClosed)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx(t), "select count(*) from items where name = 'y'").Scan(&n))
+	assert.Equal(t, 1, n, "the commit inside fn went through")
+}

@@ -335,24 +335,26 @@ func memoryTest(ctx context.Context, s *setup, size int64) (memResult, error) {
 		return m, err
 	}
 	m.IdleRSSMiB, m.RunPeakMiB = toMiB(mi.RSS), toMiB(mi.HWM)
-	reset()
-	if _, err := s.bc.upload(ctx, s.url, size); err != nil {
-		return m, fmt.Errorf("memory test: %w", err)
+	// measure resets the peak, runs one transfer and records the peak it
+	// reached in peakMiB.
+	measure := func(transfer func(context.Context, string, int64) (time.Duration, error), peakMiB *float64) error {
+		reset()
+		if _, err := transfer(ctx, s.url, size); err != nil {
+			return fmt.Errorf("memory test: %w", err)
+		}
+		if mi, err = peak(); err != nil {
+			return err
+		}
+		*peakMiB = toMiB(mi.HWM)
+		m.RunPeakMiB = max(m.RunPeakMiB, *peakMiB)
+		return nil
 	}
-	if mi, err = peak(); err != nil {
+	if err := measure(s.bc.upload, &m.UploadPeakMiB); err != nil {
 		return m, err
 	}
-	m.UploadPeakMiB = toMiB(mi.HWM)
-	m.RunPeakMiB = max(m.RunPeakMiB, m.UploadPeakMiB)
-	reset()
-	if _, err := s.bc.download(ctx, s.url, size); err != nil {
-		return m, fmt.Errorf("memory test: %w", err)
-	}
-	if mi, err = peak(); err != nil {
+	if err := measure(s.bc.download, &m.DownloadPeakMiB); err != nil {
 		return m, err
 	}
-	m.DownloadPeakMiB = toMiB(mi.HWM)
-	m.RunPeakMiB = max(m.RunPeakMiB, m.DownloadPeakMiB)
 	m.EndAnonMiB, m.EndFileMiB = toMiB(mi.RSSAnon), toMiB(mi.RSSFile)
 	return m, nil
 }

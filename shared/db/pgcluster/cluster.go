@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/madbase/madbase/shared/lifecycle"
 )
 
 // SuperUser is the name of the superuser initdb creates, as in every stock installation and
@@ -434,21 +434,13 @@ func (c *Cluster) start(ctx context.Context, su serverUser, opts Options) error 
 	c.cmd = cmd
 	c.done = make(chan struct{})
 
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the starting thread exits, not the process
-		// (go.dev/issue/27505); holding this thread until the server is gone keeps it alive.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		c.waitErr = cmd.Wait()
+	// The parent-death signal fires when the starting thread exits, not the process;
+	// StartHeld holds that thread until the server is gone.
+	err = lifecycle.StartHeld(cmd, func(waitErr error) {
+		c.waitErr = waitErr
 		close(c.done)
-	}()
-	if err := <-started; err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("pgcluster: starting postgres: %w", err)
 	}
 

@@ -10,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/db"
-	"github.com/madbase/madbase/shared/httpserver"
 )
 
 // Realtime's HTTP error codes. They name the case in the logs; the wire
@@ -85,18 +84,11 @@ func errUnavailable(cause error) *apierr.Error {
 // errorsMiddleware renders every error of the /realtime/v1 group in
 // realtime's shape; fiber's app-level handler never sees them.
 func errorsMiddleware(log *slog.Logger) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		err := c.Next()
-		if err == nil {
-			return nil
-		}
-		e := toError(err)
-		if e.Internal != nil || e.Status >= 500 {
-			log.Error("realtime request failed", "request_id", httpserver.RequestID(c), "status", e.Status,
-				"code", e.Code, "method", c.Method(), "path", c.Path(), "cause", e.Cause())
-		}
-		return render(c, e)
-	}
+	return apierr.Surface{
+		ToError:    func(_ *fiber.Ctx, err error) *apierr.Error { return toError(err) },
+		Render:     render,
+		LogMessage: "realtime request failed",
+	}.Middleware(log)
 }
 
 // toError maps any error a handler returned to realtime's: an unreachable

@@ -303,19 +303,13 @@ func codeForStatus(status int) string {
 // errorsMiddleware renders every error of the /rest/v1 group in PostgREST's
 // shape; fiber's app-level handler never sees them.
 func errorsMiddleware(log *slog.Logger) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		err := c.Next()
-		if err == nil {
-			return nil
-		}
-		anon, _ := c.Locals(localAnon).(bool)
-		e := toError(err, anon)
-		if e.Internal != nil || e.Status >= 500 {
-			log.Error("request failed", "request_id", httpserver.RequestID(c), "status", e.Status, "code", e.Code,
-				"method", c.Method(), "path", c.Path(), "cause", e.Cause())
-		}
-		return renderError(c, e)
-	}
+	return apierr.Surface{
+		ToError: func(c *fiber.Ctx, err error) *apierr.Error {
+			anon, _ := c.Locals(localAnon).(bool)
+			return toError(err, anon)
+		},
+		Render: renderError,
+	}.Middleware(log)
 }
 
 var _ apierr.Renderer = renderError

@@ -341,11 +341,7 @@ func (h *Handler) respondInsert(rc *reqCtx, t *Table, m media, res *mutationResu
 		}
 		res.body = nil
 	}
-	tot := "*"
-	if rc.prefs.Count != "" {
-		tot = fmt.Sprint(res.affected)
-	}
-	rc.c.Set("Content-Range", "*/"+tot)
+	rc.c.Set("Content-Range", "*/"+res.rangeTotal(rc))
 	if put || res.updated != nil && res.affected > 0 && *res.updated == res.affected {
 		return h.respondMutation(rc, m, 200, res)
 	}

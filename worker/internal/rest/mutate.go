@@ -38,6 +38,15 @@ type mutationResult struct {
 	gucs     *responseGUCs
 }
 
+// rangeTotal is the total of a mutation's Content-Range: the affected count
+// when the client asked for one, else "*".
+func (res *mutationResult) rangeTotal(rc *reqCtx) string {
+	if rc.prefs.Count != "" {
+		return fmt.Sprint(res.affected)
+	}
+	return "*"
+}
+
 // representation renders the final SELECT of a mutation: the affected
 // count, and the body built from pgrst_mut through the select tree.
 func (h *Handler) representation(rc *reqCtx, p *planner, t *Table, q *query, m media) (string, error) {
@@ -160,18 +169,11 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 		sql = fmt.Sprintf("WITH pgrst_mut AS (UPDATE %s AS \"pgrst_t\" SET %s FROM json_populate_record(NULL::%s, %s) AS \"pgrst_r\" WHERE %s%s)",
 			t.QName(), strings.Join(sets, ", "), t.QName(), p.b.param(string(body), "json"), strings.Join(where, " AND "), returning(rc))
 	}
-	rep, err := h.representation(rc, p, t, q, m)
+	res, err := h.mutateFiltered(rc, p, t, q, m, sql)
 	if err != nil {
 		return err
 	}
-	res, err := h.mutate(rc, m, sql+rep, p.b.args)
-	if err != nil {
-		return err
-	}
-	tot := "*"
-	if rc.prefs.Count != "" {
-		tot = fmt.Sprint(res.affected)
-	}
+	tot := res.rangeTotal(rc)
 	if res.affected > 0 {
 		rc.c.Set("Content-Range", fmt.Sprintf("0-%d/%s", res.affected-1, tot))
 	} else {
@@ -190,20 +192,23 @@ func (h *Handler) delete(rc *reqCtx, t *Table) error {
 		return err
 	}
 	sql := fmt.Sprintf("WITH pgrst_mut AS (DELETE FROM %s AS \"pgrst_t\" WHERE %s%s)", t.QName(), strings.Join(where, " AND "), returning(rc))
-	rep, err := h.representation(rc, p, t, q, m)
+	res, err := h.mutateFiltered(rc, p, t, q, m, sql)
 	if err != nil {
 		return err
 	}
-	res, err := h.mutate(rc, m, sql+rep, p.b.args)
-	if err != nil {
-		return err
-	}
-	tot := "*"
-	if rc.prefs.Count != "" {
-		tot = fmt.Sprint(res.affected)
-	}
+	tot := res.rangeTotal(rc)
 	rc.c.Set("Content-Range", "*/"+tot)
 	return h.respondMutation(rc, m, 200, res)
+}
+
+// mutateFiltered runs an UPDATE or DELETE statement (sql, the pgrst_mut
+// CTE) with the representation that reads it back.
+func (h *Handler) mutateFiltered(rc *reqCtx, p *planner, t *Table, q *query, m media, sql string) (*mutationResult, error) {
+	rep, err := h.representation(rc, p, t, q, m)
+	if err != nil {
+		return nil, err
+	}
+	return h.mutate(rc, m, sql+rep, p.b.args)
 }
 
 // filtered plans the WHERE of an UPDATE or DELETE (verb), which must have

@@ -154,18 +154,25 @@ type readResult struct {
 
 // scan reads the statement's row; an object Accept wants exactly one row.
 func (res *readResult) scan(row pgx.Row, m media) error {
-	var hs, st *string
-	if err := row.Scan(&res.total, &res.pageTotal, &res.body, &hs, &st); err != nil {
-		return err
-	}
-	var err error
-	if res.gucs, err = parseResponseGUCs(hs, st); err != nil {
+	if err := res.scanRow(row); err != nil {
 		return err
 	}
 	if m.Kind == mediaObject && res.pageTotal != 1 {
 		return singularErr(res.pageTotal)
 	}
 	return nil
+}
+
+// scanRow reads the columns a read-shaped statement (a table read, a call)
+// returns: the totals, the body and the response GUCs.
+func (res *readResult) scanRow(row pgx.Row) error {
+	var hs, st *string
+	if err := row.Scan(&res.total, &res.pageTotal, &res.body, &hs, &st); err != nil {
+		return err
+	}
+	var err error
+	res.gucs, err = parseResponseGUCs(hs, st)
+	return err
 }
 
 // runReadPlan runs a read. The common one sends its settings and query in

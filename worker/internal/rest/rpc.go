@@ -676,10 +676,7 @@ func countOf(rc *reqCtx, n int64) *int64 {
 
 // callResult is what a call's statement returned.
 type callResult struct {
-	total     *int64 // with Prefer: count
-	pageTotal int64
-	body      []byte
-	gucs      *responseGUCs
+	readResult
 }
 
 // runCall runs the statement: GET and HEAD in a read-only transaction,
@@ -705,12 +702,7 @@ func (h *Handler) runCall(rc *reqCtx, call *rpcCall, cp *callPlan) (*callResult,
 // scan reads the statement's row, refusing (and so rolling back) a result
 // that breaks .single() or a strict max-affected.
 func (res *callResult) scan(row pgx.Row, rc *reqCtx, call *rpcCall) error {
-	var hs, st *string
-	if err := row.Scan(&res.total, &res.pageTotal, &res.body, &hs, &st); err != nil {
-		return err
-	}
-	var err error
-	if res.gucs, err = parseResponseGUCs(hs, st); err != nil {
+	if err := res.scanRow(row); err != nil {
 		return err
 	}
 	if call.m.Kind == mediaObject && call.set && res.pageTotal != 1 {
