@@ -217,7 +217,7 @@ func TestWorkerUnknownRouteJSON(t *testing.T) {
 	c := newClient(t)
 
 	// Paths no capability owns: the capabilities answer their own in their
-	// surface's error shape (the spec's, e.g. {"message"} for auth).
+	// surface's error shape (docs/api/*.md; e.g. {"message"} for auth).
 	for _, path := range []string{"/functions/v1/anything", "/nothing/here", "/"} {
 		t.Run(path, func(t *testing.T) {
 			var body map[string]any

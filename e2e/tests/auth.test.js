@@ -42,7 +42,7 @@ async function userAnswer(token) {
 }
 
 // assertSessionGone checks that the server refuses token because its
-// session was signed out (spec: the JWT verifies until exp, the session
+// session was signed out (docs/api/auth.md §5: the JWT verifies until exp, the session
 // does not).
 async function assertSessionGone(token, msg) {
   const { status, body } = await userAnswer(token);

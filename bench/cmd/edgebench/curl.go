@@ -35,7 +35,7 @@ func (g goBodyClient) download(ctx context.Context, base string, size int64) (ti
 func (g goBodyClient) close() { g.hc.CloseIdleConnections() }
 
 // curlBodyClient transfers with curl, as the measurements the goals come
-// from did (../shared/research/edge-proxy-options.md): a separate, lean
+// from did (bench/README.md, "How the edge is measured"): a separate, lean
 // client process, the upload streamed from a file in the page cache, the
 // download written to /dev/null, the time curl's own (time_total, without
 // its start-up).

@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 32, "wrk connections")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 1 round of 2s, 16 MiB bodies, 128 MiB memory test")
 	flag.BoolVar(&o.noNginx, "no-nginx", false, "skip the nginx column (e.g. when nginx is not installed)")
-	flag.BoolVar(&o.nginxBare, "nginx-bare", false, "nginx without the X-Request-Id and X-Forwarded-* headers the edge sets (the research's configuration)")
+	flag.BoolVar(&o.nginxBare, "nginx-bare", false, "nginx without the X-Request-Id and X-Forwarded-* headers the edge sets (a bare reverse-proxy configuration)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.StringVar(&o.wrkBin, "wrk", "", "wrk binary (default: wrk on PATH or /usr/bin/wrk)")

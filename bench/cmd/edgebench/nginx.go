@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// nginxConf follows research/edge-proxy-options.md: 2 workers, keep-alive to
+// nginxConf is a plain nginx reverse proxy (bench/README.md): 2 workers, keep-alive to
 // the upstreams, no buffering either way, 64 KiB buffers. With .Forward it
 // also sets the headers the edge sets on every request (X-Request-Id, kept
 // when the client sent one, and X-Forwarded-For/-Proto/-Host), as nginx in

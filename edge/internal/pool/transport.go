@@ -60,8 +60,8 @@ const maxIdempotentAttempts = 3
 // HostClient makes the client for one upstream address. Before each request
 // on a reused connection it peeks at the socket, so a request is never
 // written to a connection the worker has closed: required for requests with
-// a body, which cannot be sent twice. Streaming settings follow
-// research/edge-proxy-options.md: response bodies stream, no total read or
+// a body, which cannot be sent twice. Streaming settings (docs/architecture.md,
+// "The edge's fasthttp settings"): response bodies stream, no total read or
 // write timeout, header names and paths left as the client sent them, a wait
 // instead of an instant error when every connection is busy.
 func (t *Transport) HostClient(addr string) *fasthttp.HostClient {

@@ -1,6 +1,6 @@
 // Package auth serves /auth/v1: a GoTrue-compatible auth API that
 // supabase-js's `supabase.auth` and `supabase.auth.admin` use unchanged
-// (shared/spec/auth.md is the contract). Users, sessions and refresh tokens
+// (docs/api/auth.md is the contract). Users, sessions and refresh tokens
 // live in the auth schema (worker/migrations/auth) with GoTrue's names; the
 // worker stays stateless, so any worker answers any request.
 //
@@ -32,7 +32,7 @@ import (
 // requestTimeout bounds each request's database work.
 const requestTimeout = 15 * time.Second
 
-// maxBodyBytes is the largest JSON body the auth API reads (spec §1).
+// maxBodyBytes is the largest JSON body the auth API reads (docs/api/auth.md §1).
 const maxBodyBytes = 1 << 20
 
 // service holds what every handler uses.
@@ -196,7 +196,7 @@ func (s *service) handleErrors(c *fiber.Ctx) (err error) {
 }
 
 // openPaths are reached by browser navigations (email links, OAuth) or
-// probes, which carry no apikey (spec §1, Kong parity; the issue adds
+// probes, which carry no apikey (docs/api/auth.md §1, Kong parity; the issue adds
 // health and settings).
 var openPaths = map[string]bool{
 	"/verify": true, "/callback": true, "/authorize": true, "/.well-known/jwks.json": true,

@@ -14,7 +14,7 @@ import (
 	"github.com/madbase/madbase/shared/httpserver"
 )
 
-// Error codes auth-js classifies errors by (spec §4.2; auth-js
+// Error codes auth-js classifies errors by (docs/api/auth.md §4.2; auth-js
 // lib/error-codes.ts). They are part of the wire contract.
 const (
 	CodeUnexpectedFailure        = "unexpected_failure"

@@ -112,7 +112,7 @@ func (s *service) mfaRoutes(g fiber.Router) {
 	f.Delete("/:factor", s.unenrollFactor)
 }
 
-// factorJSON is a factor on the wire (spec §2.1, the user object's
+// factorJSON is a factor on the wire (docs/api/auth.md §2.1, the user object's
 // "factors"), a contract with auth-js's Factor type.
 type factorJSON struct {
 	ID               uuid.UUID  `json:"id"`

@@ -52,7 +52,7 @@ type user struct {
 	appMetaRaw, userMetaRaw []byte
 }
 
-// identity is a row of auth.identities in its wire shape (spec §2.2): JSON
+// identity is a row of auth.identities in its wire shape (docs/api/auth.md §2.2): JSON
 // "id" is the provider's subject, "identity_id" the row id.
 type identity struct {
 	IdentityID   uuid.UUID       `json:"identity_id"`
@@ -94,7 +94,7 @@ func (u *user) banned(now time.Time) bool {
 	return u.BannedUntil != nil && u.BannedUntil.After(now)
 }
 
-// userJSON is the user object (spec §2.1), a contract with auth-js: field
+// userJSON is the user object (docs/api/auth.md §2.1), a contract with auth-js: field
 // names are GoTrue's, times RFC 3339 in UTC, optional times omitted when
 // null, email/phone always strings, metadata always objects, identities
 // always an array.
@@ -188,7 +188,7 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// sessionJSON is the access token response (spec §2.3), a contract with
+// sessionJSON is the access token response (docs/api/auth.md §2.3), a contract with
 // auth-js: a response is a session only when access_token, refresh_token and
 // expires_in are all set.
 type sessionJSON struct {

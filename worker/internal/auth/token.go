@@ -139,7 +139,7 @@ func (s *service) passwordGrant(ctx context.Context, p tokenParams, cl client, i
 // race (the session row lock makes them rare).
 const refreshLockRetries = 5
 
-// refreshGrant rotates a refresh token (spec §5). Every failure is a 4xx:
+// refreshGrant rotates a refresh token (docs/api/auth.md §5). Every failure is a 4xx:
 // auth-js treats 5xx as "retry, keep the session".
 func (s *service) refreshGrant(ctx context.Context, token, iss string) (*sessionJSON, error) {
 	if token == "" {
@@ -262,7 +262,7 @@ func (s *service) refreshOnce(ctx context.Context, token, iss string) (*sessionJ
 	return sess, nil
 }
 
-// reuseOfRevoked decides what a revoked refresh token gets (spec §5), the
+// reuseOfRevoked decides what a revoked refresh token gets (docs/api/auth.md §5), the
 // session locked:
 //
 //   - the parent of the session's active token gets that active token: the

@@ -46,7 +46,7 @@ func tokenHash(address, otp string) string {
 // pkcePrefix marks a stored token whose link finishes a PKCE flow.
 const pkcePrefix = "pkce_"
 
-// accessToken signs the access token of a session (spec §2.4).
+// accessToken signs the access token of a session (docs/api/auth.md §2.4).
 func (s *service) accessToken(u *user, sessionID uuid.UUID, aal string, amr []amrEntry, iss string, now time.Time) (string, int64, error) {
 	exp := now.Add(s.cfg.jwtExp).Unix()
 	if amr == nil {

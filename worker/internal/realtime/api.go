@@ -132,7 +132,7 @@ func (s *Service) sendAll(c *fiber.Ctx, claims db.Claims, msgs []bus.RealtimeBro
 			return errBroadcast(err)
 		}
 	}
-	// 202 with an empty body (spec §5).
+	// 202 with an empty body (docs/api/realtime.md §5).
 	c.Status(fiber.StatusAccepted)
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 
 var errProbe = errors.New("probe rolled back")
 
-// authorize runs the realtime.messages policies for a private topic (spec
-// §8): read = probe rows inserted with privilege are visible to the role;
+// authorize runs the realtime.messages policies for a private topic
+// (docs/api/realtime.md §8): read = probe rows inserted with privilege are visible to the role;
 // write = the role may insert a probe row. Everything is rolled back.
 func (s *Service) authorize(parent context.Context, topic string, claims db.Claims) (perms, error) {
 	if claims.Role() == db.RoleServiceRole {

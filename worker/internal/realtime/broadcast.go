@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// broadcast handles a client's broadcast (spec §5): binary kind 3 on vsn
+// broadcast handles a client's broadcast (docs/api/realtime.md §5): binary kind 3 on vsn
 // 2.0.0, or the JSON event with {type, event, payload}.
 func (ch *channel) broadcast(m Message) {
 	b := bus.RealtimeBroadcast{Origin: ch.sock.svc.worker, Sender: ch.id, Topic: ch.name, Private: ch.private}

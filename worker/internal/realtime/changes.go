@@ -127,8 +127,8 @@ func (s *Service) startChanges() {
 }
 
 // checkPG validates the channel's subscriptions against the publication
-// and the tables' columns; it returns the system message to report (spec
-// §7). It runs before the join reply, so SUBSCRIBED means live.
+// and the tables' columns; it returns the system message to report
+// (docs/api/realtime.md §7). It runs before the join reply, so SUBSCRIBED means live.
 func (ch *channel) checkPG(subs []pgSub) (status, message string) {
 	svc := ch.sock.svc
 	ctx, cancel := context.WithTimeout(svc.base, dbTimeout)

@@ -77,7 +77,7 @@ type joinPayload struct {
 	UserToken   *string `json:"user_token"`
 }
 
-// join handles phx_join (spec §3).
+// join handles phx_join (docs/api/realtime.md §3).
 func (sock *socket) join(m Message) {
 	if m.JoinRef == nil {
 		m.JoinRef = m.Ref
@@ -272,7 +272,7 @@ func (ch *channel) currentPerms() perms {
 	return ch.perms
 }
 
-// refreshToken handles access_token (spec §4).
+// refreshToken handles access_token (docs/api/realtime.md §4).
 func (ch *channel) refreshToken(m Message) {
 	var p struct {
 		AccessToken *string `json:"access_token"`

@@ -36,7 +36,7 @@ const websocketPath = "/realtime/v1/websocket"
 const retryAfter = "1"
 
 // errorBody is realtime's HTTP error shape, a contract with realtime-js
-// (spec §1, §5): the socket handshake's errors are read from "error", the
+// (docs/api/realtime.md §1, §5): the socket handshake's errors are read from "error", the
 // broadcast API's from "message"; its validation errors (422) fill both, as
 // the client reads either.
 type errorBody struct {
@@ -48,7 +48,7 @@ func errUpgradeRequired() *apierr.Error {
 	return apierr.New(http.StatusUpgradeRequired, codeUpgradeRequired, "WebSocket upgrade required")
 }
 
-// errHandshake refuses a socket whose key does not resolve (spec §1).
+// errHandshake refuses a socket whose key does not resolve (docs/api/realtime.md §1).
 func errHandshake(cause error) *apierr.Error {
 	return apierr.New(http.StatusUnauthorized, codeInvalidJWT, tokenError(cause))
 }

@@ -90,7 +90,7 @@ func (s *Service) publishSnapshot() {
 	s.publishPresence(ev)
 }
 
-// presenceEvent handles track and untrack (spec §6).
+// presenceEvent handles track and untrack (docs/api/realtime.md §6).
 func (ch *channel) presenceEvent(m Message) {
 	var p struct {
 		Event   string          `json:"event"`

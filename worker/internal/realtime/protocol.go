@@ -13,7 +13,7 @@ const (
 	vsn2 = "2.0.0"
 )
 
-// Binary frame kinds realtime-js knows (spec §2).
+// Binary frame kinds realtime-js knows (docs/api/realtime.md §2).
 const (
 	kindUserBroadcastPush = 3 // client → server
 	kindUserBroadcast     = 4 // server → client

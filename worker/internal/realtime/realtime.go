@@ -1,5 +1,5 @@
 // Package realtime serves /realtime/v1, the Phoenix-channel WebSocket that
-// realtime-js (inside supabase-js) speaks (spec/realtime.md): broadcast,
+// realtime-js (inside supabase-js) speaks (docs/api/realtime.md): broadcast,
 // presence and postgres_changes, fanned out between workers over NATS.
 //
 // Every worker keeps its own sockets. Broadcasts go out on

@@ -22,7 +22,7 @@ const (
 
 // replay pushes the stored broadcasts of a private topic newer than since,
 // as the channel's role (realtime.messages policies apply), with
-// meta {replayed: true, id} (spec §5).
+// meta {replayed: true, id} (docs/api/realtime.md §5).
 func (ch *channel) replay(rc replayConfig) {
 	svc := ch.sock.svc
 	if svc.pool == nil {

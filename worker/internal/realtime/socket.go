@@ -23,7 +23,7 @@ const (
 
 const localsClaims = "realtime.claims"
 
-// upgrade authenticates the handshake (spec §1): the apikey (x-api-key
+// upgrade authenticates the handshake (docs/api/realtime.md §1): the apikey (x-api-key
 // header, else apikey param) must resolve to a role.
 func (s *Service) upgrade(c *fiber.Ctx) error {
 	if !fws.IsWebSocketUpgrade(c) {
@@ -351,7 +351,7 @@ func (sock *socket) expireTokens(now time.Time) {
 }
 
 // recheckPrivate re-runs the read policies of private channels now and
-// then (spec §4): permissions revoked meanwhile close the channel.
+// then (docs/api/realtime.md §4): permissions revoked meanwhile close the channel.
 func (sock *socket) recheckPrivate(now time.Time) {
 	svc := sock.svc
 	sock.mu.Lock()

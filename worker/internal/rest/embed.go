@@ -6,9 +6,9 @@ import (
 )
 
 // Embedding: resolving rel(…) to a relationship and rendering it as a
-// lateral join (spec §3).
+// lateral join (docs/api/rest.md §3).
 
-// findRel resolves an embed name (and hint) from table t (spec §3).
+// findRel resolves an embed name (and hint) from table t (docs/api/rest.md §3).
 func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
 	var cands []*Relationship
 	for _, r := range t.Rels {

@@ -25,7 +25,7 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// PostgREST error codes (see spec/rest.md §11).
+// PostgREST error codes (see docs/api/rest.md §11).
 const (
 	codeConnection      = "PGRST000"
 	codeInternal        = "PGRST001"
@@ -112,7 +112,7 @@ func singularErr(n int64) *apierr.Error {
 }
 
 // pgStatus maps a SQLSTATE to the HTTP status PostgREST answers with
-// (spec §11); anon is whether the request ran as the anon role.
+// (docs/api/rest.md §11); anon is whether the request ran as the anon role.
 func pgStatus(code string, anon bool, msg string) int {
 	switch code {
 	case "42501":

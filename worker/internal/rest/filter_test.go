@@ -6,7 +6,7 @@ import (
 	"github.com/madbase/madbase/shared/apitest"
 )
 
-// One scenario per operator (spec §4).
+// One scenario per operator (docs/api/rest.md §4).
 func TestFilterOperators(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -39,7 +39,7 @@ func (m media) contentType() string {
 	return "application/json; charset=utf-8"
 }
 
-// negotiate picks the response format from Accept (spec §9); openapi says
+// negotiate picks the response format from Accept (docs/api/rest.md §9); openapi says
 // the request is for the root, which also serves application/openapi+json.
 func negotiate(accept string, openapi bool) (media, error) {
 	accept = strings.TrimSpace(accept)

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The OpenAPI root (spec §14): a Swagger 2.0 document of the tables, views
+// The OpenAPI root (docs/api/rest.md §14): a Swagger 2.0 document of the tables, views
 // and functions of the request's schema that its role may use. It is a
 // contract with getOpenApiSpec(), Studio and type generators: keep it valid.
 

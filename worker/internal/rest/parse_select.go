@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// The query grammar (spec §3–5) is parsed into these trees before anything
+// The query grammar (docs/api/rest.md §3–5) is parsed into these trees before anything
 // is looked up in the schema cache; the translator then resolves names and
 // builds SQL from them.
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// prefs are the Prefer header's values (spec §6). supabase-js joins them
+// prefs are the Prefer header's values (docs/api/rest.md §6). supabase-js joins them
 // with ", " in one header; several headers are also accepted.
 type prefs struct {
 	Return      string // minimal, headers-only, representation or ""

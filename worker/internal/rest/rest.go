@@ -1,5 +1,5 @@
 // Package rest serves /rest/v1, the PostgREST-compatible API that
-// supabase-js's from() and rpc() use (spec/rest.md).
+// supabase-js's from() and rpc() use (docs/api/rest.md).
 //
 // A schema cache built from the catalog (schema.go, views.go; reloaded by
 // cache.go on NOTIFY pgrst, on bus.SchemaReload and at start) names what may

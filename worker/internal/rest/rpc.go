@@ -69,7 +69,7 @@ func rawBodyArg(f *Function, a *rpcArgs) bool {
 }
 
 // chooseFunction picks the overload the given argument names call, as
-// PostgREST does (spec §8): the overloads whose required parameters are
+// PostgREST does (docs/api/rest.md §8): the overloads whose required parameters are
 // all given and whose parameters take every key; failing those, a function
 // of one unnamed parameter that takes the raw body. None is (nil, nil),
 // several is PGRST203.

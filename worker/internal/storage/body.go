@@ -80,7 +80,7 @@ type upload struct {
 	close func()
 }
 
-// openUpload works out the body encoding (spec §4.1): multipart/form-data
+// openUpload works out the body encoding (docs/api/storage.md §4.1): multipart/form-data
 // is parsed as a stream up to the file part; anything else is the raw bytes.
 func openUpload(c *fiber.Ctx) (*upload, error) {
 	ct := string(c.Request().Header.ContentType())

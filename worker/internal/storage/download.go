@@ -13,7 +13,7 @@ import (
 )
 
 // serve writes an object's bytes (or its headers for HEAD and 304s) with
-// the caching and range headers of spec §4.2, streaming from the backend.
+// the caching and range headers of docs/api/storage.md §4.2, streaming from the backend.
 func (h *Handler) serve(c *fiber.Ctx, o *object, extra map[string]string) error {
 	size := o.Meta.Size
 	etag := o.Meta.ETag

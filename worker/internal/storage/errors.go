@@ -17,7 +17,7 @@ import (
 
 // errExtra is what storage's renderer reads from apierr.Error.Extra. The
 // error's Status is the semantic status written as the body's statusCode;
-// HTTP is the status line (upstream answers 400 for most 4xx, spec §2) and
+// HTTP is the status line (upstream answers 400 for most 4xx, docs/api/storage.md §2) and
 // Label the body's "error". Every error storage makes carries one.
 type errExtra struct {
 	HTTP  int
@@ -50,7 +50,7 @@ type errorBody struct {
 	Message    string `json:"message"`
 }
 
-// Storage error codes (spec §2).
+// Storage error codes (docs/api/storage.md §2).
 const (
 	codeNoSuchKey        = "NoSuchKey"
 	codeNoSuchBucket     = "NoSuchBucket"

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestBadInput: every bad request gets the spec's JSON error shape and
+// TestBadInput: every bad request gets the JSON error shape of docs/api/storage.md §2 and
 // leaves no row and no bytes behind.
 func TestBadInput(t *testing.T) {
 	t.Parallel()

@@ -269,7 +269,7 @@ func (b v2Request) plan() (v2Sort, v2Cursor, int, error) {
 	return sort, cur, limit, nil
 }
 
-// listV2 serves POST /object/list-v2 (spec §4.4): a flat listing, or one
+// listV2 serves POST /object/list-v2 (docs/api/storage.md §4.4): a flat listing, or one
 // level with sub-folders as entries (with_delimiter), in the order sortBy
 // asks, paged by an opaque cursor that keeps that order.
 func (h *Handler) listV2(c *fiber.Ctx) error {

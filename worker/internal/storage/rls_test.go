@@ -17,7 +17,7 @@ const (
 func refused(code string) map[string]any { return map[string]any{"code": code} }
 
 // TestRLSFolderPolicy: Supabase's "own folder" policies work unchanged;
-// each operation needs the policies spec §5 lists.
+// each operation needs the policies docs/api/storage.md §5 lists.
 func TestRLSFolderPolicy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local")

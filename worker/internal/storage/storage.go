@@ -1,5 +1,5 @@
 // Package storage serves /storage/v1, the Supabase Storage API that
-// supabase-js's storage client uses (spec/storage.md): buckets, objects,
+// supabase-js's storage client uses (docs/api/storage.md): buckets, objects,
 // signed URLs and resumable uploads.
 //
 // Rows in storage.buckets and storage.objects say what exists; a Backend

@@ -17,7 +17,7 @@ import (
 	"github.com/madbase/madbase/shared/db"
 )
 
-// TUS 1.0.0 resumable uploads (spec §4.8). The state of an unfinished
+// TUS 1.0.0 resumable uploads (docs/api/storage.md §4.8). The state of an unfinished
 // upload lives in storage.tus_uploads, so any worker can take the next
 // PATCH; each PATCH's bytes are stored in the backend as one chunk
 // (tus/<id>/<offset>). When the last byte arrives the chunks are streamed
