@@ -27,11 +27,15 @@ type SummaryOptions struct {
 	Burst int
 	// Now is the clock; default time.Now (tests pass their own).
 	Now func() time.Time
+	// MinLevel is the least level summarised; records below it pass
+	// untouched (default: warnings and errors only, so info records such as
+	// the migrations applied or one line per request are never folded).
+	MinLevel *slog.Level
 }
 
 // Summarizer is a slog.Handler that keeps a flood of one record from
-// swamping the log: of the records with the same level, message and
-// component, the first Burst of each Interval are passed on, and the rest
+// swamping the log: of the warnings and errors (SummaryOptions.MinLevel)
+// with the same level, message and component, the first Burst of each Interval are passed on, and the rest
 // are counted and reported as one record, "<message> (repeated N times)"
 // with the attribute repeated=N, when the window ends. A failing upstream
 // that makes every request log a warning so costs a few lines per window
@@ -84,6 +88,10 @@ func NewSummarizer(next slog.Handler, opts SummaryOptions) *Summarizer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MinLevel == nil {
+		warn := slog.LevelWarn
+		opts.MinLevel = &warn
+	}
 	return &Summarizer{next: next, st: &summaryState{opts: opts, keys: map[summaryKey]*repeat{}}}
 }
 
@@ -97,6 +105,9 @@ func (h *Summarizer) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle passes r on, or counts it when its kind has used its burst.
 func (h *Summarizer) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < *h.st.opts.MinLevel {
+		return h.next.Handle(ctx, r)
+	}
 	key := summaryKey{level: r.Level, msg: r.Message, component: h.component}
 	fromRecord := false
 	r.Attrs(func(a slog.Attr) bool {

@@ -159,3 +159,22 @@ type gathered struct{ reg *prometheus.Registry }
 
 func (g gathered) Describe(ch chan<- *prometheus.Desc) { g.reg.Describe(ch) }
 func (g gathered) Collect(ch chan<- prometheus.Metric) { g.reg.Collect(ch) }
+
+// Info records are never folded: a migration run or one line per request
+// must read in full.
+func TestSummarizerLeavesInfoAlone(t *testing.T) {
+	var out bytes.Buffer
+	clk := &clock{now: time.Unix(1000, 0)}
+	sum := NewSummarizer(slog.NewJSONHandler(&out, nil), SummaryOptions{Interval: time.Second, Burst: 2, Now: clk.Now})
+	log := slog.New(sum)
+	for i := range 10 {
+		log.Info("applied migration", "version", i)
+	}
+	clk.Add(2 * time.Second)
+	sum.Flush(context.Background(), true)
+	got := lines(t, out.Bytes())
+	require.Len(t, got, 10)
+	for _, l := range got {
+		assert.Equal(t, "applied migration", l["msg"])
+	}
+}
