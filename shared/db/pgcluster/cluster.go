@@ -370,7 +370,8 @@ func writePasswordFile(password string, su serverUser) (string, error) {
 }
 
 // settings returns the server configuration: loopback only (the password, or trust for
-// tests, is all that guards it), logical decoding on for realtime, and the caller's extras
+// tests, is all that guards it), logical decoding on for realtime with the WAL a slot keeps
+// bounded, and the caller's extras
 // last so that they win.
 func (c *Cluster) settings(opts Options) map[string]string {
 	s := map[string]string{
@@ -379,7 +380,10 @@ func (c *Cluster) settings(opts Options) map[string]string {
 		"wal_level":             "logical",
 		"max_replication_slots": "10",
 		"max_wal_senders":       "10",
-		"logging_collector":     "off",
+		// Realtime keeps a persistent replication slot; while no worker reads it, this
+		// bounds the WAL it holds (past it PostgreSQL gives the slot up, not the disk).
+		"max_slot_wal_keep_size": "1GB",
+		"logging_collector":      "off",
 		// Sockets let `psql -h <data dir>` work; a path longer than the kernel's limit for a
 		// socket name would stop the server from starting, so then there is none.
 		"unix_socket_directories": "",
