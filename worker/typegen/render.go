@@ -129,11 +129,7 @@ func (r *renderer) none(depth, n int) {
 func (r *renderer) table(t *rest.Table) {
 	cols := sortedColumns(t)
 	r.line(3, key(t.Name)+": {")
-	r.line(4, "Row: {")
-	for _, c := range cols {
-		r.line(5, key(c.Name)+": "+nullable(r.columnType(c), !c.NotNull))
-	}
-	r.line(4, "}")
+	r.row(t, cols)
 	r.line(4, "Insert: {")
 	for _, c := range cols {
 		switch {
@@ -162,11 +158,7 @@ func (r *renderer) table(t *rest.Table) {
 func (r *renderer) view(v *rest.Table) {
 	cols := sortedColumns(v)
 	r.line(3, key(v.Name)+": {")
-	r.line(4, "Row: {")
-	for _, c := range cols {
-		r.line(5, key(c.Name)+": "+nullable(r.columnType(c), !c.NotNull))
-	}
-	r.line(4, "}")
+	r.row(v, cols)
 	if writable := r.c.Updatable[[2]string{v.Schema, v.Name}]; writable != nil {
 		for _, part := range []string{"Insert", "Update"} {
 			r.line(4, part+": {")
@@ -182,6 +174,34 @@ func (r *renderer) view(v *rest.Table) {
 	}
 	r.relationships(v)
 	r.line(3, "}")
+}
+
+// row writes a relation's Row: its columns, and its computed fields
+// (functions taking the row and returning one value), which a select
+// names like columns; ComputedFields tells supabase-js to leave those out
+// of select('*'), as PostgREST does.
+func (r *renderer) row(t *rest.Table, cols []*rest.Column) {
+	type field struct{ name, ts string }
+	var fields []field
+	for _, c := range cols {
+		fields = append(fields, field{c.Name, nullable(r.columnType(c), !c.NotNull)})
+	}
+	var computed []string
+	for _, f := range t.Computed {
+		if f.RetScalar && !f.RetSet && t.Column(f.Name) == nil && !slices.Contains(computed, quote(f.Name)) {
+			fields = append(fields, field{f.Name, nullable(r.tsType(f.RetType, "", nil), true)})
+			computed = append(computed, quote(f.Name))
+		}
+	}
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].name < fields[j].name })
+	r.line(4, "Row: {")
+	for _, f := range fields {
+		r.line(5, key(f.name)+": "+f.ts)
+	}
+	r.line(4, "}")
+	if len(computed) > 0 {
+		r.line(4, "ComputedFields: "+strings.Join(computed, " | "))
+	}
 }
 
 // relationships lists the foreign keys held by a relation (and, for a

@@ -45,3 +45,6 @@ create function public.echo(x text) returns text language sql immutable as 'sele
 create function public.echo(x int) returns int language sql immutable as 'select x';
 
 create table other.notes (id int primary key, body text);
+
+create function public.book_count(public.authors) returns bigint language sql stable as 'select count(*) from public.books where author_id = $1.id';
+create function public.initials(a public.authors, sep text default '.') returns text language sql immutable as 'select left(a.name, 1) || sep';
