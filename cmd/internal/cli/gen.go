@@ -34,6 +34,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&schemas, "schema", "a schema to generate (repeatable, or comma-separated; default public)")
 	lang := fs.String("lang", "typescript", "output language (only typescript)")
 	dbURL := fs.String("db-url", "", "database URL (default: DATABASE_URL, else the running madbase dev's)")
+	fs.Bool("local", false, "the running madbase dev's database (the default; accepted as the Supabase CLI spells it)")
 	rest := args[1:]
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		*lang, rest = rest[0], rest[1:]

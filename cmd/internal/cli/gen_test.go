@@ -35,6 +35,7 @@ func TestGenTypes(t *testing.T) {
 	for _, args := range [][]string{
 		{"types", "typescript", "--schema", "public", "--schema", "app"},
 		{"types", "--lang", "typescript", "--schema", "public,app"},
+		{"types", "typescript", "--local", "--schema=public", "--schema=app"},
 	} {
 		out, err = run(args...)
 		require.NoError(t, err, args)

@@ -48,3 +48,8 @@ create table other.notes (id int primary key, body text);
 
 create function public.book_count(public.authors) returns bigint language sql stable as 'select count(*) from public.books where author_id = $1.id';
 create function public.initials(a public.authors, sep text default '.') returns text language sql immutable as 'select left(a.name, 1) || sep';
+
+-- Quoted names.
+create type public."Pair" as (a int, b int);
+create type public."Size" as enum ('S', 'M "medium"');
+create table public."Odd Things" (id int primary key, pair public."Pair", size public."Size"[], "x-y" text not null default '');
