@@ -7,6 +7,7 @@ package typegen
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -100,7 +101,7 @@ func Load(ctx context.Context, conn *pgx.Conn, schemas []string) (*Catalog, erro
 		row  func()
 	}{
 		{"enums", enumsSQL, nil, []any{&sch, &name, &sqlName, &labels}, func() {
-			c.Enums[sqlName] = Enum{Schema: sch, Name: name, Labels: labels}
+			c.Enums[sqlName] = Enum{Schema: sch, Name: name, Labels: slices.Clone(labels)}
 		}},
 		{"updatable views", updatableSQL, []any{schemas}, []any{&sch, &name, &col, &ok}, func() {
 			k := [2]string{sch, name}
@@ -113,7 +114,7 @@ func Load(ctx context.Context, conn *pgx.Conn, schemas []string) (*Catalog, erro
 			c.ReadOnly[[3]string{sch, name, col}] = true
 		}},
 		{"foreign keys", fkOwnersSQL, []any{schemas}, []any{&sch, &name, &col, &cols}, func() {
-			c.FKOwners[[2]string{sch, name}] = fkOwner{table: col, cols: cols}
+			c.FKOwners[[2]string{sch, name}] = fkOwner{table: col, cols: slices.Clone(cols)}
 		}},
 	} {
 		rows, _ := tx.Query(ctx, q.sql, q.args...)
