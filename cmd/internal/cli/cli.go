@@ -30,6 +30,7 @@ func commands() []command {
 		{"migrate", "apply the database migrations to DATABASE_URL and exit (--dir DIR: and the app's)", runMigrate},
 		{"migration", "migration new NAME: create supabase/migrations/<timestamp>_NAME.sql", runMigration},
 		{"db", "db reset: recreate the dev database and replay the migrations and seed", runDB},
+		{"gen", "gen types typescript: print the Database type for supabase-js's createClient<Database>()", runGen},
 		{"sql", "run a query (or -f file.sql, or psql) on the dev database or DATABASE_URL", runSQL},
 		{"logs", "show recent log records, or follow them live with -f", runLogs},
 		{"keys", "print the anon and service-role API keys for JWT_SECRET", runKeys},
