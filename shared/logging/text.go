@@ -98,7 +98,8 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(who)
 		b.WriteByte(' ')
 	}
-	if c.component != "" && c.component != c.tier {
+	// A message that already starts with its component does not say it twice.
+	if c.component != "" && c.component != c.tier && !strings.HasPrefix(r.Message, c.component+":") {
 		b.WriteString(c.component)
 		b.WriteString(": ")
 	}
