@@ -3,7 +3,10 @@ package bus
 import (
 	"errors"
 	"log/slog"
+	neturl "net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +26,20 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Whether NATS is reachable is said once per change, with where it is
+	// (without credentials): not once per retry.
+	where := RedactServers(url)
+	var down atomic.Bool
+	unreachable := func(err error) {
+		if err != nil && down.CompareAndSwap(false, true) {
+			log.Warn("cannot reach NATS; retrying until it answers", "component", "bus", "nats", where, "error", err.Error())
+		}
+	}
+	reachable := func(c *nats.Conn) {
+		if down.CompareAndSwap(true, false) {
+			log.Info("connected to NATS again", "component", "bus", "nats", RedactServers(c.ConnectedUrl()))
+		}
+	}
 	return nats.Connect(url,
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
@@ -33,14 +50,10 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.Timeout(2*time.Second),
 		nats.FlusherTimeout(2*time.Second),
 		nats.PingInterval(10*time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "component", "bus", "error", err.Error())
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", "component", "bus", "server", c.ConnectedUrlRedacted())
-		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { unreachable(err) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { unreachable(err) }),
+		nats.ConnectHandler(reachable),
+		nats.ReconnectHandler(reachable),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -49,6 +62,24 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			log.Warn("nats async error", "component", "bus", "subject", subj, "error", err.Error())
 		}),
 	)
+}
+
+// RedactServers is a NATS URL (or a comma-separated list of them) without
+// user names, passwords or tokens, for logs.
+func RedactServers(servers string) string {
+	parts := strings.Split(servers, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := neturl.Parse(p); err == nil && u.Host != "" {
+			u.User = nil
+			parts[i] = u.String()
+		} else if at := strings.LastIndex(p, "@"); at >= 0 {
+			parts[i] = p[at+1:]
+		} else {
+			parts[i] = p
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // ErrDrainTimeout is returned by Drain when the connection did not finish

@@ -41,6 +41,10 @@ const Tier = "control"
 // connections (it may still be starting) before giving up.
 const databaseWait = 30 * time.Second
 
+// databaseWaitLogEvery is how many attempts (one a second) pass between two
+// "database not reachable yet" lines.
+const databaseWaitLogEvery = 10
+
 // Options carry what the caller of Run provides besides the configuration;
 // the first four are scaffold.Options'.
 type Options struct {
@@ -320,7 +324,12 @@ func waitForDatabase(ctx context.Context, databaseURL string, wait time.Duration
 		if time.Now().After(deadline) {
 			return fmt.Errorf("database %s not reachable after %s: %w", where, wait, err)
 		}
-		log.Warn("database not reachable yet; retrying", "database", where, "attempt", attempt, "error", err.Error())
+		// One line, repeated with a counter every few attempts, rather
+		// than a record a second.
+		if attempt == 1 || attempt%databaseWaitLogEvery == 0 {
+			log.Warn("database not reachable yet; retrying", "component", Tier, "database", where, "attempt", attempt,
+				"waited", time.Since(deadline.Add(-wait)).Round(time.Second).String(), "error", err.Error())
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("database %s not reachable: %w (last error: %v)", where, ctx.Err(), err)

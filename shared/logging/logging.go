@@ -70,7 +70,7 @@ func New(opts Options) (*slog.Logger, *Shipper) {
 	hopts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
 	if opts.Format == "text" {
-		h = slog.NewMultiHandler(slog.NewTextHandler(out, hopts), slog.NewJSONHandler(sh, hopts))
+		h = slog.NewMultiHandler(newTextHandler(out, lvl), slog.NewJSONHandler(sh, hopts))
 	} else {
 		h = slog.NewJSONHandler(&teeWriter{out: out, sh: sh}, hopts)
 	}

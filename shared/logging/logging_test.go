@@ -3,6 +3,9 @@ package logging
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -94,8 +97,29 @@ func TestShipperNeverBlocks(t *testing.T) {
 
 func TestTextFormat(t *testing.T) {
 	var out bytes.Buffer
-	log, _ := New(Options{Level: "info", Format: "text", Tier: "control", Instance: "c", Out: &out})
+	log, sh := New(Options{Level: "info", Format: "text", Tier: "worker", Instance: "worker-1", Out: &out, RepeatInterval: -1})
 	log.Info("hello", "k", "v")
-	assert.Contains(t, out.String(), "msg=hello")
-	assert.Contains(t, out.String(), "tier=control")
+	log.Debug("too quiet")
+	log.With("component", "bus").Warn("cannot reach NATS; retrying", "nats", "nats://127.0.0.1:4222",
+		"error", errors.New("connection refused"), "empty", "", "n", 3, "took", 1500*time.Millisecond)
+	log.WithGroup("req").Error("failed", "status", 502, slog.Group("db", "pool", "main"))
+	ctl, _ := New(Options{Level: "info", Format: "text", Tier: "control", Instance: "control", Out: &out, RepeatInterval: -1})
+	ctl.Info("started", "component", "control", "url", "http://127.0.0.1:8001")
+	ctl.Info("projects: project added", "component", "projects")
+
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, lines, 5, out.String())
+	clock := `\d\d:\d\d:\d\d\.\d{3} `
+	assert.Regexp(t, `^`+clock+`INFO  worker/worker-1 hello  k=v$`, lines[0])
+	assert.Regexp(t, `^`+clock+`WARN  worker/worker-1 bus: cannot reach NATS; retrying  nats=nats://127.0.0.1:4222 `+
+		`error="connection refused" empty="" n=3 took=1.5s$`, lines[1])
+	assert.Regexp(t, `^`+clock+`ERROR worker/worker-1 failed  req.status=502 req.db.pool=main$`, lines[2])
+	assert.Regexp(t, `^`+clock+`INFO  control started  url=http://127.0.0.1:8001$`, lines[3], "tier and instance said once")
+	assert.Regexp(t, `^`+clock+`INFO  control projects: project added$`, lines[4], "the component said once")
+
+	// What is shipped to NATS stays JSON.
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(<-sh.ch, &rec))
+	assert.Equal(t, "hello", rec["msg"])
+	assert.Equal(t, "worker", rec["tier"])
 }

@@ -33,6 +33,7 @@ func commands() []command {
 		{"gen", "gen types typescript: print the Database type for supabase-js's createClient<Database>()", runGen},
 		{"sql", "run a query (or -f file.sql, or psql) on the dev database or DATABASE_URL", runSQL},
 		{"logs", "show recent log records, or follow them live with -f", runLogs},
+		{"projects", "create, list, show, config, rotate-keys and delete projects (control's admin API)", runProjects},
 		{"keys", "print the anon and service-role API keys for JWT_SECRET", runKeys},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "madbase", Version)

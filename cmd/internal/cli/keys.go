@@ -12,6 +12,7 @@ import (
 	"github.com/madbase/madbase/cmd/internal/devmode"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/jwtauth"
+	"github.com/madbase/madbase/shared/secretbox"
 )
 
 // runKeys prints the anon and service-role keys signed with JWT_SECRET (or
@@ -20,9 +21,14 @@ func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	newSecret := fs.Bool("new-secret", false, "print a new random JWT secret (64 characters) and exit")
+	newKey := fs.Bool("new-encryption-key", false, "print a new random MADBASE_ENCRYPTION_KEY (32 bytes, base64) and exit")
 	years := fs.Int("years", 10, "how many years the keys stay valid")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *newKey {
+		fmt.Fprintln(stdout, secretbox.EncodeKey(secretbox.NewKey()))
+		return nil
 	}
 	if *newSecret {
 		b := make([]byte, 48)

@@ -119,7 +119,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("madbase logs"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+		return fmt.Errorf("connect to NATS at %s: %w", bus.RedactServers(natsURL), err)
 	}
 	defer nc.Close()
 	subject := bus.AllLogs
@@ -136,7 +136,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("subscribe to %s: %w", subject, err)
 	}
-	fmt.Fprintf(stderr, "following %s on %s (Ctrl-C to stop)\n", subject, natsURL)
+	fmt.Fprintf(stderr, "following %s on %s (Ctrl-C to stop)\n", subject, bus.RedactServers(natsURL))
 	<-ctx.Done()
 	return nil
 }

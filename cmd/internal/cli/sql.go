@@ -35,12 +35,12 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	file := fs.String("f", "", "run the SQL statements of this file")
 	asJSON := fs.Bool("json", false, "print rows as JSON arrays of objects, one line per result")
 	dbURL := fs.String("db-url", "", "database URL (default: DATABASE_URL, else the running madbase dev's)")
+	project := fs.String("project", "", "run it on this project's database, through control's admin API")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	url, err := databaseURL(*dbURL)
-	if err != nil {
-		return err
+	if *project != "" && *dbURL != "" {
+		return fmt.Errorf("%w: give --project or --db-url, not both", errUsage)
 	}
 	var sql, where string
 	switch {
@@ -60,8 +60,21 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		sql, where = string(b), "stdin"
+	case *project != "":
+		return fmt.Errorf("%w: --project runs a query given as arguments, with -f or on stdin; it opens no psql", errUsage)
 	default:
+		url, err := databaseURL(*dbURL)
+		if err != nil {
+			return err
+		}
 		return interactivePSQL(ctx, url, stdout, stderr)
+	}
+	if *project != "" {
+		return projectSQL(ctx, *project, sql, where, *asJSON, stdout, stderr)
+	}
+	url, err := databaseURL(*dbURL)
+	if err != nil {
+		return err
 	}
 	conn, err := pgconn.Connect(ctx, url)
 	if err != nil {
@@ -237,6 +250,7 @@ const (
 	oidInt2    = 21
 	oidInt4    = 23
 	oidJSON    = 114
+	oidText    = 25
 	oidFloat4  = 700
 	oidFloat8  = 701
 	oidNumeric = 1700

@@ -79,7 +79,8 @@ func TestSQLWithoutADatabase(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	for _, args := range [][]string{{"dev", "--help"}, {"sql", "-h"}, {"migrate", "--help"}, {"db", "--help"},
-		{"migration", "--help"}, {"db", "reset", "--help"}, {"migration", "new", "-h"}, {"--help"}} {
+		{"migration", "--help"}, {"db", "reset", "--help"}, {"migration", "new", "-h"}, {"--help"},
+		{"projects", "--help"}, {"projects", "show", "-h"}, {"projects", "create", "--help"}} {
 		var out, errOut bytes.Buffer
 		assert.Equal(t, 0, Main(args, &out, &errOut), "%v", args)
 		assert.Contains(t, strings.ToLower(errOut.String()), "usage", "%v prints its usage", args)

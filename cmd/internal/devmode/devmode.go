@@ -141,8 +141,10 @@ func prepare(opts Options) (*dev, error) {
 	if err := os.MkdirAll(dataDir, 0o711); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	d := &dev{opts: opts, dataDir: dataDir}
-	if err := config.Load(&d.common, opts.Env); err != nil {
+	d := &dev{opts: opts, dataDir: dataDir, env: overlay(opts.Env, map[string]string{})}
+	// People read dev's logs: text unless LOG_FORMAT says otherwise.
+	d.setDefault("LOG_FORMAT", "text")
+	if err := config.Load(&d.common, d.env.lookup); err != nil {
 		return nil, err
 	}
 	d.log, d.shipper = logging.New(logging.Options{Level: d.common.LogLevel, Format: d.common.LogFormat, Tier: "dev", Instance: "dev",
@@ -150,8 +152,8 @@ func prepare(opts Options) (*dev, error) {
 	if d.secrets, err = loadSecrets(dataDir); err != nil {
 		return nil, err
 	}
-	d.env = overlay(opts.Env, map[string]string{})
 	d.setDefault("JWT_SECRET", d.secrets.JWTSecret)
+	d.setDefault("MADBASE_ENCRYPTION_KEY", d.secrets.EncryptionKey)
 	d.setDefault("ADMIN_PASSWORD", d.secrets.AdminPassword)
 	d.setDefault("STORAGE_DIR", filepath.Join(dataDir, "storage"))
 	return d, nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/bus/bustest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/migrate"
 	"github.com/madbase/madbase/shared/db/pgcluster"
@@ -165,6 +166,22 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	_, err = conn.Exec(ctx, `create table kept (v text); insert into kept values ('still here')`)
 	require.NoError(t, err)
 	conn.Close(ctx)
+	// A project made now must be there after a restart, with the same
+	// keys: its secrets open with the encryption key kept in the data folder.
+	status, created := adminCall(t, first.state, "POST", "/admin/v1/projects", `{"ref":"kept-project","name":"Kept"}`)
+	require.Equal(t, http.StatusCreated, status, "%s", created)
+	secrets, err := readSecrets(dataDir)
+	require.NoError(t, err)
+	encKey := secrets.EncryptionKey
+	require.NotEmpty(t, encKey)
+	for _, printed := range []string{first.out.String(), first.errOut.String()} {
+		assert.NotContains(t, printed, encKey, "the encryption key is never printed")
+	}
+	// JetStream keeps its store, and the projects' bucket, on disk.
+	bustest.Eventually(t, 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dataDir, "nats", "jetstream", "*", "streams", "KV_madbase_projects"))
+		return len(m) == 1
+	}, "the projects' bucket in the data folder")
 	keys1 := first.keys()
 	require.Len(t, keys1, 2, first.out.String())
 	require.Contains(t, first.out.String(), first.state.AdminPassword)
@@ -197,6 +214,15 @@ func TestDevStartsAndRestarts(t *testing.T) {
 	var notes int
 	require.NoError(t, conn.QueryRow(ctx, `select count(*) from notes`).Scan(&notes))
 	assert.Equal(t, 1, notes)
+	status, again := adminCall(t, second.state, "GET", "/admin/v1/projects/kept-project", "")
+	require.Equal(t, http.StatusOK, status, "%s", again)
+	var p1, p2 struct {
+		Keys map[string]string `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(created, &p1))
+	require.NoError(t, json.Unmarshal(again, &p2))
+	assert.NotEmpty(t, p1.Keys["anon"])
+	assert.Equal(t, p1.Keys, p2.Keys, "the project's keys across restarts")
 	// The second start found the migrations applied: none ran again.
 	assert.NotContains(t, second.errOut.String(), "applied migration")
 }
@@ -218,4 +244,19 @@ func TestDevNoPostgresBinaries(t *testing.T) {
 	assert.Contains(t, msg, "apt-get install postgresql")
 	assert.Contains(t, msg, "DATABASE_URL")
 	assert.False(t, strings.Contains(msg, "\n\n"), "one paragraph")
+}
+
+// adminCall sends an admin API request to a running dev's control.
+func adminCall(t *testing.T, st State, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, st.ControlURL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+st.AdminPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
 }

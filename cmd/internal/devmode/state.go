@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/madbase/madbase/shared/secretbox"
 )
 
 // Secrets are generated on the first `madbase dev` and kept in the data
@@ -18,6 +20,9 @@ type Secrets struct {
 	AdminPassword string    `json:"admin_password"`
 	PGPassword    string    `json:"postgres_password"`
 	KeysIssuedAt  time.Time `json:"keys_issued_at"`
+	// EncryptionKey is MADBASE_ENCRYPTION_KEY, which seals the projects'
+	// secrets: losing it loses them, so it is kept with the others.
+	EncryptionKey string `json:"encryption_key"`
 }
 
 // State describes a running `madbase dev`, for `madbase logs` and `keys`.
@@ -67,6 +72,9 @@ func loadSecrets(dir string) (Secrets, error) {
 	}
 	if s.PGPassword == "" {
 		s.PGPassword, changed = randomString(24), true
+	}
+	if s.EncryptionKey == "" {
+		s.EncryptionKey, changed = secretbox.EncodeKey(secretbox.NewKey()), true
 	}
 	if s.KeysIssuedAt.IsZero() {
 		s.KeysIssuedAt, changed = time.Now().UTC().Truncate(time.Second), true
