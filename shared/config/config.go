@@ -19,7 +19,7 @@ import (
 type Common struct {
 	NATSURL       string        `env:"NATS_URL" desc:"NATS server URL(s), comma-separated. Required outside madbase dev, which embeds a server when unset."`
 	LogLevel      string        `env:"LOG_LEVEL" default:"info" desc:"Log level: debug, info, warn or error."`
-	LogFormat     string        `env:"LOG_FORMAT" default:"json" desc:"Log format on stderr: json or text. Records published on NATS are always JSON."`
+	LogFormat     string        `env:"LOG_FORMAT" default:"json" desc:"Log format on stderr: json or text (madbase dev: text). Records published on NATS are always JSON."`
 	InstanceID    string        `env:"INSTANCE_ID" desc:"Name of this instance in logs, heartbeats and subjects. Default: host name plus a random suffix."`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" default:"20s" desc:"How long a stopping tier lets in-flight requests finish before closing them."`
 	// LogRepeatInterval is the window of logging.Summarizer.
