@@ -29,6 +29,11 @@ export MADBASE_DATA_DIR="$tmp/data" EDGE_PORT=0 CONTROL_PORT=0 WORKER_PORT=0 LOG
 # GoTrue's default reuse interval (dev's is 10 s), so that auth.test.js can
 # reuse a rotated refresh token without waiting for the interval to pass.
 export AUTH_REFRESH_TOKEN_REUSE_INTERVAL=0s
+# Projects (projects.test.js): a platform key for this run, and the domain
+# under which a project is reached as <ref>.localhost. That name need not
+# resolve: the tests connect to the edge's address and send it as Host.
+export MADBASE_ENCRYPTION_KEY=$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))')
+export PROJECT_DOMAIN=localhost
 "$tmp/madbase" dev --workers 2 >"$tmp/dev.out" 2>"$tmp/dev.err" &
 pid=$!
 
@@ -45,7 +50,7 @@ fi
 
 SUPABASE_URL=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).api_url)' "$MADBASE_DATA_DIR/dev.json")
 eval "$("$tmp/madbase" keys)"
-export SUPABASE_URL ANON_KEY SERVICE_ROLE_KEY PUBLISHABLE_KEY SECRET_KEY
+export SUPABASE_URL ANON_KEY SERVICE_ROLE_KEY PUBLISHABLE_KEY SECRET_KEY PROJECT_DOMAIN
 export ADMIN_PASSWORD=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).admin_password)' "$MADBASE_DATA_DIR/secrets.json")
 export JWT_SECRET=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).jwt_secret)' "$MADBASE_DATA_DIR/secrets.json")
 export MADBASE_BIN="$tmp/madbase"
