@@ -375,11 +375,13 @@ func writePasswordFile(password string, su serverUser) (string, error) {
 // last so that they win.
 func (c *Cluster) settings(opts Options) map[string]string {
 	s := map[string]string{
-		"listen_addresses":      "127.0.0.1",
-		"port":                  strconv.Itoa(c.port),
-		"wal_level":             "logical",
-		"max_replication_slots": "10",
-		"max_wal_senders":       "10",
+		"listen_addresses": "127.0.0.1",
+		"port":             strconv.Itoa(c.port),
+		"wal_level":        "logical",
+		// One slot (and one WAL sender while a worker reads it) per database whose changes
+		// realtime streams: with projects, one per project.
+		"max_replication_slots": "64",
+		"max_wal_senders":       "64",
 		// Realtime keeps a persistent replication slot; while no worker reads it, this
 		// bounds the WAL it holds (past it PostgreSQL gives the slot up, not the disk).
 		"max_slot_wal_keep_size": "1GB",
