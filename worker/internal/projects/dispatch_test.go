@@ -1,9 +1,14 @@
 package projects
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/secretbox"
 	"github.com/madbase/madbase/worker/internal/app"
@@ -40,4 +45,44 @@ func TestQuietDispatchAllocatesNothing(t *testing.T) {
 		return n
 	}
 	require.Equal(t, allocs(nil), allocs(m.Dispatch))
+}
+
+// TestHeartbeatProjectsAreBounded: a heartbeat lists at most
+// bus.MaxHeartbeatProjects projects, the first refs, and says it left some
+// out; a worker holding none sends an empty map, not null.
+func TestHeartbeatProjectsAreBounded(t *testing.T) {
+	var cfg config.Worker
+	require.NoError(t, config.Load(&cfg, config.Map(map[string]string{
+		"JWT_SECRET": "quiet-secret-0123456789abcdef0123456789", "MADBASE_ENCRYPTION_KEY": secretbox.EncodeKey(secretbox.NewKey()),
+	})))
+	m, err := New(Options{Config: cfg})
+	require.NoError(t, err)
+	running, truncated := m.Projects()
+	require.NotNil(t, running)
+	require.Empty(t, running)
+	require.False(t, truncated)
+
+	all := map[string]*project{}
+	for i := range bus.MaxHeartbeatProjects + 5 {
+		p := &project{m: m, ref: fmt.Sprintf("p%05d", i)}
+		p.spec.Store(&spec{revision: int64(i)})
+		all[p.ref] = p
+	}
+	m.mu.Lock()
+	m.publish(all, true)
+	m.mu.Unlock()
+	running, truncated = m.Projects()
+	require.True(t, truncated)
+	require.Len(t, running, bus.MaxHeartbeatProjects)
+	require.Equal(t, bus.ProjectRevision{Revision: 0}, running["p00000"])
+	require.Equal(t, int64(bus.MaxHeartbeatProjects-1), running[fmt.Sprintf("p%05d", bus.MaxHeartbeatProjects-1)].Revision)
+	require.NotContains(t, running, fmt.Sprintf("p%05d", bus.MaxHeartbeatProjects))
+}
+
+func TestRefusalReason(t *testing.T) {
+	require.Equal(t, "A: bad; B: worse", refusalReason(errors.New("A: bad\nB:  worse")))
+	long := refusalReason(errors.New(strings.Repeat("é", 300)))
+	require.LessOrEqual(t, len(long), bus.MaxRefusalReason)
+	require.True(t, utf8.ValidString(long))
+	require.True(t, strings.HasSuffix(long, "..."))
 }

@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,6 +351,7 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 	if err != nil {
 		log.Error("projects: configuration not applied; the previous one stays", "error", err.Error())
 		if old != nil && old.id == pc.ID {
+			old.refuse(pc.Revision, err)
 			old.revision.Store(pc.Revision)
 			return
 		}
@@ -362,6 +364,8 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 		p.revision.Store(pc.Revision)
 		if sp != nil {
 			p.spec.Store(sp)
+		} else {
+			p.refuse(pc.Revision, err)
 		}
 		projects := cloneMap(st.projects)
 		projects[ref] = p
@@ -378,6 +382,7 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 	defer old.revision.Store(pc.Revision)
 	if err := old.update(sp); err != nil {
 		log.Error("projects: new configuration failed to build; the previous one keeps serving", "error", err.Error())
+		old.refuse(pc.Revision, err)
 		return
 	}
 	log.Info("projects: configuration applied")
@@ -440,6 +445,28 @@ func (m *Manager) Revision(ref string) int64 {
 		return p.revision.Load()
 	}
 	return 0
+}
+
+// Projects is what the worker runs of each project it holds, for its
+// heartbeat: at most bus.MaxHeartbeatProjects of them, the first refs in
+// order, and whether some were left out. The map is empty, not nil, while
+// the worker holds none.
+func (m *Manager) Projects() (map[string]bus.ProjectRevision, bool) {
+	projects := m.state.Load().projects
+	refs := make([]string, 0, len(projects))
+	for ref := range projects {
+		refs = append(refs, ref)
+	}
+	truncated := len(refs) > bus.MaxHeartbeatProjects
+	if truncated {
+		slices.Sort(refs)
+		refs = refs[:bus.MaxHeartbeatProjects]
+	}
+	out := make(map[string]bus.ProjectRevision, len(refs))
+	for _, ref := range refs {
+		out[ref] = projects[ref].running()
+	}
+	return out, truncated
 }
 
 // Active reports whether ref's runtime is open (its pool and app).
@@ -592,6 +619,49 @@ type project struct {
 	failedAt time.Time
 	// good is the last configuration a runtime was built from.
 	good *spec
+	// refused is the newest revision that could not be applied; nil when
+	// none was.
+	refused atomic.Pointer[refusal]
+}
+
+// refusal is a revision a project could not apply, and why.
+type refusal struct {
+	revision int64
+	reason   string
+}
+
+// refuse records that revision could not be applied because of err.
+func (p *project) refuse(revision int64, err error) {
+	p.refused.Store(&refusal{revision: revision, reason: refusalReason(err)})
+}
+
+// running is what the worker runs of the project for its heartbeat: the
+// revision serving (the open runtime's, else the configuration taken) and
+// the newest refused one when it is newer.
+func (p *project) running() bus.ProjectRevision {
+	var out bus.ProjectRevision
+	if rt := p.rt.Load(); rt != nil {
+		out.Revision = rt.spec.revision
+	} else if sp := p.spec.Load(); sp != nil {
+		out.Revision = sp.revision
+	}
+	if r := p.refused.Load(); r != nil && r.revision > out.Revision {
+		out.Refused, out.Reason = r.revision, r.reason
+	}
+	return out
+}
+
+// refusalReason is err as one line of at most bus.MaxRefusalReason bytes.
+// The errors of opening and building name what failed (a variable, the
+// database) and never hold a secret: secrets are unsealed after their
+// context is checked and never quoted, and pgx writes a URL's password as
+// xxxxx.
+func refusalReason(err error) string {
+	r := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	if len(r) > bus.MaxRefusalReason {
+		r = strings.ToValidUTF8(r[:bus.MaxRefusalReason-3], "") + "..."
+	}
+	return r
 }
 
 // serve answers c with the project's runtime, opening it first if needed.
@@ -644,11 +714,13 @@ func (p *project) runtime() (*runtime, error) {
 		// the project been open.
 		p.m.log.Error("projects: new configuration failed to build; the previous one keeps serving",
 			"project", p.ref, "revision", sp.revision, "error", err.Error())
+		p.refuse(sp.revision, err)
 		sp = p.good
 		rt, err = p.m.build(p.ref, sp)
 	}
 	if err != nil {
 		p.failed, p.failedAt = err, time.Now()
+		p.refuse(sp.revision, err)
 		p.m.log.Error("projects: cannot open the project", "project", p.ref, "error", err.Error())
 		return nil, unavailable.WithInternal(err)
 	}

@@ -470,6 +470,15 @@ func TestProjects(t *testing.T) {
 		logs := w.log.String()
 		require.Contains(t, logs, `msg="projects: new configuration failed to build; the previous one keeps serving" component=projects project=alpha revision=4`)
 		require.NotContains(t, logs, "pw-never-logged")
+		// The heartbeat says which revision serves and which was refused.
+		running, truncated := w.m.Projects()
+		require.False(t, truncated)
+		require.Equal(t, int64(3), running["alpha"].Revision)
+		require.Equal(t, int64(4), running["alpha"].Refused)
+		require.Contains(t, running["alpha"].Reason, "database:")
+		require.NotContains(t, running["alpha"].Reason, "pw-never-logged")
+		require.LessOrEqual(t, len(running["alpha"].Reason), bus.MaxRefusalReason)
+		require.Equal(t, bus.ProjectRevision{Revision: 1}, running["beta"])
 		invalid := *a
 		invalid.revision, invalid.settings = 5, map[string]string{"DB_MAX_ROWS": "-3"}
 		f.publish(&invalid)
@@ -478,9 +487,13 @@ func TestProjects(t *testing.T) {
 		require.Equal(t, 200, r.status, r.body)
 		require.JSONEq(t, `[{"id":1}]`, r.body)
 		require.Contains(t, w.log.String(), `msg="projects: configuration not applied; the previous one stays" component=projects project=alpha revision=5 error="DB_MAX_ROWS: must not be negative"`)
+		running, _ = w.m.Projects()
+		require.Equal(t, bus.ProjectRevision{Revision: 3, Refused: 5, Reason: "DB_MAX_ROWS: must not be negative"}, running["alpha"])
 		a.revision = 6
 		f.publish(a)
 		w.waitRevision(t, "alpha", 6)
+		running, _ = w.m.Projects()
+		require.Equal(t, bus.ProjectRevision{Revision: 6}, running["alpha"], "a newer revision that applies clears the refusal")
 	})
 
 	t.Run("a rotated-out key verifies until it retires", func(t *testing.T) {
