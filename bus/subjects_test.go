@@ -25,7 +25,7 @@ func TestHeartbeatWire(t *testing.T) {
 	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002","version":"v1","in_flight":3,"draining":true,
 		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z","projects":null}`, string(b))
 	b, err = json.Marshal(Heartbeat{ID: "w1", URL: "http://10.0.0.5:8002", StartedAt: at, SentAt: at,
-		Projects: map[string]ProjectRevision{"shop": {Revision: 3}, "blog": {Revision: 2, Refused: 3, Reason: "DB_MAX_ROWS: not a number"}},
+		Projects:          map[string]ProjectRevision{"shop": {Revision: 3}, "blog": {Revision: 2, Refused: 3, Reason: "DB_MAX_ROWS: not a number"}},
 		ProjectsTruncated: true})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002","version":"","in_flight":0,"draining":false,

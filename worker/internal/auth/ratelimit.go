@@ -45,9 +45,9 @@ return n`)
 func newLimiter(redisURL, project string, log *slog.Logger, reg prometheus.Registerer) (*limiter, error) {
 	l := &limiter{
 		prefix: rateLimitPrefix(project),
-		mem: newMemLimiter(),
-		now: time.Now,
-		log: log,
+		mem:    newMemLimiter(),
+		now:    time.Now,
+		log:    log,
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "madbase_worker_auth_rate_limited_total",
 			Help: "Auth requests refused by a rate limit, by limit.",
