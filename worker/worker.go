@@ -173,6 +173,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	if cfg.EncryptionKey != "" && base.NATS != nil {
 		pm, err = projects.New(projects.Options{
 			Config: cfg, NATS: base.NATS, Log: base.Log, BaseContext: baseCtx, Dev: opts.Dev, Capabilities: caps,
+			Registry: base.Registry,
 		})
 		if err != nil {
 			cancelBase()

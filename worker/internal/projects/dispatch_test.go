@@ -12,6 +12,8 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/secretbox"
 	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 )
@@ -85,4 +87,26 @@ func TestRefusalReason(t *testing.T) {
 	require.LessOrEqual(t, len(long), bus.MaxRefusalReason)
 	require.True(t, utf8.ValidString(long))
 	require.True(t, strings.HasSuffix(long, "..."))
+}
+
+// TestProjectLabelsAreBounded: the first MaxProjectLabels projects have a
+// label of their own, the others share "other", and a deleted project's
+// label is freed with its series.
+func TestProjectLabelsAreBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, "default", newPoolCollector(nil))
+	require.NoError(t, err)
+	for i := range MaxProjectLabels {
+		s := m.of(fmt.Sprintf("p%03d", i))
+		require.Equal(t, fmt.Sprintf("p%03d", i), s.label)
+	}
+	require.Equal(t, OtherProject, m.of("late").label)
+	require.Equal(t, "p007", m.of("p007").label, "a labelled project keeps its label")
+	require.Equal(t, OtherProject, m.label("late"))
+	require.Equal(t, (MaxProjectLabels+2)*5, testutil.CollectAndCount(m.requests), "five classes for each project, default and other")
+
+	m.release("p007")
+	require.Equal(t, (MaxProjectLabels+1)*5, testutil.CollectAndCount(m.requests))
+	require.Equal(t, MaxProjectLabels+1, testutil.CollectAndCount(m.duration))
+	require.Equal(t, "late", m.of("late").label, "a freed label goes to the next project")
 }

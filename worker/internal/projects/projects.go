@@ -97,6 +97,9 @@ type Options struct {
 	Dev         bool
 	// Capabilities make a project's app, as the worker's.
 	Capabilities []app.Capability
+	// Registry takes the metrics labelled by project (requests, errors,
+	// database pools); nil keeps them unexported.
+	Registry prometheus.Registerer
 }
 
 // Manager holds the worker's created projects.
@@ -121,6 +124,7 @@ type Manager struct {
 	syncedOnce sync.Once
 	// cancelOwn ends BaseContext when the caller gave none.
 	cancelOwn context.CancelFunc
+	metrics   *metrics
 }
 
 // state is an immutable view of the projects, replaced on every change.
@@ -178,6 +182,12 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.Config.JWTSecret != "" {
 		m.defaultOpaque[0], m.defaultOpaque[1] = jwtauth.OpaqueKeys([]byte(o.Config.JWTSecret))
+	}
+	if m.metrics, err = newMetrics(o.Registry, m.defaultRef, newPoolCollector(m)); err != nil {
+		if cancelOwn != nil {
+			cancelOwn()
+		}
+		return nil, fmt.Errorf("projects: metrics: %w", err)
 	}
 	m.state.Store(&state{projects: map[string]*project{}, opaque: map[string]string{}})
 	return m, nil
@@ -306,6 +316,7 @@ func (m *Manager) markSynced(seen map[string]bool) {
 			} else {
 				m.log.Info("projects: project deleted", "project", ref)
 				p.retire()
+				m.metrics.release(ref)
 			}
 		}
 	}
@@ -360,7 +371,7 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 		sp = nil
 	}
 	if old == nil || old.id != pc.ID {
-		p := &project{m: m, ref: ref, id: pc.ID}
+		p := &project{m: m, ref: ref, id: pc.ID, series: m.metrics.of(ref)}
 		p.revision.Store(pc.Revision)
 		if sp != nil {
 			p.spec.Store(sp)
@@ -401,6 +412,7 @@ func (m *Manager) remove(ref string) {
 	projects := cloneMap(st.projects)
 	delete(projects, ref)
 	p.retire()
+	m.metrics.release(ref)
 	m.log.Info("projects: project deleted", "project", ref)
 	m.publish(projects, st.synced)
 }
@@ -499,15 +511,23 @@ var (
 // project then verifies with its own secret, or an opaque key's owner. A
 // key of another project than the Host's is refused (401). Without
 // projects and PROJECT_DOMAIN it costs one atomic load.
+//
+// Every request is counted under its project's label (see
+// MaxProjectLabels); one refused before a project was chosen counts as
+// OtherProject.
 func (m *Manager) Dispatch(c *fiber.Ctx) error {
+	start := time.Now()
 	st := m.state.Load()
 	if st.quiet {
-		return c.Next()
+		err := c.Next()
+		return m.metrics.defaultProject.done(c, start, err)
 	}
-	return m.dispatch(c, st)
+	s, err := m.dispatch(c, st)
+	return s.done(c, start, err)
 }
 
-func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
+// dispatch answers c and says whose request it was.
+func (m *Manager) dispatch(c *fiber.Ctx, st *state) (*series, error) {
 	hostRef := m.hostRef(c)
 	keyRef := m.keyRef(st, c.Get("apikey"))
 	if keyRef == "" {
@@ -525,12 +545,12 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 	target := keyRef
 	if hostRef != "" {
 		if keyRef != "" && keyRef != hostRef {
-			return apierr.Unauthorized(errOtherProject)
+			return m.metrics.other, apierr.Unauthorized(errOtherProject)
 		}
 		target = hostRef
 	}
 	if target == "" || target == m.defaultRef {
-		return c.Next()
+		return m.metrics.defaultProject, c.Next()
 	}
 	p := st.projects[target]
 	if p == nil && !st.synced {
@@ -547,15 +567,15 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 	if p == nil {
 		switch {
 		case !st.synced:
-			return apierr.Unavailable(errNotLoaded)
+			return m.metrics.other, apierr.Unavailable(errNotLoaded)
 		case hostRef != "":
-			return apierr.NotFound("no project " + target)
+			return m.metrics.other, apierr.NotFound("no project " + target)
 		}
 		// An unknown ref claim: the default project verifies the key
 		// with its own secret (and refuses what it did not sign).
-		return c.Next()
+		return m.metrics.defaultProject, c.Next()
 	}
-	return p.serve(c)
+	return p.series, p.serve(c)
 }
 
 // hostRef is the project the Host (or the edge's X-Forwarded-Host) names,
@@ -604,6 +624,8 @@ type project struct {
 	m   *Manager
 	ref string
 	id  string
+	// series count its requests.
+	series *series
 	// revision is the newest revision taken, applied or refused.
 	revision atomic.Int64
 	// spec is the configuration served; nil when none opened yet.
