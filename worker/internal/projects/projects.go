@@ -34,6 +34,11 @@
 //
 // Rotation: a project's retiring JWT secret verifies beside the current one
 // until its retires_at (apikey.Retire, jwtauth.Verifier.WithRetiring).
+//
+// Observability: Dispatch counts every request under its project's label
+// (madbase_worker_project_*; see MaxProjectLabels), the open runtimes'
+// pools are exported the same way, and Projects tells the heartbeat which
+// revision of each project serves and which was refused, and why.
 package projects
 
 import (
