@@ -16,7 +16,35 @@ type Heartbeat struct {
 	Draining  bool      `json:"draining"`
 	StartedAt time.Time `json:"started_at"`
 	SentAt    time.Time `json:"sent_at"`
+	// Projects maps the ref of each created project the worker holds to
+	// the revision of its configuration the worker runs, so control can
+	// tell who is behind. At most MaxHeartbeatProjects entries, the refs
+	// first in order (ProjectsTruncated says some were left out). Null for
+	// a worker that serves no created projects (no MADBASE_ENCRYPTION_KEY,
+	// or a version without them); {} for one that holds none yet.
+	Projects          map[string]ProjectRevision `json:"projects"`
+	ProjectsTruncated bool                       `json:"projects_truncated,omitempty"`
 }
+
+// ProjectRevision is what a worker runs of one project (in a Heartbeat).
+type ProjectRevision struct {
+	// Revision is the configuration the worker serves the project with; 0
+	// when none of its revisions could be applied yet.
+	Revision int64 `json:"revision"`
+	// Refused is the newest revision the worker could not apply (it did not
+	// open, did not validate or did not build), with a short Reason that
+	// holds no secret; the worker keeps serving Revision meanwhile. Omitted
+	// once a newer revision applies.
+	Refused int64  `json:"refused,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// MaxHeartbeatProjects bounds a heartbeat's Projects, so a beat stays a
+// few tens of kilobytes (about 25 bytes a project, more with a refusal).
+const MaxHeartbeatProjects = 1000
+
+// MaxRefusalReason bounds a ProjectRevision's Reason, in bytes.
+const MaxRefusalReason = 200
 
 // Leave is published once by a worker on graceful shutdown, on
 // WorkerLeave(id), so that edges stop routing to it at once. Wire contract.

@@ -23,7 +23,22 @@ func TestHeartbeatWire(t *testing.T) {
 	b, err := json.Marshal(Heartbeat{ID: "w1", URL: "http://10.0.0.5:8002", Version: "v1", InFlight: 3, Draining: true, StartedAt: at, SentAt: at})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002","version":"v1","in_flight":3,"draining":true,
-		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z"}`, string(b))
+		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z","projects":null}`, string(b))
+	b, err = json.Marshal(Heartbeat{ID: "w1", URL: "http://10.0.0.5:8002", StartedAt: at, SentAt: at,
+		Projects:          map[string]ProjectRevision{"shop": {Revision: 3}, "blog": {Revision: 2, Refused: 3, Reason: "DB_MAX_ROWS: not a number"}},
+		ProjectsTruncated: true})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002","version":"","in_flight":0,"draining":false,
+		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z",
+		"projects":{"shop":{"revision":3},"blog":{"revision":2,"refused":3,"reason":"DB_MAX_ROWS: not a number"}},
+		"projects_truncated":true}`, string(b))
+	// A beat of a version without projects decodes with none, and one of a
+	// worker holding none with an empty map.
+	var old, none Heartbeat
+	assert.NoError(t, json.Unmarshal([]byte(`{"id":"w1","url":"u"}`), &old))
+	assert.Nil(t, old.Projects)
+	assert.NoError(t, json.Unmarshal([]byte(`{"id":"w1","url":"u","projects":{}}`), &none))
+	assert.NotNil(t, none.Projects)
 	b, _ = json.Marshal(Leave{ID: "w1", URL: "http://10.0.0.5:8002"})
 	assert.JSONEq(t, `{"id":"w1","url":"http://10.0.0.5:8002"}`, string(b))
 }

@@ -56,6 +56,9 @@ func dotenv(t *testing.T) map[string]string {
 	require.NoError(t, err)
 	e.Values["JWT_SECRET"] = randomSecret(t)
 	e.Values["ADMIN_PASSWORD"] = randomSecret(t)
+	// The binary refuses the example PostgreSQL password and S3 key too.
+	e.Values["POSTGRES_PASSWORD"] = randomSecret(t)
+	e.Values["S3_SECRET_KEY"] = randomSecret(t)
 	return e.Values
 }
 
@@ -318,9 +321,12 @@ func TestComposeRefusesExampleSecrets(t *testing.T) {
 		case "worker":
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "JWT_SECRET")
+			assert.Contains(t, err.Error(), "S3_SECRET_KEY: still holds the example value")
+			assert.Contains(t, err.Error(), "DATABASE_URL: its password is the example one")
 		case "control":
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "ADMIN_PASSWORD")
+			assert.Contains(t, err.Error(), "DATABASE_URL: its password is the example one")
 		}
 	}
 }

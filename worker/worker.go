@@ -173,6 +173,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	if cfg.EncryptionKey != "" && base.NATS != nil {
 		pm, err = projects.New(projects.Options{
 			Config: cfg, NATS: base.NATS, Log: base.Log, BaseContext: baseCtx, Dev: opts.Dev, Capabilities: caps,
+			Registry: base.Registry,
 		})
 		if err != nil {
 			cancelBase()
@@ -193,10 +194,14 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 		Capabilities: caps,
 		Dispatch:     dispatch,
 	})
-	ann := announce.New(announce.Options{
+	annOpts := announce.Options{
 		Conn: base.NATS, Log: base.Log, ID: cfg.InstanceID, URL: advertise, Version: opts.Version,
 		InFlight: a.InFlight, Draining: a.Draining,
-	})
+	}
+	if pm != nil {
+		annOpts.Projects = pm.Projects
+	}
+	ann := announce.New(annOpts)
 	return pool, &server{
 		app: a, ann: ann, ln: newTrackingListener(base.Listener), log: wlog, grace: cfg.ShutdownGrace,
 		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready, projects: pm,

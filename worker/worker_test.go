@@ -18,6 +18,7 @@ import (
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/secretbox"
 	"github.com/madbase/madbase/worker"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -593,4 +594,35 @@ func TestWorkerGraceExpiredClosesConnections(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stuck request's connection is still open after Run returned")
 	}
+}
+
+// TestWorkerReportsProjects: a worker that serves created projects says
+// so in its beats (an empty map while it holds none), and its /metrics
+// counts requests under the default project's ref.
+func TestWorkerReportsProjects(t *testing.T) {
+	t.Parallel()
+	s := bustest.RunServer(t)
+	nc := bustest.Connect(t, s)
+	beats := make(chan *nats.Msg, 1024)
+	cfg := testConfig(t, s.URL(), map[string]string{"MADBASE_ENCRYPTION_KEY": secretbox.EncodeKey(secretbox.NewKey())})
+	_, err := nc.ChanSubscribe(bus.WorkerHeartbeat(cfg.InstanceID), beats)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	w := start(t, cfg, worker.Options{})
+
+	select {
+	case m := <-beats:
+		assert.Contains(t, string(m.Data), `"projects":{}`)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no heartbeat")
+	}
+	c := newClient(t)
+	res, err := c.Get(w.url + "/rest/v1/nothing-here")
+	require.NoError(t, err)
+	res.Body.Close()
+	res, err = c.Get(w.url + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	assert.Regexp(t, `madbase_worker_project_requests_total\{class="[45]xx",project="`+cfg.DefaultProjectRef+`"\} 1`, string(body))
 }

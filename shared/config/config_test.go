@@ -52,6 +52,53 @@ func TestValidateOutsideDev(t *testing.T) {
 	assert.NoError(t, w.Validate(false))
 }
 
+// TestExampleCredentialsRefused: the S3 key and PostgreSQL password that
+// .env.example and docker-compose.yml give are refused outside dev, by
+// name and without quoting them; dev takes them.
+func TestExampleCredentialsRefused(t *testing.T) {
+	base := map[string]string{"JWT_SECRET": strings.Repeat("k", 40), "NATS_URL": "nats://x", "ADMIN_PASSWORD": "a-real-admin-password",
+		"STORAGE_BACKEND": "s3", "S3_ENDPOINT": "minio:9000", "S3_ACCESS_KEY": "madbase", "S3_SECRET_KEY": ExampleS3SecretKey,
+		"DATABASE_URL": "postgres://postgres:" + ExamplePostgresPassword + "@db:5432/madbase?sslmode=disable"}
+	var w Worker
+	require.NoError(t, Load(&w, Map(base)))
+	err := w.Validate(false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "S3_SECRET_KEY: still holds the example value")
+	assert.Contains(t, err.Error(), "DATABASE_URL: its password is the example one")
+	assert.NotContains(t, err.Error(), ExampleS3SecretKey)
+	assert.NotContains(t, err.Error(), "@db:5432", "the URL is not quoted")
+	assert.NoError(t, w.Validate(true), "madbase dev takes them")
+	var c Control
+	require.NoError(t, Load(&c, Map(base)))
+	err = c.Validate(false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "DATABASE_URL: its password is the example one")
+
+	for _, conn := range []string{
+		"postgresql://postgres:postgres@db/madbase", "postgres://db/madbase?user=u&password=postgres",
+		"host=db user=postgres password=postgres dbname=madbase", "host=db password = 'postgres' dbname=madbase",
+	} {
+		assert.Error(t, checkDatabasePassword(conn), conn)
+	}
+	for _, conn := range []string{
+		"postgres://postgres:s3cr3t-pw@db/madbase", "postgres://postgres@db/postgres", "postgres://db/postgres",
+		"host=db user=postgres password='postgres\\' x' dbname=postgres", "host=db user=postgres dbname=postgres", "",
+	} {
+		assert.NoError(t, checkDatabasePassword(conn), conn)
+	}
+
+	own := map[string]string{}
+	for k, v := range base {
+		own[k] = v
+	}
+	own["S3_SECRET_KEY"], own["DATABASE_URL"] = "an-own-s3-secret-key", "postgres://postgres:an-own-password@db:5432/madbase"
+	require.NoError(t, Load(&w, Map(own)))
+	assert.NoError(t, w.Validate(false))
+	own["STORAGE_BACKEND"], own["S3_SECRET_KEY"] = "local", ExampleS3SecretKey
+	require.NoError(t, Load(&w, Map(own)))
+	assert.NoError(t, w.Validate(false), "the S3 key is only checked when S3 is used")
+}
+
 func TestValidateDevRelaxes(t *testing.T) {
 	var w Worker
 	require.NoError(t, Load(&w, Map(nil)))

@@ -94,6 +94,9 @@ func (c *Worker) Validate(dev bool) error {
 	if !dev && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
 	}
+	if !dev {
+		errs = append(errs, checkDatabasePassword(c.DatabaseURL))
+	}
 	errs = append(errs, checkSecret("JWT_SECRET", c.JWTSecret, dev))
 	switch c.Backend {
 	case "local":
@@ -103,6 +106,10 @@ func (c *Worker) Validate(dev bool) error {
 	case "s3":
 		if c.S3Endpoint == "" || c.S3AccessKey == "" || c.S3SecretKey == "" {
 			errs = append(errs, errors.New("S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY: required with STORAGE_BACKEND=s3"))
+		}
+		if !dev && c.S3SecretKey == ExampleS3SecretKey {
+			errs = append(errs, errors.New("S3_SECRET_KEY: still holds the example value of .env.example and docker-compose.yml; "+
+				"set your own (with docker compose it is also minio's root password)"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("STORAGE_BACKEND: must be local or s3, not %q", c.Backend))
@@ -135,12 +142,56 @@ func (c *Control) Validate(dev bool) error {
 		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
 	}
 	if !dev {
-		errs = append(errs, checkPassword("ADMIN_PASSWORD", c.AdminPassword))
+		errs = append(errs, checkPassword("ADMIN_PASSWORD", c.AdminPassword), checkDatabasePassword(c.DatabaseURL))
 	}
 	if c.LogBuffer <= 0 {
 		errs = append(errs, errors.New("LOG_BUFFER: must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// Example credentials that .env.example and docker-compose.yml's defaults
+// give, refused outside dev as the example JWT secret is: anyone who read
+// the repository knows them.
+const (
+	// ExampleS3SecretKey is .env.example's S3_SECRET_KEY (minio's root
+	// password in docker-compose.yml).
+	ExampleS3SecretKey = "madbase-minio-secret"
+	// ExamplePostgresPassword is docker-compose.yml's default
+	// POSTGRES_PASSWORD, which its DATABASE_URLs carry.
+	ExamplePostgresPassword = "postgres"
+)
+
+// checkDatabasePassword refuses a DATABASE_URL (URL or keyword/value form)
+// whose password is the example one. The URL is never quoted: it holds the
+// password.
+func checkDatabasePassword(conn string) error {
+	if databasePassword(conn) == ExamplePostgresPassword {
+		return errors.New("DATABASE_URL: its password is the example one (docker-compose.yml's default POSTGRES_PASSWORD); " +
+			"set POSTGRES_PASSWORD in .env before the database's first start, or use your own password")
+	}
+	return nil
+}
+
+// kvPassword finds the password of a keyword/value connection string.
+var kvPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S*))`)
+
+// databasePassword is the password conn gives, "" when none.
+func databasePassword(conn string) string {
+	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if pw, ok := u.User.Password(); ok {
+			return pw
+		}
+		return u.Query().Get("password")
+	}
+	m := kvPassword.FindStringSubmatch(conn)
+	if m == nil {
+		return ""
+	}
+	if m[2] != "" {
+		return m[2]
+	}
+	return strings.NewReplacer(`\'`, "'", `\\`, `\`).Replace(m[1])
 }
 
 // placeholders are values copied from examples that must never run outside dev.

@@ -77,6 +77,13 @@ func Register(r fiber.Router, d Deps) {
 	admin.Get("/logs/stream", h.stream)
 	admin.Get("/outbox", h.outbox)
 	registerProjects(admin, d)
+	r.Use(noRoute)
+}
+
+// noRoute answers what no route took with the edge's 404, so a client
+// reads the same shape and words whichever tier answered.
+func noRoute(c *fiber.Ctx) error {
+	return apierr.NotFound("no route for " + c.Path())
 }
 
 type handlers struct{ d Deps }

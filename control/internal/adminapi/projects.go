@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/projects"
 	"github.com/madbase/madbase/shared/apierr"
 )
@@ -25,7 +26,7 @@ const (
 
 // registerProjects mounts /admin/v1/projects on the admin group.
 func registerProjects(admin fiber.Router, d Deps) {
-	h := &projectHandlers{store: d.Projects, log: d.Log}
+	h := &projectHandlers{store: d.Projects, fleet: d.Fleet, log: d.Log}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -42,6 +43,7 @@ func registerProjects(admin fiber.Router, d Deps) {
 
 type projectHandlers struct {
 	store *projects.Store
+	fleet *fleet.Fleet
 	log   *slog.Logger
 }
 
@@ -170,12 +172,27 @@ func (h *projectHandlers) list(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// projectWithWorkers is GET /admin/v1/projects/{ref}'s answer: the
+// project and what each live worker runs of it (admin API contract).
+type projectWithWorkers struct {
+	projectBody
+	Workers []fleet.ProjectWorker `json:"workers"`
+}
+
 func (h *projectHandlers) get(c *fiber.Ctx) error {
 	p, err := h.store.Get(c.UserContext(), ref(c))
 	if err != nil {
 		return projectError(err)
 	}
-	return h.answer(c, fiber.StatusOK, p)
+	b, err := h.body(p, true)
+	if err != nil {
+		return apierr.Internal(err)
+	}
+	out := projectWithWorkers{projectBody: b, Workers: []fleet.ProjectWorker{}}
+	if h.fleet != nil {
+		out.Workers = h.fleet.ProjectWorkers(p.Ref, p.Revision)
+	}
+	return c.JSON(out)
 }
 
 // patchConfig takes {"VARIABLE": value, ...}: a string, number or boolean

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
+	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/projects"
 	controlmigrations "github.com/madbase/madbase/control/migrations"
 	"github.com/madbase/madbase/shared/config"
@@ -27,6 +28,7 @@ import (
 	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,6 +71,8 @@ type projectsEnv struct {
 	logs     *syncBuffer
 	store    *projects.Store
 	adminURL string
+	// nc is connected to the NATS the fleet follows heartbeats on.
+	nc *nats.Conn
 }
 
 // newProjectsEnv starts the admin API over a real platform database (with
@@ -103,8 +107,10 @@ func newProjectsEnv(t *testing.T, opts projects.Options) *projectsEnv {
 		return err == nil
 	}, "the publisher creates the bucket")
 
-	app := New(Deps{Password: projectsPassword, Log: log, Projects: store})
-	e := &projectsEnv{t: t, pool: platformDB.Pool, kv: kv, box: box, logs: logs, store: store, adminURL: dbtest.AdminURL(t)}
+	workers := fleet.New(log, nil, fleet.Options{})
+	require.NoError(t, workers.Subscribe(nc))
+	app := New(Deps{Password: projectsPassword, Log: log, Projects: store, Fleet: workers})
+	e := &projectsEnv{t: t, pool: platformDB.Pool, kv: kv, box: box, logs: logs, store: store, adminURL: dbtest.AdminURL(t), nc: nc}
 	e.do = func(method, path, body string, auth bool) (int, string) {
 		t.Helper()
 		var r io.Reader
@@ -352,6 +358,59 @@ func withDB(t *testing.T, adminURL, name string) string {
 	require.NoError(t, err)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// TestProjectWorkers: GET /admin/v1/projects/{ref} lists what each live
+// worker runs of the project, from their heartbeats: the current revision,
+// an older one, or an older one because the current was refused.
+func TestProjectWorkers(t *testing.T) {
+	t.Parallel()
+	e := newProjectsEnv(t, projects.Options{})
+	ref := newRef(t)
+	status, body := e.do("POST", "/admin/v1/projects", `{"ref":"`+ref+`"}`, true)
+	require.Equal(t, 201, status, body)
+	status, body = e.do("GET", "/admin/v1/projects/"+ref, "", true)
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"workers":[]`, "no worker yet")
+	status, body = e.do("PATCH", "/admin/v1/projects/"+ref+"/config", `{"DB_MAX_ROWS": 5}`, true)
+	require.Equal(t, 200, status, body)
+
+	beat := func(id string, held map[string]bus.ProjectRevision) {
+		b, err := json.Marshal(bus.Heartbeat{ID: id, URL: "http://" + id, Projects: held})
+		require.NoError(t, err)
+		require.NoError(t, e.nc.Publish(bus.WorkerHeartbeat(id), b))
+	}
+	beat("w1", map[string]bus.ProjectRevision{ref: {Revision: 2}})
+	beat("w2", map[string]bus.ProjectRevision{ref: {Revision: 1}})
+	beat("w3", map[string]bus.ProjectRevision{ref: {Revision: 1, Refused: 2, Reason: "DB_MAX_ROWS: must not be negative"}})
+	beat("w4", nil)
+	require.NoError(t, e.nc.Flush())
+	var got struct {
+		Revision int64 `json:"revision"`
+		Workers  []struct {
+			ID, URL, Status, Reason string
+			Revision                int64
+			RefusedRevision         int64 `json:"refused_revision"`
+		} `json:"workers"`
+	}
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		status, body = e.do("GET", "/admin/v1/projects/"+ref, "", true)
+		require.Equal(t, 200, status, body)
+		got.Workers = nil
+		require.NoError(t, json.Unmarshal([]byte(body), &got))
+		return len(got.Workers) == 4
+	}, "the workers' beats are not shown")
+	assert.Equal(t, int64(2), got.Revision)
+	assert.Equal(t, []string{"w1", "current", "", "w2", "behind", "", "w3", "refused", "DB_MAX_ROWS: must not be negative", "w4", "unknown", ""},
+		[]string{got.Workers[0].ID, got.Workers[0].Status, got.Workers[0].Reason, got.Workers[1].ID, got.Workers[1].Status, got.Workers[1].Reason,
+			got.Workers[2].ID, got.Workers[2].Status, got.Workers[2].Reason, got.Workers[3].ID, got.Workers[3].Status, got.Workers[3].Reason})
+	assert.Equal(t, "http://w3", got.Workers[2].URL)
+	assert.Equal(t, int64(1), got.Workers[2].Revision)
+	assert.Equal(t, int64(2), got.Workers[2].RefusedRevision)
+	// The list of projects stays as it was.
+	status, body = e.do("GET", "/admin/v1/projects", "", true)
+	require.Equal(t, 200, status, body)
+	assert.NotContains(t, body, `"workers"`)
 }
 
 func TestProjectDeleteDropsDatabase(t *testing.T) {

@@ -26,6 +26,38 @@ type Worker struct {
 	InFlight  int64     `json:"in_flight"`
 	Draining  bool      `json:"draining"`
 	StartedAt time.Time `json:"started_at"`
+	// Projects is what the worker runs of each created project, from its
+	// last beat (nil: it serves none); ProjectWorkers shows it per project.
+	Projects          map[string]bus.ProjectRevision `json:"-"`
+	ProjectsTruncated bool                           `json:"-"`
+}
+
+// Statuses of a worker for one project (ProjectWorker.Status).
+const (
+	// StatusCurrent: the worker serves the project's current revision.
+	StatusCurrent = "current"
+	// StatusBehind: it serves an older revision (0: it has not heard of
+	// the project yet), or another incarnation's under the same ref.
+	StatusBehind = "behind"
+	// StatusRefused: it could not apply the current revision and serves
+	// the one it had (Revision), for the reason given.
+	StatusRefused = "refused"
+	// StatusUnknown: its beats do not say (a worker without created
+	// projects, or one holding more than bus.MaxHeartbeatProjects).
+	StatusUnknown = "unknown"
+)
+
+// ProjectWorker is one live worker's view of a project, as GET
+// /admin/v1/projects/{ref} shows it (admin API contract).
+type ProjectWorker struct {
+	ID       string `json:"id"`
+	URL      string `json:"url"`
+	Revision int64  `json:"revision"`
+	Status   string `json:"status"`
+	// RefusedRevision and Reason say which newer revision the worker
+	// could not apply and why (never a secret).
+	RefusedRevision int64  `json:"refused_revision,omitempty"`
+	Reason          string `json:"reason,omitempty"`
 }
 
 // DefaultExpiry is how long a worker stays listed after its last beat.
@@ -142,13 +174,15 @@ func (f *Fleet) Beat(h bus.Heartbeat) {
 	defer f.mu.Unlock()
 	_, known := f.workers[h.ID]
 	f.workers[h.ID] = Worker{
-		ID:        h.ID,
-		URL:       h.URL,
-		Version:   h.Version,
-		LastBeat:  f.now().UTC(),
-		InFlight:  h.InFlight,
-		Draining:  h.Draining,
-		StartedAt: h.StartedAt,
+		ID:                h.ID,
+		URL:               h.URL,
+		Version:           h.Version,
+		LastBeat:          f.now().UTC(),
+		InFlight:          h.InFlight,
+		Draining:          h.Draining,
+		StartedAt:         h.StartedAt,
+		Projects:          h.Projects,
+		ProjectsTruncated: h.ProjectsTruncated,
 	}
 	if !known {
 		f.log.Info("worker joined", "worker", h.ID, "url", h.URL, "version", h.Version)
@@ -192,5 +226,37 @@ func (f *Fleet) Workers() []Worker {
 	}
 	f.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ProjectWorkers is what each live worker runs of project ref, whose
+// current revision is revision, sorted by worker id.
+func (f *Fleet) ProjectWorkers(ref string, revision int64) []ProjectWorker {
+	workers := f.Workers()
+	out := make([]ProjectWorker, 0, len(workers))
+	for _, w := range workers {
+		pw := ProjectWorker{ID: w.ID, URL: w.URL}
+		held, ok := w.Projects[ref]
+		switch {
+		case ok:
+			pw.Revision = held.Revision
+			if held.Refused > held.Revision {
+				pw.RefusedRevision, pw.Reason = held.Refused, held.Reason
+			}
+			switch {
+			case held.Revision == revision:
+				pw.Status = StatusCurrent
+			case held.Refused >= revision:
+				pw.Status = StatusRefused
+			default:
+				pw.Status = StatusBehind
+			}
+		case w.Projects == nil || w.ProjectsTruncated:
+			pw.Status = StatusUnknown
+		default:
+			pw.Status = StatusBehind
+		}
+		out = append(out, pw)
+	}
 	return out
 }

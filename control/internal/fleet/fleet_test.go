@@ -103,3 +103,38 @@ func TestFleetOverNATS(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// TestProjectWorkers: each live worker's revision of a project and how it
+// compares with the project's current one, from the last beats.
+func TestProjectWorkers(t *testing.T) {
+	t.Parallel()
+	f := New(slog.New(slog.DiscardHandler), nil, Options{})
+	held := func(m map[string]bus.ProjectRevision) bus.Heartbeat { return bus.Heartbeat{Projects: m} }
+	for id, hb := range map[string]bus.Heartbeat{
+		"w1": held(map[string]bus.ProjectRevision{"shop": {Revision: 3}}),
+		"w2": held(map[string]bus.ProjectRevision{"shop": {Revision: 2}}),
+		"w3": held(map[string]bus.ProjectRevision{"shop": {Revision: 2, Refused: 3, Reason: "DB_MAX_ROWS: must not be negative"}}),
+		"w4": held(map[string]bus.ProjectRevision{"shop": {Revision: 1, Refused: 2, Reason: "database: cannot connect"}}),
+		"w5": held(map[string]bus.ProjectRevision{}),
+		"w6": {},
+		"w7": {Projects: map[string]bus.ProjectRevision{"blog": {Revision: 1}}, ProjectsTruncated: true},
+	} {
+		hb.ID, hb.URL = id, "http://"+id
+		f.Beat(hb)
+	}
+	assert.Equal(t, []ProjectWorker{
+		{ID: "w1", URL: "http://w1", Revision: 3, Status: StatusCurrent},
+		{ID: "w2", URL: "http://w2", Revision: 2, Status: StatusBehind},
+		{ID: "w3", URL: "http://w3", Revision: 2, Status: StatusRefused, RefusedRevision: 3, Reason: "DB_MAX_ROWS: must not be negative"},
+		{ID: "w4", URL: "http://w4", Revision: 1, Status: StatusBehind, RefusedRevision: 2, Reason: "database: cannot connect"},
+		{ID: "w5", URL: "http://w5", Revision: 0, Status: StatusBehind},
+		{ID: "w6", URL: "http://w6", Revision: 0, Status: StatusUnknown},
+		{ID: "w7", URL: "http://w7", Revision: 0, Status: StatusUnknown},
+	}, f.ProjectWorkers("shop", 3))
+	b, err := json.Marshal(f.ProjectWorkers("shop", 3)[2])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"w3","url":"http://w3","revision":2,"status":"refused","refused_revision":3,"reason":"DB_MAX_ROWS: must not be negative"}`, string(b))
+	b, err = json.Marshal(f.Workers()[0])
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "shop", "the workers list stays as it was")
+}

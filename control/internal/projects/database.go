@@ -86,12 +86,64 @@ func openProjectPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 
 // withDatabase returns a connection string like conn naming database name.
 // A URL keeps its user, password, host and parameters; a keyword/value string
-// gets a dbname that overrides any earlier one.
+// gets a dbname that overrides any earlier one. The platform pool's own
+// parameters (pool_max_conns and the other pool_* ones) are dropped: they
+// size control's pool, and a project's pool is sized by PROJECT_DB_MAX_CONNS
+// unless the project's own URL says otherwise.
 func withDatabase(conn, name string) string {
 	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		u.Path = "/" + name
 		u.RawPath = ""
+		q := u.Query()
+		for k := range q {
+			if isPoolParam(k) {
+				q.Del(k)
+			}
+		}
+		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return strings.TrimSpace(conn) + " dbname='" + name + "'"
+	return withoutPoolParams(conn) + " dbname='" + name + "'"
+}
+
+// isPoolParam reports whether a connection parameter configures pgxpool
+// rather than the connection.
+func isPoolParam(key string) bool { return strings.HasPrefix(key, "pool_") }
+
+// withoutPoolParams drops the pool_* pairs of a keyword/value connection
+// string; the others are kept as written (quoted values included).
+func withoutPoolParams(conn string) string {
+	var kept []string
+	s := strings.TrimSpace(conn)
+	for s != "" {
+		// One pair: key, optional spaces around '=', then a value that is
+		// either quoted (with backslash escapes) or runs to the next space.
+		end := strings.IndexByte(s, '=')
+		if end < 0 {
+			kept = append(kept, s)
+			break
+		}
+		key := strings.TrimSpace(s[:end])
+		i := end + 1
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		if i < len(s) && s[i] == '\'' {
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			i = min(i+1, len(s))
+		} else {
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+				i++
+			}
+		}
+		if !isPoolParam(key) {
+			kept = append(kept, strings.TrimSpace(s[:i]))
+		}
+		s = strings.TrimSpace(s[i:])
+	}
+	return strings.Join(kept, " ")
 }

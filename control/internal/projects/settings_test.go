@@ -72,8 +72,12 @@ func TestCheckRef(t *testing.T) {
 
 func TestWithDatabase(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, "postgres://u:p@h:5432/madbase_shop?sslmode=disable&pool_max_conns=4",
-		withDatabase("postgres://u:p@h:5432/platform?sslmode=disable&pool_max_conns=4", "madbase_shop"))
+	// The platform pool's pool_* parameters would size every project's
+	// pool over PROJECT_DB_MAX_CONNS: they are dropped, the others kept.
+	assert.Equal(t, "postgres://u:p@h:5432/madbase_shop?application_name=x&sslmode=disable",
+		withDatabase("postgres://u:p@h:5432/platform?sslmode=disable&pool_max_conns=40&application_name=x&pool_min_conns=2", "madbase_shop"))
 	assert.Equal(t, "postgresql://h/madbase_shop", withDatabase("postgresql://h", "madbase_shop"))
 	assert.Equal(t, "host=h user=u dbname=platform dbname='madbase_shop'", withDatabase("host=h user=u dbname=platform", "madbase_shop"))
+	assert.Equal(t, "host=h password='a b\\' c' sslmode=disable dbname='madbase_shop'",
+		withDatabase("host=h pool_max_conns=40 password='a b\\' c' pool_max_conn_lifetime = 1h sslmode=disable", "madbase_shop"))
 }

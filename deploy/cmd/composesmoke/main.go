@@ -119,13 +119,16 @@ func (s *smoke) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// .env as a user fills it in: the example with the two secrets set.
+	// .env as a user fills it in: the example with the two secrets set,
+	// and the PostgreSQL password and S3 key the binary refuses to run with.
 	s.dotenv = map[string]string{}
 	for k, v := range example.Values {
 		s.dotenv[k] = v
 	}
 	s.dotenv["JWT_SECRET"] = randomHex(32)
 	s.dotenv["ADMIN_PASSWORD"] = randomHex(16)
+	s.dotenv["POSTGRES_PASSWORD"] = randomHex(16)
+	s.dotenv["S3_SECRET_KEY"] = randomHex(20)
 	if s.compose, err = deploy.LoadCompose(filepath.Join(s.root, "docker-compose.yml"), s.dotenv); err != nil {
 		return err
 	}

@@ -29,6 +29,10 @@ type Options struct {
 	// safe for concurrent use (atomics).
 	InFlight func() int64
 	Draining func() bool
+	// Projects is read at every beat: what the worker runs of each created
+	// project it holds (bus.Heartbeat.Projects) and whether some were left
+	// out. Nil for a worker without created projects.
+	Projects func() (map[string]bus.ProjectRevision, bool)
 	// Interval between beats; default bus.HeartbeatInterval.
 	Interval time.Duration
 }
@@ -147,7 +151,7 @@ func (a *Announcer) unregister() {
 }
 
 func (a *Announcer) heartbeatLocked() bus.Heartbeat {
-	return bus.Heartbeat{
+	hb := bus.Heartbeat{
 		ID:        a.opts.ID,
 		URL:       a.opts.URL,
 		Version:   a.opts.Version,
@@ -156,6 +160,10 @@ func (a *Announcer) heartbeatLocked() bus.Heartbeat {
 		StartedAt: a.started,
 		SentAt:    time.Now().UTC(),
 	}
+	if a.opts.Projects != nil {
+		hb.Projects, hb.ProjectsTruncated = a.opts.Projects()
+	}
+	return hb
 }
 
 func (a *Announcer) beatLocked() {

@@ -152,3 +152,59 @@ func TestLeaveWithNATSDown(t *testing.T) {
 		t.Fatal("Leave waited for NATS")
 	}
 }
+
+// Beats carry what the worker runs of each project, read at every beat;
+// a worker without created projects says null.
+func TestAnnouncerCarriesProjects(t *testing.T) {
+	s := bustest.RunServer(t)
+	sub := bustest.Connect(t, s)
+	beats := make(chan *nats.Msg, 256)
+	_, err := sub.ChanSubscribe(bus.AllHeartbeats, beats)
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+
+	var revision atomic.Int64
+	revision.Store(2)
+	projects := func() (map[string]bus.ProjectRevision, bool) {
+		return map[string]bus.ProjectRevision{
+			"shop": {Revision: revision.Load()},
+			"blog": {Revision: 1, Refused: 2, Reason: "DB_MAX_ROWS: not a number"},
+		}, true
+	}
+	pub := bustest.Connect(t, s)
+	with := announce.New(announce.Options{Conn: pub, ID: "w-p", URL: "http://127.0.0.1:9", Projects: projects, Interval: 20 * time.Millisecond})
+	without := announce.New(announce.Options{Conn: pub, ID: "w-none", URL: "http://127.0.0.1:10"})
+	without.Beat()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- with.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	next := func(id string) (bus.Heartbeat, string) {
+		for {
+			select {
+			case m := <-beats:
+				var hb bus.Heartbeat
+				require.NoError(t, json.Unmarshal(m.Data, &hb))
+				if hb.ID == id {
+					return hb, string(m.Data)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("no beat of %s", id)
+			}
+		}
+	}
+	_, raw := next("w-none")
+	assert.Contains(t, raw, `"projects":null`)
+	hb, _ := next("w-p")
+	assert.Equal(t, map[string]bus.ProjectRevision{
+		"shop": {Revision: 2}, "blog": {Revision: 1, Refused: 2, Reason: "DB_MAX_ROWS: not a number"},
+	}, hb.Projects)
+	assert.True(t, hb.ProjectsTruncated)
+
+	revision.Store(3)
+	bustest.Eventually(t, 2*time.Second, func() bool {
+		hb, _ := next("w-p")
+		return hb.Projects["shop"].Revision == 3
+	}, "a later beat carries the new revision")
+}

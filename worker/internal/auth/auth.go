@@ -163,7 +163,7 @@ func newService(d app.Deps, opts Options) (*service, error) {
 	if opts.bcryptCost != 0 {
 		s.hasher.cost = opts.bcryptCost
 	}
-	s.limits, err = newLimiter(d.Config.RedisURL, log, reg)
+	s.limits, err = newLimiter(d.Config.RedisURL, d.Project, log, reg)
 	if err != nil {
 		return nil, err
 	}

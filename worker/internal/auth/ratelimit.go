@@ -21,6 +21,11 @@ import (
 // so every worker shares the counts, else (and while Redis fails) in this
 // process.
 type limiter struct {
+	// prefix starts every key: the default project's keys are
+	// "madbase:auth:rl:<bucket>:...", a created project's carry its ref,
+	// "madbase:auth:rl:project:<ref>:<bucket>:...", so each project counts
+	// its own events although the workers share one Redis.
+	prefix   string
 	redis    *redis.Client
 	mem      *memLimiter
 	now      func() time.Time
@@ -35,11 +40,14 @@ var incrScript = redis.NewScript(`local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`)
 
-func newLimiter(redisURL string, log *slog.Logger, reg prometheus.Registerer) (*limiter, error) {
+// newLimiter makes the limiter of project (its ref, "" for the default
+// project).
+func newLimiter(redisURL, project string, log *slog.Logger, reg prometheus.Registerer) (*limiter, error) {
 	l := &limiter{
-		mem: newMemLimiter(),
-		now: time.Now,
-		log: log,
+		prefix: rateLimitPrefix(project),
+		mem:    newMemLimiter(),
+		now:    time.Now,
+		log:    log,
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "madbase_worker_auth_rate_limited_total",
 			Help: "Auth requests refused by a rate limit, by limit.",
@@ -80,6 +88,14 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug("redis: " + fmt.Sprintf(format, v...))
 }
 
+// rateLimitPrefix is the start of project's keys.
+func rateLimitPrefix(project string) string {
+	if project == "" {
+		return "madbase:auth:rl:"
+	}
+	return "madbase:auth:rl:project:" + project + ":"
+}
+
 var errRedisURL = errors.New("REDIS_URL: not a redis:// or rediss:// URL")
 
 // allow counts one event for key in bucket and reports whether it is within
@@ -90,7 +106,7 @@ func (l *limiter) allow(ctx context.Context, bucket, key string, r config.Rate) 
 	}
 	now := l.now()
 	window := now.UnixNano() / int64(r.Per)
-	k := "madbase:auth:rl:" + bucket + ":" + hashKey(key) + ":" + strconv.FormatInt(int64(r.Per/time.Millisecond), 10) + ":" + strconv.FormatInt(window, 10)
+	k := l.prefix + bucket + ":" + hashKey(key) + ":" + strconv.FormatInt(int64(r.Per/time.Millisecond), 10) + ":" + strconv.FormatInt(window, 10)
 	var n int64
 	if l.redis != nil {
 		rctx, cancel := context.WithTimeout(ctx, time.Second)

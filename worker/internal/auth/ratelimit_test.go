@@ -6,6 +6,7 @@ import (
 	"github.com/madbase/madbase/shared/apitest"
 	"net"
 	"os/exec"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -58,7 +59,12 @@ func startRedis(t *testing.T) (url string, stop func()) {
 
 func newTestLimiter(t *testing.T, redisURL string, clock *testClock) *limiter {
 	t.Helper()
-	l, err := newLimiter(redisURL, testLogger(t), nil)
+	return newProjectLimiter(t, redisURL, "", clock)
+}
+
+func newProjectLimiter(t *testing.T, redisURL, project string, clock *testClock) *limiter {
+	t.Helper()
+	l, err := newLimiter(redisURL, project, testLogger(t), nil)
 	require.NoError(t, err)
 	l.now = clock.now
 	return l
@@ -107,6 +113,35 @@ func TestLimiterRedisSharedAndFallback(t *testing.T) {
 		a.allow(ctx, "otp", "x", rate)
 	}
 	assert.False(t, a.allow(ctx, "otp", "x", rate))
+}
+
+// TestLimiterCountsPerProject: workers share one Redis, and each project
+// counts its own events; the default project keeps its keys.
+func TestLimiterCountsPerProject(t *testing.T) {
+	t.Parallel()
+	url, _ := startRedis(t)
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	def := newTestLimiter(t, url, clock)
+	shop := newProjectLimiter(t, url, "shop", clock)
+	shopElsewhere := newProjectLimiter(t, url, "shop", clock) // on another worker
+	blog := newProjectLimiter(t, url, "blog", clock)
+	rate := config.Rate{N: 2, Per: time.Hour}
+	ctx := context.Background()
+	assert.True(t, shop.allow(ctx, "sign_in", "10.0.0.9", rate))
+	assert.True(t, shopElsewhere.allow(ctx, "sign_in", "10.0.0.9", rate))
+	assert.False(t, shop.allow(ctx, "sign_in", "10.0.0.9", rate), "a project's workers share its count")
+	assert.True(t, blog.allow(ctx, "sign_in", "10.0.0.9", rate), "another project counts apart")
+	assert.True(t, def.allow(ctx, "sign_in", "10.0.0.9", rate), "the default project counts apart")
+	assert.True(t, def.allow(ctx, "sign_in", "10.0.0.9", rate))
+	assert.False(t, def.allow(ctx, "sign_in", "10.0.0.9", rate))
+
+	keys, err := def.redis.Keys(ctx, "madbase:auth:rl:*").Result()
+	require.NoError(t, err)
+	sort.Strings(keys)
+	require.Len(t, keys, 3, "%v", keys)
+	assert.Regexp(t, `^madbase:auth:rl:project:blog:sign_in:[0-9a-f]{24}:3600000:\d+$`, keys[0])
+	assert.Regexp(t, `^madbase:auth:rl:project:shop:sign_in:[0-9a-f]{24}:3600000:\d+$`, keys[1])
+	assert.Regexp(t, `^madbase:auth:rl:sign_in:[0-9a-f]{24}:3600000:\d+$`, keys[2], "the default project's keys as before projects")
 }
 
 func TestRateLimitsOverHTTP(t *testing.T) {

@@ -104,6 +104,9 @@ func TestIdleProjectsClose(t *testing.T) {
 	require.Equal(t, 200, res.status, res.body)
 	require.JSONEq(t, `[{"owner":"alpha"}]`, res.body)
 	require.Contains(t, w.log.String(), `msg="projects: new configuration failed to build; the previous one keeps serving" component=projects project=alpha revision=2`)
+	running, _ := w.m.Projects()
+	require.Equal(t, int64(1), running["alpha"].Revision, "revision 1 serves")
+	require.Equal(t, int64(2), running["alpha"].Refused)
 }
 
 // TestNoJetStreamMeansNoProjects: on a NATS without JetStream, where

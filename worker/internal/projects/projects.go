@@ -34,6 +34,11 @@
 //
 // Rotation: a project's retiring JWT secret verifies beside the current one
 // until its retires_at (apikey.Retire, jwtauth.Verifier.WithRetiring).
+//
+// Observability: Dispatch counts every request under its project's label
+// (madbase_worker_project_*; see MaxProjectLabels), the open runtimes'
+// pools are exported the same way, and Projects tells the heartbeat which
+// revision of each project serves and which was refused, and why.
 package projects
 
 import (
@@ -42,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +102,9 @@ type Options struct {
 	Dev         bool
 	// Capabilities make a project's app, as the worker's.
 	Capabilities []app.Capability
+	// Registry takes the metrics labelled by project (requests, errors,
+	// database pools); nil keeps them unexported.
+	Registry prometheus.Registerer
 }
 
 // Manager holds the worker's created projects.
@@ -120,6 +129,7 @@ type Manager struct {
 	syncedOnce sync.Once
 	// cancelOwn ends BaseContext when the caller gave none.
 	cancelOwn context.CancelFunc
+	metrics   *metrics
 }
 
 // state is an immutable view of the projects, replaced on every change.
@@ -177,6 +187,12 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.Config.JWTSecret != "" {
 		m.defaultOpaque[0], m.defaultOpaque[1] = jwtauth.OpaqueKeys([]byte(o.Config.JWTSecret))
+	}
+	if m.metrics, err = newMetrics(o.Registry, m.defaultRef, newPoolCollector(m)); err != nil {
+		if cancelOwn != nil {
+			cancelOwn()
+		}
+		return nil, fmt.Errorf("projects: metrics: %w", err)
 	}
 	m.state.Store(&state{projects: map[string]*project{}, opaque: map[string]string{}})
 	return m, nil
@@ -305,6 +321,7 @@ func (m *Manager) markSynced(seen map[string]bool) {
 			} else {
 				m.log.Info("projects: project deleted", "project", ref)
 				p.retire()
+				m.metrics.release(ref)
 			}
 		}
 	}
@@ -350,6 +367,7 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 	if err != nil {
 		log.Error("projects: configuration not applied; the previous one stays", "error", err.Error())
 		if old != nil && old.id == pc.ID {
+			old.refuse(pc.Revision, err)
 			old.revision.Store(pc.Revision)
 			return
 		}
@@ -358,10 +376,12 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 		sp = nil
 	}
 	if old == nil || old.id != pc.ID {
-		p := &project{m: m, ref: ref, id: pc.ID}
+		p := &project{m: m, ref: ref, id: pc.ID, series: m.metrics.of(ref)}
 		p.revision.Store(pc.Revision)
 		if sp != nil {
 			p.spec.Store(sp)
+		} else {
+			p.refuse(pc.Revision, err)
 		}
 		projects := cloneMap(st.projects)
 		projects[ref] = p
@@ -378,6 +398,7 @@ func (m *Manager) apply(pc bus.ProjectConfig) {
 	defer old.revision.Store(pc.Revision)
 	if err := old.update(sp); err != nil {
 		log.Error("projects: new configuration failed to build; the previous one keeps serving", "error", err.Error())
+		old.refuse(pc.Revision, err)
 		return
 	}
 	log.Info("projects: configuration applied")
@@ -396,6 +417,7 @@ func (m *Manager) remove(ref string) {
 	projects := cloneMap(st.projects)
 	delete(projects, ref)
 	p.retire()
+	m.metrics.release(ref)
 	m.log.Info("projects: project deleted", "project", ref)
 	m.publish(projects, st.synced)
 }
@@ -442,6 +464,28 @@ func (m *Manager) Revision(ref string) int64 {
 	return 0
 }
 
+// Projects is what the worker runs of each project it holds, for its
+// heartbeat: at most bus.MaxHeartbeatProjects of them, the first refs in
+// order, and whether some were left out. The map is empty, not nil, while
+// the worker holds none.
+func (m *Manager) Projects() (map[string]bus.ProjectRevision, bool) {
+	projects := m.state.Load().projects
+	refs := make([]string, 0, len(projects))
+	for ref := range projects {
+		refs = append(refs, ref)
+	}
+	truncated := len(refs) > bus.MaxHeartbeatProjects
+	if truncated {
+		slices.Sort(refs)
+		refs = refs[:bus.MaxHeartbeatProjects]
+	}
+	out := make(map[string]bus.ProjectRevision, len(refs))
+	for _, ref := range refs {
+		out[ref] = projects[ref].running()
+	}
+	return out, truncated
+}
+
 // Active reports whether ref's runtime is open (its pool and app).
 func (m *Manager) Active(ref string) bool {
 	p := m.state.Load().projects[ref]
@@ -472,15 +516,23 @@ var (
 // project then verifies with its own secret, or an opaque key's owner. A
 // key of another project than the Host's is refused (401). Without
 // projects and PROJECT_DOMAIN it costs one atomic load.
+//
+// Every request is counted under its project's label (see
+// MaxProjectLabels); one refused before a project was chosen counts as
+// OtherProject.
 func (m *Manager) Dispatch(c *fiber.Ctx) error {
+	start := time.Now()
 	st := m.state.Load()
 	if st.quiet {
-		return c.Next()
+		err := c.Next()
+		return m.metrics.defaultProject.done(c, start, err)
 	}
-	return m.dispatch(c, st)
+	s, err := m.dispatch(c, st)
+	return s.done(c, start, err)
 }
 
-func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
+// dispatch answers c and says whose request it was.
+func (m *Manager) dispatch(c *fiber.Ctx, st *state) (*series, error) {
 	hostRef := m.hostRef(c)
 	keyRef := m.keyRef(st, c.Get("apikey"))
 	if keyRef == "" {
@@ -498,12 +550,12 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 	target := keyRef
 	if hostRef != "" {
 		if keyRef != "" && keyRef != hostRef {
-			return apierr.Unauthorized(errOtherProject)
+			return m.metrics.other, apierr.Unauthorized(errOtherProject)
 		}
 		target = hostRef
 	}
 	if target == "" || target == m.defaultRef {
-		return c.Next()
+		return m.metrics.defaultProject, c.Next()
 	}
 	p := st.projects[target]
 	if p == nil && !st.synced {
@@ -520,15 +572,15 @@ func (m *Manager) dispatch(c *fiber.Ctx, st *state) error {
 	if p == nil {
 		switch {
 		case !st.synced:
-			return apierr.Unavailable(errNotLoaded)
+			return m.metrics.other, apierr.Unavailable(errNotLoaded)
 		case hostRef != "":
-			return apierr.NotFound("no project " + target)
+			return m.metrics.other, apierr.NotFound("no project " + target)
 		}
 		// An unknown ref claim: the default project verifies the key
 		// with its own secret (and refuses what it did not sign).
-		return c.Next()
+		return m.metrics.defaultProject, c.Next()
 	}
-	return p.serve(c)
+	return p.series, p.serve(c)
 }
 
 // hostRef is the project the Host (or the edge's X-Forwarded-Host) names,
@@ -577,6 +629,8 @@ type project struct {
 	m   *Manager
 	ref string
 	id  string
+	// series count its requests.
+	series *series
 	// revision is the newest revision taken, applied or refused.
 	revision atomic.Int64
 	// spec is the configuration served; nil when none opened yet.
@@ -592,6 +646,49 @@ type project struct {
 	failedAt time.Time
 	// good is the last configuration a runtime was built from.
 	good *spec
+	// refused is the newest revision that could not be applied; nil when
+	// none was.
+	refused atomic.Pointer[refusal]
+}
+
+// refusal is a revision a project could not apply, and why.
+type refusal struct {
+	revision int64
+	reason   string
+}
+
+// refuse records that revision could not be applied because of err.
+func (p *project) refuse(revision int64, err error) {
+	p.refused.Store(&refusal{revision: revision, reason: refusalReason(err)})
+}
+
+// running is what the worker runs of the project for its heartbeat: the
+// revision serving (the open runtime's, else the configuration taken) and
+// the newest refused one when it is newer.
+func (p *project) running() bus.ProjectRevision {
+	var out bus.ProjectRevision
+	if rt := p.rt.Load(); rt != nil {
+		out.Revision = rt.spec.revision
+	} else if sp := p.spec.Load(); sp != nil {
+		out.Revision = sp.revision
+	}
+	if r := p.refused.Load(); r != nil && r.revision > out.Revision {
+		out.Refused, out.Reason = r.revision, r.reason
+	}
+	return out
+}
+
+// refusalReason is err as one line of at most bus.MaxRefusalReason bytes.
+// The errors of opening and building name what failed (a variable, the
+// database) and never hold a secret: secrets are unsealed after their
+// context is checked and never quoted, and pgx writes a URL's password as
+// xxxxx.
+func refusalReason(err error) string {
+	r := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	if len(r) > bus.MaxRefusalReason {
+		r = strings.ToValidUTF8(r[:bus.MaxRefusalReason-3], "") + "..."
+	}
+	return r
 }
 
 // serve answers c with the project's runtime, opening it first if needed.
@@ -644,11 +741,13 @@ func (p *project) runtime() (*runtime, error) {
 		// the project been open.
 		p.m.log.Error("projects: new configuration failed to build; the previous one keeps serving",
 			"project", p.ref, "revision", sp.revision, "error", err.Error())
+		p.refuse(sp.revision, err)
 		sp = p.good
 		rt, err = p.m.build(p.ref, sp)
 	}
 	if err != nil {
 		p.failed, p.failedAt = err, time.Now()
+		p.refuse(sp.revision, err)
 		p.m.log.Error("projects: cannot open the project", "project", p.ref, "error", err.Error())
 		return nil, unavailable.WithInternal(err)
 	}

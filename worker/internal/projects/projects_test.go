@@ -35,6 +35,8 @@ import (
 	"github.com/madbase/madbase/worker/migrations"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -181,6 +183,7 @@ type worker struct {
 	url string
 	m   *Manager
 	log *logBuffer
+	reg *prometheus.Registry
 }
 
 // logBuffer keeps a worker's log records, for tests of what it says.
@@ -212,7 +215,8 @@ func (f *fixture) startWorker() *worker {
 	}
 	log := slog.New(slog.NewTextHandler(out, nil))
 	caps := []app.Capability{auth.Register, rest.Register, storage.Register, realtime.Register}
-	m, err := New(Options{Config: f.cfg, NATS: f.nc, Log: log, BaseContext: ctx, Dev: true, Capabilities: caps})
+	reg := prometheus.NewRegistry()
+	m, err := New(Options{Config: f.cfg, NATS: f.nc, Log: log, BaseContext: ctx, Dev: true, Capabilities: caps, Registry: reg})
 	require.NoError(t, err)
 	pool := poolOf(t, f.cfg.DatabaseURL)
 	a := app.New(app.Options{
@@ -230,7 +234,7 @@ func (f *fixture) startWorker() *worker {
 		<-done
 		<-done
 	})
-	return &worker{url: "http://" + ln.Addr().String(), m: m, log: logs}
+	return &worker{url: "http://" + ln.Addr().String(), m: m, log: logs, reg: reg}
 }
 
 type reply struct {
@@ -284,6 +288,19 @@ func TestProjects(t *testing.T) {
 		r = w.do(t, "GET", "/rest/v1/items?select=owner", "", pub, nil)
 		require.Equal(t, 200, r.status, r.body)
 		require.JSONEq(t, `[{"owner":"alpha"}]`, r.body)
+	})
+
+	t.Run("metrics carry the project", func(t *testing.T) {
+		r := w.do(t, "GET", "/rest/v1/items", "", "", nil)
+		require.Equal(t, 401, r.status, r.body)
+		families := gather(t, w.reg)
+		require.GreaterOrEqual(t, families.value(t, "madbase_worker_project_requests_total", "project", "alpha", "class", "2xx"), 2.0)
+		require.Equal(t, 1.0, families.value(t, "madbase_worker_project_requests_total", "project", "beta", "class", "2xx"))
+		require.GreaterOrEqual(t, families.value(t, "madbase_worker_project_requests_total", "project", f.cfg.DefaultProjectRef, "class", "4xx"), 1.0,
+			"the default project's label is its ref")
+		require.GreaterOrEqual(t, families.value(t, "madbase_worker_project_request_duration_seconds", "project", "alpha"), 2.0)
+		require.Equal(t, float64(w.m.maxConns), families.value(t, "madbase_worker_project_db_pool_max_conns", "project", "alpha"))
+		require.GreaterOrEqual(t, families.value(t, "madbase_worker_project_db_pool_acquire_total", "project", "beta"), 1.0)
 	})
 
 	t.Run("a key of another project is 401", func(t *testing.T) {
@@ -470,6 +487,15 @@ func TestProjects(t *testing.T) {
 		logs := w.log.String()
 		require.Contains(t, logs, `msg="projects: new configuration failed to build; the previous one keeps serving" component=projects project=alpha revision=4`)
 		require.NotContains(t, logs, "pw-never-logged")
+		// The heartbeat says which revision serves and which was refused.
+		running, truncated := w.m.Projects()
+		require.False(t, truncated)
+		require.Equal(t, int64(3), running["alpha"].Revision)
+		require.Equal(t, int64(4), running["alpha"].Refused)
+		require.Contains(t, running["alpha"].Reason, "database:")
+		require.NotContains(t, running["alpha"].Reason, "pw-never-logged")
+		require.LessOrEqual(t, len(running["alpha"].Reason), bus.MaxRefusalReason)
+		require.Equal(t, bus.ProjectRevision{Revision: 1}, running["beta"])
 		invalid := *a
 		invalid.revision, invalid.settings = 5, map[string]string{"DB_MAX_ROWS": "-3"}
 		f.publish(&invalid)
@@ -478,9 +504,13 @@ func TestProjects(t *testing.T) {
 		require.Equal(t, 200, r.status, r.body)
 		require.JSONEq(t, `[{"id":1}]`, r.body)
 		require.Contains(t, w.log.String(), `msg="projects: configuration not applied; the previous one stays" component=projects project=alpha revision=5 error="DB_MAX_ROWS: must not be negative"`)
+		running, _ = w.m.Projects()
+		require.Equal(t, bus.ProjectRevision{Revision: 3, Refused: 5, Reason: "DB_MAX_ROWS: must not be negative"}, running["alpha"])
 		a.revision = 6
 		f.publish(a)
 		w.waitRevision(t, "alpha", 6)
+		running, _ = w.m.Projects()
+		require.Equal(t, bus.ProjectRevision{Revision: 6}, running["alpha"], "a newer revision that applies clears the refusal")
 	})
 
 	t.Run("a rotated-out key verifies until it retires", func(t *testing.T) {
@@ -535,4 +565,48 @@ func TestProjects(t *testing.T) {
 		r = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonB, nil)
 		require.Equal(t, 401, r.status, r.body)
 	})
+}
+
+// families are gathered metrics by name.
+type families map[string]*dto.MetricFamily
+
+func gather(t *testing.T, reg *prometheus.Registry) families {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := families{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+// value is the value of the metric name with the given labels (a
+// histogram's count); the test fails when there is none.
+func (f families) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mf := f[name]
+	require.NotNil(t, mf, "no metric %s", name)
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no %s with %v", name, labels)
+	return 0
 }
