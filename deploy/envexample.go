@@ -26,7 +26,7 @@ var ComposeOnly = []config.Var{
 
 // Groups of .env.example, by variable name.
 var (
-	requiredVars = []string{"JWT_SECRET", "ADMIN_PASSWORD"}
+	requiredVars = []string{"JWT_SECRET", "ADMIN_PASSWORD", "POSTGRES_PASSWORD", "S3_SECRET_KEY"}
 	// storageActive are set in .env.example: compose hands them to both
 	// minio and the workers.
 	storageActive = map[string]bool{"S3_ACCESS_KEY": true, "S3_SECRET_KEY": true, "S3_BUCKET": true, "S3_REGION": true}
@@ -40,6 +40,16 @@ var (
 	}
 	devVars = map[string]bool{"MADBASE_DATA_DIR": true, "MADBASE_WORKERS": true, "POSTGRES_BIN_DIR": true}
 )
+
+// composeOnly finds a variable of ComposeOnly by name.
+func composeOnly(name string) (config.Var, bool) {
+	for _, v := range ComposeOnly {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return config.Var{}, false
+}
 
 func isStorage(name string) bool {
 	return strings.HasPrefix(name, "S3_") || strings.HasPrefix(name, "STORAGE_")
@@ -55,7 +65,7 @@ func EnvExample(vars []config.Var) string {
 	}
 	var b strings.Builder
 	b.WriteString(`# MadBase configuration for docker compose: cp .env.example .env, then set
-# the two required values. Every MadBase service reads this file (env_file),
+# the four required values. Every MadBase service reads this file (env_file),
 # so any variable below can be set here; a line starting with "# NAME=" shows
 # the default and stays unset. Generated from the code's list of variables by
 # ` + "`go run ./deploy/cmd/envexample > .env.example`" + `; docs/configuration.md
@@ -77,26 +87,35 @@ func EnvExample(vars []config.Var) string {
 	for _, name := range requiredVars {
 		v, ok := byName[name]
 		if !ok {
+			v, ok = composeOnly(name)
+		}
+		if !ok {
 			continue
 		}
-		value := ExampleAdminPassword
-		if name == "JWT_SECRET" {
+		var value string
+		switch name {
+		case "JWT_SECRET":
 			value = ExampleJWTSecret
 			v.Desc += " Make one with `openssl rand -hex 32` (or `madbase keys --new-secret`)."
+		case "ADMIN_PASSWORD":
+			value = ExampleAdminPassword
+		case "POSTGRES_PASSWORD":
+			value = config.ExamplePostgresPassword
+		case "S3_SECRET_KEY":
+			value = config.ExampleS3SecretKey
+			v.Desc += " It is also minio's root password in docker-compose.yml."
 		}
 		entry(v, value, true)
 	}
 
 	section("Storage (docker-compose.yml uses the s3 backend against its minio service)")
 	for _, v := range vars {
-		if isStorage(v.Name) && !topologyVars[v.Name] {
+		if isStorage(v.Name) && !topologyVars[v.Name] && !slicesContains(requiredVars, v.Name) {
 			entry(v, v.Default, storageActive[v.Name])
 		}
 	}
-	// minio's root credentials are these S3 keys; give them local values.
-	out := b.String()
-	out = strings.Replace(out, "\nS3_ACCESS_KEY=\n", "\nS3_ACCESS_KEY=madbase\n", 1)
-	out = strings.Replace(out, "\nS3_SECRET_KEY=\n", "\nS3_SECRET_KEY=madbase-minio-secret\n", 1)
+	// minio's root user is S3_ACCESS_KEY; give it a local value.
+	out := strings.Replace(b.String(), "\nS3_ACCESS_KEY=\n", "\nS3_ACCESS_KEY=madbase\n", 1)
 	b.Reset()
 	b.WriteString(out)
 
@@ -124,7 +143,9 @@ func EnvExample(vars []config.Var) string {
 
 	section("docker compose only (read by docker-compose*.yml, not by MadBase)")
 	for _, v := range ComposeOnly {
-		entry(v, v.Default, false)
+		if !slicesContains(requiredVars, v.Name) {
+			entry(v, v.Default, false)
+		}
 	}
 	return strings.TrimRight(b.String(), "\n") + "\n"
 }
