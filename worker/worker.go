@@ -21,7 +21,7 @@ import (
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/madbase/madbase/shared/scaffold"
 	"github.com/madbase/madbase/worker/internal/announce"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/auth"
 	"github.com/madbase/madbase/worker/internal/projects"
 	"github.com/madbase/madbase/worker/internal/realtime"
@@ -34,16 +34,16 @@ import (
 const Tier = "worker"
 
 // Capability registers one API surface on the worker's router; see
-// app.Capability. Exported so callers can add their own (tests add test-only
+// api.Capability. Exported so callers can add their own (tests add test-only
 // routes through Options.Capabilities).
-type Capability = app.Capability
+type Capability = api.Capability
 
-// Deps is what a capability is built from; see app.Deps.
-type Deps = app.Deps
+// Deps is what a capability is built from; see api.Deps.
+type Deps = api.Deps
 
 // capabilities are the worker's API surfaces, registered in this order. A
 // capability package joins with one line here (it cannot be listed in
-// internal/app, which its Register imports for Deps).
+// internal/api, which its Register imports for Deps).
 var capabilities = []Capability{
 	auth.Register,
 	rest.Register,
@@ -184,11 +184,11 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 		}
 		dispatch = pm.Dispatch
 	}
-	a := app.New(app.Options{
+	a := api.New(api.Options{
 		ID:      cfg.InstanceID,
 		Version: opts.Version,
 		Metrics: httpMetrics,
-		Deps: app.Deps{
+		Deps: api.Deps{
 			Log: base.Log, DB: pool, Config: cfg, NATS: base.NATS, Registry: base.Registry, BaseContext: baseCtx, Dev: opts.Dev,
 		},
 		Capabilities: caps,
@@ -211,7 +211,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 // server is the HTTP actor. Its interrupt is the first half of the shutdown
 // sequence, which must run in order around the HTTP server.
 type server struct {
-	app        *app.App
+	app        *api.App
 	ann        *announce.Announcer
 	ln         *trackingListener
 	log        *slog.Logger

@@ -24,8 +24,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,7 +50,7 @@ type service struct {
 	now    func() time.Time
 }
 
-// Options tune a service beyond app.Deps, for tests.
+// Options tune a service beyond api.Deps, for tests.
 type Options struct {
 	// Now replaces the clock.
 	Now func() time.Time
@@ -63,12 +63,12 @@ type Options struct {
 }
 
 // Register mounts /auth/v1 on r.
-func Register(r fiber.Router, d app.Deps) {
+func Register(r fiber.Router, d api.Deps) {
 	RegisterWith(r, d, Options{})
 }
 
 // RegisterWith is Register with test options.
-func RegisterWith(r fiber.Router, d app.Deps, opts Options) {
+func RegisterWith(r fiber.Router, d api.Deps, opts Options) {
 	s, err := newService(d, opts)
 	g := r.Group("/auth/v1")
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *service) routes(g fiber.Router) {
 	s.mfaRoutes(g)
 }
 
-func newService(d app.Deps, opts Options) (*service, error) {
+func newService(d api.Deps, opts Options) (*service, error) {
 	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -10,7 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stretchr/testify/assert"
@@ -161,8 +161,8 @@ func TestDatabaseUnreachable(t *testing.T) {
 // still answers in auth-js's error shape, never fiber's default.
 func TestBadConfigurationAnswersInAuthShape(t *testing.T) {
 	t.Parallel()
-	a := app.New(app.Options{ID: "w1", Deps: app.Deps{Log: testLogger(t), Registry: prometheus.NewRegistry()},
-		Capabilities: []app.Capability{Register}}) // no JWT_SECRET
+	a := api.New(api.Options{ID: "w1", Deps: api.Deps{Log: testLogger(t), Registry: prometheus.NewRegistry()},
+		Capabilities: []api.Capability{Register}}) // no JWT_SECRET
 	api := apitest.NewFiber(t, a.Fiber, testSecret)
 	apitest.Run(t, api, []apitest.Scenario{
 		{Name: "settings", URL: "/auth/v1/settings", Headers: map[string]string{APIVersionHeader: "2024-01-01"},

@@ -17,7 +17,7 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	authmig "github.com/madbase/madbase/worker/migrations/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -88,7 +88,7 @@ func (c *testClock) advance(d time.Duration) {
 
 // env is one auth API on its own database.
 type env struct {
-	app *app.App
+	app *api.App
 	// api sends requests the way auth-js does (see newAPI) and holds
 	// the project's keys, made with testSecret.
 	api   *apitest.Env
@@ -157,12 +157,12 @@ func newEnvOpts(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 		e.bcryptCost = 0
 	}
 	reg := prometheus.NewRegistry()
-	e.app = app.New(app.Options{
+	e.app = api.New(api.Options{
 		ID: "w1",
-		Deps: app.Deps{
+		Deps: api.Deps{
 			Log: log, DB: pool, Config: cfg, Registry: reg, Dev: dev,
 		},
-		Capabilities: []app.Capability{func(r fiber.Router, d app.Deps) {
+		Capabilities: []api.Capability{func(r fiber.Router, d api.Deps) {
 			opts := Options{Now: e.clock.now, bcryptCost: e.bcryptCost}
 			if mailer != nil {
 				opts.Mailer = mailer
@@ -178,7 +178,7 @@ func newEnvOpts(t *testing.T, pool *pgxpool.Pool, dev bool, vars map[string]stri
 // the anon key as apikey and bearer (a request's own headers replace them,
 // "" removes them), the 2024-01-01 API version, the edge's forwarding
 // headers, and auth-js's content type on JSON bodies.
-func newAPI(t *testing.T, a *app.App) *apitest.Env {
+func newAPI(t *testing.T, a *api.App) *apitest.Env {
 	t.Helper()
 	api := apitest.NewFiber(t, a.Fiber, testSecret)
 	api.Prefix = "/auth/v1"

@@ -18,7 +18,7 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	authmig "github.com/madbase/madbase/worker/migrations/auth"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -40,10 +40,10 @@ func newEnvSMS(t *testing.T, vars map[string]string, sms SMSSender) *env {
 	require.NoError(t, cfg.Auth.Validate(true))
 	e := &env{pool: dbtest.New(t, platform.Source, authmig.Source), clock: &testClock{t: time.Now()},
 		bcryptCost: bcrypt.MinCost, mail: &captureMailer{}}
-	e.app = app.New(app.Options{
+	e.app = api.New(api.Options{
 		ID:   "w1",
-		Deps: app.Deps{Log: testLogger(t), DB: e.pool, Config: cfg, Registry: prometheus.NewRegistry(), Dev: true},
-		Capabilities: []app.Capability{func(r fiber.Router, d app.Deps) {
+		Deps: api.Deps{Log: testLogger(t), DB: e.pool, Config: cfg, Registry: prometheus.NewRegistry(), Dev: true},
+		Capabilities: []api.Capability{func(r fiber.Router, d api.Deps) {
 			RegisterWith(r, d, Options{Now: e.clock.now, bcryptCost: e.bcryptCost, Mailer: e.mail, SMS: sms})
 		}},
 	})

@@ -11,7 +11,7 @@ import (
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/secretbox"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -30,11 +30,11 @@ func TestQuietDispatchAllocatesNothing(t *testing.T) {
 	require.NoError(t, err)
 	m.markSynced(map[string]bool{})
 
-	hello := func(r fiber.Router, _ app.Deps) {
+	hello := func(r fiber.Router, _ api.Deps) {
 		r.Get("/rest/v1/items", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	}
 	allocs := func(dispatch fiber.Handler) float64 {
-		a := app.New(app.Options{Capabilities: []app.Capability{hello}, Dispatch: dispatch})
+		a := api.New(api.Options{Capabilities: []api.Capability{hello}, Dispatch: dispatch})
 		h := a.Fiber.Handler()
 		var ctx fasthttp.RequestCtx
 		ctx.Request.SetRequestURI("/rest/v1/items")

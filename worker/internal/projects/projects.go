@@ -18,7 +18,7 @@
 // Runtimes: a project's runtime is its database pool (PROJECT_DB_MAX_CONNS
 // connections unless its URL says pool_max_conns), a NATS connection of its
 // own and a fiber app with the worker's capabilities on the project's deps
-// (app.NewProject). It is built on the project's first request and closed
+// (api.NewProject). It is built on the project's first request and closed
 // after PROJECT_IDLE_TIMEOUT without requests nor realtime sockets. In it,
 // realtime's subjects carry the ref instead of the default project's token,
 // and its WAL reader starts with the first channel join; storage keeps the
@@ -61,8 +61,8 @@ import (
 	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,7 +101,7 @@ type Options struct {
 	BaseContext context.Context
 	Dev         bool
 	// Capabilities make a project's app, as the worker's.
-	Capabilities []app.Capability
+	Capabilities []api.Capability
 	// Registry takes the metrics labelled by project (requests, errors,
 	// database pools); nil keeps them unexported.
 	Registry prometheus.Registerer

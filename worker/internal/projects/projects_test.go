@@ -27,7 +27,7 @@ import (
 	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/auth"
 	"github.com/madbase/madbase/worker/internal/realtime"
 	"github.com/madbase/madbase/worker/internal/rest"
@@ -214,13 +214,13 @@ func (f *fixture) startWorker() *worker {
 		out = io.MultiWriter(logs, os.Stderr)
 	}
 	log := slog.New(slog.NewTextHandler(out, nil))
-	caps := []app.Capability{auth.Register, rest.Register, storage.Register, realtime.Register}
+	caps := []api.Capability{auth.Register, rest.Register, storage.Register, realtime.Register}
 	reg := prometheus.NewRegistry()
 	m, err := New(Options{Config: f.cfg, NATS: f.nc, Log: log, BaseContext: ctx, Dev: true, Capabilities: caps, Registry: reg})
 	require.NoError(t, err)
 	pool := poolOf(t, f.cfg.DatabaseURL)
-	a := app.New(app.Options{
-		Deps:         app.Deps{Log: log, DB: pool, Config: f.cfg, NATS: f.nc, BaseContext: ctx, Dev: true},
+	a := api.New(api.Options{
+		Deps:         api.Deps{Log: log, DB: pool, Config: f.cfg, NATS: f.nc, BaseContext: ctx, Dev: true},
 		Capabilities: caps, Dispatch: m.Dispatch,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,8 +10,8 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/shared/jwtauth"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -111,7 +111,7 @@ func (m *Manager) build(ref string, sp *spec) (*runtime, error) {
 	base, cancelBase := context.WithCancel(m.o.BaseContext)
 	reg := prometheus.NewRegistry()
 	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, cancel: cancelBase, closed: make(chan struct{})}
-	f := app.NewProject(app.Deps{
+	f := api.NewProject(api.Deps{
 		Log: log, DB: pool, Config: sp.cfg, NATS: nc, Registry: reg, BaseContext: base, Dev: m.o.Dev, Project: ref,
 		Background: &rt.background,
 	}, m.o.Capabilities)

@@ -26,8 +26,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -173,7 +173,7 @@ func New(o Options) *Service {
 func (s *Service) Wait() { s.bg.Wait() }
 
 // Register mounts /realtime/v1 on the worker.
-func Register(r fiber.Router, deps app.Deps) {
+func Register(r fiber.Router, deps api.Deps) {
 	s := New(Options{
 		Config: deps.Config.Realtime, JWTSecret: deps.Config.JWTSecret, Pool: deps.DB, NATS: deps.NATS,
 		Log: deps.Log, BaseContext: deps.BaseContext, WorkerID: deps.Config.InstanceID, Registry: deps.Registry,

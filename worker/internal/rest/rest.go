@@ -32,8 +32,8 @@ import (
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 )
 
 // localAnon is the fiber Locals key saying the request runs as anon, which
@@ -55,7 +55,7 @@ type Handler struct {
 
 // Register mounts /rest/v1 and starts the schema cache, which lives until
 // deps.BaseContext is cancelled.
-func Register(r fiber.Router, deps app.Deps) {
+func Register(r fiber.Router, deps api.Deps) {
 	h := New(deps.Config.Rest, deps.Config.JWTSecret, deps.DB, deps.Log)
 	if deps.BaseContext != nil {
 		h.base = deps.BaseContext

@@ -16,7 +16,7 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	migstorage "github.com/madbase/madbase/worker/migrations/storage"
 	"github.com/stretchr/testify/require"
 )
@@ -85,7 +85,7 @@ func newEnvWith(t *testing.T, be Backend, mutate ...func(*Options)) *env {
 
 // newUnserved builds the handler and the worker's app around it, for the
 // caller to serve.
-func newUnserved(t *testing.T, be Backend, mutate ...func(*Options)) (*env, *app.App) {
+func newUnserved(t *testing.T, be Backend, mutate ...func(*Options)) (*env, *api.App) {
 	t.Helper()
 	pool := dbtest.New(t, platform.Source, migstorage.Source)
 	opts := Options{JWTSecret: testSecret, Pool: pool, Backend: be, MaxBodyBytes: 64 << 20}
@@ -93,8 +93,8 @@ func newUnserved(t *testing.T, be Backend, mutate ...func(*Options)) (*env, *app
 		m(&opts)
 	}
 	h := New(opts)
-	a := app.New(app.Options{Deps: app.Deps{Config: config.Worker{MaxBodyBytes: opts.MaxBodyBytes}},
-		Capabilities: []app.Capability{func(r fiber.Router, _ app.Deps) { h.Mount(r) }}})
+	a := api.New(api.Options{Deps: api.Deps{Config: config.Worker{MaxBodyBytes: opts.MaxBodyBytes}},
+		Capabilities: []api.Capability{func(r fiber.Router, _ api.Deps) { h.Mount(r) }}})
 	return &env{pool: pool, h: h, backend: be}, a
 }
 

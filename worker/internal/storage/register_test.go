@@ -11,7 +11,7 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
 	"github.com/madbase/madbase/shared/db/platform"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	migstorage "github.com/madbase/madbase/worker/migrations/storage"
 	"github.com/stretchr/testify/assert"
 )
@@ -28,7 +28,7 @@ func TestRegisterS3(t *testing.T) {
 	t.Cleanup(cancel)
 	cfg := config.Worker{JWTSecret: testSecret, MaxBodyBytes: 1 << 30, Storage: config.Storage{
 		Backend: "s3", S3Endpoint: srv.URL, S3Region: "us-east-1", S3Bucket: "fresh", S3AccessKey: "k", S3SecretKey: "s"}}
-	a := app.New(app.Options{Deps: app.Deps{Config: cfg, DB: pool, BaseContext: base}, Capabilities: []app.Capability{Register}})
+	a := api.New(api.Options{Deps: api.Deps{Config: cfg, DB: pool, BaseContext: base}, Capabilities: []api.Capability{Register}})
 	e := apitest.NewListener(t, a.Fiber, testSecret)
 	e.Prefix = "/storage/v1"
 	e.Headers = as(e.Service)

@@ -35,8 +35,8 @@ import (
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/madbase/madbase/worker/internal/app"
 )
 
 // requestTimeout bounds the database work of one request (not its bytes).
@@ -72,7 +72,7 @@ type Options struct {
 // Register mounts /storage/v1 with the configured backend and starts the
 // orphan cleaner. Without a database or a usable backend the routes answer
 // 500s (logged) rather than stopping the worker.
-func Register(r fiber.Router, deps app.Deps) {
+func Register(r fiber.Router, deps api.Deps) {
 	log := deps.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -1,7 +1,7 @@
-// Package withdb_test runs whole workers against a real PostgreSQL. It is
+// Package integration_test runs whole workers against a real PostgreSQL. It is
 // apart from the worker package's own tests because dbtest.Main and goleak
 // each want to own TestMain.
-package withdb_test
+package integration_test
 
 import (
 	"context"

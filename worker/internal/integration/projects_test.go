@@ -1,4 +1,4 @@
-package withdb_test
+package integration_test
 
 import (
 	"context"

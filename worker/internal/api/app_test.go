@@ -1,4 +1,4 @@
-package app_test
+package api_test
 
 import (
 	"encoding/json"
@@ -11,20 +11,20 @@ import (
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/logging"
 	"github.com/madbase/madbase/shared/metrics"
-	"github.com/madbase/madbase/worker/internal/app"
+	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func newApp(t *testing.T, caps ...app.Capability) *app.App {
+func newApp(t *testing.T, caps ...api.Capability) *api.App {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	return app.New(app.Options{
+	return api.New(api.Options{
 		ID:      "w1",
 		Version: "v9",
 		Metrics: metrics.NewHTTP(reg, "worker"),
-		Deps: app.Deps{
+		Deps: api.Deps{
 			Log:      logging.Discard(),
 			Config:   config.Worker{MaxBodyBytes: 1 << 40},
 			Registry: reg,
@@ -36,8 +36,8 @@ func newApp(t *testing.T, caps ...app.Capability) *app.App {
 func TestAppScenarios(t *testing.T) {
 	t.Parallel()
 	var seenInFlight int64
-	var a *app.App
-	probe := func(r fiber.Router, d app.Deps) {
+	var a *api.App
+	probe := func(r fiber.Router, d api.Deps) {
 		assert.NotNil(t, d.Log)
 		r.Get("/probe", func(c *fiber.Ctx) error {
 			seenInFlight = a.InFlight()

@@ -1,8 +1,8 @@
-// Package app builds the worker's fiber app: the shared middleware from
+// Package api builds the worker's HTTP API, a fiber app: the shared middleware from
 // shared/httpserver, the in-flight counter the heartbeat reports, /health,
 // /metrics, and the API capabilities (auth, rest, storage, realtime), each
 // registered through one Capability hook.
-package app
+package api
 
 import (
 	"context"
