@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/db"
-	"github.com/madbase/madbase/shared/httpserver"
 )
 
 // errExtra is what storage's renderer reads from apierr.Error.Extra. The
@@ -166,22 +165,17 @@ func dbError(err error, conflict *apierr.Error) error {
 // status, anything else as a generic 500 whose cause is logged with the
 // request id.
 func errorsMiddleware(log *slog.Logger) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		err := c.Next()
-		if err == nil {
-			return nil
-		}
-		e := toError(err)
-		if e.Internal != nil || e.Status >= 500 {
-			lvl := slog.LevelWarn
+	return apierr.Surface{
+		ToError:    func(_ *fiber.Ctx, err error) *apierr.Error { return toError(err) },
+		Render:     render,
+		LogMessage: "storage request failed",
+		Level: func(e *apierr.Error) slog.Level {
 			if e.Status >= 500 && e.Status != 499 {
-				lvl = slog.LevelError
+				return slog.LevelError
 			}
-			log.Log(c.UserContext(), lvl, "storage request failed", "request_id", httpserver.RequestID(c),
-				"status", e.Status, "code", e.Code, "error", e.Cause())
-		}
-		return render(c, e)
-	}
+			return slog.LevelWarn
+		},
+	}.Middleware(log)
 }
 
 // toError maps any error a handler returned to a storage error, one that
