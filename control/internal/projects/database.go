@@ -36,12 +36,54 @@ func (s *Store) createDatabase(ctx context.Context, name string) (string, error)
 }
 
 // dropDatabase drops a database control created, ending its sessions.
+// FORCE ends ordinary sessions, but a WAL sender streaming the database's
+// logical replication slot (realtime's reader) makes DROP DATABASE refuse,
+// and a worker's reader comes back within a second when ended: so each
+// attempt ends the WAL senders of the database and drops its slots first,
+// and an attempt that loses the race to a returning reader is repeated.
 func (s *Store) dropDatabase(ctx context.Context, name string) error {
-	_, err := s.pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	if err != nil {
-		return &DatabaseError{Message: "dropping the project's database failed", Cause: err}
+	var err error
+	for attempt := 0; attempt < dropAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return &DatabaseError{Message: "dropping the project's database failed", Cause: ctx.Err()}
+			case <-time.After(dropRetryPause):
+			}
+		}
+		if err = s.endReplication(ctx, name); err != nil {
+			continue
+		}
+		_, err = s.pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		if err == nil {
+			return nil
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != objectInUse {
+			break
+		}
 	}
-	return nil
+	return &DatabaseError{Message: "dropping the project's database failed", Cause: err}
+}
+
+// Attempts of dropDatabase against a replication reader that comes back.
+const (
+	// objectInUse is SQLSTATE 55006, DROP DATABASE's answer while a slot is
+	// being read.
+	objectInUse    = "55006"
+	dropAttempts   = 10
+	dropRetryPause = 100 * time.Millisecond
+)
+
+// endReplication ends the WAL senders streaming the database's replication
+// slots and drops the slots.
+func (s *Store) endReplication(ctx context.Context, name string) error {
+	const slots = `from pg_catalog.pg_replication_slots where database = $1`
+	if _, err := s.pool.Exec(ctx, `select pg_catalog.pg_terminate_backend(active_pid, 5000) `+slots+` and active_pid is not null`, name); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `select pg_catalog.pg_drop_replication_slot(slot_name) `+slots+` and not active`, name)
+	return err
 }
 
 // migrate applies the store's migrations to a project's database.
