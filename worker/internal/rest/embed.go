@@ -138,6 +138,9 @@ func (p *planner) embed(n *node, it *selectItem) error {
 	} else if err := p.selectInto(child, it.Children); err != nil {
 		return err
 	}
+	if child.hasAgg && e.spread && !rel.ToOne() {
+		return newErr(400, codeNotImplemented, "Aggregates are not implemented for one-to-many or many-to-many spreads.")
+	}
 	e.node = child
 	e.lateral = p.b.alias("e")
 	n.embeds = append(n.embeds, e)
