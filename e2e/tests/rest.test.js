@@ -466,3 +466,52 @@ test('rpc as PostgREST chooses and calls it: overloads, not-found wording, count
   assert.equal(keyless.status, 401, 'API_KEY_REQUIRED defaults to true');
   assert.equal((await keyless.json()).code, 'PGRST302');
 });
+
+test('embedding as PostgREST disambiguates: views, self references, duplicate names, to-one computed relationships', async () => {
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `
+    create view rest_authors_v as select id, name from rest_authors;
+    create table rest_staff (id int primary key, name text not null, boss_id int references rest_staff(id));
+    insert into rest_staff values (1, 'Boss', null), (2, 'Mid', 1), (3, 'Low', 2);
+    create function rest_first_book(rest_authors) returns setof rest_books rows 1 language sql stable as
+      $$ select * from rest_books where author_id = $1.id order by id limit 1 $$;
+    create function rest_last_book(rest_authors) returns rest_books language sql stable as
+      $$ select * from rest_books where author_id = $1.id order by id desc limit 1 $$;`]);
+  // Both workers must see them (requests alternate between them).
+  const deadline = Date.now() + 10000;
+  let hits = 0;
+  while (hits < 4 && Date.now() < deadline) {
+    const { data, error } = await anon.from('rest_staff').select('name, boss:boss_id(name), reports:rest_staff!boss_id(name)').eq('id', 2);
+    if (error === null) {
+      assert.deepEqual(data, [{ name: 'Mid', boss: { name: 'Boss' }, reports: [{ name: 'Low' }] }]);
+      hits++;
+    } else {
+      assert.ok(['PGRST205', 'PGRST200'].includes(error.code), JSON.stringify(error));
+      hits = 0;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.equal(hits, 4, 'rest_staff never became visible on every worker');
+
+  assert.deepEqual(ok(await anon.from('rest_staff').select('name, rest_staff(name)').eq('id', 3)), [{ name: 'Low', rest_staff: [] }]);
+  // A view over rest_authors does not make the key's column or constraint ambiguous.
+  assert.deepEqual(ok(await anon.from('rest_books').select('title, author_id(name), rest_books_editor_id_fkey(name)').eq('id', 3)),
+    [{ title: 'Invisible Cities', author_id: { name: 'Italo' }, rest_books_editor_id_fkey: { name: 'Ursula' } }]);
+
+  let res = await anon.from('rest_books').select('a:rest_authors!author_id(name), a:rest_authors!editor_id(name)');
+  assert.equal(res.status, 400);
+  assert.equal(res.error.code, '42712');
+  res = await anon.from('rest_books').select('rest_authors!no_such_key(name)');
+  assert.equal(res.status, 400);
+  assert.equal(res.error.code, 'PGRST200');
+  res = await anon.from('rest_books').select('no_such_column.sum()');
+  assert.equal(res.error.code, 'PGRST123', 'aggregates are off by default, refused before the column is looked up');
+
+  const data = ok(await anon.from('rest_authors').select('name, rest_first_book(id), rest_last_book(id)').in('id', [1, 2]).order('id'));
+  assert.deepEqual(data, [
+    { name: 'Ursula', rest_first_book: { id: 1 }, rest_last_book: { id: 2 } },
+    { name: 'Italo', rest_first_book: { id: 3 }, rest_last_book: { id: 4 } },
+  ]);
+  const none = ok(await anon.from('rest_authors').select('rest_first_book(id), rest_last_book(id)').eq('name', 'Nobody'));
+  assert.deepEqual(none, [{ rest_first_book: null, rest_last_book: null }]);
+});

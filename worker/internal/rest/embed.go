@@ -8,41 +8,20 @@ import (
 // Embedding: resolving rel(…) to a relationship and rendering it as a
 // lateral join (docs/api/rest.md §3).
 
+// sqlstateDuplicateAlias is PostgreSQL's duplicate_alias: one select
+// embedding two resources under the same name.
+const sqlstateDuplicateAlias = "42712"
+
 // findRel resolves an embed name (and hint) from table t (docs/api/rest.md §3).
 func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
 	var cands []*Relationship
 	for _, r := range t.Rels {
-		switch {
-		case r.Kind == ComputedRel:
-			if r.Func.Name == name {
-				cands = append(cands, r)
-			}
-		case r.To.Name == name, r.Kind != ManyToMany && r.Constraint == name:
-			cands = append(cands, r)
-		case (r.Kind == ManyToOne || r.Kind == OneToOne) && len(r.FromCols) == 1 && r.FromCols[0] == name && r.Kind != OneToMany:
+		if relNamed(r, name, hint) {
 			cands = append(cands, r)
 		}
 	}
-	if hint != "" {
-		best, bestRank := []*Relationship(nil), 99
-		for _, r := range cands {
-			rank := 99
-			switch {
-			case r.Constraint == hint && r.Kind != ManyToMany, r.Kind == ManyToMany && (r.Junction.Name == hint || r.Constraint == hint || r.JConstraint == hint):
-				rank = 1
-			case r.Kind != ManyToMany && r.Kind != ComputedRel && contains(r.FromCols, hint):
-				rank = 2
-			case r.Kind != ManyToMany && r.Kind != ComputedRel && contains(r.ToCols, hint):
-				rank = 3
-			}
-			switch {
-			case rank < bestRank:
-				best, bestRank = []*Relationship{r}, rank
-			case rank == bestRank && rank < 99:
-				best = append(best, r)
-			}
-		}
-		cands = best
+	if hint != "" && len(cands) > 1 {
+		cands = bestHinted(cands, hint)
 	}
 	switch len(cands) {
 	case 1:
@@ -70,6 +49,60 @@ func (p *planner) findRel(t *Table, name, hint string) (*Relationship, error) {
 		WithHint(fmt.Sprintf("Try changing '%s' to one of the following: %s. Find the desired relationship in the 'details' key.", name, strings.Join(opts, ", ")))
 }
 
+// relNamed reports whether an embed "name!hint" names r. A constraint or
+// a foreign key column names a relationship to a table only, so views
+// over a table do not make it ambiguous. One foreign key of a table on
+// itself gives two relationships: the table's name (with a hint naming
+// the key's column or constraint) is the children, the key's column the
+// parent.
+func relNamed(r *Relationship, name, hint string) bool {
+	if r.Kind == ComputedRel {
+		return r.Func.Name == name
+	}
+	if r.From == r.To && (r.Kind == ManyToOne || r.Kind == OneToMany) {
+		if hint == "" {
+			return r.Kind == OneToMany && name == r.To.Name || r.Kind == ManyToOne && single(r.FromCols, name)
+		}
+		return r.Kind == OneToMany && name == r.To.Name && (single(r.ToCols, hint) || r.Constraint == hint)
+	}
+	if hint == "" {
+		return name == r.To.Name || !r.To.IsView() && r.Kind != ManyToMany &&
+			(r.Constraint == name || r.Kind != OneToMany && single(r.FromCols, name))
+	}
+	if name != r.To.Name {
+		return false
+	}
+	if r.Kind == ManyToMany {
+		return r.Junction.Name == hint || r.Constraint == hint || r.JConstraint == hint
+	}
+	return r.Constraint == hint || single(r.FromCols, hint) || single(r.ToCols, hint)
+}
+
+// bestHinted keeps, of the relationships a hint names, those it names
+// best: by constraint or junction, then by a column of the embedding
+// table, then by a column of the embedded one.
+func bestHinted(cands []*Relationship, hint string) []*Relationship {
+	best, bestRank := []*Relationship(nil), 99
+	for _, r := range cands {
+		rank := 3
+		switch {
+		case r.Kind == ComputedRel, r.Constraint == hint, r.Kind == ManyToMany:
+			rank = 1
+		case single(r.FromCols, hint):
+			rank = 2
+		}
+		switch {
+		case rank < bestRank:
+			best, bestRank = []*Relationship{r}, rank
+		case rank == bestRank:
+			best = append(best, r)
+		}
+	}
+	return best
+}
+
+func single(cols []string, name string) bool { return len(cols) == 1 && cols[0] == name }
+
 func contains(xs []string, s string) bool {
 	for _, x := range xs {
 		if x == s {
@@ -88,6 +121,9 @@ func (p *planner) embed(n *node, it *selectItem) error {
 		return err
 	}
 	e := newEmbed(rel, it)
+	if prev := p.embedByName(n, e.name); prev != nil && !prev.spread && !e.spread {
+		return newErr(400, sqlstateDuplicateAlias, fmt.Sprintf("table name \"%s\" specified more than once", e.name))
+	}
 	path := e.name
 	if n.path != "" {
 		path = n.path + "." + e.name
@@ -101,6 +137,9 @@ func (p *planner) embed(n *node, it *selectItem) error {
 		e.countOnly = true
 	} else if err := p.selectInto(child, it.Children); err != nil {
 		return err
+	}
+	if child.hasAgg && e.spread && !rel.ToOne() {
+		return newErr(400, codeNotImplemented, "Aggregates are not implemented for one-to-many or many-to-many spreads.")
 	}
 	e.node = child
 	e.lateral = p.b.alias("e")
@@ -149,6 +188,11 @@ func (p *planner) joinChild(n, child *node, rel *Relationship, name string) erro
 			return newErr(400, codeNoRelationship, fmt.Sprintf("Could not find a relationship between '%s' and '%s' in the schema cache", n.table.Name, name))
 		}
 		child.from = fmt.Sprintf("%s(%s) AS %s", rel.Func.QName(), p.rowExpr(n), quoteIdent(child.alias))
+		if !rel.Func.RetSet {
+			// A function of one row that found none gives a row of
+			// nulls: the embed is null, not an object of nulls.
+			child.where = append(child.where, "NOT ("+quoteIdent(child.alias)+" IS NULL)")
+		}
 	}
 	return nil
 }
@@ -167,6 +211,7 @@ func legacyCount(it *selectItem, rel *Relationship) bool {
 // its columns into n's.
 func (n *node) selectEmbed(e *embed) {
 	child, rel := e.node, e.rel
+	e.sel = len(n.selects)
 	switch {
 	case e.spread && rel.ToOne():
 		n.selects = append(n.selects, quoteIdent(e.lateral)+".*")
@@ -183,6 +228,35 @@ func (n *node) selectEmbed(e *embed) {
 	default:
 		n.selects = append(n.selects, fmt.Sprintf("coalesce(%s, '[]'::json) AS %s", col(e.lateral, "pgrst_body"), quoteIdent(e.key)))
 		n.keys = append(n.keys, e.key)
+	}
+}
+
+// groupEmbeds makes n's embeds groupable next to aggregates: json has no
+// equality, so a body is grouped by as text and selected back as json;
+// the columns of a to-one spread are grouped by themselves.
+func (n *node) groupEmbeds() {
+	for _, e := range n.embeds {
+		switch {
+		case e.spread && e.rel.ToOne():
+			for _, k := range e.node.keys {
+				n.groupBy = append(n.groupBy, col(e.lateral, k))
+			}
+		case e.spread:
+			for i, k := range e.node.keys {
+				text := col(e.lateral, k) + "::text"
+				n.groupBy = append(n.groupBy, text)
+				n.selects[e.sel+i] = fmt.Sprintf("coalesce(CAST(%s AS json), '[]'::json) AS %s", text, quoteIdent(k))
+			}
+		case e.key == "":
+		case e.rel.ToOne():
+			text := col(e.lateral, "pgrst_body") + "::text"
+			n.groupBy = append(n.groupBy, text)
+			n.selects[e.sel] = fmt.Sprintf("CAST(%s AS json) AS %s", text, quoteIdent(e.key))
+		default:
+			text := col(e.lateral, "pgrst_body") + "::text"
+			n.groupBy = append(n.groupBy, text)
+			n.selects[e.sel] = fmt.Sprintf("coalesce(CAST(%s AS json), '[]'::json) AS %s", text, quoteIdent(e.key))
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ func TestEmbedding(t *testing.T) {
 			WantJSON: `[{"name":"Ursula","profiles":{"website":"https://ursula.example"}},{"name":"Italo","profiles":null}]`},
 		{Name: "one-to-one reverse", URL: "/rest/v1/profiles?select=website,authors(name)", WantStatus: 200,
 			WantJSON: `[{"website":"https://ursula.example","authors":{"name":"Ursula"}}]`},
-		{Name: "self reference with hints", URL: "/rest/v1/employees?select=name,manager:employees!manager_id(name)&id=eq.3", WantStatus: 200,
+		{Name: "self reference by fk column", URL: "/rest/v1/employees?select=name,manager:manager_id(name)&id=eq.3", WantStatus: 200,
 			WantJSON: `[{"name":"Low","manager":{"name":"Mid"}}]`},
 		{Name: "nested embeds", URL: "/rest/v1/book_genres?select=books(title,author:authors!author_id(name,profiles(website)))&book_id=eq.1&genre_id=eq.1", WantStatus: 200,
 			WantJSON: `[{"books":{"title":"The Dispossessed","author":{"name":"Ursula","profiles":{"website":"https://ursula.example"}}}}]`},

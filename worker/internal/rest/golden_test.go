@@ -49,6 +49,7 @@ var goldenCases = []goldenCase{
 	{name: "embed_legacy_count", url: "/rest/v1/authors?select=name,books!author_id(count)"},
 	{name: "order_by_embed", url: "/rest/v1/books?select=id,authors!author_id(name)&order=authors(name).desc"},
 	{name: "computed_field", url: "/rest/v1/books?select=id,full_title"},
+	{name: "embed_self_parent_children", url: "/rest/v1/employees?select=name,boss:manager_id(name),reports:employees!manager_id(name)"},
 	{name: "insert_object", method: "POST", url: "/rest/v1/genres", body: `{"id":90,"name":"x"}`},
 	{name: "insert_bulk_columns_representation", method: "POST", url: `/rest/v1/authors?columns="name","country"&select=id,name`,
 		headers: map[string]string{"Prefer": "return=representation"}, body: `[{"name":"a","country":"FR"},{"name":"b"}]`},

@@ -42,6 +42,8 @@ type embed struct {
 	countOnly bool
 	node      *node
 	lateral   string
+	// sel is the index of the embed's first select in its parent's.
+	sel int
 	// forCount: the count query needs this lateral (inner, or filtered on).
 	forCount bool
 }
@@ -140,6 +142,22 @@ func (p *planner) selectInto(n *node, items []*selectItem) error {
 			n.keys = append(n.keys, it.key())
 			n.hasAgg = true
 		case itemField:
+			if embeddedCount(n, it) {
+				if !p.aggregates {
+					return aggregatesOff()
+				}
+				// rel(count): the number of related rows, as count() would
+				// give, when the relation has no column "count".
+				n.selects = append(n.selects, "pg_catalog.count(*) AS "+quoteIdent(it.key()))
+				n.keys = append(n.keys, it.key())
+				n.hasAgg = true
+				continue
+			}
+			if it.Agg != "" && !p.aggregates {
+				// As PostgREST: the plan refuses the aggregate before
+				// the column is looked up.
+				return aggregatesOff()
+			}
 			expr, c, err := p.field(n, it.Name)
 			if err != nil {
 				return err
@@ -170,17 +188,25 @@ func (p *planner) selectInto(n *node, items []*selectItem) error {
 		}
 	}
 	if n.hasAgg {
-		// Embeds cannot be grouped by (json has no equality); plain
-		// columns next to aggregates are.
-		for _, e := range n.embeds {
-			if e.key != "" || e.spread {
-				return newErr(400, codeNotImplemented, "Aggregates next to embedded resources are not supported")
-			}
-		}
+		n.groupEmbeds()
 	} else {
 		n.groupBy = nil
 	}
 	return nil
+}
+
+// embeddedCount reports a bare "count" inside an embed whose relation has
+// no such column or computed field: the aggregate, not a column.
+func embeddedCount(n *node, it *selectItem) bool {
+	if n.path == "" || it.Name != "count" || len(it.JSON) > 0 || it.Cast != "" || it.Agg != "" || n.table.Column("count") != nil {
+		return false
+	}
+	for _, f := range n.table.Computed {
+		if f.Name == "count" {
+			return false
+		}
+	}
+	return true
 }
 
 func aggregatesOff() error {

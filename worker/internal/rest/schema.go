@@ -136,7 +136,8 @@ func (r *Relationship) ToOne() bool {
 	case ManyToOne, OneToOne:
 		return true
 	case ComputedRel:
-		return !r.Func.RetSet
+		// SETOF t ROWS 1 declares at most one row, as PostgREST reads it.
+		return !r.Func.RetSet || r.Func.Rows == 1
 	}
 	return false
 }
@@ -147,6 +148,9 @@ type Function struct {
 	Comment      string
 	Args         []Arg
 	RetSet       bool
+	// Rows is pg_proc.prorows, the rows a set-returning function is
+	// declared to return (ROWS n).
+	Rows float64
 	// RetType is the result type as SQL; RetTable is set when the result is
 	// a row type (a table's, a composite type's, or OUT/TABLE columns).
 	RetType   string

@@ -61,7 +61,7 @@ select p.oid::int8, n.nspname::text, p.proname::text, coalesce(obj_description(p
   array(select ` + typeName("x") + ` from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality u(x, o) order by o),
   array(select coalesce(bt.typname, t.typname)::text from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality u(x, o)
         join pg_type t on t.oid = u.x left join pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype order by o),
-  ` + typeName("p.prorettype") + `, p.prorettype::int8, rt.typtype::text, rt.typrelid::int8, rn.nspname::text, rt.typname::text
+  ` + typeName("p.prorettype") + `, p.prorettype::int8, rt.typtype::text, rt.typrelid::int8, rn.nspname::text, rt.typname::text, p.prorows::float8
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -233,6 +233,7 @@ type procRow struct {
 	argnames, argmodes, argtypes, argbases   []string
 	argoids                                  []int64
 	rettypeID, retrelID                      int64
+	rows                                     float64
 }
 
 func (l *catalogLoader) loadFunctions(ctx context.Context) error {
@@ -240,7 +241,7 @@ func (l *catalogLoader) loadFunctions(ctx context.Context) error {
 	var r procRow
 	_, err := pgx.ForEachRow(rows, []any{&r.oid, &r.schema, &r.name, &r.comment, &r.retset, &r.volatile, &r.nargs, &r.ndefaults,
 		&r.argnames, &r.argmodes, &r.argoids, &r.argtypes, &r.argbases, &r.rtyp, &r.rettypeID, &r.rtyptype, &r.retrelID,
-		&r.rschema, &r.rname}, func() error {
+		&r.rschema, &r.rname, &r.rows}, func() error {
 		if f := r.function(l.byOID); f != nil {
 			l.s.funcs[qname{r.schema, r.name}] = append(l.s.funcs[qname{r.schema, r.name}], f)
 		}
@@ -253,7 +254,7 @@ func (l *catalogLoader) loadFunctions(ctx context.Context) error {
 // it (SETOF record without OUT parameters needs a column definition list;
 // a row type outside the exposed schemas has no table to shape it).
 func (r *procRow) function(byOID map[int64]*Table) *Function {
-	f := &Function{Schema: r.schema, Name: r.name, Comment: r.comment, RetSet: r.retset, Volatile: r.volatile[0], RetType: r.rtyp,
+	f := &Function{Schema: r.schema, Name: r.name, Comment: r.comment, RetSet: r.retset, Rows: r.rows, Volatile: r.volatile[0], RetType: r.rtyp,
 		retTypeID: uint32(r.rettypeID), retRelID: uint32(r.retrelID), retSchema: r.rschema, retName: r.rname}
 	var outCols []*Column
 	f.Args, outCols = r.args()
