@@ -102,7 +102,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	case group == metrics.GroupAdmin:
 		p.forward(ctx, rid, nil, true)
 	case group == metrics.GroupOther || group == metrics.GroupHealth || group == metrics.GroupMetrics:
-		p.fail(ctx, rid, apierr.NotFound(NoRouteMessage(ctx.Method(), ctx.URI().PathOriginal())))
+		p.fail(ctx, rid, apierr.NotFound(NoRouteMessage(ctx.URI().PathOriginal())))
 	default:
 		if isWebSocket(ctx) {
 			p.websocket(ctx, rid, origin)
@@ -149,9 +149,11 @@ func LogRequest(log *slog.Logger, level slog.Level, rid string, method, path []b
 }
 
 // NoRouteMessage is the message of the edge's 404 for a path it routes
-// nowhere; control's own 404 says the same.
-func NoRouteMessage(method, path []byte) string {
-	return "no route for " + string(method) + " " + string(path)
+// nowhere: the path as the client sent it, without its query string.
+// Control's own 404 says the same, so a client reads one shape and one
+// wording whichever tier answered.
+func NoRouteMessage(path []byte) string {
+	return "no route for " + string(path)
 }
 
 // fail answers with the default JSON error shape. 5xx carry the request id.
