@@ -15,10 +15,10 @@ import (
 // TestRequestLog: with EDGE_REQUEST_LOG, each request is one info line
 // with its method, path, status, duration, worker and request id, and never
 // its query string nor a key or token; off (the default), no line at info.
-// Three requests on one connection: one the event loops serve, a 404 and a
-// 502 the goroutine server serves. The 502's warning comes after the lines
-// of the first two, which are written before the connection's next request
-// is read.
+// Requests on one connection: one the event loops serve, then a 404, a
+// /health (logged at debug only) and a 502 the goroutine server serves. The
+// 502's warning comes after the lines of the others, which are written
+// before the connection's next request is read.
 func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	const secret = "SECRET"
@@ -32,10 +32,20 @@ func TestRequestLog(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			// Control is away: /admin answers 502 and logs a warning.
+			// Control hangs up on every request: /admin answers 502 and
+			// logs a warning.
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
-			require.NoError(t, ln.Close())
+			t.Cleanup(func() { _ = ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					_ = c.Close()
+				}
+			}()
 			e := startEdge(t, append(c.opts, withEnv("LOG_LEVEL", "info"), withEnv("CONTROL_UPSTREAM_URL", "http://"+ln.Addr().String()))...)
 			e.addWorker("w1", echoHandler())
 			e.waitWorkers(1)
@@ -51,10 +61,13 @@ func TestRequestLog(t *testing.T) {
 			require.Equal(t, 200, resp.StatusCode)
 			resp, _ = rc.do("GET", request("GET", "/nope?apikey="+secret+"-query-key", "", "X-Request-Id: rlog-404"))
 			require.Equal(t, 404, resp.StatusCode)
+			resp, _ = rc.do("GET", request("GET", "/health", "", "X-Request-Id: rlog-health"))
+			require.Equal(t, 200, resp.StatusCode)
 			resp, _ = rc.do("GET", request("GET", "/admin/v1/workers", "", "X-Request-Id: rlog-end"))
 			require.Equal(t, 502, resp.StatusCode)
 
 			lines := map[string]map[string]any{}
+			var seen []string
 			warned := false
 			timeout := time.After(waitLong)
 			for !warned || (c.on && lines["rlog-end"] == nil) {
@@ -63,6 +76,7 @@ func TestRequestLog(t *testing.T) {
 					assert.NotContains(t, string(m.Data), secret, "a log record holds a key or token")
 					rec, attrs, err := bus.ParseLogRecord(m.Data)
 					require.NoError(t, err)
+					seen = append(seen, string(m.Data))
 					switch rec.Msg {
 					case "proxy error":
 						warned = warned || rec.RequestID == "rlog-end"
@@ -72,13 +86,14 @@ func TestRequestLog(t *testing.T) {
 						assert.Equal(t, "INFO", rec.Level)
 					}
 				case <-timeout:
-					t.Fatalf("no warning for rlog-end; request lines: %v", lines)
+					t.Fatalf("no warning or no request line for rlog-end; records: %v", seen)
 				}
 			}
 			if !c.on {
 				assert.Empty(t, lines, "EDGE_REQUEST_LOG is off")
 				return
 			}
+			assert.Nil(t, lines["rlog-health"], "/health is logged at debug only")
 			for rid, want := range map[string]map[string]any{
 				"rlog-api": {"method": "GET", "path": "/rest/v1/items", "status": float64(200), "worker": "w1"},
 				"rlog-404": {"method": "GET", "path": "/nope", "status": float64(404), "worker": ""},

@@ -117,7 +117,11 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	if m := p.cfg.Metrics; m != nil {
 		m.HTTP.Observe(group, ctx.Response.StatusCode(), time.Since(start))
 	}
-	if level := p.RequestLogLevel(); p.cfg.Log.Enabled(context.Background(), level) {
+	level := p.RequestLogLevel()
+	if group == metrics.GroupHealth || group == metrics.GroupMetrics {
+		level = slog.LevelDebug // probes and scrapes would drown the requests
+	}
+	if p.cfg.Log.Enabled(context.Background(), level) {
 		LogRequest(p.cfg.Log, level, rid, ctx.Method(), ctx.URI().PathOriginal(), ctx.Response.StatusCode(),
 			ctx.Response.Header.Peek(fw.HeaderWorker), time.Since(start))
 	}
