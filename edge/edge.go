@@ -20,6 +20,7 @@ import (
 	"github.com/madbase/madbase/edge/internal/eventloop"
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
+	"github.com/madbase/madbase/edge/internal/projects"
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/madbase/madbase/shared/config"
@@ -128,6 +129,8 @@ func build(cfg config.Edge, base *scaffold.Base, opts Options) *edge {
 		ControlIdempotent: controlIdem,
 		ControlAddr:       controlAddr,
 		AllowedOrigins:    cfg.AllowedOrigins,
+		ProjectDomain:     cfg.ProjectDomain,
+		RequestLog:        cfg.RequestLog,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		TrustForwarded:    cfg.TrustForwarded,
 		HeaderTimeout:     cfg.HeaderTimeout,
@@ -200,6 +203,9 @@ func (e *edge) run(ctx context.Context) error {
 	})
 	g.Add(func(context.Context) error { return discovery.Run(busCtx, e.base.NATS, e.workers, e.log) })
 	g.Add(func(context.Context) error { return e.workers.RunProber(busCtx, time.Second, time.Second) })
+	g.Add(func(context.Context) error {
+		return projects.New(e.base.NATS, e.log, e.cfg.DefaultProjectRef, e.proxy.Policy().SetProjectOrigins).Run(busCtx)
+	})
 	return g.Run(ctx)
 }
 

@@ -45,6 +45,11 @@ type Edge struct {
 	EventLoops         int           `env:"EDGE_EVENT_LOOPS" default:"0" desc:"Epoll event loops that serve plain API requests, on Linux (0: half the CPUs, at least one, leaving the rest to the kernel's network work and the processes beside the edge; on a machine of its own, the CPU count serves the most; -1 turns them off and a goroutine per connection serves everything). WebSockets, /admin, /health and unusual requests are always served by goroutines."`
 	HeaderTimeout      time.Duration `env:"EDGE_HEADER_TIMEOUT" default:"10s" desc:"Time a client has to send a request's head (request line and headers), counted from the connection's opening for its first request and from the first byte for the next ones; a slower client's connection is closed (408). 0 turns the limit off."`
 	MaxConnsPerIP      int           `env:"EDGE_MAX_CONNS_PER_IP" default:"1000" desc:"Open connections the edge accepts from one client address; more are refused (429) and closed. Behind a balancer that connects from one address, raise it or set 0 (off)."`
+	// ProjectDomain is the worker's PROJECT_DOMAIN: the edge reads a
+	// request's project from its Host the same way, for the project's CORS
+	// origins.
+	ProjectDomain string `env:"PROJECT_DOMAIN" desc:"Domain under which projects are reached as <ref>.<PROJECT_DOMAIN> (Host header); unset, a request picks its project by its key alone."`
+	RequestLog    bool   `env:"EDGE_REQUEST_LOG" default:"false" desc:"Log one line per request at info level: method, path without its query string, status, duration, worker and request id (never headers, keys or tokens); /health and /metrics only at debug. Off, every line is written at debug level only."`
 }
 
 // Worker configures an API worker.

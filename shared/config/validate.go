@@ -73,6 +73,7 @@ func (c *Edge) Validate(requireNATS bool) error {
 	if c.HeaderTimeout < 0 {
 		errs = append(errs, errors.New("EDGE_HEADER_TIMEOUT: must be 0 (off) or positive"))
 	}
+	errs = append(errs, checkProjectDomain(c.ProjectDomain))
 	if c.MaxConnsPerIP < 0 {
 		errs = append(errs, fmt.Errorf("EDGE_MAX_CONNS_PER_IP: must be 0 (off) or a count, not %d", c.MaxConnsPerIP))
 	}
@@ -243,6 +244,18 @@ func checkHTTPURL(name, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s: not an http(s) URL: %q", name, raw)
+	}
+	return nil
+}
+
+// checkProjectDomain checks PROJECT_DOMAIN as the edge reads it (a worker
+// checks it the same way).
+func checkProjectDomain(d string) error {
+	if d == "" {
+		return nil
+	}
+	if u, err := url.Parse("http://x." + d); err != nil || u.Hostname() != "x."+d || strings.Contains(d, ":") {
+		return fmt.Errorf("PROJECT_DOMAIN: not a domain name: %q", d)
 	}
 	return nil
 }

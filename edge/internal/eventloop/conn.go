@@ -59,12 +59,18 @@ type clientConn struct {
 	state     connState
 
 	// The exchange in flight.
-	method     []byte
-	group      string
-	start      int64
-	rid        []byte
-	origin     []byte
-	cors       bool
+	method []byte
+	group  string
+	start  int64
+	rid    []byte
+	origin []byte
+	// cors is the CORS of the request's project when it allows origin,
+	// else nil.
+	cors *fw.CORS
+	// path is the request's path without its query string, kept for the
+	// request's log line when one is written (logged).
+	path       []byte
+	logged     bool
 	isHead     bool
 	idempotent bool
 	// replayable says the request may go to another worker when its

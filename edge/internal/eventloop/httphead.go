@@ -43,6 +43,7 @@ type requestHead struct {
 	contentLength int64
 	host          []byte
 	origin        []byte
+	apikey        []byte
 	requestID     []byte
 	forwardedFor  []byte
 	forwardedProt []byte
@@ -195,6 +196,8 @@ func parseRequestHead(b []byte, h *requestHead) headStatus {
 			return headOther // outside the subset
 		case fw.Origin:
 			h.origin = value
+		case fw.Apikey:
+			h.apikey = value
 		case fw.Connection:
 			closeConn, upgrade, other := fw.ConnectionOptions(value)
 			if upgrade || other {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -52,6 +53,8 @@ type Loops struct {
 	// no bound); limit counts connections per client address.
 	headerTimeout int64
 	limit         *connlimit.PerAddr
+	// logLevel is the level of the line logged per request.
+	logLevel slog.Level
 
 	// addrs caches each upstream's resolved address (*pool.Upstream ->
 	// netip.AddrPort); a name is resolved off the loops.
@@ -99,6 +102,7 @@ func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Lo
 		idleTimeout:   int64(idleTimeout),
 		headerTimeout: int64(p.Config().HeaderTimeout),
 		limit:         p.ConnLimit(),
+		logLevel:      p.RequestLogLevel(),
 	}
 	if t := ls.cfg.Transport; t != nil {
 		ls.connectTimeout, ls.responseTimeout = int64(t.ConnectTimeout), int64(t.ResponseTimeout)

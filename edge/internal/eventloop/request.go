@@ -4,6 +4,7 @@ package eventloop
 
 import (
 	"bytes"
+	"context"
 	"syscall"
 
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
@@ -89,7 +90,15 @@ func (c *clientConn) begin() bool {
 	}
 	c.origin = append(c.origin[:0], h.origin...)
 	c.method = append(c.method[:0], h.method...)
-	c.cors = len(h.origin) > 0 && ls.pol.CORS.Allowed(h.origin)
+	c.cors = nil
+	if len(h.origin) > 0 {
+		if cors := ls.pol.CORSFor(ls.pol.ForwardedHost(h.forwardedHost, h.host), h.apikey); cors.Allowed(h.origin) {
+			c.cors = cors
+		}
+	}
+	if c.logged = ls.cfg.Log.Enabled(context.Background(), ls.logLevel); c.logged {
+		c.path = append(c.path[:0], path...)
+	}
 	c.isHead = string(h.method) == "HEAD"
 	c.bodyLeft = max(h.contentLength, 0)
 	c.idempotent = c.bodyLeft == 0 && (c.isHead || string(h.method) == "GET")

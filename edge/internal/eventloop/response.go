@@ -3,14 +3,13 @@
 package eventloop
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"strconv"
 	"syscall"
 	"time"
 
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
+	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/apierr"
 	"github.com/valyala/fasthttp"
 )
@@ -96,8 +95,8 @@ func (c *clientConn) fail(e *apierr.Error) {
 // appendTrailingHeaders appends what the edge adds to every answer, and
 // the blank line.
 func (c *clientConn) appendTrailingHeaders(b []byte) []byte {
-	if c.cors {
-		c.ls().pol.CORS.ActualHeaders(c.origin, func(name string, value []byte, _ bool) {
+	if c.cors != nil {
+		c.cors.ActualHeaders(c.origin, func(name string, value []byte, _ bool) {
 			b = appendHeader(b, []byte(name), value)
 		})
 	}
@@ -195,7 +194,7 @@ func (c *clientConn) startResponse() {
 	b = append(b, "\r\n"...)
 	for i := 0; i < h.n; i++ {
 		l := &h.lines[i]
-		if l.drop || (c.cors && l.cors) {
+		if l.drop || (c.cors != nil && l.cors) {
 			continue
 		}
 		b = appendHeader(b, l.name, l.value)
@@ -318,13 +317,12 @@ func (c *clientConn) finish() {
 	if m := ls.cfg.Metrics; m != nil {
 		m.HTTP.Observe(c.group, c.status, time.Duration(c.lp.now-c.start))
 	}
-	if ls.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
-		worker := ""
+	if c.logged {
+		var worker []byte
 		if c.upstream != nil {
-			worker = c.upstream.ID
+			worker = []byte(c.upstream.ID)
 		}
-		ls.cfg.Log.Debug("request", "component", "proxy", "request_id", string(c.rid), "method", string(c.method),
-			"path", c.group, "status", c.status, "worker", worker, "duration_ms", float64(c.lp.now-c.start)/1e6)
+		proxy.LogRequest(ls.cfg.Log, ls.logLevel, string(c.rid), c.method, c.path, c.status, worker, time.Duration(c.lp.now-c.start))
 	}
 	if uc := c.up; uc != nil {
 		c.up = nil

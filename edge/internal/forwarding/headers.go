@@ -48,6 +48,7 @@ const (
 	ACAllowOrigin
 	ACAllowCredentials
 	ACExposeHeaders
+	Apikey
 	numKnown
 )
 
@@ -105,6 +106,9 @@ var rules = [numKnown]rule{
 	ACAllowOrigin:      {"access-control-allow-origin", Pass, CORSHeader},
 	ACAllowCredentials: {"access-control-allow-credentials", Pass, CORSHeader},
 	ACExposeHeaders:    {"access-control-expose-headers", Pass, CORSHeader},
+	// A request's key names its project when its Host does not (the
+	// project's CORS origins).
+	Apikey: {"apikey", Pass, Pass},
 }
 
 // maxNameLen is the longest name in the table.

@@ -16,7 +16,7 @@ func TestLookupFindsEveryNameInAnyCase(t *testing.T) {
 		}
 	}
 	for _, other := range []string{"", "t", "tf", "Te-X", "Origin-X", "Trailers", "Keep-Alivx", "X-Forwarded-Fox",
-		"Proxy-Authorizatio", "content-type", "apikey", "authorization", strings.Repeat("x", 100), "connectio\xc3"} {
+		"Proxy-Authorizatio", "content-type", "apikeys", "authorization", strings.Repeat("x", 100), "connectio\xc3"} {
 		assert.Equal(t, Unknown, Lookup([]byte(other)), other)
 	}
 }
@@ -71,7 +71,7 @@ func TestConnectionOptions(t *testing.T) {
 
 func TestForwardedValues(t *testing.T) {
 	for _, trust := range []bool{false, true} {
-		p := NewPolicy(trust, nil)
+		p := NewPolicy(trust, nil, "")
 		assert.Equal(t, "6.6.6.6, 10.0.0.1", string(AppendForwardedFor(nil, []byte("6.6.6.6"), []byte("10.0.0.1"))))
 		assert.Equal(t, "10.0.0.1", string(AppendForwardedFor(nil, nil, []byte("10.0.0.1"))))
 		assert.Equal(t, "http", string(p.ForwardedProto(nil, false)))
@@ -90,7 +90,7 @@ func TestForwardedValues(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
-	p := NewPolicy(false, nil)
+	p := NewPolicy(false, nil, "")
 	a, b := string(p.IDs.Append(nil)), string(p.IDs.Append(nil))
 	assert.NotEqual(t, a, b)
 	assert.True(t, ValidRequestID([]byte(a)))

@@ -16,13 +16,21 @@ type Policy struct {
 	// sits in front). Otherwise anyone could make the workers build links
 	// to a host of their choosing.
 	TrustForwarded bool
-	CORS           CORS
-	IDs            RequestIDs
+	// CORS is the edge's ALLOWED_ORIGINS: the default project's, and any
+	// project's that sets none (see CORSFor).
+	CORS CORS
+	IDs  RequestIDs
+	// domain is "." + PROJECT_DOMAIN, "" when unset.
+	domain string
+	// projects is the CORS of the created projects that set
+	// ALLOWED_ORIGINS; nil when none does.
+	projects atomic.Pointer[projectCORS]
 }
 
-// NewPolicy makes the policy for these settings.
-func NewPolicy(trustForwarded bool, allowedOrigins []string) *Policy {
-	p := &Policy{TrustForwarded: trustForwarded, CORS: NewCORS(allowedOrigins)}
+// NewPolicy makes the policy for these settings; projectDomain is
+// PROJECT_DOMAIN.
+func NewPolicy(trustForwarded bool, allowedOrigins []string, projectDomain string) *Policy {
+	p := &Policy{TrustForwarded: trustForwarded, CORS: NewCORS(allowedOrigins), domain: domainSuffix(projectDomain)}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	p.IDs.prefix = hex.EncodeToString(b[:]) + "-"
@@ -138,9 +146,26 @@ func NewCORS(origins []string) CORS {
 	return c
 }
 
+// maxOrigin is the longest origin Allowed lowers without allocating.
+const maxOrigin = 256
+
 // Allowed reports whether an answer to origin carries CORS headers.
 func (c *CORS) Allowed(origin []byte) bool {
-	return c.Any || c.origins[strings.ToLower(string(origin))]
+	if c.Any {
+		return true
+	}
+	if len(origin) > maxOrigin {
+		return c.origins[strings.ToLower(string(origin))]
+	}
+	var buf [maxOrigin]byte
+	lower := buf[:len(origin)]
+	for i, b := range origin {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		lower[i] = b
+	}
+	return c.origins[string(lower)]
 }
 
 // OriginHeaders calls set for the headers that allow origin; add says the

@@ -231,7 +231,7 @@ func tcpConn(c net.Conn) *net.TCPConn {
 func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin []byte, r *relay) {
 	h := &ctx.Response.Header
 	if len(origin) > 0 {
-		actualCORS(&p.pol.CORS, ctx, origin)
+		actualCORS(p.corsOf(ctx), ctx, origin)
 	}
 	h.Set(fw.HeaderRequestID, rid)
 	var head bytes.Buffer

@@ -33,7 +33,10 @@ type Config struct {
 	ControlIdempotent *fasthttp.HostClient
 	ControlAddr       string
 	AllowedOrigins    []string
-	MaxBodyBytes      int64
+	// ProjectDomain is PROJECT_DOMAIN: a Host <ref>.<ProjectDomain> names
+	// the project whose ALLOWED_ORIGINS apply (Policy.SetProjectOrigins).
+	ProjectDomain string
+	MaxBodyBytes  int64
 	// TrustForwarded keeps a client's X-Forwarded-Proto and -Host.
 	TrustForwarded bool
 	// HeaderTimeout bounds the time a client takes to send a request's
@@ -43,8 +46,11 @@ type Config struct {
 	// MaxConnsPerIP bounds the connections open from one client address
 	// (0: no bound), across both engines.
 	MaxConnsPerIP int
-	Log           *slog.Logger
-	Metrics       *Metrics
+	// RequestLog logs a line per request at info level (EDGE_REQUEST_LOG);
+	// otherwise the line is written at debug level.
+	RequestLog bool
+	Log        *slog.Logger
+	Metrics    *Metrics
 	// Health and Metrics serve the edge's own GET /health and /metrics.
 	HealthHandler  fasthttp.RequestHandler
 	MetricsHandler fasthttp.RequestHandler
@@ -67,7 +73,7 @@ type Proxy struct {
 func New(cfg Config) *Proxy {
 	return &Proxy{
 		cfg:      cfg,
-		pol:      fw.NewPolicy(cfg.TrustForwarded, cfg.AllowedOrigins),
+		pol:      fw.NewPolicy(cfg.TrustForwarded, cfg.AllowedOrigins, cfg.ProjectDomain),
 		limit:    connlimit.New(cfg.MaxConnsPerIP),
 		maxTries: 3,
 		hijacked: map[net.Conn]struct{}{},
@@ -88,7 +94,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	case !pathOK:
 		p.fail(ctx, rid, apierr.BadRequest("the request path has an encoded slash, a backslash, a dot segment or a bad escape"))
 	case len(origin) > 0 && ctx.IsOptions() && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0:
-		preflight(&p.pol.CORS, ctx, origin)
+		preflight(p.corsOf(ctx), ctx, origin)
 	case group == metrics.GroupHealth && p.cfg.HealthHandler != nil:
 		p.cfg.HealthHandler(ctx)
 	case group == metrics.GroupMetrics && p.cfg.MetricsHandler != nil:
@@ -96,7 +102,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	case group == metrics.GroupAdmin:
 		p.forward(ctx, rid, nil, true)
 	case group == metrics.GroupOther || group == metrics.GroupHealth || group == metrics.GroupMetrics:
-		p.fail(ctx, rid, apierr.NotFound("no route for "+string(ctx.Path())))
+		p.fail(ctx, rid, apierr.NotFound(NoRouteMessage(ctx.URI().PathOriginal())))
 	default:
 		if isWebSocket(ctx) {
 			p.websocket(ctx, rid, origin)
@@ -105,17 +111,53 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if len(origin) > 0 && !ctx.Hijacked() {
-		actualCORS(&p.pol.CORS, ctx, origin)
+		actualCORS(p.corsOf(ctx), ctx, origin)
 	}
 	ctx.Response.Header.Set(fw.HeaderRequestID, rid)
 	if m := p.cfg.Metrics; m != nil {
 		m.HTTP.Observe(group, ctx.Response.StatusCode(), time.Since(start))
 	}
-	if p.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
-		p.cfg.Log.Debug("request", "component", "proxy", "request_id", rid, "method", string(ctx.Method()),
-			"path", string(ctx.Path()), "status", ctx.Response.StatusCode(),
-			"worker", string(ctx.Response.Header.Peek(fw.HeaderWorker)), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	level := p.RequestLogLevel()
+	if group == metrics.GroupHealth || group == metrics.GroupMetrics {
+		level = slog.LevelDebug // probes and scrapes would drown the requests
 	}
+	if p.cfg.Log.Enabled(context.Background(), level) {
+		LogRequest(p.cfg.Log, level, rid, ctx.Method(), ctx.URI().PathOriginal(), ctx.Response.StatusCode(),
+			ctx.Response.Header.Peek(fw.HeaderWorker), time.Since(start))
+	}
+}
+
+// corsOf is the CORS of the request's project (fw.Policy.CORSFor): its
+// Host as the worker gets it, and its apikey header.
+func (p *Proxy) corsOf(ctx *fasthttp.RequestCtx) *fw.CORS {
+	host := p.pol.ForwardedHost(ctx.Request.Header.Peek(fw.HeaderForwardedHost), ctx.Host())
+	return p.pol.CORSFor(host, ctx.Request.Header.Peek("apikey"))
+}
+
+// RequestLogLevel is the level of the line logged per request: info with
+// EDGE_REQUEST_LOG, else debug.
+func (p *Proxy) RequestLogLevel() slog.Level {
+	if p.cfg.RequestLog {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}
+
+// LogRequest writes the line both engines log per request, once it is
+// answered: the path without its query string (which may carry an apikey
+// or a token) and no header.
+func LogRequest(log *slog.Logger, level slog.Level, rid string, method, path []byte, status int, worker []byte, d time.Duration) {
+	log.Log(context.Background(), level, "request", "component", "proxy", "method", string(method),
+		"path", string(path), "status", status, "duration_ms", float64(d.Microseconds())/1000,
+		"worker", string(worker), "request_id", rid)
+}
+
+// NoRouteMessage is the message of the edge's 404 for a path it routes
+// nowhere: the path as the client sent it, without its query string.
+// Control's own 404 says the same, so a client reads one shape and one
+// wording whichever tier answered.
+func NoRouteMessage(path []byte) string {
+	return "no route for " + string(path)
 }
 
 // fail answers with the default JSON error shape. 5xx carry the request id.

@@ -146,7 +146,8 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	// byte of it is touched by fasthttp's response writer.
 	var out bytes.Buffer
 	out.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
-	cors := len(origin) > 0 && p.pol.CORS.Allowed(origin)
+	pc := p.corsOf(ctx)
+	cors := len(origin) > 0 && pc.Allowed(origin)
 	for k, vs := range resp.Header {
 		if !relayedFromUpgrade(k, cors) {
 			continue
@@ -159,7 +160,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	out.WriteString(fw.HeaderWorker + ": " + up.ID + "\r\n")
 	out.WriteString(fw.HeaderRequestID + ": " + rid + "\r\n")
 	if cors {
-		p.pol.CORS.OriginHeaders(origin, func(name string, value []byte, _ bool) { writeHeader(&out, []byte(name), value) })
+		pc.OriginHeaders(origin, func(name string, value []byte, _ bool) { writeHeader(&out, []byte(name), value) })
 	}
 	out.WriteString("\r\n")
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
