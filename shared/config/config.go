@@ -49,7 +49,7 @@ type Edge struct {
 	// request's project from its Host the same way, for the project's CORS
 	// origins.
 	ProjectDomain string `env:"PROJECT_DOMAIN" desc:"Domain under which projects are reached as <ref>.<PROJECT_DOMAIN> (Host header); unset, a request picks its project by its key alone."`
-	RequestLog    bool   `env:"EDGE_REQUEST_LOG" default:"false" desc:"Log one line per request at info level: method, path without its query string, status, duration, worker and request id (never headers, keys or tokens); /health and /metrics only at debug. Off, every line is written at debug level only."`
+	RequestLog    bool   `env:"EDGE_REQUEST_LOG" default:"false" desc:"Log one line per request at info level (madbase dev turns it on): method, path without its query string, status, duration, worker and request id (never headers, keys or tokens); /health and /metrics only at debug. Off, every line is written at debug level only."`
 }
 
 // Worker configures an API worker.

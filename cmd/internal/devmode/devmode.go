@@ -142,8 +142,10 @@ func prepare(opts Options) (*dev, error) {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	d := &dev{opts: opts, dataDir: dataDir, env: overlay(opts.Env, map[string]string{})}
-	// People read dev's logs: text unless LOG_FORMAT says otherwise.
+	// People read dev's logs: text, with one line per request at the edge,
+	// unless the environment says otherwise.
 	d.setDefault("LOG_FORMAT", "text")
+	d.setDefault("EDGE_REQUEST_LOG", "true")
 	if err := config.Load(&d.common, d.env.lookup); err != nil {
 		return nil, err
 	}
