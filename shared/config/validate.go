@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
 )
 
@@ -95,6 +96,9 @@ func (c *Worker) Validate(dev bool) error {
 		errs = append(errs, errors.New("DATABASE_URL: required (postgres://user:password@host:5432/db)"))
 	}
 	errs = append(errs, checkSecret("JWT_SECRET", c.JWTSecret, dev))
+	if _, err := jwtauth.LoadKeys(c.JWTKeys); err != nil {
+		errs = append(errs, fmt.Errorf("JWT_KEYS: %w", err))
+	}
 	switch c.Backend {
 	case "local":
 		if c.Dir == "" {
