@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -22,9 +23,23 @@ func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	newSecret := fs.Bool("new-secret", false, "print a new random JWT secret (64 characters) and exit")
 	newKey := fs.Bool("new-encryption-key", false, "print a new random MADBASE_ENCRYPTION_KEY (32 bytes, base64) and exit")
+	newSigning := fs.Bool("new-signing-key", false, "print a new private signing key for JWT_KEYS (a JSON array of one JWK) and exit")
+	alg := fs.String("alg", jwtauth.AlgRS256, "algorithm of --new-signing-key: RS256 or ES256")
 	years := fs.Int("years", 10, "how many years the keys stay valid")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *newSigning {
+		k, err := jwtauth.NewSigningKey(*alg)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		b, err := json.Marshal([]any{k})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(b))
+		return nil
 	}
 	if *newKey {
 		fmt.Fprintln(stdout, secretbox.EncodeKey(secretbox.NewKey()))
