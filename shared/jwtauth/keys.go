@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"slices"
@@ -92,7 +93,13 @@ func LoadKeys(value string) ([]*Key, error) {
 	if v[0] != '[' && v[0] != '{' {
 		b, err := os.ReadFile(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: JWT_KEYS is neither JSON nor a readable file: %w", ErrBadKey, err)
+			// The path is not repeated: a value that is neither may be a
+			// key pasted in the wrong shape.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%w: neither a JSON array of JWKs nor a readable file: %w", ErrBadKey, err)
 		}
 		v = string(b)
 	}
