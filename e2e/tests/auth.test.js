@@ -597,6 +597,9 @@ test('getClaims: verified claims, the JWKS publishes no secret, a tampered token
   assert.equal(error, null);
   const token = signed.session.access_token;
   const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
+  // e2e/run.sh starts the dev with JWT_SECRET alone; JWT_KEYS set in its
+  // environment (a key of madbase keys --new-signing-key) reaches the dev.
+  assert.equal(header.alg === 'HS256', !process.env.JWT_KEYS, `alg ${header.alg}`);
   if (header.alg === 'HS256') {
     assert.equal(jwks.keys.length, 0, 'an HS256 signer publishes no key');
   } else {
