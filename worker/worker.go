@@ -17,11 +17,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db"
+	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/lifecycle"
 	"github.com/madbase/madbase/shared/metrics"
 	"github.com/madbase/madbase/shared/scaffold"
 	"github.com/madbase/madbase/worker/internal/announce"
 	"github.com/madbase/madbase/worker/internal/api"
+	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/madbase/madbase/worker/internal/auth"
 	"github.com/madbase/madbase/worker/internal/projects"
 	"github.com/madbase/madbase/worker/internal/realtime"
@@ -155,6 +157,15 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	httpMetrics, err := newHTTPMetrics(base.Registry)
 	if err != nil {
 		return nil, nil, err
+	}
+	// JWT_KEYS sign and verify beside JWT_SECRET wherever the default
+	// project's keys are built (apikey.New).
+	signingKeys, err := jwtauth.LoadKeys(cfg.JWTKeys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("JWT_KEYS: %w", err)
+	}
+	if err := apikey.UseKeys(cfg.JWTSecret, signingKeys); err != nil {
+		return nil, nil, fmt.Errorf("JWT_KEYS: %w", err)
 	}
 	pool, err := openDB(ctx, cfg, base.Registry, base.Log)
 	if err != nil {

@@ -575,3 +575,50 @@ test('MFA: TOTP enroll, challenge, verify to aal2, listFactors, unenroll', async
   assert.equal(body.code, 'no_authorization');
   assert.match(body.message, /Bearer token/);
 });
+
+// getClaims verifies the access token as supabase-js does for the signing
+// key in use: an HS256 token (JWT_SECRET, the e2e dev's) through GET /user,
+// an RS256/ES256 one (JWT_KEYS) locally against /.well-known/jwks.json,
+// which publishes public keys only, the token's kid among them.
+test('getClaims: verified claims, the JWKS publishes no secret, a tampered token is refused', async () => {
+  const jwksRes = await fetch(`${url}/auth/v1/.well-known/jwks.json`);
+  assert.equal(jwksRes.status, 200);
+  const jwks = await jwksRes.json();
+  assert.ok(Array.isArray(jwks.keys));
+  for (const k of jwks.keys) {
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(k[member], undefined, `${k.kid}: ${member}`);
+    assert.ok(['RS256', 'ES256'].includes(k.alg), k.alg);
+    assert.ok(k.kid);
+  }
+
+  const supabase = client();
+  const addr = email('claims');
+  const { data: signed, error } = await supabase.auth.signUp({ email: addr, password });
+  assert.equal(error, null);
+  const token = signed.session.access_token;
+  const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
+  // e2e/run.sh starts the dev with JWT_SECRET alone; JWT_KEYS set in its
+  // environment (a key of madbase keys --new-signing-key) reaches the dev.
+  assert.equal(header.alg === 'HS256', !process.env.JWT_KEYS, `alg ${header.alg}`);
+  if (header.alg === 'HS256') {
+    assert.equal(jwks.keys.length, 0, 'an HS256 signer publishes no key');
+  } else {
+    assert.ok(jwks.keys.some((k) => k.kid === header.kid && k.alg === header.alg), 'the signing key is published');
+  }
+
+  const { data, error: cErr } = await supabase.auth.getClaims();
+  assert.equal(cErr, null);
+  assert.equal(data.claims.email, addr);
+  assert.equal(data.claims.sub, signed.user.id);
+  assert.equal(data.claims.role, 'authenticated');
+  assert.equal(data.header.alg, header.alg);
+
+  // The same token with its payload changed (role service_role) keeps its
+  // signature: refused, whichever way getClaims verifies.
+  const [h, p, s] = token.split('.');
+  const forged = { ...decode(token), role: 'service_role' };
+  const tampered = `${h}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${s}`;
+  const bad = await supabase.auth.getClaims(tampered);
+  assert.equal(bad.data, null);
+  assert.ok(bad.error, 'a tampered token is refused');
+});

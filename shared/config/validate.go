@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/shared/secretbox"
 )
 
@@ -99,6 +100,9 @@ func (c *Worker) Validate(dev bool) error {
 		errs = append(errs, checkDatabasePassword(c.DatabaseURL))
 	}
 	errs = append(errs, checkSecret("JWT_SECRET", c.JWTSecret, dev))
+	if _, err := jwtauth.LoadKeys(c.JWTKeys); err != nil {
+		errs = append(errs, fmt.Errorf("JWT_KEYS: %w", err))
+	}
 	switch c.Backend {
 	case "local":
 		if c.Dir == "" {

@@ -81,16 +81,34 @@ func ServiceRoleKey(secret []byte, issuedAt, expiresAt time.Time) (string, error
 }
 
 func apiKey(secret []byte, role string, issuedAt, expiresAt time.Time) (string, error) {
-	if !expiresAt.After(issuedAt) {
-		return "", fmt.Errorf("jwtauth: an API key must expire after it is issued (iat %s, exp %s)", issuedAt, expiresAt)
+	claims, err := apiKeyClaims(role, issuedAt, expiresAt)
+	if err != nil {
+		return "", err
 	}
-	return Sign(secret, jwt.MapClaims{
+	return Sign(secret, claims)
+}
+
+// APIKey mints the anon or service_role API key signed with the set's
+// signing key (RS256 or ES256 with JWT_KEYS), its kid in the header.
+func (ks *KeySet) APIKey(role string, issuedAt, expiresAt time.Time) (string, error) {
+	claims, err := apiKeyClaims(role, issuedAt, expiresAt)
+	if err != nil {
+		return "", err
+	}
+	return ks.Sign(claims)
+}
+
+func apiKeyClaims(role string, issuedAt, expiresAt time.Time) (jwt.MapClaims, error) {
+	if !expiresAt.After(issuedAt) {
+		return nil, fmt.Errorf("jwtauth: an API key must expire after it is issued (iat %s, exp %s)", issuedAt, expiresAt)
+	}
+	return jwt.MapClaims{
 		"iss":  Issuer,
 		"ref":  Ref,
 		"role": role,
 		"iat":  issuedAt.Unix(),
 		"exp":  expiresAt.Unix(),
-	})
+	}, nil
 }
 
 // UnverifiedRef returns the "ref" claim of a JWT without checking its

@@ -22,7 +22,9 @@ const DefaultCacheSize = 16384
 // on every hit.
 type Verifier struct {
 	secret []byte
-	max    int
+	// keys, when set, verifies instead of secret (NewKeySetVerifier).
+	keys *KeySet
+	max  int
 	// retiring is a rotated-out secret that still verifies until
 	// retiresAt (see WithRetiring).
 	retiring  []byte
@@ -48,6 +50,18 @@ func NewVerifier(secret []byte, size int) *Verifier {
 	}
 	return &Verifier{secret: secret, max: size, cache: make(map[string]verified)}
 }
+
+// NewKeySetVerifier makes a Verifier that accepts tokens signed by any key
+// of ks (see KeySet.Verify), remembering up to size tokens. RS256 and ES256
+// cost their signature check on a token's first sight only, like HS256.
+func NewKeySetVerifier(ks *KeySet, size int) *Verifier {
+	v := NewVerifier(nil, size)
+	v.keys = ks
+	return v
+}
+
+// Keys returns the set v verifies with; nil for a Verifier of a secret.
+func (v *Verifier) Keys() *KeySet { return v.keys }
 
 // WithRetiring makes v also accept tokens signed with a rotated-out secret
 // until retiresAt, and returns v. A token it verified is remembered no longer
@@ -83,7 +97,13 @@ func (v *Verifier) VerifyShared(token string) (jwt.MapClaims, string, error) {
 		v.mu.Unlock()
 	}
 
-	claims, err := Verify(v.secret, token)
+	var claims jwt.MapClaims
+	var err error
+	if v.keys != nil {
+		claims, err = v.keys.Verify(token)
+	} else {
+		claims, err = Verify(v.secret, token)
+	}
 	var until time.Time
 	if err != nil && v.retiring != nil && time.Now().Before(v.retiresAt) {
 		if old, oerr := Verify(v.retiring, token); oerr == nil {

@@ -69,11 +69,43 @@ func Retire(current, old string, until time.Time) {
 // Forget drops what Retire registered for current.
 func Forget(current string) { retiring.Delete(current) }
 
+// signingKeys maps a JWT secret to the JWT_KEYS keys that sign and verify
+// beside it (see UseKeys).
+var signingKeys sync.Map // string → []*jwtauth.Key
+
+// UseKeys makes the Keys that New(secret) makes from now on sign and verify
+// with keys (JWT_KEYS, see jwtauth.LoadKeys) as well as secret, which keeps
+// verifying the tokens without a kid (the legacy API keys). As with Retire,
+// the capabilities build their Keys from the secret alone, so the keys are
+// found here by it. A nil or empty keys undoes it. The set is checked
+// first: an error leaves what was registered unchanged.
+func UseKeys(secret string, keys []*jwtauth.Key) error {
+	if len(keys) == 0 {
+		signingKeys.Delete(secret)
+		return nil
+	}
+	if _, err := jwtauth.NewKeySet([]byte(secret), keys); err != nil {
+		return err
+	}
+	signingKeys.Store(secret, keys)
+	return nil
+}
+
 // New makes the resolver for a JWT secret, with the secret it replaced when
-// one was registered with Retire.
+// one was registered with Retire and the signing keys registered with
+// UseKeys.
 func New(jwtSecret string) *Keys {
 	k := &Keys{secret: []byte(jwtSecret)}
-	k.verifier = jwtauth.NewVerifier(k.secret, 0)
+	var extra []*jwtauth.Key
+	if v, ok := signingKeys.Load(jwtSecret); ok {
+		extra = v.([]*jwtauth.Key)
+	}
+	if ks, err := jwtauth.NewKeySet(k.secret, extra); err == nil {
+		k.verifier = jwtauth.NewKeySetVerifier(ks, 0)
+	} else {
+		// An empty secret and no keys: nothing verifies, as before.
+		k.verifier = jwtauth.NewVerifier(k.secret, 0)
+	}
 	k.publishable, k.secretKey = jwtauth.OpaqueKeys(k.secret)
 	if r, ok := retiring.Load(jwtSecret); ok {
 		old := r.(retired)
@@ -133,9 +165,14 @@ func (k *Keys) OpaqueRole(key string) (string, bool) {
 	return "", false
 }
 
-// Verify checks a JWT signed with the project secret, as jwtauth.Verify
-// does, remembering tokens that passed (see jwtauth.Verifier).
+// Verify checks a JWT signed with the project secret or a key of its set,
+// as jwtauth.KeySet.Verify does, remembering tokens that passed (see
+// jwtauth.Verifier).
 func (k *Keys) Verify(token string) (jwt.MapClaims, error) { return k.verifier.Verify(token) }
+
+// KeySet returns the keys that sign and verify the project's tokens; nil
+// when the secret is empty and no key was registered.
+func (k *Keys) KeySet() *jwtauth.KeySet { return k.verifier.Keys() }
 
 // KeyRole returns the role of an apikey value: an opaque key's role, or
 // the role claim of a key JWT.

@@ -57,10 +57,16 @@ func (s *service) settings(c *fiber.Ctx) error {
 	})
 }
 
-// jwks lists the public signing keys: none, tokens are HS256 only.
+// jwks lists the public keys that verify access tokens (JWT_KEYS' RS256 and
+// ES256 keys, public members only); HS256 secrets are never listed, so a
+// project on JWT_SECRET alone answers an empty set.
 func (s *service) jwks(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=600")
-	return c.JSON(fiber.Map{"keys": []any{}})
+	keys := []map[string]any{}
+	if ks := s.keys.KeySet(); ks != nil {
+		keys = ks.PublicJWKS()
+	}
+	return c.JSON(fiber.Map{"keys": keys})
 }
 
 // authorize answers OAuth starts: no provider is configured yet.

@@ -70,8 +70,17 @@ func (s *service) accessToken(u *user, sessionID uuid.UUID, aal string, amr []am
 	if iss != "" {
 		claims["iss"] = iss
 	}
-	tok, err := jwtauth.Sign(s.secret, claims)
+	tok, err := s.sign(claims)
 	return tok, exp, err
+}
+
+// sign signs claims with the project's signing key (JWT_KEYS' current key,
+// its kid in the header; else the JWT secret, HS256).
+func (s *service) sign(claims jwt.MapClaims) (string, error) {
+	if ks := s.keys.KeySet(); ks != nil {
+		return ks.Sign(claims)
+	}
+	return jwtauth.Sign(s.secret, claims)
 }
 
 // sessionResponse builds the access token response for a session.
