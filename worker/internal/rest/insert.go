@@ -184,6 +184,9 @@ func (h *Handler) readInsert(rc *reqCtx, t *Table, put bool) (*insertInput, erro
 	if err != nil {
 		return nil, err
 	}
+	if body, _, err = bodyAsJSON(rc.c.Get(fiber.HeaderContentType), body); err != nil {
+		return nil, err
+	}
 	pl, err := parsePayload(body)
 	if err != nil {
 		return nil, err

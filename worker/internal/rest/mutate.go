@@ -141,6 +141,9 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 	if err != nil {
 		return err
 	}
+	if body, err = patchBody(rc.c.Get(fiber.HeaderContentType), body); err != nil {
+		return err
+	}
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
 		return bodyErr("Empty or invalid json").WithDetails("A PATCH body must be a single JSON object")

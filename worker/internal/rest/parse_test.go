@@ -168,15 +168,6 @@ func TestCompactParams(t *testing.T) {
 	assert.Equal(t, []any{"c", "e"}, args)
 }
 
-func TestJSONToCSV(t *testing.T) {
-	out, err := jsonToCSV([]byte(`[{"a":1,"b":"x,y","c":null,"d":{"k":"v"},"e":"line\nbreak","f":true},{"a":2,"b":"\"q\"","c":"","d":[],"e":"","f":false}]`))
-	require.NoError(t, err)
-	assert.Equal(t, "a,b,c,d,e,f\n1,\"x,y\",,\"{\"\"k\"\":\"\"v\"\"}\",\"line\nbreak\",true\n2,\"\"\"q\"\"\",,[],,false", string(out))
-	out, err = jsonToCSV([]byte(`[]`))
-	require.NoError(t, err)
-	assert.Equal(t, "", string(out))
-}
-
 func TestViewColumnSources(t *testing.T) {
 	tree := `({QUERY :commandType 1 :rtable ({RANGETBLENTRY :subquery {QUERY :targetList ({TARGETENTRY :resno 1 :resorigtbl 99 :resorigcol 9 :resjunk false})}}) ` +
 		`:targetList ({TARGETENTRY :expr {VAR :varno 1} :resno 1 :resname id :resorigtbl 16400 :resorigcol 1 :resjunk false} ` +

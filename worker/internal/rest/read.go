@@ -113,6 +113,9 @@ func bodyExpr(m media, head bool) string {
 	if head {
 		return "NULL::text"
 	}
+	if m.Kind == mediaCSV {
+		return csvBody
+	}
 	row := "_postgrest_t.*"
 	if m.StripNulls {
 		row = "json_strip_nulls(row_to_json(_postgrest_t.*))"
@@ -251,14 +254,6 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 	c.Status(status)
 	if rc.method == fiber.MethodHead || body == nil {
 		return nil
-	}
-	if m.Kind == mediaCSV {
-		out, err := jsonToCSV(body)
-		if err != nil {
-			// %v: a decoder's io.EOF is not a connection that broke
-			return fmt.Errorf("rest: writing CSV: %v", err)
-		}
-		return c.Send(out)
 	}
 	return c.Send(body)
 }

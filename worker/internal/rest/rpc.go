@@ -303,7 +303,13 @@ func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 		if err != nil {
 			return rpcArgs{}, err
 		}
-		if kind := bodyKindOf(rc.c.Get(fiber.HeaderContentType)); kind != bodyJSON {
+		ct := rc.c.Get(fiber.HeaderContentType)
+		if json, converted, err := bodyAsJSON(ct, body); err != nil {
+			return rpcArgs{}, err
+		} else if converted {
+			return bodyArgs(json)
+		}
+		if kind := bodyKindOf(ct); kind != bodyJSON {
 			if body == nil {
 				body = []byte{} // an empty body is an empty value, not NULL
 			}
@@ -630,6 +636,8 @@ func callBody(rc *reqCtx, call *rpcCall) string {
 	switch {
 	case rc.method == fiber.MethodHead:
 		return "NULL::text"
+	case f.RetTable == nil && call.set && call.m.Kind == mediaCSV:
+		return csvScalarBody(f.Name)
 	case f.RetTable == nil && call.set:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\"), '[]')::text"
 	case f.RetTable == nil:
