@@ -54,14 +54,18 @@ func TestCSVOutputFollowsPostgreSQL(t *testing.T) {
 		{Name: "a header that needs quotes", URL: `/rest/v1/csv_t?select=%22a%20b%22:id&id=eq.1`, Headers: csv, WantStatus: 200,
 			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, "\"a b\"\n1", r.String()) }},
 		{Name: "a set of scalars from a function", URL: "/rest/v1/rpc/numbers?n=3", Headers: csv, WantStatus: 200,
-			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, "numbers\n1\n2\n3", r.String()) }},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "numbers\n1\n2\n3", r.String())
+			}},
 		{Name: "a set of rows from a function", URL: "/rest/v1/rpc/books_by_author?aid=1&select=id,title", Headers: csv, WantStatus: 200,
 			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
 				assert.Equal(t, "id,title\n1,\"The Dispossessed\"\n2,\"The Left Hand of Darkness\"", r.String())
 			}},
 		{Name: "a mutation's representation", Method: "PATCH", URL: "/rest/v1/csv_t?id=eq.4&select=id,txt",
 			Headers: map[string]string{"Accept": "text/csv", "Prefer": "return=representation"}, Body: map[string]any{"txt": "a,b"}, WantStatus: 200,
-			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) { assert.Equal(t, "id,txt\n4,\"a,b\"", r.String()) }},
+			After: func(t *testing.T, _ *apitest.Env, r *apitest.Response) {
+				assert.Equal(t, "id,txt\n4,\"a,b\"", r.String())
+			}},
 	})
 }
 
