@@ -13,12 +13,22 @@ const (
 	mediaObject
 	mediaCSV
 	mediaOpenAPI
+	mediaPlan // the execution plan (explain.go)
 )
 
 // media is the negotiated response format.
 type media struct {
 	Kind       mediaKind
 	StripNulls bool
+	Plan       *planMedia // with mediaPlan
+}
+
+// inner is the media a statement's body is built for: a plan's for=, or m.
+func (m media) inner() media {
+	if m.Kind == mediaPlan {
+		return m.Plan.For
+	}
+	return m
 }
 
 func (m media) contentType() string {
@@ -32,6 +42,8 @@ func (m media) contentType() string {
 		return "text/csv; charset=utf-8"
 	case mediaOpenAPI:
 		return "application/openapi+json; charset=utf-8"
+	case mediaPlan:
+		return m.Plan.contentType()
 	}
 	if m.StripNulls {
 		return "application/vnd.pgrst.array+json; nulls=stripped; charset=utf-8"
@@ -102,6 +114,12 @@ func negotiate(accept string, openapi bool) (media, error) {
 		case "text/csv", "text/*":
 			if !openapi {
 				return media{Kind: mediaCSV}, nil
+			}
+		case "application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json":
+			if !openapi {
+				if pm, ok := parsePlanMedia(strings.TrimPrefix(c.typ, "application/vnd.pgrst.plan+"), c.params); ok {
+					return media{Kind: mediaPlan, Plan: &pm}, nil
+				}
 			}
 		}
 	}

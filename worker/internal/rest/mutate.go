@@ -36,6 +36,7 @@ type mutationResult struct {
 	updated  *int64
 	body     []byte
 	gucs     *responseGUCs
+	plan     []byte // the plan, when one was asked for instead
 }
 
 // rangeTotal is the total of a mutation's Content-Range: the affected count
@@ -105,6 +106,9 @@ func queryAndMedia(rc *reqCtx) (*query, media, error) {
 	}
 	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
 	if err != nil {
+		return nil, media{}, err
+	}
+	if err := checkPlan(rc, m); err != nil {
 		return nil, media{}, err
 	}
 	return q, m, nil
@@ -246,6 +250,11 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 	}
 	res := &mutationResult{}
 	err := h.run(rc, h.txFor(rc, false), func(ctx context.Context, tx pgx.Tx) error {
+		if m.Kind == mediaPlan {
+			var err error
+			res.plan, err = queryPlan(ctx, tx, m.Plan, sql, args)
+			return err
+		}
 		var hs, st *string
 		if err := tx.QueryRow(ctx, sql, args...).Scan(&res.affected, &res.updated, &res.body, &hs, &st); err != nil {
 			return err
@@ -272,6 +281,9 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 // respondMutation writes the status and body of a mutation.
 func (h *Handler) respondMutation(rc *reqCtx, m media, status int, res *mutationResult) error {
 	finish(rc)
+	if m.Kind == mediaPlan {
+		return sendPlan(rc, m, res.plan)
+	}
 	if rc.prefs.Return != "representation" || res.body == nil {
 		if status == 200 {
 			status = 204

@@ -113,6 +113,7 @@ func bodyExpr(m media, head bool) string {
 	if head {
 		return "NULL::text"
 	}
+	m = m.inner()
 	if m.Kind == mediaCSV {
 		return csvBody
 	}
@@ -136,6 +137,9 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	rp, err := h.planRead(rc, t, q, m)
 	if err != nil {
 		return err
+	}
+	if m.Kind == mediaPlan {
+		return h.explain(rc, m, rp.sql, rp.args, true)
 	}
 	if rc.prefs.Count != "" {
 		rc.prefs.apply("count=" + rc.prefs.Count)

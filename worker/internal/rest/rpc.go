@@ -266,6 +266,9 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if call.m.Kind == mediaPlan {
+		return h.explain(rc, call.m, plan.sql, plan.args, plan.readOnly)
+	}
 	if call.f.RetVoid {
 		return h.runVoidCall(rc, &plan, call.set)
 	}
@@ -460,6 +463,9 @@ func chooseCall(rc *reqCtx, name string, a *rpcArgs) (rpcCall, error) {
 	if err != nil {
 		return rpcCall{}, err
 	}
+	if err := checkPlan(rc, m); err != nil {
+		return rpcCall{}, err
+	}
 	call := rpcCall{f: f, used: used, q: q, m: m, set: f.RetSet || (a.bulk() && len(used) > 0)}
 	if rc.prefs.MaxAffected != nil && rc.prefs.Handling == "strict" && !call.set {
 		return rpcCall{}, newErr(400, codeMaxAffectedRPC, "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
@@ -632,20 +638,20 @@ func scalarSource(f *Function, expr, argsFrom string) string {
 // callBody aggregates a call's rows into the response body: scalars as
 // JSON values, a single row as an object, a set as an array.
 func callBody(rc *reqCtx, call *rpcCall) string {
-	f := call.f
+	f, m := call.f, call.m.inner()
 	switch {
 	case rc.method == fiber.MethodHead:
 		return "NULL::text"
-	case f.RetTable == nil && call.set && call.m.Kind == mediaCSV:
+	case f.RetTable == nil && call.set && m.Kind == mediaCSV:
 		return csvScalarBody(f.Name)
 	case f.RetTable == nil && call.set:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\"), '[]')::text"
 	case f.RetTable == nil:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\")->0, 'null')::text"
 	case !call.set:
-		return bodyExpr(media{Kind: mediaObject, StripNulls: call.m.StripNulls}, false)
+		return bodyExpr(media{Kind: mediaObject, StripNulls: m.StripNulls}, false)
 	}
-	return bodyExpr(call.m, false)
+	return bodyExpr(m, false)
 }
 
 // runVoidCall runs a void function's call and answers 204.
