@@ -153,7 +153,11 @@ func TestParsePreferAndMedia(t *testing.T) {
 		require.NoError(t, err, accept)
 		assert.Equal(t, want, got, accept)
 	}
-	for _, accept := range []string{"application/xml", "application/geo+json", `application/vnd.pgrst.plan+text; for="application/json"`} {
+	// a plan is negotiated here and refused later unless DB_PLAN_ENABLED (TestPlanIsOffByDefault)
+	plan, err := negotiate(`application/vnd.pgrst.plan+text; for="text/csv"; options=verbose|bogus|analyze`, false)
+	require.NoError(t, err)
+	assert.Equal(t, media{Kind: mediaPlan, Plan: &planMedia{For: media{Kind: mediaCSV}, Options: []string{"analyze", "verbose"}}}, plan)
+	for _, accept := range []string{"application/xml", "application/geo+json", `application/vnd.pgrst.plan+text; for="application/xml"`} {
 		_, err := negotiate(accept, false)
 		assert.Error(t, err, accept)
 	}
