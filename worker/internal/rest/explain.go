@@ -73,8 +73,8 @@ func (pm *planMedia) explainSQL(sql string) string {
 
 // checkPlan refuses a plan request unless DB_PLAN_ENABLED, as PostgREST
 // does: the type is then simply not offered.
-func checkPlan(rc *reqCtx, m media) error {
-	if m.Kind == mediaPlan && !rc.planEnabled {
+func (h *Handler) checkPlan(rc *reqCtx, m media) error {
+	if m.Kind == mediaPlan && !h.cfg.DBPlanEnabled {
 		return newErr(406, codeMediaType, "None of these media types are available: "+strings.Join(typesOf(rc.c.Get(fiber.HeaderAccept)), ", "))
 	}
 	return nil

@@ -176,7 +176,7 @@ type insertInput struct {
 // readInsert parses the query, Accept and body of an insert; a PUT is an
 // upsert on the primary key, whose filters must name the payload's row.
 func (h *Handler) readInsert(rc *reqCtx, t *Table, put bool) (*insertInput, error) {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return nil, err
 	}

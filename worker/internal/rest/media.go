@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-type mediaKind int
+type mediaKind uint8
 
 const (
 	mediaJSON mediaKind = iota

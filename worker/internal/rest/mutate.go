@@ -99,7 +99,7 @@ func returning(rc *reqCtx) string {
 // queryAndMedia parses the query string and Accept of a read or a
 // mutation (for a mutation, the planner skips top-level filters in the
 // representation: they chose the rows).
-func queryAndMedia(rc *reqCtx) (*query, media, error) {
+func (h *Handler) queryAndMedia(rc *reqCtx) (*query, media, error) {
 	q, err := parseQuery(rc.params)
 	if err != nil {
 		return nil, media{}, err
@@ -108,7 +108,7 @@ func queryAndMedia(rc *reqCtx) (*query, media, error) {
 	if err != nil {
 		return nil, media{}, err
 	}
-	if err := checkPlan(rc, m); err != nil {
+	if err := h.checkPlan(rc, m); err != nil {
 		return nil, media{}, err
 	}
 	return q, m, nil
@@ -137,7 +137,7 @@ func (p *planner) whereFor(t *Table) ([]string, error) {
 }
 
 func (h *Handler) update(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 }
 
 func (h *Handler) delete(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}

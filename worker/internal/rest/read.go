@@ -130,7 +130,7 @@ func bodyExpr(m media, head bool) string {
 // read serves GET and HEAD on a table or view: parse → plan → run →
 // answer.
 func (h *Handler) read(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}

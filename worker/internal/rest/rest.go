@@ -121,15 +121,13 @@ type reqCtx struct {
 	prefs   prefs
 	method  string
 	params  []kv
-	// planEnabled: DB_PLAN_ENABLED, so a plan may be asked for.
-	planEnabled bool
 }
 
 // resolve reads what every REST request needs before its own work: the
 // caller (key and token), the schema cache, the profile, the preferences
 // and the query parameters.
 func (h *Handler) resolve(c *fiber.Ctx) (*reqCtx, error) {
-	rc := &reqCtx{c: c, method: c.Method(), planEnabled: h.cfg.DBPlanEnabled}
+	rc := &reqCtx{c: c, method: c.Method()}
 	key, authz := apikey.FromRequest(c)
 	res, err := h.keys.Resolve(key, authz)
 	if err != nil {

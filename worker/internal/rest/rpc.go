@@ -262,6 +262,9 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := h.checkPlan(rc, call.m); err != nil {
+		return err
+	}
 	plan, err := h.planCall(rc, &call, &args)
 	if err != nil {
 		return err
@@ -461,9 +464,6 @@ func chooseCall(rc *reqCtx, name string, a *rpcArgs) (rpcCall, error) {
 	}
 	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
 	if err != nil {
-		return rpcCall{}, err
-	}
-	if err := checkPlan(rc, m); err != nil {
 		return rpcCall{}, err
 	}
 	call := rpcCall{f: f, used: used, q: q, m: m, set: f.RetSet || (a.bulk() && len(used) > 0)}
