@@ -110,7 +110,7 @@ func (h *Handler) explain(rc *reqCtx, m media, sql string, args []any, readOnly 
 		return err
 	})
 	if err != nil {
-		return err
+		return noPostGIS(m, err)
 	}
 	finish(rc)
 	return sendPlan(rc, m, plan)

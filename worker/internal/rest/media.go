@@ -13,7 +13,8 @@ const (
 	mediaObject
 	mediaCSV
 	mediaOpenAPI
-	mediaPlan // the execution plan (explain.go)
+	mediaPlan    // the execution plan (explain.go)
+	mediaGeoJSON // a FeatureCollection (geojson.go)
 )
 
 // media is the negotiated response format.
@@ -44,6 +45,8 @@ func (m media) contentType() string {
 		return "application/openapi+json; charset=utf-8"
 	case mediaPlan:
 		return m.Plan.contentType()
+	case mediaGeoJSON:
+		return "application/geo+json; charset=utf-8"
 	}
 	if m.StripNulls {
 		return "application/vnd.pgrst.array+json; nulls=stripped; charset=utf-8"
@@ -114,6 +117,10 @@ func negotiate(accept string, openapi bool) (media, error) {
 		case "text/csv", "text/*":
 			if !openapi {
 				return media{Kind: mediaCSV}, nil
+			}
+		case "application/geo+json":
+			if !openapi {
+				return media{Kind: mediaGeoJSON}, nil
 			}
 		case "application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json":
 			if !openapi {

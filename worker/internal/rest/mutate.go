@@ -273,7 +273,7 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, noPostGIS(m, err)
 	}
 	return res, nil
 }

@@ -157,7 +157,7 @@ func TestParsePreferAndMedia(t *testing.T) {
 	plan, err := negotiate(`application/vnd.pgrst.plan+text; for="text/csv"; options=verbose|bogus|analyze`, false)
 	require.NoError(t, err)
 	assert.Equal(t, media{Kind: mediaPlan, Plan: &planMedia{For: media{Kind: mediaCSV}, Options: []string{"analyze", "verbose"}}}, plan)
-	for _, accept := range []string{"application/xml", "application/geo+json", `application/vnd.pgrst.plan+text; for="application/xml"`} {
+	for _, accept := range []string{"application/xml", `application/vnd.pgrst.plan+text; for="application/xml"`} {
 		_, err := negotiate(accept, false)
 		assert.Error(t, err, accept)
 	}

@@ -114,8 +114,11 @@ func bodyExpr(m media, head bool) string {
 		return "NULL::text"
 	}
 	m = m.inner()
-	if m.Kind == mediaCSV {
+	switch m.Kind {
+	case mediaCSV:
 		return csvBody
+	case mediaGeoJSON:
+		return geoJSONBody
 	}
 	row := "_postgrest_t.*"
 	if m.StripNulls {
@@ -146,7 +149,7 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	}
 	var res readResult
 	if err := h.runReadPlan(rc, rp, &res); err != nil {
-		return err
+		return noPostGIS(m, err)
 	}
 	return h.respondRead(rc, m, res.gucs.apply(rc, 200), rp.offset, res.pageTotal, res.total, res.body)
 }

@@ -708,7 +708,7 @@ func (h *Handler) runCall(rc *reqCtx, call *rpcCall, cp *callPlan) (*callResult,
 		})
 	}
 	if err != nil {
-		return nil, err
+		return nil, noPostGIS(call.m, err)
 	}
 	return res, nil
 }
