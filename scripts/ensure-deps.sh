@@ -27,7 +27,7 @@ have_postgis() {
 }
 if ! have_postgis; then
   pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
-  missing+=("${pgmajor:+postgresql-$pgmajor-postgis-3}${pgmajor:-postgresql-postgis}")
+  if [ -n "$pgmajor" ]; then missing+=("postgresql-$pgmajor-postgis-3"); else missing+=(postgresql-postgis); fi
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
