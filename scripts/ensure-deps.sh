@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the MadBase test suite needs is on this machine: Go,
-# PostgreSQL's server binaries, redis-server, and Node.js with npm for the
+# PostgreSQL's server binaries with PostGIS, redis-server, and Node.js with npm for the
 # end-to-end suite. As root on Debian/Ubuntu it installs what is missing with
 # apt-get; otherwise it says what to install.
 set -euo pipefail
@@ -18,6 +18,17 @@ have_pg_bins() {
   return 1
 }
 have_pg_bins || missing+=(postgresql)
+# PostGIS, for the REST GeoJSON tests: the package of the newest installed
+# PostgreSQL, else the distribution's default one.
+have_postgis() {
+  local f
+  for f in /usr/share/postgresql/*/extension/postgis.control; do [ -f "$f" ] && return 0; done
+  return 1
+}
+if ! have_postgis; then
+  pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+  if [ -n "$pgmajor" ]; then missing+=("postgresql-$pgmajor-postgis-3"); else missing+=(postgresql-postgis); fi
+fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

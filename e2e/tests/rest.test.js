@@ -123,7 +123,7 @@ test('single and maybeSingle', async () => {
 test('csv output', async () => {
   const { data, error } = await anon.from('rest_genres').select('id,name').order('id').csv();
   assert.equal(error, null);
-  assert.equal(data, 'id,name\n1,Science Fiction\n2,Fable\n3,Classic');
+  assert.equal(data, 'id,name\n1,"Science Fiction"\n2,Fable\n3,Classic');
 });
 
 test('embedding: to-one, to-many, many-to-many, hints, inner, spread', async () => {
@@ -514,4 +514,45 @@ test('embedding as PostgREST disambiguates: views, self references, duplicate na
   ]);
   const none = ok(await anon.from('rest_authors').select('rest_first_book(id), rest_last_book(id)').eq('name', 'Nobody'));
   assert.deepEqual(none, [{ rest_first_book: null, rest_last_book: null }]);
+});
+
+test('csv: quoted as PostgreSQL writes a row; text/csv bodies insert, form bodies call', async () => {
+  const data = ok(await anon.from('rest_books').select('id,title,tags,meta').in('id', [1, 4]).order('id').csv());
+  assert.equal(data, 'id,title,tags,meta\n1,"The Dispossessed","{sf,classic}","{""rating"": 5}"\n4,"If on a winter\'s night a traveler",{},"{""rating"": 5}"');
+
+  const headers = { apikey: serviceKey, Authorization: `Bearer ${serviceKey}`, Prefer: 'return=representation' };
+  let res = await fetch(`${url}/rest/v1/rest_items?select=name,qty,sku`, {
+    method: 'POST', headers: { ...headers, 'Content-Type': 'text/csv' },
+    body: 'name,qty,sku\n"csv, one",2,csv-1\ncsv two,3,NULL',
+  });
+  assert.equal(res.status, 201);
+  assert.deepEqual(await res.json(), [{ name: 'csv, one', qty: 2, sku: 'csv-1' }, { name: 'csv two', qty: 3, sku: null }]);
+  res = await fetch(`${url}/rest/v1/rest_items`, { method: 'POST', headers: { ...headers, 'Content-Type': 'text/csv' }, body: 'name,qty\nx,1,extra' });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).code, 'PGRST102');
+  ok(await service.from('rest_items').delete().like('name', 'csv%'));
+
+  res = await fetch(`${url}/rest/v1/rpc/rest_add`, {
+    method: 'POST', headers: { apikey: anonKey, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=20&b=22',
+  });
+  assert.equal(res.status, 200);
+  assert.equal(await res.json(), 42);
+});
+
+test('explain() is refused unless DB_PLAN_ENABLED, as on PostgREST', async () => {
+  for (const format of ['text', 'json']) {
+    const res = await anon.from('rest_books').select('id').explain({ analyze: true, verbose: true, format });
+    assert.equal(res.status, 406);
+    assert.equal(res.error.code, 'PGRST107');
+    assert.match(res.error.message, /application\/vnd\.pgrst\.plan\+/);
+  }
+  const res = await anon.rpc('rest_add', { a: 1, b: 2 }).explain();
+  assert.equal(res.status, 406);
+});
+
+test('geojson() without PostGIS says why', async () => {
+  const res = await anon.from('rest_books').select('id').geojson();
+  assert.equal(res.status, 406);
+  assert.equal(res.error.code, 'PGRST107');
+  assert.equal(res.error.details, 'application/geo+json needs the PostGIS extension, which is not installed in this database');
 });

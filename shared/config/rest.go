@@ -18,8 +18,12 @@ type Rest struct {
 	RestOpenAPIMode     string        `env:"REST_OPENAPI_MODE" default:"follow-privileges" desc:"OpenAPI document at GET /rest/v1/: follow-privileges (objects the caller's role may use), ignore-privileges, or disabled."`
 	RestRequestTimeout  time.Duration `env:"REST_REQUEST_TIMEOUT" default:"30s" desc:"Longest a REST request may run in the database before it is cancelled."`
 	RestMaxBodyBytes    int64         `env:"REST_MAX_BODY_BYTES" default:"16777216" desc:"Largest REST request body (JSON for inserts, updates and RPC), in bytes; 413 beyond it."`
+	DBPreRequest        string        `env:"DB_PRE_REQUEST" desc:"Function (name or schema.name, no arguments) run in every REST request's transaction after the role and claims are set and before the query; an error it raises becomes the response."`
+	DBPlanEnabled       bool          `env:"DB_PLAN_ENABLED" default:"false" desc:"Serve the execution plan of a REST request when it asks with Accept: application/vnd.pgrst.plan (supabase-js explain()); off, such a request gets 406."`
 	APIKeyRequired      bool          `env:"API_KEY_REQUIRED" default:"true" desc:"Whether a REST request must carry an apikey or a bearer token (401 PGRST302 without, as on hosted Supabase); false serves key-less requests as anon, as local Supabase stacks do."`
 }
+
+var funcNameRE = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$`)
 
 var schemaNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$-]*$`)
 
@@ -46,6 +50,9 @@ func (r *Rest) Validate() error {
 	case "follow-privileges", "ignore-privileges", "disabled":
 	default:
 		errs = append(errs, fmt.Errorf("REST_OPENAPI_MODE: must be follow-privileges, ignore-privileges or disabled, not %q", r.RestOpenAPIMode))
+	}
+	if r.DBPreRequest != "" && !funcNameRE.MatchString(r.DBPreRequest) {
+		errs = append(errs, fmt.Errorf("DB_PRE_REQUEST: %q is not a function name (name or schema.name)", r.DBPreRequest))
 	}
 	if r.RestRequestTimeout <= 0 {
 		errs = append(errs, errors.New("REST_REQUEST_TIMEOUT: must be positive"))

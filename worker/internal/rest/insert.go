@@ -176,12 +176,15 @@ type insertInput struct {
 // readInsert parses the query, Accept and body of an insert; a PUT is an
 // upsert on the primary key, whose filters must name the payload's row.
 func (h *Handler) readInsert(rc *reqCtx, t *Table, put bool) (*insertInput, error) {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return nil, err
 	}
 	body, err := h.readBody(rc.c)
 	if err != nil {
+		return nil, err
+	}
+	if body, _, err = bodyAsJSON(rc.c.Get(fiber.HeaderContentType), body); err != nil {
 		return nil, err
 	}
 	pl, err := parsePayload(body)

@@ -6,19 +6,30 @@ import (
 	"strings"
 )
 
-type mediaKind int
+type mediaKind uint8
 
 const (
 	mediaJSON mediaKind = iota
 	mediaObject
 	mediaCSV
 	mediaOpenAPI
+	mediaPlan    // the execution plan (explain.go)
+	mediaGeoJSON // a FeatureCollection (geojson.go)
 )
 
 // media is the negotiated response format.
 type media struct {
 	Kind       mediaKind
 	StripNulls bool
+	Plan       *planMedia // with mediaPlan
+}
+
+// inner is the media a statement's body is built for: a plan's for=, or m.
+func (m media) inner() media {
+	if m.Kind == mediaPlan {
+		return m.Plan.For
+	}
+	return m
 }
 
 func (m media) contentType() string {
@@ -32,6 +43,10 @@ func (m media) contentType() string {
 		return "text/csv; charset=utf-8"
 	case mediaOpenAPI:
 		return "application/openapi+json; charset=utf-8"
+	case mediaPlan:
+		return m.Plan.contentType()
+	case mediaGeoJSON:
+		return "application/geo+json; charset=utf-8"
 	}
 	if m.StripNulls {
 		return "application/vnd.pgrst.array+json; nulls=stripped; charset=utf-8"
@@ -102,6 +117,16 @@ func negotiate(accept string, openapi bool) (media, error) {
 		case "text/csv", "text/*":
 			if !openapi {
 				return media{Kind: mediaCSV}, nil
+			}
+		case "application/geo+json":
+			if !openapi {
+				return media{Kind: mediaGeoJSON}, nil
+			}
+		case "application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json":
+			if !openapi {
+				if pm, ok := parsePlanMedia(strings.TrimPrefix(c.typ, "application/vnd.pgrst.plan+"), c.params); ok {
+					return media{Kind: mediaPlan, Plan: &pm}, nil
+				}
 			}
 		}
 	}

@@ -36,6 +36,7 @@ type mutationResult struct {
 	updated  *int64
 	body     []byte
 	gucs     *responseGUCs
+	plan     []byte // the plan, when one was asked for instead
 }
 
 // rangeTotal is the total of a mutation's Content-Range: the affected count
@@ -98,13 +99,16 @@ func returning(rc *reqCtx) string {
 // queryAndMedia parses the query string and Accept of a read or a
 // mutation (for a mutation, the planner skips top-level filters in the
 // representation: they chose the rows).
-func queryAndMedia(rc *reqCtx) (*query, media, error) {
+func (h *Handler) queryAndMedia(rc *reqCtx) (*query, media, error) {
 	q, err := parseQuery(rc.params)
 	if err != nil {
 		return nil, media{}, err
 	}
 	m, err := negotiate(rc.c.Get(fiber.HeaderAccept), false)
 	if err != nil {
+		return nil, media{}, err
+	}
+	if err := h.checkPlan(rc, m); err != nil {
 		return nil, media{}, err
 	}
 	return q, m, nil
@@ -133,12 +137,15 @@ func (p *planner) whereFor(t *Table) ([]string, error) {
 }
 
 func (h *Handler) update(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
 	body, err := h.readBody(rc.c)
 	if err != nil {
+		return err
+	}
+	if body, err = patchBody(rc.c.Get(fiber.HeaderContentType), body); err != nil {
 		return err
 	}
 	body = bytes.TrimSpace(body)
@@ -183,7 +190,7 @@ func (h *Handler) update(rc *reqCtx, t *Table) error {
 }
 
 func (h *Handler) delete(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -243,6 +250,11 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 	}
 	res := &mutationResult{}
 	err := h.run(rc, h.txFor(rc, false), func(ctx context.Context, tx pgx.Tx) error {
+		if m.Kind == mediaPlan {
+			var err error
+			res.plan, err = queryPlan(ctx, tx, m.Plan, sql, args)
+			return err
+		}
 		var hs, st *string
 		if err := tx.QueryRow(ctx, sql, args...).Scan(&res.affected, &res.updated, &res.body, &hs, &st); err != nil {
 			return err
@@ -261,7 +273,7 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, noPostGIS(m, err)
 	}
 	return res, nil
 }
@@ -269,6 +281,9 @@ func (h *Handler) mutate(rc *reqCtx, m media, sql string, args []any) (*mutation
 // respondMutation writes the status and body of a mutation.
 func (h *Handler) respondMutation(rc *reqCtx, m media, status int, res *mutationResult) error {
 	finish(rc)
+	if m.Kind == mediaPlan {
+		return sendPlan(rc, m, res.plan)
+	}
 	if rc.prefs.Return != "representation" || res.body == nil {
 		if status == 200 {
 			status = 204

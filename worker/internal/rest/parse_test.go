@@ -153,7 +153,11 @@ func TestParsePreferAndMedia(t *testing.T) {
 		require.NoError(t, err, accept)
 		assert.Equal(t, want, got, accept)
 	}
-	for _, accept := range []string{"application/xml", "application/geo+json", `application/vnd.pgrst.plan+text; for="application/json"`} {
+	// a plan is negotiated here and refused later unless DB_PLAN_ENABLED (TestPlanIsOffByDefault)
+	plan, err := negotiate(`application/vnd.pgrst.plan+text; for="text/csv"; options=verbose|bogus|analyze`, false)
+	require.NoError(t, err)
+	assert.Equal(t, media{Kind: mediaPlan, Plan: &planMedia{For: media{Kind: mediaCSV}, Options: []string{"analyze", "verbose"}}}, plan)
+	for _, accept := range []string{"application/xml", `application/vnd.pgrst.plan+text; for="application/xml"`} {
 		_, err := negotiate(accept, false)
 		assert.Error(t, err, accept)
 	}
@@ -166,15 +170,6 @@ func TestCompactParams(t *testing.T) {
 	sql, args := compactParams(`SELECT $3::int, "col$1" , '$2', $3, $5`, []any{"a", "b", "c", "d", "e"})
 	assert.Equal(t, `SELECT $1::int, "col$1" , '$2', $1, $2`, sql)
 	assert.Equal(t, []any{"c", "e"}, args)
-}
-
-func TestJSONToCSV(t *testing.T) {
-	out, err := jsonToCSV([]byte(`[{"a":1,"b":"x,y","c":null,"d":{"k":"v"},"e":"line\nbreak","f":true},{"a":2,"b":"\"q\"","c":"","d":[],"e":"","f":false}]`))
-	require.NoError(t, err)
-	assert.Equal(t, "a,b,c,d,e,f\n1,\"x,y\",,\"{\"\"k\"\":\"\"v\"\"}\",\"line\nbreak\",true\n2,\"\"\"q\"\"\",,[],,false", string(out))
-	out, err = jsonToCSV([]byte(`[]`))
-	require.NoError(t, err)
-	assert.Equal(t, "", string(out))
 }
 
 func TestViewColumnSources(t *testing.T) {

@@ -113,6 +113,13 @@ func bodyExpr(m media, head bool) string {
 	if head {
 		return "NULL::text"
 	}
+	m = m.inner()
+	switch m.Kind {
+	case mediaCSV:
+		return csvBody
+	case mediaGeoJSON:
+		return geoJSONBody
+	}
 	row := "_postgrest_t.*"
 	if m.StripNulls {
 		row = "json_strip_nulls(row_to_json(_postgrest_t.*))"
@@ -126,7 +133,7 @@ func bodyExpr(m media, head bool) string {
 // read serves GET and HEAD on a table or view: parse → plan → run →
 // answer.
 func (h *Handler) read(rc *reqCtx, t *Table) error {
-	q, m, err := queryAndMedia(rc)
+	q, m, err := h.queryAndMedia(rc)
 	if err != nil {
 		return err
 	}
@@ -134,12 +141,15 @@ func (h *Handler) read(rc *reqCtx, t *Table) error {
 	if err != nil {
 		return err
 	}
+	if m.Kind == mediaPlan {
+		return h.explain(rc, m, rp.sql, rp.args, true)
+	}
 	if rc.prefs.Count != "" {
 		rc.prefs.apply("count=" + rc.prefs.Count)
 	}
 	var res readResult
 	if err := h.runReadPlan(rc, rp, &res); err != nil {
-		return err
+		return noPostGIS(m, err)
 	}
 	return h.respondRead(rc, m, res.gucs.apply(rc, 200), rp.offset, res.pageTotal, res.total, res.body)
 }
@@ -251,14 +261,6 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 	c.Status(status)
 	if rc.method == fiber.MethodHead || body == nil {
 		return nil
-	}
-	if m.Kind == mediaCSV {
-		out, err := jsonToCSV(body)
-		if err != nil {
-			// %v: a decoder's io.EOF is not a connection that broke
-			return fmt.Errorf("rest: writing CSV: %v", err)
-		}
-		return c.Send(out)
 	}
 	return c.Send(body)
 }

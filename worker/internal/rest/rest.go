@@ -51,6 +51,8 @@ type Handler struct {
 	// cancelled: the worker's BaseContext, which shutdown cancels once
 	// requests had their grace.
 	base context.Context
+	// preRequest is the statement calling DB_PRE_REQUEST, "" without one.
+	preRequest string
 }
 
 // Register mounts /rest/v1 and starts the schema cache, which lives until
@@ -85,6 +87,13 @@ func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger
 	}
 	log = log.With("component", "rest")
 	h := &Handler{cfg: cfg, keys: apikey.New(jwtSecret), pool: pool, log: log, base: context.Background()}
+	if cfg.DBPreRequest != "" {
+		var parts []string
+		for _, p := range strings.Split(cfg.DBPreRequest, ".") {
+			parts = append(parts, quoteIdent(p))
+		}
+		h.preRequest = "SELECT " + strings.Join(parts, ".") + "()"
+	}
 	if pool != nil {
 		h.cache = NewCache(pool, cfg.DBSchemas, log)
 	}
@@ -275,6 +284,11 @@ func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx p
 	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
 	err := db.WithClaimsSettings(ctx, h.pool, rc.claims, h.settings(rc, o.readOnly), func(ctx context.Context, tx pgx.Tx) error {
+		if h.preRequest != "" {
+			if err := h.runPreRequest(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
@@ -289,6 +303,19 @@ func (h *Handler) run(rc *reqCtx, o txOptions, fn func(ctx context.Context, tx p
 	return err
 }
 
+// runPreRequest calls DB_PRE_REQUEST, in the round trip that begins the
+// transaction (an argument-less Exec would travel alone).
+func (h *Handler) runPreRequest(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	b.Queue(h.preRequest)
+	br := tx.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // runRead sends the request's settings and b in one round trip, after the
 // role and claims (db.WithClaimsBatch): for reads, whose statements are all
 // known before the first runs. The transaction is read-only, so whether it
@@ -297,6 +324,20 @@ func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults)
 	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
 	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
+	if h.preRequest != "" {
+		// DB_PRE_REQUEST goes first, in the same round trip.
+		pb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
+		pb.Queue(h.preRequest)
+		pb.QueuedQueries = append(pb.QueuedQueries, b.QueuedQueries...)
+		b, inner := pb, fn
+		fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			return inner(br)
+		}
+		return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
+	}
 	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
 }
 

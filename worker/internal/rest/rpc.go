@@ -262,9 +262,15 @@ func (h *Handler) rpc(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := h.checkPlan(rc, call.m); err != nil {
+		return err
+	}
 	plan, err := h.planCall(rc, &call, &args)
 	if err != nil {
 		return err
+	}
+	if call.m.Kind == mediaPlan {
+		return h.explain(rc, call.m, plan.sql, plan.args, plan.readOnly)
 	}
 	if call.f.RetVoid {
 		return h.runVoidCall(rc, &plan, call.set)
@@ -303,7 +309,13 @@ func (h *Handler) rpcArgs(rc *reqCtx) (rpcArgs, error) {
 		if err != nil {
 			return rpcArgs{}, err
 		}
-		if kind := bodyKindOf(rc.c.Get(fiber.HeaderContentType)); kind != bodyJSON {
+		ct := rc.c.Get(fiber.HeaderContentType)
+		if json, converted, err := bodyAsJSON(ct, body); err != nil {
+			return rpcArgs{}, err
+		} else if converted {
+			return bodyArgs(json)
+		}
+		if kind := bodyKindOf(ct); kind != bodyJSON {
 			if body == nil {
 				body = []byte{} // an empty body is an empty value, not NULL
 			}
@@ -626,18 +638,20 @@ func scalarSource(f *Function, expr, argsFrom string) string {
 // callBody aggregates a call's rows into the response body: scalars as
 // JSON values, a single row as an object, a set as an array.
 func callBody(rc *reqCtx, call *rpcCall) string {
-	f := call.f
+	f, m := call.f, call.m.inner()
 	switch {
 	case rc.method == fiber.MethodHead:
 		return "NULL::text"
+	case f.RetTable == nil && call.set && m.Kind == mediaCSV:
+		return csvScalarBody(f.Name)
 	case f.RetTable == nil && call.set:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\"), '[]')::text"
 	case f.RetTable == nil:
 		return "coalesce(json_agg(_postgrest_t.\"pgrst_scalar\")->0, 'null')::text"
 	case !call.set:
-		return bodyExpr(media{Kind: mediaObject, StripNulls: call.m.StripNulls}, false)
+		return bodyExpr(media{Kind: mediaObject, StripNulls: m.StripNulls}, false)
 	}
-	return bodyExpr(call.m, false)
+	return bodyExpr(m, false)
 }
 
 // runVoidCall runs a void function's call and answers 204.
@@ -694,7 +708,7 @@ func (h *Handler) runCall(rc *reqCtx, call *rpcCall, cp *callPlan) (*callResult,
 		})
 	}
 	if err != nil {
-		return nil, err
+		return nil, noPostGIS(call.m, err)
 	}
 	return res, nil
 }
