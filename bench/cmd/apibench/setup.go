@@ -65,14 +65,11 @@ func startStack(ctx context.Context, o options) (s *benchStack, err error) {
 		return s, err
 	}
 	s.storageDir = filepath.Join(s.Tmp, "storage")
-	wport, err := stack.FreePort()
+	ports, err := stack.FreePorts(2)
 	if err != nil {
 		return s, err
 	}
-	eport, err := stack.FreePort()
-	if err != nil {
-		return s, err
-	}
+	wport, eport := ports[0], ports[1]
 	s.workerURL = fmt.Sprintf("http://127.0.0.1:%d", wport)
 	s.edgeURL = fmt.Sprintf("http://127.0.0.1:%d", eport)
 	env := append(os.Environ(),

@@ -60,14 +60,11 @@ func startStack(ctx context.Context, o options) (s *benchStack, err error) {
 	}()
 
 	s.adminPass = stack.RandHex(16)
-	cport, err := stack.FreePort()
+	ports, err := stack.FreePorts(2)
 	if err != nil {
 		return s, err
 	}
-	eport, err := stack.FreePort()
-	if err != nil {
-		return s, err
-	}
+	cport, eport := ports[0], ports[1]
 	s.controlURL = fmt.Sprintf("http://127.0.0.1:%d", cport)
 	s.edgeURL = fmt.Sprintf("http://127.0.0.1:%d", eport)
 	env := append(os.Environ(),

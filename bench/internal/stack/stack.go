@@ -140,12 +140,25 @@ func (b *Base) StartChild(name string, cmd *exec.Cmd) (*proc.Child, error) {
 
 // FreePort is a TCP port free on 127.0.0.1 right now.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// FreePorts are n distinct TCP ports free on 127.0.0.1 right now.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
 }
 
 // RepoRoot is the folder of the go.work file (the benches run with go run
