@@ -29,80 +29,51 @@ func (r *renderer) helpers() {
 
 // helperTypes are the generic helpers; DEFAULT_SCHEMA is replaced by the
 // default schema's name.
-const helperTypes = `type Schemas = Omit<Database, "__InternalSupabase">
+var helperTypes = `type Schemas = Omit<Database, "__InternalSupabase">
 type SchemaName = keyof Schemas
 type DefaultSchema = Schemas[DEFAULT_SCHEMA]
 type RelationsOf<S extends { Tables: unknown; Views: unknown }> = S["Tables"] & S["Views"]
+` +
+	pickType("The Row of a table or view: Tables<\"name\"> or Tables<{ schema: \"s\" }, \"name\">.", "Tables",
+		func(s string) string { return "RelationsOf<" + s + ">" }, "Row") +
+	pickType("What an insert into a table takes.", "TablesInsert", member("Tables"), "Insert") +
+	pickType("What an update of a table takes.", "TablesUpdate", member("Tables"), "Update") +
+	pickType("The labels of an enum.", "Enums", member("Enums"), "") +
+	pickType("The fields of a composite type.", "CompositeTypes", member("CompositeTypes"), "")
 
-/** The Row of a table or view: Tables<"name"> or Tables<{ schema: "s" }, "name">. */
-export type Tables<
-  NameOrSchema extends keyof RelationsOf<DefaultSchema> | { schema: SchemaName },
-  Name extends NameOrSchema extends { schema: SchemaName }
-    ? keyof RelationsOf<Schemas[NameOrSchema["schema"]]>
-    : never = never,
-> = NameOrSchema extends { schema: SchemaName }
-  ? RelationsOf<Schemas[NameOrSchema["schema"]]>[Name] extends { Row: infer Row }
-    ? Row
-    : never
-  : NameOrSchema extends keyof RelationsOf<DefaultSchema>
-    ? RelationsOf<DefaultSchema>[NameOrSchema] extends { Row: infer Row }
-      ? Row
-      : never
-    : never
+// member is the set called set of a schema type.
+func member(set string) func(schema string) string {
+	return func(s string) string { return s + "[" + quote(set) + "]" }
+}
 
-/** What an insert into a table takes. */
-export type TablesInsert<
-  NameOrSchema extends keyof DefaultSchema["Tables"] | { schema: SchemaName },
-  Name extends NameOrSchema extends { schema: SchemaName }
-    ? keyof Schemas[NameOrSchema["schema"]]["Tables"]
-    : never = never,
-> = NameOrSchema extends { schema: SchemaName }
-  ? Schemas[NameOrSchema["schema"]]["Tables"][Name] extends { Insert: infer Insert }
-    ? Insert
-    : never
-  : NameOrSchema extends keyof DefaultSchema["Tables"]
-    ? DefaultSchema["Tables"][NameOrSchema] extends { Insert: infer Insert }
-      ? Insert
-      : never
-    : never
-
-/** What an update of a table takes. */
-export type TablesUpdate<
-  NameOrSchema extends keyof DefaultSchema["Tables"] | { schema: SchemaName },
-  Name extends NameOrSchema extends { schema: SchemaName }
-    ? keyof Schemas[NameOrSchema["schema"]]["Tables"]
-    : never = never,
-> = NameOrSchema extends { schema: SchemaName }
-  ? Schemas[NameOrSchema["schema"]]["Tables"][Name] extends { Update: infer Update }
-    ? Update
-    : never
-  : NameOrSchema extends keyof DefaultSchema["Tables"]
-    ? DefaultSchema["Tables"][NameOrSchema] extends { Update: infer Update }
-      ? Update
-      : never
-    : never
-
-/** The labels of an enum. */
-export type Enums<
-  NameOrSchema extends keyof DefaultSchema["Enums"] | { schema: SchemaName },
-  Name extends NameOrSchema extends { schema: SchemaName }
-    ? keyof Schemas[NameOrSchema["schema"]]["Enums"]
-    : never = never,
-> = NameOrSchema extends { schema: SchemaName }
-  ? Schemas[NameOrSchema["schema"]]["Enums"][Name]
-  : NameOrSchema extends keyof DefaultSchema["Enums"]
-    ? DefaultSchema["Enums"][NameOrSchema]
-    : never
-
-/** The fields of a composite type. */
-export type CompositeTypes<
-  NameOrSchema extends keyof DefaultSchema["CompositeTypes"] | { schema: SchemaName },
-  Name extends NameOrSchema extends { schema: SchemaName }
-    ? keyof Schemas[NameOrSchema["schema"]]["CompositeTypes"]
-    : never = never,
-> = NameOrSchema extends { schema: SchemaName }
-  ? Schemas[NameOrSchema["schema"]]["CompositeTypes"][Name]
-  : NameOrSchema extends keyof DefaultSchema["CompositeTypes"]
-    ? DefaultSchema["CompositeTypes"][NameOrSchema]
-    : never
-`
+// pickType is a generic helper called name that takes a name in the
+// default schema, or { schema } and a name, and is what of(schema) holds
+// under that name, or that entry's field when field is not empty.
+func pickType(doc, name string, of func(schema string) string, field string) string {
+	def, chosen := of("DefaultSchema"), of(`Schemas[NameOrSchema["schema"]]`)
+	var b strings.Builder
+	b.WriteString("\n/** " + doc + " */\n")
+	b.WriteString("export type " + name + "<\n")
+	b.WriteString("  NameOrSchema extends keyof " + def + " | { schema: SchemaName },\n")
+	b.WriteString("  Name extends NameOrSchema extends { schema: SchemaName }\n")
+	b.WriteString("    ? keyof " + chosen + "\n")
+	b.WriteString("    : never = never,\n")
+	b.WriteString("> = NameOrSchema extends { schema: SchemaName }\n")
+	if field == "" {
+		b.WriteString("  ? " + chosen + "[Name]\n")
+		b.WriteString("  : NameOrSchema extends keyof " + def + "\n")
+		b.WriteString("    ? " + def + "[NameOrSchema]\n")
+		b.WriteString("    : never\n")
+		return b.String()
+	}
+	pick := " extends { " + field + ": infer " + field + " }\n"
+	b.WriteString("  ? " + chosen + "[Name]" + pick)
+	b.WriteString("    ? " + field + "\n")
+	b.WriteString("    : never\n")
+	b.WriteString("  : NameOrSchema extends keyof " + def + "\n")
+	b.WriteString("    ? " + def + "[NameOrSchema]" + pick)
+	b.WriteString("      ? " + field + "\n")
+	b.WriteString("      : never\n")
+	b.WriteString("    : never\n")
+	return b.String()
+}

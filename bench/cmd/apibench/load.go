@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/stack"
 	"github.com/madbase/madbase/bench/internal/wrk"
 	"github.com/valyala/fasthttp"
 )
@@ -116,36 +117,7 @@ var httpc = &fasthttp.Client{
 // do sends one request and returns the response body (a copy) when the
 // status is want.
 func do(method, url string, headers map[string]string, body []byte, want int) ([]byte, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod(method)
-	req.SetRequestURI(url)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if body != nil {
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
-	}
-	if err := httpc.Do(req, res); err != nil {
-		return nil, err
-	}
-	if res.StatusCode() != want {
-		b := res.Body()
-		if len(b) > 300 {
-			b = b[:300]
-		}
-		return nil, fmt.Errorf("%s %s: status %d: %s", method, shortURL(url), res.StatusCode(), b)
-	}
-	return append([]byte(nil), res.Body()...), nil
-}
-
-func shortURL(u string) string {
-	if len(u) > 80 {
-		return u[:80] + "…"
-	}
-	return u
+	return stack.HTTP{Client: httpc, ShortURLs: true}.Do(method, url, headers, body, want)
 }
 
 // pgPostmaster is the PostgreSQL server's pid; 0 when unknown.

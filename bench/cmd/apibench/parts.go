@@ -89,7 +89,7 @@ func restRequests(base string, path func(n int) string, h map[string]string) []s
 // o.restClient is "wrk"): a C client, as pgbench is for the ceiling, so
 // that the load generator takes as little of the shared cores on either
 // side; else with this process's Go client.
-func benchREST(ctx context.Context, s *stack, o options) ([]restRow, error) {
+func benchREST(ctx context.Context, s *benchStack, o options) ([]restRow, error) {
 	var rows []restRow
 	h := map[string]string{"apikey": s.anon, "Authorization": "Bearer " + s.anon}
 	wrkBin := ""
@@ -172,8 +172,8 @@ var reTPS = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time
 
 // pgbench runs script with o.conns clients (-M prepared) and reads the
 // latencies from its per-transaction log.
-func pgbench(ctx context.Context, s *stack, o options, name, script string) (result, error) {
-	dir := filepath.Join(s.tmp, "pgbench-"+name)
+func pgbench(ctx context.Context, s *benchStack, o options, name, script string) (result, error) {
+	dir := filepath.Join(s.Tmp, "pgbench-"+name)
 	_ = os.RemoveAll(dir) // the latency logs of an earlier round
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
@@ -184,7 +184,7 @@ func pgbench(ctx context.Context, s *stack, o options, name, script string) (res
 	}
 	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(o.conns), "-j", strconv.Itoa(min(o.conns, max(1, runtime.NumCPU()/2))),
 		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", sf, "-l", "--log-prefix", filepath.Join(dir, "log"),
-		"-h", "127.0.0.1", "-p", strconv.Itoa(s.pg.Port()), "-U", "postgres", "postgres"}
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.PG.Port()), "-U", "postgres", "postgres"}
 	cmd := exec.CommandContext(ctx, pgbenchBin, args...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 2 * time.Second
@@ -244,7 +244,7 @@ type session struct {
 
 const benchPassword = "bench-password-123"
 
-func benchAuth(ctx context.Context, s *stack, o options) (authOut, error) {
+func benchAuth(ctx context.Context, s *benchStack, o options) (authOut, error) {
 	var out authOut
 	h := map[string]string{"apikey": s.anon}
 	sess := make([]session, o.conns)
@@ -414,7 +414,7 @@ func transferObject(ctx context.Context, hc *http.Client, method, url string, h 
 	return err
 }
 
-func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) {
+func benchStorage(ctx context.Context, s *benchStack, o options) ([]transfer, error) {
 	hdr := map[string]string{"apikey": s.svc, "Authorization": "Bearer " + s.svc}
 	upsert := maps.Clone(hdr)
 	upsert["x-upsert"] = "true"
@@ -425,7 +425,7 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}, Timeout: 10 * time.Minute}
 	defer hc.CloseIdleConnections()
 	// Ceiling: a plain local-disk copy of the same size (cp, then fsync).
-	src := filepath.Join(s.tmp, "ceiling-src.bin")
+	src := filepath.Join(s.Tmp, "ceiling-src.bin")
 	f, err := os.Create(src)
 	if err != nil {
 		return nil, err
@@ -440,7 +440,7 @@ func benchStorage(ctx context.Context, s *stack, o options) ([]transfer, error) 
 	}
 	defer os.Remove(src)
 	ceiling := func() (transfer, error) {
-		dst := filepath.Join(s.tmp, "ceiling-dst.bin")
+		dst := filepath.Join(s.Tmp, "ceiling-dst.bin")
 		defer os.Remove(dst)
 		t0 := time.Now()
 		if b, err := exec.CommandContext(ctx, "cp", src, dst).CombinedOutput(); err != nil {

@@ -27,7 +27,7 @@ const (
 func run(ctx context.Context, o options) error {
 	load0, _ := os.ReadFile("/proc/loadavg")
 	s, err := startStack(ctx, o)
-	defer s.close()
+	defer s.Close()
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/bench/internal/stack"
 	"github.com/madbase/madbase/bench/internal/stats"
 	"github.com/valyala/fasthttp"
 )
@@ -33,29 +34,7 @@ var httpc = &fasthttp.Client{
 
 // do sends one request and returns the body when the status is want.
 func do(method, url string, headers map[string]string, body []byte, want int) ([]byte, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod(method)
-	req.SetRequestURI(url)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if body != nil {
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
-	}
-	if err := httpc.DoTimeout(req, res, 60*time.Second); err != nil {
-		return nil, err
-	}
-	if res.StatusCode() != want {
-		b := res.Body()
-		if len(b) > 300 {
-			b = b[:300]
-		}
-		return nil, fmt.Errorf("%s %s: status %d: %s", method, url, res.StatusCode(), b)
-	}
-	return append([]byte(nil), res.Body()...), nil
+	return stack.HTTP{Client: httpc, Timeout: 60 * time.Second}.Do(method, url, headers, body, want)
 }
 
 func get(url string, h map[string]string, want int) ([]byte, error) {
@@ -78,7 +57,7 @@ type project struct {
 	} `json:"keys"`
 }
 
-func (s *stack) admin(method, path string, body any, want int, v any) error {
+func (s *benchStack) admin(method, path string, body any, want int, v any) error {
 	var b []byte
 	if body != nil {
 		var err error
@@ -100,10 +79,10 @@ func (s *stack) admin(method, path string, body any, want int, v any) error {
 // time from its start to the first 200 through the edge with the new key.
 type creation struct{ post, first time.Duration }
 
-func createProjects(ctx context.Context, s *stack, o options) ([]project, []creation, error) {
+func createProjects(ctx context.Context, s *benchStack, o options) ([]project, []creation, error) {
 	ps := make([]project, 0, o.projects)
 	cs := make([]creation, 0, o.projects)
-	run := randHex(3)
+	run := stack.RandHex(3)
 	setup := fmt.Sprintf(`create table items (id int primary key, name text not null);
 insert into items select i, 'item ' || i from generate_series(1, %d) i;
 grant select on items to anon;
@@ -135,7 +114,7 @@ analyze items;`, o.rows)
 }
 
 // workerURLs lists the workers as control knows them.
-func workerURLs(s *stack, want int) ([]string, error) {
+func workerURLs(s *benchStack, want int) ([]string, error) {
 	var ws struct {
 		Workers []struct {
 			URL string `json:"url"`
@@ -157,7 +136,7 @@ func workerURLs(s *stack, want int) ([]string, error) {
 // propagation changes DB_MAX_ROWS of p o.changes times and returns, for
 // every change and worker, the time from the PATCH's start and from its
 // answer until the worker answers a read of 5 rows with the new limit.
-func propagation(ctx context.Context, s *stack, o options, p project, workers []string) (fromPatch, fromAnswer []time.Duration, err error) {
+func propagation(ctx context.Context, s *benchStack, o options, p project, workers []string) (fromPatch, fromAnswer []time.Duration, err error) {
 	h := map[string]string{"apikey": p.Keys.Anon, "Authorization": "Bearer " + p.Keys.Anon}
 	for i := range o.changes {
 		limit := 2 + i%2
@@ -210,7 +189,7 @@ type result struct {
 
 // load sends GET /rest/v1/items?id=eq.N through the edge from o.conns
 // clients for o.duration, each request to a random project of ps.
-func load(ctx context.Context, s *stack, o options, name string, ps []project) result {
+func load(ctx context.Context, s *benchStack, o options, name string, ps []project) result {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	r := result{name: name, projectsHitCounter: map[int]bool{}}
@@ -314,7 +293,7 @@ func connections(ctx context.Context, url string) (map[string]int, map[string][]
 func run(ctx context.Context, o options) error {
 	load0, _ := os.ReadFile("/proc/loadavg")
 	s, err := startStack(ctx, o)
-	defer s.close()
+	defer s.Close()
 	if err != nil {
 		return err
 	}
@@ -365,7 +344,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	conns, kinds, err := connections(ctx, s.dbURL)
+	conns, kinds, err := connections(ctx, s.DBURL)
 	if err != nil {
 		return fmt.Errorf("pg_stat_activity: %w", err)
 	}

@@ -27,20 +27,12 @@ func runDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := config.Load(&dcfg, config.Env); err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("db reset", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase db reset [flags]\n\nRecreates the dev database of the data folder and applies the platform's migrations, "+
-			"the app's and its seed.\nmadbase dev must be stopped first.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("db reset", "Usage: madbase db reset [flags]\n\nRecreates the dev database of the data folder and applies the platform's migrations, "+
+		"the app's and its seed.\nmadbase dev must be stopped first.\n\nFlags:", stderr)
 	dataDir := fs.String("data-dir", dcfg.DataDir, "madbase dev's data folder (MADBASE_DATA_DIR)")
 	dir := fs.String("migrations-dir", dcfg.MigrationsDir, "the app's migrations; seed.sql beside it seeds (MADBASE_MIGRATIONS_DIR)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	if err := parseNoArgs(fs, args[1:]); err != nil {
+		return err
 	}
 	if err := devmode.Reset(ctx, devmode.ResetOptions{DataDir: *dataDir, Out: stdout, Migrations: Migrations(), MigrationsDir: *dir}); err != nil {
 		return err
@@ -55,12 +47,7 @@ func runMigration(_ context.Context, args []string, stdout, stderr io.Writer) er
 	if err := config.Load(&dcfg, config.Env); err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("migration new", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase migration new [--dir DIR] NAME\n\nCreates DIR/<UTC timestamp>_NAME.sql, empty, for madbase dev and madbase migrate --dir to apply.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("migration new", "Usage: madbase migration new [--dir DIR] NAME\n\nCreates DIR/<UTC timestamp>_NAME.sql, empty, for madbase dev and madbase migrate --dir to apply.\n\nFlags:", stderr)
 	dir := fs.String("dir", dcfg.MigrationsDir, "the app's migrations folder (MADBASE_MIGRATIONS_DIR)")
 	if len(args) == 0 || args[0] != "new" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -84,20 +71,12 @@ func runMigration(_ context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase migrate [--dir DIR [--seed FILE]]\n\nApplies MadBase's migrations to DATABASE_URL, then with --dir the app's "+
-			"<timestamp>_name.sql files in order\n(and the seed on a database never migrated so before).\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("migrate", "Usage: madbase migrate [--dir DIR [--seed FILE]]\n\nApplies MadBase's migrations to DATABASE_URL, then with --dir the app's "+
+		"<timestamp>_name.sql files in order\n(and the seed on a database never migrated so before).\n\nFlags:", stderr)
 	dir := fs.String("dir", "", "also apply the app's migrations in this folder (for example supabase/migrations)")
 	seed := fs.String("seed", "", "seed file for a new database (default: seed.sql beside --dir)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	if *seed != "" && *dir == "" {
 		return fmt.Errorf("%w: --seed goes with --dir", errUsage)

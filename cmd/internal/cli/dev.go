@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,22 +15,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := config.Load(&dcfg, config.Env); err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase dev [flags]\n\nRuns everything in one process: NATS, PostgreSQL, control, the edge and workers,\n"+
-			"after applying the app's migrations (supabase/migrations) and, on a new database, supabase/seed.sql.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("dev", "Usage: madbase dev [flags]\n\nRuns everything in one process: NATS, PostgreSQL, control, the edge and workers,\n"+
+		"after applying the app's migrations (supabase/migrations) and, on a new database, supabase/seed.sql.\n\nFlags:", stderr)
 	workers := fs.Int("workers", dcfg.Workers, "how many workers to run (MADBASE_WORKERS)")
 	dataDir := fs.String("data-dir", dcfg.DataDir, "folder for PostgreSQL data, objects and generated secrets (MADBASE_DATA_DIR)")
 	dbPort := fs.Int("db-port", dcfg.DBPort, "port of dev's PostgreSQL on 127.0.0.1; 0 picks a free one (DEV_DB_PORT)")
 	migrationsDir := fs.String("migrations-dir", dcfg.MigrationsDir, "the app's migrations, applied in order; seed.sql beside it seeds a new database (MADBASE_MIGRATIONS_DIR)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	if *dbPort < 0 || *dbPort > 65535 {
 		return fmt.Errorf("%w: DEV_DB_PORT (--db-port) must be a port number or 0, not %d", errUsage, *dbPort)

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -22,14 +21,9 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "Usage: madbase gen types typescript [--schema NAME]... [--db-url URL] > database.types.ts")
 		return fmt.Errorf("%w: the one generator is: gen types typescript", errUsage)
 	}
-	fs := flag.NewFlagSet("gen types", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase gen types typescript [flags] > database.types.ts\n\n"+
-			"Writes the TypeScript Database type that createClient<Database>() takes, for the given schemas of the\n"+
-			"database of the running madbase dev (or DATABASE_URL).\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("gen types", "Usage: madbase gen types typescript [flags] > database.types.ts\n\n"+
+		"Writes the TypeScript Database type that createClient<Database>() takes, for the given schemas of the\n"+
+		"database of the running madbase dev (or DATABASE_URL).\n\nFlags:", stderr)
 	var schemas schemaList
 	fs.Var(&schemas, "schema", "a schema to generate (repeatable, or comma-separated; default public)")
 	lang := fs.String("lang", "typescript", "output language (only typescript)")

@@ -91,17 +91,17 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func newFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: madbase %s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
-	}
+	fs := flagSet(name, "Usage: madbase "+usage+"\n\nFlags:", stderr)
 	return fs, fs.Bool("json", false, "print control's answer as JSON")
 }
 
-// oneRef returns the single positional argument, the project's ref.
-func oneRef(pos []string, fs *flag.FlagSet) (string, error) {
+// oneRef parses args into fs and returns the single positional argument,
+// the project's ref.
+func oneRef(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
 	if len(pos) != 1 {
 		fs.Usage()
 		return "", fmt.Errorf("%w: give one project ref", errUsage)
@@ -221,11 +221,7 @@ func projectsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func projectsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, asJSON := newFlags("projects show", "projects show REF [--json]", stderr)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, fs)
+	ref, err := oneRef(fs, args)
 	if err != nil {
 		return err
 	}
@@ -253,11 +249,7 @@ func projectsConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 func projectsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, asJSON := newFlags("projects rotate-keys", "projects rotate-keys REF [--grace 24h] [--json]", stderr)
 	grace := fs.String("grace", "", "how long the old keys keep working, like 1h or 0s (default: control's, 24h)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, fs)
+	ref, err := oneRef(fs, args)
 	if err != nil {
 		return err
 	}
@@ -276,11 +268,7 @@ func projectsDelete(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs, asJSON := newFlags("projects delete", "projects delete REF [--drop-database] [--yes] [--json]", stderr)
 	drop := fs.Bool("drop-database", false, "drop the project's database too (never an external one)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	ref, err := oneRef(pos, fs)
+	ref, err := oneRef(fs, args)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	neturl "net/url"
@@ -25,13 +24,8 @@ import (
 // DATABASE_URL): a query given as arguments, a file with -f, SQL piped on
 // stdin, or else an interactive psql.
 func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sql", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: madbase sql [flags] ['query']\n\nRuns SQL on the database of the running madbase dev (or DATABASE_URL):\n"+
-			"a query, a file with -f, SQL on stdin, or else an interactive psql.\n\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("sql", "Usage: madbase sql [flags] ['query']\n\nRuns SQL on the database of the running madbase dev (or DATABASE_URL):\n"+
+		"a query, a file with -f, SQL on stdin, or else an interactive psql.\n\nFlags:", stderr)
 	file := fs.String("f", "", "run the SQL statements of this file")
 	asJSON := fs.Bool("json", false, "print rows as JSON arrays of objects, one line per result")
 	dbURL := fs.String("db-url", "", "database URL (default: DATABASE_URL, else the running madbase dev's)")

@@ -15,47 +15,41 @@ import (
 	workermigrations "github.com/madbase/madbase/worker/migrations"
 )
 
-func noFlags(name string, args []string, stderr io.Writer) error {
+// tierConfig refuses flags and arguments, as a tier takes its whole
+// configuration from the environment, and loads that configuration.
+func tierConfig[T any](name string, args []string, stderr io.Writer) (T, error) {
+	var cfg T
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseNoArgs(fs, args); err != nil {
+		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	if err := config.Load(&cfg, config.Env); err != nil {
+		return cfg, fmt.Errorf("%s configuration:\n%w", name, err)
 	}
-	return nil
+	return cfg, nil
 }
 
 func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
-	if err := noFlags("edge", args, stderr); err != nil {
+	cfg, err := tierConfig[config.Edge]("edge", args, stderr)
+	if err != nil {
 		return err
-	}
-	var cfg config.Edge
-	if err := config.Load(&cfg, config.Env); err != nil {
-		return fmt.Errorf("edge configuration:\n%w", err)
 	}
 	return edge.Run(ctx, cfg, edge.Options{Version: Version})
 }
 
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	if err := noFlags("worker", args, stderr); err != nil {
+	cfg, err := tierConfig[config.Worker]("worker", args, stderr)
+	if err != nil {
 		return err
-	}
-	var cfg config.Worker
-	if err := config.Load(&cfg, config.Env); err != nil {
-		return fmt.Errorf("worker configuration:\n%w", err)
 	}
 	return worker.Run(ctx, cfg, worker.Options{Version: Version})
 }
 
 func runControl(ctx context.Context, args []string, _, stderr io.Writer) error {
-	if err := noFlags("control", args, stderr); err != nil {
+	cfg, err := tierConfig[config.Control]("control", args, stderr)
+	if err != nil {
 		return err
-	}
-	var cfg config.Control
-	if err := config.Load(&cfg, config.Env); err != nil {
-		return fmt.Errorf("control configuration:\n%w", err)
 	}
 	return control.Run(ctx, cfg, control.Options{Migrations: Migrations()})
 }
