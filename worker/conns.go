@@ -3,6 +3,8 @@ package worker
 import (
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // trackingListener remembers the connections it accepted, so that those
@@ -32,6 +34,21 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
+// busy is how many open connections read or wrote within quiet: a
+// connection whose handler just returned is still writing its answer.
+func (l *trackingListener) busy(quiet time.Duration) int {
+	since := time.Now().Add(-quiet).UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.conns {
+		if c.last.Load() > since {
+			n++
+		}
+	}
+	return n
+}
+
 // closeAll closes every connection still open and says how many there were.
 func (l *trackingListener) closeAll() int {
 	l.mu.Lock()
@@ -50,6 +67,20 @@ type trackedConn struct {
 	net.Conn
 	l    *trackingListener
 	once sync.Once
+	// last is when the connection last read or wrote (Unix nanoseconds).
+	last atomic.Int64
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.last.Store(time.Now().UnixNano())
+	return n, err
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.last.Store(time.Now().UnixNano())
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

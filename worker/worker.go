@@ -59,6 +59,9 @@ const (
 	// streamEndTimeout is how long handlers get to return once the base
 	// context is cancelled, before their connections are closed.
 	streamEndTimeout = time.Second
+	// answerQuiet is how long a connection must have been silent at
+	// shutdown before it is taken to have written its last answer.
+	answerQuiet = 50 * time.Millisecond
 )
 
 // Options are what a caller of Run provides beyond the configuration. Every
@@ -272,11 +275,14 @@ func (s *server) run(ctx context.Context) error {
 	<-errc
 
 	// 3. End the streams that never finish on their own, give their handlers
-	// a moment to answer, then close what the grace period left open.
+	// a moment to answer and their answers a moment to leave (a handler is
+	// out of flight before the server has written what it returned, so a
+	// connection counts as done once it has been quiet for answerQuiet), then
+	// close what the grace period left open.
 	s.log.Debug("shutdown: cancelling long-lived streams")
 	s.cancelBase()
 	deadline := time.Now().Add(streamEndTimeout)
-	for s.app.InFlight() > 0 && time.Now().Before(deadline) {
+	for (s.app.InFlight() > 0 || s.ln.busy(answerQuiet) > 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := s.ln.closeAll(); n > 0 {
