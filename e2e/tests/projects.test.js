@@ -5,7 +5,8 @@
 // database changes stay in it; a key of one project is refused at the other
 // project's Host; settings changes reach both workers without a restart, an
 // invalid change is refused and changes nothing; rotated keys verify for
-// their grace and are refused once it is over.
+// their grace and are refused once it is over; a project's ALLOWED_ORIGINS
+// answer CORS at its Host while the others keep the environment's.
 //
 // `<ref>.localhost` is not resolved by this machine's getaddrinfo, and
 // Node's fetch does not let a caller set Host: the clients of a project's
@@ -472,4 +473,72 @@ test('rotated keys work for their grace; a rotation with grace 0s refuses the ol
   const fresh = await projectClient(refB, k3.service_role).from('items').select('id');
   assert.equal(fresh.error, null);
   assert.equal(fresh.data.length, 5);
+});
+
+// ---- per-project CORS ----
+
+// preflight asks the edge, at base's Host, whether origin may GET items.
+const preflight = (base, origin) => loopbackFetch(`${base}/rest/v1/items`, {
+  method: 'OPTIONS',
+  headers: { Origin: origin, 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'apikey' },
+});
+
+// until polls check(): the edge takes a project's settings from the bucket
+// a moment after control wrote them.
+async function until(check, what, timeout = 20000) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last === true) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+const allowedFor = async (base, origin, expected) => {
+  const res = await preflight(base, origin);
+  const got = res.headers.get('access-control-allow-origin');
+  return (res.status === 204 && got === expected) || { status: res.status, allowOrigin: got };
+};
+const refusedFor = async (base, origin) => {
+  const res = await preflight(base, origin);
+  return res.status === 403 || { status: res.status, allowOrigin: res.headers.get('access-control-allow-origin') };
+};
+
+test('a project\'s ALLOWED_ORIGINS apply at its Host; the default project and the others keep the environment\'s', async () => {
+  const a = hostURL(refA);
+  // The environment allows any origin (ALLOWED_ORIGINS=*).
+  await until(() => allowedFor(a, 'https://b.example', '*'), 'any origin allowed in A before the change');
+
+  const patched = await adminCall('PATCH', `/projects/${refA}/config`, { ALLOWED_ORIGINS: 'https://a.example' });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  assert.equal(patched.body.settings.ALLOWED_ORIGINS, 'https://a.example');
+
+  await until(() => refusedFor(a, 'https://b.example'), 'https://b.example refused in A');
+  await until(() => allowedFor(a, 'https://a.example', 'https://a.example'), 'https://a.example allowed in A');
+  const pre = await preflight(a, 'https://a.example');
+  assert.equal(pre.headers.get('access-control-allow-credentials'), 'true');
+  const refused = await preflight(a, 'https://b.example');
+  assert.equal(refused.status, 403);
+  assert.deepEqual(await refused.json(), { error: 'origin not allowed', code: 403 });
+
+  // An actual request: CORS headers for the allowed origin only.
+  const key = projects[refA].keys.anon;
+  const ok = await loopbackFetch(`${a}/rest/v1/items?select=id`, { headers: { apikey: key, Origin: 'https://a.example' } });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'https://a.example');
+  const other = await loopbackFetch(`${a}/rest/v1/items?select=id`, { headers: { apikey: key, Origin: 'https://b.example' } });
+  assert.equal(other.status, 200);
+  assert.equal(other.headers.get('access-control-allow-origin'), null);
+
+  // The default project (the platform's own Host) and B follow the environment.
+  assert.equal(await allowedFor(url, 'https://b.example', '*'), true, 'the default project allows any origin');
+  assert.equal(await allowedFor(hostURL(refB), 'https://b.example', '*'), true, 'B allows any origin');
+
+  // Removing the setting gives A the environment's origins again.
+  const back = await adminCall('PATCH', `/projects/${refA}/config`, { ALLOWED_ORIGINS: null });
+  assert.equal(back.status, 200, JSON.stringify(back.body));
+  assert.equal(back.body.settings.ALLOWED_ORIGINS, undefined);
+  await until(() => allowedFor(a, 'https://b.example', '*'), 'any origin allowed in A again');
 });

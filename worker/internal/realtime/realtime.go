@@ -81,6 +81,9 @@ type Service struct {
 	recheck atomic.Int64 // time.Duration
 	// leading is true while this worker reads the WAL.
 	leading atomic.Bool
+	// wal is the WAL reader's demand: whether this worker competes to read
+	// (walwant.go).
+	wal walDemand
 	// bg counts the background goroutines (WAL reader, presence beat).
 	bg sync.WaitGroup
 }
@@ -155,12 +158,14 @@ func New(o Options) *Service {
 		s.tenant = defaultTenant
 	}
 	s.changes = newChangeState(s)
+	s.wal.init(s.base, s.tenant == defaultTenant)
 	s.metrics = newMetrics(o.Registry)
 	s.recheck.Store(int64(privateRecheck))
 	if s.nc != nil {
 		s.startPresence()
-		// A created project's WAL reader waits for its first channel
-		// join (channel.go), so an idle project holds no replication.
+		// A created project's changes start with its first channel join
+		// (channel.go), and its WAL reader runs only while this worker has
+		// channels (walwant.go), so an idle project holds no replication.
 		if s.tenant == defaultTenant {
 			s.changesOnce.Do(s.startChanges)
 		}
@@ -218,6 +223,7 @@ func (s *Service) subscribeTopic(ch *channel) {
 	}
 	if _, ok := ts.chans[ch]; !ok {
 		s.metrics.channels.Inc()
+		s.wal.join()
 	}
 	ts.chans[ch] = struct{}{}
 }
@@ -230,6 +236,7 @@ func (s *Service) unsubscribeTopic(ch *channel) {
 	}
 	if _, ok := ts.chans[ch]; ok {
 		s.metrics.channels.Dec()
+		s.wal.leave()
 	}
 	delete(ts.chans, ch)
 	if len(ts.chans) == 0 {

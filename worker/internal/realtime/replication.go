@@ -51,31 +51,47 @@ const (
 	publications    = "supabase_realtime,madbase_realtime_messages"
 )
 
-// runReplication keeps trying to become the WAL reader until shutdown.
+// runReplication keeps trying to become the WAL reader while the reader is
+// wanted on this worker (walwant.go), until shutdown.
 func (s *Service) runReplication() {
 	for {
-		if err := s.leadOnce(); err != nil && s.base.Err() == nil {
+		ctx := s.wal.wait()
+		if ctx == nil {
+			return
+		}
+		err := s.leadOnce(ctx)
+		switch {
+		case s.base.Err() != nil:
+			return
+		case ctx.Err() != nil:
+			continue // no channel left here: wait for the next one
+		case err != nil:
 			s.log.Warn("realtime: WAL reader stopped; retrying", "error", err)
 		}
 		select {
-		case <-s.base.Done():
-			return
+		case <-ctx.Done():
 		case <-time.After(leaderRetry):
 		}
 	}
 }
 
 // leadOnce becomes the WAL reader if no other worker is, and streams until
-// the stream fails or the worker stops. It returns nil when another worker
-// reads.
-func (s *Service) leadOnce() error {
-	ctx := s.base
+// the stream fails or ctx ends (the worker stops, or its last channel
+// left). It returns nil when another worker reads. Ending, it closes the
+// lock's session and the replication connection, which frees the lock and
+// the slot for the next reader.
+func (s *Service) leadOnce(ctx context.Context) error {
 	lockConn, got, err := s.takeLead(ctx)
 	if err != nil || !got {
 		return err
 	}
 	defer lockConn.Close(context.WithoutCancel(ctx))
 	s.log.Info("realtime: this worker now reads the WAL for postgres_changes")
+	defer func() {
+		if ctx.Err() != nil && s.base.Err() == nil {
+			s.log.Info("realtime: no channel left on this worker; it stopped reading the WAL")
+		}
+	}()
 
 	rconn, err := s.replicationConn(ctx)
 	if err != nil {
@@ -89,7 +105,7 @@ func (s *Service) leadOnce() error {
 	}
 	slot, err := s.ensureSlot(ctx, lockConn, rconn)
 	if err != nil {
-		if !errors.Is(err, errSlotBusy) {
+		if !errors.Is(err, errSlotBusy) && ctx.Err() == nil {
 			s.changes.setUnavailable("cannot create a logical replication slot: " + err.Error())
 		}
 		return err
@@ -235,6 +251,13 @@ func (r *walReader) run(ctx context.Context) error {
 		}
 		data, err := r.receive(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Stopping: confirm what was published, so the next reader
+				// does not replay it.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), busFlushTimeout)
+				_ = r.sendStatus(sctx)
+				cancel()
+			}
 			return err
 		}
 		if data != nil {
