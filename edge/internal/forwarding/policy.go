@@ -107,7 +107,7 @@ func ValidRequestID(v []byte) bool {
 }
 
 // AllowedHeaders are the request headers supabase-js and its storage and TUS
-// clients send (see spec/*.md); a preflight that lists its own headers gets
+// clients send (docs/api/README.md); a preflight that lists its own headers gets
 // them reflected, as Supabase does.
 const AllowedHeaders = "apikey, authorization, x-client-info, content-type, prefer, range, accept-profile, " +
 	"content-profile, x-upsert, x-metadata, x-supabase-api-version, cache-control, content-encoding, " +
