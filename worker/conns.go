@@ -4,7 +4,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // trackingListener remembers the connections it accepted, so that those
@@ -34,19 +35,27 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
-// busy is how many open connections read or wrote within quiet: a
-// connection whose handler just returned is still writing its answer.
-func (l *trackingListener) busy(quiet time.Duration) int {
-	since := time.Now().Add(-quiet).UnixNano()
+// busy is how many open connections are between a request's first byte and
+// the end of its answer's write, as the server reports them (connState).
+func (l *trackingListener) busy() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for c := range l.conns {
-		if c.last.Load() > since {
+		if fasthttp.ConnState(c.state.Load()) == fasthttp.StateActive {
 			n++
 		}
 	}
 	return n
+}
+
+// connState is the server's ConnState hook: it records each connection's
+// state, so that shutdown can tell a connection still writing its answer
+// from an idle one without a cost per read or write.
+func connState(c net.Conn, state fasthttp.ConnState) {
+	if tc, ok := c.(*trackedConn); ok {
+		tc.state.Store(int32(state))
+	}
 }
 
 // closeAll closes every connection still open and says how many there were.
@@ -67,20 +76,8 @@ type trackedConn struct {
 	net.Conn
 	l    *trackingListener
 	once sync.Once
-	// last is when the connection last read or wrote (Unix nanoseconds).
-	last atomic.Int64
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.last.Store(time.Now().UnixNano())
-	return n, err
-}
-
-func (c *trackedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.last.Store(time.Now().UnixNano())
-	return n, err
+	// state is the fasthttp.ConnState the server last reported.
+	state atomic.Int32
 }
 
 func (c *trackedConn) Close() error {

@@ -59,9 +59,6 @@ const (
 	// streamEndTimeout is how long handlers get to return once the base
 	// context is cancelled, before their connections are closed.
 	streamEndTimeout = time.Second
-	// answerQuiet is how long a connection must have been silent at
-	// shutdown before it is taken to have written its last answer.
-	answerQuiet = 50 * time.Millisecond
 )
 
 // Options are what a caller of Run provides beyond the configuration. Every
@@ -240,6 +237,7 @@ type server struct {
 
 func (s *server) run(ctx context.Context) error {
 	errc := make(chan error, 1)
+	s.app.Fiber.Server().ConnState = connState
 	go func() { errc <- s.app.Fiber.Listener(s.ln) }()
 	if s.ready != nil {
 		s.ready(s.advertise)
@@ -276,13 +274,13 @@ func (s *server) run(ctx context.Context) error {
 
 	// 3. End the streams that never finish on their own, give their handlers
 	// a moment to answer and their answers a moment to leave (a handler is
-	// out of flight before the server has written what it returned, so a
-	// connection counts as done once it has been quiet for answerQuiet), then
-	// close what the grace period left open.
+	// out of flight before the server has written what it returned; the
+	// server marks the connection idle once it has), then close what the
+	// grace period left open.
 	s.log.Debug("shutdown: cancelling long-lived streams")
 	s.cancelBase()
 	deadline := time.Now().Add(streamEndTimeout)
-	for (s.app.InFlight() > 0 || s.ln.busy(answerQuiet) > 0) && time.Now().Before(deadline) {
+	for (s.app.InFlight() > 0 || s.ln.busy() > 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := s.ln.closeAll(); n > 0 {
