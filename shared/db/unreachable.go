@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -15,7 +16,9 @@ import (
 // already handed out when the server went away fails with the read's EOF, which counts
 // too: callers pass it errors of database calls, not of reading a request's body.
 func Unreachable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// A request that ran out of time or was given up is not an outage
+		// (context.DeadlineExceeded even passes for a net.Error).
 		return false
 	}
 	var pe *pgconn.PgError

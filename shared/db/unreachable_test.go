@@ -17,6 +17,8 @@ func TestUnreachable(t *testing.T) {
 	require.False(t, Unreachable(nil))
 	require.False(t, Unreachable(errors.New("plain")))
 	require.False(t, Unreachable(&pgconn.PgError{Code: "23505"}))
+	require.False(t, Unreachable(fmt.Errorf("acquire: %w", context.DeadlineExceeded)), "a timeout is not an outage")
+	require.False(t, Unreachable(context.Canceled))
 	require.True(t, Unreachable(fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "57P03"})))
 	require.True(t, Unreachable(fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF)))
 

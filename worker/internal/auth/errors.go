@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,7 @@ const (
 	// CodeDatabaseUnavailable is MadBase's own (GoTrue has none): a 503
 	// while the database cannot be reached, which auth-js retries.
 	CodeDatabaseUnavailable = "database_unavailable"
+	CodeRequestTimeout      = "request_timeout"
 	// CodeInvalidRequest is the OAuth error name of a malformed /token
 	// request (oauthError's shape).
 	CodeInvalidRequest = "invalid_request"
@@ -159,6 +161,12 @@ func dbUnavailable(cause error) *apierr.Error {
 		Headers: map[string]string{fiber.HeaderRetryAfter: retryAfterSeconds}}
 }
 
+// errRequestTimeout is GoTrue's answer to a request that ran out of time.
+func errRequestTimeout(cause error) *apierr.Error {
+	return &apierr.Error{Status: http.StatusGatewayTimeout, Code: CodeRequestTimeout,
+		Message: "Processing this request timed out, please retry after a moment.", Internal: cause}
+}
+
 func validationFailed(format string, args ...any) *apierr.Error {
 	return badRequest(CodeValidationFailed, format, args...)
 }
@@ -227,7 +235,11 @@ func requestAPIVersion(c *fiber.Ctx) bool {
 // dbUnavailable, whatever wrapped it; other errors are classified.
 func toError(err error) *apierr.Error {
 	e := classify(err)
-	if e.Status >= 500 && e.Code != CodeDatabaseUnavailable && db.Unreachable(err) {
+	switch {
+	case e.Status < 500 || e.Code == CodeDatabaseUnavailable:
+	case errors.Is(err, context.DeadlineExceeded):
+		return errRequestTimeout(err)
+	case db.Unreachable(err):
 		return dbUnavailable(err)
 	}
 	return e

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"github.com/madbase/madbase/shared/apitest"
 	"net"
 	"testing"
@@ -168,4 +169,12 @@ func TestBadConfigurationAnswersInAuthShape(t *testing.T) {
 		{Name: "settings", URL: "/auth/v1/settings", Headers: map[string]string{APIVersionHeader: "2024-01-01"},
 			WantStatus: 500, WantJSON: `{"code":"unexpected_failure","message":"Auth is not configured"}`},
 	})
+}
+
+// A request that ran out of its time is GoTrue's 504 request_timeout, not a
+// database outage.
+func TestTimeoutIsNotAnOutage(t *testing.T) {
+	e := toError(fmt.Errorf("acquire connection: %w", context.DeadlineExceeded))
+	assert.Equal(t, 504, e.Status)
+	assert.Equal(t, CodeRequestTimeout, e.Code)
 }
