@@ -81,18 +81,17 @@ func TestHashPoolCancelWhileBusy(t *testing.T) {
 	p := h.pool()
 	release := fillPool(t, p)
 
-	// A request whose context ends while every slot is taken returns at once
-	// and leaves no job behind.
+	// A request whose context ends while every slot is taken returns (the
+	// slots are released only at the end, so a caller that waited for one
+	// would never return) and leaves no job behind.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := h.hash(ctx, "secret")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	_, err = h.compare(ctx, "", "secret")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	var ran atomic.Bool
 	assert.ErrorIs(t, p.run(ctx, func() { ran.Store(true) }), context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), 2*time.Second)
 
 	gone, cancel2 := context.WithCancel(context.Background())
 	cancel2()
@@ -120,14 +119,14 @@ func TestHashPoolCancelWhileRunning(t *testing.T) {
 	finished := make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	// The job blocks until stop is closed, which happens only after run
+	// returned: run returning at all proves it did not wait for the job.
 	err := p.run(ctx, func() { <-stop; close(finished) })
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), 2*time.Second)
 	close(stop)
 	select {
 	case <-finished:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // the pool's threads run at a low priority; a busy machine starves them
 		t.Fatal("the abandoned job did not finish")
 	}
 }
