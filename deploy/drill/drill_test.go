@@ -112,7 +112,7 @@ func newPlatform(t *testing.T, ctx context.Context, dir, name string, bins drill
 		dbName: "drill_" + name, keys: keys}
 	require.NoError(t, os.MkdirAll(filepath.Join(p.dir, "home"), 0o755))
 	p.base = drill.Env{"PATH": os.Getenv("PATH"), "HOME": filepath.Join(p.dir, "home"), "LOG_LEVEL": "info",
-		"LOG_FORMAT": "json", "SHUTDOWN_GRACE": "5s"}
+		"LOG_FORMAT": "json", "SHUTDOWN_GRACE": "20s"}
 	require.NoError(t, db.Exec(ctx, "postgres", "create database "+p.dbName))
 	t.Cleanup(func() {
 		if t.Failed() {

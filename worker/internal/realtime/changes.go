@@ -166,6 +166,10 @@ func (ch *channel) checkPG(subs []pgSub) (status, message string) {
 			}
 		}
 	}
+	if err := svc.holdChanges(ctx); err != nil {
+		svc.log.Error("realtime: making the replication slot", "error", err)
+		return "error", "Unable to subscribe to changes: the database's replication slot could not be made"
+	}
 	ch.mu.Lock()
 	ch.pg = subs
 	ch.mu.Unlock()

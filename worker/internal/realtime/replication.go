@@ -208,6 +208,23 @@ func (s *Service) warnUnboundedSlot(ctx context.Context, cat *pgx.Conn, slot str
 	}
 }
 
+// holdChanges makes sure the database's slot exists before a join is
+// answered: a slot keeps every change committed after it was made, so a
+// subscriber told SUBSCRIBED misses nothing even while no worker reads yet
+// (a created project's reader starts with its first channel and takes a
+// moment to make the slot itself). The SQL function waits for the slot's
+// consistent point, as the reader's CREATE_REPLICATION_SLOT does.
+func (s *Service) holdChanges(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `select pg_catalog.pg_create_logical_replication_slot(d.slot, 'pgoutput')
+		from (select $1 || oid::text as slot from pg_catalog.pg_database where datname = current_database()) d
+		where not exists (select 1 from pg_catalog.pg_replication_slots r where r.slot_name = d.slot)`, slotPrefix)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42710" { // made meanwhile by the reader
+		return nil
+	}
+	return err
+}
+
 // createSlot makes the persistent slot; one that exists already is fine.
 func createSlot(ctx context.Context, rconn *pgconn.PgConn, slot string) error {
 	_, err := pglogrepl.CreateReplicationSlot(ctx, rconn, slot, "pgoutput",
