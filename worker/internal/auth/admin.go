@@ -132,7 +132,7 @@ func (s *service) adminCreateUser(c *fiber.Ctx) error {
 			ID: id, Email: email, Phone: phone, Encrypted: encrypted, Role: p.Role, Provider: provider,
 			UserMetaData: p.UserMetaData, AppMetaData: p.AppMetaData,
 			EmailConfirmed: p.EmailConfirm && email != "", PhoneConfirmed: p.PhoneConfirm && phone != "",
-			BannedUntil: ban,
+			BannedUntil: ban, MetadataAsSent: true,
 		})
 		if err != nil {
 			return err

@@ -209,7 +209,7 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	assert.Equal(t, "gl@example.com", g["email"])
 	assert.Equal(t, "signup", g["verification_type"])
 	assert.Equal(t, "http://localhost:5173/welcome", g["redirect_to"])
-	assert.Regexp(t, `^http://api\.test:8000/auth/v1/verify\?redirect_to=http%3A%2F%2Flocalhost%3A5173%2Fwelcome&token=[0-9a-f]{56}&type=signup$`, g["action_link"])
+	assert.Regexp(t, `^http://api\.test:8000/auth/v1/verify\?token=[0-9a-f]{56}&type=signup&redirect_to=http%3A%2F%2Flocalhost%3A5173%2Fwelcome$`, g["action_link"])
 	assert.Len(t, g["email_otp"], 6)
 	assert.Len(t, g["hashed_token"], 56)
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
@@ -334,4 +334,28 @@ func TestAdminUpdatePhoneAndRole(t *testing.T) {
 		{Name: "unknown user", Method: "PUT", URL: "/admin/users/00000000-0000-4000-8000-000000000000", Headers: svc, Body: map[string]any{"role": "x"},
 			WantStatus: 404, WantFields: errCode("user_not_found")},
 	})
+}
+
+// TestAdminCreateKeepsMetadataAsSent: the admin API stores user_metadata as
+// given; the identity, not the metadata, carries sub, email and the
+// verified flags (GoTrue's split). A sign-up still copies them.
+func TestAdminCreateKeepsMetadataAsSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/users", Headers: bearer(e.api.Service),
+		Body: map[string]any{"email": "asis@example.com", "password": "secret-123", "email_confirm": true,
+			"user_metadata": map[string]any{"plan": "pro"}}})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	u := r.Map(t)
+	assert.Equal(t, map[string]any{"plan": "pro"}, u["user_metadata"])
+	ids, _ := u["identities"].([]any)
+	require.Len(t, ids, 1)
+	data := ids[0].(map[string]any)["identity_data"].(map[string]any)
+	assert.Equal(t, "asis@example.com", data["email"])
+	assert.Equal(t, u["id"], data["sub"])
+	assert.Equal(t, true, data["email_verified"])
+
+	signed := e.signUp(t, "signed@example.com", "secret-123")
+	meta := signed["user"].(map[string]any)["user_metadata"].(map[string]any)
+	assert.Equal(t, "signed@example.com", meta["email"], "a sign-up's metadata carries the identity's data, as GoTrue's")
 }

@@ -190,15 +190,14 @@ func renderMail(kind string, d mailData) (subject, html string, err error) {
 }
 
 // verifyLink is the link an email carries: GET /auth/v1/verify with the
-// hashed token, the type and where to go afterwards.
+// hashed token, the type and where to go afterwards, in GoTrue's order
+// (token first; url.Values would sort redirect_to before it).
 func verifyLink(base, token, typ, redirect string) string {
-	q := url.Values{}
-	q.Set("token", token)
-	q.Set("type", typ)
+	link := base + "/auth/v1/verify?token=" + url.QueryEscape(token) + "&type=" + url.QueryEscape(typ)
 	if redirect != "" {
-		q.Set("redirect_to", redirect)
+		link += "&redirect_to=" + url.QueryEscape(redirect)
 	}
-	return base + "/auth/v1/verify?" + q.Encode()
+	return link
 }
 
 // sendMail renders and sends one mail of kind, within the project-wide

@@ -289,3 +289,16 @@ func TestResendEmailChangeAndReinvite(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	e.signIn(t, "ri@example.com", "chosen-pw")
 }
+
+// TestVerifyMalformedPhone: verifyOtp with a number that is not E.164 is
+// told so, before anything about its token.
+func TestVerifyMalformedPhone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	apitest.Run(t, e.api, []apitest.Scenario{
+		{Name: "malformed", Method: "POST", URL: "/verify", Body: map[string]any{"type": "sms", "phone": "12ab", "token": "123456"},
+			WantStatus: 400, WantFields: map[string]any{"code": "validation_failed", "message": "Invalid phone number format (E.164 required)"}},
+		{Name: "well formed", Method: "POST", URL: "/verify", Body: map[string]any{"type": "sms", "phone": "+15550001111", "token": "123456"},
+			WantStatus: 403, WantFields: errCode("otp_expired")},
+	})
+}

@@ -36,6 +36,9 @@ type newUser struct {
 	Invited        bool
 	Anonymous      bool
 	BannedUntil    *time.Time
+	// MetadataAsSent keeps user_metadata exactly as given (the admin API);
+	// sign-ups copy the identity's data into it, as GoTrue does.
+	MetadataAsSent bool
 }
 
 const defaultAud = "authenticated"
@@ -67,7 +70,7 @@ func (s *service) createUser(ctx context.Context, tx pgx.Tx, p newUser) (*user, 
 		idData = map[string]any{"sub": p.ID.String(), "phone": p.Phone, "email_verified": false, "phone_verified": p.PhoneConfirmed}
 	}
 	for k, v := range idData {
-		if _, ok := meta[k]; !ok {
+		if _, ok := meta[k]; !ok && !p.MetadataAsSent {
 			meta[k] = v
 		}
 	}

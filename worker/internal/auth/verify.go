@@ -83,6 +83,9 @@ func (s *service) verify(ctx context.Context, tx pgx.Tx, p verifyParams, link bo
 	kinds, ok := verifyKinds[p.Type]
 	switch {
 	case p.Type == "sms" || p.Type == "phone_change":
+		if _, err := normalizePhone(p.Phone); err != nil {
+			return nil, err // GoTrue checks the number before the token
+		}
 		return nil, errOTPExpired // no SMS was ever sent: no phone token can be valid
 	case !ok:
 		return nil, validationFailed("Verify requires a valid verification type")
