@@ -224,8 +224,18 @@ func subscribe(base *scaffold.Base, cfg config.Control) (*control, error) {
 	if err := c.mails.Subscribe(base.NATS); err != nil {
 		return nil, fmt.Errorf("control: subscribe dev outbox: %w", err)
 	}
+	// With NATS there, control is ready once the server has the
+	// subscriptions, so nothing published after that is missed; with NATS
+	// away it does not wait (they are sent when it connects).
+	if base.NATS.IsConnected() {
+		_ = base.NATS.FlushTimeout(subscribeFlush)
+	}
 	return c, nil
 }
+
+// subscribeFlush bounds the wait for NATS to confirm control's
+// subscriptions at start.
+const subscribeFlush = 2 * time.Second
 
 // serve is the HTTP actor. Open log streams end as soon as shutdown
 // starts, so they never hold it up. Closing the listener too covers a
