@@ -67,8 +67,9 @@ type Worker struct {
 	ProjectDomain string `env:"PROJECT_DOMAIN" desc:"Domain under which projects are reached as <ref>.<PROJECT_DOMAIN> (Host header); unset, a request picks its project by its key alone."`
 	// ProjectDBMaxConns and ProjectIdleTimeout size what a worker holds per
 	// created project.
-	ProjectDBMaxConns  int           `env:"PROJECT_DB_MAX_CONNS" default:"2" desc:"Connections of each created project's database pool on a worker (its database URL's pool_max_conns wins), so many projects fit PostgreSQL's max_connections."`
-	ProjectIdleTimeout time.Duration `env:"PROJECT_IDLE_TIMEOUT" default:"10m" desc:"How long a worker keeps a created project's pool and state after its last request before closing them; the next request opens them again."`
+	ProjectDBMaxConns   int           `env:"PROJECT_DB_MAX_CONNS" default:"2" desc:"Connections of each created project's database pool on a worker (its database URL's pool_max_conns wins), so many projects fit PostgreSQL's max_connections."`
+	ProjectDBTotalConns int           `env:"PROJECT_DB_TOTAL_CONNS" default:"60" desc:"Most connections a worker holds to created projects' databases in all: each open project takes its pool's most and one for its schema listener. To open another project beyond it, the worker closes the least recently used project without requests in flight, or waits for one (up to 10 s, then 503). 0: no bound."`
+	ProjectIdleTimeout  time.Duration `env:"PROJECT_IDLE_TIMEOUT" default:"10m" desc:"How long a worker keeps a created project's pool and state after its last request before closing them; the next request opens them again."`
 	Storage
 	Auth
 	Rest

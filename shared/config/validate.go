@@ -125,6 +125,9 @@ func (c *Worker) Validate(dev bool) error {
 	if c.ProjectDBMaxConns < 0 {
 		errs = append(errs, errors.New("PROJECT_DB_MAX_CONNS: must not be negative"))
 	}
+	if n, one := c.ProjectDBTotalConns, c.projectConns(); n < 0 || (n > 0 && n < one) {
+		errs = append(errs, fmt.Errorf("PROJECT_DB_TOTAL_CONNS: must be 0 (no bound) or hold one project's pool and listener (%d), not %d", one, n))
+	}
 	if c.ProjectIdleTimeout < 0 {
 		errs = append(errs, errors.New("PROJECT_IDLE_TIMEOUT: must not be negative"))
 	}
@@ -262,4 +265,13 @@ func checkProjectDomain(d string) error {
 		return fmt.Errorf("PROJECT_DOMAIN: not a domain name: %q", d)
 	}
 	return nil
+}
+
+// projectConns is what one open project holds on a worker: its pool's most
+// (PROJECT_DB_MAX_CONNS, 2 when 0) and its schema listener.
+func (c *Worker) projectConns() int {
+	if c.ProjectDBMaxConns <= 0 {
+		return 3
+	}
+	return c.ProjectDBMaxConns + 1
 }

@@ -152,6 +152,8 @@ type poolCollector struct {
 
 	acquired, idle, total, max           *prometheus.Desc
 	acquires, emptyAcquires, waitSeconds *prometheus.Desc
+	// The connection budget (PROJECT_DB_TOTAL_CONNS), worker-wide.
+	budgetUsed, budgetLimit, evictions *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*poolCollector)(nil)
@@ -169,18 +171,29 @@ func newPoolCollector(m *Manager) *poolCollector {
 		acquires:      d("acquire_total", "Successful acquisitions of a connection from a project's pool."),
 		emptyAcquires: d("empty_acquire_total", "Acquisitions from a project's pool that found no idle connection."),
 		waitSeconds:   d("acquire_wait_seconds_total", "Time spent waiting for a connection of a project's pool when none was idle."),
+		budgetUsed: prometheus.NewDesc("madbase_worker_project_db_budget_used_conns",
+			"Connections the open projects' runtimes hold or may open (pools' most and schema listeners), counted against PROJECT_DB_TOTAL_CONNS.", nil, nil),
+		budgetLimit: prometheus.NewDesc("madbase_worker_project_db_budget_limit_conns",
+			"PROJECT_DB_TOTAL_CONNS: the bound on budget_used_conns (0: none).", nil, nil),
+		evictions: prometheus.NewDesc("madbase_worker_project_db_budget_evictions_total",
+			"Idle projects closed to make room in the connection budget for another.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (pc *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pc.acquired, pc.idle, pc.total, pc.max, pc.acquires, pc.emptyAcquires, pc.waitSeconds} {
+	for _, d := range []*prometheus.Desc{pc.acquired, pc.idle, pc.total, pc.max, pc.acquires, pc.emptyAcquires, pc.waitSeconds,
+		pc.budgetUsed, pc.budgetLimit, pc.evictions} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (pc *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	used, limit, evictions := pc.m.budget.snapshot()
+	ch <- prometheus.MustNewConstMetric(pc.budgetUsed, prometheus.GaugeValue, float64(used))
+	ch <- prometheus.MustNewConstMetric(pc.budgetLimit, prometheus.GaugeValue, float64(limit))
+	ch <- prometheus.MustNewConstMetric(pc.evictions, prometheus.CounterValue, float64(evictions))
 	type stats struct{ acquired, idle, total, max, acquires, empty, wait float64 }
 	by := map[string]*stats{}
 	for ref, p := range pc.m.state.Load().projects {

@@ -117,6 +117,8 @@ type Manager struct {
 	domain   string
 	maxConns int32
 	idle     time.Duration
+	// budget bounds the connections of every open runtime together.
+	budget *budget
 
 	// state is what requests read: one atomic load per request.
 	state atomic.Pointer[state]
@@ -170,6 +172,7 @@ func New(o Options) (*Manager, error) {
 		defaultRef: o.Config.DefaultProjectRef,
 		maxConns:   int32(o.Config.ProjectDBMaxConns),
 		idle:       o.Config.ProjectIdleTimeout,
+		budget:     newBudget(o.Config.ProjectDBTotalConns),
 		synced:     make(chan struct{}),
 		cancelOwn:  cancelOwn,
 	}
@@ -709,7 +712,9 @@ func (p *project) serve(c *fiber.Ctx) error {
 		c.Request().Header.Set(httpserver.HeaderRequestID, httpserver.RequestID(c))
 		rt.handler(c.Context())
 		rt.lastUsed.Store(time.Now().UnixNano())
-		rt.inFlight.Add(-1)
+		if rt.inFlight.Add(-1) == 0 {
+			p.m.budget.idle()
+		}
 		return nil
 	}
 }
@@ -734,7 +739,11 @@ func (p *project) runtime() (*runtime, error) {
 	if p.failed != nil && time.Since(p.failedAt) < buildRetry {
 		return nil, unavailable
 	}
-	rt, err := p.m.build(p.ref, sp)
+	conns := p.m.conns()
+	if err := p.m.reserve(p.m.o.BaseContext, p, conns); err != nil {
+		return nil, err
+	}
+	rt, err := p.m.build(p.ref, sp, conns)
 	if err != nil && p.good != nil && p.good != sp {
 		// The configuration taken while the project was closed does not
 		// build: the last one that did keeps serving, as it would have had
@@ -743,9 +752,10 @@ func (p *project) runtime() (*runtime, error) {
 			"project", p.ref, "revision", sp.revision, "error", err.Error())
 		p.refuse(sp.revision, err)
 		sp = p.good
-		rt, err = p.m.build(p.ref, sp)
+		rt, err = p.m.build(p.ref, sp, conns)
 	}
 	if err != nil {
+		p.m.budget.release(conns)
 		p.failed, p.failedAt = err, time.Now()
 		p.refuse(sp.revision, err)
 		p.m.log.Error("projects: cannot open the project", "project", p.ref, "error", err.Error())
@@ -771,8 +781,13 @@ func (p *project) update(sp *spec) error {
 		p.failed = nil
 		return nil
 	}
-	rt, err := p.m.build(p.ref, sp)
+	// The old runtime gives its connections back once its requests are
+	// answered: the new one may exceed the budget meanwhile.
+	conns := p.m.conns()
+	p.m.budget.force(conns)
+	rt, err := p.m.build(p.ref, sp, conns)
 	if err != nil {
+		p.m.budget.release(conns)
 		return err
 	}
 	p.spec.Store(sp)
@@ -828,6 +843,9 @@ type runtime struct {
 	closing  atomic.Bool
 	// closed is closed once the pool and the connection are.
 	closed chan struct{}
+	// budget gets conns back once the pool is closed.
+	budget *budget
+	conns  int
 	// background is the capabilities' work that ends with cancel.
 	background sync.WaitGroup
 }
@@ -858,6 +876,7 @@ func (rt *runtime) close() {
 			rt.nc.Close()
 		}
 		rt.pool.Close()
+		rt.budget.release(rt.conns)
 	}()
 }
 

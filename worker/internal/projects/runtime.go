@@ -84,10 +84,16 @@ func (m *Manager) open(pc bus.ProjectConfig) (*spec, error) {
 	return sp, nil
 }
 
+// conns is what a runtime is expected to hold: its pool's most and the
+// REST schema listener's connection.
+func (m *Manager) conns() int { return int(m.maxConns) + 1 }
+
 // build opens a runtime for sp: the project's pool (PROJECT_DB_MAX_CONNS
 // connections unless its URL says pool_max_conns), a NATS connection of its
 // own (its realtime subscriptions end with it) and the capabilities' app.
-func (m *Manager) build(ref string, sp *spec) (*runtime, error) {
+// reserved connections were taken from the budget for it; the runtime gives
+// back what its pool really holds, once closed.
+func (m *Manager) build(ref string, sp *spec, reserved int) (*runtime, error) {
 	ctx, cancel := context.WithTimeout(m.o.BaseContext, buildTimeout)
 	defer cancel()
 	log := m.o.Log.With("project", ref)
@@ -110,7 +116,13 @@ func (m *Manager) build(ref string, sp *spec) (*runtime, error) {
 	}
 	base, cancelBase := context.WithCancel(m.o.BaseContext)
 	reg := prometheus.NewRegistry()
-	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, cancel: cancelBase, closed: make(chan struct{})}
+	rt := &runtime{spec: sp, pool: pool, nc: nc, reg: reg, cancel: cancelBase, closed: make(chan struct{}),
+		budget: m.budget, conns: reserved}
+	if held := int(pool.Config().MaxConns) + 1; held > reserved {
+		// The database URL's pool_max_conns asked for more.
+		m.budget.force(held - reserved)
+		rt.conns = held
+	}
 	f := api.NewProject(api.Deps{
 		Log: log, DB: pool, Config: sp.cfg, NATS: nc, Registry: reg, BaseContext: base, Dev: m.o.Dev, Project: ref,
 		Background: &rt.background,
