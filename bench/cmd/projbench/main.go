@@ -32,17 +32,18 @@ import (
 )
 
 type options struct {
-	projects  int
-	workers   int
-	conns     int
-	duration  time.Duration
-	rounds    int
-	changes   int
-	rows      int
-	poolConns int
-	timeout   time.Duration
-	bin       string
-	quick     bool
+	projects   int
+	workers    int
+	conns      int
+	duration   time.Duration
+	rounds     int
+	changes    int
+	rows       int
+	poolConns  int
+	totalConns int
+	timeout    time.Duration
+	bin        string
+	quick      bool
 }
 
 func main() {
@@ -55,6 +56,7 @@ func main() {
 	flag.IntVar(&o.changes, "changes", 50, "settings changes timed for propagation")
 	flag.IntVar(&o.rows, "rows", 1000, "rows in each project's table")
 	flag.IntVar(&o.poolConns, "pool", 2, "PROJECT_DB_MAX_CONNS of the workers")
+	flag.IntVar(&o.totalConns, "total", 60, "PROJECT_DB_TOTAL_CONNS of the workers (0: no bound)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.StringVar(&o.bin, "bin", "", "run this madbase binary instead of building one from the working tree")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 4 projects, 10 changes, one round of 2 s loads")

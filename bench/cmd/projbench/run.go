@@ -409,11 +409,15 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	// Each worker holds, for each project it serves, its pool and the
-	// REST schema listener's connection (LISTEN "pgrst").
+	// REST schema listener's connection (LISTEN "pgrst"), and all of them
+	// together within PROJECT_DB_TOTAL_CONNS.
 	perProject := o.workers * (o.poolConns + 1)
 	bound := perProject * len(ps)
-	fmt.Fprintf(w, "\nPostgreSQL client connections at the end: %d in the %d project databases (at most %d in one; (PROJECT_DB_MAX_CONNS %d + 1 schema listener) × %d workers = %d per project, %d for all), %d elsewhere (platform, control)\n",
-		projConns, len(ps), maxPerProject, o.poolConns, o.workers, perProject, bound, other)
+	if o.totalConns > 0 {
+		bound = min(bound, o.workers*o.totalConns)
+	}
+	fmt.Fprintf(w, "\nPostgreSQL client connections at the end: %d in the %d project databases (at most %d in one; (PROJECT_DB_MAX_CONNS %d + 1 schema listener) × %d workers = %d per project; PROJECT_DB_TOTAL_CONNS %d × %d workers: %d for all), %d elsewhere (platform, control)\n",
+		projConns, len(ps), maxPerProject, o.poolConns, o.workers, perProject, o.totalConns, o.workers, bound, other)
 	if maxDB != "" {
 		fmt.Fprintf(w, "  in %s (the project of the propagation changes: %v): %s\n", maxDB, maxDB == "madbase_"+ps[0].Ref, strings.Join(kinds[maxDB], "; "))
 	}
@@ -434,11 +438,9 @@ func run(ctx context.Context, o options) error {
 	fmt.Fprintf(tw, "  %d projects ≥ %.1f× one project's req/s\t%.2f×\t%s\n", len(ps), goalManyVsOne, ratio, verdict(ratio >= goalManyVsOne && errs == 0))
 	fmt.Fprintf(tw, "  connections of a project ≤ (pool + listener) × workers = %d\tmax %d\t%s\n", perProject, maxPerProject, verdict(maxPerProject <= perProject))
 	// The goal: the total bounded by the pool settings, not by the
-	// number of projects. Each project served has pools of its own, so the
-	// total is the per-project bound times the projects served (until
-	// PROJECT_IDLE_TIMEOUT closes idle ones).
-	fmt.Fprintf(tw, "  connections independent of the number of projects\t%d for %d projects (%.1f each)\t%s\n",
-		projConns, len(ps), float64(projConns)/float64(len(ps)), verdict(projConns <= perProject))
+	// number of projects: PROJECT_DB_TOTAL_CONNS per worker.
+	fmt.Fprintf(tw, "  connections ≤ PROJECT_DB_TOTAL_CONNS × workers, whatever the number of projects\t%d for %d projects (bound %d)\t%s\n",
+		projConns, len(ps), bound, verdict(o.totalConns > 0 && projConns <= bound))
 	return tw.Flush()
 }
 

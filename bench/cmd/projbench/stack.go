@@ -72,7 +72,7 @@ func startStack(ctx context.Context, o options) (s *benchStack, err error) {
 		"ADMIN_PASSWORD="+s.adminPass, "MADBASE_ENCRYPTION_KEY="+secretbox.EncodeKey(secretbox.NewKey()),
 		"CONTROL_HOST=127.0.0.1", "CONTROL_PORT="+strconv.Itoa(cport), "CONTROL_UPSTREAM_URL="+s.controlURL,
 		"EDGE_PORT="+strconv.Itoa(eport), "WORKER_ADVERTISE_HOST=127.0.0.1",
-		"PROJECT_DB_MAX_CONNS="+strconv.Itoa(o.poolConns),
+		"PROJECT_DB_MAX_CONNS="+strconv.Itoa(o.poolConns), "PROJECT_DB_TOTAL_CONNS="+strconv.Itoa(o.totalConns),
 		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(s.Tmp, "storage"), "SHUTDOWN_GRACE=2s",
 	)
 	start := func(name, tier string, extra ...string) (*proc.Child, error) {

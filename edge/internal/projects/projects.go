@@ -14,26 +14,17 @@ package projects
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/madbase/madbase/bus"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SettingAllowedOrigins is the project setting the edge applies.
 const SettingAllowedOrigins = "ALLOWED_ORIGINS"
-
-// rewatchDelay is the pause before the bucket is watched again after the
-// watch failed (NATS away, bucket not created yet).
-const rewatchDelay = time.Second
 
 // Watcher keeps the projects' origins and hands every new set to Apply.
 type Watcher struct {
@@ -67,123 +58,61 @@ func New(nc *nats.Conn, log *slog.Logger, defaultRef string, apply func(map[stri
 
 // Run watches the bucket until ctx is done.
 func (w *Watcher) Run(ctx context.Context) error {
-	js, err := jetstream.New(w.nc)
-	if err != nil {
-		return fmt.Errorf("projects: %w", err)
-	}
-	for {
-		err := w.watch(ctx, js)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil && !errors.Is(err, errReconnected) {
-			w.log.Debug("projects: watching the bucket again", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(rewatchDelay):
-		}
-	}
+	return bus.WatchProjects(ctx, w.nc, w.log, bus.ProjectEvents{Put: w.put, Delete: w.delete, Synced: w.synced})
 }
 
-var errReconnected = errors.New("NATS reconnected")
-
-// watch reads the bucket's current values, then follows its changes until
-// the watch fails or NATS reconnects.
-func (w *Watcher) watch(ctx context.Context, js jetstream.JetStream) error {
-	reconnects := w.nc.Stats().Reconnects
-	kv, err := js.KeyValue(ctx, bus.ProjectsBucket)
+// synced forgets the projects deleted while the watch was away, then
+// applies the projects at once. Without JetStream there are none; without
+// a bucket what the edge holds stays.
+func (w *Watcher) synced(present map[string]bool, noJetStream bool) {
 	switch {
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
-		errors.Is(err, nats.ErrNoResponders):
-		// Control cannot publish projects without JetStream: there are
-		// none.
-		if len(w.known) > 0 {
-			w.known = map[string]project{}
-			w.publish()
+	case noJetStream:
+		if len(w.known) == 0 {
+			return
 		}
-		return err
-	case err != nil:
-		// No bucket yet (control makes it with the first project), or NATS
-		// away: what the edge holds stays.
-		return err
-	}
-	watcher, err := kv.WatchAll(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = watcher.Stop() }()
-	seen := map[string]bool{}
-	initial := true
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if w.nc.Stats().Reconnects != reconnects {
-				return errReconnected
-			}
-		case e, ok := <-watcher.Updates():
-			if !ok {
-				return errors.New("the watch ended")
-			}
-			switch {
-			case e == nil:
-				// The current values are in: forget the projects deleted
-				// meanwhile, then apply them at once.
-				if initial {
-					initial = false
-					for ref := range w.known {
-						if !seen[ref] {
-							delete(w.known, ref)
-							w.log.Info("projects: project deleted", "project", ref)
-						}
-					}
-					w.publish()
-				}
-			case e.Operation() != jetstream.KeyValuePut:
-				if _, ok := w.known[e.Key()]; ok {
-					delete(w.known, e.Key())
-					w.log.Info("projects: project deleted", "project", e.Key())
-					if !initial {
-						w.publish()
-					}
-				}
-			default:
-				if initial {
-					seen[e.Key()] = true
-				}
-				if w.take(e.Key(), e.Value()) && !initial {
-					w.publish()
-				}
+		w.known = map[string]project{}
+	case present == nil:
+		return
+	default:
+		for ref := range w.known {
+			if !present[ref] {
+				delete(w.known, ref)
+				w.log.Info("projects: project deleted", "project", ref)
 			}
 		}
+	}
+	w.publish()
+}
+
+func (w *Watcher) delete(ref string, initial bool) {
+	if _, ok := w.known[ref]; !ok {
+		return
+	}
+	delete(w.known, ref)
+	w.log.Info("projects: project deleted", "project", ref)
+	if !initial {
+		w.publish()
 	}
 }
 
-// take records one published configuration and reports whether it changed
-// what the edge holds.
-func (w *Watcher) take(ref string, value []byte) bool {
-	var pc bus.ProjectConfig
-	if err := json.Unmarshal(value, &pc); err != nil || pc.Ref != ref {
-		w.log.Error("projects: undecodable configuration ignored", "project", ref, "error", fmt.Sprint(err))
-		return false
-	}
+// put records one published configuration and applies the change, if it
+// changed what the edge holds, unless the bucket's first read is on.
+func (w *Watcher) put(pc bus.ProjectConfig, initial bool) {
+	ref := pc.Ref
 	if ref == w.defaultRef {
 		w.log.Error("projects: a project may not take the default project's ref; ignored", "project", ref)
-		return false
+		return
 	}
 	old, had := w.known[ref]
 	if had && old.id == pc.ID && pc.Revision <= old.revision {
-		return false // stale or known
+		return // stale or known
 	}
 	p := project{id: pc.ID, revision: pc.Revision, origins: Origins(pc.Settings)}
 	w.known[ref] = p
 	w.log.Debug("projects: configuration taken", "project", ref, "revision", pc.Revision)
-	return !had || !slices.Equal(old.origins, p.origins)
+	if (!had || !slices.Equal(old.origins, p.origins)) && !initial {
+		w.publish()
+	}
 }
 
 // publish hands the projects' origins to apply.

@@ -43,7 +43,6 @@ package projects
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,7 +63,6 @@ import (
 	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -78,9 +76,6 @@ const (
 	// buildRetry is how long a failed build is answered from memory before
 	// the next request tries again.
 	buildRetry = time.Second
-	// rewatchDelay is the pause before the bucket is watched again after
-	// the watch failed (NATS away, bucket not created yet).
-	rewatchDelay = time.Second
 	// syncWait is how long a request naming a project waits for the
 	// bucket's first read (a worker just started) before it is refused.
 	syncWait = 3 * time.Second
@@ -219,94 +214,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		<-m.o.BaseContext.Done()
 		m.closeAll()
 	}()
-	js, err := jetstream.New(m.o.NATS)
-	if err != nil {
-		return fmt.Errorf("projects: %w", err)
-	}
-	for {
-		err := m.watch(ctx, js)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil && !errors.Is(err, errReconnected) {
-			m.log.Debug("projects: watching the bucket again", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(rewatchDelay):
-		}
-	}
-}
-
-var errReconnected = errors.New("NATS reconnected")
-
-// watch reads the bucket's current values, then follows its changes until
-// the watch fails or NATS reconnects.
-func (m *Manager) watch(ctx context.Context, js jetstream.JetStream) error {
-	reconnects := m.o.NATS.Stats().Reconnects
-	kv, err := js.KeyValue(ctx, bus.ProjectsBucket)
-	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
-		errors.Is(err, nats.ErrNoResponders) {
-		// No JetStream (nothing answers its API): control cannot
-		// publish projects there either, so there are none.
-		m.markSynced(nil)
-		return err
-	}
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		// Control creates the bucket with the first project: none yet.
-		// Projects known already stay (a lost bucket is refilled by
-		// control's resync).
-		m.markSynced(nil)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = w.Stop() }()
-	seen := map[string]bool{}
-	initial := true
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if m.o.NATS.Stats().Reconnects != reconnects {
-				return errReconnected
-			}
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("the watch ended")
-			}
-			if e == nil {
-				if initial {
-					m.markSynced(seen)
-					initial = false
-				}
-				continue
-			}
-			ref := e.Key()
-			if e.Operation() != jetstream.KeyValuePut {
-				m.remove(ref)
-				continue
-			}
-			if initial {
-				seen[ref] = true
-			}
-			var pc bus.ProjectConfig
-			if err := json.Unmarshal(e.Value(), &pc); err != nil || pc.Ref != ref {
-				m.log.Error("projects: undecodable configuration ignored", "project", ref, "error", fmt.Sprint(err))
-				continue
-			}
-			m.apply(pc)
-		}
-	}
+	return bus.WatchProjects(ctx, m.o.NATS, m.log, bus.ProjectEvents{
+		Put:    func(pc bus.ProjectConfig, _ bool) { m.apply(pc) },
+		Delete: func(ref string, _ bool) { m.remove(ref) },
+		// Without JetStream control cannot publish projects, and without
+		// the bucket it has made none yet: either way the worker knows
+		// what there is (projects known already stay: a lost bucket is
+		// refilled by control's resync).
+		Synced: func(present map[string]bool, _ bool) { m.markSynced(present) },
+	})
 }
 
 // markSynced records that the bucket was read; with seen set, projects the
