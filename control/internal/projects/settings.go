@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/madbase/madbase/shared/config"
+	"github.com/madbase/madbase/shared/jwtauth"
 )
 
 // Project-level settings are the variables of the configuration sections a
@@ -16,7 +17,10 @@ import (
 // variable added to a section is a project setting at once.
 var (
 	projectSections = []any{config.Auth{}, config.Rest{}, config.Storage{}, config.Realtime{}}
-	extraSettings   = []string{"ALLOWED_ORIGINS"}
+	// extraSettings are project settings outside those sections: the
+	// CORS origins, and the asymmetric signing keys (JWT_KEYS), which a
+	// project rotates by setting them.
+	extraSettings = map[string]settingKind{"ALLOWED_ORIGINS": {}, "JWT_KEYS": {secret: true}}
 	// machineSettings are variables of those sections that describe the
 	// machine a worker runs on rather than a project.
 	machineSettings = map[string]string{
@@ -51,8 +55,8 @@ var projectSettings = func() map[string]settingKind {
 			out[name] = settingKind{secret: f.Tag.Get("secret") == "true"}
 		}
 	}
-	for _, name := range extraSettings {
-		out[name] = settingKind{}
+	for name, kind := range extraSettings {
+		out[name] = kind
 	}
 	return out
 }()
@@ -117,6 +121,7 @@ func validateSettings(env config.Lookup, settings map[string]string, dev bool) [
 	problems = append(problems, split(w.Rest.Validate())...)
 	problems = append(problems, split(w.Storage.Validate())...)
 	problems = append(problems, split(w.Realtime.Validate())...)
+	problems = append(problems, checkSigningKeys(settings)...)
 	switch w.Backend {
 	case "local":
 	case "s3":
@@ -127,6 +132,24 @@ func validateSettings(env config.Lookup, settings map[string]string, dev bool) [
 		problems = append(problems, fmt.Sprintf("STORAGE_BACKEND: must be local or s3, not %q", w.Backend))
 	}
 	return dedupe(problems)
+}
+
+// checkSigningKeys checks a project's JWT_KEYS: a JSON JWK set (never a file
+// path, which would be read on the machines of control and the workers).
+// The platform's JWT_KEYS are the default project's: a project without its
+// own signs with its JWT secret.
+func checkSigningKeys(settings map[string]string) []string {
+	v, ok := settings["JWT_KEYS"]
+	if v = strings.TrimSpace(v); !ok || v == "" {
+		return nil
+	}
+	if v[0] != '[' && v[0] != '{' {
+		return []string{"JWT_KEYS: a project's signing keys are a JSON array of JWKs, not a file path"}
+	}
+	if _, err := jwtauth.LoadKeys(v); err != nil {
+		return []string{"JWT_KEYS: " + err.Error()}
+	}
+	return nil
 }
 
 // split flattens errors.Join's tree into one message per problem.

@@ -12,13 +12,13 @@ func TestSettingNames(t *testing.T) {
 	t.Parallel()
 	names := SettingNames()
 	for _, want := range []string{"AUTH_DISABLE_SIGNUP", "SITE_URL", "SMTP_PASS", "DB_MAX_ROWS", "DB_SCHEMAS",
-		"STORAGE_BACKEND", "S3_SECRET_KEY", "REALTIME_MAX_CHANNELS_PER_SOCKET", "ALLOWED_ORIGINS", "AUTH_RATE_LIMIT_SIGN_IN"} {
+		"STORAGE_BACKEND", "S3_SECRET_KEY", "REALTIME_MAX_CHANNELS_PER_SOCKET", "ALLOWED_ORIGINS", "AUTH_RATE_LIMIT_SIGN_IN", "JWT_KEYS"} {
 		assert.Contains(t, names, want)
 	}
 	for _, not := range []string{"NATS_URL", "JWT_SECRET", "DATABASE_URL", "STORAGE_DIR", "AUTH_BCRYPT_CONCURRENCY", "WORKER_PORT", "REDIS_URL"} {
 		assert.NotContains(t, names, not)
 	}
-	for _, secret := range []string{"SMTP_PASS", "S3_ACCESS_KEY", "S3_SECRET_KEY"} {
+	for _, secret := range []string{"SMTP_PASS", "S3_ACCESS_KEY", "S3_SECRET_KEY", "JWT_KEYS"} {
 		assert.True(t, IsSecretSetting(secret), secret)
 	}
 	assert.False(t, IsSecretSetting("SMTP_USER"))
@@ -46,12 +46,17 @@ func TestValidateSettings(t *testing.T) {
 	assert.Empty(t, validateSettings(env, map[string]string{"DB_MAX_ROWS": "10", "AUTH_DISABLE_SIGNUP": "true"}, false))
 
 	problems := validateSettings(env, map[string]string{
-		"JWT_EXP": "60", "AUTH_OTP_LENGTH": "x", "DB_TX_END": "never", "STORAGE_BACKEND": "s3", "REALTIME_PRESENCE_EXPIRY": "10ms",
+		"JWT_EXP": "60", "AUTH_OTP_LENGTH": "x", "JWT_KEYS": `[{"kty":"EC"}]`, "DB_TX_END": "never", "STORAGE_BACKEND": "s3", "REALTIME_PRESENCE_EXPIRY": "10ms",
 	}, false)
 	joined := strings.Join(problems, "\n")
-	for _, name := range []string{"JWT_EXP", "AUTH_OTP_LENGTH", "DB_TX_END", "S3_ENDPOINT", "REALTIME_PRESENCE_EXPIRY"} {
+	for _, name := range []string{"JWT_EXP", "AUTH_OTP_LENGTH", "JWT_KEYS", "DB_TX_END", "S3_ENDPOINT", "REALTIME_PRESENCE_EXPIRY"} {
 		assert.Contains(t, joined, name)
 	}
+
+	assert.Equal(t, []string{"JWT_KEYS: a project's signing keys are a JSON array of JWKs, not a file path"},
+		validateSettings(env, map[string]string{"JWT_KEYS": "/etc/passwd"}, false))
+	assert.Empty(t, validateSettings(config.Map(map[string]string{"JWT_KEYS": "/nowhere"}), map[string]string{}, false),
+		"the platform's JWT_KEYS are not a project's")
 
 	// The project's value overrides the environment's, and the whole result is
 	// checked: an SMTP host needs an external URL outside dev.

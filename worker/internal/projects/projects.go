@@ -721,6 +721,7 @@ func (p *project) retire() *runtime {
 	p.retired = true
 	if sp := p.spec.Load(); sp != nil {
 		apikey.Forget(sp.cfg.JWTSecret)
+		_ = apikey.UseKeys(sp.cfg.JWTSecret, nil)
 	}
 	rt := p.rt.Swap(nil)
 	if rt != nil {

@@ -115,6 +115,8 @@ type testProject struct {
 	secret   string
 	revision int64
 	settings map[string]string
+	// secrets are secret settings, sealed when published.
+	secrets  map[string]string
 	retiring *retiringSecret
 }
 
@@ -140,6 +142,12 @@ func (f *fixture) publish(p *testProject) {
 		DatabaseURL: f.box.SealString(p.dbURL, bus.SecretContext(p.ref, bus.SecretDatabaseURL)),
 		JWTSecrets:  []bus.ProjectJWTSecret{{Secret: f.box.SealString(p.secret, bus.SecretContext(p.ref, bus.SecretJWT))}},
 		UpdatedAt:   time.Now(),
+	}
+	for k, v := range p.secrets {
+		if pc.Secrets == nil {
+			pc.Secrets = map[string]string{}
+		}
+		pc.Secrets[k] = f.box.SealString(v, bus.SecretContext(p.ref, k))
 	}
 	if p.retiring != nil {
 		at := p.retiring.at

@@ -29,6 +29,8 @@ type spec struct {
 	retiresAt time.Time
 	// opaque are the sb_ keys that name the project.
 	opaque []string
+	// signingKeys are the project's JWT_KEYS, nil when it sets none.
+	signingKeys []*jwtauth.Key
 }
 
 // open unseals and checks a published configuration, as a worker checks
@@ -73,12 +75,18 @@ func (m *Manager) open(pc bus.ProjectConfig) (*spec, error) {
 		settings[k] = plain
 	}
 	cfg := m.o.Config
+	// The platform's signing keys are the default project's: a project
+	// signs with its own JWT_KEYS, or its secret alone.
+	cfg.JWTKeys = ""
 	if err := config.Overlay(&cfg, settings); err != nil {
 		return nil, err
 	}
 	cfg.DatabaseURL, cfg.JWTSecret = dbURL, current
 	if err := cfg.Validate(m.o.Dev); err != nil {
 		return nil, err
+	}
+	if sp.signingKeys, err = jwtauth.LoadKeys(cfg.JWTKeys); err != nil {
+		return nil, fmt.Errorf("JWT_KEYS: %w", err)
 	}
 	sp.cfg = cfg
 	return sp, nil
@@ -113,6 +121,14 @@ func (m *Manager) build(ref string, sp *spec, reserved int) (*runtime, error) {
 		apikey.Retire(sp.cfg.JWTSecret, sp.retiring, sp.retiresAt)
 	} else {
 		apikey.Forget(sp.cfg.JWTSecret)
+	}
+	if err := apikey.UseKeys(sp.cfg.JWTSecret, sp.signingKeys); err != nil {
+		// Checked by open: a set that does not go with the secret.
+		if nc != nil {
+			nc.Close()
+		}
+		pool.Close()
+		return nil, fmt.Errorf("JWT_KEYS: %w", err)
 	}
 	base, cancelBase := context.WithCancel(m.o.BaseContext)
 	reg := prometheus.NewRegistry()
