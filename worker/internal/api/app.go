@@ -50,6 +50,11 @@ type Deps struct {
 	// a project namespaces (realtime subjects, storage keys); empty for the
 	// default project, which keeps today's names.
 	Project string
+	// Carry, when set, holds what a created project's capabilities keep
+	// from one of its runtimes to the next (REST keeps its schema, so a
+	// project closed and opened again checks its catalog instead of
+	// loading it). Keys are the capability's own.
+	Carry *sync.Map
 }
 
 // Capability registers one API surface (auth, rest, storage, realtime) on the

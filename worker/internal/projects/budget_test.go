@@ -67,7 +67,18 @@ func TestConnectionBudget(t *testing.T) {
 	require.Equal(t, 3.0, fams.value(t, "madbase_worker_project_db_budget_used_conns"))
 	require.Equal(t, 1.0, fams.value(t, "madbase_worker_project_db_budget_evictions_total"))
 
-	// alpha opens again (closing beta) and holds a request in flight.
+	// A table made while alpha is closed (nothing listens for its
+	// NOTIFY) is served when alpha opens again: the schema it kept is
+	// checked against the catalog, not taken blindly.
+	_, err = poolOf(t, a.dbURL).Exec(context.Background(), `create table public.later (id int); grant select on public.later to anon`)
+	require.NoError(t, err)
+	res = w.do(t, "GET", "/rest/v1/later", "", anonA, nil)
+	require.Equal(t, 200, res.status, res.body)
+	require.Equal(t, "[]", res.body)
+
+	// alpha holds a request in flight (beta, opened again, is closed).
+	res = w.do(t, "GET", "/rest/v1/items?select=owner", "", anonB, nil)
+	require.Equal(t, 200, res.status, res.body)
 	lock, err := poolOf(t, a.dbURL).Acquire(context.Background())
 	require.NoError(t, err)
 	defer lock.Release()

@@ -557,6 +557,9 @@ type project struct {
 	// rt is the open runtime, nil until the first request and after an
 	// idle close.
 	rt atomic.Pointer[runtime]
+	// carry is what its capabilities keep from one runtime to the next
+	// (api.Deps.Carry).
+	carry sync.Map
 
 	// mu serializes building and replacing the runtime.
 	mu       sync.Mutex
@@ -659,7 +662,7 @@ func (p *project) runtime() (*runtime, error) {
 	if err := p.m.reserve(p.m.o.BaseContext, p, conns); err != nil {
 		return nil, err
 	}
-	rt, err := p.m.build(p.ref, sp, conns)
+	rt, err := p.m.build(p.ref, sp, conns, &p.carry)
 	if err != nil && p.good != nil && p.good != sp {
 		// The configuration taken while the project was closed does not
 		// build: the last one that did keeps serving, as it would have had
@@ -668,7 +671,7 @@ func (p *project) runtime() (*runtime, error) {
 			"project", p.ref, "revision", sp.revision, "error", err.Error())
 		p.refuse(sp.revision, err)
 		sp = p.good
-		rt, err = p.m.build(p.ref, sp, conns)
+		rt, err = p.m.build(p.ref, sp, conns, &p.carry)
 	}
 	if err != nil {
 		p.m.budget.release(conns)
@@ -701,7 +704,7 @@ func (p *project) update(sp *spec) error {
 	// answered: the new one may exceed the budget meanwhile.
 	conns := p.m.conns()
 	p.m.budget.force(conns)
-	rt, err := p.m.build(p.ref, sp, conns)
+	rt, err := p.m.build(p.ref, sp, conns, &p.carry)
 	if err != nil {
 		p.m.budget.release(conns)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/madbase/madbase/bus"
@@ -101,7 +102,7 @@ func (m *Manager) conns() int { return int(m.maxConns) + 1 }
 // own (its realtime subscriptions end with it) and the capabilities' app.
 // reserved connections were taken from the budget for it; the runtime gives
 // back what its pool really holds, once closed.
-func (m *Manager) build(ref string, sp *spec, reserved int) (*runtime, error) {
+func (m *Manager) build(ref string, sp *spec, reserved int, carry *sync.Map) (*runtime, error) {
 	ctx, cancel := context.WithTimeout(m.o.BaseContext, buildTimeout)
 	defer cancel()
 	log := m.o.Log.With("project", ref)
@@ -141,7 +142,7 @@ func (m *Manager) build(ref string, sp *spec, reserved int) (*runtime, error) {
 	}
 	f := api.NewProject(api.Deps{
 		Log: log, DB: pool, Config: sp.cfg, NATS: nc, Registry: reg, BaseContext: base, Dev: m.o.Dev, Project: ref,
-		Background: &rt.background,
+		Background: &rt.background, Carry: carry,
 	}, m.o.Capabilities)
 	rt.handler = f.Handler()
 	rt.lastUsed.Store(time.Now().UnixNano())

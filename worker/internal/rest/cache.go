@@ -3,6 +3,8 @@ package rest
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +37,16 @@ type Cache struct {
 	// loaded before anything listened: the first LISTEN must reload then.
 	listening     chan struct{}
 	loadedUnheard atomic.Bool
+	// loadedHeard tells that a load that began once the LISTEN connection
+	// listened has completed: Run need not load again at its start.
+	loadedHeard atomic.Bool
+	listenOnce  sync.Once
+	listenDone  chan struct{}
+	// seed is a schema an earlier cache of the same project loaded: the
+	// next load takes it if the catalog's fingerprint is still its own.
+	seed atomic.Pointer[Schema]
+	// onLoad, when set, receives every schema swapped in.
+	onLoad func(*Schema)
 }
 
 // listenWait is how long Run waits for the LISTEN connection before the
@@ -61,15 +73,77 @@ func (c *Cache) Reload() {
 	}
 }
 
+// Seed gives the cache a schema an earlier cache of the same database
+// loaded; the next load takes it instead of reading the catalog if the
+// catalog's fingerprint has not changed since, and the exposed schemas are
+// the same.
+func (c *Cache) Seed(s *Schema) { c.seed.Store(s) }
+
 // LoadNow loads the schema synchronously and swaps it in.
 func (c *Cache) LoadNow(ctx context.Context) error {
-	s, err := Load(ctx, c.pool, c.schemas)
+	heard := c.Listening()
+	s, err := c.seeded(ctx)
+	if s == nil && err == nil {
+		s, err = Load(ctx, c.pool, c.schemas)
+	}
 	if err != nil {
 		return err
 	}
 	c.cur.Store(s)
 	c.loaded.Add(1)
+	if heard {
+		c.loadedHeard.Store(true)
+	}
+	if c.onLoad != nil {
+		c.onLoad(s)
+	}
 	return nil
+}
+
+// seeded returns the seed, once, if the catalog still has its fingerprint.
+func (c *Cache) seeded(ctx context.Context) (*Schema, error) {
+	seed := c.seed.Swap(nil)
+	if seed == nil || seed.fingerprint == "" || !slices.Equal(seed.Schemas, c.schemas) {
+		return nil, nil
+	}
+	fp, err := Fingerprint(ctx, c.pool)
+	if err != nil {
+		return nil, err
+	}
+	if fp != seed.fingerprint {
+		return nil, nil
+	}
+	c.log.Debug("schema cache: catalog unchanged since the last load; its schema is taken")
+	return seed, nil
+}
+
+// Listen starts the LISTEN connection, once, for as long as ctx lasts; Run
+// starts it too. Listening tells when it listens.
+func (c *Cache) Listen(ctx context.Context) {
+	c.listenOnce.Do(func() {
+		c.listenDone = make(chan struct{})
+		go func() { defer close(c.listenDone); c.listen(ctx) }()
+	})
+}
+
+// Listening reports whether the LISTEN connection has listened.
+func (c *Cache) Listening() bool {
+	select {
+	case <-c.listening:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitListening waits until the LISTEN connection listens, ctx is done or
+// listenWait passed.
+func (c *Cache) WaitListening(ctx context.Context) {
+	select {
+	case <-c.listening:
+	case <-ctx.Done():
+	case <-time.After(listenWait):
+	}
 }
 
 // Run loads the schema, then reloads on request, on NOTIFY pgrst (through a
@@ -87,9 +161,8 @@ func (c *Cache) Run(ctx context.Context, nc *nats.Conn) {
 			defer func() { _ = sub.Unsubscribe() }()
 		}
 	}
-	listenDone := make(chan struct{})
-	go func() { defer close(listenDone); c.listen(ctx) }()
-	defer func() { <-listenDone }()
+	c.Listen(ctx)
+	defer func() { <-c.listenDone }()
 
 	select {
 	case <-c.listening:
@@ -98,7 +171,11 @@ func (c *Cache) Run(ctx context.Context, nc *nats.Conn) {
 	case <-ctx.Done():
 		return
 	}
-	c.Reload()
+	if !c.loadedHeard.Load() {
+		// No load since the LISTEN began: changes made before it may
+		// be unheard.
+		c.Reload()
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		select {

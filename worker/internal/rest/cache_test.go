@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -106,4 +107,47 @@ func TestDDLReloadsByItself(t *testing.T) {
 	require.NoError(t, err)
 	fns := h.Cache().Get().AllFunctions("pgrst")
 	assert.Empty(t, fns, "the event trigger functions are not exposed")
+}
+
+// TestSeededLoad: a cache seeded with an earlier cache's schema takes it
+// while the catalog's fingerprint is unchanged, and loads anew after any
+// DDL, a comment or a grant; a seed for other exposed schemas is not taken.
+func TestSeededLoad(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDB(t, platform.Source)
+	ctx := testCtx(t)
+	exec := func(sql string) {
+		_, err := d.Pool.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	exec("create table seeded (id int primary key)")
+	first := NewCache(d.Pool, []string{"public"}, slog.New(slog.DiscardHandler))
+	require.NoError(t, first.LoadNow(ctx))
+	s1 := first.Get()
+	require.NotEmpty(t, s1.fingerprint)
+
+	next := func(seed *Schema, schemas ...string) *Schema {
+		c := NewCache(d.Pool, schemas, slog.New(slog.DiscardHandler))
+		c.Seed(seed)
+		require.NoError(t, c.LoadNow(ctx))
+		return c.Get()
+	}
+	require.Same(t, s1, next(s1, "public"), "unchanged catalog: the seed is taken")
+	require.NotSame(t, s1, next(s1, "public", "extensions"), "other schemas: loaded anew")
+
+	for _, ddl := range []string{
+		"alter table seeded add column name text",
+		"comment on table seeded is 'rows'",
+		"grant select on seeded to anon",
+		"create function seeded_count() returns int language sql as 'select 1'",
+		"alter table seeded drop column name",
+		"do $$ begin execute format('alter role anon in database %I set statement_timeout = %L', current_database(), '5s'); end $$",
+	} {
+		before := next(s1, "public")
+		exec(ddl)
+		after := next(before, "public")
+		require.NotSame(t, before, after, "after %q the schema is loaded anew", ddl)
+		require.NotEqual(t, before.fingerprint, after.fingerprint, ddl)
+		require.Same(t, after, next(after, "public"), "and taken again while unchanged")
+	}
 }

@@ -55,6 +55,9 @@ type Handler struct {
 	preRequest string
 }
 
+// carrySchema is the key of the schema in api.Deps.Carry.
+const carrySchema = "rest.schema"
+
 // Register mounts /rest/v1 and starts the schema cache, which lives until
 // deps.BaseContext is cancelled.
 func Register(r fiber.Router, deps api.Deps) {
@@ -67,9 +70,19 @@ func Register(r fiber.Router, deps api.Deps) {
 		ctx := h.base
 		// Load the schema before the worker starts serving and announces
 		// itself, so the edge never routes a request to a worker whose
-		// cache is still empty (503 PGRST002). If the database is not
-		// reachable yet, Run keeps trying in the background.
+		// cache is still empty (503 PGRST002). The LISTEN comes first, so
+		// that no change made after the load goes unheard and Run need
+		// not load again. If the database is not reachable yet, Run keeps
+		// trying in the background.
+		if deps.Carry != nil {
+			if s, ok := deps.Carry.Load(carrySchema); ok {
+				h.cache.Seed(s.(*Schema))
+			}
+			h.cache.onLoad = func(s *Schema) { deps.Carry.Store(carrySchema, s) }
+		}
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		h.cache.Listen(ctx)
+		h.cache.WaitListening(lctx)
 		if err := h.cache.LoadNow(lctx); err != nil {
 			h.log.Warn("schema cache not loaded at start; retrying in the background", "error", err.Error())
 		}

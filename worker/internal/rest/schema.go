@@ -20,6 +20,9 @@ type Schema struct {
 	// (statement_timeout …) that a request applies after SET ROLE, as
 	// PostgREST does; only settings a user may change are kept.
 	roleSettings map[string][][2]string
+	// fingerprint is the catalog's fingerprint read before the load (see
+	// fingerprintSQL).
+	fingerprint string
 }
 
 // RoleSettings returns the settings applied to requests of a role.

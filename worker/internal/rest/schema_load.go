@@ -8,6 +8,41 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// fingerprintSQL sums up the catalogs a schema is loaded from: each one's
+// row count and the sum of its rows' xmin. DDL writes catalog rows under a
+// transaction id newer than every row already there, so any change between
+// two readings changes the result, and reading it costs a fraction of a
+// load. It is read before a load, so a change during the load shows as a
+// difference next time. Of the shared role settings only this database's
+// and every database's count: creating another database does not change
+// this one's fingerprint.
+const fingerprintSQL = `select concat_ws('/'` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_class)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_attribute)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_attrdef)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_proc)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_constraint)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_namespace)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_type)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_enum)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_description)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_rewrite)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_index)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_inherits)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_trigger)` +
+	`, (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_db_role_setting` +
+	` where setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database())))` +
+	`, current_database())`
+
+// Fingerprint reads the catalog's fingerprint (see fingerprintSQL).
+func Fingerprint(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (string, error) {
+	var fp string
+	err := db.QueryRow(ctx, fingerprintSQL).Scan(&fp)
+	return fp, err
+}
+
 // Queries of the catalog. They run in one read-only transaction with
 // search_path = pg_catalog, so format_type qualifies every non-catalog type.
 var (
@@ -94,6 +129,9 @@ func Load(ctx context.Context, db interface {
 	l := &catalogLoader{tx: tx, schemas: schemas, byOID: map[int64]*Table{},
 		s: &Schema{Schemas: append([]string(nil), schemas...), tables: map[qname]*Table{}, funcs: map[qname][]*Function{},
 			roleSettings: map[string][][2]string{}}}
+	if l.s.fingerprint, err = Fingerprint(ctx, tx); err != nil {
+		return nil, fmt.Errorf("rest schema: fingerprint: %w", err)
+	}
 	for _, step := range []struct {
 		what string
 		load func(context.Context) error
