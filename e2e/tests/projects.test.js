@@ -542,3 +542,48 @@ test('a project\'s ALLOWED_ORIGINS apply at its Host; the default project and th
   assert.equal(back.body.settings.ALLOWED_ORIGINS, undefined);
   await until(() => allowedFor(a, 'https://b.example', '*'), 'any origin allowed in A again');
 });
+
+// ---- per-project signing keys ----
+
+test('a project\'s JWT_KEYS sign its sessions and are published at its JWKS (getClaims verifies them); removed, their tokens are refused', async () => {
+  const { generateKeyPairSync, randomUUID } = await import('node:crypto');
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = randomUUID();
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig', key_ops: ['sign', 'verify'] };
+  const a = projects[refA].keys.anon;
+  const b = projects[refB].keys.anon;
+  const jwks = (key) => () => fetch(`${url}/auth/v1/.well-known/jwks.json`, { headers: { apikey: key } });
+  const hasKid = (res, body) => res.status === 200 && body.keys.some((k) => k.kid === kid);
+
+  const patched = await adminCall('PATCH', `/projects/${refA}/config`, { JWT_KEYS: JSON.stringify([jwk]) });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  assert.equal(patched.body.settings.JWT_KEYS, undefined, 'a secret setting is never shown');
+  assert.ok(patched.body.secret_settings.includes('JWT_KEYS'), JSON.stringify(patched.body.secret_settings));
+  const shown = JSON.stringify(await adminCall('GET', `/projects/${refA}`));
+  assert.ok(!shown.includes(jwk.d), 'the private key is never shown');
+  await onEveryWorker(jwks(a), hasKid, 'A publishes its key');
+  for (const k of (await (await jwks(a)()).json()).keys) assert.equal(k.d, undefined, 'public parts only');
+  await onEveryWorker(jwks(b), (res, body) => res.status === 200 && !hasKid(res, body), 'B does not publish A\'s key');
+
+  const supabase = projectClient(refA, a);
+  const { data: signed, error } = await supabase.auth.signUp({ email: `${uniq('keys')}@example.com`, password });
+  assert.equal(error, null);
+  const token = signed.session.access_token;
+  const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
+  assert.equal(header.alg, 'ES256');
+  assert.equal(header.kid, kid);
+  const { data: claims, error: cErr } = await supabase.auth.getClaims();
+  assert.equal(cErr, null);
+  assert.equal(claims.claims.sub, signed.user.id);
+  assert.equal(claims.header.kid, kid);
+  // B does not take A's token.
+  const inB = await projectClient(refB, b).auth.getUser(token);
+  assert.ok(inB.error, 'A\'s token is refused in B');
+
+  // The key removed: A signs with its secret again; the key's tokens are refused.
+  const back = await adminCall('PATCH', `/projects/${refA}/config`, { JWT_KEYS: null });
+  assert.equal(back.status, 200, JSON.stringify(back.body));
+  await onEveryWorker(jwks(a), (res, body) => res.status === 200 && body.keys.length === 0, 'A publishes no key');
+  const user = () => fetch(`${url}/auth/v1/user`, { headers: { apikey: a, Authorization: `Bearer ${token}` } });
+  await onEveryWorker(user, (res, body) => res.status === 403 && body.error_code === 'bad_jwt', 'the removed key\'s token refused in A');
+});
