@@ -84,8 +84,12 @@ type Service struct {
 	// wal is the WAL reader's demand: whether this worker competes to read
 	// (walwant.go).
 	wal walDemand
-	// bg counts the background goroutines (WAL reader, presence beat).
+	// bg counts the background goroutines (WAL reader, presence beat,
+	// sweeper).
 	bg sync.WaitGroup
+	// sockets are the open sockets, for the sweeper.
+	sockMu  sync.Mutex
+	sockets map[*socket]struct{}
 }
 
 type topicKey struct {
@@ -153,6 +157,7 @@ func New(o Options) *Service {
 		topics:   map[string]*topicSub{},
 		presence: map[topicKey]map[string]map[string]presEntry{},
 		peers:    map[string]time.Time{},
+		sockets:  map[*socket]struct{}{},
 	}
 	if s.tenant == "" {
 		s.tenant = defaultTenant
@@ -161,6 +166,8 @@ func New(o Options) *Service {
 	s.wal.init(s.base, s.tenant == defaultTenant)
 	s.metrics = newMetrics(o.Registry)
 	s.recheck.Store(int64(privateRecheck))
+	s.bg.Add(1)
+	go s.sweep()
 	if s.nc != nil {
 		s.startPresence()
 		// A created project's changes start with its first channel join

@@ -3,15 +3,17 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/worker/internal/apikey"
+	"github.com/valyala/fasthttp"
 )
 
 // Socket timing.
@@ -26,7 +28,7 @@ const localsClaims = "realtime.claims"
 // upgrade authenticates the handshake (docs/api/realtime.md §1): the apikey (x-api-key
 // header, else apikey param) must resolve to a role.
 func (s *Service) upgrade(c *fiber.Ctx) error {
-	if !fws.IsWebSocketUpgrade(c) {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return errUpgradeRequired()
 	}
 	key := c.Get("x-api-key")
@@ -79,20 +81,44 @@ func tokenError(err error) string {
 	return "Invalid token: signature or format is invalid"
 }
 
+// writeBuffers are the sockets' write buffers, taken only while a frame is
+// written: an idle socket holds none.
+var writeBuffers = &sync.Pool{}
+
+// websocketHandler upgrades the connection and serves the socket on the
+// connection's goroutine, the only one an idle socket has: frames are
+// written by a goroutine started when there is something to write, and
+// token expiry and shutdown are watched by the service's sweeper.
 func (s *Service) websocketHandler() fiber.Handler {
-	return fws.New(func(c *fws.Conn) {
+	up := websocket.FastHTTPUpgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
+		EnableCompression: true,
+		// Browsers' origins are the edge's business (CORS); a socket
+		// carries its key.
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
+	return func(c *fiber.Ctx) error {
 		res, _ := c.Locals(localsClaims).(apikey.Result)
-		vsn := c.Query("vsn", vsn1)
-		if vsn != vsn2 {
-			vsn = vsn1
+		vsn := vsn1
+		if c.Query("vsn") == vsn2 {
+			vsn = vsn2
 		}
-		sock := &socket{
-			svc: s, conn: c.Conn, vsn: vsn, claims: res.Claims, token: res.Token,
-			out: make(chan outFrame, outQueue), done: make(chan struct{}),
-			chans: map[string]*channel{},
+		err := up.Upgrade(c.Context(), func(conn *websocket.Conn) {
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("realtime: socket ended by a panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					_ = conn.Close()
+				}
+			}()
+			sock := &socket{svc: s, conn: conn, vsn: vsn, claims: res.Claims, token: res.Token,
+				done: make(chan struct{}), chans: map[string]*channel{}}
+			sock.run()
+		})
+		if err != nil {
+			return fiber.ErrUpgradeRequired
 		}
-		sock.run()
-	}, fws.Config{EnableCompression: true})
+		return nil
+	}
 }
 
 type outFrame struct {
@@ -108,10 +134,17 @@ type socket struct {
 	vsn    string
 	claims db.Claims
 	token  string
-	out    chan outFrame
 
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// qmu guards the frames waiting to be written; writing is true while
+	// a writer goroutine drains them, and closed once the socket ended.
+	qmu     sync.Mutex
+	queue   []outFrame
+	writing bool
+	closed  bool
+	writers sync.WaitGroup
 
 	mu    sync.Mutex
 	chans map[string]*channel // by full topic
@@ -125,13 +158,12 @@ func (sock *socket) run() {
 	sock.svc.metrics.sockets.Inc()
 	defer sock.svc.metrics.sockets.Dec()
 	sock.conn.SetReadLimit(int64(sock.svc.cfg.RealtimeMaxMessageBytes) + 4096)
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); sock.writer() }()
-	go sock.watch()
+	sock.svc.addSocket(sock)
 	defer func() {
+		sock.svc.removeSocket(sock)
 		sock.shutdown()
 		sock.leaveAll()
-		<-writerDone
+		sock.writers.Wait()
 		_ = sock.conn.Close()
 	}()
 	for {
@@ -161,34 +193,74 @@ func (sock *socket) run() {
 	}
 }
 
-// watch ends the socket when the worker shuts down and closes channels
-// whose token expired.
-func (sock *socket) watch() {
+// addSocket and removeSocket keep the sockets the sweeper looks after.
+func (s *Service) addSocket(sock *socket) {
+	s.sockMu.Lock()
+	s.sockets[sock] = struct{}{}
+	s.sockMu.Unlock()
+}
+
+func (s *Service) removeSocket(sock *socket) {
+	s.sockMu.Lock()
+	delete(s.sockets, sock)
+	s.sockMu.Unlock()
+}
+
+// sweep closes the channels whose token expired and rechecks private
+// channels' policies, every second, and ends every socket when the worker
+// shuts down: one goroutine for all sockets.
+func (s *Service) sweep() {
+	defer s.bg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var socks []*socket
 	for {
 		select {
-		case <-sock.done:
-			return
-		case <-sock.svc.base.Done():
-			sock.closeWith(websocket.CloseGoingAway, "server shutting down")
+		case <-s.base.Done():
+			for _, sock := range s.socketList(socks[:0]) {
+				sock.closeWith(websocket.CloseGoingAway, "server shutting down")
+			}
 			return
 		case now := <-t.C:
-			sock.expireTokens(now)
+			socks = s.socketList(socks[:0])
+			for _, sock := range socks {
+				sock.expireTokens(now)
+			}
+			clear(socks)
 		}
 	}
 }
 
-func (sock *socket) writer() {
+// socketList appends the open sockets to out.
+func (s *Service) socketList(out []*socket) []*socket {
+	s.sockMu.Lock()
+	defer s.sockMu.Unlock()
+	for sock := range s.sockets {
+		out = append(out, sock)
+	}
+	return out
+}
+
+// write drains the queue, then ends; queueFrame starts it again.
+func (sock *socket) write() {
+	defer sock.writers.Done()
 	for {
-		select {
-		case f := <-sock.out:
+		sock.qmu.Lock()
+		batch := sock.queue
+		sock.queue = nil
+		if len(batch) == 0 {
+			sock.writing = false
+			sock.qmu.Unlock()
+			return
+		}
+		sock.qmu.Unlock()
+		for _, f := range batch {
 			_ = sock.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			var err error
 			switch {
 			case f.close:
 				_ = sock.conn.WriteMessage(websocket.CloseMessage, f.data)
-				_ = sock.conn.Close()
+				sock.stop()
 				return
 			case f.binary:
 				err = sock.conn.WriteMessage(websocket.BinaryMessage, f.data)
@@ -196,42 +268,58 @@ func (sock *socket) writer() {
 				err = sock.conn.WriteMessage(websocket.TextMessage, f.data)
 			}
 			if err != nil {
-				sock.shutdown()
-				_ = sock.conn.Close()
+				sock.stop()
 				return
 			}
-		case <-sock.done:
-			return
 		}
 	}
 }
 
-func (sock *socket) shutdown() { sock.closeOnce.Do(func() { close(sock.done) }) }
+// stop ends the socket from its writer or a full queue: nothing more is
+// queued or written, and the reader's next read fails.
+func (sock *socket) stop() {
+	sock.qmu.Lock()
+	sock.closed, sock.queue, sock.writing = true, nil, false
+	sock.qmu.Unlock()
+	sock.shutdown()
+	_ = sock.conn.Close()
+}
+
+func (sock *socket) shutdown() {
+	sock.closeOnce.Do(func() {
+		sock.qmu.Lock()
+		sock.closed = true
+		sock.qmu.Unlock()
+		close(sock.done)
+	})
+}
 
 // closeWith sends a close frame and ends the socket.
 func (sock *socket) closeWith(code int, reason string) {
-	select {
-	case sock.out <- outFrame{close: true, data: websocket.FormatCloseMessage(code, reason)}:
-	default:
-		sock.shutdown()
-		_ = sock.conn.Close()
-	}
+	sock.enqueue(outFrame{close: true, data: websocket.FormatCloseMessage(code, reason)})
 }
 
-// enqueue queues a frame; a client too slow to keep up is disconnected.
+// enqueue queues a frame for the writer, starting it if none runs; a
+// client too slow to keep up (outQueue frames waiting) is disconnected.
 func (sock *socket) enqueue(f outFrame) {
-	select {
-	case <-sock.done:
+	sock.qmu.Lock()
+	if sock.closed {
+		sock.qmu.Unlock()
 		return
-	default:
 	}
-	select {
-	case sock.out <- f:
-	default:
+	if len(sock.queue) >= outQueue {
+		sock.qmu.Unlock()
 		sock.svc.log.Warn("realtime: client too slow, closing its socket")
-		sock.shutdown()
-		_ = sock.conn.Close()
+		sock.stop()
+		return
 	}
+	sock.queue = append(sock.queue, f)
+	if !sock.writing {
+		sock.writing = true
+		sock.writers.Add(1)
+		go sock.write()
+	}
+	sock.qmu.Unlock()
 }
 
 // push sends a text frame.

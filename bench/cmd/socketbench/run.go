@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/stack"
+	"github.com/madbase/madbase/shared/jwtauth"
+)
+
+// raiseFileLimit lets this process and its children hold every socket:
+// the bench's clients, the edge's two sides and the workers' (root may
+// raise the hard limit; others get what the hard limit allows).
+func raiseFileLimit(need uint64) {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return
+	}
+	if l.Max < need {
+		want := syscall.Rlimit{Cur: need, Max: need}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
+			return
+		}
+	}
+	l.Cur = l.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
+
+// rssKiB reads a process's resident memory.
+func rssKiB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+type tier struct {
+	name   string
+	child  *proc.Child
+	before int64
+	after  int64
+}
+
+func run(ctx context.Context, o options) error {
+	raiseFileLimit(uint64(4*o.sockets + 10000))
+	base, err := stack.Start(ctx, stack.Options{Name: "socketbench", Bin: o.bin, Logf: logf, MaxConns: 100})
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+
+	secret := stack.RandHex(32)
+	eport, err := stack.FreePort()
+	if err != nil {
+		return err
+	}
+	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", eport)
+	env := append(os.Environ(),
+		"NATS_URL="+base.NATS.URL(), "DATABASE_URL="+base.DBURL, "JWT_SECRET="+secret,
+		"EDGE_PORT="+strconv.Itoa(eport), "WORKER_ADVERTISE_HOST=127.0.0.1",
+		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(base.Tmp, "storage"), "SHUTDOWN_GRACE=1s",
+		// Every client is 127.0.0.1.
+		"EDGE_MAX_CONNS_PER_IP=0",
+	)
+	start := func(name, role string, extra ...string) (*proc.Child, error) {
+		cmd := exec.Command(base.Exec, role)
+		cmd.Env = append(append(env, "INSTANCE_ID=socketbench-"+name), extra...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		return base.StartChild(name, cmd)
+	}
+	var tiers []*tier
+	for i := range o.workers {
+		port, err := stack.FreePort()
+		if err != nil {
+			return err
+		}
+		w, err := start(fmt.Sprintf("worker-%d", i+1), "worker", "WORKER_PORT="+strconv.Itoa(port))
+		if err != nil {
+			return err
+		}
+		tiers = append(tiers, &tier{name: fmt.Sprintf("worker-%d", i+1), child: w})
+	}
+	edge, err := start("edge", "edge")
+	if err != nil {
+		return err
+	}
+	tiers = append(tiers, &tier{name: "edge", child: edge})
+	logf("%d workers and the edge on %s; waiting for the workers", o.workers, edgeURL)
+	if err := waitHealthy(ctx, edgeURL, o.workers, tiers); err != nil {
+		return err
+	}
+
+	key, err := jwtauth.Sign([]byte(secret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
+	if err != nil {
+		return err
+	}
+	wsURL := "ws://127.0.0.1:" + strconv.Itoa(eport) + "/realtime/v1/websocket?vsn=1.0.0&apikey=" + key
+
+	// A few sockets first, so that the pools and code paths a socket
+	// needs exist before the baseline.
+	warm, err := openSockets(ctx, wsURL, 0, warmSockets, o)
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	closeAll(warm)
+	time.Sleep(o.settle)
+	for _, t := range tiers {
+		if t.before, err = rssKiB(t.child.Pid()); err != nil {
+			return err
+		}
+	}
+	load0, _ := os.ReadFile("/proc/loadavg")
+	began := time.Now()
+	conns, err := openSockets(ctx, wsURL, warmSockets, warmSockets+o.sockets, o)
+	defer closeAll(conns)
+	if err != nil {
+		return err
+	}
+	opened := time.Since(began)
+	logf("%d sockets joined in %s; letting the processes settle", len(conns), opened.Round(time.Millisecond))
+	time.Sleep(o.settle)
+	for _, t := range tiers {
+		if t.child.Exited() {
+			return fmt.Errorf("%s exited: %v", t.name, t.child.Err())
+		}
+		if t.after, err = rssKiB(t.child.Pid()); err != nil {
+			return err
+		}
+	}
+	// The sockets are still alive: a broadcast reaches a member.
+	if err := probe(ctx, wsURL, conns[0], fmt.Sprintf("idle-%d", warmSockets%o.channels)); err != nil {
+		return fmt.Errorf("after the measure: %w", err)
+	}
+
+	w := os.Stdout
+	fmt.Fprintf(w, "\nsocketbench  %s  %s, %d CPUs, %d workers, load avg at start %s\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), o.workers, strings.Join(strings.Fields(string(load0))[:3], " "))
+	fmt.Fprintf(w, "%d WebSockets through the edge to /realtime/v1/websocket, each joined to one of %d channels, then idle; opened in %s (%d at once)\n\n",
+		len(conns), o.channels, opened.Round(time.Millisecond), o.dialers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "process\tRSS before\tRSS after\tper socket\t")
+	var total int64
+	for _, t := range tiers {
+		gained := t.after - t.before
+		total += gained
+		fmt.Fprintf(tw, "%s\t%d MiB\t%d MiB\t%.1f KiB\t\n", t.name, t.before>>10, t.after>>10, float64(gained)/float64(len(conns)))
+	}
+	per := float64(total) / float64(len(conns))
+	fmt.Fprintf(tw, "all\t\t\t%.1f KiB\t\n", per)
+	_ = tw.Flush()
+	verdict := "met"
+	if per*1024 > goalPerSocket {
+		verdict = "NOT MET"
+	}
+	fmt.Fprintf(w, "\ngoal: ≤ %d KiB per idle socket across edge and workers: %.1f KiB, %s\n", goalPerSocket>>10, per, verdict)
+	return nil
+}
+
+func waitHealthy(ctx context.Context, edgeURL string, workers int, tiers []*tier) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(edgeURL + "/health")
+		if err == nil {
+			var h struct {
+				Healthy int `json:"workers_healthy"`
+			}
+			err = json.NewDecoder(res.Body).Decode(&h)
+			res.Body.Close()
+			if err == nil && h.Healthy >= workers {
+				return nil
+			}
+		}
+		for _, t := range tiers {
+			if t.child.Exited() {
+				return fmt.Errorf("%s exited: %v", t.name, t.child.Err())
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out waiting for the workers at the edge")
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// joinMsg is a Phoenix join of topic, as supabase-js sends it (protocol
+// 1.0.0: JSON objects).
+func joinMsg(topic string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"topic": "realtime:" + topic, "event": "phx_join", "ref": "1", "join_ref": "1",
+		"payload": map[string]any{"config": map[string]any{
+			"broadcast": map[string]any{"self": false, "ack": false}, "presence": map[string]any{"key": ""},
+			"postgres_changes": []any{}, "private": false,
+		}},
+	})
+	return b
+}
+
+// openSockets opens sockets from..to-1, each joined to channel i mod
+// channels, o.dialers at a time.
+func openSockets(ctx context.Context, wsURL string, from, to int, o options) ([]*websocket.Conn, error) {
+	conns := make([]*websocket.Conn, to-from)
+	var next atomic.Int64
+	next.Store(int64(from))
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	for range o.dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= to || ctx.Err() != nil {
+					return
+				}
+				c, err := join(ctx, dialer, wsURL, fmt.Sprintf("idle-%d", i%o.channels))
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("socket %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				conns[i-from] = c
+			}
+		}()
+	}
+	wg.Wait()
+	out := conns[:0]
+	for _, c := range conns {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, firstErr
+}
+
+func join(ctx context.Context, d *websocket.Dialer, wsURL, topic string) (*websocket.Conn, error) {
+	c, res, err := d.DialContext(ctx, wsURL, nil)
+	if err != nil {
+		if res != nil && res.Body != nil {
+			b := make([]byte, 512)
+			n, _ := res.Body.Read(b)
+			res.Body.Close()
+			return nil, fmt.Errorf("%w: %s %s", err, res.Status, b[:n])
+		}
+		return nil, err
+	}
+	if err := c.WriteMessage(websocket.TextMessage, joinMsg(topic)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		var m struct {
+			Event   string `json:"event"`
+			Payload struct {
+				Status string `json:"status"`
+			} `json:"payload"`
+		}
+		if json.Unmarshal(msg, &m) == nil && m.Event == "phx_reply" {
+			if m.Payload.Status != "ok" {
+				c.Close()
+				return nil, fmt.Errorf("join refused: %s", msg)
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			return c, nil
+		}
+	}
+}
+
+// warmSockets are opened and closed before the baseline.
+const warmSockets = 50
+
+// probe sends a broadcast on topic from a new socket and waits for member
+// (joined to topic) to receive it.
+func probe(ctx context.Context, wsURL string, member *websocket.Conn, topic string) error {
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+	sender, err := join(ctx, d, wsURL, topic)
+	if err != nil {
+		return err
+	}
+	defer sender.Close()
+	msg, _ := json.Marshal(map[string]any{"topic": "realtime:" + topic, "event": "broadcast", "ref": "2", "join_ref": "1",
+		"payload": map[string]any{"type": "broadcast", "event": "probe", "payload": map[string]any{"n": 1}}})
+	if err := sender.WriteMessage(websocket.TextMessage, msg); err != nil {
+		return err
+	}
+	_ = member.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer func() { _ = member.SetReadDeadline(time.Time{}) }()
+	for {
+		_, b, err := member.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("the probe broadcast did not arrive: %w", err)
+		}
+		if strings.Contains(string(b), `"probe"`) {
+			return nil
+		}
+	}
+}
+
+func closeAll(conns []*websocket.Conn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
