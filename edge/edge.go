@@ -162,7 +162,10 @@ func newServer(cfg config.Edge, p *proxy.Proxy, log *slog.Logger) *fasthttp.Serv
 		HeaderReceived:               p.HeaderReceived,
 		MaxRequestBodySize:           int(min(cfg.MaxBodyBytes, int64(^uint(0)>>1))),
 		CloseOnShutdown:              true,
-		Logger:                       fasthttpLogger{log},
+		// A hijacked connection (a WebSocket) is the relay's to close: the
+		// server keeps neither it nor its buffers.
+		KeepHijackedConns: true,
+		Logger:            fasthttpLogger{log},
 		// Requests fasthttp cannot parse (bad header lines, oversize headers,
 		// bad chunking) get the JSON error shape too, not fasthttp's text.
 		ErrorHandler: parseErrorHandler,

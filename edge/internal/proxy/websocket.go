@@ -105,7 +105,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	head.WriteString(fw.HeaderRequestID + ": " + rid + "\r\n\r\n")
 
 	_ = conn.SetDeadline(time.Now().Add(p.cfg.Transport.ResponseTimeout))
-	br := bufio.NewReaderSize(conn, 16<<10)
+	br := bufio.NewReaderSize(conn, 4<<10)
 	var resp *http.Response
 	_, err := conn.Write(head.Bytes())
 	if err == nil {
@@ -165,29 +165,27 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	out.WriteString("\r\n")
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(client net.Conn) {
-		defer conn.Close()
-		if !p.track(client) {
-			return
-		}
-		defer p.untrack(client)
-		if _, err := client.Write(out.Bytes()); err != nil {
-			return
-		}
-		done := make(chan struct{})
-		go func() {
-			bp := copyBufPool.Get().(*[]byte)
-			_, _ = io.CopyBuffer(conn, client, *bp)
-			copyBufPool.Put(bp)
-			// The client is gone: end the worker side too.
+	ctx.Hijack(func(hijacked net.Conn) {
+		// The relay runs on its own: this handler returns at once, and the
+		// server (KeepHijackedConns) lets go of the connection.
+		client, early, err := detach(hijacked)
+		if err != nil {
+			_ = hijacked.Close()
 			_ = conn.Close()
-			close(done)
-		}()
-		bp := copyBufPool.Get().(*[]byte)
-		_, _ = io.CopyBuffer(client, br, *bp) // br holds any bytes read past the 101
-		copyBufPool.Put(bp)
-		_ = client.Close()
-		<-done
+			return
+		}
+		if !p.track(client) {
+			_ = client.Close()
+			_ = conn.Close()
+			return
+		}
+		if _, err := client.Write(out.Bytes()); err != nil {
+			p.untrack(client)
+			_ = client.Close()
+			_ = conn.Close()
+			return
+		}
+		go p.relay(client, conn, early, buffered(br))
 	})
 }
 
