@@ -56,6 +56,9 @@ func New(opts Options) *fiber.App {
 		ReadTimeout:  0,
 		WriteTimeout: 0,
 	})
+	// A hijacked connection (a WebSocket) is its handler's to close: the
+	// handler may return and keep it (Detach), without the server's buffers.
+	app.Server().KeepHijackedConns = true
 	app.Use(middleware(opts))
 	return app
 }

@@ -12,6 +12,7 @@ import (
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/httpserver"
 	"github.com/valyala/fasthttp"
 )
 
@@ -168,7 +169,7 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	ctx.Hijack(func(hijacked net.Conn) {
 		// The relay runs on its own: this handler returns at once, and the
 		// server (KeepHijackedConns) lets go of the connection.
-		client, early, err := detach(hijacked)
+		client, early, err := httpserver.Detach(hijacked)
 		if err != nil {
 			_ = hijacked.Close()
 			_ = conn.Close()

@@ -2,12 +2,10 @@ package proxy
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // An idle WebSocket should cost the edge little more than its two
@@ -16,58 +14,10 @@ import (
 // and borrows one from relayBufs only for the bytes at hand. The fasthttp
 // server lets go of the connection (KeepHijackedConns) once the relay has
 // taken the bytes its reader still held, so neither its request context nor
-// its 32 KiB reader stays with the socket.
+// its 32 KiB reader stays with the socket (httpserver.Detach).
 
 // relayBufs are the buffers a relay borrows while bytes are at hand.
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// maxEarlyBytes bounds what a client may send before the 101 (a client
-// must wait for it, RFC 6455 §4.1): kept and forwarded, not dropped.
-const maxEarlyBytes = 64 << 10
-
-var errTooEarly = errors.New("websocket: too many bytes before the upgrade was answered")
-
-// detach returns the TCP connection under c (fasthttp's hijacked
-// connection, over the event loops' replaying one), with the bytes the
-// wrappers had read from it and not yet handed on. It reads them through c
-// with the connection's read deadline in the past, so that nothing waits
-// and nothing is taken from the kernel.
-func detach(c net.Conn) (raw net.Conn, early []byte, err error) {
-	raw = c
-	for {
-		if u, ok := raw.(interface{ UnsafeConn() net.Conn }); ok {
-			raw = u.UnsafeConn()
-			continue
-		}
-		if u, ok := raw.(interface{ NetConn() net.Conn }); ok {
-			raw = u.NetConn()
-			continue
-		}
-		break
-	}
-	if raw == c {
-		return c, nil, nil
-	}
-	if err := raw.SetReadDeadline(time.Unix(1, 0)); err != nil {
-		return nil, nil, err
-	}
-	var buf [512]byte
-	for {
-		n, rerr := c.Read(buf[:])
-		early = append(early, buf[:n]...)
-		if len(early) > maxEarlyBytes {
-			return nil, nil, errTooEarly
-		}
-		if rerr != nil {
-			var ne net.Error
-			if errors.As(rerr, &ne) && ne.Timeout() {
-				break
-			}
-			return nil, nil, rerr
-		}
-	}
-	return raw, early, raw.SetReadDeadline(time.Time{})
-}
 
 // buffered takes what br read past the handshake answer.
 func buffered(br *bufio.Reader) []byte {

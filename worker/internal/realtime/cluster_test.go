@@ -79,6 +79,10 @@ func (c *cluster) benchWorker(t testing.TB, id string, cfg config.Realtime) *tes
 		JWTSecret: testSecret, Pool: c.pool, NATS: nc, BaseContext: ctx, WorkerID: id,
 	})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	// As the worker's server (httpserver.New): sockets outlive their
+	// handshake's handler. walwant_test's server does not, and serves
+	// them within it.
+	app.Server().KeepHijackedConns = true
 	svc.Mount(app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

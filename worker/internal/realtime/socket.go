@@ -3,8 +3,6 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/shared/db"
 	"github.com/madbase/madbase/worker/internal/apikey"
-	"github.com/valyala/fasthttp"
 )
 
 // Socket timing.
@@ -81,46 +78,6 @@ func tokenError(err error) string {
 	return "Invalid token: signature or format is invalid"
 }
 
-// writeBuffers are the sockets' write buffers, taken only while a frame is
-// written: an idle socket holds none.
-var writeBuffers = &sync.Pool{}
-
-// websocketHandler upgrades the connection and serves the socket on the
-// connection's goroutine, the only one an idle socket has: frames are
-// written by a goroutine started when there is something to write, and
-// token expiry and shutdown are watched by the service's sweeper.
-func (s *Service) websocketHandler() fiber.Handler {
-	up := websocket.FastHTTPUpgrader{
-		ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: writeBuffers,
-		EnableCompression: true,
-		// Browsers' origins are the edge's business (CORS); a socket
-		// carries its key.
-		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
-	}
-	return func(c *fiber.Ctx) error {
-		res, _ := c.Locals(localsClaims).(apikey.Result)
-		vsn := vsn1
-		if c.Query("vsn") == vsn2 {
-			vsn = vsn2
-		}
-		err := up.Upgrade(c.Context(), func(conn *websocket.Conn) {
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("realtime: socket ended by a panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-					_ = conn.Close()
-				}
-			}()
-			sock := &socket{svc: s, conn: conn, vsn: vsn, claims: res.Claims, token: res.Token,
-				done: make(chan struct{}), chans: map[string]*channel{}}
-			sock.run()
-		})
-		if err != nil {
-			return fiber.ErrUpgradeRequired
-		}
-		return nil
-	}
-}
-
 type outFrame struct {
 	binary bool
 	data   []byte
@@ -146,6 +103,14 @@ type socket struct {
 	closed  bool
 	writers sync.WaitGroup
 
+	// inbox holds the messages read and not handled yet; a handler
+	// goroutine, started on demand, handles them in order, so that the
+	// reading goroutine, the one an idle socket keeps, stays shallow.
+	inMu     sync.Mutex
+	inbox    []inFrame
+	handling bool
+	handlers sync.WaitGroup
+
 	mu    sync.Mutex
 	chans map[string]*channel // by full topic
 	joins []time.Time
@@ -162,6 +127,7 @@ func (sock *socket) run() {
 	defer func() {
 		sock.svc.removeSocket(sock)
 		sock.shutdown()
+		sock.handlers.Wait()
 		sock.leaveAll()
 		sock.writers.Wait()
 		_ = sock.conn.Close()
@@ -172,24 +138,83 @@ func (sock *socket) run() {
 		if err != nil {
 			return // closed, idle too long, or a frame over the size limit
 		}
-		var m Message
-		switch mt {
-		case websocket.TextMessage:
-			m, err = decodeText(sock.vsn, data)
-		case websocket.BinaryMessage:
-			if sock.vsn != vsn2 {
-				err = errBadFrame
-			} else {
-				m, err = decodeBinary(data)
-			}
-		default:
+		if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
 			continue
 		}
-		if err != nil {
-			sock.closeWith(websocket.CloseUnsupportedData, "malformed frame")
+		if !sock.receive(inFrame{binary: mt == websocket.BinaryMessage, data: data}) {
+			sock.svc.log.Warn("realtime: client sends faster than it is served, closing its socket")
+			sock.closeWith(websocket.CloseTryAgainLater, "too many messages")
 			return
 		}
-		sock.handle(m)
+	}
+}
+
+// inFrame is a frame read and not decoded yet: decoding is the handler's,
+// so that the reading goroutine's stack stays small.
+type inFrame struct {
+	binary bool
+	data   []byte
+}
+
+// decode reads a frame as the socket's protocol version writes it.
+func (sock *socket) decode(f inFrame) (Message, error) {
+	switch {
+	case !f.binary:
+		return decodeText(sock.vsn, f.data)
+	case sock.vsn != vsn2:
+		return Message{}, errBadFrame
+	default:
+		return decodeBinary(f.data)
+	}
+}
+
+// receive queues m for the handler, starting it if none runs; false when
+// outQueue messages already wait.
+func (sock *socket) receive(m inFrame) bool {
+	sock.inMu.Lock()
+	defer sock.inMu.Unlock()
+	if len(sock.inbox) >= outQueue {
+		return false
+	}
+	sock.inbox = append(sock.inbox, m)
+	if !sock.handling {
+		sock.handling = true
+		sock.handlers.Add(1)
+		go sock.handleAll()
+	}
+	return true
+}
+
+// handleAll handles the inbox in order until it is empty, or the socket
+// ended (what is left is dropped: the socket leaves every channel).
+func (sock *socket) handleAll() {
+	defer sock.handlers.Done()
+	for {
+		sock.inMu.Lock()
+		batch := sock.inbox
+		sock.inbox = nil
+		if len(batch) == 0 {
+			sock.handling = false
+			sock.inMu.Unlock()
+			return
+		}
+		sock.inMu.Unlock()
+		for _, f := range batch {
+			select {
+			case <-sock.done:
+				continue
+			default:
+			}
+			m, err := sock.decode(f)
+			if err != nil {
+				// The close frame goes out, then the socket ends;
+				// nothing after it is handled.
+				sock.closeWith(websocket.CloseUnsupportedData, "malformed frame")
+				sock.shutdown()
+				continue
+			}
+			sock.handle(m)
+		}
 	}
 }
 
