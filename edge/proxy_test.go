@@ -1008,3 +1008,61 @@ func TestProxyRoutesOnThePathAsSent(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketsReleaseTheirAddressCount: a relayed WebSocket counts in the
+// per-address limit while open and gives its place back when it closes,
+// from either side, many times over.
+func TestWebSocketsReleaseTheirAddressCount(t *testing.T) {
+	t.Parallel()
+	const limit = 4
+	e := startEdge(t, withEnv("EDGE_MAX_CONNS_PER_IP", fmt.Sprint(limit)))
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil || string(msg) == "bye" {
+				return // the worker ends the socket
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	}))
+	e.waitWorkers(1)
+	wsURL := "ws" + strings.TrimPrefix(e.url, "http") + "/realtime/v1/websocket"
+	dial := func() *websocket.Conn {
+		var c *websocket.Conn
+		// The harness's own connections (health checks) close on their own.
+		bustest.Eventually(t, waitLong, func() bool {
+			var err error
+			c, _, err = websocket.DefaultDialer.Dial(wsURL, nil)
+			return err == nil
+		}, "a WebSocket within the limit")
+		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("ping")))
+		_, got, err := c.ReadMessage()
+		require.NoError(t, err)
+		require.Equal(t, "ping", string(got))
+		return c
+	}
+	for round := range 3 {
+		var open []*websocket.Conn
+		for range limit - 1 {
+			open = append(open, dial())
+		}
+		for i, c := range open {
+			if i%2 == 0 {
+				require.NoError(t, c.Close(), "round %d", round) // the client leaves
+			} else {
+				require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("bye"))) // the worker ends it
+				_, _, err := c.ReadMessage()
+				require.Error(t, err)
+				_ = c.Close()
+			}
+		}
+	}
+}

@@ -2,8 +2,8 @@ package httpserver
 
 import (
 	"errors"
-	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -17,14 +17,16 @@ var ErrTooEarly = errors.New("too many bytes before the upgrade was answered")
 
 // Detach returns the connection under c, a hijacked connection (fasthttp's
 // wraps its reader, the edge's event loops replay what they read), with the
-// bytes the wrappers had read from it and not handed on yet. It reads them
-// through c with the connection's read deadline in the past, so nothing
-// waits and nothing is taken from the kernel. With fasthttp's
-// KeepHijackedConns the caller may then return from the hijack handler and
-// keep the connection alone: the server's request context and read buffer
-// go, so an idle upgraded connection costs little more than its descriptor.
-func Detach(c net.Conn) (raw net.Conn, early []byte, err error) {
-	raw = c
+// bytes the wrappers had read from it and not handed on yet, which its Read
+// returns first. It takes them through c with the connection's read
+// deadline in the past, so nothing waits and nothing is taken from the
+// kernel. Its Close is c's: wrappers may count the connection (the edge's
+// per-address limit) and must see it closed. With fasthttp's
+// KeepHijackedConns the caller may return from the hijack handler and keep
+// the connection alone: the server's request context and read buffer go,
+// so an idle upgraded connection costs little more than its descriptor.
+func Detach(c net.Conn) (*Conn, error) {
+	raw := c
 	for {
 		if u, ok := raw.(interface{ UnsafeConn() net.Conn }); ok {
 			raw = u.UnsafeConn()
@@ -36,44 +38,41 @@ func Detach(c net.Conn) (raw net.Conn, early []byte, err error) {
 		}
 		break
 	}
+	d := &Conn{Conn: raw, outer: c}
 	if raw == c {
-		return c, nil, nil
+		return d, nil
 	}
 	if err := raw.SetReadDeadline(time.Unix(1, 0)); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var buf [512]byte
 	for {
 		n, rerr := c.Read(buf[:])
-		early = append(early, buf[:n]...)
-		if len(early) > MaxEarlyBytes {
-			return nil, nil, ErrTooEarly
+		d.early = append(d.early, buf[:n]...)
+		if len(d.early) > MaxEarlyBytes {
+			return nil, ErrTooEarly
 		}
 		if rerr != nil {
 			var ne net.Error
 			if errors.As(rerr, &ne) && ne.Timeout() {
 				break
 			}
-			return nil, nil, rerr
+			return nil, rerr
 		}
 	}
-	return raw, early, raw.SetReadDeadline(time.Time{})
+	return d, raw.SetReadDeadline(time.Time{})
 }
 
-// Prefixed is c reading first, when set, early.
-func Prefixed(c net.Conn, early []byte) net.Conn {
-	if len(early) == 0 {
-		return c
-	}
-	return &prefixedConn{Conn: c, early: early}
-}
-
-type prefixedConn struct {
+// Conn is a detached connection: reads and writes go to the socket, after
+// the bytes the wrappers held; Close goes through the wrappers.
+type Conn struct {
 	net.Conn
 	early []byte
+	outer net.Conn
 }
 
-func (c *prefixedConn) Read(p []byte) (int, error) {
+// Read returns the held bytes first.
+func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.early) > 0 {
 		n := copy(p, c.early)
 		c.early = c.early[n:]
@@ -82,4 +81,22 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-var _ io.Reader = (*prefixedConn)(nil)
+// TakeEarly hands the held bytes over, for a caller that reads the socket
+// itself (SyscallConn).
+func (c *Conn) TakeEarly() []byte {
+	b := c.early
+	c.early = nil
+	return b
+}
+
+// Close closes the connection through the wrappers Detach looked under.
+func (c *Conn) Close() error { return c.outer.Close() }
+
+// SyscallConn is the socket's, when it has one.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}

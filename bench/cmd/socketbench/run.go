@@ -26,22 +26,35 @@ import (
 	"github.com/madbase/madbase/shared/jwtauth"
 )
 
-// raiseFileLimit lets this process and its children hold every socket:
-// the bench's clients, the edge's two sides and the workers' (root may
-// raise the hard limit; others get what the hard limit allows).
-func raiseFileLimit(need uint64) {
+// raiseFileLimit lets this process and its children hold as many sockets
+// as it can: up to need where allowed (CAP_SYS_RESOURCE), else the hard
+// limit. It returns the limit in force.
+func raiseFileLimit(need uint64) uint64 {
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
-		return
+		return 1024
 	}
 	if l.Max < need {
 		want := syscall.Rlimit{Cur: need, Max: need}
 		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
-			return
+			return need
 		}
 	}
 	l.Cur = l.Max
 	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	return l.Max
+}
+
+// edgesFor is how many edges hold sockets: an edge takes two descriptors
+// per socket (client and worker side), so where the file limit cannot be
+// raised the sockets are spread over enough edges, as a deployment would
+// spread them.
+func edgesFor(sockets int, limit uint64) int {
+	per := int(limit) - 1000
+	if per < 1000 {
+		per = 1000
+	}
+	return max(1, (2*sockets+per-1)/per)
 }
 
 // rssKiB reads a process's resident memory.
@@ -68,7 +81,11 @@ type tier struct {
 }
 
 func run(ctx context.Context, o options) error {
-	raiseFileLimit(uint64(4*o.sockets + 10000))
+	limit := raiseFileLimit(uint64(4*o.sockets + 10000))
+	edges := o.edges
+	if edges == 0 {
+		edges = edgesFor(o.sockets, limit)
+	}
 	base, err := stack.Start(ctx, stack.Options{Name: "socketbench", Bin: o.bin, Logf: logf, MaxConns: 100})
 	if err != nil {
 		return err
@@ -76,14 +93,9 @@ func run(ctx context.Context, o options) error {
 	defer base.Close()
 
 	secret := stack.RandHex(32)
-	eport, err := stack.FreePort()
-	if err != nil {
-		return err
-	}
-	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", eport)
 	env := append(os.Environ(),
 		"NATS_URL="+base.NATS.URL(), "DATABASE_URL="+base.DBURL, "JWT_SECRET="+secret,
-		"EDGE_PORT="+strconv.Itoa(eport), "WORKER_ADVERTISE_HOST=127.0.0.1",
+		"WORKER_ADVERTISE_HOST=127.0.0.1",
 		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(base.Tmp, "storage"), "SHUTDOWN_GRACE=1s",
 		// Every client is 127.0.0.1.
 		"EDGE_MAX_CONNS_PER_IP=0",
@@ -106,25 +118,42 @@ func run(ctx context.Context, o options) error {
 		}
 		tiers = append(tiers, &tier{name: fmt.Sprintf("worker-%d", i+1), child: w})
 	}
-	edge, err := start("edge", "edge")
-	if err != nil {
-		return err
+	var edgeURLs []string
+	for i := range edges {
+		port, err := stack.FreePort()
+		if err != nil {
+			return err
+		}
+		name := "edge"
+		if edges > 1 {
+			name = fmt.Sprintf("edge-%d", i+1)
+		}
+		e, err := start(name, "edge", "EDGE_PORT="+strconv.Itoa(port))
+		if err != nil {
+			return err
+		}
+		tiers = append(tiers, &tier{name: name, child: e})
+		edgeURLs = append(edgeURLs, fmt.Sprintf("127.0.0.1:%d", port))
 	}
-	tiers = append(tiers, &tier{name: "edge", child: edge})
-	logf("%d workers and the edge on %s; waiting for the workers", o.workers, edgeURL)
-	if err := waitHealthy(ctx, edgeURL, o.workers, tiers); err != nil {
-		return err
+	logf("%d workers and %d edge(s) (file limit %d per process); waiting for the workers", o.workers, edges, limit)
+	for _, u := range edgeURLs {
+		if err := waitHealthy(ctx, "http://"+u, o.workers, tiers); err != nil {
+			return err
+		}
 	}
 
 	key, err := jwtauth.Sign([]byte(secret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
 	if err != nil {
 		return err
 	}
-	wsURL := "ws://127.0.0.1:" + strconv.Itoa(eport) + "/realtime/v1/websocket?vsn=1.0.0&apikey=" + key
+	wsURLs := make([]string, len(edgeURLs))
+	for i, u := range edgeURLs {
+		wsURLs[i] = "ws://" + u + "/realtime/v1/websocket?vsn=1.0.0&apikey=" + key
+	}
 
 	// A few sockets first, so that the pools and code paths a socket
 	// needs exist before the baseline.
-	warm, err := openSockets(ctx, wsURL, 0, warmSockets, o)
+	warm, err := openSockets(ctx, wsURLs, 0, warmSockets, o)
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
@@ -137,7 +166,7 @@ func run(ctx context.Context, o options) error {
 	}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	began := time.Now()
-	conns, err := openSockets(ctx, wsURL, warmSockets, warmSockets+o.sockets, o)
+	conns, err := openSockets(ctx, wsURLs, warmSockets, warmSockets+o.sockets, o)
 	defer closeAll(conns)
 	if err != nil {
 		return err
@@ -154,15 +183,15 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	// The sockets are still alive: a broadcast reaches a member.
-	if err := probe(ctx, wsURL, conns[0], fmt.Sprintf("idle-%d", warmSockets%o.channels)); err != nil {
+	if err := probe(ctx, wsURLs[0], conns[0], fmt.Sprintf("idle-%d", warmSockets%o.channels)); err != nil {
 		return fmt.Errorf("after the measure: %w", err)
 	}
 
 	w := os.Stdout
 	fmt.Fprintf(w, "\nsocketbench  %s  %s, %d CPUs, %d workers, load avg at start %s\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), o.workers, strings.Join(strings.Fields(string(load0))[:3], " "))
-	fmt.Fprintf(w, "%d WebSockets through the edge to /realtime/v1/websocket, each joined to one of %d channels, then idle; opened in %s (%d at once)\n\n",
-		len(conns), o.channels, opened.Round(time.Millisecond), o.dialers)
+	fmt.Fprintf(w, "%d WebSockets through %d edge(s) (file limit %d per process) to /realtime/v1/websocket, each joined to one of %d channels, then idle; opened in %s (%d at once)\n\n",
+		len(conns), edges, limit, o.channels, opened.Round(time.Millisecond), o.dialers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tRSS before\tRSS after\tper socket\t")
 	var total int64
@@ -226,7 +255,7 @@ func joinMsg(topic string) []byte {
 
 // openSockets opens sockets from..to-1, each joined to channel i mod
 // channels, o.dialers at a time.
-func openSockets(ctx context.Context, wsURL string, from, to int, o options) ([]*websocket.Conn, error) {
+func openSockets(ctx context.Context, wsURLs []string, from, to int, o options) ([]*websocket.Conn, error) {
 	conns := make([]*websocket.Conn, to-from)
 	var next atomic.Int64
 	next.Store(int64(from))
@@ -243,7 +272,7 @@ func openSockets(ctx context.Context, wsURL string, from, to int, o options) ([]
 				if i >= to || ctx.Err() != nil {
 					return
 				}
-				c, err := join(ctx, dialer, wsURL, fmt.Sprintf("idle-%d", i%o.channels))
+				c, err := join(ctx, dialer, wsURLs[i%len(wsURLs)], fmt.Sprintf("idle-%d", i%o.channels))
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {

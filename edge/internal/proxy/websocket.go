@@ -169,12 +169,13 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	ctx.Hijack(func(hijacked net.Conn) {
 		// The relay runs on its own: this handler returns at once, and the
 		// server (KeepHijackedConns) lets go of the connection.
-		client, early, err := httpserver.Detach(hijacked)
+		client, err := httpserver.Detach(hijacked)
 		if err != nil {
 			_ = hijacked.Close()
 			_ = conn.Close()
 			return
 		}
+		early := client.TakeEarly()
 		if !p.track(client) {
 			_ = client.Close()
 			_ = conn.Close()

@@ -50,14 +50,15 @@ func pump(dst, src net.Conn, first []byte) error {
 		}
 	}
 	sc, ok := src.(syscall.Conn)
-	if !ok {
+	var rc syscall.RawConn
+	var err error
+	if ok {
+		rc, err = sc.SyscallConn()
+	}
+	if !ok || err != nil {
 		bp := relayBufs.Get().(*[]byte)
 		defer relayBufs.Put(bp)
 		_, err := io.CopyBuffer(dst, src, *bp)
-		return err
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
 		return err
 	}
 	for {

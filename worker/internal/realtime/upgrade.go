@@ -67,12 +67,12 @@ func (s *Service) websocketHandler() fiber.Handler {
 		keeps := c.App().Server() != nil && c.App().Server().KeepHijackedConns
 		c.Context().HijackSetNoResponse(true)
 		c.Context().Hijack(func(hijacked net.Conn) {
-			raw, early, err := httpserver.Detach(hijacked)
+			detached, err := httpserver.Detach(hijacked)
 			if err != nil {
 				_ = hijacked.Close()
 				return
 			}
-			w := &handshakeWriter{conn: httpserver.Prefixed(raw, early), header: http.Header{}}
+			w := &handshakeWriter{conn: detached, header: http.Header{}}
 			conn, err := upgrader.Upgrade(w, req, nil)
 			if err != nil {
 				w.refuse()
