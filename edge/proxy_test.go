@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1064,5 +1066,46 @@ func TestWebSocketsReleaseTheirAddressCount(t *testing.T) {
 				_ = c.Close()
 			}
 		}
+	}
+}
+
+// TestWebSocketBackpressure: a worker that sends far more than the client
+// takes at once (its receive buffer is made tiny) loses nothing: the relay
+// keeps what the client cannot take yet and stops reading the worker
+// meanwhile.
+func TestWebSocketBackpressure(t *testing.T) {
+	t.Parallel()
+	e := startEdge(t)
+	const messages, size = 128, 32 << 10
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for i := range messages {
+			if err := c.WriteMessage(websocket.BinaryMessage, bytes.Repeat([]byte{byte(i)}, size)); err != nil {
+				return
+			}
+		}
+		_, _, _ = c.ReadMessage() // until the client closes
+	}))
+	e.waitWorkers(1)
+	nd := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	d := websocket.Dialer{NetDialContext: nd.DialContext, ReadBufferSize: 1024}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/realtime/v1/websocket", nil)
+	require.NoError(t, err)
+	defer c.Close()
+	for i := range messages {
+		_ = c.SetReadDeadline(time.Now().Add(waitLong))
+		mt, got, err := c.ReadMessage()
+		require.NoError(t, err, "message %d", i)
+		require.Equal(t, websocket.BinaryMessage, mt)
+		require.Equal(t, bytes.Repeat([]byte{byte(i)}, size), got, "message %d", i)
 	}
 }

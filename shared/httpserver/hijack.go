@@ -20,7 +20,8 @@ var ErrTooEarly = errors.New("too many bytes before the upgrade was answered")
 // bytes the wrappers had read from it and not handed on yet, which its Read
 // returns first. It takes them through c with the connection's read
 // deadline in the past, so nothing waits and nothing is taken from the
-// kernel. Its Close is c's: wrappers may count the connection (the edge's
+// kernel. Its Close goes through the wrappers (not fasthttp's, which holds
+// the server's read buffer): they may count the connection (the edge's
 // per-address limit) and must see it closed. With fasthttp's
 // KeepHijackedConns the caller may return from the hijack handler and keep
 // the connection alone: the server's request context and read buffer go,
@@ -38,7 +39,18 @@ func Detach(c net.Conn) (*Conn, error) {
 		}
 		break
 	}
-	d := &Conn{Conn: raw, outer: c}
+	// Close goes through the wrappers under fasthttp's own: its hijacked
+	// connection holds the server's read buffer, which must not stay with
+	// the connection.
+	outer := c
+	for {
+		u, ok := outer.(interface{ UnsafeConn() net.Conn })
+		if !ok {
+			break
+		}
+		outer = u.UnsafeConn()
+	}
+	d := &Conn{Conn: raw, outer: outer}
 	if raw == c {
 		return d, nil
 	}

@@ -61,10 +61,12 @@ type Loops struct {
 	addrs     sync.Map
 	resolving sync.Map
 
-	clients  atomic.Int64 // client connections the loops hold
-	draining atomic.Bool  // stop accepting, close connections once idle
-	stop     atomic.Bool  // close everything now
-	wg       sync.WaitGroup
+	clients atomic.Int64 // client connections the loops hold
+	// nextTunnel spreads tunnels over the loops.
+	nextTunnel atomic.Uint32
+	draining   atomic.Bool // stop accepting, close connections once idle
+	stop       atomic.Bool // close everything now
+	wg         sync.WaitGroup
 }
 
 // loopBufSize is the size of every read buffer: a request or response head
@@ -118,6 +120,7 @@ func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Lo
 		}
 		ls.loops = append(ls.loops, lp)
 	}
+	p.SetTunnel(ls.Tunnel)
 	return ls, nil
 }
 
@@ -259,6 +262,8 @@ type loop struct {
 	// acceptPaused is when accepting stopped for lack of descriptors (0:
 	// not paused); the sweep resumes it.
 	acceptPaused int64
+	// incoming are tunnels handed over by other goroutines (tunnel.go).
+	incoming incoming
 }
 
 const (
@@ -353,6 +358,7 @@ func (lp *loop) dispatch(ev *syscall.EpollEvent) {
 	case fd == lp.wakefd:
 		var b [8]byte
 		_, _ = syscall.Read(lp.wakefd, b[:])
+		lp.takeTunnels()
 	case fd == lp.ls.lnfd && lp.listening:
 		lp.accept()
 	default:
@@ -383,6 +389,8 @@ func (lp *loop) contain(h fdHandler) {
 			c.close()
 		}
 		x.close()
+	case *tunnelEnd:
+		x.t.close()
 	}
 }
 
@@ -434,8 +442,11 @@ func (lp *loop) closeAll() {
 			x.close()
 		case *upstreamConn:
 			x.close()
+		case *tunnelEnd:
+			x.t.close()
 		}
 	}
+	lp.takeTunnels() // closes those handed over meanwhile: stop is set
 	for _, bp := range lp.pipes {
 		_ = syscall.Close(bp.r)
 		_ = syscall.Close(bp.w)

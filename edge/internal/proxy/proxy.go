@@ -67,7 +67,17 @@ type Proxy struct {
 	mu       sync.Mutex
 	hijacked map[net.Conn]struct{}
 	closing  bool
+
+	// tunnel, when set (the event loops run), takes upgraded connections
+	// over; see SetTunnel.
+	tunnel func(client, worker net.Conn, early, late []byte) bool
 }
+
+// SetTunnel makes f relay the WebSockets the proxy upgrades from now on
+// (client and worker connections, with the bytes for each side already
+// read); f reports false to leave them to the proxy's own relay. Set it
+// before serving.
+func (p *Proxy) SetTunnel(f func(client, worker net.Conn, early, late []byte) bool) { p.tunnel = f }
 
 // New makes a proxy.
 func New(cfg Config) *Proxy {

@@ -187,7 +187,14 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 			_ = conn.Close()
 			return
 		}
-		go p.relay(client, conn, early, buffered(br))
+		late := buffered(br)
+		if p.tunnel != nil && p.tunnel(client, conn, early, late) {
+			// The loops own both connections now, and close them
+			// when they stop.
+			p.untrack(client)
+			return
+		}
+		go p.relay(client, conn, early, late)
 	})
 }
 
