@@ -79,6 +79,9 @@ func (a *Auth) validateExternal() error {
 				errs = append(errs, checkHTTPURL(u.name, u.v))
 			}
 		}
+		if u, err := url.Parse(p.URL); p.URL != "" && err == nil && (u.RawQuery != "" || u.Fragment != "") {
+			errs = append(errs, fmt.Errorf("%s_URL: a base URL has no query or fragment: %q", env, p.URL))
+		}
 		if !p.Enabled {
 			continue
 		}
@@ -92,11 +95,6 @@ func (a *Auth) validateExternal() error {
 		}
 		if p.Name == ProviderOIDC && p.URL == "" {
 			errs = append(errs, errors.New("AUTH_EXTERNAL_OIDC_URL: the issuer is required with AUTH_EXTERNAL_OIDC_ENABLED"))
-		}
-		if p.URL != "" {
-			if u, err := url.Parse(p.URL); err == nil && (u.RawQuery != "" || u.Fragment != "") {
-				errs = append(errs, fmt.Errorf("%s_URL: a base URL has no query or fragment: %q", env, p.URL))
-			}
 		}
 	}
 	return errors.Join(errs...)
