@@ -6,7 +6,9 @@
 //
 // One file per endpoint family: signup, token (password, refresh, pkce),
 // user, logout, otp (otp, recover, resend, reauthenticate), verify, admin,
-// invite and generate_link, settings; beside them the errors renderer, the
+// invite and generate_link, settings, mfa, external providers (external,
+// oauth*: authorize, callback, id_token grant), identities, sso (SAML and
+// Web3 answered as disabled); beside them the errors renderer, the
 // rate limiter, the mailer and the password hasher.
 package auth
 

@@ -138,7 +138,7 @@ func (s *service) emailFromIdentities(ctx context.Context, tx pgx.Tx, u *user, g
 		email = next
 	}
 	now := s.externalTime()
-	_, err := tx.Exec(ctx, `update auth.users set email = $2,
+	_, err := tx.Exec(ctx, `update auth.users set email = $2::text,
 			email_confirmed_at = case when $2::text is null then null when $3 then coalesce(email_confirmed_at, $4) else null end,
 			updated_at = $4
 		where id = $1`, u.ID, email, verified, now)

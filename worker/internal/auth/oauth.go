@@ -113,8 +113,9 @@ func (s *service) providerRedirect(c *fiber.Ctx, linkTo uuid.UUID) (string, erro
 }
 
 // startOAuthFlow records the app's PKCE challenge for a redirect flow; the
-// callback gives the row its user and auth code. Flows never completed
-// are removed as new ones start.
+// callback gives the row its user and auth code. Flows past any use (the
+// state expired, or the code's exchange window passed) are removed as new
+// ones start.
 func (s *service) startOAuthFlow(ctx context.Context, provider string, p *pkceRequest) (uuid.UUID, error) {
 	if s.db == nil {
 		return uuid.Nil, internalError("Database not configured", errors.New("the worker has no DATABASE_URL"))
@@ -122,11 +123,11 @@ func (s *service) startOAuthFlow(ctx context.Context, provider string, p *pkceRe
 	id := uuid.New()
 	now := s.now().UTC()
 	_, err := s.db.Exec(ctx, `with old as (delete from auth.flow_state where id in (
-			select id from auth.flow_state where authentication_method = $6 and user_id is null and created_at < $7 limit 100))
+			select id from auth.flow_state where authentication_method = $6 and created_at < $7 limit 100))
 		insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge,
 			provider_type, created_at, updated_at, authentication_method)
 		values ($1, null, $2, $3, $4, $5, $8, $8, $6)`,
-		id, uuid.NewString(), p.Method, p.Challenge, provider, methodOAuth, now.Add(-stateLifetime), now)
+		id, uuid.NewString(), p.Method, p.Challenge, provider, methodOAuth, now.Add(-stateLifetime-flowStateLifetime), now)
 	if err != nil {
 		return uuid.Nil, dbError(err)
 	}

@@ -445,4 +445,26 @@ func TestIdentityLinking(t *testing.T) {
 	user = e.userOf(t, frag.Get("access_token"))
 	assert.Equal(t, "anon@gmail.test", user["email"])
 	assert.Equal(t, false, user["is_anonymous"])
+
+	// A GitHub user links Google, then unlinks GitHub: the address moves to
+	// the identity left.
+	gh.SetUser(oauthfake.User{ID: "777", Login: "moves", Email: "moves@github.test", EmailVerified: true})
+	_, frag = landing(t, e.throughProvider(t, gh, e.startOAuth(t, gh, "provider=github")))
+	mtok := frag.Get("access_token")
+	gg.SetUser(oauthfake.User{ID: "g-moves", Email: "moves@gmail.test", EmailVerified: true})
+	r = e.api.Do(t, apitest.Request{URL: "/user/identities/authorize?provider=google&skip_http_redirect=true", Headers: bearer(mtok)})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	landing(t, e.throughProvider(t, gg, r.Map(t)["url"].(string)))
+	user = e.userOf(t, mtok)
+	require.Len(t, identitiesOf(user), 2)
+	for _, i := range identitiesOf(user) {
+		if i["provider"] == "github" {
+			r = e.api.Do(t, apitest.Request{Method: "DELETE", URL: "/user/identities/" + i["identity_id"].(string), Headers: bearer(mtok)})
+			require.Equal(t, 200, r.Status, "%s", r.Body)
+		}
+	}
+	user = e.userOf(t, mtok)
+	assert.Equal(t, "moves@gmail.test", user["email"])
+	assert.NotEmpty(t, user["email_confirmed_at"])
+	assert.Equal(t, []any{"google"}, user["app_metadata"].(map[string]any)["providers"])
 }
