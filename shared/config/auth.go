@@ -67,6 +67,39 @@ type Auth struct {
 	SMSTwilioAccountSID   string        `env:"AUTH_SMS_TWILIO_ACCOUNT_SID" desc:"Auth: Twilio account SID: SMS codes go through Twilio's Messages API when set."`
 	SMSTwilioAuthToken    string        `env:"AUTH_SMS_TWILIO_AUTH_TOKEN" secret:"true" desc:"Auth: Twilio auth token."`
 	SMSTwilioMessagingSID string        `env:"AUTH_SMS_TWILIO_MESSAGE_SERVICE_SID" desc:"Auth: Twilio messaging service SID (or sender phone number) SMS are sent from."`
+
+	// External (OAuth and OIDC) providers: auth_external.go reads them.
+	ExternalAppleEnabled       bool     `env:"AUTH_EXTERNAL_APPLE_ENABLED" default:"false" desc:"Auth: allow sign-in with Sign in with Apple (signInWithOAuth, signInWithIdToken)."`
+	ExternalAppleClientID      []string `env:"AUTH_EXTERNAL_APPLE_CLIENT_ID" desc:"Auth: Apple OAuth client ID (comma-separated: the first starts redirects; every one is an accepted ID token audience, e.g. iOS and web clients)."`
+	ExternalAppleSecret        string   `env:"AUTH_EXTERNAL_APPLE_SECRET" secret:"true" desc:"Auth: Apple OAuth client secret (for Apple, the client secret JWT Apple asks for)."`
+	ExternalAppleRedirectURI   string   `env:"AUTH_EXTERNAL_APPLE_REDIRECT_URI" desc:"Auth: Apple callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalAppleURL           string   `env:"AUTH_EXTERNAL_APPLE_URL" desc:"Auth: Apple: the issuer (default https://appleid.apple.com), whose /.well-known/openid-configuration gives the endpoints and keys."`
+	ExternalDiscordEnabled     bool     `env:"AUTH_EXTERNAL_DISCORD_ENABLED" default:"false" desc:"Auth: allow sign-in with Discord (signInWithOAuth)."`
+	ExternalDiscordClientID    []string `env:"AUTH_EXTERNAL_DISCORD_CLIENT_ID" desc:"Auth: Discord OAuth client ID."`
+	ExternalDiscordSecret      string   `env:"AUTH_EXTERNAL_DISCORD_SECRET" secret:"true" desc:"Auth: Discord OAuth client secret."`
+	ExternalDiscordRedirectURI string   `env:"AUTH_EXTERNAL_DISCORD_REDIRECT_URI" desc:"Auth: Discord callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalDiscordURL         string   `env:"AUTH_EXTERNAL_DISCORD_URL" desc:"Auth: Discord: base URL (default https://discord.com; the API is under /api)."`
+	ExternalGitHubEnabled      bool     `env:"AUTH_EXTERNAL_GITHUB_ENABLED" default:"false" desc:"Auth: allow sign-in with GitHub (signInWithOAuth)."`
+	ExternalGitHubClientID     []string `env:"AUTH_EXTERNAL_GITHUB_CLIENT_ID" desc:"Auth: GitHub OAuth client ID."`
+	ExternalGitHubSecret       string   `env:"AUTH_EXTERNAL_GITHUB_SECRET" secret:"true" desc:"Auth: GitHub OAuth client secret."`
+	ExternalGitHubRedirectURI  string   `env:"AUTH_EXTERNAL_GITHUB_REDIRECT_URI" desc:"Auth: GitHub callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalGitHubURL          string   `env:"AUTH_EXTERNAL_GITHUB_URL" desc:"Auth: GitHub: base URL (default https://github.com; another one is a GitHub Enterprise server, its API under /api/v3)."`
+	ExternalGitLabEnabled      bool     `env:"AUTH_EXTERNAL_GITLAB_ENABLED" default:"false" desc:"Auth: allow sign-in with GitLab (signInWithOAuth)."`
+	ExternalGitLabClientID     []string `env:"AUTH_EXTERNAL_GITLAB_CLIENT_ID" desc:"Auth: GitLab OAuth client ID."`
+	ExternalGitLabSecret       string   `env:"AUTH_EXTERNAL_GITLAB_SECRET" secret:"true" desc:"Auth: GitLab OAuth client secret."`
+	ExternalGitLabRedirectURI  string   `env:"AUTH_EXTERNAL_GITLAB_REDIRECT_URI" desc:"Auth: GitLab callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalGitLabURL          string   `env:"AUTH_EXTERNAL_GITLAB_URL" desc:"Auth: GitLab: base URL (default https://gitlab.com, or a self-managed GitLab)."`
+	ExternalGoogleEnabled      bool     `env:"AUTH_EXTERNAL_GOOGLE_ENABLED" default:"false" desc:"Auth: allow sign-in with Google (signInWithOAuth, signInWithIdToken)."`
+	ExternalGoogleClientID     []string `env:"AUTH_EXTERNAL_GOOGLE_CLIENT_ID" desc:"Auth: Google OAuth client ID (comma-separated: the first starts redirects; every one is an accepted ID token audience, e.g. iOS and web clients)."`
+	ExternalGoogleSecret       string   `env:"AUTH_EXTERNAL_GOOGLE_SECRET" secret:"true" desc:"Auth: Google OAuth client secret."`
+	ExternalGoogleRedirectURI  string   `env:"AUTH_EXTERNAL_GOOGLE_REDIRECT_URI" desc:"Auth: Google callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalGoogleURL          string   `env:"AUTH_EXTERNAL_GOOGLE_URL" desc:"Auth: Google: the issuer (default https://accounts.google.com), whose /.well-known/openid-configuration gives the endpoints and keys."`
+	ExternalOIDCEnabled        bool     `env:"AUTH_EXTERNAL_OIDC_ENABLED" default:"false" desc:"Auth: allow sign-in with a generic OpenID Connect provider (provider=oidc) (signInWithOAuth, signInWithIdToken)."`
+	ExternalOIDCClientID       []string `env:"AUTH_EXTERNAL_OIDC_CLIENT_ID" desc:"Auth: OIDC OAuth client ID (comma-separated: the first starts redirects; every one is an accepted ID token audience, e.g. iOS and web clients)."`
+	ExternalOIDCSecret         string   `env:"AUTH_EXTERNAL_OIDC_SECRET" secret:"true" desc:"Auth: OIDC OAuth client secret."`
+	ExternalOIDCRedirectURI    string   `env:"AUTH_EXTERNAL_OIDC_REDIRECT_URI" desc:"Auth: OIDC callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
+	ExternalOIDCURL            string   `env:"AUTH_EXTERNAL_OIDC_URL" desc:"Auth: OIDC: the issuer (required when enabled), whose /.well-known/openid-configuration gives the endpoints and keys."`
+	ManualLinking              bool     `env:"AUTH_MANUAL_LINKING_ENABLED" default:"false" desc:"Auth: signed-in users may link (linkIdentity) and unlink (unlinkIdentity) OAuth identities."`
 }
 
 // Rate is a limit of N events per Per; a zero N means no limit.
@@ -175,6 +208,7 @@ func (a *Auth) Validate(dev bool) error {
 		}
 	}
 	errs = append(errs, a.validateMFA())
+	errs = append(errs, a.validateExternal())
 	if a.SMTPHost != "" && a.APIExternalURL == "" && !dev {
 		errs = append(errs, errors.New("API_EXTERNAL_URL: required with SMTP_HOST outside madbase dev: links in mails must not be built from a request's Host header"))
 	}

@@ -6,7 +6,9 @@
 //
 // One file per endpoint family: signup, token (password, refresh, pkce),
 // user, logout, otp (otp, recover, resend, reauthenticate), verify, admin,
-// invite and generate_link, settings; beside them the errors renderer, the
+// invite and generate_link, settings, mfa, external providers (external,
+// oauth*: authorize, callback, id_token grant), identities, sso (SAML and
+// Web3 answered as disabled); beside them the errors renderer, the
 // rate limiter, the mailer and the password hasher.
 package auth
 
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +51,10 @@ type service struct {
 	sms    SMSSender // nil: no SMS provider
 	base   context.Context
 	now    func() time.Time
+	// httpClient calls the external providers; oidc caches their
+	// discovery documents and keys.
+	httpClient *http.Client
+	oidc       oidcProviders
 }
 
 // Options tune a service beyond api.Deps, for tests.
@@ -58,6 +65,8 @@ type Options struct {
 	Mailer Mailer
 	// SMS replaces the SMS sender chosen from the configuration.
 	SMS SMSSender
+	// HTTPClient replaces the client that calls external providers.
+	HTTPClient *http.Client
 	// bcryptCost replaces the cost of new hashes (tests: speed).
 	bcryptCost int
 }
@@ -96,8 +105,6 @@ func (s *service) routes(g fiber.Router) {
 	g.Get("/health", s.health)
 	g.Get("/settings", s.settings)
 	g.Get("/.well-known/jwks.json", s.jwks)
-	g.Get("/authorize", s.authorize)
-	g.Get("/callback", s.authorize)
 
 	g.Post("/signup", s.needDB, s.signup)
 	g.Post("/token", s.needDB, s.token)
@@ -123,6 +130,18 @@ func (s *service) routes(g fiber.Router) {
 	admin.Get("/users/:id/factors", s.adminListFactors)
 	admin.Delete("/users/:id/factors/:factor", s.adminDeleteFactor)
 	s.mfaRoutes(g)
+
+	// External providers (signInWithOAuth, linkIdentity) and the features
+	// answered as disabled (oauth.go, identities.go, sso.go).
+	g.Get("/authorize", s.needDB, s.authorize)
+	g.Get("/callback", s.needDB, s.callback)
+	g.Post("/callback", s.needDB, s.callback)
+	ids := g.Group("/user/identities", s.needDB, s.requireManualLinking)
+	ids.Get("/authorize", s.linkIdentity)
+	ids.Delete("/:id", s.unlinkIdentity)
+	g.Post("/sso", s.samlDisabled)
+	g.Get("/sso/saml/metadata", s.samlDisabled)
+	g.Post("/sso/saml/acs", s.samlDisabled)
 }
 
 func newService(d api.Deps, opts Options) (*service, error) {
@@ -159,6 +178,10 @@ func newService(d api.Deps, opts Options) (*service, error) {
 		hasher: newHasher(d.Config.Auth.BcryptConcurrency, log),
 		base:   base,
 		now:    now,
+	}
+	s.httpClient = opts.HTTPClient
+	if s.httpClient == nil {
+		s.httpClient = &http.Client{Timeout: providerTimeout}
 	}
 	if opts.bcryptCost != 0 {
 		s.hasher.cost = opts.bcryptCost

@@ -40,6 +40,10 @@ type settings struct {
 
 	mfa mfaSettings
 
+	// external are the OAuth and OIDC providers by name.
+	external      externalProviders
+	manualLinking bool
+
 	rateSignIn, rateSignInEmail, rateRefresh, rateOTP, rateVerify, rateAnonymous, rateEmailSent config.Rate
 }
 
@@ -74,6 +78,8 @@ func resolveSettings(a config.Auth, dev bool) (settings, error) {
 		otpExp:            a.OTPExp,
 		otpLength:         a.OTPLength,
 		mailMinInterval:   a.MailMinInterval,
+		external:          resolveExternal(a),
+		manualLinking:     a.ManualLinking,
 	}
 	if s.siteURL == "" {
 		s.siteURL = "http://localhost:3000"

@@ -61,6 +61,18 @@ const (
 	CodeNotFound                 = "not_found"
 	CodeCaptchaFailed            = "captcha_failed"
 	CodeMFAFactorNotFound        = "mfa_factor_not_found"
+	// External providers and identities.
+	CodeBadOAuthCallback               = "bad_oauth_callback"
+	CodeFlowStateAlreadyUsed           = "flow_state_already_used"
+	CodeOAuthProviderNotSupported      = "oauth_provider_not_supported"
+	CodeProviderDisabled               = "provider_disabled"
+	CodeIdentityAlreadyExists          = "identity_already_exists"
+	CodeIdentityNotFound               = "identity_not_found"
+	CodeSingleIdentityNotDeletable     = "single_identity_not_deletable"
+	CodeEmailConflictIdentityNotDelete = "email_conflict_identity_not_deletable"
+	CodeManualLinkingDisabled          = "manual_linking_disabled"
+	CodeSAMLProviderDisabled           = "saml_provider_disabled"
+	CodeWeb3ProviderDisabled           = "web3_provider_disabled"
 	// CodeDatabaseUnavailable is MadBase's own (GoTrue has none): a 503
 	// while the database cannot be reached, which auth-js retries.
 	CodeDatabaseUnavailable = "database_unavailable"

@@ -199,6 +199,10 @@ type sessionJSON struct {
 	RefreshToken string        `json:"refresh_token"`
 	User         *userJSON     `json:"user"`
 	WeakPassword *weakPassword `json:"weak_password,omitempty"`
+	// ProviderToken and ProviderRefreshToken are an external provider's
+	// tokens, on the session of a PKCE provider sign-in.
+	ProviderToken        string `json:"provider_token,omitempty"`
+	ProviderRefreshToken string `json:"provider_refresh_token,omitempty"`
 }
 
 // amrEntry is one element of the amr claim.

@@ -78,10 +78,12 @@ func (s *service) pkceGrant(ctx context.Context, p tokenParams, cl client, iss s
 			userID                     *uuid.UUID
 			method, challenge, authMth string
 			issued                     *time.Time
+			providerToken, providerRT  string
 		)
 		err := tx.QueryRow(ctx, `delete from auth.flow_state where auth_code = $1
-			returning id, user_id, code_challenge_method::text, code_challenge, authentication_method, auth_code_issued_at`,
-			p.AuthCode).Scan(&id, &userID, &method, &challenge, &authMth, &issued)
+			returning id, user_id, code_challenge_method::text, code_challenge, authentication_method, auth_code_issued_at,
+				coalesce(provider_access_token, ''), coalesce(provider_refresh_token, '')`,
+			p.AuthCode).Scan(&id, &userID, &method, &challenge, &authMth, &issued, &providerToken, &providerRT)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound(CodeFlowStateNotFound, "invalid flow state, no valid flow state found")
 		}
@@ -105,6 +107,9 @@ func (s *service) pkceGrant(ctx context.Context, p tokenParams, cl client, iss s
 			return badRequest(CodeUserBanned, "User is banned")
 		}
 		sess, err = s.newSession(ctx, tx, u, authMth, cl, iss)
+		if sess != nil {
+			sess.ProviderToken, sess.ProviderRefreshToken = providerToken, providerRT
+		}
 		return err
 	})
 	if err != nil {

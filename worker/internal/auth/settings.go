@@ -47,6 +47,9 @@ func (s *service) settings(c *fiber.Ctx) error {
 	for _, p := range oauthProviders {
 		ext[p] = false
 	}
+	for name, p := range s.cfg.external {
+		ext[name] = p.cfg.Enabled
+	}
 	return c.JSON(settingsBody{
 		External:          ext,
 		DisableSignup:     s.cfg.disableSignup,
@@ -67,9 +70,4 @@ func (s *service) jwks(c *fiber.Ctx) error {
 		keys = ks.PublicJWKS()
 	}
 	return c.JSON(fiber.Map{"keys": keys})
-}
-
-// authorize answers OAuth starts: no provider is configured yet.
-func (s *service) authorize(c *fiber.Ctx) error {
-	return badRequest(CodeValidationFailed, "Unsupported provider: provider is not enabled")
 }

@@ -20,6 +20,14 @@ type tokenParams struct {
 	RefreshToken string `json:"refresh_token"`
 	AuthCode     string `json:"auth_code"`
 	CodeVerifier string `json:"code_verifier"`
+	// id_token grant (signInWithIdToken)
+	IDToken      string `json:"id_token"`
+	AccessToken  string `json:"access_token"`
+	Nonce        string `json:"nonce"`
+	Provider     string `json:"provider"`
+	ClientID     string `json:"client_id"`
+	Issuer       string `json:"issuer"`
+	LinkIdentity bool   `json:"link_identity"`
 }
 
 func (s *service) token(c *fiber.Ctx) error {
@@ -46,6 +54,10 @@ func (s *service) token(c *fiber.Ctx) error {
 		sess, err = s.refreshGrant(ctx, p.RefreshToken, iss)
 	case "pkce":
 		sess, err = s.pkceGrant(ctx, p, cl, iss)
+	case "id_token":
+		sess, err = s.idTokenGrant(c, ctx, p, cl, iss)
+	case "web3":
+		return errWeb3Disabled
 	default:
 		return badRequest(CodeInvalidCredentials, "unsupported_grant_type")
 	}
