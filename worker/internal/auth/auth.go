@@ -123,6 +123,7 @@ func (s *service) routes(g fiber.Router) {
 	admin.Get("/users/:id/factors", s.adminListFactors)
 	admin.Delete("/users/:id/factors/:factor", s.adminDeleteFactor)
 	s.mfaRoutes(g)
+	s.passkeyRoutes(g) // passkey.go: /passkeys and /admin/users/{id}/passkeys
 }
 
 func newService(d api.Deps, opts Options) (*service, error) {

@@ -40,6 +40,8 @@ type settings struct {
 
 	mfa mfaSettings
 
+	passkey passkeySettings
+
 	rateSignIn, rateSignInEmail, rateRefresh, rateOTP, rateVerify, rateAnonymous, rateEmailSent config.Rate
 }
 
@@ -93,6 +95,9 @@ func resolveSettings(a config.Auth, dev bool) (settings, error) {
 	}
 	var err error
 	if s.mfa, err = resolveMFA(a); err != nil {
+		return s, err
+	}
+	if s.passkey, err = resolvePasskey(a, dev); err != nil {
 		return s, err
 	}
 	if s.autoconfirm, err = config.AutoBool(a.Autoconfirm, dev); err != nil {
