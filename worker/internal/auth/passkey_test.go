@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -514,4 +515,29 @@ func TestPasskeyConfiguredRelyingParty(t *testing.T) {
 	require.Equal(t, 200, e.passkeySignIn(t, a).Status)
 	a.Origin = "https://evil.test"
 	requireErr(t, e.passkeySignIn(t, a), 400, CodeWebAuthnVerificationFailed)
+}
+
+// The passkey objects are auth-js's PasskeyListItem, PasskeyMetadata and
+// the options responses: field names and omissions pinned.
+func TestPasskeyWireShapes(t *testing.T) {
+	id := uuid.MustParse("0b6c5c5e-3f5a-4d43-9d9e-6c0f3c1c2a01")
+	at := time.Date(2026, 12, 7, 8, 0, 0, 123456000, time.FixedZone("x", 3600))
+	p := &passkey{ID: id, FriendlyName: "Laptop", CreatedAt: at}
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{p.wire(), `{"id":"0b6c5c5e-3f5a-4d43-9d9e-6c0f3c1c2a01","friendly_name":"Laptop","created_at":"2026-12-07T07:00:00.123456Z"}`},
+		{(&passkey{ID: id, CreatedAt: at, LastUsedAt: &at}).wire(),
+			`{"id":"0b6c5c5e-3f5a-4d43-9d9e-6c0f3c1c2a01","created_at":"2026-12-07T07:00:00.123456Z","last_used_at":"2026-12-07T07:00:00.123456Z"}`},
+		{passkeysJSON(nil), `[]`},
+		{registeredJSON{ID: id, FriendlyName: "Passkey", CreatedAt: at.UTC()},
+			`{"id":"0b6c5c5e-3f5a-4d43-9d9e-6c0f3c1c2a01","friendly_name":"Passkey","created_at":"2026-12-07T07:00:00.123456Z"}`},
+		{optionsJSON{ChallengeID: id, Options: map[string]any{}, ExpiresAt: 1797000000},
+			`{"challenge_id":"0b6c5c5e-3f5a-4d43-9d9e-6c0f3c1c2a01","options":{},"expires_at":1797000000}`},
+	} {
+		b, err := json.Marshal(c.v)
+		require.NoError(t, err)
+		assert.JSONEq(t, c.want, string(b))
+	}
 }
