@@ -100,6 +100,13 @@ type Auth struct {
 	ExternalOIDCRedirectURI    string   `env:"AUTH_EXTERNAL_OIDC_REDIRECT_URI" desc:"Auth: OIDC callback URL registered with the provider. Default: <API_EXTERNAL_URL>/auth/v1/callback."`
 	ExternalOIDCURL            string   `env:"AUTH_EXTERNAL_OIDC_URL" desc:"Auth: OIDC: the issuer (required when enabled), whose /.well-known/openid-configuration gives the endpoints and keys."`
 	ManualLinking              bool     `env:"AUTH_MANUAL_LINKING_ENABLED" default:"false" desc:"Auth: signed-in users may link (linkIdentity) and unlink (unlinkIdentity) OAuth identities."`
+	// Passkeys (WebAuthn): see auth_passkey.go.
+	PasskeyEnabled      string        `env:"AUTH_PASSKEY_ENABLED" desc:"Auth: passkey (WebAuthn) registration and sign-in under /passkeys (true or false). Default: true in madbase dev, false otherwise."`
+	PasskeyRPID         string        `env:"AUTH_PASSKEY_RP_ID" desc:"Auth: passkeys' relying party id: the domain of the app's pages (example.com; no scheme or port), which passkeys are bound to. Default: SITE_URL's host; in madbase dev, the host of the calling page's Origin header when it has one."`
+	PasskeyRPName       string        `env:"AUTH_PASSKEY_RP_NAME" desc:"Auth: the app's name that authenticators show beside a passkey. Default: the relying party id."`
+	PasskeyRPOrigins    []string      `env:"AUTH_PASSKEY_RP_ORIGINS" desc:"Auth: origins of the pages allowed to use passkeys, comma-separated (https://app.example.com), each on the relying party id's domain. Default: SITE_URL's origin; in madbase dev, the calling page's Origin when the relying party id is not set."`
+	PasskeyChallengeExp time.Duration `env:"AUTH_PASSKEY_CHALLENGE_EXPIRY" default:"5m" desc:"Auth: how long a passkey registration or sign-in challenge may be answered (once)."`
+	PasskeyMaxPerUser   int           `env:"AUTH_PASSKEY_MAX_PER_USER" default:"10" desc:"Auth: most passkeys one user may register."`
 }
 
 // Rate is a limit of N events per Per; a zero N means no limit.
@@ -209,6 +216,7 @@ func (a *Auth) Validate(dev bool) error {
 	}
 	errs = append(errs, a.validateMFA())
 	errs = append(errs, a.validateExternal())
+	errs = append(errs, a.validatePasskey(dev))
 	if a.SMTPHost != "" && a.APIExternalURL == "" && !dev {
 		errs = append(errs, errors.New("API_EXTERNAL_URL: required with SMTP_HOST outside madbase dev: links in mails must not be built from a request's Host header"))
 	}

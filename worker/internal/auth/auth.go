@@ -142,6 +142,7 @@ func (s *service) routes(g fiber.Router) {
 	g.Post("/sso", s.samlDisabled)
 	g.Get("/sso/saml/metadata", s.samlDisabled)
 	g.Post("/sso/saml/acs", s.samlDisabled)
+	s.passkeyRoutes(g) // passkey.go: /passkeys and /admin/users/{id}/passkeys
 }
 
 func newService(d api.Deps, opts Options) (*service, error) {

@@ -43,6 +43,7 @@ type settings struct {
 	// external are the OAuth and OIDC providers by name.
 	external      externalProviders
 	manualLinking bool
+	passkey       passkeySettings
 
 	rateSignIn, rateSignInEmail, rateRefresh, rateOTP, rateVerify, rateAnonymous, rateEmailSent config.Rate
 }
@@ -99,6 +100,9 @@ func resolveSettings(a config.Auth, dev bool) (settings, error) {
 	}
 	var err error
 	if s.mfa, err = resolveMFA(a); err != nil {
+		return s, err
+	}
+	if s.passkey, err = resolvePasskey(a, dev); err != nil {
 		return s, err
 	}
 	if s.autoconfirm, err = config.AutoBool(a.Autoconfirm, dev); err != nil {
