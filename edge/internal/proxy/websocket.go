@@ -165,6 +165,9 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 	}
 	out.WriteString("\r\n")
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	// Not written (the 101 above is), but the request's log line names
+	// the worker from it.
+	ctx.Response.Header.Set(fw.HeaderWorker, up.ID)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hijacked net.Conn) {
 		// The relay runs on its own: this handler returns at once, and the
