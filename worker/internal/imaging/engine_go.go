@@ -96,4 +96,3 @@ func toRGBA(img image.Image) *image.RGBA {
 	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
 	return dst
 }
-
