@@ -275,4 +275,3 @@ func TestRenderCacheCleaned(t *testing.T) {
 	require.Len(t, left, 1)
 	assert.NotEqual(t, old[0], left[0])
 }
-
