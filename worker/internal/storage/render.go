@@ -217,42 +217,54 @@ func (h *Handler) makeRender(ctx context.Context, o *object, opts imaging.Option
 	if o.Meta.Size > h.img.maxInput {
 		return nil, errSourceTooLarge()
 	}
-	select {
-	case h.img.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, errRenderBusy()
+	out, cached, err := h.transformSource(ctx, o, opts, key)
+	if err != nil || cached {
+		return out.Data, err
 	}
-	defer func() { <-h.img.slots }()
-	// Another request may have made this render while this one waited.
-	if data, err := h.cachedRender(ctx, key); err != nil || data != nil {
-		return data, err
-	}
-	rc, err := h.backend.Get(ctx, blobKey(o.Version), 0, -1)
-	if err != nil {
-		if errors.Is(err, ErrNotExist) {
-			return nil, errNoSuchKey()
-		}
-		return nil, errStore(err)
-	}
-	src, err := io.ReadAll(io.LimitReader(rc, h.img.maxInput+1))
-	rc.Close()
-	if err != nil {
-		return nil, errStore(err)
-	}
-	if int64(len(src)) > h.img.maxInput {
-		return nil, errSourceTooLarge()
-	}
-	out, err := imaging.Transform(src, opts, imaging.Limits{MaxPixels: h.img.maxPixels})
-	switch {
-	case errors.Is(err, imaging.ErrTooManyPixels):
-		return nil, errSourceTooManyPixels()
-	case errors.Is(err, imaging.ErrUnsupported):
-		return nil, errNotAnImage()
-	case err != nil:
-		return nil, errInternal(err)
-	}
+	// The cache is written after the slot is given back: the next
+	// transformation need not wait for this one's disk or network write.
 	if _, err := h.backend.Put(ctx, key, bytes.NewReader(out.Data), imaging.ContentType(out.Format)); err != nil {
 		h.log.Warn("storage: cannot cache an image render", "error", err.Error())
 	}
 	return out.Data, nil
+}
+
+// transformSource reads o's bytes and transforms them, holding one of the
+// decode slots; cached is true when another request made the render while
+// this one waited for its slot (out.Data is then that render).
+func (h *Handler) transformSource(ctx context.Context, o *object, opts imaging.Options, key string) (out imaging.Result, cached bool, err error) {
+	select {
+	case h.img.slots <- struct{}{}:
+	case <-ctx.Done():
+		return out, false, errRenderBusy()
+	}
+	defer func() { <-h.img.slots }()
+	if data, err := h.cachedRender(ctx, key); err != nil || data != nil {
+		return imaging.Result{Data: data}, true, err
+	}
+	rc, err := h.backend.Get(ctx, blobKey(o.Version), 0, -1)
+	if err != nil {
+		if errors.Is(err, ErrNotExist) {
+			return out, false, errNoSuchKey()
+		}
+		return out, false, errStore(err)
+	}
+	src, err := io.ReadAll(io.LimitReader(rc, h.img.maxInput+1))
+	rc.Close()
+	if err != nil {
+		return out, false, errStore(err)
+	}
+	if int64(len(src)) > h.img.maxInput {
+		return out, false, errSourceTooLarge()
+	}
+	out, err = imaging.Transform(src, opts, imaging.Limits{MaxPixels: h.img.maxPixels})
+	switch {
+	case errors.Is(err, imaging.ErrTooManyPixels):
+		return out, false, errSourceTooManyPixels()
+	case errors.Is(err, imaging.ErrUnsupported):
+		return out, false, errNotAnImage()
+	case err != nil:
+		return out, false, errInternal(err)
+	}
+	return out, false, nil
 }
