@@ -21,6 +21,9 @@ func engineTransform(src []byte, info Info, g Geometry, o Options) ([]byte, erro
 	if err != nil {
 		return nil, ErrUnsupported
 	}
+	if info.Orientation > 1 {
+		img = orient(toRGBA(img), info.Orientation)
+	}
 	img = scaleCrop(img, g)
 	var buf bytes.Buffer
 	switch o.Format {
@@ -94,5 +97,40 @@ func toRGBA(img image.Image) *image.RGBA {
 	b := img.Bounds()
 	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
+	return dst
+}
+
+// orient turns src as EXIF orientation o says (2–8).
+func orient(src *image.RGBA, o int) *image.RGBA {
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	dw, dh := w, h
+	if swapsSides(o) {
+		dw, dh = h, w
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var dx, dy int
+			switch o {
+			case 2:
+				dx, dy = w-1-x, y
+			case 3:
+				dx, dy = w-1-x, h-1-y
+			case 4:
+				dx, dy = x, h-1-y
+			case 5:
+				dx, dy = y, x
+			case 6:
+				dx, dy = h-1-y, x
+			case 7:
+				dx, dy = h-1-y, w-1-x
+			case 8:
+				dx, dy = y, w-1-x
+			default:
+				dx, dy = x, y
+			}
+			copy(dst.Pix[dy*dst.Stride+4*dx:dy*dst.Stride+4*dx+4], src.Pix[y*src.Stride+4*x:y*src.Stride+4*x+4])
+		}
+	}
 	return dst
 }

@@ -23,13 +23,14 @@ static int mb_init(void) {
 }
 
 // mb_transform scales buf to sw x sh (libvips shrinks JPEG and WebP while
-// decoding), keeps the centred ow x oh and encodes it as format (0 JPEG,
+// decoding, and with rotate turns the image as its EXIF orientation says),
+// keeps the centred ow x oh and encodes it as format (0 JPEG,
 // 1 PNG, 2 GIF, 3 WebP) at quality q.
 static int mb_transform(void *buf, size_t len, int sw, int sh, int ow, int oh, int format, int q,
-		void **out, size_t *outlen) {
+		int rotate, void **out, size_t *outlen) {
 	VipsImage *img = NULL, *crop = NULL;
 	if (vips_thumbnail_buffer(buf, len, &img, sw, "height", sh, "size", VIPS_SIZE_FORCE,
-			"no_rotate", TRUE, "option_string", "fail_on=truncated", NULL)) return -1;
+			"no_rotate", !rotate, "option_string", "fail_on=truncated", NULL)) return -1;
 	if (img->Xsize != ow || img->Ysize != oh) {
 		int x = (img->Xsize - ow) / 2, y = (img->Ysize - oh) / 2;
 		if (x < 0) x = 0;
@@ -92,7 +93,7 @@ func engineTransform(src []byte, info Info, g Geometry, o Options) ([]byte, erro
 	// inside it), so it reads Go's memory without a copy.
 	p := unsafe.Pointer(unsafe.SliceData(src))
 	if C.mb_transform(p, C.size_t(len(src)), C.int(g.ScaleW), C.int(g.ScaleH), C.int(g.OutW), C.int(g.OutH),
-		format, C.int(o.Quality), &out, &n) != 0 {
+		format, C.int(o.Quality), C.int(boolInt(info.Orientation > 1)), &out, &n) != 0 {
 		msg := vipsError()
 		if info.Format != "" && msg != "" {
 			return nil, errors.Join(ErrUnsupported, errors.New(msg))
@@ -107,4 +108,11 @@ func vipsError() string {
 	s := C.GoString(C.vips_error_buffer())
 	C.vips_error_clear()
 	return s
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

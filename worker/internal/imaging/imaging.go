@@ -70,10 +70,13 @@ var (
 	ErrTooManyPixels = errors.New("imaging: the source resolution is too large")
 )
 
-// Info is what a source's header says.
+// Info is what a source's header says. Width and Height are as displayed:
+// a JPEG whose EXIF orientation turns it by 90° has its sides swapped.
 type Info struct {
 	Format        string
 	Width, Height int
+	// Orientation is the EXIF orientation the engine applies (1: none).
+	Orientation int
 }
 
 // Probe reads a source's format and size from its header, without decoding
@@ -88,7 +91,14 @@ func Probe(src []byte) (Info, error) {
 	default:
 		return Info{}, ErrUnsupported
 	}
-	return Info{Format: format, Width: cfg.Width, Height: cfg.Height}, nil
+	info := Info{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1}
+	if format == JPEG {
+		info.Orientation = jpegOrientation(src)
+		if swapsSides(info.Orientation) {
+			info.Width, info.Height = info.Height, info.Width
+		}
+	}
+	return info, nil
 }
 
 // Geometry is how an engine turns the source into the output: scale the

@@ -128,3 +128,54 @@ func BenchmarkTransform(b *testing.B) {
 		})
 	}
 }
+
+// withOrientation inserts an EXIF APP1 segment giving orientation o
+// right after a JPEG's SOI.
+func withOrientation(jpg []byte, o uint16) []byte {
+	tiff := []byte{'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, byte(o >> 8), byte(o), 0, 0, 0, 0, 0, 0, 0, 0}
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	app1 := append([]byte{0xff, 0xe1, byte((len(seg) + 2) >> 8), byte(len(seg) + 2)}, seg...)
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, app1...)
+	return append(out, jpg[2:]...)
+}
+
+func TestOrientation(t *testing.T) {
+	t.Parallel()
+	// 64×32 stored, red in the top-left quarter, the rest white.
+	img := image.NewRGBA(image.Rect(0, 0, 64, 32))
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 64; x++ {
+			c := color.RGBA{255, 255, 255, 255}
+			if x < 32 && y < 16 {
+				c = color.RGBA{255, 0, 0, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	require.NoError(t, jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}))
+	plain := buf.Bytes()
+	assert.Equal(t, 1, jpegOrientation(plain))
+	// Orientation 6: displayed turned 90° clockwise, 32×64, the red
+	// quarter at the top right.
+	turned := withOrientation(plain, 6)
+	info, err := Probe(turned)
+	require.NoError(t, err)
+	assert.Equal(t, Info{Format: JPEG, Width: 32, Height: 64, Orientation: 6}, info)
+	res, err := Transform(turned, Options{Width: 16, Format: PNG}, Limits{})
+	require.NoError(t, err)
+	out, err := png.Decode(bytes.NewReader(res.Data))
+	require.NoError(t, err)
+	require.Equal(t, image.Rect(0, 0, 16, 32), out.Bounds())
+	red := func(x, y int) bool {
+		r, g, b, _ := out.At(x, y).RGBA()
+		return r > 0xc000 && g < 0x4000 && b < 0x4000
+	}
+	assert.True(t, red(12, 4), "top right is red")
+	assert.False(t, red(4, 4), "top left is not")
+	assert.False(t, red(12, 28), "bottom right is not")
+	// Malformed EXIF is no orientation.
+	assert.Equal(t, 1, jpegOrientation(withOrientation(plain, 9)))
+	assert.Equal(t, 1, jpegOrientation(plain[:3]))
+}
