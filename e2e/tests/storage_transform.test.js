@@ -85,8 +85,10 @@ function ok({ data, error }) {
   return data;
 }
 
+let buckets = 0;
 async function setup(isPublic) {
-  const id = `transform-${isPublic ? 'pub' : 'priv'}-${run}`;
+  buckets += 1;
+  const id = `transform-${isPublic ? 'pub' : 'priv'}-${run}-${buckets}`;
   ok(await service.storage.createBucket(id, { public: isPublic }));
   ok(await service.storage.from(id).upload('photos/cat.jpg', PHOTO, { contentType: 'image/jpeg' }));
   ok(await service.storage.from(id).upload('notes.txt', 'not an image', { contentType: 'text/plain' }));
