@@ -39,6 +39,7 @@ fuzz SECONDS="30":
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzRawJSON$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/rest -run '^$' -fuzz '^FuzzParseQuery$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/storage -run '^$' -fuzz '^FuzzParseObjectPath$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/storage -run '^$' -fuzz '^FuzzParseTransform$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/realtime -run '^$' -fuzz '^FuzzDecode$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/realtime -run '^$' -fuzz '^FuzzFilter$' -fuzztime {{SECONDS}}s
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the MadBase test suite needs is on this machine: Go,
-# PostgreSQL's server binaries with PostGIS, redis-server, and Node.js with npm for the
+# PostgreSQL's server binaries with PostGIS, redis-server, libvips, and Node.js with npm for the
 # end-to-end suite. As root on Debian/Ubuntu it installs what is missing with
 # apt-get; otherwise it says what to install.
 set -euo pipefail
@@ -33,6 +33,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# libvips (with pkg-config) for storage's image transformations, built through cgo.
+{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists vips; } || missing+=(libvips-dev pkg-config)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "Go is not installed (or not on PATH): see https://go.dev/doc/install" >&2

@@ -23,6 +23,8 @@ go vet "${pkgs[@]}"
 
 echo "== go test (race detector on)"
 go test -race -count=1 -timeout 15m "${pkgs[@]}"
+echo "== image transformations with libvips (-tags vips; the default build's engine is pure Go)"
+go test -race -count=1 -tags vips ./worker/internal/imaging/ ./worker/internal/storage/
 echo "== Helm chart rendered and checked (deploy/helmcheck, a module outside the workspace)"; (cd deploy/helmcheck && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 echo "== edge tests again with the goroutine engine alone (EDGE_EVENT_LOOPS=-1)"
 MADBASE_TEST_EDGE_EVENT_LOOPS=-1 go test -race -count=1 -timeout 5m ./edge/...

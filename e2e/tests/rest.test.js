@@ -2,7 +2,7 @@
 // tables of e2e/fixtures/rest.sql.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { url, anonKey, serviceKey, publishableKey, secretKey, databaseUrl, client } from './helpers.js';
+import { url, anonKey, serviceKey, publishableKey, secretKey, databaseUrl, adminPassword, client } from './helpers.js';
 import { userToken } from './jwt.js';
 
 const ALICE = '00000000-0000-4000-8000-0000000000a1';
@@ -555,4 +555,47 @@ test('geojson() without PostGIS says why', async () => {
   assert.equal(res.status, 406);
   assert.equal(res.error.code, 'PGRST107');
   assert.equal(res.error.details, 'application/geo+json needs the PostGIS extension, which is not installed in this database');
+});
+
+// Aggregates are off in the environment's project (as in PostgREST); a
+// project created with DB_AGGREGATES_ENABLED, reached by its key alone,
+// serves them.
+test('aggregates inside a to-one spread are lifted to the top level', async () => {
+  const admin = async (method, path, body) => {
+    const res = await fetch(`${url}/admin/v1${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${adminPassword}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const ref = `agg-${Date.now().toString(36)}`;
+  const p = await admin('POST', '/projects', { ref, name: `E2E ${ref}`, settings: { DB_AGGREGATES_ENABLED: true } });
+  await admin('POST', `/projects/${ref}/sql`, {
+    query: `create table customers (id int primary key, country text not null);
+create table orders (id int primary key, customer_id int not null references customers(id), status text not null, amount int not null);
+insert into customers values (1, 'NL'), (2, 'IT');
+insert into orders values (1, 1, 'paid', 10), (2, 1, 'paid', 5), (3, 2, 'paid', 7), (4, 2, 'open', 1);
+grant select on customers, orders to anon;`,
+  });
+  const c = client(p.keys.anon);
+  // Both workers must have the project and its tables: the edge spreads
+  // requests over them, so six answers in a row reached both.
+  const end = Date.now() + 20000;
+  for (let inARow = 0; inARow < 6;) {
+    const res = await c.from('orders').select('id');
+    if (res.error === null && res.data.length === 4) {
+      inARow++;
+      continue;
+    }
+    inARow = 0;
+    assert.ok(Date.now() < end, `project ${ref} not served: ${JSON.stringify(res.error)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  let data = ok(await c.from('orders').select('status, ...customers(count)').order('status'));
+  assert.deepEqual(data, [{ status: 'open', count: 1 }, { status: 'paid', count: 3 }]);
+  data = ok(await c.from('orders').select('...customers(country, paid:count())').eq('status', 'paid'));
+  assert.deepEqual(data.sort((a, b) => a.country.localeCompare(b.country)), [{ country: 'IT', paid: 1 }, { country: 'NL', paid: 2 }]);
 });

@@ -31,11 +31,12 @@ import (
 
 // Options say how Start sets the base up.
 type Options struct {
-	Name     string                                        // the bench's name: the temporary folder's prefix and in messages
-	Bin      string                                        // a madbase binary to run; empty builds one from the working tree
-	MaxConns int                                           // PostgreSQL's max_connections
-	Logf     func(format string, args ...any)              // progress lines
-	Prepare  func(ctx context.Context, dbURL string) error // optional, after the migrations (fixtures)
+	Name      string                                        // the bench's name: the temporary folder's prefix and in messages
+	Bin       string                                        // a madbase binary to run; empty builds one from the working tree
+	BuildTags string                                        // build tags of that build (go build -tags)
+	MaxConns  int                                           // PostgreSQL's max_connections
+	Logf      func(format string, args ...any)              // progress lines
+	Prepare   func(ctx context.Context, dbURL string) error // optional, after the migrations (fixtures)
 }
 
 // Base is what Start set up; Close undoes it, and whatever was added with
@@ -85,7 +86,11 @@ func Start(ctx context.Context, o Options) (b *Base, err error) {
 		buildDone <- nil
 	} else {
 		b.Exec = filepath.Join(b.Tmp, "madbase")
-		build := exec.CommandContext(ctx, "go", "build", "-o", b.Exec, "./cmd/madbase")
+		args := []string{"build", "-o", b.Exec}
+		if o.BuildTags != "" {
+			args = append(args, "-tags", o.BuildTags)
+		}
+		build := exec.CommandContext(ctx, "go", append(args, "./cmd/madbase")...)
 		build.Dir = root
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		go func() { buildDone <- build.Run() }()

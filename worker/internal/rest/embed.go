@@ -128,7 +128,7 @@ func (p *planner) embed(n *node, it *selectItem) error {
 	if n.path != "" {
 		path = n.path + "." + e.name
 	}
-	child := &node{table: rel.To, alias: p.b.alias("t"), path: path, rowType: rel.To.QName()}
+	child := &node{table: rel.To, alias: p.b.alias("t"), path: path, rowType: rel.To.QName(), hoist: e.spread && rel.ToOne()}
 	child.from = rel.To.QName() + " AS " + quoteIdent(child.alias)
 	if err := p.joinChild(n, child, rel, it.Name); err != nil {
 		return err
@@ -213,6 +213,23 @@ func (n *node) selectEmbed(e *embed) {
 	child, rel := e.node, e.rel
 	e.sel = len(n.selects)
 	switch {
+	case e.spread && rel.ToOne() && len(child.hoisted) > 0:
+		// Its aggregates are computed here, or lifted further up when n
+		// is a to-one spread itself.
+		for _, k := range child.keys {
+			h, ok := child.hoisted[k]
+			switch {
+			case !ok:
+				n.selects = append(n.selects, col(e.lateral, k)+" AS "+quoteIdent(k))
+				n.keys = append(n.keys, k)
+			case n.hoist:
+				n.hoistAgg(k, h.fn, h.cast, col(e.lateral, h.col))
+			default:
+				n.selects = append(n.selects, h.expr(e.lateral)+" AS "+quoteIdent(k))
+				n.keys = append(n.keys, k)
+				n.hasAgg = true
+			}
+		}
 	case e.spread && rel.ToOne():
 		n.selects = append(n.selects, quoteIdent(e.lateral)+".*")
 		n.keys = append(n.keys, child.keys...)
@@ -239,7 +256,9 @@ func (n *node) groupEmbeds() {
 		switch {
 		case e.spread && e.rel.ToOne():
 			for _, k := range e.node.keys {
-				n.groupBy = append(n.groupBy, col(e.lateral, k))
+				if _, hoisted := e.node.hoisted[k]; !hoisted {
+					n.groupBy = append(n.groupBy, col(e.lateral, k))
+				}
 			}
 		case e.spread:
 			for i, k := range e.node.keys {

@@ -28,8 +28,15 @@ type node struct {
 	order    []string
 	groupBy  []string
 	hasAgg   bool
-	limit    *int64
-	offset   *int64
+	// hoist: n is a to-one spread, whose aggregates PostgREST lifts into
+	// the parent (docs: "Aggregates in To-One Spreads"): n selects each
+	// aggregate's argument under a hidden name, and hoisted says which
+	// output key it is and how the parent (or the parent's parent, when it
+	// too is a to-one spread) aggregates it.
+	hoist   bool
+	hoisted map[string]hoistedAgg
+	limit   *int64
+	offset  *int64
 }
 
 // embed is an embedded resource of a node.
@@ -46,6 +53,33 @@ type embed struct {
 	sel int
 	// forCount: the count query needs this lateral (inner, or filtered on).
 	forCount bool
+}
+
+// hoistedAgg is an aggregate of a to-one spread computed by an ancestor:
+// fn(CAST?) over the spread's hidden column col.
+type hoistedAgg struct {
+	fn, cast, col string
+}
+
+// hoistAgg selects arg under a hidden column of n for key, to be
+// aggregated with fn (and cast) by the ancestor that groups.
+func (n *node) hoistAgg(key, fn, cast, arg string) {
+	if n.hoisted == nil {
+		n.hoisted = map[string]hoistedAgg{}
+	}
+	hidden := fmt.Sprintf("pgrst_agg_%d", len(n.hoisted)+1)
+	n.hoisted[key] = hoistedAgg{fn: fn, cast: cast, col: hidden}
+	n.selects = append(n.selects, arg+" AS "+quoteIdent(hidden))
+	n.keys = append(n.keys, key)
+}
+
+// expr applies a hoisted aggregate to its column of lateral.
+func (h hoistedAgg) expr(lateral string) string {
+	e := "pg_catalog." + h.fn + "(" + col(lateral, h.col) + ")"
+	if h.cast != "" {
+		e = "CAST(" + e + " AS " + h.cast + ")"
+	}
+	return e
 }
 
 // planner resolves a parsed query against the schema cache into nodes.
@@ -134,6 +168,10 @@ func (p *planner) selectInto(n *node, items []*selectItem) error {
 			if !p.aggregates {
 				return aggregatesOff()
 			}
+			if n.hoist {
+				n.hoistAgg(it.key(), "count", it.AggCast, "TRUE")
+				continue
+			}
 			expr := "pg_catalog.count(*)"
 			if it.AggCast != "" {
 				expr = "CAST(" + expr + " AS " + it.AggCast + ")"
@@ -148,6 +186,10 @@ func (p *planner) selectInto(n *node, items []*selectItem) error {
 				}
 				// rel(count): the number of related rows, as count() would
 				// give, when the relation has no column "count".
+				if n.hoist {
+					n.hoistAgg(it.key(), "count", "", "TRUE")
+					continue
+				}
 				n.selects = append(n.selects, "pg_catalog.count(*) AS "+quoteIdent(it.key()))
 				n.keys = append(n.keys, it.key())
 				n.hasAgg = true
@@ -167,6 +209,10 @@ func (p *planner) selectInto(n *node, items []*selectItem) error {
 				expr = "CAST(" + expr + " AS " + it.Cast + ")"
 			}
 			_ = c
+			if it.Agg != "" && n.hoist {
+				n.hoistAgg(it.key(), it.Agg, it.AggCast, expr)
+				continue
+			}
 			if it.Agg != "" {
 				if !p.aggregates {
 					return aggregatesOff()

@@ -57,6 +57,8 @@ func (h *Handler) CleanOrphans(ctx context.Context, cutoff time.Time) (int, erro
 			switch {
 			case strings.HasPrefix(k, "objects/"):
 				versions = append(versions, versionOf(k))
+			case strings.HasPrefix(k, "renders/"):
+				versions = append(versions, renderVersion(k))
 			case strings.HasPrefix(k, "tus/"):
 				id, _, _ := strings.Cut(strings.TrimPrefix(k, "tus/"), "/")
 				uploads = append(uploads, id)
@@ -85,10 +87,13 @@ union all select id from storage.tus_uploads where id = any($2) and expires_at >
 		for _, k := range batch {
 			keep := false
 			switch {
-			case !strings.HasPrefix(k, "objects/") && !strings.HasPrefix(k, "tus/") && !strings.HasPrefix(k, ".tmp/"):
+			case !strings.HasPrefix(k, "objects/") && !strings.HasPrefix(k, "tus/") && !strings.HasPrefix(k, ".tmp/") &&
+				!strings.HasPrefix(k, "renders/"):
 				keep = true // not ours: an S3 bucket may hold other things
 			case strings.HasPrefix(k, "objects/"):
 				keep = live[versionOf(k)]
+			case strings.HasPrefix(k, "renders/"):
+				keep = live[renderVersion(k)]
 			case strings.HasPrefix(k, "tus/"):
 				id, _, _ := strings.Cut(strings.TrimPrefix(k, "tus/"), "/")
 				keep = live[id]

@@ -88,7 +88,8 @@ func newEnvWith(t *testing.T, be Backend, mutate ...func(*Options)) *env {
 func newUnserved(t *testing.T, be Backend, mutate ...func(*Options)) (*env, *api.App) {
 	t.Helper()
 	pool := dbtest.New(t, platform.Source, migstorage.Source)
-	opts := Options{JWTSecret: testSecret, Pool: pool, Backend: be, MaxBodyBytes: 64 << 20}
+	opts := Options{JWTSecret: testSecret, Pool: pool, Backend: be, MaxBodyBytes: 64 << 20,
+		Config: config.Storage{ImageTransformation: true}}
 	for _, m := range mutate {
 		m(&opts)
 	}

@@ -68,12 +68,21 @@ func (h *Handler) expiresIn(raw json.RawMessage) (time.Duration, error) {
 	return d, nil
 }
 
-func (h *Handler) signedURL(bucket, key string, ttl time.Duration, now time.Time) (string, error) {
-	tok, err := h.signToken(jwt.MapClaims{"url": bucket + "/" + key, "iat": now.Unix(), "exp": now.Add(ttl).Unix()})
+// signedURL makes a download URL for bucket/key; with tr, a render URL
+// whose token carries the transformation (transformations claim), which
+// the token then serves and nothing else.
+func (h *Handler) signedURL(bucket, key string, ttl time.Duration, now time.Time, tr *transform) (string, error) {
+	claims := jwt.MapClaims{"url": bucket + "/" + key, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	route := "/object/sign/"
+	if tr != nil {
+		claims["transformations"] = tr.String()
+		route = "/render/image/sign/"
+	}
+	tok, err := h.signToken(claims)
 	if err != nil {
 		return "", err
 	}
-	return "/object/sign/" + bucket + "/" + key + "?token=" + tok, nil
+	return route + bucket + "/" + key + "?token=" + tok, nil
 }
 
 // sign serves POST /object/sign/{bucket}/{key} (one URL) and
@@ -119,14 +128,19 @@ func (h *Handler) sign(c *fiber.Ctx) error {
 	if err != nil {
 		return dbError(err, nil)
 	}
-	u, err := h.signedURL(bucketID, key, ttl, time.Now())
+	var tr *transform
+	if h.cfg.ImageTransformation {
+		t, ok, err := parseTransformJSON(body.Transform)
+		if err != nil {
+			return err
+		}
+		if ok {
+			tr = &t
+		}
+	}
+	u, err := h.signedURL(bucketID, key, ttl, time.Now(), tr)
 	if err != nil {
 		return errInternal(err)
-	}
-	if t := strings.TrimSpace(string(body.Transform)); t != "" && t != "null" && t != "{}" {
-		// Transformations are not applied (the original is served), but
-		// the URL has the shape the client expects.
-		u = "/render/image/sign/" + strings.TrimPrefix(u, "/object/sign/")
 	}
 	return c.JSON(fiber.Map{"signedURL": u})
 }
@@ -173,7 +187,7 @@ func (h *Handler) signMany(c *fiber.Ctx, cl *caller, bucketID string, paths []st
 	for _, p := range paths {
 		it := signedItem{Path: p}
 		if found[p] {
-			u, err := h.signedURL(bucketID, p, ttl, now)
+			u, err := h.signedURL(bucketID, p, ttl, now, nil)
 			if err != nil {
 				return errInternal(err)
 			}
@@ -196,6 +210,10 @@ func (h *Handler) getSigned(c *fiber.Ctx) error {
 	claims, err := h.verifyToken(c.Query("token"), bucketID, key, "")
 	if err != nil {
 		return err
+	}
+	if _, ok := claims["transformations"]; ok {
+		// A render token serves its render only, not the original.
+		return newErr(400, codeInvalidSignature, codeInvalidSignature, "The url do not match the signature")
 	}
 	ctx, cancel := dbCtx(c)
 	defer cancel()

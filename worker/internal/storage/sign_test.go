@@ -67,7 +67,13 @@ func TestSignedURLs(t *testing.T) {
 	var tr struct{ SignedURL string }
 	e.serviceOK(t, "POST", "/object/sign/b/dir/f.txt", map[string]any{"expiresIn": 60, "transform": map[string]any{"width": 10}}).JSON(t, &tr)
 	require.True(t, strings.HasPrefix(tr.SignedURL, "/render/image/sign/b/dir/f.txt?token="), tr.SignedURL)
-	assert.Equal(t, "hello", e.ok(t, apitest.Request{URL: tr.SignedURL}).String())
+	// The render token serves its render only: not the original, and a
+	// text file is no image.
+	notImage := e.Do(t, apitest.Request{URL: tr.SignedURL})
+	assert.Equal(t, 400, notImage.Status)
+	assert.Contains(t, notImage.String(), "The source image is invalid or unsupported for rendering")
+	asObject := e.Do(t, apitest.Request{URL: "/object/sign/" + strings.TrimPrefix(tr.SignedURL, "/render/image/sign/")})
+	assert.Equal(t, codeInvalidSignature, errCode(asObject))
 
 	res := e.Do(t, apitest.Request{Method: "POST", URL: "/object/sign/b/dir/f.txt", Headers: as(e.Service), Body: map[string]any{"expiresIn": 0}})
 	assert.Equal(t, codeInvalidRequest, errCode(res))

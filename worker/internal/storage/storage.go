@@ -54,6 +54,8 @@ type Handler struct {
 	base    context.Context
 	// project is the created project's ref, empty for the default project.
 	project string
+	// img bounds image transformations (render.go).
+	img *renderLimits
 }
 
 // Options configure New.
@@ -121,7 +123,8 @@ func New(o Options) *Handler {
 		o.Config.TUSExpiry = time.Hour
 	}
 	h := &Handler{cfg: o.Config, secret: []byte(o.JWTSecret), keys: apikey.New(o.JWTSecret), pool: o.Pool,
-		backend: o.Backend, log: o.Log.With("component", "storage"), maxBody: o.MaxBodyBytes, base: o.Base}
+		backend: o.Backend, log: o.Log.With("component", "storage"), maxBody: o.MaxBodyBytes, base: o.Base,
+		img: newRenderLimits(o.Config.ImageMaxInputBytes, o.Config.ImageMaxPixels, o.Config.ImageMaxDimension, o.Config.ImageConcurrency)}
 	return h
 }
 
@@ -167,9 +170,9 @@ func (h *Handler) Mount(r fiber.Router) {
 	g.Head("/object/*", h.getAuthenticated)
 	g.Delete("/object/*", h.deleteObjects)
 
-	g.Get("/render/image/public/*", h.getPublic)
-	g.Get("/render/image/authenticated/*", h.getAuthenticated)
-	g.Get("/render/image/sign/*", h.getSigned)
+	g.Get("/render/image/public/*", h.renderPublic)
+	g.Get("/render/image/authenticated/*", h.renderAuthenticated)
+	g.Get("/render/image/sign/*", h.renderSigned)
 
 	g.Delete("/cdn/*", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"message": "success"}) })
 
