@@ -73,6 +73,7 @@ type Worker struct {
 	Auth
 	Rest
 	Realtime
+	Functions
 }
 
 // Control configures the control plane.
