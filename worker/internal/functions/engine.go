@@ -111,7 +111,7 @@ func newInstance(prog *goja.Program, h *host, guard *memGuard, inv *invocation) 
 		*dst = fn
 	}
 	in.inv = inv
-	defer func() { in.inv = nil }()
+	defer func(in *instance) { in.inv = nil }(in)
 	if err := in.run(func() error { _, err := in.vm.RunProgram(prog); return err }); err != nil {
 		return nil, err
 	}

@@ -1,11 +1,14 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,21 +39,41 @@ func testConfig(t *testing.T, env map[string]string) config.Worker {
 // testApp serves the manager's functions on a fiber app; install deploys
 // sources into it without NATS.
 type testApp struct {
-	t   *testing.T
-	m   *Manager
-	app *fiber.App
+	t    *testing.T
+	m    *Manager
+	app  *fiber.App
+	logs *syncBuffer
+}
+
+// syncBuffer collects the functions' log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newTestApp(t *testing.T, env map[string]string) *testApp {
 	t.Helper()
 	cfg := testConfig(t, env)
-	m := New(Options{Config: cfg})
+	logs := &syncBuffer{}
+	m := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = m.Run(ctx) }()
 	app := fiber.New(fiber.Config{StreamRequestBody: true})
 	m.Register(app, api.Deps{Config: cfg, BaseContext: ctx})
-	return &testApp{t: t, m: m, app: app}
+	return &testApp{t: t, m: m, app: app, logs: logs}
 }
 
 // install deploys src as version 1 (or the next) of name in the default

@@ -199,7 +199,7 @@ func (in *instance) natives() map[string]any {
 			}
 			return out
 		},
-		"now": func() float64 { return float64(time.Since(in.start).Microseconds()) / 1000 },
+		"now":        func() float64 { return float64(time.Since(in.start).Microseconds()) / 1000 },
 		"setTimeout": in.setTimeout,
 		"clearTimeout": func(t *timer) {
 			if t != nil && t.t.Stop() {
