@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"time"
 
@@ -243,12 +244,17 @@ func (in *instance) serve(inv *invocation, req request) (*response, error) {
 	if req.body != nil {
 		body = vm.ToValue(vm.NewArrayBuffer(req.body))
 	}
-	hdrs := make([]any, len(req.headers))
+	var hb strings.Builder
 	for i, h := range req.headers {
-		hdrs[i] = []any{h[0], h[1]}
+		if i > 0 {
+			hb.WriteByte(0)
+		}
+		hb.WriteString(strings.ReplaceAll(h[0], "\x00", ""))
+		hb.WriteByte(0)
+		hb.WriteString(strings.ReplaceAll(h[1], "\x00", ""))
 	}
 	err := in.run(func() error {
-		_, err := in.invoke(goja.Undefined(), vm.ToValue(req.method), vm.ToValue(req.url), vm.ToValue(hdrs), body, vm.ToValue(req.info), vm.ToValue(done))
+		_, err := in.invoke(goja.Undefined(), vm.ToValue(req.method), vm.ToValue(req.url), vm.ToValue(hb.String()), body, vm.ToValue(req.info), vm.ToValue(done))
 		return err
 	})
 	for err == nil && !inv.settled {
@@ -285,11 +291,10 @@ func readParts(o *goja.Object) (*response, error) {
 	if r.status < 200 || r.status > 599 {
 		return nil, &scriptError{msg: fmt.Sprintf("the handler returned a Response with status %d", r.status)}
 	}
-	if hs, ok := o.Get("headers").Export().([]any); ok {
-		for _, h := range hs {
-			if kv, ok := h.([]any); ok && len(kv) == 2 {
-				r.headers = append(r.headers, [2]string{fmt.Sprint(kv[0]), fmt.Sprint(kv[1])})
-			}
+	if flat := o.Get("headers").String(); flat != "" {
+		parts := strings.Split(flat, "\x00")
+		for i := 0; i+1 < len(parts); i += 2 {
+			r.headers = append(r.headers, [2]string{parts[i], parts[i+1]})
 		}
 	}
 	if ab, ok := o.Get("body").Export().(goja.ArrayBuffer); ok {

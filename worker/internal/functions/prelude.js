@@ -28,8 +28,11 @@
   // ---- Headers
   class Headers {
     constructor(init) {
+      this._m = null;
+      this._raw = null;
+      if (init == null) { this._m = new Map(); return; }
+      if (typeof init === "string") { this._raw = init; return; } // the worker's: "k\0v\0k\0v"
       this._m = new Map();
-      if (init == null) return;
       if (init instanceof Headers) { init.forEach((v, k) => this.append(k, v)); return; }
       if (typeof init[Symbol.iterator] === "function") {
         for (const p of init) this.append(p[0], p[1]);
@@ -37,25 +40,43 @@
       }
       for (const k of Object.keys(init)) this.append(k, init[k]);
     }
+    // _map builds the map of a request's headers on first use.
+    _map() {
+      if (this._m === null) {
+        this._m = new Map();
+        const a = this._raw.split("\0");
+        this._raw = null;
+        for (let i = 0; i + 1 < a.length; i += 2) this.append(a[i], a[i + 1]);
+      }
+      return this._m;
+    }
     append(k, v) {
       k = String(k).toLowerCase(); v = String(v).trim();
-      const e = this._m.get(k);
-      if (e) e.push(v); else this._m.set(k, [v]);
+      const m = this._map();
+      const e = m.get(k);
+      if (e) e.push(v); else m.set(k, [v]);
     }
-    set(k, v) { this._m.set(String(k).toLowerCase(), [String(v).trim()]); }
+    set(k, v) { this._map().set(String(k).toLowerCase(), [String(v).trim()]); }
     get(k) {
-      const e = this._m.get(String(k).toLowerCase());
+      const e = this._map().get(String(k).toLowerCase());
       return e ? e.join(", ") : null;
     }
-    getSetCookie() { return (this._m.get("set-cookie") || []).slice(); }
-    has(k) { return this._m.has(String(k).toLowerCase()); }
-    delete(k) { this._m.delete(String(k).toLowerCase()); }
+    getSetCookie() { return (this._map().get("set-cookie") || []).slice(); }
+    has(k) { return this._map().has(String(k).toLowerCase()); }
+    delete(k) { this._map().delete(String(k).toLowerCase()); }
     forEach(cb, thisArg) { for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this); }
     *entries() {
-      for (const k of [...this._m.keys()].sort()) {
-        if (k === "set-cookie") { for (const v of this._m.get(k)) yield [k, v]; }
-        else yield [k, this._m.get(k).join(", ")];
+      const m = this._map();
+      for (const k of [...m.keys()].sort()) {
+        if (k === "set-cookie") { for (const v of m.get(k)) yield [k, v]; }
+        else yield [k, m.get(k).join(", ")];
       }
+    }
+    // _flat is the headers as the worker reads them: "k\0v\0...".
+    _flat() {
+      const out = [];
+      this._map().forEach((vs, k) => { for (let i = 0; i < vs.length; i++) out.push(k, vs[i]); });
+      return out.join("\0");
     }
     *keys() { for (const [k] of this.entries()) yield k; }
     *values() { for (const [, v] of this.entries()) yield v; }
@@ -396,15 +417,18 @@
       if (input instanceof Request) {
         this.url = input.url; this.method = input.method; this.headers = new Headers(input.headers);
         cloneBody(input, this);
+      } else if (init._trusted) {
+        this.url = input; this.method = "GET"; this.headers = null; this._bytes = null; this._stream = null; this._used = false;
       } else {
         this.url = new URL(String(input)).href; this.method = "GET"; this.headers = new Headers(); this._bytes = null; this._stream = null; this._used = false;
       }
       if (init.method) this.method = String(init.method).toUpperCase();
       if (init.headers) this.headers = new Headers(init.headers);
       if (init.body !== undefined) initBody(this, init.body, this.headers);
-      this.signal = init.signal || new AbortSignal();
+      this._signal = init.signal || null;
       this.redirect = init.redirect || "follow";
     }
+    get signal() { if (!this._signal) this._signal = new AbortSignal(); return this._signal; }
     clone() { const r = new Request(this); return r; }
   }
   mixBody(Request);
@@ -521,9 +545,10 @@
   function __invoke(method, url, headers, body, info, done) {
     let res;
     try {
-      const req = new Request(url, { method, headers, body: body === null ? null : new Uint8Array(body) });
+      const req = new Request(url, { _trusted: true, method, headers: new Headers(headers), body: body === null ? undefined : new Uint8Array(body) });
       res = g.__handler(req, info);
     } catch (e) { done(null, e); return; }
+    if (res instanceof Response) { done(res, null); return; }
     Promise.resolve(res).then((r) => {
       if (!(r instanceof Response)) throw new TypeError("the function's handler did not return a Response");
       done(r, null);
@@ -532,7 +557,7 @@
   function __parts(r) {
     let body = null;
     if (!r._stream && r._bytes !== null) body = r._bytes.byteOffset === 0 && r._bytes.byteLength === r._bytes.buffer.byteLength ? r._bytes.buffer : r._bytes.slice().buffer;
-    return { status: r.status, headers: [...r.headers.entries()], body, stream: r._stream !== null };
+    return { status: r.status, headers: r.headers._flat(), body, stream: r._stream !== null };
   }
   // __pump reads a streamed body to its end, handing each chunk to N.chunk
   // (false: the client is gone), then calls end with an error message or "".
