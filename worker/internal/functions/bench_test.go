@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ const benchHello = `Deno.serve(() => new Response("Hello, world!"))`
 
 func benchInvocation(ctx context.Context) *invocation {
 	c, cancel := context.WithTimeout(ctx, time.Minute)
-	return &invocation{ctx: c, cancel: cancel, env: map[string]string{}, cpuLeft: 2 * time.Second,
+	return &invocation{ctx: c, cancel: cancel, env: map[string]string{}, log: func() *slog.Logger { return slog.New(slog.DiscardHandler) }, cpuLeft: 2 * time.Second,
 		lim: limits{cpu: 2 * time.Second, wall: time.Minute, maxResponse: 1 << 20}}
 }
 

@@ -66,10 +66,12 @@ type instance struct {
 
 // invocation is the state of one request to a function.
 type invocation struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	env     map[string]string
-	log     *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	env    map[string]string
+	// log is the function's logger, made on first use (most invocations
+	// log nothing).
+	log     func() *slog.Logger
 	fetches int
 	// pending counts the timers and fetches whose results have not been
 	// run yet.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -114,7 +115,10 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	if !ok {
 		return notFound(c)
 	}
-	log := h.log.With("function", name, "version", fc.Version, "request_id", c.GetRespHeader(fiber.HeaderXRequestID))
+	reqID := strings.Clone(c.GetRespHeader(fiber.HeaderXRequestID))
+	log := sync.OnceValue(func() *slog.Logger {
+		return h.log.With("function", name, "version", fc.Version, "request_id", reqID)
+	})
 	info := map[string]any{}
 	if c.Method() != fiber.MethodOptions && fc.VerifyJWT {
 		auth := c.Get(fiber.HeaderAuthorization)
@@ -145,19 +149,19 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	v, err := h.m.versionOf(ctx, fc, h.pool)
 	if err != nil {
 		cancel()
-		log.Error("function bundle unavailable", "error", err.Error())
+		log().Error("function bundle unavailable", "error", err.Error())
 		return fail(c, http.StatusServiceUnavailable, "BOOT_ERROR", "Function failed to start (please check logs)")
 	}
 	in, _, err := v.acquire(h.host, h.m.guard, inv)
 	if err != nil {
 		cancel()
-		return h.failed(c, log, err, true)
+		return h.failed(c, log(), err, true)
 	}
 	res, err := in.serve(inv, h.request(c, name, body, info))
 	if err != nil {
 		v.release(in, inv)
 		cancel()
-		return h.failed(c, log, err, false)
+		return h.failed(c, log(), err, false)
 	}
 	c.Status(res.status)
 	for _, kv := range res.headers {
@@ -185,7 +189,7 @@ func (h *handler) serve(c *fiber.Ctx) error {
 			return w.Flush() == nil
 		})
 		if err != nil {
-			log.Warn("function stream ended early", "error", err.Error())
+			log().Warn("function stream ended early", "error", err.Error())
 			in.broken = true
 		}
 		v.release(in, inv)

@@ -179,7 +179,7 @@ func (in *instance) natives() map[string]any {
 			case "error":
 				lvl = slog.LevelError
 			}
-			inv.log.Log(context.Background(), lvl, msg, "source", "console")
+			inv.log().Log(context.Background(), lvl, msg, "source", "console")
 		},
 		"env": func(k string) any {
 			if in.inv == nil {
