@@ -33,7 +33,7 @@
       if (init == null) { this._m = new Map(); return; }
       if (typeof init === "string") { this._raw = init; return; } // the worker's: "k\0v\0k\0v"
       this._m = new Map();
-      if (init instanceof Headers) { init.forEach((v, k) => this.append(k, v)); return; }
+      if (init instanceof Headers) { init._map().forEach((vs, k) => this._m.set(k, vs.slice())); return; }
       if (typeof init[Symbol.iterator] === "function") {
         for (const p of init) this.append(p[0], p[1]);
         return;
@@ -423,7 +423,7 @@
         this.url = new URL(String(input)).href; this.method = "GET"; this.headers = new Headers(); this._bytes = null; this._stream = null; this._used = false;
       }
       if (init.method) this.method = String(init.method).toUpperCase();
-      if (init.headers) this.headers = new Headers(init.headers);
+      if (init.headers) this.headers = init._trusted ? init.headers : new Headers(init.headers);
       if (init.body !== undefined) initBody(this, init.body, this.headers);
       this._signal = init.signal || null;
       this.redirect = init.redirect || "follow";
