@@ -107,6 +107,14 @@ func TestDeployOverNATS(t *testing.T) {
 	}
 	eventually("secret read", func() bool { s, b := get("/functions/v1/env"); return s == 200 && b == "abc" })
 
+	// Another project's app does not see the default project's functions.
+	shop := fiber.New()
+	m.Register(shop, api.Deps{Config: cfg, BaseContext: runCtx, Project: "shop"})
+	res, err := shop.Test(httptest.NewRequest("GET", "/functions/v1/hello", nil), 10000)
+	if err != nil || res.StatusCode != 404 {
+		t.Errorf("the shop project reached the default project's function: %v %v", res.StatusCode, err)
+	}
+
 	if err := kv.Delete(ctx, bus.FunctionKey("default", "hello")); err != nil {
 		t.Fatal(err)
 	}
