@@ -27,7 +27,8 @@ supabase/functions/<name>/index.ts, as with the Supabase CLI. Every command
 takes --project REF (default: the default project).
 
   new NAME                          create supabase/functions/NAME/index.ts
-  deploy [NAME ...] [--no-verify-jwt]  bundle and deploy (all functions without a name)
+  deploy [NAME ...] [--no-verify-jwt] [--wall-timeout 30s] [--cpu-timeout 1s]
+                                    bundle and deploy (all functions without a name)
   list [--json]
   delete NAME
   logs NAME [-f]                    the function's log lines (console.* and errors)
@@ -138,6 +139,8 @@ func functionsDeploy(ctx context.Context, args []string, stdout, stderr io.Write
 	project := fs.String("project", "", "the project's ref (default: the default project)")
 	noVerify := fs.Bool("no-verify-jwt", false, "serve the function without checking the caller's JWT")
 	dir := fs.String("dir", functionsDir(), "the functions folder")
+	wall := fs.Duration("wall-timeout", 0, "the functions' wall time limit (default: the workers' FUNCTIONS_WALL_TIMEOUT)")
+	cpu := fs.Duration("cpu-timeout", 0, "the functions' CPU time limit (default: the workers' FUNCTIONS_CPU_TIMEOUT)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -179,7 +182,7 @@ func functionsDeploy(ctx context.Context, args []string, stdout, stderr io.Write
 			f := false
 			verify = &f
 		}
-		fn, err := c.Deploy(ctx, *project, name, bundle, verify)
+		fn, err := c.DeployWith(ctx, *project, name, bundle, fndeploy.Settings{VerifyJWT: verify, WallTimeout: *wall, CPUTimeout: *cpu})
 		if err != nil {
 			return fmt.Errorf("deploy %s: %w", name, err)
 		}

@@ -179,13 +179,33 @@ func Query(project string, extra url.Values) string {
 	return "?" + q.Encode()
 }
 
+// Settings are a deploy's per-function settings; zero values keep the
+// deployed ones (verify_jwt true and the workers' timeouts for a new
+// function).
+type Settings struct {
+	VerifyJWT   *bool
+	WallTimeout time.Duration
+	CPUTimeout  time.Duration
+}
+
 // Deploy uploads bundle as the next version of name; verifyJWT nil keeps
 // the deployed setting (true for a new function).
 func (c *Client) Deploy(ctx context.Context, project, name string, bundle []byte, verifyJWT *bool) (Function, error) {
+	return c.DeployWith(ctx, project, name, bundle, Settings{VerifyJWT: verifyJWT})
+}
+
+// DeployWith is Deploy with every per-function setting.
+func (c *Client) DeployWith(ctx context.Context, project, name string, bundle []byte, set Settings) (Function, error) {
 	var f Function
 	extra := url.Values{}
-	if verifyJWT != nil {
-		extra.Set("verify_jwt", strconv.FormatBool(*verifyJWT))
+	if set.VerifyJWT != nil {
+		extra.Set("verify_jwt", strconv.FormatBool(*set.VerifyJWT))
+	}
+	if set.WallTimeout > 0 {
+		extra.Set("wall_timeout_ms", strconv.FormatInt(set.WallTimeout.Milliseconds(), 10))
+	}
+	if set.CPUTimeout > 0 {
+		extra.Set("cpu_timeout_ms", strconv.FormatInt(set.CPUTimeout.Milliseconds(), 10))
 	}
 	raw, err := c.Do(ctx, http.MethodPut, "/admin/v1/functions/"+url.PathEscape(name)+Query(project, extra), "application/javascript", bundle)
 	if err != nil {

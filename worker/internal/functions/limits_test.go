@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/madbase/madbase/bus"
 )
 
 // TestLimits: each runaway ends with the documented error and the next
@@ -71,5 +73,24 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if status, body, _ := a.do("GET", "/functions/v1/ok", ""); status != 200 || body != "fine" {
 		t.Errorf("after the bomb: %d %q", status, body)
+	}
+}
+
+// TestFunctionOwnTimeouts: a function's own cpu_timeout_ms and
+// wall_timeout_ms win over the worker's.
+func TestFunctionOwnTimeouts(t *testing.T) {
+	a := newTestApp(t, map[string]string{"FUNCTIONS_CPU_TIMEOUT": "60s", "FUNCTIONS_WALL_TIMEOUT": "60s"})
+	a.install("cpu", `Deno.serve(() => { for (;;) {} })`, false)
+	a.install("wall", `Deno.serve(() => new Promise(() => setTimeout(() => {}, 60000)))`, false)
+	next := a.m.state.Load().clone()
+	cpu, wall := next.functions[bus.FunctionKey("default", "cpu")], next.functions[bus.FunctionKey("default", "wall")]
+	cpu.CPUTimeoutMS, wall.WallTimeoutMS = 100, 100
+	next.functions[bus.FunctionKey("default", "cpu")], next.functions[bus.FunctionKey("default", "wall")] = cpu, wall
+	a.m.state.Store(next)
+	if status, body, _ := a.do("GET", "/functions/v1/cpu", ""); status != 546 {
+		t.Errorf("cpu: %d %s", status, body)
+	}
+	if status, body, _ := a.do("GET", "/functions/v1/wall", ""); status != 504 {
+		t.Errorf("wall: %d %s", status, body)
 	}
 }
