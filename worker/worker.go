@@ -179,7 +179,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	// Functions are one manager for every project (one watch of the
 	// bucket, one memory guard), registered on each project's app.
-	fns := functions.New(functions.Options{Config: cfg, NATS: base.NATS, Log: base.Log})
+	fns := functions.New(functions.Options{Config: cfg, NATS: base.NATS, Log: base.Log, Registry: base.Registry})
 	caps := append(append(append([]Capability(nil), capabilities...), fns.Register), opts.Capabilities...)
 	// Created projects need the platform key to open their secrets and
 	// NATS to hear of them; without either the worker serves the default

@@ -110,9 +110,11 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	name := strings.Clone(c.Params("name"))
 	fc, ok, err := h.m.lookup(c.Context(), h.ref, name)
 	if err != nil {
+		h.m.metrics.count(outcomeBoot)
 		return fail(c, http.StatusServiceUnavailable, "BOOT_ERROR", "Function failed to start (please check logs)")
 	}
 	if !ok {
+		h.m.metrics.count(outcomeMissing)
 		return notFound(c)
 	}
 	reqID := strings.Clone(c.GetRespHeader(fiber.HeaderXRequestID))
@@ -123,11 +125,13 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	if c.Method() != fiber.MethodOptions && fc.VerifyJWT {
 		auth := c.Get(fiber.HeaderAuthorization)
 		if auth == "" {
+			h.m.metrics.count(outcomeRefused)
 			return fail(c, http.StatusUnauthorized, "UNAUTHORIZED_NO_AUTH_HEADER", "Missing authorization header")
 		}
 		key, authorization := apikey.FromRequest(c)
 		res, err := h.keys.Resolve(key, authorization)
 		if err != nil || res.Role == "" {
+			h.m.metrics.count(outcomeRefused)
 			return fail(c, http.StatusUnauthorized, "UNAUTHORIZED_INVALID_JWT_FORMAT", "Invalid JWT")
 		}
 		info["role"] = res.Role
@@ -150,6 +154,7 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	if err != nil {
 		cancel()
 		log().Error("function bundle unavailable", "error", err.Error())
+		h.m.metrics.count(outcomeBoot)
 		return fail(c, http.StatusServiceUnavailable, "BOOT_ERROR", "Function failed to start (please check logs)")
 	}
 	in, _, err := v.acquire(h.host, h.m.guard, inv)
@@ -171,6 +176,7 @@ func (h *handler) serve(c *fiber.Ctx) error {
 		}
 		c.Response().Header.Add(kv[0], kv[1])
 	}
+	h.m.metrics.count(outcomeOK)
 	if !res.stream {
 		c.Response().SetBody(res.body)
 		v.release(in, inv)
@@ -293,17 +299,22 @@ func (h *handler) failed(c *fiber.Ctx, log *slog.Logger, err error, boot bool) e
 	var se *scriptError
 	switch {
 	case errors.Is(err, errCPULimit), errors.Is(err, errMemoryLimit), errors.Is(err, errResponseLimit):
+		h.m.metrics.count(outcomeLimit)
 		log.Warn("function stopped: "+err.Error(), "error", err.Error())
 		return fail(c, 546, "WORKER_LIMIT", "Function failed due to not having enough compute resources (please check logs)")
 	case errors.Is(err, errWallLimit):
+		h.m.metrics.count(outcomeTimeout)
 		log.Warn("function stopped: "+err.Error(), "error", err.Error())
 		return fail(c, http.StatusGatewayTimeout, "WORKER_TIMEOUT", "Function timed out: wall clock limit reached (please check logs)")
 	case boot:
+		h.m.metrics.count(outcomeBoot)
 		log.Error("function failed to start", "error", err.Error())
 		return fail(c, http.StatusServiceUnavailable, "BOOT_ERROR", "Function failed to start (please check logs)")
 	case errors.As(err, &se):
+		h.m.metrics.count(outcomeError)
 		log.Error("function threw", "error", se.msg)
 	default:
+		h.m.metrics.count(outcomeError)
 		log.Error("function failed", "error", err.Error())
 	}
 	return fail(c, http.StatusInternalServerError, "WORKER_ERROR", "Function exited due to an error (please check logs)")

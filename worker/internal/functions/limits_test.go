@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/madbase/madbase/bus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestLimits: each runaway ends with the documented error and the next
@@ -55,6 +56,11 @@ func TestLimits(t *testing.T) {
 				t.Errorf("after %s: %d %q", tc.name, status, body)
 			}
 		})
+	}
+	for outcome, want := range map[string]float64{outcomeLimit: 5, outcomeTimeout: 1, outcomeOK: 10} {
+		if got := testutil.ToFloat64(a.m.metrics.invocations.WithLabelValues(outcome)); got != want {
+			t.Errorf("invocations{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/madbase/madbase/shared/secretbox"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Timings of the bucket watch.
@@ -64,6 +65,8 @@ type Options struct {
 	// NATS is the connection the bucket is watched on; nil: no functions.
 	NATS *nats.Conn
 	Log  *slog.Logger
+	// Registry takes the functions' metrics; nil keeps them unexported.
+	Registry prometheus.Registerer
 }
 
 // Manager holds the deployed functions a worker knows and their warm
@@ -74,6 +77,7 @@ type Manager struct {
 	box        *secretbox.Box
 	defaultRef string
 	guard      *memGuard
+	metrics    *fnMetrics
 
 	state  atomic.Pointer[state]
 	mu     sync.Mutex
@@ -114,6 +118,10 @@ func New(o Options) *Manager {
 		if key, err := secretbox.ParseKey(o.Config.EncryptionKey); err == nil {
 			m.box, _ = secretbox.New(key)
 		}
+	}
+	m.metrics, _ = newMetrics(o.Registry)
+	if m.metrics == nil {
+		m.metrics, _ = newMetrics(nil)
 	}
 	m.state.Store(&state{functions: map[string]bus.FunctionConfig{}, secrets: map[string]map[string]string{}, sealed: map[string]*bus.FunctionSecrets{}})
 	return m
@@ -345,6 +353,8 @@ type version struct {
 	mu   sync.Mutex
 	prog *goja.Program
 	pool chan *instance
+	// coldStart observes the making of new instances.
+	coldStart prometheus.Histogram
 }
 
 // versionOf returns the version cfg names, loading and compiling its bundle
@@ -355,7 +365,7 @@ func (m *Manager) versionOf(ctx context.Context, cfg bus.FunctionConfig, poolSiz
 	m.vmu.Lock()
 	v := m.versions[key]
 	if v == nil || v.cfg.Version < cfg.Version || v.cfg.Object != cfg.Object {
-		v = &version{cfg: cfg, pool: make(chan *instance, max(poolSize, 0))}
+		v = &version{cfg: cfg, pool: make(chan *instance, max(poolSize, 0)), coldStart: m.metrics.coldStart}
 		m.versions[key] = v
 	}
 	m.vmu.Unlock()
@@ -410,7 +420,11 @@ func (v *version) acquire(h *host, guard *memGuard, inv *invocation) (in *instan
 		return in, false, nil
 	default:
 	}
+	start := time.Now()
 	in, err = newInstance(v.prog, h, guard, inv)
+	if err == nil && v.coldStart != nil {
+		v.coldStart.Observe(time.Since(start).Seconds())
+	}
 	return in, true, err
 }
 
