@@ -73,6 +73,9 @@ type invocation struct {
 	// log nothing).
 	log     func() *slog.Logger
 	fetches int
+	// depth is how many function invocations called this one through
+	// fetch (0 for a client's request).
+	depth int
 	// pending counts the timers and fetches whose results have not been
 	// run yet.
 	pending int

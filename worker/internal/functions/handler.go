@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,14 @@ import (
 	"github.com/madbase/madbase/shared/jwtauth"
 	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
+)
+
+// depthHeader carries, on a function's fetch to MadBase's own API, how many
+// invocations led to it; beyond maxDepth the call is refused (508), so a
+// function that calls itself cannot tie up the worker.
+const (
+	depthHeader = "X-Madbase-Function-Depth"
+	maxDepth    = 8
 )
 
 // maxRequestBody bounds a request body a function reads whole (the
@@ -137,6 +146,11 @@ func (h *handler) serve(c *fiber.Ctx) error {
 		info["role"] = res.Role
 		info["claims"] = map[string]any(res.Claims)
 	}
+	depth, _ := strconv.Atoi(c.Get(depthHeader))
+	if depth > maxDepth {
+		h.m.metrics.count(outcomeLimit)
+		return fail(c, http.StatusLoopDetected, "LOOP_DETECTED", "Function calls nested too deeply")
+	}
 	body, err := h.readBody(c)
 	if err != nil {
 		return fail(c, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "Request body too large")
@@ -149,7 +163,7 @@ func (h *handler) serve(c *fiber.Ctx) error {
 		lim.wall = time.Duration(fc.WallTimeoutMS) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(h.base, lim.wall)
-	inv := &invocation{ctx: ctx, cancel: cancel, env: h.env(c, fc.Project), log: log, cpuLeft: lim.cpu, lim: lim}
+	inv := &invocation{ctx: ctx, cancel: cancel, env: h.env(c, fc.Project), log: log, cpuLeft: lim.cpu, lim: lim, depth: max(depth, 0)}
 	v, err := h.m.versionOf(ctx, fc, h.pool)
 	if err != nil {
 		cancel()

@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,5 +99,26 @@ func TestFunctionOwnTimeouts(t *testing.T) {
 	}
 	if status, body, _ := a.do("GET", "/functions/v1/wall", ""); status != 504 {
 		t.Errorf("wall: %d %s", status, body)
+	}
+}
+
+// TestSelfCallDepth: a function that calls itself through MadBase's API is
+// stopped at maxDepth (508 to the innermost call) and the worker keeps
+// serving.
+func TestSelfCallDepth(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newTestApp(t, map[string]string{"FUNCTIONS_API_URL": "http://" + ln.Addr().String()})
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	a.install("recurse", `Deno.serve(async () => {
+		const r = await fetch(Deno.env.get("SUPABASE_URL") + "/functions/v1/recurse")
+		return new Response(r.status + ">" + await r.text())
+	})`, false)
+	status, body, _ := a.do("GET", "/functions/v1/recurse", "")
+	if status != 200 || !strings.Contains(body, "508>") || !strings.Contains(body, "LOOP_DETECTED") || strings.Count(body, "200>") != maxDepth {
+		t.Errorf("got %d %s", status, body)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,12 @@ type host struct {
 	allow      []string
 	self       atomic.Pointer[string]
 	fetchLimit int
+}
+
+// isSelf reports whether u is MadBase's own API.
+func (h *host) isSelf(u *url.URL) bool {
+	self := h.self.Load()
+	return self != nil && selfHost(u.Scheme, u.Host) == *self
 }
 
 // allowed reports whether fetch may reach u.
@@ -282,6 +289,11 @@ func (in *instance) fetch(method, rawURL string, headers [][]string, body goja.V
 		if len(h) == 2 && !strings.EqualFold(h[0], "host") && !strings.EqualFold(h[0], "content-length") {
 			req.Header.Add(h[0], h[1])
 		}
+	}
+	if in.host.isSelf(u) {
+		// A function calling functions: the callee knows how deep it is,
+		// so a function calling itself ends (depthHeader).
+		req.Header.Set(depthHeader, strconv.Itoa(inv.depth+1))
 	}
 	inv.fetches++
 	inv.pending++
