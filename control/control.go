@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/control/internal/adminapi"
 	"github.com/madbase/madbase/control/internal/fleet"
+	ctlfunctions "github.com/madbase/madbase/control/internal/functions"
 	"github.com/madbase/madbase/control/internal/logsink"
 	"github.com/madbase/madbase/control/internal/outbox"
 	"github.com/madbase/madbase/control/internal/projects"
@@ -122,6 +123,10 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 		_ = base.Listener.Close()
 		return err
 	}
+	if err := c.openFunctions(); err != nil {
+		_ = base.Listener.Close()
+		return err
+	}
 	var g lifecycle.Group
 	if pub != nil {
 		g.Add(pub.Run)
@@ -174,6 +179,8 @@ type control struct {
 	logs     *logsink.Sink
 	mails    *outbox.Outbox
 	projects *projects.Store
+	// functions stores the edge functions; nil without the platform key.
+	functions *ctlfunctions.Store
 }
 
 // openProjects makes the project store and its publisher when control has a
@@ -202,6 +209,35 @@ func (c *control) openProjects(pool *pgxpool.Pool, opts Options) (*projects.Publ
 		return nil, fmt.Errorf("control: projects publisher: %w", err)
 	}
 	return pub, nil
+}
+
+// openFunctions makes the functions store when control has
+// MADBASE_ENCRYPTION_KEY (which seals their secrets); without it the
+// functions API answers 503.
+func (c *control) openFunctions() error {
+	if c.cfg.EncryptionKey == "" {
+		return nil
+	}
+	key, err := secretbox.ParseKey(c.cfg.EncryptionKey)
+	if err != nil {
+		return fmt.Errorf("control: MADBASE_ENCRYPTION_KEY: %w", err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return fmt.Errorf("control: MADBASE_ENCRYPTION_KEY: %w", err)
+	}
+	opts := ctlfunctions.Options{DefaultRef: c.cfg.DefaultProjectRef}
+	if store := c.projects; store != nil {
+		opts.ProjectExists = func(ctx context.Context, ref string) (bool, error) {
+			_, err := store.Get(ctx, ref)
+			if errors.Is(err, projects.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+	}
+	c.functions = ctlfunctions.NewStore(c.base.NATS, box, c.base.Log, opts)
+	return nil
 }
 
 // subscribe makes the fleet, the log sink and the dev outbox and subscribes
@@ -245,15 +281,16 @@ func (c *control) serve(ctx context.Context) error {
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
 	app := adminapi.New(adminapi.Deps{
-		Log:      c.base.Log,
-		Fleet:    c.workers,
-		Logs:     c.logs,
-		Password: c.cfg.AdminPassword,
-		Gatherer: c.base.Registry,
-		Metrics:  metrics.NewHTTP(c.base.Registry, Tier),
-		Streams:  streams,
-		Outbox:   c.mails,
-		Projects: c.projects,
+		Log:       c.base.Log,
+		Fleet:     c.workers,
+		Logs:      c.logs,
+		Password:  c.cfg.AdminPassword,
+		Gatherer:  c.base.Registry,
+		Metrics:   metrics.NewHTTP(c.base.Registry, Tier),
+		Streams:   streams,
+		Outbox:    c.mails,
+		Projects:  c.projects,
+		Functions: c.functions,
 	})
 	ln := c.base.Listener
 	stop := context.AfterFunc(ctx, func() {

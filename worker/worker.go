@@ -25,6 +25,7 @@ import (
 	"github.com/madbase/madbase/worker/internal/api"
 	"github.com/madbase/madbase/worker/internal/apikey"
 	"github.com/madbase/madbase/worker/internal/auth"
+	"github.com/madbase/madbase/worker/internal/functions"
 	"github.com/madbase/madbase/worker/internal/projects"
 	"github.com/madbase/madbase/worker/internal/realtime"
 	"github.com/madbase/madbase/worker/internal/rest"
@@ -127,6 +128,7 @@ func Run(ctx context.Context, cfg config.Worker, opts Options) (err error) {
 	if s.projects != nil {
 		g.Add(s.projects.Run)
 	}
+	g.Add(s.functions.Run)
 	wlog.Info("worker starting", "id", cfg.InstanceID, "url", s.advertise, "listen", base.Listener.Addr().String(), "version", opts.Version, "database", pool != nil)
 	err = g.Run(ctx)
 
@@ -175,7 +177,10 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	// that in-flight streams keep going during the grace period, and is
 	// cancelled right after it (in server.run).
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	caps := append(append([]Capability(nil), capabilities...), opts.Capabilities...)
+	// Functions are one manager for every project (one watch of the
+	// bucket, one memory guard), registered on each project's app.
+	fns := functions.New(functions.Options{Config: cfg, NATS: base.NATS, Log: base.Log, Registry: base.Registry})
+	caps := append(append(append([]Capability(nil), capabilities...), fns.Register), opts.Capabilities...)
 	// Created projects need the platform key to open their secrets and
 	// NATS to hear of them; without either the worker serves the default
 	// project alone, as before projects existed.
@@ -215,7 +220,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	ann := announce.New(annOpts)
 	return pool, &server{
 		app: a, ann: ann, ln: newTrackingListener(base.Listener), log: wlog, grace: cfg.ShutdownGrace,
-		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready, projects: pm,
+		cancelBase: cancelBase, advertise: advertise, ready: opts.Ready, projects: pm, functions: fns,
 	}, nil
 }
 
@@ -233,6 +238,8 @@ type server struct {
 	// projects serves the created projects; nil without
 	// MADBASE_ENCRYPTION_KEY.
 	projects *projects.Manager
+	// functions follows the deployed edge functions.
+	functions *functions.Manager
 }
 
 func (s *server) run(ctx context.Context) error {

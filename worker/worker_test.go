@@ -219,7 +219,7 @@ func TestWorkerUnknownRouteJSON(t *testing.T) {
 
 	// Paths no capability owns: the capabilities answer their own in their
 	// surface's error shape (docs/api/*.md; e.g. {"message"} for auth).
-	for _, path := range []string{"/functions/v1/anything", "/nothing/here", "/"} {
+	for _, path := range []string{"/nothing/here", "/"} {
 		t.Run(path, func(t *testing.T) {
 			var body map[string]any
 			resp := getJSON(t, c, w.url+path, &body)
@@ -230,6 +230,12 @@ func TestWorkerUnknownRouteJSON(t *testing.T) {
 			assert.EqualValues(t, 404, body["code"])
 		})
 	}
+	// An unknown function gets the edge functions runtime's shape
+	// (docs/api/functions.md §2.2).
+	var body map[string]any
+	resp := getJSON(t, c, w.url+"/functions/v1/anything", &body)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, map[string]any{"code": "NOT_FOUND", "message": "Requested function was not found"}, body)
 }
 
 func TestWorkerHeartbeats(t *testing.T) {

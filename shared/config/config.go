@@ -74,6 +74,7 @@ type Worker struct {
 	Auth
 	Rest
 	Realtime
+	Functions
 }
 
 // Control configures the control plane.

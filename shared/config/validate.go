@@ -140,6 +140,7 @@ func (c *Worker) Validate(dev bool) error {
 	errs = append(errs, c.Rest.Validate())
 	errs = append(errs, c.Storage.Validate())
 	errs = append(errs, c.Realtime.Validate())
+	errs = append(errs, c.Functions.Validate())
 	return errors.Join(errs...)
 }
 

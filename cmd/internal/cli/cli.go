@@ -34,6 +34,8 @@ func commands() []command {
 		{"sql", "run a query (or -f file.sql, or psql) on the dev database or DATABASE_URL", runSQL},
 		{"logs", "show recent log records, or follow them live with -f", runLogs},
 		{"projects", "create, list, show, config, rotate-keys and delete projects (control's admin API)", runProjects},
+		{"functions", "new, deploy, list, delete and tail the logs of edge functions (supabase/functions/)", runFunctions},
+		{"secrets", "set, list and unset the secrets edge functions read with Deno.env.get", runSecrets},
 		{"keys", "print the anon and service-role API keys for JWT_SECRET", runKeys},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "madbase", Version)

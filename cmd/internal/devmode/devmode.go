@@ -53,6 +53,10 @@ type Options struct {
 	// MigrationsDir holds the app's migrations (supabase/migrations);
 	// seed.sql beside it seeds a new database. Empty: none.
 	MigrationsDir string
+	// FunctionsDir holds the app's edge functions (supabase/functions),
+	// deployed at start and redeployed on change. Empty: the functions
+	// folder beside MigrationsDir.
+	FunctionsDir string
 }
 
 // KeyLifetime is how long the API keys printed by madbase dev stay valid.
@@ -98,6 +102,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	g.Add(d.announce(lns))
+	g.Add(d.watchFunctions(scaffold.URL(lns.control.Addr()), scaffold.URL(lns.edge.Addr())))
 	g.Add(shipperActor(d.shipper, d.natsURL(), d.log))
 	if watch := parentWatch(d.log); watch != nil {
 		g.Add(watch)

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/control/internal/fleet"
+	"github.com/madbase/madbase/control/internal/functions"
 	"github.com/madbase/madbase/control/internal/logsink"
 	"github.com/madbase/madbase/control/internal/outbox"
 	"github.com/madbase/madbase/control/internal/projects"
@@ -49,6 +50,9 @@ type Deps struct {
 	Throttle *Throttle
 	// Projects stores the projects; nil answers 503 on /admin/v1/projects.
 	Projects *projects.Store
+	// Functions stores the edge functions and their secrets; nil answers
+	// 503 on /admin/v1/functions and /admin/v1/secrets.
+	Functions *functions.Store
 }
 
 // New returns control's fiber app with every route registered.
@@ -76,6 +80,7 @@ func Register(r fiber.Router, d Deps) {
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
 	admin.Get("/outbox", h.outbox)
+	functions.Mount(admin, d.Functions)
 	registerProjects(admin, d)
 	r.Use(noRoute)
 }
