@@ -13,10 +13,10 @@ import (
 
 // Project-level settings are the variables of the configuration sections a
 // project can set for itself: auth (mail and SMTP included), REST, storage,
-// realtime, plus the CORS origins. They are read from the config structs, so a
+// realtime, edge functions, plus the CORS origins and signing keys. They are read from the config structs, so a
 // variable added to a section is a project setting at once.
 var (
-	projectSections = []any{config.Auth{}, config.Rest{}, config.Storage{}, config.Realtime{}}
+	projectSections = []any{config.Auth{}, config.Rest{}, config.Storage{}, config.Realtime{}, config.Functions{}}
 	// extraSettings are project settings outside those sections: the
 	// CORS origins, and the asymmetric signing keys (JWT_KEYS), which a
 	// project rotates by setting them.
@@ -24,8 +24,11 @@ var (
 	// machineSettings are variables of those sections that describe the
 	// machine a worker runs on rather than a project.
 	machineSettings = map[string]string{
-		"STORAGE_DIR":             "a folder of the machines the workers run on; a project's local objects live under it by ref",
-		"AUTH_BCRYPT_CONCURRENCY": "threads of each worker process, shared by every project",
+		"STORAGE_DIR":                "a folder of the machines the workers run on; a project's local objects live under it by ref",
+		"AUTH_BCRYPT_CONCURRENCY":    "threads of each worker process, shared by every project",
+		"FUNCTIONS_MAX_MEMORY_BYTES": "measured on the worker process's heap, shared by every project",
+		"FUNCTIONS_POOL_SIZE":        "warm instances of each worker process",
+		"FUNCTIONS_API_URL":          "the platform's API URL, the same for every project",
 	}
 	// ownedElsewhere are project variables with an endpoint of their own.
 	ownedElsewhere = map[string]string{
