@@ -91,14 +91,14 @@ export function fmtBytes(n) {
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
   n = Number(n);
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 
 export function ago(t) {
   const s = (Date.now() - new Date(t).getTime()) / 1000;
   if (!isFinite(s)) return '';
-  if (s < 1) return 'just now';
+  if (s < 0) return 'just now';
   if (s < 60) return `${s.toFixed(1)} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;

@@ -44,7 +44,7 @@ function renderWorkers(box, summary, workers) {
   workers.sort((a, b) => a.id.localeCompare(b.id));
   mount(box, h('table', {class: 'grid', id: 'workers'},
     h('thead', {}, h('tr', {}, ['ID', 'Address', 'Version', 'In flight', 'State', 'Last beat', 'Up since'].map((c) => h('th', {scope: 'col'}, c)))),
-    h('tbody', {}, workers.map((w) => h('tr', {dataset: {worker: w.id}},
+    h('tbody', {}, workers.map((w) => h('tr', {dataset: {worker: w.id, beat: w.last_beat}},
       h('td', {}, h('code', {}, w.id)),
       h('td', {}, w.url),
       h('td', {}, w.version),
@@ -85,16 +85,25 @@ function logTail() {
     if (rid.value.trim()) q.set('request_id', rid.value.trim());
     return q;
   };
+  // gen counts opens: an open overtaken by a newer one (or by stop) while
+  // it waited for the recent records must not start its stream, or the
+  // stream would outlive the screen and hold one of the browser's few
+  // connections to the host.
+  let gen = 0;
   const open = async () => {
+    const mine = ++gen;
     if (es) es.close();
+    es = null;
     lines.replaceChildren();
     const q = query();
     try {
       q.set('limit', '100');
       const {logs} = await api.admin.get('/logs?' + q);
+      if (mine !== gen) return;
       logs.forEach(add);
       if (!logs.length) lines.append(h('div', {class: 'muted log-empty'}, 'No record matches yet; new ones appear here as they come.'));
     } catch (e) {
+      if (mine !== gen) return;
       lines.append(errorBox(e));
     }
     q.delete('limit');
@@ -125,7 +134,7 @@ function logTail() {
   open();
   return {
     el: h('div', {}, h('div', {class: 'toolbar'}, tier, level, rid, pause, clear, state), lines),
-    stop: () => { clearTimeout(debounce); if (es) es.close(); },
+    stop: () => { gen++; clearTimeout(debounce); if (es) es.close(); es = null; },
   };
 }
 

@@ -32,7 +32,7 @@ export async function projectsView(el) {
             h('td', {}, p.name),
             h('td', {}, p.database.name, ' ', h('span', {class: 'badge'}, p.database.mode)),
             h('td', {class: 'num'}, p.revision),
-            h('td', {}, new Date(p.created_at).toLocaleString()),
+            h('td', {}, new Date(p.created_at).toLocaleDateString()),
             h('td', {class: 'actions'},
               h('a', {class: 'button small', href: `#/p/${encodeURIComponent(p.ref)}/settings`}, 'Settings'),
               h('button', {type: 'button', class: 'small danger', on: {click: () => deleteDialog(p, load)}}, 'Delete')))))),

@@ -123,7 +123,8 @@ function settingsForm(ref, p, onSaved) {
       extraValue.value = '';
       onSaved(np);
     } catch (e) {
-      const problems = (e.body && e.body.details) || [];
+      // A 400 names every problem, "NAME: what is wrong", joined by "; ".
+      const problems = e.status !== 400 ? [] : (e.body && Array.isArray(e.body.details) ? e.body.details : String(e.message).split('; '));
       const rest = [];
       for (const pr of problems) {
         const name = String(pr).split(':')[0].trim();

@@ -9,7 +9,7 @@ const PAGE = 50;
 const tablesSQL = `select n.nspname as schema, c.relname as name, c.relrowsecurity as rls,
   greatest(c.reltuples, 0)::bigint as estimate
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'auth', 'storage', 'realtime', 'extensions', 'madbase', 'control')
+where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', 'auth', 'storage', 'realtime', 'extensions', 'madbase', 'control', 'madbase_migrations')
   and n.nspname not like 'pg\\_%'
 order by 1, 2`;
 
@@ -37,7 +37,7 @@ export async function tablesView(el, ref) {
   };
   mount(side, h('ul', {}, tables.map((t) => h('li', {},
     h('a', {href: '#', dataset: {table: `${t.schema}.${t.name}`}, on: {click: (ev) => { ev.preventDefault(); open(t); }}},
-      t.schema === 'public' ? '' : h('span', {class: 'muted'}, t.schema + '.'), t.name,
+      h('span', {class: 'name'}, t.schema === 'public' ? '' : h('span', {class: 'muted'}, t.schema + '.'), t.name),
       t.rls ? h('span', {class: 'badge ok', title: 'row-level security on'}, 'RLS') : h('span', {class: 'badge warn', title: 'row-level security off'}, 'no RLS'))))));
   open(tables.find((t) => `${t.schema}.${t.name}` === want || t.name === want) || tables[0]);
 }
@@ -115,7 +115,7 @@ function tableScreen(el, ref, t) {
             state.asc = state.order === c.name ? !state.asc : true;
             state.order = c.name;
             load();
-          }}}, c.name, c.pk ? ' 🔑' : '', state.order === c.name ? (state.asc ? ' ▲' : ' ▼') : '', h('div', {class: 'coltype'}, c.type)))), h('th', {}, ''))),
+          }}}, c.name, c.pk ? h('span', {class: 'badge pk', title: 'primary key'}, 'PK') : '', state.order === c.name ? (state.asc ? ' ▲' : ' ▼') : '', h('div', {class: 'coltype'}, c.type)))), h('th', {}, ''))),
         h('tbody', {}, rows.map((r) => h('tr', {},
           cols.map((c) => h('td', {class: r[c.name] === null ? 'null' : null}, cellText(r[c.name]))),
           h('td', {class: 'actions'},
