@@ -35,9 +35,12 @@ before(async () => {
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    // A refused sign-in or a 401 after sign-out is logged by the browser as
-    // a failed resource; everything else red is a problem.
-    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) problems.push(`console: ${m.text()}`);
+    // The refusals the tests provoke (a wrong password, SQL with an error,
+    // an invalid setting, a request after sign-out) are logged by the
+    // browser as failed resources; everything else red is a problem.
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
   });
   fs.mkdirSync(shots, { recursive: true });
 });
@@ -51,7 +54,11 @@ after(async () => {
 
 // shot saves a screenshot of the screen, without its passing toasts.
 async function shot(name) {
-  await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
+  await page.evaluate(() => {
+    document.getElementById('toasts')?.replaceChildren();
+    document.activeElement?.blur();
+    window.scrollTo(0, 0);
+  });
   await page.screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
@@ -132,7 +139,6 @@ test('dashboard: the platform shows both workers live and the log tail', async (
   });
   await page.fill('#log-rid', '');
   await page.locator('#log-lines .log-line').first().waitFor();
-  await shot('platform');
 });
 
 test('dashboard: creates a project and shows its keys', async () => {
@@ -255,6 +261,14 @@ test('dashboard: a setting changed in the form is applied', async () => {
     assert.equal(error, null);
     assert.equal(data.length, 1, 'DB_MAX_ROWS=1 applies on the workers');
   });
+  // The platform shows the revision each worker runs of the project.
+  await go('/platform');
+  await eventually(async () => {
+    const cells = await page.locator(`#config-revisions tr[data-ref="${ref}"] .badge`).allTextContents();
+    assert.deepEqual(cells, ['2 current', '2 current']);
+  });
+  await page.locator('#log-lines .log-line').first().waitFor();
+  await shot('platform');
 });
 
 test('dashboard: sign-out ends the session', async () => {

@@ -95,12 +95,12 @@ func (g *Guard) Require(c *fiber.Ctx) error {
 		if wait := max(g.Clients.Wait(client), g.Peers.Wait(peer)); wait > 0 {
 			return tooManyFailures(wait)
 		}
-		c.Set(fiber.HeaderWWWAuthenticate, Realm)
+		challenge(c)
 		return apierr.Unauthorized("admin credentials required: send Authorization: Bearer <ADMIN_PASSWORD> or Basic auth, or sign in to the dashboard")
 	}
 	if err := g.CheckPassword(c, given); err != nil {
 		if e, ok := err.(*apierr.Error); ok && e.Status == fiber.StatusUnauthorized {
-			c.Set(fiber.HeaderWWWAuthenticate, Realm)
+			challenge(c)
 		}
 		return err
 	}
@@ -160,6 +160,16 @@ func SameToken(given, want string) bool {
 	}
 	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// challenge asks for Basic credentials on a 401, so a browser opening an
+// admin URL offers its password prompt; but not to a script's request
+// (Sec-Fetch-Mode other than navigate): the browser would hold the
+// dashboard's fetch on a prompt instead of handing it the 401.
+func challenge(c *fiber.Ctx) {
+	if mode := c.Get("Sec-Fetch-Mode"); mode == "" || mode == "navigate" {
+		c.Set(fiber.HeaderWWWAuthenticate, Realm)
+	}
 }
 
 func tooManyFailures(wait time.Duration) *apierr.Error {

@@ -183,6 +183,18 @@ func TestSessionAuth(t *testing.T) {
 		}
 	}
 
+	// A browser opening an admin URL is asked for the password; the page's
+	// own requests are not (the browser would hold them on its prompt).
+	r = send(t, app, "GET", "/admin/v1/workers", "", map[string]string{"Sec-Fetch-Mode": "navigate"})
+	assert.Equal(t, 401, r.status)
+	assert.Equal(t, adminapi.Realm, r.header.Get("WWW-Authenticate"))
+	r = send(t, app, "GET", "/admin/v1/workers", "", map[string]string{"Sec-Fetch-Mode": "cors"})
+	assert.Equal(t, 401, r.status)
+	assert.Empty(t, r.header.Get("WWW-Authenticate"))
+	r = send(t, app, "GET", "/admin/v1/workers", "", map[string]string{"Sec-Fetch-Mode": "same-origin", "Cookie": adminapi.SessionCookie + "=ended"})
+	assert.Equal(t, 401, r.status)
+	assert.Empty(t, r.header.Get("WWW-Authenticate"))
+
 	// Sign-out ends the session on the server: the old cookie is refused.
 	r = send(t, app, "DELETE", "/dashboard/session", "", withBoth)
 	assert.Equal(t, 204, r.status, r.body)

@@ -25,6 +25,7 @@ export function loginView({message, onDone}) {
   }}},
   h('div', {class: 'login-brand'}, h('img', {src: 'favicon.svg', alt: '', width: 40, height: 40}), h('h1', {}, 'MadBase')),
   h('p', {class: 'muted'}, 'Sign in with the admin password.'),
+  h('input', {type: 'text', name: 'username', autocomplete: 'username', value: 'admin', hidden: true, 'aria-hidden': 'true', tabindex: '-1'}),
   h('label', {for: 'password'}, 'Admin password'), pw, status, btn);
   setTimeout(() => pw.focus(), 0);
   return form;

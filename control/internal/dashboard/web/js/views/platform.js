@@ -5,15 +5,19 @@ import * as api from '../api.js';
 
 const POLL_MS = 1500;
 const MAX_LINES = 500;
+const CONFIG_POLL_MS = 3000;
+const CONFIG_PROJECTS = 20;
 
 export async function platformView(el) {
   const workersBox = h('div', {class: 'table-wrap'});
   const summary = h('div', {class: 'stats'});
+  const configBox = h('div', {class: 'table-wrap', id: 'config-revisions'});
   const logs = logTail();
   mount(el,
     h('header', {class: 'page-head'}, h('h1', {}, 'Platform'), h('span', {class: 'live-dot', title: 'updated every 1.5 s'}, 'live')),
     summary,
     h('section', {class: 'card'}, h('h2', {}, 'Workers'), workersBox),
+    h('section', {class: 'card'}, h('h2', {}, 'Configuration each worker runs'), configBox),
     h('section', {class: 'card'}, h('h2', {}, 'Logs'), logs.el));
 
   let timer = null;
@@ -27,8 +31,20 @@ export async function platformView(el) {
     }
     if (!stopped) timer = setTimeout(poll, POLL_MS);
   };
+  // The revisions come from each project's own answer, so they are
+  // polled less often and for the first CONFIG_PROJECTS projects only.
+  let configTimer = null;
+  const pollConfig = async () => {
+    try {
+      renderConfig(configBox, await projectRevisions());
+    } catch (e) {
+      if (e.status !== 401) mount(configBox, errorBox(e));
+    }
+    if (!stopped) configTimer = setTimeout(pollConfig, CONFIG_POLL_MS);
+  };
   await poll();
-  return () => { stopped = true; clearTimeout(timer); logs.stop(); };
+  pollConfig();
+  return () => { stopped = true; clearTimeout(timer); clearTimeout(configTimer); logs.stop(); };
 }
 
 function renderWorkers(box, summary, workers) {
@@ -52,6 +68,42 @@ function renderWorkers(box, summary, workers) {
       h('td', {}, w.draining ? h('span', {class: 'badge warn'}, 'draining') : h('span', {class: 'badge ok'}, 'serving')),
       h('td', {}, ago(w.last_beat)),
       h('td', {}, new Date(w.started_at).toLocaleString()))))));
+}
+
+async function projectRevisions() {
+  let list;
+  try {
+    list = (await api.admin.get('/projects')).projects;
+  } catch (e) {
+    if (e.status === 503) return {unavailable: e.message};
+    throw e;
+  }
+  const shown = list.slice(0, CONFIG_PROJECTS);
+  const details = await Promise.all(shown.map((p) => api.admin.get(`/projects/${encodeURIComponent(p.ref)}`).catch(() => null)));
+  return {projects: details.filter(Boolean), more: list.length - shown.length};
+}
+
+function renderConfig(box, {unavailable, projects, more}) {
+  if (unavailable) {
+    mount(box, h('p', {class: 'muted'}, unavailable));
+    return;
+  }
+  if (!projects.length) {
+    mount(box, h('p', {class: 'muted'}, 'Only the default project, configured by the environment. Projects you create are configured live and show here, with the revision each worker runs.'));
+    return;
+  }
+  const workers = [...new Set(projects.flatMap((p) => p.workers.map((w) => w.id)))].sort();
+  mount(box, h('table', {class: 'grid'},
+    h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, 'Project'), h('th', {scope: 'col', class: 'num'}, 'Revision'), workers.map((id) => h('th', {scope: 'col'}, id)))),
+    h('tbody', {}, projects.map((p) => h('tr', {dataset: {ref: p.ref}},
+      h('td', {}, h('a', {href: `#/p/${encodeURIComponent(p.ref)}/settings`}, h('code', {}, p.ref))),
+      h('td', {class: 'num'}, p.revision),
+      workers.map((id) => {
+        const w = p.workers.find((x) => x.id === id);
+        if (!w) return h('td', {class: 'muted'}, '—');
+        return h('td', {title: w.reason || ''}, h('span', {class: `badge ${w.status === 'current' ? 'ok' : w.status === 'refused' ? 'bad' : 'warn'}`}, `${w.revision} ${w.status}`));
+      }))))),
+  more > 0 ? h('p', {class: 'help'}, `and ${more} more projects: see each one's settings.`) : null);
 }
 
 function stat(label, value) {

@@ -44,7 +44,7 @@ export async function projectsView(el) {
 }
 
 function createDialog(reload) {
-  const ref = h('input', {id: 'new-ref', name: 'ref', required: true, pattern: '[a-z0-9][a-z0-9-]{2,39}', autocomplete: 'off', placeholder: 'shop'});
+  const ref = h('input', {id: 'new-ref', name: 'ref', required: true, pattern: '[a-z0-9][a-z0-9\\-]{2,39}', autocomplete: 'off', placeholder: 'shop'});
   const name = h('input', {id: 'new-name', name: 'name', placeholder: 'Shop (optional)'});
   const dburl = h('input', {id: 'new-dburl', name: 'database_url', placeholder: 'postgres://… (optional: control creates one)'});
   const status = h('div', {role: 'alert'});

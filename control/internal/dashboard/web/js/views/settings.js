@@ -11,14 +11,14 @@ import {showKeys} from './projects.js';
 const fields = [
   {section: 'Auth', name: 'AUTH_DISABLE_SIGNUP', type: 'bool', help: 'Refuse new users on the public API (admins can still create and invite them).'},
   {section: 'Auth', name: 'AUTH_AUTOCONFIRM', type: 'bool', help: 'Sign up email users as confirmed without a confirmation mail.'},
-  {section: 'Auth', name: 'AUTH_PASSWORD_MIN_LENGTH', type: 'number', help: 'Shortest password accepted.'},
-  {section: 'Auth', name: 'SITE_URL', type: 'text', help: 'Where email links lead by default.'},
-  {section: 'Auth', name: 'JWT_EXP', type: 'text', help: 'Access token lifetime (e.g. 3600 or 1h).'},
-  {section: 'REST', name: 'DB_MAX_ROWS', type: 'number', help: 'Most rows one REST read answers (empty: no limit).'},
-  {section: 'REST', name: 'DB_SCHEMAS', type: 'text', help: 'Schemas exposed on /rest/v1, comma-separated.'},
+  {section: 'Auth', name: 'AUTH_PASSWORD_MIN_LENGTH', type: 'number', help: 'Shortest password accepted (environment default 6).'},
+  {section: 'Auth', name: 'SITE_URL', type: 'text', help: 'The app\'s URL: where email links lead unless redirect_to is allowed.'},
+  {section: 'Auth', name: 'JWT_EXP', type: 'text', help: 'Access token lifetime in seconds (at least 120).'},
+  {section: 'REST', name: 'DB_MAX_ROWS', type: 'number', help: 'Most rows one REST read returns; 0 means no limit (environment default 1000).'},
+  {section: 'REST', name: 'DB_SCHEMAS', type: 'text', help: 'Schemas the REST API exposes, comma-separated; the first is the default.'},
   {section: 'HTTP', name: 'ALLOWED_ORIGINS', type: 'text', help: 'CORS origins allowed by browsers, comma-separated; * allows any.'},
-  {section: 'Realtime', name: 'REALTIME_MAX_CHANNELS_PER_SOCKET', type: 'number', help: 'Channels one socket may join.'},
-  {section: 'Realtime', name: 'REALTIME_MAX_EVENTS_PER_SECOND', type: 'number', help: 'Events a socket may send each second.'},
+  {section: 'Realtime', name: 'REALTIME_MAX_CHANNELS_PER_SOCKET', type: 'number', help: 'Most channels one realtime WebSocket may join.'},
+  {section: 'Realtime', name: 'REALTIME_MAX_EVENTS_PER_SECOND', type: 'number', help: 'Most broadcast and presence messages per second one WebSocket may send.'},
 ];
 
 export async function settingsView(el, ref) {
