@@ -7,11 +7,11 @@ import * as api from '../api.js';
 export async function realtimeView(el, ref) {
   const topic = h('input', {id: 'rt-topic', value: 'room1', 'aria-label': 'Channel'});
   const table = h('input', {id: 'rt-table', placeholder: 'table (empty: every table)', 'aria-label': 'Table for database changes'});
-  const join = h('button', {type: 'submit', class: 'primary'}, 'Join');
+  const join = h('button', {type: 'submit', class: 'primary', id: 'rt-join'}, 'Join');
   const leave = h('button', {type: 'button', disabled: true}, 'Leave');
   const ev = h('input', {id: 'rt-event', value: 'ping', 'aria-label': 'Broadcast event'});
   const payload = h('input', {id: 'rt-payload', value: '{"hello":"world"}', 'aria-label': 'Broadcast payload (JSON)'});
-  const send = h('button', {type: 'submit', disabled: true}, 'Send broadcast');
+  const send = h('button', {type: 'submit', disabled: true, id: 'rt-send'}, 'Send broadcast');
   const state = h('span', {class: 'muted'}, 'not connected');
   const log = h('div', {class: 'logs', id: 'rt-events', role: 'log', tabindex: '0'});
   let ws = null;
