@@ -14,10 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/control/internal/adminapi"
+	"github.com/madbase/madbase/control/internal/dashboard"
 	"github.com/madbase/madbase/control/internal/fleet"
 	ctlfunctions "github.com/madbase/madbase/control/internal/functions"
 	"github.com/madbase/madbase/control/internal/logsink"
@@ -280,7 +282,14 @@ const subscribeFlush = 2 * time.Second
 func (c *control) serve(ctx context.Context) error {
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
+	sessions := dashboard.NewSessions(0, 0, nil)
+	guard := adminapi.NewGuard(adminapi.Guard{Password: c.cfg.AdminPassword, Log: c.base.Log, Sessions: sessions})
 	app := adminapi.New(adminapi.Deps{
+		Guard: guard,
+		Mount: func(r fiber.Router) {
+			dashboard.Register(r, dashboard.Deps{Guard: guard, Sessions: sessions,
+				DefaultProject: c.cfg.DefaultProjectRef, Log: c.base.Log})
+		},
 		Log:       c.base.Log,
 		Fleet:     c.workers,
 		Logs:      c.logs,

@@ -515,3 +515,31 @@ func TestRunStopsRightAfterReady(t *testing.T) {
 		require.NoError(t, in.stop())
 	}
 }
+
+// TestDashboardWired: a running control serves the dashboard, and the
+// session its sign-in opens is accepted by the admin API.
+func TestDashboardWired(t *testing.T) {
+	t.Parallel()
+	in := start(t, nil, nil, control.Options{Dev: true})
+	res, body := in.get(t, "/dashboard/", nil)
+	require.Equal(t, 200, res.StatusCode, string(body))
+	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "script-src 'self'")
+	assert.Contains(t, string(body), `type="module"`)
+
+	res, err := http.Post(in.url+"/dashboard/session", "application/json", strings.NewReader(`{"password":"`+testPassword+`"}`))
+	require.NoError(t, err)
+	session, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, 201, res.StatusCode, string(session))
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "madbase_session" {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	res, body = in.get(t, "/admin/v1/workers", http.Header{"Cookie": {cookie.String()}})
+	assert.Equal(t, 200, res.StatusCode, string(body))
+	res, _ = in.get(t, "/admin/v1/workers", http.Header{"Cookie": {"madbase_session=forged"}})
+	assert.Equal(t, 401, res.StatusCode)
+}

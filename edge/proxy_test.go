@@ -591,6 +591,13 @@ func TestProxyAdminGoesToControl(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, `{"workers":[]}`, string(body))
 	assert.Equal(t, "/admin/v1/workers?x=1", got.Load())
+
+	// The dashboard is control's too, at the same path.
+	resp, err = http.Get(e.url + "/dashboard/assets/app.js")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "/dashboard/assets/app.js", got.Load())
 }
 
 func TestEdgeMetrics(t *testing.T) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the MadBase test suite needs is on this machine: Go,
-# PostgreSQL's server binaries with PostGIS, redis-server, libvips, and Node.js with npm for the
+# PostgreSQL's server binaries with PostGIS, redis-server, libvips, Chromium, and Node.js with npm for the
 # end-to-end suite. As root on Debian/Ubuntu it installs what is missing with
 # apt-get; otherwise it says what to install.
 set -euo pipefail
@@ -30,6 +30,8 @@ if ! have_postgis; then
   if [ -n "$pgmajor" ]; then missing+=("postgresql-$pgmajor-postgis-3"); else missing+=(postgresql-postgis); fi
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Chromium, for the dashboard's browser tests (driven by playwright-core).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)

@@ -34,6 +34,7 @@ var prefixes = []struct{ prefix, group string }{
 	{"/realtime/v1", GroupRealtime},
 	{"/functions/v1", GroupFunctions},
 	{"/admin", GroupAdmin},
+	{"/dashboard", GroupAdmin},
 	{"/health", GroupHealth},
 	{"/metrics", GroupMetrics},
 }

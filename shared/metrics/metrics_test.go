@@ -14,7 +14,7 @@ func TestRouteGroup(t *testing.T) {
 		"/rest/v1/todos": GroupRest, "/rest/v1": GroupRest, "/rest/v10": GroupOther,
 		"/auth/v1/token": GroupAuth, "/storage/v1/object/a/b": GroupStorage,
 		"/realtime/v1/websocket": GroupRealtime, "/functions/v1/x": GroupFunctions,
-		"/admin/v1/workers": GroupAdmin, "/health": GroupHealth, "/metrics": GroupMetrics, "/": GroupOther,
+		"/admin/v1/workers": GroupAdmin, "/dashboard/": GroupAdmin, "/health": GroupHealth, "/metrics": GroupMetrics, "/": GroupOther,
 	} {
 		assert.Equal(t, want, RouteGroup(path), path)
 	}

@@ -16,9 +16,10 @@ func TestBannerDatabase(t *testing.T) {
 		b            banner
 		want, absent []string
 	}{
-		{"own cluster", banner{dataDir: "/home/me/app/.madbase", dbURL: "postgres://postgres:pw@127.0.0.1:54329/postgres?sslmode=disable",
+		{"own cluster", banner{apiURL: "http://127.0.0.1:8000", dataDir: "/home/me/app/.madbase", dbURL: "postgres://postgres:pw@127.0.0.1:54329/postgres?sslmode=disable",
 			db: devDB{Files: "/home/me/app/.madbase/postgres", Port: 54329}},
-			[]string{"\n  Database          postgres://postgres:pw@127.0.0.1:54329/postgres?sslmode=disable\n"},
+			[]string{"\n  Database          postgres://postgres:pw@127.0.0.1:54329/postgres?sslmode=disable\n",
+				"\n  Dashboard         http://127.0.0.1:8000/dashboard/  (sign in with the admin password)\n"},
 			[]string{"Database files", "was taken"}},
 		{"port taken", banner{dataDir: "/d", dbURL: "postgres://postgres:pw@127.0.0.1:40000/postgres",
 			db: devDB{Files: "/d/postgres", Port: 40000, PortTaken: 54329}},

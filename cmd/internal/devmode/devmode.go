@@ -505,12 +505,13 @@ MadBase is running (%d workers). Point supabase-js at it:
   (the same as opaque keys: %s and %s)
 
   Database          %s
+  Dashboard         %s/dashboard/  (sign in with the admin password)
   Admin API         %s/admin/v1  (password: %s)
   Data folder       %s%s
 
   createClient('%s', '<anon key>')
   madbase sql opens psql on the database; Ctrl-C stops everything; the next start keeps all data and keys.
-`, b.workers, b.apiURL, b.anon, b.service, b.publishable, b.secretKey, database, b.apiURL, b.adminPW, b.dataDir, files, b.apiURL)
+`, b.workers, b.apiURL, b.anon, b.service, b.publishable, b.secretKey, database, b.apiURL, b.apiURL, b.adminPW, b.dataDir, files, b.apiURL)
 }
 
 // redactURL hides a URL's password, for a DATABASE_URL the user gave.

@@ -53,6 +53,12 @@ type Deps struct {
 	// Functions stores the edge functions and their secrets; nil answers
 	// 503 on /admin/v1/functions and /admin/v1/secrets.
 	Functions *functions.Store
+	// Guard, when set, is the admin guard to use (shared with the
+	// dashboard's sign-in); nil makes one from Password, Throttle and Log.
+	Guard *Guard
+	// Mount, when set, registers more routes (the dashboard's) before the
+	// catch-all 404.
+	Mount func(r fiber.Router)
 }
 
 // New returns control's fiber app with every route registered.
@@ -75,7 +81,14 @@ func Register(r fiber.Router, d Deps) {
 	if d.Gatherer != nil {
 		r.Get("/metrics", httpserver.MetricsHandler(d.Gatherer))
 	}
-	admin := r.Group("/admin/v1", RequireAdmin(Guard{Password: d.Password, Clients: d.Throttle, Log: d.Log}))
+	guard := d.Guard
+	if guard == nil {
+		guard = NewGuard(Guard{Password: d.Password, Clients: d.Throttle, Log: d.Log})
+	}
+	if d.Mount != nil {
+		d.Mount(r)
+	}
+	admin := r.Group("/admin/v1", guard.Require)
 	admin.Get("/workers", h.workers)
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)

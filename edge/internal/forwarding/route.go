@@ -13,6 +13,7 @@ var (
 	prefixRealtime  = []byte("/realtime/v1")
 	prefixFunctions = []byte("/functions/v1")
 	prefixAdmin     = []byte("/admin")
+	prefixDashboard = []byte("/dashboard")
 	pathHealth      = []byte("/health")
 	pathMetrics     = []byte("/metrics")
 )
@@ -34,7 +35,8 @@ func Route(path []byte) string {
 		return metrics.GroupRealtime
 	case hasPrefix(path, prefixFunctions):
 		return metrics.GroupFunctions
-	case hasPrefix(path, prefixAdmin):
+	case hasPrefix(path, prefixAdmin), hasPrefix(path, prefixDashboard):
+		// The dashboard is control's, like the admin API it calls.
 		return metrics.GroupAdmin
 	case bytes.Equal(path, pathHealth):
 		return metrics.GroupHealth

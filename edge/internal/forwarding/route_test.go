@@ -24,6 +24,11 @@ var pathTests = []struct {
 	{"/rest/v1//items", metrics.GroupRest, true},
 	{"/rest/v1/", metrics.GroupRest, true},
 	{"/admin/v1/workers", metrics.GroupAdmin, true},
+	{"/dashboard/", metrics.GroupAdmin, true},
+	{"/dashboard", metrics.GroupAdmin, true},
+	{"/dashboard/assets/app.js", metrics.GroupAdmin, true},
+	{"/dashboards", metrics.GroupOther, true},
+	{"/dashboard/../rest/v1/items", metrics.GroupAdmin, false},
 
 	{"/rest/v1/..%2f..%2fadmin/v1/workers", metrics.GroupRest, false},
 	{"/rest/v1/..%2F..%2Fadmin/v1/workers", metrics.GroupRest, false},
