@@ -18,13 +18,8 @@ import http from 'node:http';
 import { createClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { url, anonKey, serviceKey, adminPassword, client } from './helpers.js';
+import { domain, edge, hostURL, loopbackFetch, LoopbackWebSocket, adminCall } from './hosts.js';
 
-const domain = process.env.PROJECT_DOMAIN;
-if (!domain) {
-  throw new Error('run the e2e suite with e2e/run.sh, which sets PROJECT_DOMAIN and MADBASE_ENCRYPTION_KEY');
-}
-const edge = new URL(url);
-const edgeAddress = edge.hostname === 'localhost' ? '127.0.0.1' : edge.hostname;
 
 const run = Date.now().toString(36);
 const refA = `pa-${run}`;
@@ -32,48 +27,6 @@ const refB = `pb-${run}`;
 const password = 'correct-horse-42';
 let seq = 0;
 const uniq = (p) => `${p}-${run}-${++seq}`;
-
-// ---- reaching a project by its Host ----
-
-// loopback resolves every name to the edge's address.
-function loopback(_host, opts, cb) {
-  if (opts && opts.all) cb(null, [{ address: edgeAddress, family: 4 }]);
-  else cb(null, edgeAddress, 4);
-}
-
-// loopbackFetch is fetch over node:http: the URL's host is the Host header,
-// the connection goes to the edge.
-async function loopbackFetch(input, init = {}) {
-  const req = new Request(input, init);
-  const body = req.body ? Buffer.from(await req.arrayBuffer()) : null;
-  const headers = Object.fromEntries(req.headers);
-  if (body) headers['content-length'] = String(body.length);
-  return new Promise((resolve, reject) => {
-    const r = http.request(new URL(req.url), { method: req.method, headers, lookup: loopback }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          for (const x of Array.isArray(v) ? v : [v]) h.append(k, x);
-        }
-        const empty = [204, 205, 304].includes(res.statusCode) || req.method === 'HEAD';
-        resolve(new Response(empty ? null : Buffer.concat(chunks), { status: res.statusCode, statusText: res.statusMessage, headers: h }));
-      });
-    });
-    r.on('error', reject);
-    r.end(body ?? undefined);
-  });
-}
-
-class LoopbackWebSocket extends WebSocket {
-  constructor(address, protocols, options) {
-    super(address, protocols, { ...options, lookup: loopback });
-  }
-}
-
-const hostURL = (ref) => `${edge.protocol}//${ref}.${domain}:${edge.port}`;
 
 const clients = [];
 
@@ -94,18 +47,6 @@ after(async () => {
 });
 
 // ---- control's admin API ----
-
-async function adminCall(method, path, body) {
-  const res = await fetch(`${url}/admin/v1${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${adminPassword}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = text; }
-  return { status: res.status, body: json };
-}
 
 async function sql(ref, query) {
   const res = await adminCall('POST', `/projects/${ref}/sql`, { query });
