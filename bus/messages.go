@@ -60,6 +60,30 @@ const HeartbeatInterval = time.Second
 // worker is considered gone.
 const MissedBeatsLimit = 3
 
+// EdgeHeartbeat is published by every edge once per EdgeHeartbeatInterval
+// on EdgeHeartbeatSubject(id), so control can list the edges (no edge or
+// worker reads it). It is a wire contract between tiers: change it only in a
+// backward-compatible way (TestEdgeHeartbeatWire pins its JSON).
+type EdgeHeartbeat struct {
+	ID      string `json:"id"`
+	URL     string `json:"url"`
+	Version string `json:"version"`
+	// Connections is how many client connections the edge holds open
+	// (WebSockets included).
+	Connections int64 `json:"connections"`
+	// WorkersKnown and WorkersHealthy count the workers the edge knows of
+	// and the ones it routes requests to now.
+	WorkersKnown   int       `json:"workers_known"`
+	WorkersHealthy int       `json:"workers_healthy"`
+	Draining       bool      `json:"draining"`
+	StartedAt      time.Time `json:"started_at"`
+	SentAt         time.Time `json:"sent_at"`
+}
+
+// EdgeHeartbeatInterval is how often an edge beats; control drops an edge
+// after MissedBeatsLimit intervals without one.
+const EdgeHeartbeatInterval = 2 * time.Second
+
 // LogRecord holds the fields every published log record has. A record on
 // Logs(tier, instance) is one JSON object as written by log/slog's JSON handler
 // with the attributes "tier" and "instance" added; other attributes vary.

@@ -14,6 +14,20 @@ func TestSubjects(t *testing.T) {
 	assert.Equal(t, "madbase.logs.edge.host_a", Logs("edge", "host a"))
 	assert.Equal(t, "madbase.logs.worker.*", LogsOfTier("worker"))
 	assert.Equal(t, "_", Token(""))
+	assert.Equal(t, "madbase.edges.e_1.heartbeat", EdgeHeartbeatSubject("e.1"))
+	assert.Equal(t, "madbase.edges.*.heartbeat", AllEdgeHeartbeats)
+}
+
+// TestEdgeHeartbeatWire pins the edge heartbeat's JSON (a contract between
+// tiers that may run different versions).
+func TestEdgeHeartbeatWire(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b, err := json.Marshal(EdgeHeartbeat{ID: "e1", URL: "http://10.0.0.4:8000", Version: "v1", Connections: 7,
+		WorkersKnown: 3, WorkersHealthy: 2, Draining: true, StartedAt: at, SentAt: at})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"id":"e1","url":"http://10.0.0.4:8000","version":"v1","connections":7,
+		"workers_known":3,"workers_healthy":2,"draining":true,
+		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z"}`, string(b))
 }
 
 // TestHeartbeatWire pins the heartbeat's JSON: it is a contract between
