@@ -252,6 +252,41 @@ func beater(t *testing.T, in *instance, hb bus.Heartbeat) (stop func()) {
 	return stop
 }
 
+// TestAdminEdgesList: an edge's beats list it on GET /admin/v1/edges with
+// the documented fields; it is not a worker.
+func TestAdminEdgesList(t *testing.T) {
+	t.Parallel()
+	in := start(t, nil, nil, control.Options{Dev: true})
+	res, body := in.get(t, "/admin/v1/edges", nil)
+	require.Equal(t, 401, res.StatusCode, string(body))
+	edges := func() []map[string]any {
+		res, body := in.get(t, "/admin/v1/edges", admin)
+		require.Equal(t, 200, res.StatusCode, string(body))
+		var eb struct {
+			Edges []map[string]any `json:"edges"`
+		}
+		require.NoError(t, json.Unmarshal(body, &eb), string(body))
+		require.NotNil(t, eb.Edges, "an empty list, not null: %s", body)
+		return eb.Edges
+	}
+	assert.Empty(t, edges())
+	started := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	in.publish(t, bus.EdgeHeartbeatSubject("edge-1"), bus.EdgeHeartbeat{ID: "edge-1", URL: "http://127.0.0.1:8000",
+		Version: "1.2.3", Connections: 4, WorkersKnown: 2, WorkersHealthy: 1, StartedAt: started, SentAt: time.Now()})
+	bustest.Eventually(t, 10*time.Second, func() bool { return len(edges()) == 1 }, "the edge listed")
+	e := edges()[0]
+	assert.Equal(t, "edge-1", e["id"])
+	assert.Equal(t, "http://127.0.0.1:8000", e["url"])
+	assert.Equal(t, "1.2.3", e["version"])
+	assert.Equal(t, 4.0, e["connections"])
+	assert.Equal(t, 2.0, e["workers_known"])
+	assert.Equal(t, 1.0, e["workers_healthy"])
+	assert.Equal(t, false, e["draining"])
+	assert.Equal(t, started.Format(time.RFC3339), e["started_at"])
+	assert.NotEmpty(t, e["last_beat"])
+	assert.Empty(t, in.workers(t).Workers)
+}
+
 func TestAdminWorkersList(t *testing.T) {
 	t.Parallel()
 	in := start(t, nil, nil, control.Options{Dev: true})

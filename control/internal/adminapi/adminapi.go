@@ -1,6 +1,6 @@
 // Package adminapi serves control's HTTP API: health and metrics for
 // machines, and under /admin/v1 (password protected) the live workers and
-// the platform's logs for operators.
+// edges and the platform's logs for operators.
 package adminapi
 
 import (
@@ -90,6 +90,7 @@ func Register(r fiber.Router, d Deps) {
 	}
 	admin := r.Group("/admin/v1", guard.Require)
 	admin.Get("/workers", h.workers)
+	admin.Get("/edges", h.edges)
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
 	admin.Get("/outbox", h.outbox)
@@ -117,6 +118,15 @@ type workersBody struct {
 
 func (h *handlers) workers(c *fiber.Ctx) error {
 	return c.JSON(workersBody{Workers: h.d.Fleet.Workers()})
+}
+
+// edgesBody is the answer of GET /admin/v1/edges (admin API contract).
+type edgesBody struct {
+	Edges []fleet.Edge `json:"edges"`
+}
+
+func (h *handlers) edges(c *fiber.Ctx) error {
+	return c.JSON(edgesBody{Edges: h.d.Fleet.Edges()})
 }
 
 // filter reads the log filter from the query string. Values are copied:
