@@ -123,13 +123,24 @@ test('dashboard: a request without the session cookie is refused', async () => {
   assert.equal(await page.evaluate(() => document.cookie.includes('madbase_session')), false);
 });
 
-test('dashboard: the platform shows both workers live and the log tail', async () => {
+test('dashboard: the platform shows both workers and the edge live and the log tail', async () => {
   await go('/platform');
   await eventually(async () => assert.equal(await page.locator('#workers tbody tr').count(), 2));
   const beat1 = await page.locator('#workers tbody tr').first().getAttribute('data-beat');
   await eventually(async () => {
     const beat2 = await page.locator('#workers tbody tr').first().getAttribute('data-beat');
     assert.notEqual(beat2, beat1, 'the last beat is updated without a reload');
+  });
+  // The edge the page came through is listed from its own beats, routing
+  // to both workers, and its beat is followed live too.
+  await eventually(async () => {
+    assert.equal(await page.locator('#edges tbody tr').count(), 1);
+    assert.ok((await page.locator('#edges tbody tr td').nth(1).textContent()).endsWith(`:${new URL(url).port}`), 'the address the page came through');
+    assert.equal(await page.locator('#edges tbody tr td').nth(4).textContent(), '2 / 2');
+  });
+  const edgeBeat1 = await page.locator('#edges tbody tr').first().getAttribute('data-beat');
+  await eventually(async () => {
+    assert.notEqual(await page.locator('#edges tbody tr').first().getAttribute('data-beat'), edgeBeat1, 'the edge beats');
   });
   // A record of another tier shows up in the tail, and the request id
   // filter keeps it alone: a refused admin password is logged by control as

@@ -1,4 +1,4 @@
-// Platform: the live workers (polled) and the log tail (the admin API's
+// Platform: the live workers and edges (polled) and the log tail (the admin API's
 // server-sent event stream, filtered by tier, level and request id).
 import {h, mount, empty, errorBox, ago} from '../dom.js';
 import * as api from '../api.js';
@@ -10,6 +10,7 @@ const CONFIG_PROJECTS = 20;
 
 export async function platformView(el) {
   const workersBox = h('div', {class: 'table-wrap'});
+  const edgesBox = h('div', {class: 'table-wrap'});
   const summary = h('div', {class: 'stats'});
   const configBox = h('div', {class: 'table-wrap', id: 'config-revisions'});
   const logs = logTail();
@@ -17,6 +18,7 @@ export async function platformView(el) {
     h('header', {class: 'page-head'}, h('h1', {}, 'Platform'), h('span', {class: 'live-dot', title: 'updated every 1.5 s'}, 'live')),
     summary,
     h('section', {class: 'card'}, h('h2', {}, 'Workers'), workersBox),
+    h('section', {class: 'card'}, h('h2', {}, 'Edges'), edgesBox),
     h('section', {class: 'card'}, h('h2', {}, 'Configuration each worker runs'), configBox),
     h('section', {class: 'card'}, h('h2', {}, 'Logs'), logs.el));
 
@@ -24,8 +26,9 @@ export async function platformView(el) {
   let stopped = false;
   const poll = async () => {
     try {
-      const {workers} = await api.admin.get('/workers');
-      renderWorkers(workersBox, summary, workers);
+      const [{workers}, {edges}] = await Promise.all([api.admin.get('/workers'), api.admin.get('/edges')]);
+      renderWorkers(workersBox, summary, workers, edges);
+      renderEdges(edgesBox, edges);
     } catch (e) {
       if (e.status !== 401) mount(workersBox, errorBox(e));
     }
@@ -47,11 +50,11 @@ export async function platformView(el) {
   return () => { stopped = true; clearTimeout(timer); clearTimeout(configTimer); logs.stop(); };
 }
 
-function renderWorkers(box, summary, workers) {
+function renderWorkers(box, summary, workers, edges) {
   const inflight = workers.reduce((n, w) => n + (w.in_flight || 0), 0);
   const draining = workers.filter((w) => w.draining).length;
   mount(summary,
-    stat('Workers', workers.length), stat('In flight', inflight), stat('Draining', draining),
+    stat('Workers', workers.length), stat('Edges', edges.length), stat('In flight', inflight), stat('Draining', draining),
     stat('Versions', [...new Set(workers.map((w) => w.version))].join(', ') || '—'));
   if (!workers.length) {
     mount(box, empty('No worker is beating', 'Workers announce themselves on NATS every second. Start one (madbase worker) or check that it reaches NATS.'));
@@ -68,6 +71,25 @@ function renderWorkers(box, summary, workers) {
       h('td', {}, w.draining ? h('span', {class: 'badge warn'}, 'draining') : h('span', {class: 'badge ok'}, 'serving')),
       h('td', {}, ago(w.last_beat)),
       h('td', {}, new Date(w.started_at).toLocaleString()))))));
+}
+
+function renderEdges(box, edges) {
+  if (!edges.length) {
+    mount(box, empty('No edge is beating', 'Edges announce themselves on NATS every 2 seconds. Start one (madbase edge) or check that it reaches NATS.'));
+    return;
+  }
+  edges.sort((a, b) => a.id.localeCompare(b.id));
+  mount(box, h('table', {class: 'grid', id: 'edges'},
+    h('thead', {}, h('tr', {}, ['ID', 'Address', 'Version', 'Connections', 'Workers routed to', 'State', 'Last beat', 'Up since'].map((c) => h('th', {scope: 'col'}, c)))),
+    h('tbody', {}, edges.map((e) => h('tr', {dataset: {edge: e.id, beat: e.last_beat}},
+      h('td', {}, h('code', {}, e.id)),
+      h('td', {}, e.url),
+      h('td', {}, e.version),
+      h('td', {class: 'num'}, e.connections),
+      h('td', {class: 'num', title: `${e.workers_healthy} healthy of ${e.workers_known} known`}, `${e.workers_healthy} / ${e.workers_known}`),
+      h('td', {}, e.draining ? h('span', {class: 'badge warn'}, 'draining') : h('span', {class: 'badge ok'}, 'serving')),
+      h('td', {}, ago(e.last_beat)),
+      h('td', {}, new Date(e.started_at).toLocaleString()))))));
 }
 
 async function projectRevisions() {
