@@ -46,6 +46,12 @@ func TestHeartbeatWire(t *testing.T) {
 		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z",
 		"projects":{"shop":{"revision":3},"blog":{"revision":2,"refused":3,"reason":"DB_MAX_ROWS: not a number"}},
 		"projects_truncated":true}`, string(b))
+	b, err = json.Marshal(Heartbeat{ID: "w1", StartedAt: at, SentAt: at, APIs: map[string]APIStats{
+		"rest": {Requests: 10, Errors: 1, LatencySum: 0.25, Buckets: []int64{1, 2, 3}}}})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"id":"w1","url":"","version":"","in_flight":0,"draining":false,
+		"started_at":"2026-01-02T03:04:05Z","sent_at":"2026-01-02T03:04:05Z","projects":null,
+		"apis":{"rest":{"requests":10,"errors":1,"latency_sum":0.25,"buckets":[1,2,3]}}}`, string(b))
 	// A beat of a version without projects decodes with none, and one of a
 	// worker holding none with an empty map.
 	var old, none Heartbeat
