@@ -287,6 +287,60 @@ func TestAdminEdgesList(t *testing.T) {
 	assert.Empty(t, in.workers(t).Workers)
 }
 
+// TestAdminMetricsSummary: a worker's per-API counters in its beats become
+// a point of GET /admin/v1/metrics/summary.
+func TestAdminMetricsSummary(t *testing.T) {
+	t.Parallel()
+	in := start(t, nil, nil, control.Options{Dev: true})
+	type summary struct {
+		IntervalSeconds float64  `json:"interval_seconds"`
+		APIs            []string `json:"apis"`
+		Points          []struct {
+			At   time.Time `json:"at"`
+			APIs map[string]struct {
+				Rate      float64 `json:"rate"`
+				ErrorRate float64 `json:"error_rate"`
+				P50       float64 `json:"p50_ms"`
+				P95       float64 `json:"p95_ms"`
+				Mean      float64 `json:"mean_ms"`
+			} `json:"apis"`
+		} `json:"points"`
+	}
+	get := func() summary {
+		res, body := in.get(t, "/admin/v1/metrics/summary", admin)
+		require.Equal(t, 200, res.StatusCode, string(body))
+		var s summary
+		require.NoError(t, json.Unmarshal(body, &s), string(body))
+		require.NotNil(t, s.Points, string(body))
+		return s
+	}
+	s := get()
+	assert.Equal(t, 5.0, s.IntervalSeconds)
+	assert.Equal(t, []string{"auth", "rest", "storage", "realtime", "functions"}, s.APIs)
+	buckets := make([]int64, len(bus.APILatencyBounds))
+	for i := range buckets {
+		buckets[i] = 50
+	}
+	beater(t, in, bus.Heartbeat{ID: "worker-m", URL: "http://127.0.0.1:9003", StartedAt: time.Now().UTC(),
+		APIs: map[string]bus.APIStats{"rest": {Requests: 50, Errors: 5, LatencySum: 0.5, Buckets: buckets}}})
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		for _, p := range get().Points {
+			if p.APIs["rest"].Rate > 0 {
+				return true
+			}
+		}
+		return false
+	}, "a point with the worker's REST traffic")
+	for _, p := range get().Points {
+		if r := p.APIs["rest"]; r.Rate > 0 {
+			assert.Greater(t, r.ErrorRate, 0.0)
+			assert.InDelta(t, 10, r.Mean, 1e-6, "0.5 s over 50 requests")
+			assert.Greater(t, r.P95, 0.0)
+			assert.Equal(t, 0.0, p.APIs["auth"].Rate)
+		}
+	}
+}
+
 func TestAdminWorkersList(t *testing.T) {
 	t.Parallel()
 	in := start(t, nil, nil, control.Options{Dev: true})

@@ -30,6 +30,9 @@ type Worker struct {
 	// last beat (nil: it serves none); ProjectWorkers shows it per project.
 	Projects          map[string]bus.ProjectRevision `json:"-"`
 	ProjectsTruncated bool                           `json:"-"`
+	// APIs is the worker's cumulative per-API counters from its last beat
+	// (nil: it sends none); control's rates history reads them.
+	APIs map[string]bus.APIStats `json:"-"`
 }
 
 // Statuses of a worker for one project (ProjectWorker.Status).
@@ -201,6 +204,7 @@ func (f *Fleet) Beat(h bus.Heartbeat) {
 		StartedAt:         h.StartedAt,
 		Projects:          h.Projects,
 		ProjectsTruncated: h.ProjectsTruncated,
+		APIs:              h.APIs,
 	}
 	if !known {
 		f.log.Info("worker joined", "worker", h.ID, "url", h.URL, "version", h.Version)
