@@ -158,6 +158,22 @@ test('dashboard: the platform shows both workers and the edge live and the log t
   await page.locator('#log-lines .log-line').first().waitFor();
 });
 
+test('dashboard: the platform charts the traffic per API', async () => {
+  await go('/platform');
+  // Requests to auth through the edge: the workers count them, their beats
+  // carry the counters, control turns them into a rate every 5 s.
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`${url}/auth/v1/health`);
+    await res.arrayBuffer();
+  }
+  const rate = page.locator('#traffic tr[data-api="auth"] td[data-metric="rate"]');
+  await eventually(async () => {
+    assert.ok(Number(await rate.getAttribute('data-last')) > 0, 'a non-zero auth request rate');
+  }, 30000);
+  assert.equal(await rate.locator('svg polyline').count(), 1, 'drawn as a line');
+  assert.equal(await page.locator('#traffic tr[data-api]').count(), 5, 'auth, rest, storage, realtime, functions');
+});
+
 test('dashboard: creates a project and shows its keys', async () => {
   await go('/projects');
   await page.locator('#projects tr[data-ref="default"]').waitFor();
