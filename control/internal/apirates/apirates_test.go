@@ -46,18 +46,19 @@ func TestRatesFromCounterDeltas(t *testing.T) {
 	assert.Equal(t, Figure{}, ps[0].APIs["storage"], "no traffic, no latency")
 	assert.Len(t, ps[0].APIs, len(APIs))
 
-	// a restarts (a new start time, counters from zero); b's counters go
-	// down under the same start time (reset too); "old" is now known.
+	// a restarts (a new start time: its counters, though higher than
+	// before, are all new); b's counters go down under the same start time
+	// (reset too); "old" is now known.
 	h.Add(t0.Add(10*time.Second), []Sample{
-		{ID: "a", StartedAt: t0.Add(7 * time.Second), APIs: map[string]bus.APIStats{"rest": stats(20, 0, 0.2, 4)}},
+		{ID: "a", StartedAt: t0.Add(7 * time.Second), APIs: map[string]bus.APIStats{"rest": stats(200, 6, 2, 4), "auth": stats(10, 0, 0.03, 3)}},
 		{ID: "b", StartedAt: started, APIs: map[string]bus.APIStats{"rest": stats(5, 5, 0.05, 4)}},
 		{ID: "old", StartedAt: started, APIs: map[string]bus.APIStats{"rest": stats(1010, 1000, 10.1, 4)}},
 	})
 	ps = h.Points()
 	require.Len(t, ps, 2)
 	rest = ps[1].APIs["rest"]
-	assert.InDelta(t, 7, rest.Rate, 1e-9, "(20+5+10) requests in 5 s, never negative")
-	assert.InDelta(t, 1, rest.ErrorRate, 1e-9)
+	assert.InDelta(t, 43, rest.Rate, 1e-9, "(200+5+10) requests in 5 s, never negative")
+	assert.InDelta(t, 2.2, rest.ErrorRate, 1e-9, "(6+5) errors in 5 s")
 
 	// A worker without counters keeps its baseline; a new worker started
 	// within the interval counts from zero; the history keeps 3 points.
@@ -66,7 +67,7 @@ func TestRatesFromCounterDeltas(t *testing.T) {
 		{ID: "c", StartedAt: t0.Add(12 * time.Second), APIs: map[string]bus.APIStats{"storage": stats(15, 0, 0.15, 4)}},
 	})
 	h.Add(t0.Add(20*time.Second), []Sample{
-		{ID: "a", StartedAt: t0.Add(7 * time.Second), APIs: map[string]bus.APIStats{"rest": stats(70, 0, 0.7, 4)}},
+		{ID: "a", StartedAt: t0.Add(7 * time.Second), APIs: map[string]bus.APIStats{"rest": stats(250, 6, 2.5, 4), "auth": stats(10, 0, 0.03, 3)}},
 		{ID: "c", StartedAt: t0.Add(12 * time.Second), APIs: map[string]bus.APIStats{"storage": stats(15, 0, 0.15, 4)}},
 	})
 	ps = h.Points()
