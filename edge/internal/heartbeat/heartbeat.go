@@ -57,7 +57,9 @@ func New(opts Options) *Publisher {
 	}
 }
 
-// Run beats at once and then every interval until ctx is done.
+// Run beats at once and then every interval until ctx is done, and once
+// more then: the edge stops its heartbeat after its HTTP server, so that
+// last beat says it is draining.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.Beat()
 	t := time.NewTicker(p.opts.Interval)
@@ -65,6 +67,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			p.Beat()
 			return nil
 		case <-t.C:
 			p.Beat()

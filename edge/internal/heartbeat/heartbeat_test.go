@@ -68,6 +68,32 @@ func TestPublisherBeats(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
+// TestPublisherLastBeat: when Run ends (after the edge's HTTP server), it
+// beats once more, so control sees the edge draining without waiting for
+// the next tick.
+func TestPublisherLastBeat(t *testing.T) {
+	s := bustest.RunServer(t)
+	sub := bustest.Connect(t, s)
+	beats := make(chan *nats.Msg, 16)
+	_, err := sub.ChanSubscribe(bus.EdgeHeartbeatSubject("e1"), beats)
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+	var draining atomic.Bool
+	p := heartbeat.New(heartbeat.Options{Conn: bustest.Connect(t, s), ID: "e1", Draining: draining.Load, Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	bustest.Eventually(t, 5*time.Second, func() bool { return len(beats) == 1 }, "the first beat at once")
+	draining.Store(true)
+	cancel()
+	require.NoError(t, <-done)
+	bustest.Eventually(t, 5*time.Second, func() bool { return len(beats) == 2 }, "a last beat as Run ends")
+	<-beats
+	var last bus.EdgeHeartbeat
+	require.NoError(t, json.Unmarshal((<-beats).Data, &last))
+	assert.True(t, last.Draining)
+}
+
 // TestPublisherWithoutNATS: with the server gone a beat returns at once
 // (the client buffers or drops), and beats resume when it is back.
 func TestPublisherWithoutNATS(t *testing.T) {
