@@ -24,7 +24,29 @@ type Heartbeat struct {
 	// or a version without them); {} for one that holds none yet.
 	Projects          map[string]ProjectRevision `json:"projects"`
 	ProjectsTruncated bool                       `json:"projects_truncated,omitempty"`
+	// APIs holds the worker's request counters per API (auth, rest,
+	// storage, realtime, functions), cumulative since StartedAt, from its
+	// own metrics; control turns the differences between beats into rates.
+	// Omitted by a version that does not send them.
+	APIs map[string]APIStats `json:"apis,omitempty"`
 }
+
+// APIStats is what a worker has answered of one API since it started (in a
+// Heartbeat). Every figure only grows while the worker runs.
+type APIStats struct {
+	Requests int64 `json:"requests"`
+	// Errors counts the answers with a 5xx status.
+	Errors int64 `json:"errors"`
+	// LatencySum is the time spent answering them, in seconds.
+	LatencySum float64 `json:"latency_sum"`
+	// Buckets counts the requests answered within each of
+	// APILatencyBounds (cumulative, as Prometheus's histogram buckets).
+	Buckets []int64 `json:"buckets"`
+}
+
+// APILatencyBounds are the upper bounds, in seconds, of APIStats.Buckets:
+// the buckets of the tiers' madbase_<tier>_http_request_duration_seconds.
+var APILatencyBounds = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // ProjectRevision is what a worker runs of one project (in a Heartbeat).
 type ProjectRevision struct {
@@ -59,6 +81,30 @@ const HeartbeatInterval = time.Second
 // MissedBeatsLimit is how many intervals may pass without a beat before a
 // worker is considered gone.
 const MissedBeatsLimit = 3
+
+// EdgeHeartbeat is published by every edge once per EdgeHeartbeatInterval
+// on EdgeHeartbeatSubject(id), so control can list the edges (no edge or
+// worker reads it). It is a wire contract between tiers: change it only in a
+// backward-compatible way (TestEdgeHeartbeatWire pins its JSON).
+type EdgeHeartbeat struct {
+	ID      string `json:"id"`
+	URL     string `json:"url"`
+	Version string `json:"version"`
+	// Connections is how many client connections the edge holds open
+	// (WebSockets included).
+	Connections int64 `json:"connections"`
+	// WorkersKnown and WorkersHealthy count the workers the edge knows of
+	// and the ones it routes requests to now.
+	WorkersKnown   int       `json:"workers_known"`
+	WorkersHealthy int       `json:"workers_healthy"`
+	Draining       bool      `json:"draining"`
+	StartedAt      time.Time `json:"started_at"`
+	SentAt         time.Time `json:"sent_at"`
+}
+
+// EdgeHeartbeatInterval is how often an edge beats; control drops an edge
+// after MissedBeatsLimit intervals without one.
+const EdgeHeartbeatInterval = 2 * time.Second
 
 // LogRecord holds the fields every published log record has. A record on
 // Logs(tier, instance) is one JSON object as written by log/slog's JSON handler

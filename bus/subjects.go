@@ -16,6 +16,9 @@ const (
 	AllHeartbeats = Prefix + ".workers.*.heartbeat"
 	// AllLeaves matches every worker's leave message (fan-out).
 	AllLeaves = Prefix + ".workers.*.leave"
+	// AllEdgeHeartbeats matches every edge's heartbeat (fan-out: every
+	// control instance must see every beat).
+	AllEdgeHeartbeats = Prefix + ".edges.*.heartbeat"
 	// AllLogs matches every log record of every tier (fan-out).
 	AllLogs = Prefix + ".logs.>"
 	// AllConfig matches configuration changes for every tenant (fan-out: every
@@ -39,6 +42,11 @@ func WorkerHeartbeat(workerID string) string {
 // WorkerLeave is the subject a worker announces its graceful exit on.
 func WorkerLeave(workerID string) string {
 	return Prefix + ".workers." + Token(workerID) + ".leave"
+}
+
+// EdgeHeartbeatSubject is the subject an edge beats on.
+func EdgeHeartbeatSubject(edgeID string) string {
+	return Prefix + ".edges." + Token(edgeID) + ".heartbeat"
 }
 
 // Logs is the subject one instance of a tier publishes its log records on.

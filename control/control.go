@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/control/internal/adminapi"
+	"github.com/madbase/madbase/control/internal/apirates"
 	"github.com/madbase/madbase/control/internal/dashboard"
 	"github.com/madbase/madbase/control/internal/fleet"
 	ctlfunctions "github.com/madbase/madbase/control/internal/functions"
@@ -135,6 +136,7 @@ func Run(ctx context.Context, cfg config.Control, opts Options) (err error) {
 	}
 	g.Add(c.serve)
 	g.Add(c.workers.Run)
+	g.Add(c.runRates)
 	g.Add(c.logs.Run)
 	g.Add(c.mails.Run)
 	clog.Info("control listening", "url", base.URL)
@@ -178,6 +180,7 @@ type control struct {
 	base     *scaffold.Base
 	cfg      config.Control
 	workers  *fleet.Fleet
+	rates    *apirates.History
 	logs     *logsink.Sink
 	mails    *outbox.Outbox
 	projects *projects.Store
@@ -250,6 +253,7 @@ func subscribe(base *scaffold.Base, cfg config.Control) (*control, error) {
 		base:    base,
 		cfg:     cfg,
 		workers: fleet.New(base.Log, base.Registry, fleet.Options{}),
+		rates:   apirates.New(apirates.DefaultPoints),
 		logs:    logsink.New(base.Log, base.Registry, cfg.LogBuffer),
 		mails:   outbox.New(outbox.DefaultSize),
 	}
@@ -269,6 +273,19 @@ func subscribe(base *scaffold.Base, cfg config.Control) (*control, error) {
 		_ = base.NATS.FlushTimeout(subscribeFlush)
 	}
 	return c, nil
+}
+
+// runRates samples the live workers' per-API counters into the rates
+// history until ctx is done.
+func (c *control) runRates(ctx context.Context) error {
+	return c.rates.Run(ctx, apirates.DefaultInterval, func() []apirates.Sample {
+		ws := c.workers.Workers()
+		out := make([]apirates.Sample, len(ws))
+		for i, w := range ws {
+			out[i] = apirates.Sample{ID: w.ID, StartedAt: w.StartedAt, APIs: w.APIs}
+		}
+		return out
+	})
 }
 
 // subscribeFlush bounds the wait for NATS to confirm control's
@@ -292,6 +309,7 @@ func (c *control) serve(ctx context.Context) error {
 		},
 		Log:       c.base.Log,
 		Fleet:     c.workers,
+		Rates:     c.rates,
 		Logs:      c.logs,
 		Password:  c.cfg.AdminPassword,
 		Gatherer:  c.base.Registry,

@@ -252,6 +252,95 @@ func beater(t *testing.T, in *instance, hb bus.Heartbeat) (stop func()) {
 	return stop
 }
 
+// TestAdminEdgesList: an edge's beats list it on GET /admin/v1/edges with
+// the documented fields; it is not a worker.
+func TestAdminEdgesList(t *testing.T) {
+	t.Parallel()
+	in := start(t, nil, nil, control.Options{Dev: true})
+	res, body := in.get(t, "/admin/v1/edges", nil)
+	require.Equal(t, 401, res.StatusCode, string(body))
+	edges := func() []map[string]any {
+		res, body := in.get(t, "/admin/v1/edges", admin)
+		require.Equal(t, 200, res.StatusCode, string(body))
+		var eb struct {
+			Edges []map[string]any `json:"edges"`
+		}
+		require.NoError(t, json.Unmarshal(body, &eb), string(body))
+		require.NotNil(t, eb.Edges, "an empty list, not null: %s", body)
+		return eb.Edges
+	}
+	assert.Empty(t, edges())
+	started := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	in.publish(t, bus.EdgeHeartbeatSubject("edge-1"), bus.EdgeHeartbeat{ID: "edge-1", URL: "http://127.0.0.1:8000",
+		Version: "1.2.3", Connections: 4, WorkersKnown: 2, WorkersHealthy: 1, StartedAt: started, SentAt: time.Now()})
+	bustest.Eventually(t, 10*time.Second, func() bool { return len(edges()) == 1 }, "the edge listed")
+	e := edges()[0]
+	assert.Equal(t, "edge-1", e["id"])
+	assert.Equal(t, "http://127.0.0.1:8000", e["url"])
+	assert.Equal(t, "1.2.3", e["version"])
+	assert.Equal(t, 4.0, e["connections"])
+	assert.Equal(t, 2.0, e["workers_known"])
+	assert.Equal(t, 1.0, e["workers_healthy"])
+	assert.Equal(t, false, e["draining"])
+	assert.Equal(t, started.Format(time.RFC3339), e["started_at"])
+	assert.NotEmpty(t, e["last_beat"])
+	assert.Empty(t, in.workers(t).Workers)
+}
+
+// TestAdminMetricsSummary: a worker's per-API counters in its beats become
+// a point of GET /admin/v1/metrics/summary.
+func TestAdminMetricsSummary(t *testing.T) {
+	t.Parallel()
+	in := start(t, nil, nil, control.Options{Dev: true})
+	type summary struct {
+		IntervalSeconds float64  `json:"interval_seconds"`
+		APIs            []string `json:"apis"`
+		Points          []struct {
+			At   time.Time `json:"at"`
+			APIs map[string]struct {
+				Rate      float64 `json:"rate"`
+				ErrorRate float64 `json:"error_rate"`
+				P50       float64 `json:"p50_ms"`
+				P95       float64 `json:"p95_ms"`
+				Mean      float64 `json:"mean_ms"`
+			} `json:"apis"`
+		} `json:"points"`
+	}
+	get := func() summary {
+		res, body := in.get(t, "/admin/v1/metrics/summary", admin)
+		require.Equal(t, 200, res.StatusCode, string(body))
+		var s summary
+		require.NoError(t, json.Unmarshal(body, &s), string(body))
+		require.NotNil(t, s.Points, string(body))
+		return s
+	}
+	s := get()
+	assert.Equal(t, 5.0, s.IntervalSeconds)
+	assert.Equal(t, []string{"auth", "rest", "storage", "realtime", "functions"}, s.APIs)
+	buckets := make([]int64, len(bus.APILatencyBounds))
+	for i := range buckets {
+		buckets[i] = 50
+	}
+	beater(t, in, bus.Heartbeat{ID: "worker-m", URL: "http://127.0.0.1:9003", StartedAt: time.Now().UTC(),
+		APIs: map[string]bus.APIStats{"rest": {Requests: 50, Errors: 5, LatencySum: 0.5, Buckets: buckets}}})
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		for _, p := range get().Points {
+			if p.APIs["rest"].Rate > 0 {
+				return true
+			}
+		}
+		return false
+	}, "a point with the worker's REST traffic")
+	for _, p := range get().Points {
+		if r := p.APIs["rest"]; r.Rate > 0 {
+			assert.Greater(t, r.ErrorRate, 0.0)
+			assert.InDelta(t, 10, r.Mean, 1e-6, "0.5 s over 50 requests")
+			assert.Greater(t, r.P95, 0.0)
+			assert.Equal(t, 0.0, p.APIs["auth"].Rate)
+		}
+	}
+}
+
 func TestAdminWorkersList(t *testing.T) {
 	t.Parallel()
 	in := start(t, nil, nil, control.Options{Dev: true})

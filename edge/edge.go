@@ -14,11 +14,13 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/madbase/madbase/edge/internal/discovery"
 	"github.com/madbase/madbase/edge/internal/eventloop"
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
+	"github.com/madbase/madbase/edge/internal/heartbeat"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/projects"
 	"github.com/madbase/madbase/edge/internal/proxy"
@@ -58,6 +60,7 @@ func (o Options) scaffold() scaffold.Options {
 // edge is a running edge's parts.
 type edge struct {
 	cfg     config.Edge
+	version string
 	base    *scaffold.Base
 	log     *slog.Logger
 	workers *pool.Pool
@@ -67,6 +70,8 @@ type edge struct {
 	// srv through serveLn.
 	loops   *eventloop.Loops
 	serveLn net.Listener
+	// draining is set once shutdown starts; the heartbeat says it.
+	draining atomic.Bool
 }
 
 // Run serves the edge until ctx is done, then shuts down gracefully: the
@@ -140,7 +145,7 @@ func build(cfg config.Edge, base *scaffold.Base, opts Options) *edge {
 		HealthHandler:     healthHandler(workers, base.NATS, base.ID, opts.Version),
 		MetricsHandler:    fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 	})
-	return &edge{cfg: cfg, base: base, log: base.Log, workers: workers, proxy: p, srv: newServer(cfg, p, base.Log), serveLn: p.Listener(base.Listener)}
+	return &edge{cfg: cfg, version: opts.Version, base: base, log: base.Log, workers: workers, proxy: p, srv: newServer(cfg, p, base.Log), serveLn: p.Listener(base.Listener)}
 }
 
 // newServer is the fasthttp server that serves what the event loops do not.
@@ -207,6 +212,12 @@ func (e *edge) run(ctx context.Context) error {
 	g.Add(func(context.Context) error { return discovery.Run(busCtx, e.base.NATS, e.workers, e.log) })
 	g.Add(func(context.Context) error { return e.workers.RunProber(busCtx, time.Second, time.Second) })
 	g.Add(func(context.Context) error {
+		return heartbeat.New(heartbeat.Options{
+			Conn: e.base.NATS, Log: e.log, ID: e.base.ID, URL: e.base.URL, Version: e.version,
+			Connections: e.connections, Workers: e.workers.Counts, Draining: e.draining.Load,
+		}).Run(busCtx)
+	})
+	g.Add(func(context.Context) error {
 		return projects.New(e.base.NATS, e.log, e.cfg.DefaultProjectRef, e.proxy.Policy().SetProjectOrigins).Run(busCtx)
 	})
 	return g.Run(ctx)
@@ -230,6 +241,7 @@ func (e *edge) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	e.log.Info("edge shutting down", "component", Tier)
+	e.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), e.cfg.ShutdownGrace)
 	defer cancel()
 	if e.loops != nil {
@@ -244,6 +256,16 @@ func (e *edge) serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// connections is how many client connections the edge holds: the loops'
+// and the fasthttp server's (a handed-off connection counts once, there).
+func (e *edge) connections() int64 {
+	n := int64(e.srv.GetOpenConnectionsCount())
+	if e.loops != nil {
+		n += e.loops.Clients()
+	}
+	return n
 }
 
 // spareProcessor gives Go's scheduler one P more than the event loops hold.

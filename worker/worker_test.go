@@ -300,6 +300,24 @@ func TestWorkerHeartbeats(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.status)
 
+	// Beats carry the worker's request counters per API.
+	assert.Zero(t, first.APIs["rest"].Requests)
+	rr, err := c.Get(w.url + "/rest/v1/nothing")
+	require.NoError(t, err)
+	rr.Body.Close()
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		for {
+			select {
+			case m := <-beats:
+				if rest := decode(m).APIs["rest"]; rest.Requests == 1 && len(rest.Buckets) == len(bus.APILatencyBounds) {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	}, "a heartbeat counting the REST request")
+
 	// On shutdown: a draining beat, then a leave.
 	require.NoError(t, w.stop())
 	select {

@@ -123,13 +123,24 @@ test('dashboard: a request without the session cookie is refused', async () => {
   assert.equal(await page.evaluate(() => document.cookie.includes('madbase_session')), false);
 });
 
-test('dashboard: the platform shows both workers live and the log tail', async () => {
+test('dashboard: the platform shows both workers and the edge live and the log tail', async () => {
   await go('/platform');
   await eventually(async () => assert.equal(await page.locator('#workers tbody tr').count(), 2));
   const beat1 = await page.locator('#workers tbody tr').first().getAttribute('data-beat');
   await eventually(async () => {
     const beat2 = await page.locator('#workers tbody tr').first().getAttribute('data-beat');
     assert.notEqual(beat2, beat1, 'the last beat is updated without a reload');
+  });
+  // The edge the page came through is listed from its own beats, routing
+  // to both workers, and its beat is followed live too.
+  await eventually(async () => {
+    assert.equal(await page.locator('#edges tbody tr').count(), 1);
+    assert.ok((await page.locator('#edges tbody tr td').nth(1).textContent()).endsWith(`:${new URL(url).port}`), 'the address the page came through');
+    assert.equal(await page.locator('#edges tbody tr td').nth(4).textContent(), '2 / 2');
+  });
+  const edgeBeat1 = await page.locator('#edges tbody tr').first().getAttribute('data-beat');
+  await eventually(async () => {
+    assert.notEqual(await page.locator('#edges tbody tr').first().getAttribute('data-beat'), edgeBeat1, 'the edge beats');
   });
   // A record of another tier shows up in the tail, and the request id
   // filter keeps it alone: a refused admin password is logged by control as
@@ -145,6 +156,22 @@ test('dashboard: the platform shows both workers live and the log tail', async (
   });
   await page.fill('#log-rid', '');
   await page.locator('#log-lines .log-line').first().waitFor();
+});
+
+test('dashboard: the platform charts the traffic per API', async () => {
+  await go('/platform');
+  // Requests to auth through the edge: the workers count them, their beats
+  // carry the counters, control turns them into a rate every 5 s.
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`${url}/auth/v1/health`);
+    await res.arrayBuffer();
+  }
+  const rate = page.locator('#traffic tr[data-api="auth"] td[data-metric="rate"]');
+  await eventually(async () => {
+    assert.ok(Number(await rate.getAttribute('data-last')) > 0, 'a non-zero auth request rate');
+  }, 30000);
+  assert.equal(await rate.locator('svg polyline').count(), 1, 'drawn as a line');
+  assert.equal(await page.locator('#traffic tr[data-api]').count(), 5, 'auth, rest, storage, realtime, functions');
 });
 
 test('dashboard: creates a project and shows its keys', async () => {

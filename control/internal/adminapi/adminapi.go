@@ -1,6 +1,6 @@
 // Package adminapi serves control's HTTP API: health and metrics for
 // machines, and under /admin/v1 (password protected) the live workers and
-// the platform's logs for operators.
+// edges and the platform's logs for operators.
 package adminapi
 
 import (
@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/madbase/madbase/bus"
+	"github.com/madbase/madbase/control/internal/apirates"
 	"github.com/madbase/madbase/control/internal/fleet"
 	"github.com/madbase/madbase/control/internal/functions"
 	"github.com/madbase/madbase/control/internal/logsink"
@@ -30,8 +31,11 @@ const DefaultKeepalive = 15 * time.Second
 
 // Deps is what the admin API serves from.
 type Deps struct {
-	Log      *slog.Logger
-	Fleet    *fleet.Fleet
+	Log   *slog.Logger
+	Fleet *fleet.Fleet
+	// Rates is the history of request rates per API; nil answers an
+	// empty one.
+	Rates    *apirates.History
 	Logs     *logsink.Sink
 	Password string
 	// Gatherer is exposed on /metrics.
@@ -90,6 +94,8 @@ func Register(r fiber.Router, d Deps) {
 	}
 	admin := r.Group("/admin/v1", guard.Require)
 	admin.Get("/workers", h.workers)
+	admin.Get("/edges", h.edges)
+	admin.Get("/metrics/summary", h.metricsSummary)
 	admin.Get("/logs", h.logs)
 	admin.Get("/logs/stream", h.stream)
 	admin.Get("/outbox", h.outbox)
@@ -117,6 +123,32 @@ type workersBody struct {
 
 func (h *handlers) workers(c *fiber.Ctx) error {
 	return c.JSON(workersBody{Workers: h.d.Fleet.Workers()})
+}
+
+// edgesBody is the answer of GET /admin/v1/edges (admin API contract).
+type edgesBody struct {
+	Edges []fleet.Edge `json:"edges"`
+}
+
+func (h *handlers) edges(c *fiber.Ctx) error {
+	return c.JSON(edgesBody{Edges: h.d.Fleet.Edges()})
+}
+
+// summaryBody is the answer of GET /admin/v1/metrics/summary (admin API
+// contract): the platform's traffic per API over the last minutes, one
+// point per interval, oldest first.
+type summaryBody struct {
+	IntervalSeconds float64          `json:"interval_seconds"`
+	APIs            []string         `json:"apis"`
+	Points          []apirates.Point `json:"points"`
+}
+
+func (h *handlers) metricsSummary(c *fiber.Ctx) error {
+	body := summaryBody{IntervalSeconds: apirates.DefaultInterval.Seconds(), APIs: apirates.APIs, Points: []apirates.Point{}}
+	if h.d.Rates != nil {
+		body.Points = h.d.Rates.Points()
+	}
+	return c.JSON(body)
 }
 
 // filter reads the log filter from the query string. Values are copied:

@@ -30,6 +30,9 @@ type Worker struct {
 	// last beat (nil: it serves none); ProjectWorkers shows it per project.
 	Projects          map[string]bus.ProjectRevision `json:"-"`
 	ProjectsTruncated bool                           `json:"-"`
+	// APIs is the worker's cumulative per-API counters from its last beat
+	// (nil: it sends none); control's rates history reads them.
+	APIs map[string]bus.APIStats `json:"-"`
 }
 
 // Statuses of a worker for one project (ProjectWorker.Status).
@@ -69,11 +72,14 @@ const DefaultExpiry = bus.MissedBeatsLimit * bus.HeartbeatInterval
 type Fleet struct {
 	log    *slog.Logger
 	expiry time.Duration
-	now    func() time.Time
-	live   prometheus.GaugeFunc
+	// edgeExpiry is Expiry scaled to the edges' slower beat.
+	edgeExpiry time.Duration
+	now        func() time.Time
+	live       prometheus.GaugeFunc
 
 	mu      sync.Mutex
 	workers map[string]Worker
+	edges   map[string]Edge
 	subs    []*nats.Subscription
 }
 
@@ -95,10 +101,12 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts Options) *Fleet {
 		opts.Now = time.Now
 	}
 	f := &Fleet{
-		log:     log.With("component", "fleet"),
-		expiry:  opts.Expiry,
-		now:     opts.Now,
-		workers: map[string]Worker{},
+		log:        log.With("component", "fleet"),
+		expiry:     opts.Expiry,
+		edgeExpiry: opts.Expiry * (bus.EdgeHeartbeatInterval / bus.HeartbeatInterval),
+		now:        opts.Now,
+		workers:    map[string]Worker{},
+		edges:      map[string]Edge{},
 	}
 	// Counted at scrape time, so the gauge always agrees with Workers.
 	f.live = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -111,8 +119,8 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts Options) *Fleet {
 	return f
 }
 
-// Subscribe starts following heartbeats and leaves on nc. Both are plain
-// fan-out subscriptions, not queue groups: every control instance must see
+// Subscribe starts following the workers' heartbeats and leaves and the
+// edges' heartbeats on nc. All are plain fan-out subscriptions, not queue groups: every control instance must see
 // every worker.
 func (f *Fleet) Subscribe(nc *nats.Conn) error {
 	hb, err := nc.Subscribe(bus.AllHeartbeats, func(m *nats.Msg) {
@@ -138,8 +146,21 @@ func (f *Fleet) Subscribe(nc *nats.Conn) error {
 		_ = hb.Unsubscribe()
 		return err
 	}
+	eb, err := nc.Subscribe(bus.AllEdgeHeartbeats, func(m *nats.Msg) {
+		var h bus.EdgeHeartbeat
+		if err := json.Unmarshal(m.Data, &h); err != nil || h.ID == "" {
+			f.log.Debug("ignoring malformed edge heartbeat", "subject", m.Subject)
+			return
+		}
+		f.EdgeBeat(h)
+	})
+	if err != nil {
+		_ = hb.Unsubscribe()
+		_ = lv.Unsubscribe()
+		return err
+	}
 	f.mu.Lock()
-	f.subs = append(f.subs, hb, lv)
+	f.subs = append(f.subs, hb, lv, eb)
 	f.mu.Unlock()
 	return nil
 }
@@ -183,6 +204,7 @@ func (f *Fleet) Beat(h bus.Heartbeat) {
 		StartedAt:         h.StartedAt,
 		Projects:          h.Projects,
 		ProjectsTruncated: h.ProjectsTruncated,
+		APIs:              h.APIs,
 	}
 	if !known {
 		f.log.Info("worker joined", "worker", h.ID, "url", h.URL, "version", h.Version)
@@ -200,7 +222,8 @@ func (f *Fleet) Leave(id string) {
 	f.log.Info("worker left", "worker", id)
 }
 
-// Sweep drops the workers whose last beat is older than the expiry.
+// Sweep drops the workers and edges whose last beat is older than their
+// expiry.
 func (f *Fleet) Sweep() {
 	now := f.now()
 	f.mu.Lock()
@@ -211,6 +234,7 @@ func (f *Fleet) Sweep() {
 			f.log.Warn("worker stopped beating", "worker", id, "url", w.URL, "last_beat", w.LastBeat)
 		}
 	}
+	f.sweepEdgesLocked(now)
 }
 
 // Workers returns the live workers sorted by id. Workers past their expiry

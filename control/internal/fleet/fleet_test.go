@@ -100,6 +100,15 @@ func TestFleetOverNATS(t *testing.T) {
 		return len(ws) == 1 && ws[0].ID == "b"
 	}, "a left")
 	bustest.Eventually(t, 5*time.Second, func() bool { return len(f.Workers()) == 0 }, "b expired")
+
+	send(bus.EdgeHeartbeatSubject("e1"), bus.EdgeHeartbeat{ID: "e1", URL: "http://e1", WorkersHealthy: 2})
+	require.NoError(t, pub.Publish(bus.EdgeHeartbeatSubject("e2"), []byte("not json")))
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		es := f.Edges()
+		return len(es) == 1 && es[0].ID == "e1" && es[0].WorkersHealthy == 2
+	}, "the edge is listed")
+	assert.Empty(t, f.Workers(), "an edge is not a worker")
+	bustest.Eventually(t, 10*time.Second, func() bool { return len(f.Edges()) == 0 }, "e1 expired")
 	cancel()
 	require.NoError(t, <-done)
 }

@@ -128,6 +128,10 @@ func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Lo
 // connections the loops pass on.
 func (ls *Loops) Handoff() net.Listener { return ls.handoff }
 
+// Clients is how many client connections the loops hold now (not those
+// handed to the fasthttp server).
+func (ls *Loops) Clients() int64 { return ls.clients.Load() }
+
 // Run serves until Shutdown has finished.
 func (ls *Loops) Run() {
 	for _, lp := range ls.loops {

@@ -33,6 +33,10 @@ type Options struct {
 	// project it holds (bus.Heartbeat.Projects) and whether some were left
 	// out. Nil for a worker without created projects.
 	Projects func() (map[string]bus.ProjectRevision, bool)
+	// APIs is read at every beat: the worker's cumulative per-API counters
+	// (bus.Heartbeat.APIs; APIsFrom reads them from its metrics). Nil
+	// sends none.
+	APIs func() map[string]bus.APIStats
 	// Interval between beats; default bus.HeartbeatInterval.
 	Interval time.Duration
 }
@@ -162,6 +166,9 @@ func (a *Announcer) heartbeatLocked() bus.Heartbeat {
 	}
 	if a.opts.Projects != nil {
 		hb.Projects, hb.ProjectsTruncated = a.opts.Projects()
+	}
+	if a.opts.APIs != nil {
+		hb.APIs = a.opts.APIs()
 	}
 	return hb
 }

@@ -1,15 +1,20 @@
-// Platform: the live workers (polled) and the log tail (the admin API's
+// Platform: the live workers and edges (polled), the traffic per API as
+// small charts (control's history of the workers' counters), and the log tail (the admin API's
 // server-sent event stream, filtered by tier, level and request id).
 import {h, mount, empty, errorBox, ago} from '../dom.js';
 import * as api from '../api.js';
+import {sparkline} from '../chart.js';
 
 const POLL_MS = 1500;
 const MAX_LINES = 500;
 const CONFIG_POLL_MS = 3000;
 const CONFIG_PROJECTS = 20;
+const TRAFFIC_POLL_MS = 5000;
 
 export async function platformView(el) {
   const workersBox = h('div', {class: 'table-wrap'});
+  const edgesBox = h('div', {class: 'table-wrap'});
+  const trafficBox = h('div', {class: 'table-wrap', id: 'traffic'});
   const summary = h('div', {class: 'stats'});
   const configBox = h('div', {class: 'table-wrap', id: 'config-revisions'});
   const logs = logTail();
@@ -17,6 +22,8 @@ export async function platformView(el) {
     h('header', {class: 'page-head'}, h('h1', {}, 'Platform'), h('span', {class: 'live-dot', title: 'updated every 1.5 s'}, 'live')),
     summary,
     h('section', {class: 'card'}, h('h2', {}, 'Workers'), workersBox),
+    h('section', {class: 'card'}, h('h2', {}, 'Edges'), edgesBox),
+    h('section', {class: 'card'}, h('h2', {}, 'Traffic per API'), trafficBox),
     h('section', {class: 'card'}, h('h2', {}, 'Configuration each worker runs'), configBox),
     h('section', {class: 'card'}, h('h2', {}, 'Logs'), logs.el));
 
@@ -24,8 +31,9 @@ export async function platformView(el) {
   let stopped = false;
   const poll = async () => {
     try {
-      const {workers} = await api.admin.get('/workers');
-      renderWorkers(workersBox, summary, workers);
+      const [{workers}, {edges}] = await Promise.all([api.admin.get('/workers'), api.admin.get('/edges')]);
+      renderWorkers(workersBox, summary, workers, edges);
+      renderEdges(edgesBox, edges);
     } catch (e) {
       if (e.status !== 401) mount(workersBox, errorBox(e));
     }
@@ -42,16 +50,26 @@ export async function platformView(el) {
     }
     if (!stopped) configTimer = setTimeout(pollConfig, CONFIG_POLL_MS);
   };
+  let trafficTimer = null;
+  const pollTraffic = async () => {
+    try {
+      renderTraffic(trafficBox, await api.admin.get('/metrics/summary'));
+    } catch (e) {
+      if (e.status !== 401) mount(trafficBox, errorBox(e));
+    }
+    if (!stopped) trafficTimer = setTimeout(pollTraffic, TRAFFIC_POLL_MS);
+  };
   await poll();
   pollConfig();
-  return () => { stopped = true; clearTimeout(timer); clearTimeout(configTimer); logs.stop(); };
+  pollTraffic();
+  return () => { stopped = true; clearTimeout(timer); clearTimeout(configTimer); clearTimeout(trafficTimer); logs.stop(); };
 }
 
-function renderWorkers(box, summary, workers) {
+function renderWorkers(box, summary, workers, edges) {
   const inflight = workers.reduce((n, w) => n + (w.in_flight || 0), 0);
   const draining = workers.filter((w) => w.draining).length;
   mount(summary,
-    stat('Workers', workers.length), stat('In flight', inflight), stat('Draining', draining),
+    stat('Workers', workers.length), stat('Edges', edges.length), stat('In flight', inflight), stat('Draining', draining),
     stat('Versions', [...new Set(workers.map((w) => w.version))].join(', ') || '—'));
   if (!workers.length) {
     mount(box, empty('No worker is beating', 'Workers announce themselves on NATS every second. Start one (madbase worker) or check that it reaches NATS.'));
@@ -68,6 +86,52 @@ function renderWorkers(box, summary, workers) {
       h('td', {}, w.draining ? h('span', {class: 'badge warn'}, 'draining') : h('span', {class: 'badge ok'}, 'serving')),
       h('td', {}, ago(w.last_beat)),
       h('td', {}, new Date(w.started_at).toLocaleString()))))));
+}
+
+function renderEdges(box, edges) {
+  if (!edges.length) {
+    mount(box, empty('No edge is beating', 'Edges announce themselves on NATS every 2 seconds. Start one (madbase edge) or check that it reaches NATS.'));
+    return;
+  }
+  edges.sort((a, b) => a.id.localeCompare(b.id));
+  mount(box, h('table', {class: 'grid', id: 'edges'},
+    h('thead', {}, h('tr', {}, ['ID', 'Address', 'Version', 'Connections', 'Workers routed to', 'State', 'Last beat', 'Up since'].map((c) => h('th', {scope: 'col'}, c)))),
+    h('tbody', {}, edges.map((e) => h('tr', {dataset: {edge: e.id, beat: e.last_beat}},
+      h('td', {}, h('code', {}, e.id)),
+      h('td', {}, e.url),
+      h('td', {}, e.version),
+      h('td', {class: 'num'}, e.connections),
+      h('td', {class: 'num', title: `${e.workers_healthy} healthy of ${e.workers_known} known`}, `${e.workers_healthy} / ${e.workers_known}`),
+      h('td', {}, e.draining ? h('span', {class: 'badge warn'}, 'draining') : h('span', {class: 'badge ok'}, 'serving')),
+      h('td', {}, ago(e.last_beat)),
+      h('td', {}, new Date(e.started_at).toLocaleString()))))));
+}
+
+// renderTraffic draws, per API, the request rate, the 5xx rate and the
+// latency (p50, and p95 in the warning colour) over the history control
+// keeps, with the newest figures written beside.
+function renderTraffic(box, {interval_seconds: step, apis, points}) {
+  if (!points.length) {
+    mount(box, h('p', {class: 'muted'}, `Control computes the traffic from the workers' beats every ${step} s; the first figures come after two of them.`));
+    return;
+  }
+  const minutes = Math.round((points.length * step) / 60);
+  const slots = Math.round(300 / step);
+  const fmt = (v, unit) => `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ${unit}`;
+  mount(box, h('table', {class: 'traffic'},
+    h('caption', {class: 'muted small-text'}, `last ${minutes || '<1'} min, one point every ${step} s, all workers`),
+    h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, 'API'), h('th', {scope: 'col'}, 'Requests / s'), h('th', {scope: 'col'}, 'Errors (5xx) / s'),
+      h('th', {scope: 'col'}, 'Latency p50, ', h('span', {class: 'legend-p95'}, 'p95')))),
+    h('tbody', {}, apis.map((a) => {
+      const f = points.map((p) => p.apis[a] || {rate: 0, error_rate: 0, p50_ms: 0, p95_ms: 0});
+      const last = f[f.length - 1];
+      const cell = (metric, value, text, chart) => h('td', {dataset: {metric, last: String(value)}}, chart, h('span', {class: 'spark-value'}, text));
+      return h('tr', {dataset: {api: a}},
+        h('th', {scope: 'row'}, a),
+        cell('rate', last.rate, fmt(last.rate, '/s'), sparkline([f.map((x) => x.rate)], {slots, label: `${a} requests per second`})),
+        cell('errors', last.error_rate, fmt(last.error_rate, '/s'), sparkline([f.map((x) => x.error_rate)], {slots, classes: ['error'], label: `${a} 5xx answers per second`})),
+        cell('latency', last.p50_ms, `${fmt(last.p50_ms, '')}/ ${fmt(last.p95_ms, 'ms')}`, sparkline([f.map((x) => x.p50_ms), f.map((x) => x.p95_ms)], {slots, classes: ['', 'p95'], label: `${a} latency p50 and p95 in milliseconds`})));
+    }))));
 }
 
 async function projectRevisions() {
