@@ -213,7 +213,7 @@ func open(ctx context.Context, cfg config.Worker, base *scaffold.Base, opts Opti
 	annOpts := announce.Options{
 		Conn: base.NATS, Log: base.Log, ID: cfg.InstanceID, URL: advertise, Version: opts.Version,
 		InFlight: a.InFlight, Draining: a.Draining,
-		APIs: announce.APIsFrom(base.Registry, "madbase_"+Tier+"_http_request_duration_seconds"),
+		APIs: announce.APIsFrom(httpMetrics.Durations(), "madbase_"+Tier+"_http_request_duration_seconds"),
 	}
 	if pm != nil {
 		annOpts.Projects = pm.Projects

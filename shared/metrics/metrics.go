@@ -59,6 +59,15 @@ type HTTP struct {
 	groupIdx map[string]int
 }
 
+// Durations is a registry holding only the request-duration histogram:
+// what a reader of just that family (the worker's heartbeat) gathers
+// without collecting every other metric of the process.
+func (m *HTTP) Durations() prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.duration)
+	return reg
+}
+
 type pair struct {
 	c prometheus.Counter
 	h prometheus.Observer
