@@ -317,12 +317,32 @@ func TestAdminMetricsSummary(t *testing.T) {
 	s := get()
 	assert.Equal(t, 5.0, s.IntervalSeconds)
 	assert.Equal(t, []string{"auth", "rest", "storage", "realtime", "functions"}, s.APIs)
-	buckets := make([]int64, len(bus.APILatencyBounds))
-	for i := range buckets {
-		buckets[i] = 50
-	}
-	beater(t, in, bus.Heartbeat{ID: "worker-m", URL: "http://127.0.0.1:9003", StartedAt: time.Now().UTC(),
-		APIs: map[string]bus.APIStats{"rest": {Requests: 50, Errors: 5, LatencySum: 0.5, Buckets: buckets}}})
+	// The worker serves 50 REST requests (5 of them 5xx, 10 ms each)
+	// between two beats: whether control first sees it before or after
+	// its first sample, the counters grow from one sample to the next.
+	started := time.Now().UTC()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for k := int64(1); ; k++ {
+			buckets := make([]int64, len(bus.APILatencyBounds))
+			for i := range buckets {
+				buckets[i] = 50 * k
+			}
+			hb := bus.Heartbeat{ID: "worker-m", URL: "http://127.0.0.1:9003", StartedAt: started, SentAt: time.Now(),
+				APIs: map[string]bus.APIStats{"rest": {Requests: 50 * k, Errors: 5 * k, LatencySum: 0.5 * float64(k), Buckets: buckets}}}
+			b, _ := json.Marshal(hb)
+			_ = in.pub.Publish(bus.WorkerHeartbeat(hb.ID), b)
+			select {
+			case <-tk.C:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(quit); <-done })
 	bustest.Eventually(t, 20*time.Second, func() bool {
 		for _, p := range get().Points {
 			if p.APIs["rest"].Rate > 0 {
