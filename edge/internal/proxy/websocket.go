@@ -179,22 +179,22 @@ func (p *Proxy) websocket(ctx *fasthttp.RequestCtx, rid string, origin []byte) {
 			return
 		}
 		early := client.TakeEarly()
-		if !p.track(client) {
-			_ = client.Close()
-			_ = conn.Close()
-			return
-		}
 		if _, err := client.Write(out.Bytes()); err != nil {
-			p.untrack(client)
 			_ = client.Close()
 			_ = conn.Close()
 			return
 		}
 		late := buffered(br)
+		// The loops own a tunnel's connections from here on and close
+		// them on their own thread when they stop: nothing else may close
+		// them (a descriptor closed elsewhere could be reused while a loop
+		// still relays on its number), so a tunnel is never tracked.
 		if p.tunnel != nil && p.tunnel(client, conn, early, late) {
-			// The loops own both connections now, and close them
-			// when they stop.
-			p.untrack(client)
+			return
+		}
+		if !p.track(client) {
+			_ = client.Close()
+			_ = conn.Close()
 			return
 		}
 		go p.relay(client, conn, early, late)
