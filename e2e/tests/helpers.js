@@ -22,3 +22,25 @@ export function client(key = anonKey, options = {}) {
     ...options,
   });
 }
+
+// waitFor polls fn every 25 ms until it returns a truthy value, which it
+// returns, or throws after timeout.
+export async function waitFor(fn, what, timeout = 10000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+// subscribed subscribes a realtime channel and resolves once it is joined.
+export function subscribed(channel) {
+  return new Promise((resolve, reject) => {
+    channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED') resolve(channel);
+      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status));
+    });
+  });
+}

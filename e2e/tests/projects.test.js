@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
-import { url, anonKey, serviceKey, adminPassword, client } from './helpers.js';
+import { url, anonKey, serviceKey, adminPassword, client, waitFor, subscribed } from './helpers.js';
 import { domain, edge, hostURL, loopbackFetch, LoopbackWebSocket, adminCall } from './hosts.js';
 
 
@@ -270,25 +270,6 @@ test('files are per project', async () => {
   assert.equal(viaB.status, 401);
   await viaB.arrayBuffer();
 });
-
-async function waitFor(fn, what, timeout = 10000) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function subscribed(channel) {
-  return new Promise((resolve, reject) => {
-    channel.subscribe((status, err) => {
-      if (status === 'SUBSCRIBED') resolve(channel);
-      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status));
-    });
-  });
-}
 
 test('broadcasts stay in their project', async () => {
   const topic = uniq('room');

@@ -4,7 +4,7 @@
 // tables of e2e/fixtures/realtime.sql.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { url, anonKey, serviceKey, adminPassword, client } from './helpers.js';
+import { url, anonKey, serviceKey, adminPassword, client, waitFor, subscribed } from './helpers.js';
 import { userToken } from './jwt.js';
 
 const ALICE = '00000000-0000-4000-8000-00000000a11c';
@@ -23,25 +23,6 @@ after(async () => {
 
 let seq = 0;
 const uniq = (p) => `${p}-${process.pid}-${Date.now()}-${seq++}`;
-
-async function waitFor(fn, what, timeout = 10000) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function subscribed(channel) {
-  return new Promise((resolve, reject) => {
-    channel.subscribe((status, err) => {
-      if (status === 'SUBSCRIBED') resolve(channel);
-      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status));
-    });
-  });
-}
 
 test('broadcast: self and ack on one client', async () => {
   const c = rt();

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"sort"
 	"time"
 
 	"github.com/madbase/madbase/bus"
@@ -44,29 +43,11 @@ func (f *Fleet) EdgeBeat(h bus.EdgeHeartbeat) {
 	}
 }
 
-// sweepEdgesLocked drops the edges whose last beat is older than their
-// expiry.
-func (f *Fleet) sweepEdgesLocked(now time.Time) {
-	for id, e := range f.edges {
-		if now.Sub(e.LastBeat) > f.edgeExpiry {
-			delete(f.edges, id)
-			f.log.Warn("edge stopped beating", "edge", id, "url", e.URL, "last_beat", e.LastBeat)
-		}
-	}
-}
-
 // Edges returns the live edges sorted by id, leaving out those past their
 // expiry even if Sweep has not run yet.
 func (f *Fleet) Edges() []Edge {
 	now := f.now()
 	f.mu.Lock()
-	out := make([]Edge, 0, len(f.edges))
-	for _, e := range f.edges {
-		if now.Sub(e.LastBeat) <= f.edgeExpiry {
-			out = append(out, e)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	defer f.mu.Unlock()
+	return live(f.edges, now, f.edgeExpiry, func(e Edge) time.Time { return e.LastBeat })
 }

@@ -228,13 +228,40 @@ func (f *Fleet) Sweep() {
 	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for id, w := range f.workers {
-		if now.Sub(w.LastBeat) > f.expiry {
-			delete(f.workers, id)
-			f.log.Warn("worker stopped beating", "worker", id, "url", w.URL, "last_beat", w.LastBeat)
+	sweep(f.workers, now, f.expiry, func(w Worker) time.Time { return w.LastBeat }, func(id string, w Worker) {
+		f.log.Warn("worker stopped beating", "worker", id, "url", w.URL, "last_beat", w.LastBeat)
+	})
+	sweep(f.edges, now, f.edgeExpiry, func(e Edge) time.Time { return e.LastBeat }, func(id string, e Edge) {
+		f.log.Warn("edge stopped beating", "edge", id, "url", e.URL, "last_beat", e.LastBeat)
+	})
+}
+
+// sweep deletes from m the members whose last beat is older than expiry,
+// telling gone of each.
+func sweep[T any](m map[string]T, now time.Time, expiry time.Duration, last func(T) time.Time, gone func(string, T)) {
+	for id, v := range m {
+		if now.Sub(last(v)) > expiry {
+			delete(m, id)
+			gone(id, v)
 		}
 	}
-	f.sweepEdgesLocked(now)
+}
+
+// live returns the members of m within expiry of their last beat, sorted
+// by id. Caller holds the fleet's lock.
+func live[T any](m map[string]T, now time.Time, expiry time.Duration, last func(T) time.Time) []T {
+	ids := make([]string, 0, len(m))
+	for id, v := range m {
+		if now.Sub(last(v)) <= expiry {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	out := make([]T, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+	}
+	return out
 }
 
 // Workers returns the live workers sorted by id. Workers past their expiry
@@ -242,15 +269,8 @@ func (f *Fleet) Sweep() {
 func (f *Fleet) Workers() []Worker {
 	now := f.now()
 	f.mu.Lock()
-	out := make([]Worker, 0, len(f.workers))
-	for _, w := range f.workers {
-		if now.Sub(w.LastBeat) <= f.expiry {
-			out = append(out, w)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	defer f.mu.Unlock()
+	return live(f.workers, now, f.expiry, func(w Worker) time.Time { return w.LastBeat })
 }
 
 // ProjectWorkers is what each live worker runs of project ref, whose
