@@ -191,27 +191,34 @@ func functionsDeploy(ctx context.Context, args []string, stdout, stderr io.Write
 	return nil
 }
 
-func functionsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, asJSON := newFlags("functions list", "functions list", stderr)
+// listFromAdmin is the part the list commands share: their flags
+// (--project, --json), the GET of path for the project, then the answer
+// printed as it came (--json: printed is true) or decoded into out.
+func listFromAdmin(ctx context.Context, cmd, path string, args []string, stdout, stderr io.Writer, out any) (printed bool, err error) {
+	fs, asJSON := newFlags(cmd, cmd, stderr)
 	project := fs.String("project", "", "the project's ref")
 	if _, err := parseArgs(fs, args); err != nil {
-		return err
+		return false, err
 	}
 	c, err := fnClient()
 	if err != nil {
-		return err
+		return false, err
 	}
-	raw, err := c.Do(ctx, http.MethodGet, "/admin/v1/functions"+fndeploy.Query(*project, nil), "", nil)
+	raw, err := c.Do(ctx, http.MethodGet, path+fndeploy.Query(*project, nil), "", nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if *asJSON {
-		return printJSON(stdout, raw)
+		return true, printJSON(stdout, raw)
 	}
+	return false, json.Unmarshal(raw, out)
+}
+
+func functionsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var out struct {
 		Functions []fndeploy.Function `json:"functions"`
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if printed, err := listFromAdmin(ctx, "functions list", "/admin/v1/functions", args, stdout, stderr, &out); printed || err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -390,28 +397,12 @@ func secretsSet(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func secretsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, asJSON := newFlags("secrets list", "secrets list", stderr)
-	project := fs.String("project", "", "the project's ref")
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	c, err := fnClient()
-	if err != nil {
-		return err
-	}
-	raw, err := c.Do(ctx, http.MethodGet, "/admin/v1/secrets"+fndeploy.Query(*project, nil), "", nil)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, raw)
-	}
 	var out struct {
 		Secrets []struct {
 			Name string `json:"name"`
 		} `json:"secrets"`
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if printed, err := listFromAdmin(ctx, "secrets list", "/admin/v1/secrets", args, stdout, stderr, &out); printed || err != nil {
 		return err
 	}
 	for _, s := range out.Secrets {
