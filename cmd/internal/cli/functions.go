@@ -46,27 +46,13 @@ MADBASE_ENCRYPTION_KEY). Every command takes --project REF.
 
 // runFunctions dispatches `madbase functions <command>`.
 func runFunctions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, functionsUsage)
-		return fmt.Errorf("%w: name a command: new, deploy, list, delete or logs", errUsage)
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, functionsUsage)
-		return nil
-	case "new":
-		return functionsNew(args[1:], stdout, stderr)
-	case "deploy":
-		return functionsDeploy(ctx, args[1:], stdout, stderr)
-	case "list", "ls":
-		return functionsList(ctx, args[1:], stdout, stderr)
-	case "delete", "rm":
-		return functionsDelete(ctx, args[1:], stdout, stderr)
-	case "logs":
-		return functionsLogs(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, functionsUsage)
-	return fmt.Errorf("%w: unknown functions command %q", errUsage, args[0])
+	return dispatchVerb(ctx, "functions", functionsUsage, []verb{
+		{"new", nil, functionsNew},
+		{"deploy", nil, functionsDeploy},
+		{"list", []string{"ls"}, functionsList},
+		{"delete", []string{"rm"}, functionsDelete},
+		{"logs", nil, functionsLogs},
+	}, args, stdout, stderr)
 }
 
 // functionsDir is where the Supabase CLI keeps functions.
@@ -85,7 +71,7 @@ Deno.serve(async (req: Request) => {
 })
 `
 
-func functionsNew(args []string, stdout, stderr io.Writer) error {
+func functionsNew(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, _ := newFlags("functions new", "functions new NAME", stderr)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -325,23 +311,11 @@ func functionsLogs(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runSecrets dispatches `madbase secrets <command>`.
 func runSecrets(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, secretsUsage)
-		return fmt.Errorf("%w: name a command: set, list or unset", errUsage)
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, secretsUsage)
-		return nil
-	case "set":
-		return secretsSet(ctx, args[1:], stdout, stderr)
-	case "list", "ls":
-		return secretsList(ctx, args[1:], stdout, stderr)
-	case "unset":
-		return secretsUnset(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, secretsUsage)
-	return fmt.Errorf("%w: unknown secrets command %q", errUsage, args[0])
+	return dispatchVerb(ctx, "secrets", secretsUsage, []verb{
+		{"set", nil, secretsSet},
+		{"list", []string{"ls"}, secretsList},
+		{"unset", nil, secretsUnset},
+	}, args, stdout, stderr)
 }
 
 func secretsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -39,29 +39,14 @@ CONTROL_UPSTREAM_URL (with ADMIN_PASSWORD). Every command takes --json.
 
 // runProjects dispatches `madbase projects <command>`.
 func runProjects(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, projectsUsage)
-		return fmt.Errorf("%w: name a command: create, list, show, config, rotate-keys or delete", errUsage)
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stderr, projectsUsage)
-		return nil
-	case "create":
-		return projectsCreate(ctx, args[1:], stdout, stderr)
-	case "list", "ls":
-		return projectsList(ctx, args[1:], stdout, stderr)
-	case "show":
-		return projectsShow(ctx, args[1:], stdout, stderr)
-	case "config":
-		return projectsConfig(ctx, args[1:], stdout, stderr)
-	case "rotate-keys":
-		return projectsRotate(ctx, args[1:], stdout, stderr)
-	case "delete", "rm":
-		return projectsDelete(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, projectsUsage)
-	return fmt.Errorf("%w: unknown projects command %q", errUsage, args[0])
+	return dispatchVerb(ctx, "projects", projectsUsage, []verb{
+		{"create", nil, projectsCreate},
+		{"list", []string{"ls"}, projectsList},
+		{"show", nil, projectsShow},
+		{"config", nil, projectsConfig},
+		{"rotate-keys", nil, projectsRotate},
+		{"delete", []string{"rm"}, projectsDelete},
+	}, args, stdout, stderr)
 }
 
 // multiFlag collects a repeated flag.
