@@ -253,23 +253,13 @@ func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings 
 
 // claimsArgs checks the claims' role and returns setClaimsSQL's arguments.
 func claimsArgs(claims ClaimSet, settings int) ([]any, error) {
-	role := claims.Role()
-	switch role {
-	case RoleAnon, RoleAuthenticated, RoleServiceRole:
-	default:
-		got := strconv.Quote(role)
-		if len(got) > 64 { // it comes from a token: keep logs short
-			got = got[:64] + "..."
-		}
-		return nil, fmt.Errorf("%w (got %s)", ErrBadRole, got)
-	}
-	claimsJSON, err := claims.JSON()
+	role, claimsJSON, sub, err := claimValues(claims)
 	if err != nil {
-		return nil, fmt.Errorf("db: encoding claims: %w", err)
+		return nil, err
 	}
 	// One allocation for the three strings, pointed to from the arguments,
 	// and room for the settings' two arguments each.
-	vals := &[3]string{claimsJSON, claims.Subject(), role}
+	vals := &[3]string{claimsJSON, sub, role}
 	args := make([]any, 3, 3+2*settings)
 	args[0], args[1], args[2] = textArg{&vals[0]}, textArg{&vals[1]}, textArg{&vals[2]}
 	return args, nil

@@ -6,9 +6,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/db"
 )
 
 // readPlan is a translated read: the SQL and what the response needs.
@@ -167,6 +169,12 @@ func (res *readResult) scan(row pgx.Row, m media) error {
 	if err := res.scanRow(row); err != nil {
 		return err
 	}
+	return res.check(m)
+}
+
+// check refuses a result that does not fit m: an object Accept wants
+// exactly one row.
+func (res *readResult) check(m media) error {
 	if m.Kind == mediaObject && res.pageTotal != 1 {
 		return singularErr(res.pageTotal)
 	}
@@ -185,14 +193,65 @@ func (res *readResult) scanRow(row pgx.Row) error {
 	return err
 }
 
+// readColumns is how many columns a read-shaped statement returns.
+const readColumns = 5
+
+// scanText reads the row of a read-shaped statement from the values
+// db.Reader hands over (PostgreSQL's text format, valid only during the
+// call). The body is copied into c's response at once, and res.body is left
+// nil: the response already holds it.
+func (res *readResult) scanText(c *fiber.Ctx, values [][]byte) error {
+	if len(values) != readColumns {
+		return fmt.Errorf("rest: a read returned %d columns, not %d", len(values), readColumns)
+	}
+	if values[0] != nil {
+		n, err := parseInt8(values[0])
+		if err != nil {
+			return err
+		}
+		res.total = &n
+	}
+	n, err := parseInt8(values[1])
+	if err != nil {
+		return err
+	}
+	res.pageTotal = n
+	if values[2] != nil {
+		c.Response().SetBody(values[2])
+	}
+	if values[3] != nil || values[4] != nil {
+		res.gucs, err = parseResponseGUCs(textOrNil(values[3]), textOrNil(values[4]))
+	}
+	return err
+}
+
+func parseInt8(b []byte) (int64, error) {
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(b), len(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("rest: a read's count %q is not an integer", b)
+	}
+	return n, nil
+}
+
+func textOrNil(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
 // runReadPlan runs a read. The common one sends its settings and query in
 // one round trip; a planned or estimated count needs the plan's estimate
 // before the query can be written.
 func (h *Handler) runReadPlan(rc *reqCtx, rp *readPlan, res *readResult) error {
 	if rp.countSQL == "" {
-		b := &pgx.Batch{}
-		b.Queue(rp.sql, rp.args...)
-		return h.runRead(rc, b, func(br pgx.BatchResults) error { return res.scan(br.QueryRow(), rp.media) })
+		return h.readText(rc, db.Query{SQL: rp.sql, Args: rp.args}, func(values [][]byte) error {
+			if err := res.scanText(rc.c, values); err != nil {
+				return err
+			}
+			return res.check(rp.media)
+		})
 	}
 	return h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
 		est, err := h.estimate(ctx, tx, rp)

@@ -42,11 +42,13 @@ const localAnon = "rest_anon"
 
 // Handler serves /rest/v1.
 type Handler struct {
-	cfg   config.Rest
-	keys  *apikey.Keys
-	pool  *pgxpool.Pool
-	cache *Cache
-	log   *slog.Logger
+	cfg  config.Rest
+	keys *apikey.Keys
+	pool *pgxpool.Pool
+	// reader runs reads at the wire protocol's level (db.Reader).
+	reader *db.Reader
+	cache  *Cache
+	log    *slog.Logger
 	// base is the parent of queries whose request context can never be
 	// cancelled: the worker's BaseContext, which shutdown cancels once
 	// requests had their grace.
@@ -109,6 +111,7 @@ func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger
 	}
 	if pool != nil {
 		h.cache = NewCache(pool, cfg.DBSchemas, log)
+		h.reader = db.NewReader(pool)
 	}
 	return h
 }
@@ -352,6 +355,32 @@ func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults)
 		return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
 	}
 	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
+}
+
+// readText runs a read's one statement as runRead does, through
+// db.Reader: fn gets its row in PostgreSQL's text format, valid only during
+// the call. A statement that returns no row is an error.
+func (h *Handler) readText(rc *reqCtx, q db.Query, fn func(values [][]byte) error) error {
+	ctx, cancel := h.queryContext(rc.c)
+	defer cancel()
+	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
+	qs := []db.Query{q}
+	if h.preRequest != "" {
+		// DB_PRE_REQUEST goes first, in the same round trip.
+		qs = []db.Query{{SQL: h.preRequest}, q}
+	}
+	last, rows := len(qs)-1, 0
+	err := h.reader.Read(ctx, rc.claims, h.settings(rc, true), qs, func(i int, values [][]byte) error {
+		if i != last {
+			return nil
+		}
+		rows++
+		return fn(values)
+	})
+	if err == nil && rows == 0 {
+		err = pgx.ErrNoRows
+	}
+	return err
 }
 
 // settings are the request's transaction-local context, as PostgREST sets
