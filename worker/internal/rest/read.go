@@ -17,6 +17,7 @@ import (
 type readPlan struct {
 	sql    string
 	args   []any
+	srcs   []argSrc // where each of args comes from (plancache.go)
 	offset int64
 	media  media
 	count  string
@@ -75,8 +76,29 @@ func (h *Handler) pageBounds(rc *reqCtx, top *nodeParams, useRange bool) (offset
 	return offset, limit, nil
 }
 
-// planRead translates a GET/HEAD on a table or view.
+// planRead translates a GET/HEAD on a table or view, or takes the plan of
+// an earlier read of the same shape (plancache.go). Plans with a planned or
+// estimated count, which are written after the estimate, and execution
+// plans are made anew each time.
 func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, error) {
+	if m.Kind == mediaPlan || rc.prefs.Count == "planned" || rc.prefs.Count == "estimated" {
+		return h.makeReadPlan(rc, t, q, m)
+	}
+	plans := h.plans(rc.schema)
+	key := readKey(rc, t, q, m, rc.c.Get(fiber.HeaderRange))
+	if rp := plans.get(key, q); rp != nil {
+		return rp, nil
+	}
+	rp, err := h.makeReadPlan(rc, t, q, m)
+	if err != nil {
+		return nil, err
+	}
+	plans.put(key, rp)
+	return rp, nil
+}
+
+// makeReadPlan plans a read.
+func (h *Handler) makeReadPlan(rc *reqCtx, t *Table, q *query, m media) (*readPlan, error) {
 	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
 	items := q.Select
 	if !q.HasSelect {
@@ -103,7 +125,7 @@ func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, 
 	}
 	rp.sql = "WITH pgrst_source AS (" + src + ") SELECT " + total + " AS total, pg_catalog.count(*) AS page_total, " +
 		bodyExpr(m, rc.method == fiber.MethodHead) + " AS body" + responseGUCsCols + " FROM pgrst_source AS _postgrest_t"
-	rp.args = p.b.args
+	rp.args, rp.srcs = p.b.args, p.b.srcs
 	if rc.prefs.Count == "planned" || rc.prefs.Count == "estimated" {
 		rp.countSQL, rp.countArgs = compactParams("EXPLAIN (FORMAT JSON) SELECT 1"+strings.TrimPrefix(rp.exactSQL, "SELECT pg_catalog.count(*)"), p.b.args)
 	}

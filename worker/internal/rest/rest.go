@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -55,6 +56,8 @@ type Handler struct {
 	base context.Context
 	// preRequest is the statement calling DB_PRE_REQUEST, "" without one.
 	preRequest string
+	// readPlans are the plans of table reads by their shape (plancache.go).
+	readPlans atomic.Pointer[readPlans]
 }
 
 // carrySchema is the key of the schema in api.Deps.Carry.
