@@ -10,9 +10,11 @@
 // (POST/PUT/PATCH/DELETE), rpc.go (functions), openapi.go (the root
 // document). csv.go and response.go shape answers; errors.go renders every
 // error in PostgREST's {code, message, details, hint}. Every statement runs
-// through db.WithClaims as the request's role, so row-level security
-// applies; values travel only as bind parameters and identifiers only come
-// quoted from the cache.
+// as the request's role, through db.WithClaims, or db.Reader for reads
+// (one statement, one round trip), so row-level security applies; values
+// travel only as bind parameters and identifiers only come quoted from the
+// cache. A table read of a shape seen before reuses its plan
+// (plancache.go).
 package rest
 
 import (
@@ -335,34 +337,13 @@ func (h *Handler) runPreRequest(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// runRead sends the request's settings and b in one round trip, after the
-// role and claims (db.WithClaimsBatch): for reads, whose statements are all
-// known before the first runs. The transaction is read-only, so whether it
-// ends in commit or rollback (DB_TX_END, Prefer: tx) makes no difference.
-func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
-	ctx, cancel := h.queryContext(rc.c)
-	defer cancel()
-	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
-	if h.preRequest != "" {
-		// DB_PRE_REQUEST goes first, in the same round trip.
-		pb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
-		pb.Queue(h.preRequest)
-		pb.QueuedQueries = append(pb.QueuedQueries, b.QueuedQueries...)
-		b, inner := pb, fn
-		fn = func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			return inner(br)
-		}
-		return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
-	}
-	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
-}
-
-// readText runs a read's one statement as runRead does, through
-// db.Reader: fn gets its row in PostgreSQL's text format, valid only during
-// the call. A statement that returns no row is an error.
+// readText runs a read's one statement (GET and HEAD, whose statement is
+// known before it runs): the role, the claims, the settings and the
+// statement in one round trip through db.Reader, in PostgreSQL's implicit
+// transaction, which the settings make read-only, so that whether it ends
+// in commit or rollback (DB_TX_END, Prefer: tx) makes no difference. fn
+// gets the statement's row in PostgreSQL's text format, valid only during
+// the call; a statement that returns no row is an error.
 func (h *Handler) readText(rc *reqCtx, q db.Query, fn func(values [][]byte) error) error {
 	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
