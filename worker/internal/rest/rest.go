@@ -60,6 +60,8 @@ type Handler struct {
 	preRequest string
 	// readPlans are the plans of table reads by their shape (plancache.go).
 	readPlans atomic.Pointer[readPlans]
+	// searchPaths are the search_path of each exposed schema, written once.
+	searchPaths map[string]string
 }
 
 // carrySchema is the key of the schema in api.Deps.Carry.
@@ -113,6 +115,10 @@ func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger
 			parts = append(parts, quoteIdent(p))
 		}
 		h.preRequest = "SELECT " + strings.Join(parts, ".") + "()"
+	}
+	h.searchPaths = make(map[string]string, len(cfg.DBSchemas))
+	for _, s := range cfg.DBSchemas {
+		h.searchPaths[s] = h.searchPath(s)
 	}
 	if pool != nil {
 		h.cache = NewCache(pool, cfg.DBSchemas, log)
@@ -371,11 +377,9 @@ func (h *Handler) readText(rc *reqCtx, q db.Query, fn func(values [][]byte) erro
 // it: search_path, request.method/path/headers/cookies, the role's own
 // settings, time zone, and read-only mode for GET/HEAD.
 func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
-	path := quoteIdent(rc.profile)
-	for _, s := range h.cfg.DBExtraSearchPath {
-		if s != rc.profile {
-			path += ", " + quoteIdent(s)
-		}
+	path, ok := h.searchPaths[rc.profile]
+	if !ok {
+		path = h.searchPath(rc.profile)
 	}
 	req := rc.c.Request()
 	headers := jsonObject(req.Header.All(), true, len(req.Header.RawHeaders())+64)
@@ -401,6 +405,18 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 		settings = append(settings, db.Setting{Name: "transaction_read_only", Value: "on"})
 	}
 	return settings
+}
+
+// searchPath is the search_path of requests to profile: the profile, then
+// DB_EXTRA_SEARCH_PATH.
+func (h *Handler) searchPath(profile string) string {
+	path := quoteIdent(profile)
+	for _, s := range h.cfg.DBExtraSearchPath {
+		if s != profile {
+			path += ", " + quoteIdent(s)
+		}
+	}
+	return path
 }
 
 // jsonObject writes pairs as a JSON object of strings, keys lower-cased
