@@ -440,11 +440,20 @@ func jsonObject(pairs iter.Seq2[[]byte, []byte], lowerKeys bool, sizeHint int) s
 
 // appendJSONString appends s as a JSON string, lower-cased when lower (a
 // header name), with invalid UTF-8 replaced as encoding/json does: the text
-// goes to PostgreSQL, which refuses invalid UTF-8.
+// goes to PostgreSQL, which refuses invalid UTF-8. Runs of bytes that need
+// nothing (most of a header) are copied at once.
 func appendJSONString(b, s []byte, lower bool) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && jsonPlain[s[j]] && !(lower && 'A' <= s[j] && s[j] <= 'Z') {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -452,10 +461,8 @@ func appendJSONString(b, s []byte, lower bool) []byte {
 				b = append(b, '\\', c)
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			case lower && 'A' <= c && c <= 'Z':
+			default: // an upper-case letter of a name
 				b = append(b, c+'a'-'A')
-			default:
-				b = append(b, c)
 			}
 			i++
 			continue
@@ -470,6 +477,15 @@ func appendJSONString(b, s []byte, lower bool) []byte {
 	}
 	return append(b, '"')
 }
+
+// jsonPlain says which bytes appendJSONString copies as they are: ASCII
+// but for control characters, quote and backslash.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	return plain
+}()
 
 // finish writes the common response headers.
 func finish(rc *reqCtx) {
