@@ -7,3 +7,6 @@ func SetReadStmtsMax(n int) (restore func()) {
 	readStmtsMax = n
 	return func() { readStmtsMax = old }
 }
+
+// BatchBuffer says whether Read lends pgconn.Batch its encoding buffer.
+func BatchBuffer() bool { return batchBuf }

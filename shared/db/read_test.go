@@ -249,3 +249,12 @@ func TestReaderPreparedStatements(t *testing.T) {
 	assert.Equal(t, rows{{"0", "one"}}, got)
 	assert.LessOrEqual(t, prepared(), 3)
 }
+
+// Read gives pgconn's batch an encoding buffer that it keeps from one read
+// to the next, where the pgx in use lays its Batch out as expected: if this
+// fails after an upgrade of pgx, reads still work, but each grows a buffer
+// again; see readScratch.buf.
+func TestBatchBuffer(t *testing.T) {
+	t.Parallel()
+	assert.True(t, db.BatchBuffer(), "pgconn.Batch no longer begins with buf []byte")
+}
