@@ -20,16 +20,21 @@ import (
 // PostgreSQL's text format and rows come back as the bytes the server sent,
 // without pgx's batch, type map and scanning, which cost a REST read by key
 // more CPU than the rest of its work in the worker. Statements are prepared
-// once per connection, as pgx's statement cache does.
+// once per connection, as pgx's statement cache does, unless the pool's
+// default_query_exec_mode says not to prepare (a server behind a pooler
+// that does not keep them): then each is parsed with every read, as pgx
+// would.
 type Reader struct {
-	pool   *pgxpool.Pool
-	tracer pgx.BatchTracer // the pool's, so that reads are traced like batches
+	pool    *pgxpool.Pool
+	tracer  pgx.BatchTracer // the pool's, so that reads are traced like batches
+	prepare bool
 }
 
 // NewReader makes a Reader on pool.
 func NewReader(pool *pgxpool.Pool) *Reader {
-	r := &Reader{pool: pool}
-	if t, ok := pool.Config().ConnConfig.Tracer.(pgx.BatchTracer); ok {
+	cfg := pool.Config().ConnConfig
+	r := &Reader{pool: pool, prepare: cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement}
+	if t, ok := cfg.Tracer.(pgx.BatchTracer); ok {
 		r.tracer = t
 	}
 	return r
@@ -83,21 +88,30 @@ func (r *Reader) read(ctx context.Context, claims [3]string, settings []Setting,
 
 	s := scratchPool.Get().(*readScratch)
 	defer s.release()
+	var b pgconn.Batch
 	claimsSQL := claimsStatementText(len(settings))
-	sd, err := stmts.prepare(ctx, pc, claimsSQL)
-	if err != nil {
-		return false, fmt.Errorf("db: setting role and claims: %w", err)
-	}
-	s.sds = append(s.sds, sd)
-	for _, q := range qs {
-		sd, err := stmts.prepare(ctx, pc, q.SQL)
+	if r.prepare {
+		sd, err := stmts.prepare(ctx, pc, claimsSQL)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("db: setting role and claims: %w", err)
 		}
 		s.sds = append(s.sds, sd)
+		for _, q := range qs {
+			sd, err := stmts.prepare(ctx, pc, q.SQL)
+			if err != nil {
+				return false, err
+			}
+			s.sds = append(s.sds, sd)
+		}
+	}
+	queue := func(i int, sql string, formats []int16) {
+		if r.prepare {
+			b.ExecStatement(s.sds[i], s.params, formats, nil)
+		} else {
+			b.ExecParams(sql, s.params, nil, formats, nil)
+		}
 	}
 
-	var b pgconn.Batch
 	s.lendBuffer(&b)
 	defer s.takeBuffer(&b)
 	for _, v := range claims {
@@ -106,13 +120,13 @@ func (r *Reader) read(ctx context.Context, claims [3]string, settings []Setting,
 	for i := range settings {
 		s.params = append(s.params, textBytes(settings[i].Name), textBytes(settings[i].Value))
 	}
-	b.ExecStatement(s.sds[0], s.params, nil, nil)
+	queue(0, claimsSQL, nil)
 	for i, q := range qs {
 		formats, err := s.encode(q.Args)
 		if err != nil {
 			return false, fmt.Errorf("db: statement %d: %w", i, err)
 		}
-		b.ExecStatement(s.sds[i+1], s.params, formats, nil)
+		queue(i+1, q.SQL, formats)
 	}
 
 	if r.tracer != nil {

@@ -258,3 +258,32 @@ func TestBatchBuffer(t *testing.T) {
 	t.Parallel()
 	assert.True(t, db.BatchBuffer(), "pgconn.Batch no longer begins with buf []byte")
 }
+
+// With default_query_exec_mode set to a mode that prepares nothing (for a
+// pooler that does not keep prepared statements), reads prepare nothing.
+func TestReaderWithoutPreparedStatements(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDB(t, platform.Source)
+	cfg, err := pgxpool.ParseConfig(d.URL + "&default_query_exec_mode=exec")
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx(t), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	r := db.NewReader(pool)
+	for i := range 2 {
+		var got rows
+		err := r.Read(ctx(t), db.Claims{"role": "anon"}, []db.Setting{{Name: "request.method", Value: "GET"}}, []db.Query{
+			{SQL: "select current_user, current_setting('request.method'), $1::int4 + 1", Args: []any{int32(i)}},
+		}, got.fn)
+		require.NoError(t, err)
+		assert.Equal(t, rows{{"0", "anon", "GET", fmt.Sprint(i + 1)}}, got)
+	}
+	var pgErr *pgconn.PgError
+	err = r.Read(ctx(t), db.Claims{"role": "anon"}, nil, []db.Query{{SQL: "select $1::int4", Args: []any{"abc"}}}, (&rows{}).fn)
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "22P02", pgErr.Code)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx(t), "select count(*) from pg_prepared_statements").Scan(&n))
+	assert.Zero(t, n)
+}
