@@ -224,7 +224,9 @@ func buildClaimsStatement(n int) string {
 // reads b's results in order; the first statement's result is consumed
 // here. fn cannot undo anything: PostgreSQL commits at the pipeline's end
 // whatever fn decides, so use this only where nothing would need undoing
-// (reads, in a transaction the settings make read-only).
+// (reads, in a transaction the settings make read-only). Reader does the
+// same at the wire protocol's level, for arguments sent as text (REST's
+// reads).
 func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
 	args, err := claimsArgs(claims, len(settings))
 	if err != nil {
