@@ -313,15 +313,7 @@ func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, rp *readPlan) (int64,
 
 // respondRead writes a read's status, Content-Range and body.
 func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal int64, total *int64, body []byte) error {
-	c := rc.c
-	upper := offset + pageTotal - 1
-	rng := "*"
-	if pageTotal > 0 && (total == nil || *total != 0) {
-		rng = fmt.Sprintf("%d-%d", offset, upper)
-	}
-	tot := "*"
 	if total != nil {
-		tot = strconv.FormatInt(*total, 10)
 		switch {
 		case offset > *total && *total >= 0 && rc.prefs.Count == "exact":
 			return newErr(416, codeRange, "Requested range not satisfiable").
@@ -330,7 +322,8 @@ func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal
 			status = 206
 		}
 	}
-	c.Set("Content-Range", rng+"/"+tot)
+	var buf [48]byte
+	rc.c.Response().Header.SetBytesV("Content-Range", appendContentRange(buf[:0], offset, pageTotal, total))
 	finish(rc)
 	return send(rc, m, status, body)
 }
@@ -347,15 +340,23 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 }
 
 // contentRange is "first-last/total" of a page, "*" for an empty page or
-// an unknown total (respondRead writes the same, inline, on the read path).
+// an unknown total.
 func contentRange(offset, pageTotal int64, total *int64) string {
-	rng := "*"
+	return string(appendContentRange(nil, offset, pageTotal, total))
+}
+
+// appendContentRange appends contentRange's text to b.
+func appendContentRange(b []byte, offset, pageTotal int64, total *int64) []byte {
 	if pageTotal > 0 && (total == nil || *total != 0) {
-		rng = fmt.Sprintf("%d-%d", offset, offset+pageTotal-1)
+		b = strconv.AppendInt(b, offset, 10)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, offset+pageTotal-1, 10)
+	} else {
+		b = append(b, '*')
 	}
-	tot := "*"
-	if total != nil {
-		tot = strconv.FormatInt(*total, 10)
+	b = append(b, '/')
+	if total == nil {
+		return append(b, '*')
 	}
-	return rng + "/" + tot
+	return strconv.AppendInt(b, *total, 10)
 }
