@@ -111,8 +111,12 @@ func (q *query) addParam(k, v string) error {
 	if ignoredParams[k] {
 		return nil
 	}
-	segs := strings.Split(k, ".")
-	path, last := segs[:len(segs)-1], segs[len(segs)-1]
+	var path []string // the embed the parameter is aimed at, none for the top level
+	last := k
+	if strings.IndexByte(k, '.') >= 0 {
+		segs := strings.Split(k, ".")
+		path, last = segs[:len(segs)-1], segs[len(segs)-1]
+	}
 	switch last {
 	case "order", "limit", "offset", "or", "and":
 		return q.addModifier(path, last, k, v)
