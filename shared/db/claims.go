@@ -224,7 +224,9 @@ func buildClaimsStatement(n int) string {
 // reads b's results in order; the first statement's result is consumed
 // here. fn cannot undo anything: PostgreSQL commits at the pipeline's end
 // whatever fn decides, so use this only where nothing would need undoing
-// (reads, in a transaction the settings make read-only).
+// (reads, in a transaction the settings make read-only). Reader does the
+// same at the wire protocol's level, for arguments sent as text (REST's
+// reads).
 func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
 	args, err := claimsArgs(claims, len(settings))
 	if err != nil {
@@ -253,23 +255,13 @@ func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings 
 
 // claimsArgs checks the claims' role and returns setClaimsSQL's arguments.
 func claimsArgs(claims ClaimSet, settings int) ([]any, error) {
-	role := claims.Role()
-	switch role {
-	case RoleAnon, RoleAuthenticated, RoleServiceRole:
-	default:
-		got := strconv.Quote(role)
-		if len(got) > 64 { // it comes from a token: keep logs short
-			got = got[:64] + "..."
-		}
-		return nil, fmt.Errorf("%w (got %s)", ErrBadRole, got)
-	}
-	claimsJSON, err := claims.JSON()
+	role, claimsJSON, sub, err := claimValues(claims)
 	if err != nil {
-		return nil, fmt.Errorf("db: encoding claims: %w", err)
+		return nil, err
 	}
 	// One allocation for the three strings, pointed to from the arguments,
 	// and room for the settings' two arguments each.
-	vals := &[3]string{claimsJSON, claims.Subject(), role}
+	vals := &[3]string{claimsJSON, sub, role}
 	args := make([]any, 3, 3+2*settings)
 	args[0], args[1], args[2] = textArg{&vals[0]}, textArg{&vals[1]}, textArg{&vals[2]}
 	return args, nil

@@ -22,6 +22,9 @@ type opExpr struct {
 	List   []string // in.(…) elements
 	// ListSet is true for in, even when the list is empty.
 	ListSet bool
+	// src is 1 + the index of this filter in query.filterOps, 0 inside a
+	// logic tree: where a remembered plan takes its values (plancache.go).
+	src int
 }
 
 // filter is one condition on a field.

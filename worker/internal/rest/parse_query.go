@@ -31,6 +31,13 @@ type query struct {
 	Nodes map[string]*nodeParams
 	// paths keeps the order in which embed paths appeared, for stable SQL.
 	paths []string
+	// filterOps are the operators of the filters given as parameters of
+	// their own (not inside or/and), in the query string's order, and shape
+	// is the query string with their values left out: a plan made for one
+	// query string serves another of the same shape with its values
+	// (plancache.go).
+	filterOps []opExpr
+	shape     []byte
 }
 
 func (q *query) node(path string) *nodeParams {
@@ -63,6 +70,21 @@ func parseQuery(params []kv) (*query, error) {
 // offset, or and and, of the top level or of an embed ("rel.limit");
 // anything else is a filter ("rel.col=op.value").
 func (q *query) add(k, v string) error {
+	filters := len(q.filterOps)
+	if err := q.addParam(k, v); err != nil {
+		return err
+	}
+	switch {
+	case len(q.filterOps) > filters: // a filter: its shape leaves the value out
+		q.shape = appendOpShape(appendShapePart(q.shape, k), &q.filterOps[filters])
+	case !ignoredParams[k]:
+		q.shape = appendShapePart(appendShapePart(q.shape, k), v)
+	}
+	return nil
+}
+
+// addParam reads one parameter for add.
+func (q *query) addParam(k, v string) error {
 	switch k {
 	case "select":
 		items, err := parseSelect(v)
@@ -89,8 +111,12 @@ func (q *query) add(k, v string) error {
 	if ignoredParams[k] {
 		return nil
 	}
-	segs := strings.Split(k, ".")
-	path, last := segs[:len(segs)-1], segs[len(segs)-1]
+	var path []string // the embed the parameter is aimed at, none for the top level
+	last := k
+	if strings.IndexByte(k, '.') >= 0 {
+		segs := strings.Split(k, ".")
+		path, last = segs[:len(segs)-1], segs[len(segs)-1]
+	}
 	switch last {
 	case "order", "limit", "offset", "or", "and":
 		return q.addModifier(path, last, k, v)
@@ -107,6 +133,8 @@ func (q *query) add(k, v string) error {
 		return parseErr("failed to parse filter ("+v+")", err.Error())
 	}
 	n := q.node(strings.Join(path, "."))
+	q.filterOps = append(q.filterOps, op)
+	op.src = len(q.filterOps)
 	n.Filters = append(n.Filters, filter{Field: f, Op: op})
 	return nil
 }

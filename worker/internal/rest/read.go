@@ -6,15 +6,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/madbase/madbase/shared/db"
 )
 
 // readPlan is a translated read: the SQL and what the response needs.
 type readPlan struct {
 	sql    string
 	args   []any
+	srcs   []argSrc // where each of args comes from (plancache.go)
 	offset int64
 	media  media
 	count  string
@@ -73,8 +76,29 @@ func (h *Handler) pageBounds(rc *reqCtx, top *nodeParams, useRange bool) (offset
 	return offset, limit, nil
 }
 
-// planRead translates a GET/HEAD on a table or view.
+// planRead translates a GET/HEAD on a table or view, or takes the plan of
+// an earlier read of the same shape (plancache.go). Plans with a planned or
+// estimated count, which are written after the estimate, and execution
+// plans are made anew each time.
 func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, error) {
+	if m.Kind == mediaPlan || rc.prefs.Count == "planned" || rc.prefs.Count == "estimated" {
+		return h.makeReadPlan(rc, t, q, m)
+	}
+	plans := h.plans(rc.schema)
+	key := readKey(rc, t, q, m, rc.c.Get(fiber.HeaderRange))
+	if rp := plans.get(key, q); rp != nil {
+		return rp, nil
+	}
+	rp, err := h.makeReadPlan(rc, t, q, m)
+	if err != nil {
+		return nil, err
+	}
+	plans.put(key, rp)
+	return rp, nil
+}
+
+// makeReadPlan plans a read.
+func (h *Handler) makeReadPlan(rc *reqCtx, t *Table, q *query, m media) (*readPlan, error) {
 	p := newPlanner(rc.schema, q, h.cfg.DBAggregatesEnabled)
 	items := q.Select
 	if !q.HasSelect {
@@ -101,7 +125,7 @@ func (h *Handler) planRead(rc *reqCtx, t *Table, q *query, m media) (*readPlan, 
 	}
 	rp.sql = "WITH pgrst_source AS (" + src + ") SELECT " + total + " AS total, pg_catalog.count(*) AS page_total, " +
 		bodyExpr(m, rc.method == fiber.MethodHead) + " AS body" + responseGUCsCols + " FROM pgrst_source AS _postgrest_t"
-	rp.args = p.b.args
+	rp.args, rp.srcs = p.b.args, p.b.srcs
 	if rc.prefs.Count == "planned" || rc.prefs.Count == "estimated" {
 		rp.countSQL, rp.countArgs = compactParams("EXPLAIN (FORMAT JSON) SELECT 1"+strings.TrimPrefix(rp.exactSQL, "SELECT pg_catalog.count(*)"), p.b.args)
 	}
@@ -167,6 +191,12 @@ func (res *readResult) scan(row pgx.Row, m media) error {
 	if err := res.scanRow(row); err != nil {
 		return err
 	}
+	return res.check(m)
+}
+
+// check refuses a result that does not fit m: an object Accept wants
+// exactly one row.
+func (res *readResult) check(m media) error {
 	if m.Kind == mediaObject && res.pageTotal != 1 {
 		return singularErr(res.pageTotal)
 	}
@@ -185,14 +215,65 @@ func (res *readResult) scanRow(row pgx.Row) error {
 	return err
 }
 
+// readColumns is how many columns a read-shaped statement returns.
+const readColumns = 5
+
+// scanText reads the row of a read-shaped statement from the values
+// db.Reader hands over (PostgreSQL's text format, valid only during the
+// call). The body is copied into c's response at once, and res.body is left
+// nil: the response already holds it.
+func (res *readResult) scanText(c *fiber.Ctx, values [][]byte) error {
+	if len(values) != readColumns {
+		return fmt.Errorf("rest: a read returned %d columns, not %d", len(values), readColumns)
+	}
+	if values[0] != nil {
+		n, err := parseInt8(values[0])
+		if err != nil {
+			return err
+		}
+		res.total = &n
+	}
+	n, err := parseInt8(values[1])
+	if err != nil {
+		return err
+	}
+	res.pageTotal = n
+	if values[2] != nil {
+		c.Response().SetBody(values[2])
+	}
+	if values[3] != nil || values[4] != nil {
+		res.gucs, err = parseResponseGUCs(textOrNil(values[3]), textOrNil(values[4]))
+	}
+	return err
+}
+
+func parseInt8(b []byte) (int64, error) {
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(b), len(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("rest: a read's count %q is not an integer", b)
+	}
+	return n, nil
+}
+
+func textOrNil(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
 // runReadPlan runs a read. The common one sends its settings and query in
 // one round trip; a planned or estimated count needs the plan's estimate
 // before the query can be written.
 func (h *Handler) runReadPlan(rc *reqCtx, rp *readPlan, res *readResult) error {
 	if rp.countSQL == "" {
-		b := &pgx.Batch{}
-		b.Queue(rp.sql, rp.args...)
-		return h.runRead(rc, b, func(br pgx.BatchResults) error { return res.scan(br.QueryRow(), rp.media) })
+		return h.readText(rc, db.Query{SQL: rp.sql, Args: rp.args}, func(values [][]byte) error {
+			if err := res.scanText(rc.c, values); err != nil {
+				return err
+			}
+			return res.check(rp.media)
+		})
 	}
 	return h.run(rc, h.txFor(rc, true), func(ctx context.Context, tx pgx.Tx) error {
 		est, err := h.estimate(ctx, tx, rp)
@@ -232,15 +313,7 @@ func (h *Handler) estimate(ctx context.Context, tx pgx.Tx, rp *readPlan) (int64,
 
 // respondRead writes a read's status, Content-Range and body.
 func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal int64, total *int64, body []byte) error {
-	c := rc.c
-	upper := offset + pageTotal - 1
-	rng := "*"
-	if pageTotal > 0 && (total == nil || *total != 0) {
-		rng = fmt.Sprintf("%d-%d", offset, upper)
-	}
-	tot := "*"
 	if total != nil {
-		tot = strconv.FormatInt(*total, 10)
 		switch {
 		case offset > *total && *total >= 0 && rc.prefs.Count == "exact":
 			return newErr(416, codeRange, "Requested range not satisfiable").
@@ -249,7 +322,8 @@ func (h *Handler) respondRead(rc *reqCtx, m media, status int, offset, pageTotal
 			status = 206
 		}
 	}
-	c.Set("Content-Range", rng+"/"+tot)
+	var buf [48]byte
+	rc.c.Response().Header.SetBytesV("Content-Range", appendContentRange(buf[:0], offset, pageTotal, total))
 	finish(rc)
 	return send(rc, m, status, body)
 }
@@ -266,15 +340,23 @@ func send(rc *reqCtx, m media, status int, body []byte) error {
 }
 
 // contentRange is "first-last/total" of a page, "*" for an empty page or
-// an unknown total (respondRead writes the same, inline, on the read path).
+// an unknown total.
 func contentRange(offset, pageTotal int64, total *int64) string {
-	rng := "*"
+	return string(appendContentRange(nil, offset, pageTotal, total))
+}
+
+// appendContentRange appends contentRange's text to b.
+func appendContentRange(b []byte, offset, pageTotal int64, total *int64) []byte {
 	if pageTotal > 0 && (total == nil || *total != 0) {
-		rng = fmt.Sprintf("%d-%d", offset, offset+pageTotal-1)
+		b = strconv.AppendInt(b, offset, 10)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, offset+pageTotal-1, 10)
+	} else {
+		b = append(b, '*')
 	}
-	tot := "*"
-	if total != nil {
-		tot = strconv.FormatInt(*total, 10)
+	b = append(b, '/')
+	if total == nil {
+		return append(b, '*')
 	}
-	return rng + "/" + tot
+	return strconv.AppendInt(b, *total, 10)
 }

@@ -10,9 +10,11 @@
 // (POST/PUT/PATCH/DELETE), rpc.go (functions), openapi.go (the root
 // document). csv.go and response.go shape answers; errors.go renders every
 // error in PostgREST's {code, message, details, hint}. Every statement runs
-// through db.WithClaims as the request's role, so row-level security
-// applies; values travel only as bind parameters and identifiers only come
-// quoted from the cache.
+// as the request's role, through db.WithClaims, or db.Reader for reads
+// (one statement, one round trip), so row-level security applies; values
+// travel only as bind parameters and identifiers only come quoted from the
+// cache. A table read of a shape seen before reuses its plan
+// (plancache.go).
 package rest
 
 import (
@@ -22,6 +24,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -42,17 +45,23 @@ const localAnon = "rest_anon"
 
 // Handler serves /rest/v1.
 type Handler struct {
-	cfg   config.Rest
-	keys  *apikey.Keys
-	pool  *pgxpool.Pool
-	cache *Cache
-	log   *slog.Logger
+	cfg  config.Rest
+	keys *apikey.Keys
+	pool *pgxpool.Pool
+	// reader runs reads at the wire protocol's level (db.Reader).
+	reader *db.Reader
+	cache  *Cache
+	log    *slog.Logger
 	// base is the parent of queries whose request context can never be
 	// cancelled: the worker's BaseContext, which shutdown cancels once
 	// requests had their grace.
 	base context.Context
 	// preRequest is the statement calling DB_PRE_REQUEST, "" without one.
 	preRequest string
+	// readPlans are the plans of table reads by their shape (plancache.go).
+	readPlans atomic.Pointer[readPlans]
+	// searchPaths are the search_path of each exposed schema, written once.
+	searchPaths map[string]string
 }
 
 // carrySchema is the key of the schema in api.Deps.Carry.
@@ -107,8 +116,13 @@ func New(cfg config.Rest, jwtSecret string, pool *pgxpool.Pool, log *slog.Logger
 		}
 		h.preRequest = "SELECT " + strings.Join(parts, ".") + "()"
 	}
+	h.searchPaths = make(map[string]string, len(cfg.DBSchemas))
+	for _, s := range cfg.DBSchemas {
+		h.searchPaths[s] = h.searchPath(s)
+	}
 	if pool != nil {
 		h.cache = NewCache(pool, cfg.DBSchemas, log)
+		h.reader = db.NewReader(pool)
 	}
 	return h
 }
@@ -329,40 +343,43 @@ func (h *Handler) runPreRequest(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// runRead sends the request's settings and b in one round trip, after the
-// role and claims (db.WithClaimsBatch): for reads, whose statements are all
-// known before the first runs. The transaction is read-only, so whether it
-// ends in commit or rollback (DB_TX_END, Prefer: tx) makes no difference.
-func (h *Handler) runRead(rc *reqCtx, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
+// readText runs a read's one statement (GET and HEAD, whose statement is
+// known before it runs): the role, the claims, the settings and the
+// statement in one round trip through db.Reader, in PostgreSQL's implicit
+// transaction, which the settings make read-only, so that whether it ends
+// in commit or rollback (DB_TX_END, Prefer: tx) makes no difference. fn
+// gets the statement's row in PostgreSQL's text format, valid only during
+// the call; a statement that returns no row is an error.
+func (h *Handler) readText(rc *reqCtx, q db.Query, fn func(values [][]byte) error) error {
 	ctx, cancel := h.queryContext(rc.c)
 	defer cancel()
 	h.txFor(rc, true) // reports an applied Prefer: tx like every other request
+	qs := []db.Query{q}
 	if h.preRequest != "" {
 		// DB_PRE_REQUEST goes first, in the same round trip.
-		pb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
-		pb.Queue(h.preRequest)
-		pb.QueuedQueries = append(pb.QueuedQueries, b.QueuedQueries...)
-		b, inner := pb, fn
-		fn = func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			return inner(br)
-		}
-		return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
+		qs = []db.Query{{SQL: h.preRequest}, q}
 	}
-	return db.WithClaimsBatch(ctx, h.pool, rc.claims, h.settings(rc, true), b, fn)
+	last, rows := len(qs)-1, 0
+	err := h.reader.Read(ctx, rc.claims, h.settings(rc, true), qs, func(i int, values [][]byte) error {
+		if i != last {
+			return nil
+		}
+		rows++
+		return fn(values)
+	})
+	if err == nil && rows == 0 {
+		err = pgx.ErrNoRows
+	}
+	return err
 }
 
 // settings are the request's transaction-local context, as PostgREST sets
 // it: search_path, request.method/path/headers/cookies, the role's own
 // settings, time zone, and read-only mode for GET/HEAD.
 func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
-	path := quoteIdent(rc.profile)
-	for _, s := range h.cfg.DBExtraSearchPath {
-		if s != rc.profile {
-			path += ", " + quoteIdent(s)
-		}
+	path, ok := h.searchPaths[rc.profile]
+	if !ok {
+		path = h.searchPath(rc.profile)
 	}
 	req := rc.c.Request()
 	headers := jsonObject(req.Header.All(), true, len(req.Header.RawHeaders())+64)
@@ -390,6 +407,18 @@ func (h *Handler) settings(rc *reqCtx, readOnly bool) []db.Setting {
 	return settings
 }
 
+// searchPath is the search_path of requests to profile: the profile, then
+// DB_EXTRA_SEARCH_PATH.
+func (h *Handler) searchPath(profile string) string {
+	path := quoteIdent(profile)
+	for _, s := range h.cfg.DBExtraSearchPath {
+		if s != profile {
+			path += ", " + quoteIdent(s)
+		}
+	}
+	return path
+}
+
 // jsonObject writes pairs as a JSON object of strings, keys lower-cased
 // when lowerKeys (header names), into a buffer of about sizeHint bytes. A
 // repeated name stays repeated; PostgreSQL's JSON functions take the last
@@ -411,11 +440,20 @@ func jsonObject(pairs iter.Seq2[[]byte, []byte], lowerKeys bool, sizeHint int) s
 
 // appendJSONString appends s as a JSON string, lower-cased when lower (a
 // header name), with invalid UTF-8 replaced as encoding/json does: the text
-// goes to PostgreSQL, which refuses invalid UTF-8.
+// goes to PostgreSQL, which refuses invalid UTF-8. Runs of bytes that need
+// nothing (most of a header) are copied at once.
 func appendJSONString(b, s []byte, lower bool) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && jsonPlain[s[j]] && !(lower && 'A' <= s[j] && s[j] <= 'Z') {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -423,10 +461,8 @@ func appendJSONString(b, s []byte, lower bool) []byte {
 				b = append(b, '\\', c)
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			case lower && 'A' <= c && c <= 'Z':
+			default: // an upper-case letter of a name
 				b = append(b, c+'a'-'A')
-			default:
-				b = append(b, c)
 			}
 			i++
 			continue
@@ -441,6 +477,15 @@ func appendJSONString(b, s []byte, lower bool) []byte {
 	}
 	return append(b, '"')
 }
+
+// jsonPlain says which bytes appendJSONString copies as they are: ASCII
+// but for control characters, quote and backslash.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	return plain
+}()
 
 // finish writes the common response headers.
 func finish(rc *reqCtx) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/madbase/madbase/shared/apierr"
+	"github.com/madbase/madbase/shared/db"
 )
 
 var reservedParams = map[string]bool{"select": true, "order": true, "limit": true, "offset": true, "or": true, "and": true,
@@ -699,9 +700,12 @@ func (h *Handler) runCall(rc *reqCtx, call *rpcCall, cp *callPlan) (*callResult,
 	res := &callResult{}
 	var err error
 	if cp.readOnly {
-		b := &pgx.Batch{}
-		b.Queue(cp.sql, cp.args...)
-		err = h.runRead(rc, b, func(br pgx.BatchResults) error { return res.scan(br.QueryRow(), rc, call) })
+		err = h.readText(rc, db.Query{SQL: cp.sql, Args: cp.args}, func(values [][]byte) error {
+			if err := res.scanText(rc.c, values); err != nil {
+				return err
+			}
+			return res.check(rc, call)
+		})
 	} else {
 		err = h.run(rc, h.txFor(rc, false), func(ctx context.Context, tx pgx.Tx) error {
 			return res.scan(tx.QueryRow(ctx, cp.sql, cp.args...), rc, call)
@@ -719,6 +723,11 @@ func (res *callResult) scan(row pgx.Row, rc *reqCtx, call *rpcCall) error {
 	if err := res.scanRow(row); err != nil {
 		return err
 	}
+	return res.check(rc, call)
+}
+
+// check refuses a result that breaks .single() or a strict max-affected.
+func (res *callResult) check(rc *reqCtx, call *rpcCall) error {
 	if call.m.Kind == mediaObject && call.set && res.pageTotal != 1 {
 		return singularErr(res.pageTotal)
 	}

@@ -11,13 +11,23 @@ import (
 // identifier comes from the schema cache and is quoted.
 type sqlb struct {
 	args []any
+	// srcs says, for each argument, which filter's value it is (see
+	// argSrc), so that a remembered plan can take another request's.
+	srcs []argSrc
 	seq  int
 }
 
-// param adds a value and returns its placeholder cast to typ, a type name
-// from the catalog (or a fixed one of ours).
+// param adds a value the request's shape fixes (a JSON key, a text search
+// configuration) and returns its placeholder cast to typ, a type name from
+// the catalog (or a fixed one of ours).
 func (b *sqlb) param(v any, typ string) string {
+	return b.paramOf(v, typ, argSrc{})
+}
+
+// paramOf is param for a value that comes from src.
+func (b *sqlb) paramOf(v any, typ string, src argSrc) string {
 	b.args = append(b.args, v)
+	b.srcs = append(b.srcs, src)
 	return "$" + strconv.Itoa(len(b.args)) + "::" + typ
 }
 
@@ -110,38 +120,39 @@ func exprType(c *Column, steps []jsonStep) string {
 func (b *sqlb) condition(expr string, c *Column, steps []jsonStep, o opExpr) (string, error) {
 	typ := exprType(c, steps)
 	var cond string
+	value, like, list := argSrc{o.src, argValue}, argSrc{o.src, argLike}, argSrc{o.src, argList}
 	switch o.Op {
 	case "eq", "neq", "gt", "gte", "lt", "lte":
 		if o.Quant != "" {
-			cond = fmt.Sprintf("%s %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.param(o.Value, arrayOf(typ)))
+			cond = fmt.Sprintf("%s %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.paramOf(o.Value, arrayOf(typ), value))
 		} else {
-			cond = fmt.Sprintf("%s %s %s", expr, operators[o.Op], b.param(o.Value, typ))
+			cond = fmt.Sprintf("%s %s %s", expr, operators[o.Op], b.paramOf(o.Value, typ, value))
 		}
 	case "like", "ilike":
-		v := strings.ReplaceAll(o.Value, "*", "%")
+		v := like.kind.of(o)
 		if o.Quant != "" {
-			cond = fmt.Sprintf("%s::text %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.param(v, "text[]"))
+			cond = fmt.Sprintf("%s::text %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.paramOf(v, "text[]", like))
 		} else {
-			cond = fmt.Sprintf("%s::text %s %s", expr, operators[o.Op], b.param(v, "text"))
+			cond = fmt.Sprintf("%s::text %s %s", expr, operators[o.Op], b.paramOf(v, "text", like))
 		}
 	case "match", "imatch":
 		if o.Quant != "" {
-			cond = fmt.Sprintf("%s::text %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.param(o.Value, "text[]"))
+			cond = fmt.Sprintf("%s::text %s %s(%s)", expr, operators[o.Op], strings.ToUpper(o.Quant), b.paramOf(o.Value, "text[]", value))
 		} else {
-			cond = fmt.Sprintf("%s::text %s %s", expr, operators[o.Op], b.param(o.Value, "text"))
+			cond = fmt.Sprintf("%s::text %s %s", expr, operators[o.Op], b.paramOf(o.Value, "text", value))
 		}
 	case "in":
 		if len(o.List) == 0 {
 			cond = "false"
 		} else {
-			cond = fmt.Sprintf("%s = ANY(%s)", expr, b.param(pgArrayLiteral(dedupe(o.List)), arrayOf(typ)))
+			cond = fmt.Sprintf("%s = ANY(%s)", expr, b.paramOf(list.kind.of(o), arrayOf(typ), list))
 		}
 	case "is":
 		cond = expr + " IS " + isValues[o.Value]
 	case "isdistinct":
-		cond = fmt.Sprintf("%s IS DISTINCT FROM %s", expr, b.param(o.Value, typ))
+		cond = fmt.Sprintf("%s IS DISTINCT FROM %s", expr, b.paramOf(o.Value, typ, value))
 	case "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj":
-		cond = fmt.Sprintf("%s %s %s", expr, operators[o.Op], b.param(o.Value, typ))
+		cond = fmt.Sprintf("%s %s %s", expr, operators[o.Op], b.paramOf(o.Value, typ, value))
 	case "fts", "plfts", "phfts", "wfts":
 		fn := map[string]string{"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}[o.Op]
 		cfg := ""
@@ -152,7 +163,7 @@ func (b *sqlb) condition(expr string, c *Column, steps []jsonStep, o opExpr) (st
 		if len(steps) > 0 || c.BaseType != "tsvector" {
 			vec = fmt.Sprintf("pg_catalog.to_tsvector(%s%s::text)", cfg, expr)
 		}
-		cond = fmt.Sprintf("%s @@ pg_catalog.%s(%s%s)", vec, fn, cfg, b.param(o.Value, "text"))
+		cond = fmt.Sprintf("%s @@ pg_catalog.%s(%s%s)", vec, fn, cfg, b.paramOf(o.Value, "text", value))
 	default:
 		return "", parseErr("failed to parse filter ("+o.Op+")", "unknown operator")
 	}
