@@ -168,12 +168,6 @@ func runInTx(ctx context.Context, tx pgx.Tx, fn func(ctx context.Context, tx pgx
 	return nil
 }
 
-// Batcher sends a batch of statements in one round trip: *pgxpool.Pool and
-// *pgx.Conn do.
-type Batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
 // Setting is a transaction-local configuration parameter a request sets
 // besides its role and claims (search_path, request.headers, ...).
 type Setting struct{ Name, Value string }
@@ -211,46 +205,6 @@ func buildClaimsStatement(n int) string {
 		b = append(b, ", true)"...)
 	}
 	return string(b)
-}
-
-// WithClaimsBatch is WithClaims for requests whose statements are all known
-// before the first one runs (a read): it sends the role and claims, with
-// settings in the same statement, and then b's statements in one pipeline,
-// one round trip instead of four (BEGIN, claims, statements, COMMIT). They
-// run in PostgreSQL's implicit transaction, which lasts until the
-// pipeline's end: committed when every statement succeeded, rolled back
-// when one failed (the ones after it do not run), so the role, claims and
-// settings hold for every statement and nothing of them outlives it. fn
-// reads b's results in order; the first statement's result is consumed
-// here. fn cannot undo anything: PostgreSQL commits at the pipeline's end
-// whatever fn decides, so use this only where nothing would need undoing
-// (reads, in a transaction the settings make read-only). Reader does the
-// same at the wire protocol's level, for arguments sent as text (REST's
-// reads).
-func WithClaimsBatch(ctx context.Context, db Batcher, claims ClaimSet, settings []Setting, b *pgx.Batch, fn func(br pgx.BatchResults) error) error {
-	args, err := claimsArgs(claims, len(settings))
-	if err != nil {
-		return err
-	}
-	sql, args := claimsStatement(args, settings)
-	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(b.QueuedQueries))}
-	all.Queue(sql, args...)
-	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
-	br := db.SendBatch(ctx, all)
-	closed := false
-	defer func() {
-		if !closed { // an error, or a panic in fn: the connection must go back clean
-			_ = br.Close()
-		}
-	}()
-	if _, err := br.Exec(); err != nil {
-		return fmt.Errorf("db: setting role and claims: %w", err)
-	}
-	if err := fn(br); err != nil {
-		return err
-	}
-	closed = true
-	return br.Close()
 }
 
 // claimsArgs checks the claims' role and returns setClaimsSQL's arguments.

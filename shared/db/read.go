@@ -14,9 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Reader runs reads as WithClaimsBatch does (the role, claims and settings
-// pipelined with the statements, one round trip, PostgreSQL's implicit
-// transaction) at the level of the wire protocol: arguments go out in
+// Reader runs reads with the role, claims and settings pipelined with the
+// statements: one round trip instead of four (BEGIN, claims, statements,
+// COMMIT), in PostgreSQL's implicit transaction, which lasts until the
+// pipeline's end, so nothing of the claims outlives the read. It works at
+// the level of the wire protocol: arguments go out in
 // PostgreSQL's text format and rows come back as the bytes the server sent,
 // without pgx's batch, type map and scanning, which cost a REST read by key
 // more CPU than the rest of its work in the worker. Statements are prepared
