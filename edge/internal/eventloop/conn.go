@@ -118,6 +118,9 @@ type sock struct {
 
 	readable, writable bool
 	rdhup, hup         bool // the peer closed its side; the connection failed
+	// lowat is the socket's SO_RCVLOWAT while a long body is spliced from
+	// it (splice.go); 0 is the default, one byte.
+	lowat int
 }
 
 // note records what an event says of the socket.
