@@ -1,0 +1,28 @@
+package pool
+
+import "strings"
+
+// The edge's connections to workers never use BBR. BBR asks for its
+// packets to be paced, and without the fq queueing discipline on the route
+// (loopback and most hosts have none) TCP paces them itself, with a timer
+// per burst: measured on loopback, a body through the edge cost it 2-3x the
+// CPU per GiB it costs with CUBIC, and the throughput followed. Workers sit
+// beside the edge (the same host or network), where pacing buys nothing.
+// Connections from clients keep the system's default, which the operator
+// chose for the internet.
+
+// congestionFor is the congestion control for worker connections when the
+// system's default is def: "" (keep it) unless def is a BBR; then the first
+// of CUBIC and Reno that allowed accepts (Reno is open to every user, CUBIC
+// to those allowed to pick it).
+func congestionFor(def string, allowed func(name string) bool) string {
+	if !strings.HasPrefix(def, "bbr") {
+		return ""
+	}
+	for _, name := range []string{"cubic", "reno"} {
+		if allowed(name) {
+			return name
+		}
+	}
+	return ""
+}
