@@ -512,6 +512,9 @@ func (lp *loop) accept() {
 			continue
 		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		if pool.Local(addr) {
+			pool.SetLocalCongestion(fd)
+		}
 		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa

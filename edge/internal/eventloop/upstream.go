@@ -83,7 +83,7 @@ func (lp *loop) dial(u *pool.Upstream) (*upstreamConn, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-	pool.SetWorkerCongestion(fd)
+	pool.SetLocalCongestion(fd)
 	uc := &upstreamConn{sock: sock{lp: lp, fd: fd}, u: u, started: lp.now}
 	err = syscall.Connect(fd, sa)
 	switch err {

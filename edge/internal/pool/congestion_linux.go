@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// workerCongestion is congestionFor the system's default, tried on a probe
-// socket; "" leaves worker connections as they are.
-var workerCongestion = sync.OnceValue(func() string {
+// localCongestion is congestionFor the system's default, tried on a probe
+// socket; "" leaves local connections as they are.
+var localCongestion = sync.OnceValue(func() string {
 	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
 	if err != nil {
 		return ""
@@ -26,10 +26,10 @@ var workerCongestion = sync.OnceValue(func() string {
 	})
 })
 
-// SetWorkerCongestion gives fd, a socket connecting to a worker, the
-// congestion control worker connections use (see congestionFor).
-func SetWorkerCongestion(fd int) {
-	if name := workerCongestion(); name != "" {
+// SetLocalCongestion gives fd, a socket to a worker or a local client, the
+// congestion control local connections use (see congestionFor).
+func SetLocalCongestion(fd int) {
+	if name := localCongestion(); name != "" {
 		_ = syscall.SetsockoptString(fd, syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, name)
 	}
 }

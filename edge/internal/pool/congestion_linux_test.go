@@ -32,7 +32,7 @@ func TestWorkerConnectionsNeverPace(t *testing.T) {
 	def, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
 	require.NoError(t, err)
 	t.Logf("system default %q, worker connection %q", strings.TrimSpace(string(def)), got)
-	if want := workerCongestion(); want != "" {
+	if want := localCongestion(); want != "" {
 		assert.Equal(t, want, got)
 	} else {
 		assert.Equal(t, strings.TrimSpace(string(def)), got, "the system's default is kept")

@@ -2,6 +2,6 @@
 
 package pool
 
-// SetWorkerCongestion does nothing where the congestion control of a
+// SetLocalCongestion does nothing where the congestion control of a
 // socket cannot be chosen.
-func SetWorkerCongestion(int) {}
+func SetLocalCongestion(int) {}

@@ -125,7 +125,7 @@ func (t *Transport) hostClient(addr string, peek bool) *fasthttp.HostClient {
 
 func (t *Transport) dial(addr string, peek bool) (net.Conn, error) {
 	d := net.Dialer{Timeout: t.ConnectTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { SetWorkerCongestion(int(fd)) })
+		return rc.Control(func(fd uintptr) { SetLocalCongestion(int(fd)) })
 	}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
