@@ -720,6 +720,32 @@ func TestWireSplicedBodiesThenSmallExchanges(t *testing.T) {
 	})
 }
 
+// TestWireSlowUploadMovesOn: a long upload from a client slower than the
+// low-water mark a spliced body waits for still reaches the worker as it
+// comes: the worker, waiting for the body, is never taken for one that
+// does not answer (the response timeout counts from the edge's last write
+// to it, here shorter than the time the client takes to send 256 KiB).
+func TestWireSlowUploadMovesOn(t *testing.T) {
+	t.Parallel()
+	const size, piece = 300 << 10, 8 << 10
+	e := startEdge(t, withEnv("UPSTREAM_RESPONSE_TIMEOUT", "1s"))
+	e.addWorker("w1", hashHandler())
+	e.waitWorkers(1)
+	payload := make([]byte, size)
+	_, _ = rand.Read(payload)
+	sum := sha256.Sum256(payload)
+	c := dialRaw(t, e)
+	c.write(fmt.Sprintf("POST /storage/v1/object/b/slow HTTP/1.1\r\nHost: edge.test\r\nContent-Length: %d\r\n\r\n", size))
+	for p := payload; len(p) > 0; p = p[min(len(p), piece):] {
+		time.Sleep(50 * time.Millisecond) // the client's pace: 160 KiB/s
+		_, err := c.nc.Write(p[:min(len(p), piece)])
+		require.NoError(t, err)
+	}
+	resp, body := c.read("POST")
+	assert.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, fmt.Sprintf("%d %s %d", size, hex.EncodeToString(sum[:]), size), body)
+}
+
 // TestWireLargeUploadReachesWorkerIntact: a 64 MiB body with a
 // Content-Length reaches a worker that starts reading late byte-identical,
 // and the connection then serves the next request.

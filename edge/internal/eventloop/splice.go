@@ -4,6 +4,7 @@ package eventloop
 
 import (
 	"syscall"
+	"time"
 )
 
 // Long bodies of known length move between the two sockets through a pipe
@@ -22,8 +23,10 @@ const (
 	// wakes once per this many bytes, not once per segment the sender
 	// wrote, and each splice moves more. The body's last bytes lower it
 	// (the end of the body must wake the loop), and the body's end sets it
-	// back to one byte for the connection's next head.
-	bodyLowat = 256 << 10
+	// back to one byte for the connection's next head. A sender slower
+	// than that has its bytes moved on after lowatPatience, by the sweep.
+	bodyLowat     = 256 << 10
+	lowatPatience = int64(200 * time.Millisecond)
 
 	spliceMove     = 0x1 // SPLICE_F_MOVE
 	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK
