@@ -658,6 +658,94 @@ func TestWireLargeDownloadToSlowReaderIntact(t *testing.T) {
 	assert.Equal(t, hex.EncodeToString(want[:]), hex.EncodeToString(h.Sum(nil)))
 }
 
+// TestWireSplicedBodiesThenSmallExchanges: after a body long enough to be
+// spliced, which the loop waits for in large amounts, the same client
+// connection and the same pooled worker connection carry small exchanges,
+// whose few bytes still wake the loop: downloads, and uploads from a client
+// slower than the worker (the loop waits on the client).
+func TestWireSplicedBodiesThenSmallExchanges(t *testing.T) {
+	t.Parallel()
+	const size = 3<<20 + 7
+	e := startEdge(t)
+	e.addWorker("w1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Worker-Conn", r.RemoteAddr)
+		switch r.URL.Path {
+		case "/storage/v1/object/b/big":
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			for left := size; left > 0; left -= min(left, 100_000) {
+				_, _ = w.Write(make([]byte, min(left, 100_000)))
+				w.(http.Flusher).Flush()
+			}
+		case "/storage/v1/object/b/up":
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n)
+		default:
+			_, _ = io.WriteString(w, "ok")
+		}
+	}))
+	e.waitWorkers(1)
+	// small checks that a small exchange follows on both connections.
+	small := func(t *testing.T, c *rawClient, worker string) {
+		t.Helper()
+		resp, body := c.do("GET", request("GET", "/rest/v1/small", ""))
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "ok", body)
+		if loopsEngine() {
+			assert.Equal(t, worker, resp.Header.Get("X-Worker-Conn"), "the worker connection is reused")
+		}
+	}
+	t.Run("download", func(t *testing.T) {
+		c := dialRaw(t, e)
+		for range 3 {
+			resp, body := c.do("GET", request("GET", "/storage/v1/object/b/big", ""))
+			require.Equal(t, 200, resp.StatusCode)
+			require.Equal(t, size, len(body))
+			small(t, c, resp.Header.Get("X-Worker-Conn"))
+		}
+	})
+	t.Run("upload", func(t *testing.T) {
+		c := dialRaw(t, e)
+		for range 3 {
+			c.write(fmt.Sprintf("POST /storage/v1/object/b/up HTTP/1.1\r\nHost: edge.test\r\nContent-Length: %d\r\n\r\n", size))
+			for left := size; left > 0; left -= min(left, 100_000) {
+				time.Sleep(time.Millisecond) // the client's pace: the edge waits for its bytes
+				_, err := c.nc.Write(make([]byte, min(left, 100_000)))
+				require.NoError(t, err)
+			}
+			resp, body := c.read("POST")
+			require.Equal(t, 200, resp.StatusCode)
+			require.Equal(t, fmt.Sprint(size), body)
+			small(t, c, resp.Header.Get("X-Worker-Conn"))
+		}
+	})
+}
+
+// TestWireSlowUploadMovesOn: a long upload from a client slower than the
+// low-water mark a spliced body waits for still reaches the worker as it
+// comes: the worker, waiting for the body, is never taken for one that
+// does not answer (the response timeout counts from the edge's last write
+// to it, here shorter than the time the client takes to send 256 KiB).
+func TestWireSlowUploadMovesOn(t *testing.T) {
+	t.Parallel()
+	const size, piece = 300 << 10, 8 << 10
+	e := startEdge(t, withEnv("UPSTREAM_RESPONSE_TIMEOUT", "1s"))
+	e.addWorker("w1", hashHandler())
+	e.waitWorkers(1)
+	payload := make([]byte, size)
+	_, _ = rand.Read(payload)
+	sum := sha256.Sum256(payload)
+	c := dialRaw(t, e)
+	c.write(fmt.Sprintf("POST /storage/v1/object/b/slow HTTP/1.1\r\nHost: edge.test\r\nContent-Length: %d\r\n\r\n", size))
+	for p := payload; len(p) > 0; p = p[min(len(p), piece):] {
+		time.Sleep(50 * time.Millisecond) // the client's pace: 160 KiB/s
+		_, err := c.nc.Write(p[:min(len(p), piece)])
+		require.NoError(t, err)
+	}
+	resp, body := c.read("POST")
+	assert.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, fmt.Sprintf("%d %s %d", size, hex.EncodeToString(sum[:]), size), body)
+}
+
 // TestWireLargeUploadReachesWorkerIntact: a 64 MiB body with a
 // Content-Length reaches a worker that starts reading late byte-identical,
 // and the connection then serves the next request.

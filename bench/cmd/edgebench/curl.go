@@ -43,6 +43,8 @@ type curlBodyClient struct {
 	bin   string
 	dir   string           // holds the upload files
 	files map[int64]string // upload file by size
+	// lastCPU is the CPU time the last curl process used.
+	lastCPU time.Duration
 }
 
 func newCurlBodyClient(bin, dir string) *curlBodyClient {
@@ -114,7 +116,11 @@ func (c *curlBodyClient) run(ctx context.Context, size int64, args ...string) (c
 	ctx, cancel := context.WithTimeout(ctx, bodyTimeout(size))
 	defer cancel()
 	args = append([]string{"-sS", "--noproxy", "*", "-w", curlReport}, args...)
-	raw, err := exec.CommandContext(ctx, c.bin, args...).Output()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	raw, err := cmd.Output()
+	if cmd.ProcessState != nil {
+		c.lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return curlResult{}, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(string(ee.Stderr)))

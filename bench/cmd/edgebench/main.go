@@ -10,6 +10,8 @@
 //	go run ./bench/cmd/edgebench            # full run, about 3 minutes
 //	go run ./bench/cmd/edgebench -quick     # smoke run
 //	go run ./bench/cmd/edgebench -json out.json -edge-cpuprofile edge.pprof
+//	go run ./bench/cmd/edgebench -edge-b /tmp/edgebench-main   # this build's edge next to another's
+//	go run ./bench/cmd/edgebench -quick -perf-dir /tmp/perf   # perf profiles of every process
 //
 // It needs wrk and nginx (Debian: apt-get install nginx wrk); -no-nginx skips
 // the nginx column.
@@ -53,6 +55,7 @@ type options struct {
 	edgeBExe   string
 	bodyClient string // "curl" (default, when installed) or "go"
 	transfers  int    // bodies per round and direction
+	perfDir    string // system-wide perf profiles of round 1, per setup and load
 }
 
 type multiFlag []string
@@ -85,6 +88,7 @@ func main() {
 	flag.StringVar(&o.edgeBExe, "edge-b", "", "also measure the edge of another edgebench build (e.g. with a change under test) as setup edge-b")
 	flag.StringVar(&o.bodyClient, "body-client", "curl", "what moves the upload/download bodies: curl (when installed) or go (net/http in this process)")
 	flag.IntVar(&o.transfers, "transfers", 3, "uploads and downloads per round and setup; the round keeps the median")
+	flag.StringVar(&o.perfDir, "perf-dir", "", "record system-wide CPU profiles (Linux perf, every process) of round 1 into this folder, per setup: the small requests, one upload, one download")
 	flag.Var(&o.edgeEnv, "edge-env", "KEY=VALUE added to the edge process's environment (repeatable), e.g. GOMAXPROCS=1")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/cmd/edgebench [flags]\n\n"+

@@ -53,6 +53,14 @@ type setup struct {
 	all func() []int
 }
 
+// proxyPids lists the proxy's processes, none for direct.
+func (s *setup) proxyPids() []int {
+	if s.pids == nil {
+		return nil
+	}
+	return s.pids()
+}
+
 func run(ctx context.Context, o options) (err error) {
 	wrkBin, err := findTool(o.wrkBin, "wrk", "/usr/bin/wrk", "")
 	if err != nil {
@@ -78,6 +86,11 @@ func run(ctx context.Context, o options) (err error) {
 		if nginxBin, err = findTool(o.nginxBin, "nginx", "/usr/sbin/nginx", ", or pass -no-nginx to skip the nginx column"); err != nil {
 			return err
 		}
+	}
+
+	perf, err := newPerfRecorder(o.perfDir)
+	if err != nil {
+		return err
 	}
 
 	tmp, err := os.MkdirTemp("", "edgebench-*")
@@ -182,7 +195,13 @@ func run(ctx context.Context, o options) (err error) {
 	for r := 1; r <= o.rounds; r++ {
 		samples := make([]sample, len(setups))
 		for i, s := range setups {
-			if err := smallRequests(ctx, wrkBin, o, s, &samples[i]); err != nil {
+			stop := func() {}
+			if r == 1 {
+				stop = perf.start(s.name, "get", s.proxyPids())
+			}
+			err := smallRequests(ctx, wrkBin, o, s, &samples[i])
+			stop()
+			if err != nil {
 				return err
 			}
 			samples[i].Round = r
@@ -194,26 +213,37 @@ func run(ctx context.Context, o options) (err error) {
 		// Each round moves o.transfers bodies each way per setup, setups
 		// interleaved, and keeps each setup's median rate.
 		ups, downs := make([][]float64, len(setups)), make([][]float64, len(setups))
-		for range o.transfers {
-			for i, s := range setups {
-				d, err := s.bc.upload(ctx, s.url, o.bodySize)
-				if err != nil {
-					return err
-				}
-				ups[i] = append(ups[i], mbps(o.bodySize, d))
+		upCPU, downCPU := make([][]float64, len(setups)), make([][]float64, len(setups))
+		for t := range o.transfers {
+			var rec *perfRecorder
+			if r == 1 && t == 0 {
+				rec = perf
 			}
 			for i, s := range setups {
-				d, err := s.bc.download(ctx, s.url, o.bodySize)
+				rate, cpu, err := transfer(ctx, o, s, "upload", s.bc.upload, rec)
 				if err != nil {
 					return err
 				}
-				downs[i] = append(downs[i], mbps(o.bodySize, d))
+				ups[i], upCPU[i] = append(ups[i], rate), append(upCPU[i], cpu)
+			}
+			for i, s := range setups {
+				rate, cpu, err := transfer(ctx, o, s, "download", s.bc.download, rec)
+				if err != nil {
+					return err
+				}
+				downs[i], downCPU[i] = append(downs[i], rate), append(downCPU[i], cpu)
 			}
 		}
 		for i, s := range setups {
 			samples[i].UploadMBps, samples[i].DownloadMBps = stats.Median(ups[i]), stats.Median(downs[i])
-			logf("round %d/%d %-6s upload %7.0f MB/s  download %7.0f MB/s (%d MiB)",
-				r, o.rounds, s.name, samples[i].UploadMBps, samples[i].DownloadMBps, o.bodySize/mib)
+			cpuNote := ""
+			if s.pids != nil {
+				up, down := stats.Median(upCPU[i]), stats.Median(downCPU[i])
+				samples[i].UploadProxyCPUms, samples[i].DownloadProxyCPUms = &up, &down
+				cpuNote = fmt.Sprintf("  proxy CPU %.0f / %.0f ms/GiB", up, down)
+			}
+			logf("round %d/%d %-6s upload %7.0f MB/s  download %7.0f MB/s (%d MiB)%s",
+				r, o.rounds, s.name, samples[i].UploadMBps, samples[i].DownloadMBps, o.bodySize/mib, cpuNote)
 		}
 		for i, s := range setups {
 			s.res.Samples = append(s.res.Samples, samples[i])
@@ -248,6 +278,35 @@ func run(ctx context.Context, o options) (err error) {
 		logf("wrote %s", o.jsonPath)
 	}
 	return nil
+}
+
+// transfer moves one body of o.bodySize with move and returns its rate
+// (MB/s) and the proxy's CPU time per GiB (ms). With rec, it is profiled,
+// and the CPU every party used is logged: curl, the backend (this
+// process), the proxy, and the whole machine.
+func transfer(ctx context.Context, o options, s *setup, load string, move func(context.Context, string, int64) (time.Duration, error), rec *perfRecorder) (rate, proxyCPU float64, err error) {
+	perGiB := func(c time.Duration) float64 { return us(c) / 1000 * float64(1<<30) / float64(o.bodySize) }
+	stop := rec.start(s.name, load, s.proxyPids())
+	self := []int{os.Getpid()}
+	proxy0, self0 := threadsCPU(s.proxyPids()), threadsCPU(self)
+	busy0, _ := proc.MachineBusy()
+	d, err := move(ctx, s.url, o.bodySize)
+	busy1, _ := proc.MachineBusy()
+	proxy1, self1 := threadsCPU(s.proxyPids()), threadsCPU(self)
+	stop()
+	if err != nil {
+		return 0, 0, err
+	}
+	if rec != nil {
+		client := "-"
+		if cc, ok := s.bc.(*curlBodyClient); ok {
+			client = fmt.Sprintf("%.0f", perGiB(cc.lastCPU))
+		}
+		logf("perf: %s %s: %.0f MB/s, machine busy %.0f%% of %d CPUs; CPU ms/GiB: curl %s, backend %.0f, proxy %.0f",
+			s.name, load, mbps(o.bodySize, d), 100*float64(busy1-busy0)/float64(d)/float64(runtime.NumCPU()),
+			runtime.NumCPU(), client, perGiB(self1-self0), perGiB(proxy1-proxy0))
+	}
+	return mbps(o.bodySize, d), perGiB(proxy1 - proxy0), nil
 }
 
 // smallRequests runs wrk against /rest/v1/bench and charges the CPU time the

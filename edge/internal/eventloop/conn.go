@@ -118,6 +118,9 @@ type sock struct {
 
 	readable, writable bool
 	rdhup, hup         bool // the peer closed its side; the connection failed
+	// lowat is the socket's SO_RCVLOWAT while a long body is spliced from
+	// it (splice.go); 0 is the default, one byte.
+	lowat int
 }
 
 // note records what an event says of the socket.
@@ -216,6 +219,14 @@ func (c *clientConn) event(mask uint32) {
 }
 
 func (c *clientConn) expire(now int64) {
+	if c.pipe != nil && now-c.lastActive > lowatPatience {
+		// A slow sender's bytes of a long body move on within the
+		// patience, short of the low-water mark.
+		c.setLowat(1)
+		if c.up != nil {
+			c.up.setLowat(1)
+		}
+	}
 	switch c.state {
 	case stIdle:
 		ls := c.lp.ls

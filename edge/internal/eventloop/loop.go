@@ -67,6 +67,14 @@ type Loops struct {
 	draining   atomic.Bool // stop accepting, close connections once idle
 	stop       atomic.Bool // close everything now
 	wg         sync.WaitGroup
+
+	// wakeMu orders the writes to the loops' eventfds from other
+	// goroutines (wakeAll, Tunnel) before closeLoops closes them: a write
+	// after the close would land in whatever socket has taken the number
+	// since, anywhere in the process (eight stray bytes ahead of a request
+	// to a worker, which answers 400).
+	wakeMu sync.Mutex
+	closed bool
 }
 
 // loopBufSize is the size of every read buffer: a request or response head
@@ -164,15 +172,39 @@ func (ls *Loops) Shutdown(ctx context.Context) {
 
 func (ls *Loops) countError(kind string) { ls.p.CountError(kind) }
 
+// wakeAll wakes every loop, unless they are closed.
 func (ls *Loops) wakeAll() {
-	one := [8]byte{1}
+	ls.wakeMu.Lock()
+	defer ls.wakeMu.Unlock()
+	if ls.closed {
+		return
+	}
 	for _, lp := range ls.loops {
-		_, _ = syscall.Write(lp.wakefd, one[:])
+		lp.wake()
 	}
 }
 
+// wake makes lp's epoll_wait return; the caller holds ls.wakeMu and has
+// checked that the loops are not closed.
+func (lp *loop) wake() {
+	one := [8]byte{1}
+	_, _ = syscall.Write(lp.wakefd, one[:])
+}
+
+// closeLoops closes the loops' descriptors once they have stopped (or
+// never ran), and the tunnels handed to them that no loop took.
 func (ls *Loops) closeLoops() {
+	ls.wakeMu.Lock()
+	defer ls.wakeMu.Unlock()
+	ls.closed = true
 	for _, lp := range ls.loops {
+		lp.incoming.mu.Lock()
+		ts := lp.incoming.tunnels
+		lp.incoming.tunnels = nil
+		lp.incoming.mu.Unlock()
+		for _, t := range ts {
+			t.close()
+		}
 		_ = syscall.Close(lp.epfd)
 		_ = syscall.Close(lp.wakefd)
 	}
@@ -480,6 +512,9 @@ func (lp *loop) accept() {
 			continue
 		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		if pool.Local(addr) {
+			pool.SetLocalCongestion(fd)
+		}
 		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa

@@ -3,10 +3,13 @@
 package eventloop
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/madbase/madbase/edge/internal/proxy"
 	"github.com/madbase/madbase/shared/logging/logtest"
@@ -74,4 +77,64 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 		}
 	}
 	return 0
+}
+
+// TestLateWakeWritesNothing: a wake-up that comes after the loops have
+// closed their eventfds (Shutdown's last wake-up racing the loops' exit, a
+// WebSocket handed over meanwhile) writes nothing. By then the number may
+// belong to another socket of the process, here a pipe standing for a
+// connection to a worker, which must not get eight stray bytes ahead of
+// its next request.
+func TestLateWakeWritesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	p := proxy.New(proxy.Config{Log: slog.New(slog.DiscardHandler)})
+	ls, err := New(p, ln, 1, time.Minute)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { ls.Run(); close(done) }()
+	ls.Shutdown(context.Background())
+	<-done
+
+	wakefd := ls.loops[0].wakefd
+	var fds [2]int
+	require.NoError(t, syscall.Pipe2(fds[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC))
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	_, err = fcntl(wakefd, syscall.F_GETFD)
+	require.Equal(t, syscall.EBADF, err, "the loop's eventfd is closed")
+	require.NoError(t, syscall.Dup3(fds[1], wakefd, syscall.O_CLOEXEC)) // a new socket takes the number
+	defer syscall.Close(wakefd)
+
+	ls.wakeAll()
+	client, worker := tcpPair(t)
+	assert.False(t, ls.Tunnel(client, worker, nil, nil), "stopped loops take no tunnel")
+
+	var buf [16]byte
+	n, err := syscall.Read(fds[0], buf[:])
+	assert.Equal(t, syscall.EAGAIN, err, "%d bytes were written into the descriptor that took the eventfd's number", n)
+}
+
+func fcntl(fd, cmd int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// tcpPair is two ends of a loopback TCP connection, closed when the test
+// ends.
+func tcpPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	b, err := ln.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a, b
 }

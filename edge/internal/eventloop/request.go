@@ -301,6 +301,9 @@ func (c *clientConn) spliceRequest() bool {
 	case spliceMoved:
 		uc.waiting = c.lp.now
 		c.lastActive = c.lp.now
+		if c.pipeLeft == 0 {
+			c.setLowat(1) // the next request's head wakes the loop
+		}
 		if c.bodyLeft == 0 {
 			c.lp.putPipe(c.pipe)
 			c.pipe = nil
@@ -310,6 +313,8 @@ func (c *clientConn) spliceRequest() bool {
 		if !c.readable && c.hup && c.pipe.n == 0 {
 			c.ls().countError("client_abort")
 			c.close()
+		} else if !c.readable && c.pipeLeft > 0 {
+			c.setLowat(c.pipeLeft)
 		}
 		return false
 	case spliceToErr:

@@ -25,9 +25,13 @@ func (c *clientConn) spliceResponse() bool {
 			c.lp.putPipe(c.pipe)
 			c.pipe = nil
 			c.done = true
+			uc.setLowat(1) // the next answer's head wakes the loop
 		}
 		return true
 	case spliceWait:
+		if !uc.readable && c.left > 0 {
+			uc.setLowat(c.left)
+		}
 		return false
 	case spliceToErr:
 		c.clientGone()
@@ -365,6 +369,7 @@ func (c *clientConn) linger() {
 	c.lp.putPipe(c.pipe)
 	c.pipe = nil
 	_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+	c.setLowat(1)
 	c.state, c.lingerSince, c.readable = stLinger, c.lp.now, true
 }
 

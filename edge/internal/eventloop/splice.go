@@ -4,6 +4,7 @@ package eventloop
 
 import (
 	"syscall"
+	"time"
 )
 
 // Long bodies of known length move between the two sockets through a pipe
@@ -17,10 +18,32 @@ const (
 	// pipeSize is asked of the kernel for each pipe (F_SETPIPE_SZ).
 	pipeSize = 1 << 20
 
+	// bodyLowat is how much of a long body must be queued on the sending
+	// socket before epoll calls it readable (SO_RCVLOWAT): the loop then
+	// wakes once per this many bytes, not once per segment the sender
+	// wrote, and each splice moves more. The body's last bytes lower it
+	// (the end of the body must wake the loop), and the body's end sets it
+	// back to one byte for the connection's next head. A sender slower
+	// than that has its bytes moved on after lowatPatience, by the sweep.
+	bodyLowat     = 256 << 10
+	lowatPatience = int64(200 * time.Millisecond)
+
 	spliceMove     = 0x1 // SPLICE_F_MOVE
 	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK
 	fcntlSetPipeSz = 1031
 )
+
+// setLowat makes s readable only once n bytes are queued (or at its end);
+// it costs a system call only when the value changes.
+func (s *sock) setLowat(n int64) {
+	v := int(max(min(n, bodyLowat), 1))
+	if v == max(s.lowat, 1) {
+		return
+	}
+	if syscall.SetsockoptInt(s.fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, v) == nil {
+		s.lowat = v
+	}
+}
 
 // bodyPipe is a pipe lent to one exchange while it splices a body.
 type bodyPipe struct {

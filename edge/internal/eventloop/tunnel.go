@@ -57,7 +57,9 @@ type incoming struct {
 // caller, when the loops are stopping or a connection has no socket of its
 // own.
 func (ls *Loops) Tunnel(client, worker net.Conn, early, late []byte) bool {
-	if ls.draining.Load() || ls.stop.Load() {
+	ls.wakeMu.Lock()
+	defer ls.wakeMu.Unlock()
+	if ls.closed || ls.draining.Load() || ls.stop.Load() {
 		return false
 	}
 	cfd, ok := socketOf(client)
@@ -76,8 +78,7 @@ func (ls *Loops) Tunnel(client, worker net.Conn, early, late []byte) bool {
 	lp.incoming.mu.Lock()
 	lp.incoming.tunnels = append(lp.incoming.tunnels, t)
 	lp.incoming.mu.Unlock()
-	one := [8]byte{1}
-	_, _ = syscall.Write(lp.wakefd, one[:])
+	lp.wake()
 	return true
 }
 

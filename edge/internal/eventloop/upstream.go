@@ -34,8 +34,15 @@ func (uc *upstreamConn) event(mask uint32) {
 	if uc.c == nil {
 		if uc.readable {
 			// An idle connection that turns readable was closed by the
-			// worker (or sent what nobody asked for): drop it now.
-			uc.close()
+			// worker (or sent what nobody asked for): drop it now. An
+			// event its last exchange left behind (the end of a spliced
+			// body, taken on the client's event in the same batch) finds
+			// nothing to read: the connection stays pooled.
+			if uc.rdhup || uc.hup || !uc.alive() {
+				uc.close()
+				return
+			}
+			uc.readable = false
 		}
 		return
 	}
@@ -76,6 +83,7 @@ func (lp *loop) dial(u *pool.Upstream) (*upstreamConn, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	pool.SetLocalCongestion(fd)
 	uc := &upstreamConn{sock: sock{lp: lp, fd: fd}, u: u, started: lp.now}
 	err = syscall.Connect(fd, sa)
 	switch err {
@@ -115,6 +123,7 @@ func (lp *loop) takeIdle(u *pool.Upstream) *upstreamConn {
 
 func (lp *loop) putIdle(uc *upstreamConn) {
 	uc.c = nil
+	uc.setLowat(1)
 	uc.idle = lp.now
 	if uc.r == uc.w {
 		lp.putBuf(uc.buf)

@@ -124,7 +124,10 @@ func (t *Transport) hostClient(addr string, peek bool) *fasthttp.HostClient {
 }
 
 func (t *Transport) dial(addr string, peek bool) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, t.ConnectTimeout)
+	d := net.Dialer{Timeout: t.ConnectTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { SetLocalCongestion(int(fd)) })
+	}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, &DialError{Err: err}
 	}

@@ -254,7 +254,12 @@ func (p *Proxy) respondUntilClose(ctx *fasthttp.RequestCtx, rid string, origin [
 	tc := tcpConn(ctx.Conn()) // the hijack handler gets it wrapped
 	ctx.Hijack(func(c net.Conn) {
 		var err error
-		defer func() { _ = r.CloseWithError(err) }()
+		defer func() {
+			_ = r.CloseWithError(err)
+			// The server keeps no hijacked connection (KeepHijackedConns,
+			// for WebSockets): closing it here is what ends this answer.
+			_ = c.Close()
+		}()
 		if _, err = c.Write(head.Bytes()); err == nil {
 			_, err = copyStream(c, r.body)
 		}
