@@ -82,20 +82,40 @@ func benchSubscriber(b *testing.B, w *testWorker, key, topic string, lat *latenc
 // one publisher on the first worker.
 func BenchmarkFanout(b *testing.B) {
 	for _, k := range []int{10, 100} {
-		for _, paced := range []bool{false, true} {
-			name := "subscribers=" + strconv.Itoa(k) + "/burst"
-			if paced {
-				name = "subscribers=" + strconv.Itoa(k) + "/one-at-a-time"
-			}
-			b.Run(name, func(b *testing.B) { benchFanout(b, k, paced) })
+		for _, m := range []fanoutMode{burst, oneAtATime, {rate: 100000 / k}} {
+			b.Run("subscribers="+strconv.Itoa(k)+"/"+m.String(), func(b *testing.B) { benchFanout(b, k, m) })
 		}
 	}
 }
 
-// benchFanout publishes b.N messages; paced waits for every delivery of a
-// message before sending the next (latency without queueing), burst sends
-// them all at once (throughput).
-func benchFanout(b *testing.B, k int, paced bool) {
+// fanoutMode is how the publisher sends: all at once (burst), each message
+// once every delivery of the previous one arrived (paced), or rate
+// messages a second, on a fixed schedule whatever the deliveries do.
+type fanoutMode struct {
+	paced bool
+	rate  int
+}
+
+var (
+	burst      = fanoutMode{}
+	oneAtATime = fanoutMode{paced: true}
+)
+
+func (m fanoutMode) String() string {
+	switch {
+	case m.paced:
+		return "one-at-a-time"
+	case m.rate > 0:
+		return "rate=" + strconv.Itoa(m.rate) + "msg/s"
+	}
+	return "burst"
+}
+
+// benchFanout publishes b.N messages as m says. Burst measures throughput
+// (its latency is mostly queueing), one at a time latency without
+// queueing, and a fixed rate whether the fan-out keeps up with that rate
+// and at what latency, measured from each message's scheduled time.
+func benchFanout(b *testing.B, k int, m fanoutMode) {
 	cl := newBenchCluster(b)
 	wa, wb := cl.benchWorker(b, "a", benchConfig), cl.benchWorker(b, "b", benchConfig)
 	key := benchKey(b)
@@ -125,9 +145,16 @@ func benchFanout(b *testing.B, k int, paced bool) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		payload := []byte(`{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`)
+		at := time.Now()
+		if m.rate > 0 {
+			at = start.Add(time.Duration(i) * time.Second / time.Duration(m.rate))
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		payload := []byte(`{"t":` + strconv.FormatInt(at.UnixNano(), 10) + `}`)
 		require.NoError(b, pub.WriteMessage(websocket.BinaryMessage, kind3("p", "", "realtime:bench", "m", "", 1, payload)))
-		if paced {
+		if m.paced {
 			for j := 0; j < k; j++ {
 				select {
 				case <-got:
@@ -137,7 +164,7 @@ func benchFanout(b *testing.B, k int, paced bool) {
 			}
 		}
 	}
-	for i := 0; !paced && i < b.N*k; i++ {
+	for i := 0; !m.paced && i < b.N*k; i++ {
 		select {
 		case <-got:
 		case <-time.After(30 * time.Second):
