@@ -82,6 +82,7 @@ func (s *Service) websocketHandler() fiber.Handler {
 				return
 			}
 			sock := newSocket(s, conn, detached, w.conn.deflate, vsn, res)
+			w.conn.sock = sock
 			if keeps {
 				go s.serveSocket(sock)
 			} else {
@@ -119,14 +120,22 @@ func (s *Service) serveSocket(sock *socket) {
 
 // handshakeConn is the connection the upgrader answers on: it notes
 // whether its answer agreed on permessage-deflate, as the socket's frames
-// are compressed by the socket, not by the upgrader's connection.
+// are compressed by the socket, not by the upgrader's connection. Once the
+// socket runs, what the upgrader's connection still writes itself (the
+// close frame of a protocol error, one whole frame a write) goes through
+// the socket's writes, so that it never lands inside another frame.
 type handshakeConn struct {
 	net.Conn
 	answered bool
 	deflate  bool
+	sock     *socket
 }
 
 func (c *handshakeConn) Write(b []byte) (int, error) {
+	if c.sock != nil {
+		c.sock.enqueue(outFrame{data: bytes.Clone(b), close: len(b) > 0 && b[0]&0x0f == opClose})
+		return len(b), nil
+	}
 	if !c.answered {
 		c.answered = true
 		c.deflate = bytes.Contains(b, []byte("permessage-deflate"))

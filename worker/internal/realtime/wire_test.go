@@ -212,6 +212,25 @@ func TestControlFrames(t *testing.T) {
 	}
 }
 
+// TestFrameOverTheLimit: a frame larger than the socket's read limit is
+// answered with the close frame of status 1009.
+func TestFrameOverTheLimit(t *testing.T) {
+	t.Parallel()
+	cl := newBenchCluster(t)
+	w := cl.benchWorker(t, "w", config.Realtime{RealtimeMaxMessageBytes: 1024})
+	conn := wireClient(t, w, benchKey(t), false, 0, nil)
+	joinWire(t, conn, "realtime:limit")
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`["1","2","realtime:limit","broadcast",{"pad":"`+strings.Repeat("p", 8<<10)+`"}]`)))
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var err error
+	for err == nil {
+		_, _, err = conn.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, websocket.CloseMessageTooBig, ce.Code)
+}
+
 // TestSlowClientIsDisconnected: a client that reads nothing while more
 // than outQueue frames wait for it is closed, and another one still gets
 // everything in order.
