@@ -1,11 +1,15 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,77 +40,157 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration) {
 	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
 }
 
+// tally counts deliveries across the subscribers and wakes the publisher
+// once the count it waits for is reached, not at every delivery.
+type tally struct {
+	n, target atomic.Int64
+	reached   chan struct{}
+}
+
+func newTally() *tally { return &tally{reached: make(chan struct{}, 1)} }
+
+func (t *tally) add() {
+	if t.n.Add(1) == t.target.Load() {
+		select {
+		case t.reached <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// await waits until n deliveries more than those counted at the call
+// arrived; it must be called before the messages are sent.
+func (t *tally) await(n int64) func() error {
+	want := t.n.Load() + n
+	t.target.Store(want)
+	return func() error {
+		timeout := time.NewTimer(30 * time.Second)
+		defer timeout.Stop()
+		for t.n.Load() < want {
+			select {
+			case <-t.reached:
+			case <-timeout.C:
+				return fmt.Errorf("%d of %d deliveries", t.n.Load(), want)
+			}
+		}
+		return nil
+	}
+}
+
 // benchSubscriber joins topic and records the latency of every broadcast
-// whose payload carries the send time.
-func benchSubscriber(b *testing.B, w *testWorker, key, topic string, lat *latencies, got chan<- struct{}) {
+// whose payload carries the send time. It decodes every frame whole, as
+// supabase-js does; the latencies are its own, so that subscribers do not
+// contend for a lock.
+type benchSubscriber struct {
+	lat []time.Duration
+}
+
+func newBenchSubscriber(b *testing.B, w *testWorker, key, topic string, tl *tally) *benchSubscriber {
 	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+w.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+key, nil)
 	require.NoError(b, err)
 	resp.Body.Close()
 	b.Cleanup(func() { conn.Close() })
 	join, _ := json.Marshal([]any{"1", "1", topic, "phx_join", map[string]any{}})
 	require.NoError(b, conn.WriteMessage(websocket.TextMessage, join))
+	sub := &benchSubscriber{}
 	joined := make(chan struct{})
 	go func() {
+		var buf bytes.Buffer
 		for {
-			_, data, err := conn.ReadMessage()
+			_, r, err := conn.NextReader()
 			if err != nil {
 				return
 			}
-			var f []json.RawMessage
-			if json.Unmarshal(data, &f) != nil || len(f) != 5 {
+			buf.Reset()
+			if _, err := buf.ReadFrom(r); err != nil {
+				return
+			}
+			var f [5]json.RawMessage
+			var topic, ev string
+			if json.Unmarshal(buf.Bytes(), &f) != nil || json.Unmarshal(f[2], &topic) != nil || json.Unmarshal(f[3], &ev) != nil {
 				continue
 			}
-			var ev string
-			_ = json.Unmarshal(f[3], &ev)
 			switch ev {
 			case "phx_reply":
 				close(joined)
-			case "broadcast", "postgres_changes":
+			case "broadcast":
 				var p struct {
+					Type    string `json:"type"`
+					Event   string `json:"event"`
 					Payload struct {
 						T int64 `json:"t"`
 					} `json:"payload"`
 				}
-				_ = json.Unmarshal(f[4], &p)
-				if p.Payload.T != 0 {
-					lat.add(time.Since(time.Unix(0, p.Payload.T)))
+				if json.Unmarshal(f[4], &p) == nil && p.Payload.T != 0 {
+					sub.lat = append(sub.lat, time.Since(time.Unix(0, p.Payload.T)))
 				}
-				got <- struct{}{}
+				tl.add()
 			}
 		}
 	}()
 	<-joined
+	return sub
+}
+
+// reportFanout reports deliveries/s and the latencies of subs.
+func reportFanout(b *testing.B, subs []*benchSubscriber, elapsed time.Duration) {
+	var all []time.Duration
+	for _, s := range subs {
+		all = append(all, s.lat...)
+	}
+	l := &latencies{d: all}
+	l.report(b, elapsed)
 }
 
 // BenchmarkFanout: K subscribers spread over two workers on one topic,
 // one publisher on the first worker.
 func BenchmarkFanout(b *testing.B) {
 	for _, k := range []int{10, 100} {
-		for _, paced := range []bool{false, true} {
-			name := "subscribers=" + strconv.Itoa(k) + "/burst"
-			if paced {
-				name = "subscribers=" + strconv.Itoa(k) + "/one-at-a-time"
-			}
-			b.Run(name, func(b *testing.B) { benchFanout(b, k, paced) })
+		for _, m := range []fanoutMode{burst, oneAtATime, {rate: 100000 / k}} {
+			b.Run("subscribers="+strconv.Itoa(k)+"/"+m.String(), func(b *testing.B) { benchFanout(b, k, m) })
 		}
 	}
 }
 
-// benchFanout publishes b.N messages; paced waits for every delivery of a
-// message before sending the next (latency without queueing), burst sends
-// them all at once (throughput).
-func benchFanout(b *testing.B, k int, paced bool) {
+// fanoutMode is how the publisher sends: all at once (burst), each message
+// once every delivery of the previous one arrived (paced), or rate
+// messages a second, on a fixed schedule whatever the deliveries do.
+type fanoutMode struct {
+	paced bool
+	rate  int
+}
+
+var (
+	burst      = fanoutMode{}
+	oneAtATime = fanoutMode{paced: true}
+)
+
+func (m fanoutMode) String() string {
+	switch {
+	case m.paced:
+		return "one-at-a-time"
+	case m.rate > 0:
+		return "rate=" + strconv.Itoa(m.rate) + "msg/s"
+	}
+	return "burst"
+}
+
+// benchFanout publishes b.N messages as m says. Burst measures throughput
+// (its latency is mostly queueing), one at a time latency without
+// queueing, and a fixed rate whether the fan-out keeps up with that rate
+// and at what latency, measured from each message's scheduled time.
+func benchFanout(b *testing.B, k int, m fanoutMode) {
 	cl := newBenchCluster(b)
 	wa, wb := cl.benchWorker(b, "a", benchConfig), cl.benchWorker(b, "b", benchConfig)
 	key := benchKey(b)
-	lat := &latencies{}
-	got := make(chan struct{}, b.N*k+16)
-	for i := 0; i < k; i++ {
+	tl := newTally()
+	subs := make([]*benchSubscriber, k)
+	for i := range subs {
 		w := wa
 		if i%2 == 1 {
 			w = wb
 		}
-		benchSubscriber(b, w, key, "realtime:bench", lat, got)
+		subs[i] = newBenchSubscriber(b, w, key, "realtime:bench", tl)
 	}
 	pub, resp, err := websocket.DefaultDialer.Dial("ws://"+wa.addr+"/realtime/v1/websocket?vsn=2.0.0&apikey="+key, nil)
 	require.NoError(b, err)
@@ -122,29 +206,45 @@ func benchFanout(b *testing.B, k int, paced bool) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
+	var rusage0, rusage1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &rusage0)
 	b.ResetTimer()
 	start := time.Now()
+	var all func() error
+	if !m.paced {
+		all = tl.await(int64(b.N * k))
+	}
 	for i := 0; i < b.N; i++ {
-		payload := []byte(`{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`)
+		at := time.Now()
+		if m.rate > 0 {
+			at = start.Add(time.Duration(i) * time.Second / time.Duration(m.rate))
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		var these func() error
+		if m.paced {
+			these = tl.await(int64(k))
+		}
+		payload := []byte(`{"t":` + strconv.FormatInt(at.UnixNano(), 10) + `}`)
 		require.NoError(b, pub.WriteMessage(websocket.BinaryMessage, kind3("p", "", "realtime:bench", "m", "", 1, payload)))
-		if paced {
-			for j := 0; j < k; j++ {
-				select {
-				case <-got:
-				case <-time.After(30 * time.Second):
-					b.Fatalf("message %d: only %d of %d deliveries", i, j, k)
-				}
+		if m.paced {
+			if err := these(); err != nil {
+				b.Fatalf("message %d: %v", i, err)
 			}
 		}
 	}
-	for i := 0; !paced && i < b.N*k; i++ {
-		select {
-		case <-got:
-		case <-time.After(30 * time.Second):
-			b.Fatalf("only %d of %d deliveries", i, b.N*k)
+	if !m.paced {
+		if err := all(); err != nil {
+			b.Fatal(err)
 		}
 	}
-	lat.report(b, time.Since(start))
+	elapsed := time.Since(start)
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &rusage1)
+	cpu := time.Duration(rusage1.Utime.Nano() + rusage1.Stime.Nano() - rusage0.Utime.Nano() - rusage0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(b.N*k), "cpu-µs/delivery")
+	reportFanout(b, subs, elapsed)
 }
 
 // BenchmarkChangesLatency: commit of an INSERT to its postgres_changes

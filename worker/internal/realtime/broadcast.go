@@ -92,8 +92,10 @@ func (s *Service) onBroadcast(data []byte) {
 	s.mu.Lock()
 	chans := s.channelsOf(topicKey{b.Topic, b.Private})
 	s.mu.Unlock()
+	// Each shape of the message (protocol version, topic as joined) is
+	// framed once, and the same bytes go to every socket.
 	var text map[string]any
-	encoded := map[string][]byte{} // per protocol version and topic
+	var frames []shapedFrame
 	for _, ch := range chans {
 		if ch.id == b.Sender && !ch.self {
 			continue
@@ -104,35 +106,47 @@ func (s *Service) onBroadcast(data []byte) {
 		if b.ID != "" && ch.wasReplayed(b.ID) {
 			continue
 		}
-		if b.IsRaw {
-			if ch.sock.vsn != vsn2 {
-				continue
-			}
-			frame, err := encodeUserBroadcast(ch.topic, b.Event, b.Raw, true)
-			if err != nil {
-				continue
-			}
-			ch.sock.enqueue(outFrame{binary: true, data: frame})
+		if b.IsRaw && ch.sock.vsn != vsn2 {
 			continue
 		}
-		if text == nil {
-			text = map[string]any{"type": "broadcast", "event": b.Event, "payload": b.Payload}
-			if b.ID != "" {
-				text["meta"] = map[string]any{"id": b.ID}
+		var f *frame
+		for _, sf := range frames {
+			if sf.vsn == ch.sock.vsn && sf.topic == ch.topic {
+				f = sf.f
+				break
 			}
 		}
-		k := ch.sock.vsn + "\x00" + ch.topic
-		frame, ok := encoded[k]
-		if !ok {
-			var err error
-			if frame, err = encodeText(ch.sock.vsn, nil, nil, ch.topic, "broadcast", text); err != nil {
-				s.log.Error("realtime: encoding a broadcast", "error", err)
-				return
+		if f == nil {
+			if b.IsRaw {
+				data, err := encodeUserBroadcast(ch.topic, b.Event, b.Raw, true)
+				if err != nil {
+					continue
+				}
+				f = newFrame(opBinary, data)
+			} else {
+				if text == nil {
+					text = map[string]any{"type": "broadcast", "event": b.Event, "payload": b.Payload}
+					if b.ID != "" {
+						text["meta"] = map[string]any{"id": b.ID}
+					}
+				}
+				data, err := encodeText(ch.sock.vsn, nil, nil, ch.topic, "broadcast", text)
+				if err != nil {
+					s.log.Error("realtime: encoding a broadcast", "error", err)
+					return
+				}
+				f = newFrame(opText, data)
 			}
-			encoded[k] = frame
+			frames = append(frames, shapedFrame{ch.sock.vsn, ch.topic, f})
 		}
-		ch.sock.enqueue(outFrame{data: frame})
+		ch.sock.send(f)
 	}
+}
+
+// shapedFrame is a broadcast framed for one protocol version and topic.
+type shapedFrame struct {
+	vsn, topic string
+	f          *frame
 }
 
 // wasReplayed reports whether replay already sent the stored message id.

@@ -3,8 +3,11 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -78,28 +81,36 @@ func tokenError(err error) string {
 	return "Invalid token: signature or format is invalid"
 }
 
+// outFrame is a frame waiting for its socket's writer.
 type outFrame struct {
-	binary bool
-	data   []byte
-	close  bool // close the socket after writing (data = close reason)
+	data  []byte // the whole frame on the wire, maybe partly written
+	close bool   // a close frame: the socket ends once it is written
 }
 
 // socket is one client connection.
 type socket struct {
-	svc    *Service
-	conn   *websocket.Conn
-	vsn    string
-	claims db.Claims
-	token  string
+	svc  *Service
+	conn *websocket.Conn // reads frames; frames are written by the socket (write)
+	// out is the connection frames are written to, raw its descriptor
+	// (nil where it has none: every frame goes through the writer).
+	out net.Conn
+	raw syscall.RawConn
+	// deflate: the handshake agreed on permessage-deflate.
+	deflate bool
+	vsn     string
+	claims  db.Claims
+	token   string
 
 	done      chan struct{}
 	closeOnce sync.Once
 
 	// qmu guards the frames waiting to be written; writing is true while
-	// a writer goroutine drains them, and closed once the socket ended.
+	// a writer goroutine drains them, closing once a close frame is
+	// queued, and closed once the socket ended.
 	qmu     sync.Mutex
 	queue   []outFrame
 	writing bool
+	closing bool
 	closed  bool
 	writers sync.WaitGroup
 
@@ -123,6 +134,16 @@ func (sock *socket) run() {
 	sock.svc.metrics.sockets.Inc()
 	defer sock.svc.metrics.sockets.Dec()
 	sock.conn.SetReadLimit(int64(sock.svc.cfg.RealtimeMaxMessageBytes) + 4096)
+	// Control frames are answered through the socket's own writes, so
+	// that they never land inside a frame being written.
+	sock.conn.SetPingHandler(func(data string) error {
+		sock.enqueue(outFrame{data: appendFrame(nil, opPong, false, []byte(data))})
+		return nil
+	})
+	sock.conn.SetCloseHandler(func(code int, _ string) error {
+		sock.enqueue(outFrame{close: true, data: appendFrame(nil, opClose, false, websocket.FormatCloseMessage(code, ""))})
+		return nil
+	})
 	sock.svc.addSocket(sock)
 	defer func() {
 		sock.svc.removeSocket(sock)
@@ -266,9 +287,12 @@ func (s *Service) socketList(out []*socket) []*socket {
 	return out
 }
 
-// write drains the queue, then ends; queueFrame starts it again.
+// write drains the queue, then ends; enqueue starts it again. What is
+// queued by then goes out in one write (writev), so a client that fell
+// behind catches up in few system calls.
 func (sock *socket) write() {
 	defer sock.writers.Done()
+	var bufs net.Buffers
 	for {
 		sock.qmu.Lock()
 		batch := sock.queue
@@ -279,25 +303,52 @@ func (sock *socket) write() {
 			return
 		}
 		sock.qmu.Unlock()
+		bufs = bufs[:0]
+		end := false
 		for _, f := range batch {
-			_ = sock.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			var err error
-			switch {
-			case f.close:
-				_ = sock.conn.WriteMessage(websocket.CloseMessage, f.data)
-				sock.stop()
-				return
-			case f.binary:
-				err = sock.conn.WriteMessage(websocket.BinaryMessage, f.data)
-			default:
-				err = sock.conn.WriteMessage(websocket.TextMessage, f.data)
-			}
-			if err != nil {
-				sock.stop()
-				return
-			}
+			bufs = append(bufs, f.data)
+			end = end || f.close
+		}
+		_ = sock.out.SetWriteDeadline(time.Now().Add(writeTimeout))
+		pending := bufs // WriteTo consumes it
+		_, err := pending.WriteTo(sock.out)
+		clear(bufs)
+		if err != nil || end {
+			sock.stop()
+			return
 		}
 	}
+}
+
+// tryWrite writes b if the socket takes it now, without waiting: the
+// sending goroutine writes, and a writer goroutine is started only for
+// what the kernel did not take. It returns how much was written, and false
+// when the socket failed.
+func (sock *socket) tryWrite(b []byte) (int, bool) {
+	if sock.raw == nil {
+		return 0, true
+	}
+	var n int
+	var werr error
+	err := sock.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		// A deadline the writer set has passed: the writer, which
+		// sets a new one, takes the frame.
+		return 0, errors.Is(err, os.ErrDeadlineExceeded)
+	case werr == syscall.EAGAIN:
+		return 0, true
+	case werr != nil:
+		return 0, false
+	}
+	return n, true
 }
 
 // stop ends the socket from its writer or a full queue: nothing more is
@@ -321,14 +372,17 @@ func (sock *socket) shutdown() {
 
 // closeWith sends a close frame and ends the socket.
 func (sock *socket) closeWith(code int, reason string) {
-	sock.enqueue(outFrame{close: true, data: websocket.FormatCloseMessage(code, reason)})
+	sock.enqueue(outFrame{close: true, data: appendFrame(nil, opClose, false, websocket.FormatCloseMessage(code, reason))})
 }
 
-// enqueue queues a frame for the writer, starting it if none runs; a
-// client too slow to keep up (outQueue frames waiting) is disconnected.
+// enqueue writes a frame, or queues it for the writer: a socket with
+// nothing pending is written to at once if it takes the frame without
+// waiting; otherwise a writer goroutine, started if none runs, writes what
+// is left. A client too slow to keep up (outQueue frames waiting) is
+// disconnected.
 func (sock *socket) enqueue(f outFrame) {
 	sock.qmu.Lock()
-	if sock.closed {
+	if sock.closed || sock.closing {
 		sock.qmu.Unlock()
 		return
 	}
@@ -338,14 +392,32 @@ func (sock *socket) enqueue(f outFrame) {
 		sock.stop()
 		return
 	}
-	sock.queue = append(sock.queue, f)
+	if f.close {
+		sock.closing = true
+	}
 	if !sock.writing {
+		n, ok := sock.tryWrite(f.data)
+		if !ok || (n == len(f.data) && f.close) {
+			sock.qmu.Unlock()
+			sock.stop()
+			return
+		}
+		if n == len(f.data) {
+			sock.qmu.Unlock()
+			return
+		}
+		f.data = f.data[n:]
 		sock.writing = true
 		sock.writers.Add(1)
 		go sock.write()
 	}
+	sock.queue = append(sock.queue, f)
 	sock.qmu.Unlock()
 }
+
+// send writes a frame made for many sockets, compressed where this
+// socket agreed to it.
+func (sock *socket) send(f *frame) { sock.enqueue(outFrame{data: f.wire(sock.deflate)}) }
 
 // push sends a text frame.
 func (sock *socket) push(joinRef, ref *string, topic, event string, payload any) {
@@ -354,7 +426,7 @@ func (sock *socket) push(joinRef, ref *string, topic, event string, payload any)
 		sock.svc.log.Error("realtime: encoding a frame", "error", err)
 		return
 	}
-	sock.enqueue(outFrame{data: data})
+	sock.send(newFrame(opText, data))
 }
 
 func (sock *socket) reply(m Message, status string, response any) {

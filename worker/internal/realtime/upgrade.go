@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -20,14 +21,16 @@ import (
 // An idle socket should cost the worker little: the handshake is answered
 // on the connection taken from fasthttp (httpserver.Detach), so neither the
 // server's request context nor its 32 KiB read buffer stays with it, and
-// the socket runs on a goroutine of its own with a 1 KiB read buffer.
+// the socket runs on a goroutine of its own with a 1 KiB read buffer and
+// no write buffer.
 
 // handshakeHeaders are the request headers the upgrade reads.
 var handshakeHeaders = []string{"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-Websocket-Key",
 	"Sec-Websocket-Extensions", "Sec-Websocket-Protocol", "Origin"}
 
-// upgrader answers handshakes; writeBuffers are its sockets' write
-// buffers, taken only while a frame is written.
+// upgrader answers handshakes. Its connections only read: frames are
+// written by the socket (socket.go), so the write buffers of the pool are
+// never taken, and none is made per connection.
 var (
 	writeBuffers = &sync.Pool{}
 	upgrader     = websocket.Upgrader{
@@ -72,40 +75,79 @@ func (s *Service) websocketHandler() fiber.Handler {
 				_ = hijacked.Close()
 				return
 			}
-			w := &handshakeWriter{conn: detached, header: http.Header{}}
+			w := &handshakeWriter{conn: &handshakeConn{Conn: detached}, header: http.Header{}}
 			conn, err := upgrader.Upgrade(w, req, nil)
 			if err != nil {
 				w.refuse()
 				return
 			}
+			sock := newSocket(s, conn, detached, w.conn.deflate, vsn, res)
+			w.conn.sock = sock
 			if keeps {
-				go s.serveSocket(conn, vsn, res)
+				go s.serveSocket(sock)
 			} else {
-				s.serveSocket(conn, vsn, res)
+				s.serveSocket(sock)
 			}
 		})
 		return nil
 	}
 }
 
+// newSocket makes the socket of an upgraded connection; its frames are
+// written to the connection under the detached one (the socket's own, with
+// writev), without waiting where it has a descriptor (socket.tryWrite).
+func newSocket(s *Service, conn *websocket.Conn, detached *httpserver.Conn, deflate bool, vsn string, res apikey.Result) *socket {
+	sock := &socket{svc: s, conn: conn, out: detached, deflate: deflate, vsn: vsn, claims: res.Claims, token: res.Token,
+		done: make(chan struct{}), chans: map[string]*channel{}}
+	if sc, ok := detached.Conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			sock.out, sock.raw = detached.Conn, raw
+		}
+	}
+	return sock
+}
+
 // serveSocket runs one socket until it ends.
-func (s *Service) serveSocket(conn *websocket.Conn, vsn string, res apikey.Result) {
+func (s *Service) serveSocket(sock *socket) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("realtime: socket ended by a panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			_ = conn.Close()
+			_ = sock.conn.Close()
 		}
 	}()
-	sock := &socket{svc: s, conn: conn, vsn: vsn, claims: res.Claims, token: res.Token,
-		done: make(chan struct{}), chans: map[string]*channel{}}
 	sock.run()
+}
+
+// handshakeConn is the connection the upgrader answers on: it notes
+// whether its answer agreed on permessage-deflate, as the socket's frames
+// are compressed by the socket, not by the upgrader's connection. Once the
+// socket runs, what the upgrader's connection still writes itself (the
+// close frame of a protocol error, one whole frame a write) goes through
+// the socket's writes, so that it never lands inside another frame.
+type handshakeConn struct {
+	net.Conn
+	answered bool
+	deflate  bool
+	sock     *socket
+}
+
+func (c *handshakeConn) Write(b []byte) (int, error) {
+	if c.sock != nil {
+		c.sock.enqueue(outFrame{data: bytes.Clone(b), close: len(b) > 0 && b[0]&0x0f == opClose})
+		return len(b), nil
+	}
+	if !c.answered {
+		c.answered = true
+		c.deflate = bytes.Contains(b, []byte("permessage-deflate"))
+	}
+	return c.Conn.Write(b)
 }
 
 // handshakeWriter is the http.ResponseWriter the upgrader answers on: it
 // hands the connection over (Hijack), or writes the refusal the upgrader
 // composed (refuse).
 type handshakeWriter struct {
-	conn   net.Conn
+	conn   *handshakeConn
 	header http.Header
 	status int
 	body   bytes.Buffer
