@@ -80,6 +80,12 @@ type trackedConn struct {
 	state atomic.Int32
 }
 
+// NetConn is the accepted connection, for those that use its socket
+// directly (httpserver.Detach: realtime writes frames to it without
+// waiting). Close still goes through trackedConn, as Detach closes through
+// the wrappers.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
