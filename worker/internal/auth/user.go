@@ -40,7 +40,7 @@ func (s *service) getUser(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	u, err := principalUser(ctx, s.db, p, shownUserWithSession)
+	u, err := principalUser(ctx, s.db, p, s.showUser)
 	if err != nil {
 		return err
 	}

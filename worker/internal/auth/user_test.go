@@ -284,12 +284,64 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		unstamped := regexp.MustCompile(`("id":"unstamped".*?"created_at":")[^"]+`)
 		assert.Equal(t, unstamped.ReplaceAllString(string(wantMembers["identities"]), "${1}now"),
 			unstamped.ReplaceAllString(string(gotMembers["identities"]), "${1}now"), "identities byte for byte")
+		if c.q != e.pool {
+			continue
+		}
+		// The prepared statement decoded by hand writes the very same
+		// object as pgx's scanning (but for the clock of the unstamped).
+		prepared, _, err := shownUserPrepared(ctx, e.pool, id, uuid.Nil)
+		require.NoError(t, err)
+		viaPrepared, err := prepared.wire().appendJSON(nil)
+		require.NoError(t, err)
+		assert.Equal(t, unstamped.ReplaceAllString(string(got), "${1}now"), unstamped.ReplaceAllString(string(viaPrepared), "${1}now"))
 	}
 	_, _, err = shownUserWithSession(ctx, e.pool, uuid.New(), uuid.Nil)
+	assert.ErrorIs(t, err, errNoUser)
+	_, _, err = shownUserPrepared(ctx, e.pool, uuid.New(), uuid.Nil)
 	assert.ErrorIs(t, err, errNoUser)
 	full, _, err := shownUserWithSession(ctx, e.pool, uid, uuid.Nil)
 	require.NoError(t, err)
 	require.Len(t, full.Identities, 6)
 	assert.Equal(t, "unstamped", full.Identities[5].ID, "an identity without created_at comes last")
 	assert.WithinDuration(t, time.Now(), full.Identities[5].CreatedAt, time.Minute, "and is stamped now")
+}
+
+// TestShownUserPrepared covers what only the prepared path does: the
+// session's existence read from its binary row, and a statement whose
+// columns changed type under it, which fails once (as pgx's own cached
+// statements do) and is prepared again for the next request.
+func TestShownUserPrepared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	s := e.signUp(t, "prepared@example.com", "secret-123")
+	uid := uuid.MustParse(s["user"].(map[string]any)["id"].(string))
+	ctx := context.Background()
+	sid := uuid.New()
+	_, err := e.pool.Exec(ctx, `insert into auth.sessions (id, user_id, created_at, updated_at, aal) values ($1, $2, now(), now(), 'aal1')`, sid, uid)
+	require.NoError(t, err)
+
+	// One connection, so that the statement prepared is the one run again.
+	cfg := e.pool.Config().Copy()
+	cfg.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(one.Close)
+	u, ok, err := shownUserPrepared(ctx, one, uid, sid)
+	require.NoError(t, err)
+	assert.True(t, ok, "the session exists")
+	assert.Equal(t, uid, u.ID)
+	assert.Equal(t, "authenticated", u.Aud)
+	_, ok, err = shownUserPrepared(ctx, one, uid, uuid.New())
+	require.NoError(t, err)
+	assert.False(t, ok, "another session does not")
+
+	_, err = one.Exec(ctx, `alter table auth.users alter column aud type text`)
+	require.NoError(t, err)
+	_, _, err = shownUserPrepared(ctx, one, uid, sid)
+	require.Error(t, err)
+	assert.True(t, staleStatement(err), "%v", err)
+	u, ok, err = shownUserPrepared(ctx, one, uid, sid)
+	require.NoError(t, err, "prepared again")
+	assert.True(t, ok)
+	assert.Equal(t, "authenticated", u.Aud)
 }

@@ -1,0 +1,216 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// shownUserStatement is the name shownUser is prepared under, once per
+// connection (pgx remembers it with the connection).
+const shownUserStatement = "madbase_auth_shown_user"
+
+// preparesStatements reports whether connections in query mode m keep
+// prepared statements: pgx's default mode does; the simple protocol and the
+// exec modes (chosen for a connection pooler that does not) do not.
+func preparesStatements(m pgx.QueryExecMode) bool {
+	return m == pgx.QueryExecModeCacheStatement || m == pgx.QueryExecModeCacheDescribe
+}
+
+// binaryFormat asks for every parameter and column in binary.
+var binaryFormat = []int16{pgtype.BinaryFormatCode}
+
+// shownUserPrepared is shownUserWithSession for a pool whose connections keep
+// prepared statements (see preparesStatements): shownUser, prepared once per
+// connection, runs through pgconn with its uuids sent and its columns read in
+// binary, decoded here. pgx.Rows would plan the scan of every column again on
+// every query and encode the arguments through its type map; for the busiest
+// auth route that was a sizeable share of the worker's CPU.
+func shownUserPrepared(ctx context.Context, pool *pgxpool.Pool, id, sessionID uuid.UUID) (*user, bool, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Release()
+	sd, err := conn.Conn().Prepare(ctx, shownUserStatement, shownUser)
+	if err != nil {
+		return nil, false, err
+	}
+	params := [2][]byte{id[:], sessionID[:]}
+	rr := conn.Conn().PgConn().ExecStatement(ctx, sd, params[:], binaryFormat, binaryFormat)
+	got := make([]userIdentityRow, 0, 2)
+	var derr error
+	for rr.NextRow() {
+		got = append(got, userIdentityRow{})
+		if derr == nil {
+			derr = decodeShownRow(&got[len(got)-1], sd.Fields, rr.Values())
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		if staleStatement(err) {
+			// The statement no longer fits the tables: prepare it again
+			// on the next request.
+			_ = conn.Conn().Deallocate(ctx, shownUserStatement)
+		}
+		return nil, false, err
+	}
+	if derr != nil {
+		return nil, false, derr
+	}
+	return assembleShownUser(got)
+}
+
+// staleStatement reports whether err says a prepared statement is gone or
+// its plan no longer fits the tables (the same errors after which pgx
+// forgets its own cached statements).
+func staleStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000")
+}
+
+// errShownColumn is decodeShownRow's error: the statement and this code
+// disagree about a column, or a timestamp is infinite (which pgx refuses as
+// a time.Time too).
+var errShownColumn = errors.New("auth: unexpected column in the user statement")
+
+// decodeShownRow decodes one row of shownUser, in binary, into r: what
+// pgx.RowToStructByPos[userIdentityRow] makes of it.
+func decodeShownRow(r *userIdentityRow, fields []pgconn.FieldDescription, values [][]byte) error {
+	d := rowDecoder{fields: fields, values: values}
+	// The user's times point into one array: one allocation, not one per
+	// time.
+	times := new([18]time.Time)
+	r.ID = d.uuid(0)
+	r.Aud, r.Role, r.Email, r.Phone = d.text(1), d.text(2), d.text(3), d.text(4)
+	r.EmailConfirmedAt, r.PhoneConfirmedAt = d.time(5, &times[0]), d.time(6, &times[1])
+	r.InvitedAt, r.ConfirmationSentAt = d.time(7, &times[2]), d.time(8, &times[3])
+	r.RecoverySentAt, r.EmailChangeSentAt = d.time(9, &times[4]), d.time(10, &times[5])
+	r.PhoneChangeSentAt, r.ReauthenticationSentAt = d.time(11, &times[6]), d.time(12, &times[7])
+	r.LastSignInAt, r.BannedUntil, r.DeletedAt = d.time(13, &times[8]), d.time(14, &times[9]), d.time(15, &times[10])
+	r.EmailChange, r.PhoneChange = d.text(16), d.text(17)
+	r.AppMetaData, r.UserMetaData = d.json(18), d.json(19)
+	r.IsAnonymous = d.bool(20)
+	r.CreatedAt, r.UpdatedAt = d.time(21, &times[11]), d.time(22, &times[12])
+	r.IdentityID, r.IdentityProviderID, r.IdentityUserID = d.uuid(23), d.text(24), d.uuid(25)
+	r.IdentityData, r.IdentityProvider = d.json(26), d.text(27)
+	r.IdentityLastSignInAt, r.IdentityCreatedAt, r.IdentityUpdatedAt = d.time(28, &times[13]), d.time(29, &times[14]), d.time(30, &times[15])
+	r.IdentityEmail = d.text(31)
+	r.SessionExists = d.bool(32)
+	r.Factors = d.json(33)
+	if d.err == nil && len(values) != 34 {
+		d.fail(fmt.Errorf("%w: %d columns", errShownColumn, len(values)))
+	}
+	return d.err
+}
+
+// rowDecoder reads the columns of one row in PostgreSQL's binary format, for
+// the few types shownUser returns. A column of another type sets err; NULL
+// reads as the zero value (nil for a time or JSON, invalid for a uuid or a
+// text). Texts and JSON are copied out of the connection's buffer.
+type rowDecoder struct {
+	fields []pgconn.FieldDescription
+	values [][]byte
+	err    error
+}
+
+func (d *rowDecoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// col returns column i's bytes (nil for NULL) when its type is one of oids.
+func (d *rowDecoder) col(i int, oids ...uint32) []byte {
+	if i >= len(d.values) || i >= len(d.fields) {
+		d.fail(fmt.Errorf("%w: no column %d", errShownColumn, i))
+		return nil
+	}
+	f := &d.fields[i]
+	for _, oid := range oids {
+		if f.DataTypeOID == oid {
+			return d.values[i]
+		}
+	}
+	d.fail(fmt.Errorf("%w: column %d (%s) has type %d", errShownColumn, i, f.Name, f.DataTypeOID))
+	return nil
+}
+
+func (d *rowDecoder) uuid(i int) pgtype.UUID {
+	b := d.col(i, pgtype.UUIDOID)
+	if b == nil {
+		return pgtype.UUID{}
+	}
+	if len(b) != 16 {
+		d.fail(fmt.Errorf("%w: column %d: uuid of %d bytes", errShownColumn, i, len(b)))
+		return pgtype.UUID{}
+	}
+	return pgtype.UUID{Bytes: [16]byte(b), Valid: true}
+}
+
+// text reads text or varchar, whose binary form is the text.
+func (d *rowDecoder) text(i int) pgtype.Text {
+	b := d.col(i, pgtype.TextOID, pgtype.VarcharOID)
+	if b == nil {
+		return pgtype.Text{}
+	}
+	return pgtype.Text{String: string(b), Valid: true}
+}
+
+func (d *rowDecoder) bool(i int) bool {
+	b := d.col(i, pgtype.BoolOID)
+	if b != nil && len(b) != 1 {
+		d.fail(fmt.Errorf("%w: column %d: bool of %d bytes", errShownColumn, i, len(b)))
+	}
+	return len(b) == 1 && b[0] == 1
+}
+
+// json returns a copy of a json or jsonb column's text (jsonb's binary form
+// is a version byte, 1, then the text).
+func (d *rowDecoder) json(i int) []byte {
+	b := d.col(i, pgtype.JSONOID, pgtype.JSONBOID)
+	if b == nil {
+		return nil
+	}
+	if d.fields[i].DataTypeOID == pgtype.JSONBOID {
+		if len(b) == 0 || b[0] != 1 {
+			d.fail(fmt.Errorf("%w: column %d: unknown jsonb version", errShownColumn, i))
+			return nil
+		}
+		b = b[1:]
+	}
+	return bytes.Clone(b)
+}
+
+// postgresEpoch is 2000-01-01 UTC, which binary timestamps count from, in
+// microseconds after the Unix epoch.
+const postgresEpoch = 946684800 * 1_000_000
+
+// time reads a timestamptz (microseconds since 2000-01-01 UTC) into *t, in
+// the local time zone as pgx reads it, and returns t; nil for NULL.
+func (d *rowDecoder) time(i int, t *time.Time) *time.Time {
+	b := d.col(i, pgtype.TimestamptzOID)
+	if b == nil {
+		return nil
+	}
+	if len(b) != 8 {
+		d.fail(fmt.Errorf("%w: column %d: timestamp of %d bytes", errShownColumn, i, len(b)))
+		return nil
+	}
+	us := int64(binary.BigEndian.Uint64(b))
+	if us == math.MaxInt64 || us == math.MinInt64 {
+		d.fail(fmt.Errorf("%w: column %d: an infinite timestamp", errShownColumn, i))
+		return nil
+	}
+	*t = time.UnixMicro(us + postgresEpoch)
+	return t
+}
