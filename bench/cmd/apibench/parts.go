@@ -318,6 +318,9 @@ func benchAuth(ctx context.Context, s *benchStack, o options) (authOut, error) {
 	if out, err = benchUserVsSelect(ctx, s, o, out, sess, userHdr); err != nil {
 		return out, err
 	}
+	if !o.want("auth") {
+		return out, nil // -only user
+	}
 
 	fRefresh := func(c int) error {
 		body, _ := json.Marshal(map[string]string{"refresh_token": sess[c].Refresh})

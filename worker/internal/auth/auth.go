@@ -56,8 +56,9 @@ type service struct {
 	// discovery documents and keys.
 	httpClient *http.Client
 	oidc       oidcProviders
-	// showUser reads GET /user's user: shownUserPrepared when the pool's
-	// connections keep prepared statements, else shownUserWithSession.
+	// showUser reads GET /user's user within requestTimeout: through a
+	// userBatcher when the pool's connections keep prepared statements,
+	// else with shownUserWithSession.
 	showUser func(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error)
 }
 
@@ -184,11 +185,15 @@ func newService(d api.Deps, opts Options) (*service, error) {
 		base:   base,
 		now:    now,
 	}
-	s.showUser = shownUserWithSession
+	s.showUser = func(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		return shownUserWithSession(ctx, q, id, sessionID)
+	}
 	if d.DB != nil && preparesStatements(d.DB.Config().ConnConfig.DefaultQueryExecMode) {
-		pool := d.DB
+		b := newUserBatcher(d.DB, base)
 		s.showUser = func(ctx context.Context, _ querier, id, sessionID uuid.UUID) (*user, bool, error) {
-			return shownUserPrepared(ctx, pool, id, sessionID)
+			return b.read(ctx, id, sessionID)
 		}
 	}
 	s.httpClient = opts.HTTPClient

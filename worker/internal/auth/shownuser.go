@@ -75,8 +75,8 @@ type userIdentityRow struct {
 // (GET /user): the shownUser statement, read with the defaults userColumns
 // gives in SQL (now() for a NULL created_at or updated_at, "" for NULL
 // texts, {} for NULL metadata) and its identities in userColumns' order.
-// Its rows are scanned by pgx, in any query mode; shownUserPrepared reads
-// the same user for less.
+// Its rows are scanned by pgx, in any query mode; a userBatcher reads the
+// same user for less where statements can be prepared.
 func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	rows, err := q.Query(ctx, shownUser, pgUUID(id), pgUUID(sessionID))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,44 +31,150 @@ func preparesStatements(m pgx.QueryExecMode) bool {
 // binaryFormat asks for every parameter and column in binary.
 var binaryFormat = []int16{pgtype.BinaryFormatCode}
 
-// shownUserPrepared is shownUserWithSession for a pool whose connections keep
-// prepared statements (see preparesStatements): shownUser, prepared once per
-// connection, runs through pgconn with its uuids sent and its columns read in
-// binary, decoded here. pgx.Rows would plan the scan of every column again on
-// every query and encode the arguments through its type map; for the busiest
-// auth route that was a sizeable share of the worker's CPU.
-func shownUserPrepared(ctx context.Context, pool *pgxpool.Pool, id, sessionID uuid.UUID) (*user, bool, error) {
-	conn, err := pool.Acquire(ctx)
+// maxUserBatch bounds how many reads one batch sends.
+const maxUserBatch = 64
+
+// userBatcher reads GET /user's user for a pool whose connections keep
+// prepared statements (see preparesStatements). The reads that wait at the
+// same time go to PostgreSQL together, as one batch: shownUser, prepared once
+// per connection, bound once per read, and one Sync, all in one write; the
+// rows come back in binary and are decoded here. One round trip and one
+// wake-up of the server for the whole batch instead of one per read: for
+// the busiest auth route, the system calls and the scheduling around each
+// round trip cost the worker and PostgreSQL as much as the statement
+// itself. pgx.Rows would also plan the scan of every column again on every
+// query.
+//
+// A batch runs the statements in one implicit transaction; each takes its
+// own snapshot (under READ COMMITTED), so a read sees what was committed
+// before it was sent, as alone. Batches are run by at most max goroutines,
+// started when reads wait and gone when none do; each holds a connection
+// while its batch runs, so under load a batch carries the reads that
+// arrived while the previous ones ran.
+type userBatcher struct {
+	pool *pgxpool.Pool
+	base context.Context
+	max  int
+
+	mu      sync.Mutex
+	queue   []*userRead
+	running int
+}
+
+// userRead is one read waiting in a userBatcher, and its outcome.
+type userRead struct {
+	id, sessionID uuid.UUID
+	u             *user
+	ok            bool
+	err           error
+	done          chan struct{}
+}
+
+// newUserBatcher makes a batcher on pool whose batches are done when base
+// is, running at most as many batches at once as the pool has connections.
+func newUserBatcher(pool *pgxpool.Pool, base context.Context) *userBatcher {
+	return &userBatcher{pool: pool, base: base, max: max(1, int(pool.Config().MaxConns))}
+}
+
+// read is shownUserWithSession through the batcher.
+func (b *userBatcher) read(ctx context.Context, id, sessionID uuid.UUID) (*user, bool, error) {
+	r := &userRead{id: id, sessionID: sessionID, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	start := b.running < b.max
+	if start {
+		b.running++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.drain()
+	}
+	select {
+	case <-r.done:
+		return r.u, r.ok, r.err
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+// drain runs batches until no read waits.
+func (b *userBatcher) drain() {
+	batch := make([]*userRead, 0, maxUserBatch)
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxUserBatch)
+		if n == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		batch = append(batch[:0], b.queue[:n]...)
+		left := copy(b.queue, b.queue[n:])
+		clear(b.queue[left:])
+		b.queue = b.queue[:left]
+		b.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(b.base, requestTimeout)
+		err := b.run(ctx, batch)
+		cancel()
+		for _, r := range batch {
+			if r.u == nil && r.err == nil {
+				r.err = err
+				if r.err == nil {
+					r.err = errors.New("auth: the user batch ended early")
+				}
+			}
+			close(r.done)
+		}
+		clear(batch)
+	}
+}
+
+// run sends one batch and fills in each read's outcome; the error is the
+// batch's, for the reads it left without one.
+func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	defer conn.Release()
 	sd, err := conn.Conn().Prepare(ctx, shownUserStatement, shownUser)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	params := [2][]byte{id[:], sessionID[:]}
-	rr := conn.Conn().PgConn().ExecStatement(ctx, sd, params[:], binaryFormat, binaryFormat)
-	got := make([]userIdentityRow, 0, 2)
-	var derr error
-	for rr.NextRow() {
-		got = append(got, userIdentityRow{})
-		if derr == nil {
-			derr = decodeShownRow(&got[len(got)-1], sd.Fields, rr.Values())
+	var pb pgconn.Batch
+	for _, r := range batch {
+		pb.ExecStatement(sd, [][]byte{r.id[:], r.sessionID[:]}, binaryFormat, binaryFormat)
+	}
+	mrr := conn.Conn().PgConn().ExecBatch(ctx, &pb)
+	for i := 0; i < len(batch) && mrr.NextResult(); i++ {
+		r := batch[i]
+		rr := mrr.ResultReader()
+		got := make([]userIdentityRow, 0, 2)
+		var derr error
+		for rr.NextRow() {
+			got = append(got, userIdentityRow{})
+			if derr == nil {
+				derr = decodeShownRow(&got[len(got)-1], sd.Fields, rr.Values())
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			r.err = err
+		} else if derr != nil {
+			r.err = derr
+		} else {
+			r.u, r.ok, r.err = assembleShownUser(got)
 		}
 	}
-	if _, err := rr.Close(); err != nil {
+	if err := mrr.Close(); err != nil {
 		if staleStatement(err) {
 			// The statement no longer fits the tables: prepare it again
-			// on the next request.
+			// for the next batch.
 			_ = conn.Conn().Deallocate(ctx, shownUserStatement)
 		}
-		return nil, false, err
+		return err
 	}
-	if derr != nil {
-		return nil, false, derr
-	}
-	return assembleShownUser(got)
+	return nil
 }
 
 // staleStatement reports whether err says a prepared statement is gone or
