@@ -1,12 +1,12 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +34,11 @@ var binaryFormat = []int16{pgtype.BinaryFormatCode}
 // maxUserBatch bounds how many reads one batch sends.
 const maxUserBatch = 64
 
+// userBatchToSpread is how many reads must wait before another batch runs
+// beside those running: fewer wait for the next batch of a running
+// goroutine, so that each round trip carries more of them.
+const userBatchToSpread = 8
+
 // userBatcher reads GET /user's user for a pool whose connections keep
 // prepared statements (see preparesStatements). The reads that wait at the
 // same time go to PostgreSQL together, as one batch: shownUser, prepared once
@@ -48,9 +53,10 @@ const maxUserBatch = 64
 // A batch runs the statements in one implicit transaction; each takes its
 // own snapshot (under READ COMMITTED), so a read sees what was committed
 // before it was sent, as alone. Batches are run by at most max goroutines,
-// started when reads wait and gone when none do; each holds a connection
-// while its batch runs, so under load a batch carries the reads that
-// arrived while the previous ones ran.
+// each holding a connection while its batch runs: one starts when a read
+// arrives and none runs, another when userBatchToSpread reads wait, and
+// each is gone when no read waits. Under load a batch carries the reads
+// that arrived while the previous one ran.
 type userBatcher struct {
 	pool *pgxpool.Pool
 	base context.Context
@@ -81,7 +87,7 @@ func (b *userBatcher) read(ctx context.Context, id, sessionID uuid.UUID) (*user,
 	r := &userRead{id: id, sessionID: sessionID, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
-	start := b.running < b.max
+	start := b.running == 0 || (b.running < b.max && len(b.queue) >= userBatchToSpread)
 	if start {
 		b.running++
 	}
@@ -194,9 +200,20 @@ var errShownColumn = errors.New("auth: unexpected column in the user statement")
 // pgx.RowToStructByPos[userIdentityRow] makes of it.
 func decodeShownRow(r *userIdentityRow, fields []pgconn.FieldDescription, values [][]byte) error {
 	d := rowDecoder{fields: fields, values: values}
-	// The user's times point into one array: one allocation, not one per
-	// time.
-	times := new([18]time.Time)
+	// The row's times point into one array and its texts and JSON are cut
+	// from one string and one slice: three allocations, not one per column.
+	times := new([16]time.Time)
+	var textBytes, jsonBytes int
+	for i := range min(len(fields), len(values)) {
+		switch fields[i].DataTypeOID {
+		case pgtype.TextOID, pgtype.VarcharOID:
+			textBytes += len(values[i])
+		case pgtype.JSONOID, pgtype.JSONBOID:
+			jsonBytes += len(values[i])
+		}
+	}
+	d.texts.Grow(textBytes)
+	d.jsonBuf = make([]byte, 0, jsonBytes)
 	r.ID = d.uuid(0)
 	r.Aud, r.Role, r.Email, r.Phone = d.text(1), d.text(2), d.text(3), d.text(4)
 	r.EmailConfirmedAt, r.PhoneConfirmedAt = d.time(5, &times[0]), d.time(6, &times[1])
@@ -223,11 +240,14 @@ func decodeShownRow(r *userIdentityRow, fields []pgconn.FieldDescription, values
 // rowDecoder reads the columns of one row in PostgreSQL's binary format, for
 // the few types shownUser returns. A column of another type sets err; NULL
 // reads as the zero value (nil for a time or JSON, invalid for a uuid or a
-// text). Texts and JSON are copied out of the connection's buffer.
+// text). Texts and JSON are copied out of the connection's buffer, into
+// texts and jsonBuf (sized beforehand, so that one allocation holds them all).
 type rowDecoder struct {
-	fields []pgconn.FieldDescription
-	values [][]byte
-	err    error
+	fields  []pgconn.FieldDescription
+	values  [][]byte
+	err     error
+	texts   strings.Builder
+	jsonBuf []byte
 }
 
 func (d *rowDecoder) fail(err error) {
@@ -270,7 +290,9 @@ func (d *rowDecoder) text(i int) pgtype.Text {
 	if b == nil {
 		return pgtype.Text{}
 	}
-	return pgtype.Text{String: string(b), Valid: true}
+	start := d.texts.Len()
+	d.texts.Write(b)
+	return pgtype.Text{String: d.texts.String()[start:], Valid: true}
 }
 
 func (d *rowDecoder) bool(i int) bool {
@@ -295,7 +317,9 @@ func (d *rowDecoder) json(i int) []byte {
 		}
 		b = b[1:]
 	}
-	return bytes.Clone(b)
+	start := len(d.jsonBuf)
+	d.jsonBuf = append(d.jsonBuf, b...)
+	return d.jsonBuf[start:len(d.jsonBuf):len(d.jsonBuf)]
 }
 
 // postgresEpoch is 2000-01-01 UTC, which binary timestamps count from, in
@@ -303,7 +327,7 @@ func (d *rowDecoder) json(i int) []byte {
 const postgresEpoch = 946684800 * 1_000_000
 
 // time reads a timestamptz (microseconds since 2000-01-01 UTC) into *t, in
-// the local time zone as pgx reads it, and returns t; nil for NULL.
+// UTC as the user object writes it, and returns t; nil for NULL.
 func (d *rowDecoder) time(i int, t *time.Time) *time.Time {
 	b := d.col(i, pgtype.TimestamptzOID)
 	if b == nil {
@@ -318,6 +342,6 @@ func (d *rowDecoder) time(i int, t *time.Time) *time.Time {
 		d.fail(fmt.Errorf("%w: column %d: an infinite timestamp", errShownColumn, i))
 		return nil
 	}
-	*t = time.UnixMicro(us + postgresEpoch)
+	*t = time.UnixMicro(us + postgresEpoch).UTC()
 	return t
 }
