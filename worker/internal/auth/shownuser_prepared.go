@@ -156,7 +156,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 	for i := 0; i < len(batch) && mrr.NextResult(); i++ {
 		r := batch[i]
 		rr := mrr.ResultReader()
-		got := make([]userIdentityRow, 0, 2)
+		got := make([]userIdentityRow, 0, 1) // a row per identity: mostly one
 		var derr error
 		for rr.NextRow() {
 			got = append(got, userIdentityRow{})
