@@ -120,9 +120,7 @@ func (b *userBatcher) drain() {
 		b.queue = b.queue[:left]
 		b.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(b.base, requestTimeout)
-		err := b.run(ctx, batch)
-		cancel()
+		err := b.runSafely(batch)
 		for _, r := range batch {
 			if r.u == nil && r.err == nil {
 				r.err = err
@@ -134,6 +132,20 @@ func (b *userBatcher) drain() {
 		}
 		clear(batch)
 	}
+}
+
+// runSafely is run within requestTimeout, with a panic turned into the
+// batch's error: the reads left the handler's goroutine, whose recovery
+// answered a panic with a 500, and must not take the worker down instead.
+func (b *userBatcher) runSafely(batch []*userRead) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("auth: reading users: panic: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(b.base, requestTimeout)
+	defer cancel()
+	return b.run(ctx, batch)
 }
 
 // run sends one batch and fills in each read's outcome; the error is the
