@@ -101,7 +101,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("auth: %w", err)
 		}
 		authAll = a
-		fmt.Fprintln(w, "\nauth (issue 5): through the edge; bound = bcrypt.CompareHashAndPassword cost 10 on all cores in the bench process")
+		if o.want("auth") {
+			fmt.Fprintln(w, "\nauth (issue 5): through the edge; bound = bcrypt.CompareHashAndPassword cost 10 on all cores in the bench process")
+		} else {
+			fmt.Fprintln(w, "\nGET /auth/v1/user through the edge")
+		}
 		fmt.Fprintf(w, "GET /auth/v1/user's ceiling (issue 23): pgbench -M prepared, %d clients, one script per bench user (%d of them), one picked at random per transaction, each the prepared statement\n  SELECT <the 23 columns GET /user shows> FROM auth.users WHERE id = '<the user's id>'\nalternating with GET /user round by round (%d round(s)); the ratio is the median of the rounds'\n",
 			o.conns, min(o.conns, 128), len(a.userRatios))
 		tw := table(w)
