@@ -31,16 +31,10 @@ func preparesStatements(m pgx.QueryExecMode) bool {
 // binaryFormat asks for every parameter and column in binary.
 var binaryFormat = []int16{pgtype.BinaryFormatCode}
 
-// maxUserBatch bounds how many reads one batch sends.
+// maxUserBatch bounds how many reads one batch sends: larger batches saved
+// PostgreSQL little more CPU and let one descheduled server process hold
+// back more requests at once.
 const maxUserBatch = 16
-
-// userBatchToSpread is how many reads must wait before another batch runs
-// beside those running; a single read waits for the next batch of a running
-// goroutine. Larger batches saved PostgreSQL little more CPU on a loaded
-// 2-core machine and let one descheduled server process hold back more
-// requests at once (p99 up to 100 ms with 8 here, against ~10 ms with 1 or
-// 2), so batches stay small and spread over the connections.
-const userBatchToSpread = 2
 
 // userBatcher reads GET /user's user for a pool whose connections keep
 // prepared statements (see preparesStatements). The reads that wait at the
@@ -56,9 +50,8 @@ const userBatchToSpread = 2
 // A batch runs the statements in one implicit transaction; each takes its
 // own snapshot (under READ COMMITTED), so a read sees what was committed
 // before it was sent, as alone. At most max batches run at once, each
-// holding a connection: one starts when a read arrives and none runs,
-// another when userBatchToSpread reads wait (see read). Under load a batch
-// carries the reads that arrived while the previous one ran.
+// holding a connection (see read); under load, when all run, the next batch
+// carries the reads that arrived meanwhile.
 type userBatcher struct {
 	pool *pgxpool.Pool
 	base context.Context
@@ -84,18 +77,19 @@ func newUserBatcher(pool *pgxpool.Pool, base context.Context) *userBatcher {
 	return &userBatcher{pool: pool, base: base, max: max(1, int(pool.Config().MaxConns))}
 }
 
-// read is shownUserWithSession through the batcher. The read that finds
-// no batch running (or enough reads waiting to start another) runs a batch
-// itself, its own read and those waiting with it, on its own goroutine:
-// alone, a read costs no more hand-offs between goroutines than a plain
-// query, which matters when the worker's processors are busy (a sign-in
-// burst). Reads still waiting after its batch go to a goroutine of their
-// own.
+// read is shownUserWithSession through the batcher. A read that finds
+// fewer than max batches running runs one itself, its own read and those
+// waiting with it, on its own goroutine: reads that come one at a time cost
+// no more hand-offs between goroutines than a plain query, which matters
+// when the worker's processors are busy (a sign-in burst), and none waits
+// behind another while a connection is free (a descheduled PostgreSQL
+// process then holds back only its own batch). Reads still waiting after its
+// batch go to a goroutine of their own.
 func (b *userBatcher) read(ctx context.Context, id, sessionID uuid.UUID) (*user, bool, error) {
 	r := &userRead{id: id, sessionID: sessionID, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
-	lead := b.running == 0 || (b.running < b.max && len(b.queue) >= userBatchToSpread)
+	lead := b.running < b.max
 	if lead {
 		b.running++
 	}
