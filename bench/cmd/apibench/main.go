@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "REST rounds (edge, worker direct, pgbench alternating); medians are reported")
 	flag.IntVar(&o.conns, "c", 32, "concurrent keep-alive clients (and pgbench clients)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 2s loads, 128 MiB storage file")
-	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated parts to run: rest,auth,storage (default all); user runs auth's GET /auth/v1/user against its ceiling alone")
 	flag.Int64Var(&fileMiB, "file-mib", 1024, "storage upload/download size in MiB")
 	flag.IntVar(&o.transfers, "transfers", 3, "storage rounds (the cp ceiling, then each upload and download once); medians are reported")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
@@ -95,10 +95,10 @@ func main() {
 		o.only = map[string]bool{}
 		for _, p := range strings.Split(only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "rest", "auth", "storage":
+			case "rest", "auth", "user", "storage":
 				o.only[p] = true
 			default:
-				fmt.Fprintf(os.Stderr, "apibench: -only: unknown part %q (rest, auth, storage)\n", p)
+				fmt.Fprintf(os.Stderr, "apibench: -only: unknown part %q (rest, auth, user, storage)\n", p)
 				os.Exit(2)
 			}
 		}

@@ -170,21 +170,26 @@ func benchREST(ctx context.Context, s *benchStack, o options) ([]restRow, error)
 
 var reTPS = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time\)`)
 
-// pgbench runs script with o.conns clients (-M prepared) and reads the
-// latencies from its per-transaction log.
-func pgbench(ctx context.Context, s *benchStack, o options, name, script string) (result, error) {
+// pgbench runs scripts with o.conns clients (-M prepared) and reads the
+// latencies from its per-transaction log. With several scripts, each
+// transaction runs one of them, picked at random.
+func pgbench(ctx context.Context, s *benchStack, o options, name string, scripts ...string) (result, error) {
 	dir := filepath.Join(s.Tmp, "pgbench-"+name)
 	_ = os.RemoveAll(dir) // the latency logs of an earlier round
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}
-	sf := filepath.Join(dir, "script.sql")
-	if err := os.WriteFile(sf, []byte(script), 0o644); err != nil {
-		return result{}, err
-	}
 	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(o.conns), "-j", strconv.Itoa(min(o.conns, max(1, runtime.NumCPU()/2))),
-		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", sf, "-l", "--log-prefix", filepath.Join(dir, "log"),
-		"-h", "127.0.0.1", "-p", strconv.Itoa(s.PG.Port()), "-U", "postgres", "postgres"}
+		"-T", strconv.Itoa(int(o.duration.Seconds())), "-l", "--log-prefix", filepath.Join(dir, "log"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.PG.Port()), "-U", "postgres"}
+	for i, script := range scripts {
+		sf := filepath.Join(dir, fmt.Sprintf("script-%d.sql", i))
+		if err := os.WriteFile(sf, []byte(script), 0o644); err != nil {
+			return result{}, err
+		}
+		args = append(args, "-f", sf)
+	}
+	args = append(args, "postgres")
 	cmd := exec.CommandContext(ctx, pgbenchBin, args...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 2 * time.Second
@@ -233,13 +238,38 @@ type authOut struct {
 	user, refresh, signin, bound result
 	user4, userBurst             result
 	// userWrk is GET /user with wrk as the client (Name empty when wrk is
-	// not installed).
+	// not installed): the round with the median req/s.
 	userWrk result
+	// userCeiling is the primary-key select of the same users by pgbench,
+	// the round with the median tps; userRatios are the rounds' GET /user
+	// (wrk, else the Go client) over that select.
+	userCeiling result
+	userRatios  []float64
 }
 
 type session struct {
 	Access  string `json:"access_token"`
 	Refresh string `json:"refresh_token"`
+	User    struct {
+		ID string `json:"id"`
+	} `json:"user"`
+}
+
+// userSelect is the ceiling of GET /auth/v1/user: the user's own row read
+// by primary key, the columns GET /user shows from auth.users, as one
+// prepared statement with nothing around it (no role, no claims, no
+// session or identities).
+const userSelect = `SELECT id, aud, role, email, phone, email_confirmed_at, phone_confirmed_at, invited_at, confirmation_sent_at, recovery_sent_at, email_change_sent_at, phone_change_sent_at, reauthentication_sent_at, last_sign_in_at, banned_until, deleted_at, email_change, phone_change, raw_app_meta_data, raw_user_meta_data, is_anonymous, created_at, updated_at FROM auth.users WHERE id = '%s';
+`
+
+// userSelectScripts are pgbench scripts of userSelect, one per user id:
+// pgbench runs one of them, picked at random, per transaction.
+func userSelectScripts(ids []string) []string {
+	scripts := make([]string, len(ids))
+	for i, id := range ids {
+		scripts[i] = fmt.Sprintf(userSelect, id)
+	}
+	return scripts
 }
 
 const benchPassword = "bench-password-123"
@@ -261,7 +291,7 @@ func benchAuth(ctx context.Context, s *benchStack, o options) (authOut, error) {
 			if err == nil {
 				err = json.Unmarshal(b, &sess[i])
 			}
-			if err == nil && (sess[i].Access == "" || sess[i].Refresh == "") {
+			if err == nil && (sess[i].Access == "" || sess[i].Refresh == "" || sess[i].User.ID == "") {
 				err = fmt.Errorf("signup returned no session (autoconfirm off?): %.200s", b)
 			}
 			if err != nil {
@@ -285,14 +315,11 @@ func benchAuth(ctx context.Context, s *benchStack, o options) (authOut, error) {
 	if out.user, err = runLoad(ctx, "GET /auth/v1/user", o.conns, o.duration, ep, wp, fUser); err != nil {
 		return out, err
 	}
-	if wrkBin, err := exec.LookPath("wrk"); err == nil {
-		reqs := make([]string, len(userHdr))
-		for i, h := range userHdr {
-			reqs[i] = rawGET(s.edgeURL, "/auth/v1/user", h)
-		}
-		if out.userWrk, err = runWrkLoad(ctx, "GET /auth/v1/user (wrk as the client)", wrkBin, s.edgeURL, o.conns, o.duration, ep, wp, reqs); err != nil {
-			return out, err
-		}
+	if out, err = benchUserVsSelect(ctx, s, o, out, sess, userHdr); err != nil {
+		return out, err
+	}
+	if !o.want("auth") {
+		return out, nil // -only user
 	}
 
 	fRefresh := func(c int) error {
@@ -353,6 +380,56 @@ func benchAuth(ctx context.Context, s *benchStack, o options) (authOut, error) {
 		return out, err
 	}
 	out.bound.WorkerCPU, out.bound.ClientCPU, out.bound.PGCPU = -1, -1, -1
+	return out, nil
+}
+
+// benchUserVsSelect measures GET /auth/v1/user through the edge against
+// its ceiling, userSelect by pgbench over the same users, in o.rounds
+// rounds alternating the two (as REST does), so that each round's ratio is
+// of two loads run back to back. GET /user is loaded by wrk when it is
+// installed, else by this process's client (then out.userWrk stays empty).
+func benchUserVsSelect(ctx context.Context, s *benchStack, o options, out authOut, sess []session, userHdr []map[string]string) (authOut, error) {
+	ep, wp := s.edge.Pid(), s.worker.Pid()
+	wrkBin, _ := exec.LookPath("wrk")
+	reqs := make([]string, len(userHdr))
+	for i, h := range userHdr {
+		reqs[i] = rawGET(s.edgeURL, "/auth/v1/user", h)
+	}
+	load := func() (result, error) {
+		if wrkBin != "" {
+			return runWrkLoad(ctx, "GET /auth/v1/user (wrk as the client)", wrkBin, s.edgeURL, o.conns, o.duration, ep, wp, reqs)
+		}
+		return runLoad(ctx, "GET /auth/v1/user", o.conns, o.duration, ep, wp, func(c int) error {
+			_, err := do("GET", s.edgeURL+"/auth/v1/user", userHdr[c], nil, 200)
+			return err
+		})
+	}
+	// pgbench takes at most 128 scripts.
+	ids := make([]string, min(len(sess), 128))
+	for i := range ids {
+		ids[i] = sess[i].User.ID
+	}
+	scripts := userSelectScripts(ids)
+	var users, ceilings []result
+	for range o.rounds {
+		u, err := load()
+		if err != nil {
+			return out, err
+		}
+		c, err := pgbench(ctx, s, o, "user_by_key", scripts...)
+		if err != nil {
+			return out, err
+		}
+		users, ceilings = append(users, u), append(ceilings, c)
+		out.userRatios = append(out.userRatios, u.ReqPerSec/c.ReqPerSec)
+	}
+	if wrkBin != "" {
+		out.userWrk = median(users)
+	} else {
+		out.user = median(users)
+	}
+	out.userCeiling = median(ceilings)
+	out.userCeiling.Name = "auth.users by primary key, pgbench ceiling"
 	return out, nil
 }
 

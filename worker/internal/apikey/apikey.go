@@ -170,6 +170,13 @@ func (k *Keys) OpaqueRole(key string) (string, bool) {
 // jwtauth.Verifier).
 func (k *Keys) Verify(token string) (jwt.MapClaims, error) { return k.verifier.Verify(token) }
 
+// VerifyShared is Verify without the copy of the claims: the map is shared
+// with every caller that sent the same token, to be read and never changed.
+func (k *Keys) VerifyShared(token string) (jwt.MapClaims, error) {
+	claims, _, err := k.verifier.VerifyShared(token)
+	return claims, err
+}
+
 // KeySet returns the keys that sign and verify the project's tokens; nil
 // when the secret is empty and no key was registered.
 func (k *Keys) KeySet() *jwtauth.KeySet { return k.verifier.Keys() }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/db"
@@ -55,6 +56,10 @@ type service struct {
 	// discovery documents and keys.
 	httpClient *http.Client
 	oidc       oidcProviders
+	// showUser reads GET /user's user within requestTimeout: through a
+	// userBatcher when the pool's connections keep prepared statements,
+	// else with shownUserWithSession.
+	showUser func(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error)
 }
 
 // Options tune a service beyond api.Deps, for tests.
@@ -180,6 +185,17 @@ func newService(d api.Deps, opts Options) (*service, error) {
 		base:   base,
 		now:    now,
 	}
+	s.showUser = func(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		return shownUserWithSession(ctx, q, id, sessionID)
+	}
+	if d.DB != nil && preparesStatements(d.DB.Config().ConnConfig.DefaultQueryExecMode) {
+		b := newUserBatcher(d.DB, base)
+		s.showUser = func(ctx context.Context, _ querier, id, sessionID uuid.UUID) (*user, bool, error) {
+			return b.read(ctx, id, sessionID)
+		}
+	}
 	s.httpClient = opts.HTTPClient
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: providerTimeout}
@@ -233,7 +249,12 @@ func (s *service) requireAPIKey(c *fiber.Ctx) error {
 	if openPaths[strings.TrimSuffix(strings.TrimPrefix(c.Path(), "/auth/v1"), "/")] {
 		return c.Next()
 	}
-	key, _ := apikey.FromRequest(c)
+	// Read in place: the key is only checked here (apikey.FromRequest
+	// copies it for handlers that keep it).
+	key := c.Get("apikey")
+	if key == "" {
+		key = c.Query("apikey")
+	}
 	if _, err := s.keys.KeyRole(key); err != nil {
 		if errors.Is(err, apikey.ErrNoKey) {
 			return gatewayError("No API key found in request")

@@ -13,7 +13,9 @@ import (
 
 // principal is who the bearer token of a request says the caller is.
 type principal struct {
-	Role      string
+	Role string
+	// Claims are shared with every request that sent the same token (see
+	// jwtauth.Verifier.VerifyShared): read them, never change them.
 	Claims    jwt.MapClaims
 	UserID    uuid.UUID // uuid.Nil when the token has no sub
 	SessionID uuid.UUID // uuid.Nil when the token has no session_id
@@ -39,7 +41,7 @@ func (s *service) bearer(c *fiber.Ctx) (*principal, error) {
 		}
 		return &principal{Role: role, Claims: jwt.MapClaims{"role": role}}, nil
 	}
-	claims, err := s.keys.Verify(tok)
+	claims, err := s.keys.VerifyShared(tok)
 	if err != nil {
 		reason := "token is malformed"
 		switch {

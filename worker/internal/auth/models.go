@@ -180,9 +180,11 @@ func (u *user) wire() *userJSON {
 // a Marshaler's output is scanned again by the encoder.
 func (u *user) MarshalJSON() ([]byte, error) { return json.Marshal(u.wire()) }
 
+// utcPtr returns t in UTC: t itself when it already is (a user's times are
+// replaced, never changed in place), else a copy.
 func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
+	if t == nil || t.Location() == time.UTC {
+		return t
 	}
 	u := t.UTC()
 	return &u

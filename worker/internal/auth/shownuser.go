@@ -75,6 +75,8 @@ type userIdentityRow struct {
 // (GET /user): the shownUser statement, read with the defaults userColumns
 // gives in SQL (now() for a NULL created_at or updated_at, "" for NULL
 // texts, {} for NULL metadata) and its identities in userColumns' order.
+// Its rows are scanned by pgx, in any query mode; a userBatcher reads the
+// same user for less where statements can be prepared.
 func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	rows, err := q.Query(ctx, shownUser, pgUUID(id), pgUUID(sessionID))
 	if err != nil {
@@ -84,6 +86,11 @@ func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUI
 	if err != nil {
 		return nil, false, err
 	}
+	return assembleShownUser(got)
+}
+
+// assembleShownUser makes the user of shownUser's rows.
+func assembleShownUser(got []userIdentityRow) (*user, bool, error) {
 	if len(got) == 0 {
 		return nil, false, errNoUser
 	}
@@ -125,6 +132,7 @@ func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUI
 			CreatedAt: orNow(r.IdentityCreatedAt).UTC(), UpdatedAt: orNow(r.IdentityUpdatedAt).UTC(), Email: r.IdentityEmail.String,
 		}
 	}
+	var err error
 	if u.Factors, err = decodeFactors(r.Factors); err != nil {
 		return nil, false, err
 	}

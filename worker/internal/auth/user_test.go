@@ -3,10 +3,13 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"github.com/madbase/madbase/shared/apitest"
+	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/madbase/madbase/shared/apitest"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -284,12 +287,105 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		unstamped := regexp.MustCompile(`("id":"unstamped".*?"created_at":")[^"]+`)
 		assert.Equal(t, unstamped.ReplaceAllString(string(wantMembers["identities"]), "${1}now"),
 			unstamped.ReplaceAllString(string(gotMembers["identities"]), "${1}now"), "identities byte for byte")
+		if c.q != e.pool {
+			continue
+		}
+		// The prepared statement decoded by hand writes the very same
+		// object as pgx's scanning (but for the clock of the unstamped).
+		prepared, _, err := newUserBatcher(e.pool, ctx).read(ctx, id, uuid.Nil)
+		require.NoError(t, err)
+		viaPrepared, err := prepared.wire().appendJSON(nil)
+		require.NoError(t, err)
+		assert.Equal(t, unstamped.ReplaceAllString(string(got), "${1}now"), unstamped.ReplaceAllString(string(viaPrepared), "${1}now"))
 	}
 	_, _, err = shownUserWithSession(ctx, e.pool, uuid.New(), uuid.Nil)
+	assert.ErrorIs(t, err, errNoUser)
+	_, _, err = newUserBatcher(e.pool, ctx).read(ctx, uuid.New(), uuid.Nil)
 	assert.ErrorIs(t, err, errNoUser)
 	full, _, err := shownUserWithSession(ctx, e.pool, uid, uuid.Nil)
 	require.NoError(t, err)
 	require.Len(t, full.Identities, 6)
 	assert.Equal(t, "unstamped", full.Identities[5].ID, "an identity without created_at comes last")
 	assert.WithinDuration(t, time.Now(), full.Identities[5].CreatedAt, time.Minute, "and is stamped now")
+}
+
+// TestUserBatcher covers what only GET /user's batched reads do: several
+// reads in one batch, each with its own outcome (a user and whether the
+// session exists, no such user, a row that cannot be decoded), reads from
+// many goroutines at once, and a statement whose columns changed type under
+// it, which fails its batch once (as pgx's own cached statements do) and is
+// prepared again for the next.
+func TestUserBatcher(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	ctx := context.Background()
+	var ids, sessions []uuid.UUID
+	for i := range 3 {
+		s := e.signUp(t, fmt.Sprintf("batched-%d@example.com", i), "secret-123")
+		id := uuid.MustParse(s["user"].(map[string]any)["id"].(string))
+		sid := uuid.New()
+		_, err := e.pool.Exec(ctx, `insert into auth.sessions (id, user_id, created_at, updated_at, aal) values ($1, $2, now(), now(), 'aal1')`, sid, id)
+		require.NoError(t, err)
+		ids, sessions = append(ids, id), append(sessions, sid)
+	}
+	_, err := e.pool.Exec(ctx, `update auth.users set banned_until = 'infinity' where id = $1`, ids[2])
+	require.NoError(t, err)
+
+	// One connection, so that the statement prepared is the one run again.
+	cfg := e.pool.Config().Copy()
+	cfg.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(one.Close)
+	b := newUserBatcher(one, ctx)
+	batch := func() []*userRead {
+		return []*userRead{
+			{id: ids[0], sessionID: sessions[0]},
+			{id: uuid.New()},
+			{id: ids[1], sessionID: sessions[0]},
+			{id: ids[2], sessionID: sessions[2]},
+			{id: ids[1], sessionID: sessions[1]},
+		}
+	}
+	reads := batch()
+	require.NoError(t, b.run(ctx, reads))
+	require.NoError(t, reads[0].err)
+	assert.Equal(t, ids[0], reads[0].u.ID)
+	assert.Equal(t, "batched-0@example.com", reads[0].u.Email)
+	assert.True(t, reads[0].ok, "its session exists")
+	assert.ErrorIs(t, reads[1].err, errNoUser)
+	require.NoError(t, reads[2].err)
+	assert.Equal(t, ids[1], reads[2].u.ID)
+	assert.False(t, reads[2].ok, "another user's session is not this one's")
+	assert.ErrorIs(t, reads[3].err, errShownColumn, "an infinite ban cannot be written as a time")
+	require.NoError(t, reads[4].err)
+	assert.Equal(t, "batched-1@example.com", reads[4].u.Email)
+	assert.True(t, reads[4].ok)
+
+	// Reads from many goroutines at once, batched as they come.
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := i % 2
+			u, ok, err := b.read(ctx, ids[k], sessions[k])
+			if assert.NoError(t, err) {
+				assert.Equal(t, ids[k], u.ID)
+				assert.True(t, ok)
+			}
+		}()
+	}
+	wg.Wait()
+
+	_, err = one.Exec(ctx, `alter table auth.users alter column aud type text`)
+	require.NoError(t, err)
+	reads = batch()
+	err = b.run(ctx, reads)
+	require.Error(t, err)
+	assert.True(t, staleStatement(err), "%v", err)
+	reads = batch()
+	require.NoError(t, b.run(ctx, reads), "prepared again")
+	require.NoError(t, reads[0].err)
+	assert.Equal(t, "authenticated", reads[0].u.Aud)
 }

@@ -1,8 +1,8 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -92,9 +92,8 @@ func (i *identity) writeJSON(w *objectWriter) {
 // objectWriter appends the members of a JSON object; keys come with their
 // leading comma and colon. The first error sticks.
 type objectWriter struct {
-	b       []byte
-	err     error
-	scratch bytes.Buffer // raw's compacted JSON before escaping
+	b   []byte
+	err error
 }
 
 func (w *objectWriter) str(key, v string) {
@@ -153,15 +152,18 @@ func (w *objectWriter) raw(key string, raw []byte) {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	w.scratch.Reset()
-	if err := json.Compact(&w.scratch, raw); err != nil {
-		w.fail(err)
+	n := len(w.b)
+	b, ok := appendCompactJSON(w.b, raw)
+	if !ok {
+		w.b = w.b[:n]
+		w.fail(errStoredJSON)
 		return
 	}
-	out := bytes.NewBuffer(w.b)
-	json.HTMLEscape(out, w.scratch.Bytes())
-	w.b = out.Bytes()
+	w.b = b
 }
+
+// errStoredJSON is raw's error for stored JSON that is not JSON.
+var errStoredJSON = errors.New("auth: stored JSON is not valid JSON")
 
 func (w *objectWriter) fail(err error) {
 	if w.err == nil {

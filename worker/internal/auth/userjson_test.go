@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,7 +130,12 @@ func FuzzAppendJSONString(f *testing.F) {
 // every text: the same bytes for valid JSON, an error for the rest.
 func FuzzRawJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a": 1, "b": [true, null, "x"]}`, ` [ "<&>" , 1e2 ] `, `"\u2028"`, "\"\u2028\u2029 raw\"",
-		`{"k\\\"": "v \\\" <"}`, `{"sub": "x", "email": "a@b.co", "n": 1.50, "deep": {"list": [1, null, "\t"]}}`, `""`, `nul`} {
+		`{"k\\\"": "v \\\" <"}`, `{"sub": "x", "email": "a@b.co", "n": 1.50, "deep": {"list": [1, null, "\t"]}}`, `""`, `nul`,
+		`-`, `01`, `1.`, `1e`, `-0`, `1E+2`, `-1.5e-3`, `"\u12G4"`, `"\x"`, "\"\x01\"", `[1,]`, `{"a":1,}`, `{,}`, `[ ]`, ` { } `,
+		`{"<k>": "&"}`, `[[[]],{}]`, `{"a" 1}`, `{"a":}`, `"abc`, `[1 2]`, `truex`, `true false`, "\"\xff\xe2\x80\"", `"\/\b\f\n\r\t\u00e9"`,
+		strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth),
+		strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1),
+		strings.Repeat(`{"a":`, maxJSONDepth+1) + "1" + strings.Repeat("}", maxJSONDepth+1)} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
