@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,37 +104,7 @@ func startStack(ctx context.Context, o options) (s *benchStack, err error) {
 		}
 	}
 	logf("worker pid %d on %s, edge pid %d on %s; waiting for 1 healthy worker", s.worker.Pid(), s.workerURL, s.edge.Pid(), s.edgeURL)
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for {
-		var h struct {
-			Healthy int `json:"workers_healthy"`
-		}
-		resp, err := hc.Get(s.edgeURL + "/health")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-		}
-		if err == nil && h.Healthy >= 1 {
-			return s, nil
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d healthy workers", h.Healthy)
-		}
-		for _, c := range []*proc.Child{s.worker, s.edge} {
-			if c.Exited() {
-				return s, fmt.Errorf("%s exited: %v", c.Name, c.Err())
-			}
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return s, fmt.Errorf("edge not ready after 30s: %s", last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s, stack.WaitWorkersAtEdge(ctx, s.edgeURL, 1, 30*time.Second, s.worker, s.edge)
 }
 
 const fixtureSQL = `

@@ -2,13 +2,12 @@ package main
 
 import (
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/stack"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -76,36 +75,11 @@ func startEdge(ctx context.Context, o options, exe, natsURL string, upstreams []
 	}
 
 	// Ready once /health counts both backend ports as healthy workers.
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for {
-		var h struct {
-			Healthy int `json:"workers_healthy"`
-		}
-		resp, err := hc.Get(url + "/health")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-		}
-		switch {
-		case err == nil && h.Healthy >= len(upstreams):
-			return c, url, nil
-		case err != nil:
-			last = err.Error()
-		default:
-			last = fmt.Sprintf("%d of %d workers healthy", h.Healthy, len(upstreams))
-		}
-		if c.Exited() {
-			return nil, "", fmt.Errorf("edge process exited: %v", c.Err())
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			c.Stop(syscall.SIGTERM, 5*time.Second)
-			return nil, "", fmt.Errorf("edge not ready after 20s: %s", last)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := stack.WaitWorkersAtEdge(ctx, url, len(upstreams), 20*time.Second, c); err != nil {
+		c.Stop(syscall.SIGTERM, 5*time.Second)
+		return nil, "", err
 	}
+	return c, url, nil
 }
 
 // runEdgeChild is main of the re-executed binary: edge.Run on fd 3 until

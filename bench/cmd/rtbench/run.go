@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +86,7 @@ func run(ctx context.Context, o options) error {
 	}
 	edge := fmt.Sprintf("127.0.0.1:%d", port)
 	logf("2 workers and the edge on %s; waiting for the workers", edge)
-	if err := waitHealthy(ctx, "http://"+edge, 2, children); err != nil {
+	if err := stack.WaitWorkersAtEdge(ctx, "http://"+edge, 2, 60*time.Second, children...); err != nil {
 		return err
 	}
 	key, err := jwtauth.Sign([]byte(secret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
@@ -467,34 +465,5 @@ func join(ctx context.Context, d *websocket.Dialer, wsURL, vsn, ref string) (*we
 		}
 		_ = c.SetReadDeadline(time.Time{})
 		return c, nil
-	}
-}
-
-func waitHealthy(ctx context.Context, edgeURL string, workers int, children []*proc.Child) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := http.Get(edgeURL + "/health")
-		if err == nil {
-			var h struct {
-				Healthy int `json:"workers_healthy"`
-			}
-			err = json.NewDecoder(res.Body).Decode(&h)
-			res.Body.Close()
-			if err == nil && h.Healthy >= workers {
-				return nil
-			}
-		}
-		for _, c := range children {
-			if c.Exited() {
-				return fmt.Errorf("%s exited: %v", c.Name, c.Err())
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("timed out waiting for the workers at the edge")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

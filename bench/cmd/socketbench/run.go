@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,8 +135,12 @@ func run(ctx context.Context, o options) error {
 		edgeURLs = append(edgeURLs, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	logf("%d workers and %d edge(s) (file limit %d per process); waiting for the workers", o.workers, edges, limit)
+	children := make([]*proc.Child, len(tiers))
+	for i, t := range tiers {
+		children[i] = t.child
+	}
 	for _, u := range edgeURLs {
-		if err := waitHealthy(ctx, "http://"+u, o.workers, tiers); err != nil {
+		if err := stack.WaitWorkersAtEdge(ctx, "http://"+u, o.workers, 60*time.Second, children...); err != nil {
 			return err
 		}
 	}
@@ -209,35 +212,6 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Fprintf(w, "\ngoal: ≤ %d KiB per idle socket across edge and workers: %.1f KiB, %s\n", goalPerSocket>>10, per, verdict)
 	return nil
-}
-
-func waitHealthy(ctx context.Context, edgeURL string, workers int, tiers []*tier) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := http.Get(edgeURL + "/health")
-		if err == nil {
-			var h struct {
-				Healthy int `json:"workers_healthy"`
-			}
-			err = json.NewDecoder(res.Body).Decode(&h)
-			res.Body.Close()
-			if err == nil && h.Healthy >= workers {
-				return nil
-			}
-		}
-		for _, t := range tiers {
-			if t.child.Exited() {
-				return fmt.Errorf("%s exited: %v", t.name, t.child.Err())
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("timed out waiting for the workers at the edge")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // joinMsg is a Phoenix join of topic, as supabase-js sends it (protocol
