@@ -38,6 +38,7 @@ fuzz SECONDS="30":
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/auth -run '^$' -fuzz '^FuzzRawJSON$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/rest -run '^$' -fuzz '^FuzzParseQuery$' -fuzztime {{SECONDS}}s
+    go test ./worker/internal/rest -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/storage -run '^$' -fuzz '^FuzzParseObjectPath$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/storage -run '^$' -fuzz '^FuzzParseTransform$' -fuzztime {{SECONDS}}s
     go test ./worker/internal/realtime -run '^$' -fuzz '^FuzzDecode$' -fuzztime {{SECONDS}}s
