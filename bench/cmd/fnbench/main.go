@@ -91,12 +91,11 @@ func start(ctx context.Context, o options) (s *benchStack, err error) {
 	s.adminPass = stack.RandHex(16)
 	s.controlURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	env := append(os.Environ(),
-		"NATS_URL="+s.NATS.URL(), "DATABASE_URL="+s.DBURL, "JWT_SECRET="+secret,
+	env := s.TierEnv(secret,
 		"ADMIN_PASSWORD="+s.adminPass, "MADBASE_ENCRYPTION_KEY="+secretbox.EncodeKey(secretbox.NewKey()),
 		"CONTROL_HOST=127.0.0.1", "CONTROL_PORT="+strconv.Itoa(ports[0]), "CONTROL_UPSTREAM_URL="+s.controlURL,
-		"EDGE_PORT="+strconv.Itoa(ports[1]), "WORKER_PORT="+strconv.Itoa(ports[2]), "WORKER_ADVERTISE_HOST=127.0.0.1",
-		"LOG_LEVEL=warn", "STORAGE_DIR="+s.Tmp+"/storage", "SHUTDOWN_GRACE=1s",
+		"EDGE_PORT="+strconv.Itoa(ports[1]), "WORKER_PORT="+strconv.Itoa(ports[2]),
+		"SHUTDOWN_GRACE=1s",
 		"FUNCTIONS_POOL_SIZE="+strconv.Itoa(max(o.instances, o.conns)+8),
 	)
 	run := func(tier string) (*proc.Child, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -67,13 +66,12 @@ func startStack(ctx context.Context, o options) (s *benchStack, err error) {
 	cport, eport := ports[0], ports[1]
 	s.controlURL = fmt.Sprintf("http://127.0.0.1:%d", cport)
 	s.edgeURL = fmt.Sprintf("http://127.0.0.1:%d", eport)
-	env := append(os.Environ(),
-		"NATS_URL="+s.NATS.URL(), "DATABASE_URL="+s.DBURL, "JWT_SECRET="+stack.RandHex(32),
+	env := s.TierEnv(stack.RandHex(32),
 		"ADMIN_PASSWORD="+s.adminPass, "MADBASE_ENCRYPTION_KEY="+secretbox.EncodeKey(secretbox.NewKey()),
 		"CONTROL_HOST=127.0.0.1", "CONTROL_PORT="+strconv.Itoa(cport), "CONTROL_UPSTREAM_URL="+s.controlURL,
-		"EDGE_PORT="+strconv.Itoa(eport), "WORKER_ADVERTISE_HOST=127.0.0.1",
+		"EDGE_PORT="+strconv.Itoa(eport),
 		"PROJECT_DB_MAX_CONNS="+strconv.Itoa(o.poolConns), "PROJECT_DB_TOTAL_CONNS="+strconv.Itoa(o.totalConns),
-		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(s.Tmp, "storage"), "SHUTDOWN_GRACE=2s",
+		"SHUTDOWN_GRACE=2s",
 	)
 	start := func(name, tier string, extra ...string) (*proc.Child, error) {
 		cmd := exec.Command(s.Exec, tier)

@@ -38,10 +38,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer base.Close()
 	secret := stack.RandHex(32)
-	env := append(os.Environ(),
-		"NATS_URL="+base.NATS.URL(), "DATABASE_URL="+base.DBURL, "JWT_SECRET="+secret,
-		"WORKER_ADVERTISE_HOST=127.0.0.1",
-		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(base.Tmp, "storage"), "SHUTDOWN_GRACE=1s",
+	env := base.TierEnv(secret, "SHUTDOWN_GRACE=1s",
 		"EDGE_MAX_CONNS_PER_IP=0",
 		// One publisher sends every message.
 		"REALTIME_MAX_EVENTS_PER_SECOND=100000000",

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -92,10 +91,7 @@ func run(ctx context.Context, o options) error {
 	defer base.Close()
 
 	secret := stack.RandHex(32)
-	env := append(os.Environ(),
-		"NATS_URL="+base.NATS.URL(), "DATABASE_URL="+base.DBURL, "JWT_SECRET="+secret,
-		"WORKER_ADVERTISE_HOST=127.0.0.1",
-		"LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(base.Tmp, "storage"), "SHUTDOWN_GRACE=1s",
+	env := base.TierEnv(secret, "SHUTDOWN_GRACE=1s",
 		// Every client is 127.0.0.1.
 		"EDGE_MAX_CONNS_PER_IP=0",
 	)

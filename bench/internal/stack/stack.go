@@ -132,6 +132,17 @@ func Start(ctx context.Context, o Options) (b *Base, err error) {
 	return b, nil
 }
 
+// TierEnv is the environment of a madbase tier on b: the bench's own, b's
+// NATS and database, the JWT secret, workers advertised on 127.0.0.1, warn
+// logs and objects in b's folder, then extra (which wins over any of these:
+// os/exec keeps a variable's last value).
+func (b *Base) TierEnv(jwtSecret string, extra ...string) []string {
+	env := append(os.Environ(),
+		"NATS_URL="+b.NATS.URL(), "DATABASE_URL="+b.DBURL, "JWT_SECRET="+jwtSecret,
+		"WORKER_ADVERTISE_HOST=127.0.0.1", "LOG_LEVEL=warn", "STORAGE_DIR="+filepath.Join(b.Tmp, "storage"))
+	return append(env, extra...)
+}
+
 // StartChild starts cmd as the process called name, killed if the bench
 // dies; Close ends it with SIGTERM and up to 5 s of grace.
 func (b *Base) StartChild(name string, cmd *exec.Cmd) (*proc.Child, error) {
