@@ -35,7 +35,7 @@ type Reader struct {
 // NewReader makes a Reader on pool.
 func NewReader(pool *pgxpool.Pool) *Reader {
 	cfg := pool.Config().ConnConfig
-	r := &Reader{pool: pool, prepare: cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement}
+	r := &Reader{pool: pool, prepare: KeepsPreparedStatements(pool)}
 	if t, ok := cfg.Tracer.(pgx.BatchTracer); ok {
 		r.tracer = t
 	}
@@ -70,7 +70,7 @@ func (r *Reader) Read(ctx context.Context, claims ClaimSet, settings []Setting, 
 		return err
 	}
 	called, err := r.read(ctx, [3]string{claimsJSON, sub, role}, settings, qs, fn)
-	if err != nil && !called && stale(err) {
+	if err != nil && !called && StaleStatement(err) {
 		_, err = r.read(ctx, [3]string{claimsJSON, sub, role}, settings, qs, fn)
 	}
 	return err
@@ -161,7 +161,7 @@ func (r *Reader) read(ctx context.Context, claims [3]string, settings []Setting,
 	if err != nil && failed == nil && r.tracer != nil && n <= len(qs) {
 		r.traceQuery(ctx, conn, n, claimsSQL, qs, pgconn.CommandTag{}, err) // refused before it ran (at Bind)
 	}
-	if err != nil && n < len(s.sds) && stale(err) {
+	if err != nil && n < len(s.sds) && StaleStatement(err) {
 		stmts.forget(ctx, pc, s.sds[n])
 	}
 	switch {
@@ -173,10 +173,17 @@ func (r *Reader) read(ctx context.Context, claims [3]string, settings []Setting,
 	return called, err
 }
 
-// stale reports whether err says a prepared statement can no longer run as
-// it was prepared: a function it calls now returns another type, or the
-// server no longer has it.
-func stale(err error) bool {
+// KeepsPreparedStatements reports whether pool's connections keep named
+// prepared statements: pgx's default query mode does; the others (chosen
+// for a connection pooler that does not keep them) prepare nothing by name.
+func KeepsPreparedStatements(pool *pgxpool.Pool) bool {
+	return pool.Config().ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+}
+
+// StaleStatement reports whether err says a prepared statement can no
+// longer run as it was prepared: a function or table it reads now has
+// another type, or the server no longer has it. Prepare it again.
+func StaleStatement(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false

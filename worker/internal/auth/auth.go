@@ -190,7 +190,7 @@ func newService(d api.Deps, opts Options) (*service, error) {
 		defer cancel()
 		return shownUserWithSession(ctx, q, id, sessionID)
 	}
-	if d.DB != nil && preparesStatements(d.DB.Config().ConnConfig.DefaultQueryExecMode) {
+	if d.DB != nil && db.KeepsPreparedStatements(d.DB) {
 		b := newUserBatcher(d.DB, base)
 		s.showUser = func(ctx context.Context, _ querier, id, sessionID uuid.UUID) (*user, bool, error) {
 			return b.read(ctx, id, sessionID)

@@ -11,22 +11,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/madbase/madbase/shared/db"
 )
 
 // shownUserStatement is the name shownUser is prepared under, once per
 // connection (pgx remembers it with the connection).
 const shownUserStatement = "madbase_auth_shown_user"
-
-// preparesStatements reports whether connections in query mode m keep
-// prepared statements: pgx's default mode does; the simple protocol and the
-// exec modes (chosen for a connection pooler that does not) do not.
-func preparesStatements(m pgx.QueryExecMode) bool {
-	return m == pgx.QueryExecModeCacheStatement || m == pgx.QueryExecModeCacheDescribe
-}
 
 // binaryFormat asks for every parameter and column in binary.
 var binaryFormat = []int16{pgtype.BinaryFormatCode}
@@ -37,7 +30,7 @@ var binaryFormat = []int16{pgtype.BinaryFormatCode}
 const maxUserBatch = 16
 
 // userBatcher reads GET /user's user for a pool whose connections keep
-// prepared statements (see preparesStatements). The reads that wait at the
+// prepared statements (see db.KeepsPreparedStatements). The reads that wait at the
 // same time go to PostgreSQL together, as one batch: shownUser, prepared once
 // per connection, bound once per read, and one Sync, all in one write; the
 // rows come back in binary and are decoded here. One round trip and one
@@ -226,7 +219,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 		}
 	}
 	if err := mrr.Close(); err != nil {
-		if staleStatement(err) {
+		if db.StaleStatement(err) {
 			// The statement no longer fits the tables: prepare it again
 			// for the next batch.
 			_ = conn.Conn().Deallocate(ctx, shownUserStatement)
@@ -234,14 +227,6 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 		return err
 	}
 	return nil
-}
-
-// staleStatement reports whether err says a prepared statement is gone or
-// its plan no longer fits the tables (the same errors after which pgx
-// forgets its own cached statements).
-func staleStatement(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000")
 }
 
 // errShownColumn is decodeShownRow's error: the statement and this code

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/madbase/madbase/shared/apitest"
+	"github.com/madbase/madbase/shared/db"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -383,7 +384,7 @@ func TestUserBatcher(t *testing.T) {
 	reads = batch()
 	err = b.run(ctx, reads)
 	require.Error(t, err)
-	assert.True(t, staleStatement(err), "%v", err)
+	assert.True(t, db.StaleStatement(err), "%v", err)
 	reads = batch()
 	require.NoError(t, b.run(ctx, reads), "prepared again")
 	require.NoError(t, reads[0].err)
