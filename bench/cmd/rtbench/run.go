@@ -18,6 +18,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/rtclient"
 	"github.com/madbase/madbase/bench/internal/stack"
 	"github.com/madbase/madbase/bench/internal/stats"
 	"github.com/madbase/madbase/shared/jwtauth"
@@ -96,7 +97,7 @@ func run(ctx context.Context, o options) error {
 	got := make(chan struct{}, 1<<20)
 	subs := make([]*subscriber, o.subscribers)
 	for i := range subs {
-		c, err := join(ctx, dialer, wsURL, o.vsn, strconv.Itoa(i))
+		c, err := rtclient.Join(ctx, dialer, wsURL, o.vsn, topic, strconv.Itoa(i))
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
@@ -104,7 +105,7 @@ func run(ctx context.Context, o options) error {
 		subs[i] = &subscriber{conn: c, vsn: o.vsn, got: got}
 		go subs[i].read()
 	}
-	pub, err := join(ctx, dialer, wsURL, o.vsn, "p")
+	pub, err := rtclient.Join(ctx, dialer, wsURL, o.vsn, topic, "p")
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
@@ -375,7 +376,7 @@ func (s *subscriber) read() {
 		if err != nil {
 			return
 		}
-		event, payload, err := decodeFrame(s.vsn, data)
+		event, payload, err := rtclient.DecodeFrame(s.vsn, data)
 		if err != nil || event != "broadcast" {
 			continue
 		}
@@ -388,79 +389,5 @@ func (s *subscriber) read() {
 		s.lat = append(s.lat, d)
 		s.mu.Unlock()
 		s.got <- struct{}{}
-	}
-}
-
-// decodeFrame reads a text frame's event and payload, every field decoded.
-func decodeFrame(vsn string, data []byte) (string, json.RawMessage, error) {
-	var joinRef, ref *string
-	var topic, event string
-	if vsn == "1.0.0" {
-		var f struct {
-			JoinRef *string         `json:"join_ref"`
-			Ref     *string         `json:"ref"`
-			Topic   string          `json:"topic"`
-			Event   string          `json:"event"`
-			Payload json.RawMessage `json:"payload"`
-		}
-		err := json.Unmarshal(data, &f)
-		return f.Event, f.Payload, err
-	}
-	var f [5]json.RawMessage
-	if err := json.Unmarshal(data, &f); err != nil {
-		return "", nil, err
-	}
-	for i, dst := range []any{&joinRef, &ref, &topic, &event} {
-		if err := json.Unmarshal(f[i], dst); err != nil {
-			return "", nil, err
-		}
-	}
-	return event, f[4], nil
-}
-
-// join opens a socket and joins the channel as supabase-js does.
-func join(ctx context.Context, d *websocket.Dialer, wsURL, vsn, ref string) (*websocket.Conn, error) {
-	c, res, err := d.DialContext(ctx, wsURL, nil)
-	if err != nil {
-		if res != nil && res.Body != nil {
-			res.Body.Close()
-			return nil, fmt.Errorf("%w: %s", err, res.Status)
-		}
-		return nil, err
-	}
-	payload := map[string]any{"config": map[string]any{
-		"broadcast": map[string]any{"self": false, "ack": false}, "presence": map[string]any{"key": "", "enabled": false},
-		"postgres_changes": []any{}, "private": false,
-	}}
-	var msg []byte
-	if vsn == "1.0.0" {
-		msg, _ = json.Marshal(map[string]any{"topic": topic, "event": "phx_join", "ref": ref, "join_ref": ref, "payload": payload})
-	} else {
-		msg, _ = json.Marshal([]any{ref, ref, topic, "phx_join", payload})
-	}
-	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.Close()
-		return nil, err
-	}
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		_, data, err := c.ReadMessage()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		event, payload, err := decodeFrame(vsn, data)
-		if err != nil || event != "phx_reply" {
-			continue
-		}
-		var r struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(payload, &r) != nil || r.Status != "ok" {
-			c.Close()
-			return nil, fmt.Errorf("join refused: %s", data)
-		}
-		_ = c.SetReadDeadline(time.Time{})
-		return c, nil
 	}
 }

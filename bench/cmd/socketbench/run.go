@@ -20,6 +20,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/madbase/madbase/bench/internal/proc"
+	"github.com/madbase/madbase/bench/internal/rtclient"
 	"github.com/madbase/madbase/bench/internal/stack"
 	"github.com/madbase/madbase/shared/jwtauth"
 )
@@ -210,19 +211,6 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// joinMsg is a Phoenix join of topic, as supabase-js sends it (protocol
-// 1.0.0: JSON objects).
-func joinMsg(topic string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"topic": "realtime:" + topic, "event": "phx_join", "ref": "1", "join_ref": "1",
-		"payload": map[string]any{"config": map[string]any{
-			"broadcast": map[string]any{"self": false, "ack": false}, "presence": map[string]any{"key": ""},
-			"postgres_changes": []any{}, "private": false,
-		}},
-	})
-	return b
-}
-
 // openSockets opens sockets from..to-1, each joined to channel i mod
 // channels, o.dialers at a time.
 func openSockets(ctx context.Context, wsURLs []string, from, to int, o options) ([]*websocket.Conn, error) {
@@ -242,7 +230,7 @@ func openSockets(ctx context.Context, wsURLs []string, from, to int, o options) 
 				if i >= to || ctx.Err() != nil {
 					return
 				}
-				c, err := join(ctx, dialer, wsURLs[i%len(wsURLs)], fmt.Sprintf("idle-%d", i%o.channels))
+				c, err := rtclient.Join(ctx, dialer, wsURLs[i%len(wsURLs)], "1.0.0", fmt.Sprintf("realtime:idle-%d", i%o.channels), "1")
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -265,45 +253,6 @@ func openSockets(ctx context.Context, wsURLs []string, from, to int, o options) 
 	return out, firstErr
 }
 
-func join(ctx context.Context, d *websocket.Dialer, wsURL, topic string) (*websocket.Conn, error) {
-	c, res, err := d.DialContext(ctx, wsURL, nil)
-	if err != nil {
-		if res != nil && res.Body != nil {
-			b := make([]byte, 512)
-			n, _ := res.Body.Read(b)
-			res.Body.Close()
-			return nil, fmt.Errorf("%w: %s %s", err, res.Status, b[:n])
-		}
-		return nil, err
-	}
-	if err := c.WriteMessage(websocket.TextMessage, joinMsg(topic)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		_, msg, err := c.ReadMessage()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		var m struct {
-			Event   string `json:"event"`
-			Payload struct {
-				Status string `json:"status"`
-			} `json:"payload"`
-		}
-		if json.Unmarshal(msg, &m) == nil && m.Event == "phx_reply" {
-			if m.Payload.Status != "ok" {
-				c.Close()
-				return nil, fmt.Errorf("join refused: %s", msg)
-			}
-			_ = c.SetReadDeadline(time.Time{})
-			return c, nil
-		}
-	}
-}
-
 // warmSockets are opened and closed before the baseline.
 const warmSockets = 50
 
@@ -311,7 +260,7 @@ const warmSockets = 50
 // (joined to topic) to receive it.
 func probe(ctx context.Context, wsURL string, member *websocket.Conn, topic string) error {
 	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-	sender, err := join(ctx, d, wsURL, topic)
+	sender, err := rtclient.Join(ctx, d, wsURL, "1.0.0", "realtime:"+topic, "1")
 	if err != nil {
 		return err
 	}
