@@ -118,29 +118,12 @@ func (h *Handler) renderSigned(c *fiber.Ctx) error {
 	if !h.cfg.ImageTransformation {
 		return fiber.ErrNotFound
 	}
-	bucketID, key, perr := parseObjectPath(tail(c))
-	if perr != nil {
-		return perr
-	}
-	claims, err := h.verifyToken(c.Query("token"), bucketID, key, "")
+	claims, o, extra, err := h.signedObject(c, true)
 	if err != nil {
 		return err
 	}
 	s, _ := claims["transformations"].(string)
 	t := parseTransformString(s)
-	ctx, cancel := dbCtx(c)
-	defer cancel()
-	if _, err := h.bucket(ctx, bucketID); err != nil {
-		return err
-	}
-	o, err := loadObject(ctx, h.svc(), bucketID, key)
-	if err != nil {
-		return err
-	}
-	extra := map[string]string{}
-	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
-		extra["Expires"] = exp.UTC().Format(http.TimeFormat)
-	}
 	return h.renderImage(c, o, t, extra)
 }
 

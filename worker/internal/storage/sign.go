@@ -202,31 +202,42 @@ func (h *Handler) signMany(c *fiber.Ctx, cl *caller, bucketID string, paths []st
 }
 
 // getSigned serves a signed download URL to anyone holding its token.
-func (h *Handler) getSigned(c *fiber.Ctx) error {
+// signedObject is what a signed URL names: its token checked against the
+// path (a render token only where render is true: it serves its render,
+// not the original), the bucket and the object loaded, and the Expires
+// header the token's expiry gives.
+func (h *Handler) signedObject(c *fiber.Ctx, render bool) (jwt.MapClaims, *object, map[string]string, error) {
 	bucketID, key, perr := parseObjectPath(tail(c))
 	if perr != nil {
-		return perr
+		return nil, nil, nil, perr
 	}
 	claims, err := h.verifyToken(c.Query("token"), bucketID, key, "")
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	if _, ok := claims["transformations"]; ok {
-		// A render token serves its render only, not the original.
-		return newErr(400, codeInvalidSignature, codeInvalidSignature, "The url do not match the signature")
+	if _, ok := claims["transformations"]; ok && !render {
+		return nil, nil, nil, newErr(400, codeInvalidSignature, codeInvalidSignature, "The url do not match the signature")
 	}
 	ctx, cancel := dbCtx(c)
 	defer cancel()
 	if _, err := h.bucket(ctx, bucketID); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	o, err := loadObject(ctx, h.svc(), bucketID, key)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	extra := map[string]string{}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		extra["Expires"] = exp.UTC().Format(http.TimeFormat)
+	}
+	return claims, o, extra, nil
+}
+
+func (h *Handler) getSigned(c *fiber.Ctx) error {
+	_, o, extra, err := h.signedObject(c, false)
+	if err != nil {
+		return err
 	}
 	return h.serve(c, o, extra)
 }
