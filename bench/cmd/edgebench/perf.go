@@ -94,6 +94,54 @@ func statCounts(path string) string {
 	return strings.Join(out, ", ")
 }
 
+// threadSched is what the scheduler says of one thread: the CPU time it has
+// had and the time it has spent runnable but waiting for a CPU, both in
+// nanoseconds (the first two fields of /proc/PID/task/TID/schedstat).
+type threadSched struct{ run, wait int64 }
+
+// threadsSched reads threadSched for every thread of pids, by
+// "/proc/PID/task/TID".
+func threadsSched(pids []int) map[string]threadSched {
+	out := map[string]threadSched{}
+	for _, pid := range pids {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b))
+			if len(f) < 2 {
+				continue
+			}
+			run, err1 := strconv.ParseInt(f[0], 10, 64)
+			wait, err2 := strconv.ParseInt(f[1], 10, 64)
+			if err1 == nil && err2 == nil {
+				out[filepath.Dir(t)] = threadSched{run, wait}
+			}
+		}
+	}
+	return out
+}
+
+// busiestThread is, of the threads read in both before and after, the one
+// that ran the most in between: its share of wall spent running and spent
+// waiting for a CPU, in %. A proxy whose busiest thread is runnable nearly
+// all the time (running + waiting near 100 %) is bound by that thread.
+func busiestThread(before, after map[string]threadSched, wall time.Duration) (runPct, waitPct float64) {
+	var best threadSched
+	for t, a := range after {
+		b, ok := before[t]
+		if !ok {
+			continue
+		}
+		if d := (threadSched{a.run - b.run, a.wait - b.wait}); d.run > best.run {
+			best = d
+		}
+	}
+	return 100 * float64(best.run) / float64(wall), 100 * float64(best.wait) / float64(wall)
+}
+
 // threadsCPU is the CPU time the threads of pids have had, in nanoseconds
 // (/proc/PID/task/*/schedstat): fine enough for one transfer, where the
 // clock ticks of /proc/PID/stat (10 ms) are not. Threads that have exited

@@ -67,6 +67,13 @@ type sample struct {
 	// OtherLoadPct is the CPU the machine spent on other processes during
 	// the wrk run, in % of one core (100 = a whole core busy elsewhere).
 	OtherLoadPct float64 `json:"other_load_pct"`
+	// IdlePct is how much of the machine's CPU time stayed idle during the
+	// wrk run, in % of all CPUs: what the setup left unused.
+	IdlePct float64 `json:"idle_pct"`
+	// The proxy's busiest thread during the wrk run (null for direct), in %
+	// of the run: running, and runnable but waiting for a CPU.
+	ProxyThreadRunPct  *float64 `json:"proxy_thread_run_pct"`
+	ProxyThreadWaitPct *float64 `json:"proxy_thread_wait_pct"`
 }
 
 type setupResult struct {
@@ -127,6 +134,12 @@ func summarize(ss []sample) sample {
 		UploadMBps:         pick(func(s sample) float64 { return s.UploadMBps }),
 		DownloadMBps:       pick(func(s sample) float64 { return s.DownloadMBps }),
 		OtherLoadPct:       pick(func(s sample) float64 { return s.OtherLoadPct }),
+		IdlePct:            pick(func(s sample) float64 { return s.IdlePct }),
+	}
+	if len(ss) > 0 && ss[0].ProxyThreadRunPct != nil {
+		run := pick(func(s sample) float64 { return *s.ProxyThreadRunPct })
+		wait := pick(func(s sample) float64 { return *s.ProxyThreadWaitPct })
+		m.ProxyThreadRunPct, m.ProxyThreadWaitPct = &run, &wait
 	}
 	if len(ss) > 0 && ss[0].ProxyCPUusPerReq != nil {
 		v := pick(func(s sample) float64 { return *s.ProxyCPUusPerReq })
@@ -279,6 +292,15 @@ func fmtOpt(v *float64) string {
 	return fmt.Sprintf("%.1f", *v)
 }
 
+// fmtThread shows the proxy's busiest thread as "run%, wait%" ("-" for
+// direct).
+func fmtThread(m sample) string {
+	if m.ProxyThreadRunPct == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%, %.0f%%", *m.ProxyThreadRunPct, *m.ProxyThreadWaitPct)
+}
+
 func fmtOpt0(v *float64) string {
 	if v == nil {
 		return "-"
@@ -306,12 +328,12 @@ func (r *report) print(w io.Writer) {
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\treq/s\tp50\tp99\tproxy CPU µs/req\tbackend CPU µs/req\tupload MB/s\tdownload MB/s\tproxy CPU ms/GiB up, down\terrors\tother load\t")
+	fmt.Fprintln(tw, "setup\treq/s\tp50\tp99\tproxy CPU µs/req\tbackend CPU µs/req\tupload MB/s\tdownload MB/s\tproxy CPU ms/GiB up, down\terrors\tother load\tidle\tproxy's busiest thread: run, wait\t")
 	for _, sr := range r.Setups {
 		m := sr.Median
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.1f\t%.0f\t%.0f\t%s, %s\t%d\t%.0f%%\t\n", sr.Name, m.ReqPerSec, fmtUS(m.P50us), fmtUS(m.P99us),
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.1f\t%.0f\t%.0f\t%s, %s\t%d\t%.0f%%\t%.0f%%\t%s\t\n", sr.Name, m.ReqPerSec, fmtUS(m.P50us), fmtUS(m.P99us),
 			fmtOpt(m.ProxyCPUusPerReq), m.BackendCPUusPerReq, m.UploadMBps, m.DownloadMBps, fmtOpt0(m.UploadProxyCPUms), fmtOpt0(m.DownloadProxyCPUms),
-			m.Non2xx+m.SocketErrors, m.OtherLoadPct)
+			m.Non2xx+m.SocketErrors, m.OtherLoadPct, m.IdlePct, fmtThread(m))
 	}
 	_ = tw.Flush()
 

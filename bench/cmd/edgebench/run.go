@@ -205,10 +205,10 @@ func run(ctx context.Context, o options) (err error) {
 				return err
 			}
 			samples[i].Round = r
-			logf("round %d/%d %-6s %8.0f req/s  p50 %-8s p99 %-8s proxy CPU %s µs/req  backend CPU %.1f µs/req  other load %.0f%%%s",
+			logf("round %d/%d %-6s %8.0f req/s  p50 %-8s p99 %-8s proxy CPU %s µs/req  backend CPU %.1f µs/req  other load %.0f%%  idle %.0f%%  proxy thread run, wait %s%s",
 				r, o.rounds, s.name, samples[i].ReqPerSec, fmtUS(samples[i].P50us), fmtUS(samples[i].P99us),
 				fmtOpt(samples[i].ProxyCPUusPerReq), samples[i].BackendCPUusPerReq, samples[i].OtherLoadPct,
-				errNote(samples[i].Non2xx, samples[i].SocketErrors))
+				samples[i].IdlePct, fmtThread(samples[i]), errNote(samples[i].Non2xx, samples[i].SocketErrors))
 		}
 		// Each round moves o.transfers bodies each way per setup, setups
 		// interleaved, and keeps each setup's median rate.
@@ -325,6 +325,10 @@ func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out 
 		return err
 	}
 	all0, _ := proc.CPUTimeSum(s.all())
+	var sched0 map[string]threadSched
+	if s.pids != nil {
+		sched0 = threadsSched(s.pids())
+	}
 	busy0, _ := proc.MachineBusy()
 	start := time.Now()
 	w, _, err := wrk.Run(ctx, wrkBin, s.url+"/rest/v1/bench", o.conns, o.duration)
@@ -333,6 +337,11 @@ func smallRequests(ctx context.Context, wrkBin string, o options, s *setup, out 
 	}
 	wall := time.Since(start)
 	busy1, _ := proc.MachineBusy()
+	if s.pids != nil {
+		run, wait := busiestThread(sched0, threadsSched(s.pids()), wall)
+		out.ProxyThreadRunPct, out.ProxyThreadWaitPct = &run, &wait
+	}
+	out.IdlePct = max(0, 100-100*(busy1-busy0).Seconds()/wall.Seconds()/float64(runtime.NumCPU()))
 	all1, _ := proc.CPUTimeSum(s.all())
 	self1, err := proc.CPUTime(self)
 	if err != nil {
