@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ const maxUserBatch = 16
 
 // userBatcher reads GET /user's user for a pool whose connections keep
 // prepared statements (see db.KeepsPreparedStatements). The reads that wait at the
-// same time go to PostgreSQL together, as one batch: shownUser, prepared once
+// same time go to PostgreSQL together, as one batch: shownUserBatched, prepared once
 // per connection, bound once per read, and one Sync, all in one write; the
 // rows come back in binary and are decoded here. One round trip and one
 // wake-up of the server for the whole batch instead of one per read: for
@@ -69,7 +70,11 @@ const maxUserBatch = 16
 // own snapshot (under READ COMMITTED), so a read sees what was committed
 // before it was sent, as alone. At most max batches run at once, each
 // holding a connection (see read); under load, when all run, the next batch
-// carries the reads that arrived meanwhile.
+// carries the reads that arrived meanwhile. max is one per processor the
+// worker has (and no more than the pool's connections): more batches at
+// once would not decode faster, only split the same reads into smaller
+// batches, each a wake-up of PostgreSQL and of the worker's goroutines (on
+// 2 cores, four at once cost PostgreSQL a fifth more CPU per read than two).
 type userBatcher struct {
 	pool *pgxpool.Pool
 	base context.Context
@@ -90,9 +95,10 @@ type userRead struct {
 }
 
 // newUserBatcher makes a batcher on pool whose batches are done when base
-// is, running at most as many batches at once as the pool has connections.
+// is, running at most as many batches at once as the worker has processors
+// (GOMAXPROCS) and the pool connections.
 func newUserBatcher(pool *pgxpool.Pool, base context.Context) *userBatcher {
-	return &userBatcher{pool: pool, base: base, max: max(1, int(pool.Config().MaxConns))}
+	return &userBatcher{pool: pool, base: base, max: max(1, min(int(pool.Config().MaxConns), runtime.GOMAXPROCS(0)))}
 }
 
 // read is shownUserWithSession through the batcher. A read that finds
@@ -266,25 +272,29 @@ var errShownColumn = errors.New("auth: unexpected column in the user statement")
 // shownUserBatched's arrays.
 const recordOID = 2249
 
-// The types of the fields of shownUserBatched's identity and factor rows.
-var (
-	identityFields = []uint32{pgtype.UUIDOID, pgtype.TextOID, pgtype.JSONBOID, pgtype.TextOID,
-		pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TextOID}
-	factorFields = []uint32{pgtype.UUIDOID, pgtype.TextOID, pgtype.TextOID, pgtype.TextOID, pgtype.TextOID,
-		pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID}
-)
+// shownColumns is how many columns shownUserBatched has.
+const shownColumns = 26
+
+// shownRow is what decodeShownUser allocates for one row, in one piece: the
+// user, its times (which the user points into) and the texts and JSON it
+// copies out of the connection's buffer.
+type shownRow struct {
+	u     user
+	times [13]time.Time
+	d     shownDecoder
+}
 
 // decodeShownUser decodes shownUserBatched's row, in binary, into the user
 // shownUserWithSession reads (the same defaults and order) and whether the
 // session exists.
 func decodeShownUser(fields []pgconn.FieldDescription, values [][]byte) (*user, bool, error) {
-	if len(fields) != 26 || len(values) != 26 {
+	if len(fields) != shownColumns || len(values) != shownColumns {
 		return nil, false, fmt.Errorf("%w: %d columns", errShownColumn, len(values))
 	}
-	d := rowDecoder{fields: fields, values: values, buf: new(decodeBuffers)}
-	// The row's times point into one array and its texts and JSON are cut
-	// from one string and one slice: a few allocations, not one per column.
-	times := new([13]time.Time)
+	row := new(shownRow)
+	u, d, times := &row.u, &row.d, &row.times
+	// Texts and JSON are cut from one string and one slice; the arrays'
+	// rows hold both (their length is an upper bound).
 	var textBytes, jsonBytes int
 	for i := range values {
 		switch fields[i].DataTypeOID {
@@ -293,139 +303,143 @@ func decodeShownUser(fields []pgconn.FieldDescription, values [][]byte) (*user, 
 		case pgtype.JSONOID, pgtype.JSONBOID:
 			jsonBytes += len(values[i])
 		case pgtype.RecordArrayOID:
-			// Rows hold both (an upper bound).
 			textBytes += len(values[i])
 			jsonBytes += len(values[i])
 		}
 	}
-	d.buf.texts.Grow(textBytes)
-	d.buf.json = make([]byte, 0, jsonBytes)
-	u := &user{}
-	u.ID = d.uuid(0).Bytes
-	u.Aud, u.Role, u.Email, u.Phone = d.text(1).String, d.text(2).String, d.text(3).String, d.text(4).String
-	u.EmailConfirmedAt, u.PhoneConfirmedAt = d.time(5, &times[0]), d.time(6, &times[1])
-	u.InvitedAt, u.ConfirmationSentAt = d.time(7, &times[2]), d.time(8, &times[3])
-	u.RecoverySentAt, u.EmailChangeSentAt = d.time(9, &times[4]), d.time(10, &times[5])
-	u.PhoneChangeSentAt, u.ReauthenticationSentAt = d.time(11, &times[6]), d.time(12, &times[7])
-	u.LastSignInAt, u.BannedUntil, u.DeletedAt = d.time(13, &times[8]), d.time(14, &times[9]), d.time(15, &times[10])
-	u.EmailChange, u.PhoneChange = d.text(16).String, d.text(17).String
-	u.appMetaRaw, u.userMetaRaw = d.json(18), d.json(19)
-	u.IsAnonymous = d.bool(20)
-	now := time.Now().Truncate(time.Microsecond) // now() in the statement's precision
-	orNow := func(t *time.Time) time.Time {
-		if t != nil {
-			return *t
-		}
-		return now
+	d.texts.Grow(textBytes)
+	d.json = make([]byte, 0, jsonBytes)
+	col := func(i int) (uint32, []byte, int) { return fields[i].DataTypeOID, values[i], i }
+	u.ID = d.uuid(col(0))
+	u.Aud, u.Role, u.Email, u.Phone = d.text(col(1)), d.text(col(2)), d.text(col(3)), d.text(col(4))
+	for k, t := range [...]**time.Time{&u.EmailConfirmedAt, &u.PhoneConfirmedAt, &u.InvitedAt,
+		&u.ConfirmationSentAt, &u.RecoverySentAt, &u.EmailChangeSentAt, &u.PhoneChangeSentAt,
+		&u.ReauthenticationSentAt, &u.LastSignInAt, &u.BannedUntil, &u.DeletedAt} {
+		oid, b, i := col(5 + k)
+		*t = d.time(oid, b, i, &times[k])
 	}
-	u.CreatedAt, u.UpdatedAt = orNow(d.time(21, &times[11])), orNow(d.time(22, &times[12]))
+	u.EmailChange, u.PhoneChange = d.text(col(16)), d.text(col(17))
+	u.appMetaRaw, u.userMetaRaw = d.jsonText(col(18)), d.jsonText(col(19))
+	u.IsAnonymous = d.bool(col(20))
+	now := time.Now().Truncate(time.Microsecond) // now() in the statement's precision
+	u.CreatedAt, u.UpdatedAt = now, now
+	if oid, b, i := col(21); d.time(oid, b, i, &times[11]) != nil {
+		u.CreatedAt = times[11]
+	}
+	if oid, b, i := col(22); d.time(oid, b, i, &times[12]) != nil {
+		u.UpdatedAt = times[12]
+	}
 	if u.appMetaRaw == nil {
 		u.appMetaRaw = []byte("{}")
 	}
 	if u.userMetaRaw == nil {
 		u.userMetaRaw = []byte("{}")
 	}
-	u.Identities = d.identities(23, u.ID, now)
-	exists := d.bool(24)
-	u.Factors = d.factors(25)
+	oid, b, i := col(23)
+	u.Identities = d.identities(u.ID, now, oid, b, i)
+	exists := d.bool(col(24))
+	u.Factors = d.factors(col(25))
 	if d.err != nil {
 		return nil, false, d.err
 	}
 	return u, exists, nil
 }
 
-// identities reads column i, the user's identities as an array of rows, in
-// userColumns' order: by created_at, NULLs last (then stamped now), then by
-// id.
-func (d *rowDecoder) identities(i int, userID uuid.UUID, now time.Time) []identity {
-	var ids []identity
-	var unstamped []bool // whether ids[k] had no created_at; only for several
-	d.rows(i, identityFields, func(n int) {
-		ids = make([]identity, 0, n)
-		if n > 1 {
-			unstamped = make([]bool, 0, n)
-		}
-	}, func(r *rowDecoder) {
-		var created, updated, last time.Time
-		id := identity{IdentityID: r.uuid(0).Bytes, ID: r.text(1).String, UserID: userID, IdentityData: r.json(2),
-			Provider: r.text(3).String, Email: r.text(7).String}
-		if t := r.time(4, &last); t != nil {
-			id.LastSignInAt = new(time.Time)
-			*id.LastSignInAt = last
-		}
-		c := r.time(5, &created)
-		id.CreatedAt, id.UpdatedAt = now, now
-		if c != nil {
-			id.CreatedAt = created
-		}
-		if r.time(6, &updated) != nil {
-			id.UpdatedAt = updated
-		}
-		ids = append(ids, id)
-		if unstamped != nil {
-			unstamped = append(unstamped, c == nil)
-		}
-	})
+// identities reads the user's identities, an array of rows, in userColumns'
+// order: by created_at, NULLs last (then stamped now), then by id.
+func (d *shownDecoder) identities(userID uuid.UUID, now time.Time, oid uint32, b []byte, at int) []identity {
+	a := d.rows(oid, b, at)
 	if d.err != nil {
 		return nil
 	}
-	if ids == nil {
-		return []identity{}
+	ids := make([]identity, a.n)
+	var unstamped []bool // whether ids[k] had no created_at; only for several
+	if a.n > 1 {
+		unstamped = make([]bool, a.n)
 	}
-	if len(ids) > 1 && len(unstamped) == len(ids) {
-		order := make([]int, len(ids))
-		for k := range order {
-			order[k] = k
+	var last, t time.Time
+	for k := range ids {
+		r := a.next(d, 8)
+		id := &ids[k]
+		id.IdentityID, id.ID, id.UserID = d.uuid(r.next(d)), d.text(r.next(d)), userID
+		id.IdentityData, id.Provider = d.jsonText(r.next(d)), d.text(r.next(d))
+		if oid, b, at := r.next(d); d.time(oid, b, at, &last) != nil {
+			id.LastSignInAt = new(time.Time)
+			*id.LastSignInAt = last
 		}
-		slices.SortFunc(order, func(a, b int) int {
-			switch {
-			case unstamped[a] && !unstamped[b]:
-				return 1
-			case !unstamped[a] && unstamped[b]:
-				return -1
-			case !unstamped[a]:
-				if c := ids[a].CreatedAt.Compare(ids[b].CreatedAt); c != 0 {
-					return c
-				}
+		id.CreatedAt, id.UpdatedAt = now, now
+		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
+			id.CreatedAt = t
+		} else if unstamped != nil {
+			unstamped[k] = true
+		}
+		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
+			id.UpdatedAt = t
+		}
+		id.Email = d.text(r.next(d))
+		r.end(d)
+		if d.err != nil {
+			return nil
+		}
+	}
+	a.end(d)
+	if unstamped == nil {
+		return ids
+	}
+	order := make([]int, len(ids))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		switch {
+		case unstamped[a] && !unstamped[b]:
+			return 1
+		case !unstamped[a] && unstamped[b]:
+			return -1
+		case !unstamped[a]:
+			if c := ids[a].CreatedAt.Compare(ids[b].CreatedAt); c != 0 {
+				return c
 			}
-			return bytes.Compare(ids[a].IdentityID[:], ids[b].IdentityID[:])
-		})
-		sorted := make([]identity, len(ids))
-		for k, o := range order {
-			sorted[k] = ids[o]
 		}
-		ids = sorted
+		return bytes.Compare(ids[a].IdentityID[:], ids[b].IdentityID[:])
+	})
+	sorted := make([]identity, len(ids))
+	for k, o := range order {
+		sorted[k] = ids[o]
 	}
-	return ids
+	return sorted
 }
 
-// factors reads column i, the user's MFA factors as an array of rows, in
-// factorsColumn's order (by created_at, then id); nil when none.
-func (d *rowDecoder) factors(i int) []factorJSON {
-	var fs []factorJSON
-	d.rows(i, factorFields, func(n int) {
-		if n > 0 {
-			fs = make([]factorJSON, 0, n)
-		}
-	}, func(r *rowDecoder) {
-		var created, updated, last time.Time
-		f := factorJSON{ID: r.uuid(0).Bytes, FriendlyName: r.text(1).String, FactorType: r.text(2).String,
-			Status: r.text(3).String, Phone: r.text(4).String}
-		if r.time(5, &created) != nil {
-			f.CreatedAt = created
-		}
-		if r.time(6, &updated) != nil {
-			f.UpdatedAt = updated
-		}
-		if r.time(7, &last) != nil {
-			f.LastChallengedAt = new(time.Time)
-			*f.LastChallengedAt = last
-		}
-		fs = append(fs, f)
-	})
-	if d.err != nil || len(fs) == 0 {
+// factors reads the user's MFA factors, an array of rows, in factorsColumn's
+// order (by created_at, then id); nil when none.
+func (d *shownDecoder) factors(oid uint32, b []byte, at int) []factorJSON {
+	a := d.rows(oid, b, at)
+	if d.err != nil || a.n == 0 {
 		return nil
 	}
+	fs := make([]factorJSON, a.n)
+	var t time.Time
+	for k := range fs {
+		r := a.next(d, 8)
+		f := &fs[k]
+		f.ID, f.FriendlyName, f.FactorType = d.uuid(r.next(d)), d.text(r.next(d)), d.text(r.next(d))
+		f.Status, f.Phone = d.text(r.next(d)), d.text(r.next(d))
+		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
+			f.CreatedAt = t
+		}
+		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
+			f.UpdatedAt = t
+		}
+		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
+			f.LastChallengedAt = new(time.Time)
+			*f.LastChallengedAt = t
+		}
+		r.end(d)
+		if d.err != nil {
+			return nil
+		}
+	}
+	a.end(d)
 	slices.SortFunc(fs, func(a, b factorJSON) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
@@ -435,81 +449,195 @@ func (d *rowDecoder) factors(i int) []factorJSON {
 	return fs
 }
 
-// rows reads column i, a one-dimensional array of rows (or an empty one)
-// whose fields have the types want: start is told how many rows there are,
-// then each is handed to row as a decoder of its fields, which shares d's
-// buffers.
-func (d *rowDecoder) rows(i int, want []uint32, start func(n int), row func(r *rowDecoder)) {
-	b := d.col(i, pgtype.RecordArrayOID)
-	if d.err != nil {
-		return
+// shownDecoder reads values in PostgreSQL's binary format, for the few types
+// shownUserBatched returns, checking each one's type. A value of another
+// type, or malformed, sets err (the first such); NULL reads as the zero value
+// (nil for a time or JSON). Texts and JSON are copied out of the
+// connection's buffer into texts and json (sized beforehand, so that one
+// allocation holds each). at is where a value comes from, for errors: its
+// column.
+type shownDecoder struct {
+	err   error
+	texts strings.Builder
+	json  []byte
+}
+
+func (d *shownDecoder) fail(at int, format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: column %d: %s", errShownColumn, at, fmt.Sprintf(format, args...))
 	}
-	bad := func(what string) {
-		d.fail(fmt.Errorf("%w: column %d: %s", errShownColumn, i, what))
+}
+
+// is reports whether a value has type want (or one of also), else fails.
+func (d *shownDecoder) is(oid uint32, at int, want uint32, also ...uint32) bool {
+	if oid == want || slices.Contains(also, oid) {
+		return true
+	}
+	d.fail(at, "type %d, not %d", oid, want)
+	return false
+}
+
+func (d *shownDecoder) uuid(oid uint32, b []byte, at int) uuid.UUID {
+	if !d.is(oid, at, pgtype.UUIDOID) || b == nil {
+		return uuid.Nil
+	}
+	if len(b) != 16 {
+		d.fail(at, "a uuid of %d bytes", len(b))
+		return uuid.Nil
+	}
+	return uuid.UUID(b)
+}
+
+// text reads text or varchar, whose binary form is the text; "" for NULL.
+func (d *shownDecoder) text(oid uint32, b []byte, at int) string {
+	if !d.is(oid, at, pgtype.TextOID, pgtype.VarcharOID) || len(b) == 0 {
+		return ""
+	}
+	start := d.texts.Len()
+	d.texts.Write(b)
+	return d.texts.String()[start:]
+}
+
+func (d *shownDecoder) bool(oid uint32, b []byte, at int) bool {
+	if !d.is(oid, at, pgtype.BoolOID) {
+		return false
+	}
+	if b != nil && len(b) != 1 {
+		d.fail(at, "a bool of %d bytes", len(b))
+	}
+	return len(b) == 1 && b[0] == 1
+}
+
+// jsonText returns a copy of a json or jsonb value's text (jsonb's binary
+// form is a version byte, 1, then the text); nil for NULL.
+func (d *shownDecoder) jsonText(oid uint32, b []byte, at int) []byte {
+	if !d.is(oid, at, pgtype.JSONBOID, pgtype.JSONOID) || b == nil {
+		return nil
+	}
+	if oid == pgtype.JSONBOID {
+		if len(b) == 0 || b[0] != 1 {
+			d.fail(at, "unknown jsonb version")
+			return nil
+		}
+		b = b[1:]
+	}
+	start := len(d.json)
+	d.json = append(d.json, b...)
+	return d.json[start:len(d.json):len(d.json)]
+}
+
+// postgresEpoch is 2000-01-01 UTC, which binary timestamps count from, in
+// microseconds after the Unix epoch.
+const postgresEpoch = 946684800 * 1_000_000
+
+// time reads a timestamptz (microseconds since 2000-01-01 UTC) into *t, in
+// UTC as the user object writes it, and returns t; nil for NULL.
+func (d *shownDecoder) time(oid uint32, b []byte, at int, t *time.Time) *time.Time {
+	if !d.is(oid, at, pgtype.TimestamptzOID) || b == nil {
+		return nil
+	}
+	if len(b) != 8 {
+		d.fail(at, "a timestamp of %d bytes", len(b))
+		return nil
+	}
+	us := int64(binary.BigEndian.Uint64(b))
+	if us == math.MaxInt64 || us == math.MinInt64 {
+		d.fail(at, "an infinite timestamp")
+		return nil
+	}
+	*t = time.UnixMicro(us + postgresEpoch).UTC()
+	return t
+}
+
+// rowArray reads a one-dimensional array of rows (or an empty one): n rows,
+// each read with next.
+type rowArray struct {
+	p  binReader
+	n  int
+	at int
+}
+
+// rows starts reading an array of rows; n is 0 when it is malformed (err
+// set).
+func (d *shownDecoder) rows(oid uint32, b []byte, at int) rowArray {
+	if !d.is(oid, at, pgtype.RecordArrayOID) {
+		return rowArray{}
 	}
 	if b == nil {
-		bad("a NULL array")
-		return
+		d.fail(at, "a NULL array")
+		return rowArray{}
 	}
-	p := binReader{b: b}
-	ndim, _, elem := p.int32(), p.int32(), uint32(p.int32())
-	n := 0
+	a := rowArray{p: binReader{b: b}, at: at}
+	ndim, _, elem := a.p.int32(), a.p.int32(), uint32(a.p.int32())
 	switch {
-	case p.bad:
-		bad("a short array")
-		return
+	case a.p.bad:
+		d.fail(at, "a short array")
+		return rowArray{}
 	case ndim == 0:
+		return a
 	case ndim != 1 || elem != recordOID:
-		bad("not an array of rows")
-		return
-	default:
-		n = int(p.int32())
-		p.int32() // the lower bound
-		if p.bad || n < 0 || n > len(b)/4 {
-			bad("a malformed array")
-			return
-		}
+		d.fail(at, "an array of %d dimensions of type %d", ndim, elem)
+		return rowArray{}
 	}
-	start(n)
-	r := rowDecoder{fields: make([]pgconn.FieldDescription, len(want)), values: make([][]byte, len(want)), buf: d.buf}
-	for k := range n {
-		rec, ok := p.value()
-		if !ok || rec == nil {
-			bad("a malformed or NULL row")
-			return
-		}
-		q := binReader{b: rec}
-		if cols := q.int32(); q.bad || int(cols) != len(want) {
-			bad("a row of other fields")
-			return
-		}
-		for c := range want {
-			r.fields[c].DataTypeOID = uint32(q.int32())
-			v, ok := q.value()
-			if !ok {
-				bad("a malformed row")
-				return
-			}
-			r.values[c] = v
-		}
-		if len(q.b) != 0 {
-			bad("a malformed row")
-			return
-		}
-		for c, oid := range want {
-			if r.fields[c].DataTypeOID != oid {
-				bad(fmt.Sprintf("row %d field %d has type %d", k, c, r.fields[c].DataTypeOID))
-				return
-			}
-		}
-		row(&r)
-		if r.err != nil {
-			d.fail(fmt.Errorf("column %d: %w", i, r.err))
-			return
-		}
+	n := a.p.int32()
+	a.p.int32() // the lower bound
+	// Each row takes at least 8 bytes (its length and field count).
+	if a.p.bad || n < 0 || int(n) > len(a.p.b)/8 {
+		d.fail(at, "a malformed array")
+		return rowArray{}
 	}
-	if len(p.b) != 0 {
-		bad("a malformed array")
+	a.n = int(n)
+	return a
+}
+
+// next starts reading the array's next row, which must have fields fields.
+func (a *rowArray) next(d *shownDecoder, fields int) rowFields {
+	rec, ok := a.p.value()
+	if !ok || rec == nil {
+		d.fail(a.at, "a malformed or NULL row")
+		return rowFields{at: a.at}
+	}
+	r := rowFields{p: binReader{b: rec}, at: a.at}
+	if n := r.p.int32(); r.p.bad || int(n) != fields {
+		d.fail(a.at, "a row of %d fields, not %d", n, fields)
+		r.p.bad = true
+	}
+	return r
+}
+
+// end checks that the array had nothing after its rows.
+func (a *rowArray) end(d *shownDecoder) {
+	if len(a.p.b) != 0 {
+		d.fail(a.at, "a malformed array")
+	}
+}
+
+// rowFields reads the fields of a row (a record in binary: the field count,
+// then each field's type, length and bytes).
+type rowFields struct {
+	p  binReader
+	at int
+}
+
+// next returns the row's next field: its type, its bytes (nil for NULL) and
+// where it comes from.
+func (r *rowFields) next(d *shownDecoder) (uint32, []byte, int) {
+	if r.p.bad {
+		return 0, nil, r.at
+	}
+	oid := uint32(r.p.int32())
+	b, ok := r.p.value()
+	if !ok {
+		d.fail(r.at, "a malformed row")
+		return 0, nil, r.at
+	}
+	return oid, b, r.at
+}
+
+// end checks that the row had no more fields.
+func (r *rowFields) end(d *shownDecoder) {
+	if !r.p.bad && len(r.p.b) != 0 {
+		d.fail(r.at, "a row of more fields")
 	}
 }
 
@@ -545,118 +673,4 @@ func (p *binReader) value() ([]byte, bool) {
 	v := p.b[:n:n]
 	p.b = p.b[n:]
 	return v, true
-}
-
-// rowDecoder reads the columns of one row in PostgreSQL's binary format, for
-// the few types shownUserBatched returns (the fields of its arrays' rows
-// too). A column of another type sets err; NULL reads as the zero value (nil
-// for a time or JSON, invalid for a uuid or a text). Texts and JSON are
-// copied out of the connection's buffer, into buf.
-type rowDecoder struct {
-	fields []pgconn.FieldDescription
-	values [][]byte
-	err    error
-	buf    *decodeBuffers
-}
-
-// decodeBuffers hold the texts and JSON of a row (its arrays' included),
-// sized beforehand so that one allocation holds them all.
-type decodeBuffers struct {
-	texts strings.Builder
-	json  []byte
-}
-
-func (d *rowDecoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-}
-
-// col returns column i's bytes (nil for NULL) when its type is one of oids.
-func (d *rowDecoder) col(i int, oids ...uint32) []byte {
-	if i >= len(d.values) || i >= len(d.fields) {
-		d.fail(fmt.Errorf("%w: no column %d", errShownColumn, i))
-		return nil
-	}
-	f := &d.fields[i]
-	for _, oid := range oids {
-		if f.DataTypeOID == oid {
-			return d.values[i]
-		}
-	}
-	d.fail(fmt.Errorf("%w: column %d (%s) has type %d", errShownColumn, i, f.Name, f.DataTypeOID))
-	return nil
-}
-func (d *rowDecoder) uuid(i int) pgtype.UUID {
-	b := d.col(i, pgtype.UUIDOID)
-	if b == nil {
-		return pgtype.UUID{}
-	}
-	if len(b) != 16 {
-		d.fail(fmt.Errorf("%w: column %d: uuid of %d bytes", errShownColumn, i, len(b)))
-		return pgtype.UUID{}
-	}
-	return pgtype.UUID{Bytes: [16]byte(b), Valid: true}
-}
-
-// text reads text or varchar, whose binary form is the text.
-func (d *rowDecoder) text(i int) pgtype.Text {
-	b := d.col(i, pgtype.TextOID, pgtype.VarcharOID)
-	if b == nil {
-		return pgtype.Text{}
-	}
-	start := d.buf.texts.Len()
-	d.buf.texts.Write(b)
-	return pgtype.Text{String: d.buf.texts.String()[start:], Valid: true}
-}
-
-func (d *rowDecoder) bool(i int) bool {
-	b := d.col(i, pgtype.BoolOID)
-	if b != nil && len(b) != 1 {
-		d.fail(fmt.Errorf("%w: column %d: bool of %d bytes", errShownColumn, i, len(b)))
-	}
-	return len(b) == 1 && b[0] == 1
-}
-
-// json returns a copy of a json or jsonb column's text (jsonb's binary form
-// is a version byte, 1, then the text).
-func (d *rowDecoder) json(i int) []byte {
-	b := d.col(i, pgtype.JSONOID, pgtype.JSONBOID)
-	if b == nil {
-		return nil
-	}
-	if d.fields[i].DataTypeOID == pgtype.JSONBOID {
-		if len(b) == 0 || b[0] != 1 {
-			d.fail(fmt.Errorf("%w: column %d: unknown jsonb version", errShownColumn, i))
-			return nil
-		}
-		b = b[1:]
-	}
-	start := len(d.buf.json)
-	d.buf.json = append(d.buf.json, b...)
-	return d.buf.json[start:len(d.buf.json):len(d.buf.json)]
-}
-
-// postgresEpoch is 2000-01-01 UTC, which binary timestamps count from, in
-// microseconds after the Unix epoch.
-const postgresEpoch = 946684800 * 1_000_000
-
-// time reads a timestamptz (microseconds since 2000-01-01 UTC) into *t, in
-// UTC as the user object writes it, and returns t; nil for NULL.
-func (d *rowDecoder) time(i int, t *time.Time) *time.Time {
-	b := d.col(i, pgtype.TimestamptzOID)
-	if b == nil {
-		return nil
-	}
-	if len(b) != 8 {
-		d.fail(fmt.Errorf("%w: column %d: timestamp of %d bytes", errShownColumn, i, len(b)))
-		return nil
-	}
-	us := int64(binary.BigEndian.Uint64(b))
-	if us == math.MaxInt64 || us == math.MinInt64 {
-		d.fail(fmt.Errorf("%w: column %d: an infinite timestamp", errShownColumn, i))
-		return nil
-	}
-	*t = time.UnixMicro(us + postgresEpoch).UTC()
-	return t
 }
