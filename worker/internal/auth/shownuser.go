@@ -76,7 +76,8 @@ type userIdentityRow struct {
 // gives in SQL (now() for a NULL created_at or updated_at, "" for NULL
 // texts, {} for NULL metadata) and its identities in userColumns' order.
 // Its rows are scanned by pgx, in any query mode; a userBatcher reads the
-// same user for less where statements can be prepared.
+// same user for less where statements can be prepared (shownUserBatched,
+// whose rows it decodes itself).
 func shownUserWithSession(ctx context.Context, q querier, id, sessionID uuid.UUID) (*user, bool, error) {
 	rows, err := q.Query(ctx, shownUser, pgUUID(id), pgUUID(sessionID))
 	if err != nil {

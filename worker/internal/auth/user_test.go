@@ -244,6 +244,14 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 		('same-b', $1, '{}', 'same-time-2', null, '2020-01-01T00:00:00Z', '2020-01-02T00:00:00Z'),
 		('unstamped', $1, '{}', 'no-time', null, null, '2020-01-03T00:00:00Z')`, uid)
 	require.NoError(t, err)
+	// Factors in the order userColumns gives them (created_at, then id),
+	// which the batcher's statement leaves to the worker: two at the same
+	// time, one without a name or phone, one challenged.
+	_, err = e.pool.Exec(ctx, `insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret, phone, last_challenged_at)
+		values ('ffffffff-0000-4000-8000-000000000001', $1, 'late', 'totp', 'verified', now() + interval '1 minute', now(), 's', null, now()),
+		('ffffffff-0000-4000-8000-000000000003', $1, null, 'phone', 'unverified', '2020-01-01T00:00:00Z', '2020-01-01T00:00:00.25Z', null, '15550001111', null),
+		('ffffffff-0000-4000-8000-000000000002', $1, 'Zoë "2"', 'totp', 'unverified', '2020-01-01T00:00:00Z', '2020-01-02T00:00:00Z', 's', '', null)`, uid)
+	require.NoError(t, err)
 	anon := e.api.Do(t, apitest.Request{Method: "POST", URL: "/signup", Body: map[string]any{}})
 	require.Equal(t, 200, anon.Status, "%s", anon.Body)
 	anonID := uuid.MustParse(anon.Map(t)["user"].(map[string]any)["id"].(string))
@@ -306,6 +314,13 @@ func TestShownUserMatchesFullUser(t *testing.T) {
 	full, _, err := shownUserWithSession(ctx, e.pool, uid, uuid.Nil)
 	require.NoError(t, err)
 	require.Len(t, full.Identities, 6)
+	require.Len(t, full.Factors, 3)
+	prepared, _, err := newUserBatcher(e.pool, ctx).read(ctx, uid, uuid.Nil)
+	require.NoError(t, err)
+	require.Len(t, prepared.Factors, 3)
+	for i, want := range []string{"ffffffff-0000-4000-8000-000000000002", "ffffffff-0000-4000-8000-000000000003", "ffffffff-0000-4000-8000-000000000001"} {
+		assert.Equal(t, want, prepared.Factors[i].ID.String(), "factor %d", i)
+	}
 	assert.Equal(t, "unstamped", full.Identities[5].ID, "an identity without created_at comes last")
 	assert.WithinDuration(t, time.Now(), full.Identities[5].CreatedAt, time.Minute, "and is stamped now")
 }
