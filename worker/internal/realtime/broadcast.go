@@ -60,11 +60,22 @@ func (ch *channel) broadcast(m Message) {
 	}
 }
 
-// publishBroadcast sends a broadcast to every worker (this one included).
-func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error { return s.publishBroadcastAt(b, "") }
+// publishBroadcast sends a broadcast to every worker. This service's own
+// sockets get it from the sending goroutine, without the round trip through
+// the bus, and the copy the bus brings back is skipped
+// (bus.RealtimeBroadcast.Delivered).
+func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
+	b.Delivered = s.instance
+	if err := s.publishBroadcastAt(b, ""); err != nil {
+		return err
+	}
+	s.deliver(&b)
+	return nil
+}
 
 // publishBroadcastAt sends a broadcast read from the WAL at pos (a
-// walHeader value; "" for any other broadcast).
+// walHeader value) to every worker, this one included: the topic's
+// subscription drops what a new WAL reader replays (walMark).
 func (s *Service) publishBroadcastAt(b bus.RealtimeBroadcast, pos string) error {
 	if s.nc == nil {
 		return errors.New("realtime: no bus")
@@ -81,17 +92,36 @@ func (s *Service) publishBroadcastAt(b bus.RealtimeBroadcast, pos string) error 
 	return s.nc.PublishMsg(msg)
 }
 
-// onBroadcast delivers a broadcast from the bus to this worker's channels.
+// onBroadcast delivers a broadcast from the bus to this worker's channels,
+// unless this service sent it and delivered it already.
 func (s *Service) onBroadcast(data []byte) {
 	var b bus.RealtimeBroadcast
 	if err := json.Unmarshal(data, &b); err != nil {
 		s.log.Warn("realtime: undecodable broadcast on the bus", "error", err)
 		return
 	}
-	s.metrics.broadcasts.Inc()
+	if b.Delivered == s.instance {
+		return
+	}
+	s.deliver(&b)
+}
+
+// deliver fans a broadcast out to this service's channels of its topic.
+// A topic's broadcasts are fanned out one at a time (topicSub.fanout),
+// whether they came by the bus or from a local sender: every socket gets
+// them in the same order, and a message sent in answer to another, once the
+// sender saw it, never overtakes it.
+func (s *Service) deliver(b *bus.RealtimeBroadcast) {
 	s.mu.Lock()
+	ts := s.topics[b.Topic]
 	chans := s.channelsOf(topicKey{b.Topic, b.Private})
 	s.mu.Unlock()
+	if ts == nil {
+		return
+	}
+	s.metrics.broadcasts.Inc()
+	ts.fanout.Lock()
+	defer ts.fanout.Unlock()
 	// Each shape of the message (protocol version, topic as joined) is
 	// framed once, and the same bytes go to every socket.
 	var text map[string]any

@@ -3,9 +3,9 @@
 // presence and postgres_changes, fanned out between workers over NATS.
 //
 // Every worker keeps its own sockets. Broadcasts go out on
-// bus.Realtime(tenant, topic) and come back to every worker subscribed to
-// the topic (the sender's included), so one path delivers everywhere and a
-// sender's order per topic is kept. Presence is replicated on
+// bus.Realtime(tenant, topic) to every worker subscribed to the topic; the
+// sender's worker delivers to its own sockets at once and skips the copy
+// the bus brings back, and both keep a sender's order per topic. Presence is replicated on
 // bus.RealtimePresence: diffs as they happen, and each worker's snapshot
 // once a second, which doubles as its heartbeat (a silent worker's
 // presences expire). One worker at a time (PostgreSQL advisory lock) reads
@@ -56,7 +56,10 @@ type Service struct {
 	nc     *nats.Conn
 	log    *slog.Logger
 	worker string
-	base   context.Context
+	// instance names this service on the bus, apart from another service
+	// of the same project on this worker (a project runtime being replaced).
+	instance string
+	base     context.Context
 	// tenant is the project's token in the bus subjects.
 	tenant string
 	// changesOnce starts postgres_changes (subscription and WAL reader
@@ -102,6 +105,8 @@ type topicSub struct {
 	chans map[*channel]struct{}
 	// mark drops database broadcasts a new WAL reader replays.
 	mark walMark
+	// fanout is held while one broadcast of the topic is fanned out.
+	fanout sync.Mutex
 }
 
 // Options configure New.
@@ -153,7 +158,7 @@ func New(o Options) *Service {
 	}
 	s := &Service{
 		cfg: cfg, keys: apikey.New(o.JWTSecret), pool: o.Pool, nc: o.NATS,
-		log: log.With("component", "realtime"), worker: id, base: base, tenant: o.Tenant,
+		log: log.With("component", "realtime"), worker: id, instance: uuid.NewString(), base: base, tenant: o.Tenant,
 		topics:   map[string]*topicSub{},
 		presence: map[topicKey]map[string]map[string]presEntry{},
 		peers:    map[string]time.Time{},

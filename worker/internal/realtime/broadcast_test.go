@@ -1,0 +1,67 @@
+package realtime
+
+import (
+	"testing"
+	"time"
+
+	"github.com/madbase/madbase/bus/bustest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBroadcastDeliveredLocally: the sender's worker delivers to its own
+// sockets itself, so they get a broadcast while the bus is away, and skip
+// the copy the bus brings back; another service of the same project on
+// that worker (a runtime being replaced) still gets its copy from the bus.
+func TestBroadcastDeliveredLocally(t *testing.T) {
+	t.Parallel()
+	ns := bustest.RunRestartable(t)
+	cl := &cluster{t: t, ns: ns}
+	wa, wa2, wb := cl.worker("a"), cl.worker("a"), cl.worker("b")
+	key := anonKey(t)
+	const topic = "realtime:local"
+	s, r, r2, rb := dial(t, wa, key), dial(t, wa, key), dial(t, wa2, key), dial(t, wb, key)
+	jrS := s.mustJoin(topic, map[string]any{"config": map[string]any{"broadcast": map[string]any{"self": true}}})
+	r.mustJoin(topic, map[string]any{})
+	r2.mustJoin(topic, map[string]any{})
+	jrB := rb.mustJoin(topic, map[string]any{})
+	send := func(c *client, joinRef, ev string) {
+		c.send(joinRef, topic, "broadcast", map[string]any{"type": "broadcast", "event": ev, "payload": map[string]any{}})
+	}
+	count := func(c *client, ev string) int {
+		return len(c.frames(func(f []any) bool {
+			p, ok := f[4].(map[string]any)
+			return f[3] == "broadcast" && ok && p["event"] == ev
+		}))
+	}
+	got := func(c *client, ev, what string) {
+		t.Helper()
+		bustest.Eventually(t, 10*time.Second, func() bool { return count(c, ev) > 0 }, "%s", what)
+	}
+
+	ns.Stop()
+	bustest.Eventually(t, 10*time.Second, func() bool { return !wa.nc.IsConnected() }, "worker a lost the bus")
+	send(s, jrS, "away")
+	got(s, "away", "the sender's own broadcast (self) while the bus is away")
+	got(r, "away", "a broadcast on the sender's worker while the bus is away")
+
+	ns.Start()
+	bustest.Eventually(t, 15*time.Second, func() bool {
+		return wa.nc.IsConnected() && wa2.nc.IsConnected() && wb.nc.IsConnected()
+	}, "workers back on the bus")
+	// Worker a resent what it published while away: the bus routed it back.
+	require.NoError(t, wa.nc.Flush())
+	send(s, jrS, "back")
+	got(rb, "back", "a broadcast on the other worker")
+	got(r2, "back", "a broadcast on the other service of the sender's worker")
+	// Sent once rb got "back": when r has it, worker a has seen the bus's
+	// copies of "away" and "back".
+	send(rb, jrB, "marker")
+	got(r, "marker", "a broadcast from the other worker")
+	for _, c := range []*client{s, r} {
+		assert.Equal(t, 1, count(c, "away"))
+		assert.Equal(t, 1, count(c, "back"))
+	}
+	assert.Equal(t, 1, count(r2, "back"))
+	assert.Equal(t, 1, count(rb, "back"))
+}
