@@ -69,7 +69,12 @@ func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
 	if err := s.publishBroadcastAt(b, ""); err != nil {
 		return err
 	}
-	s.deliver(&b)
+	s.mu.Lock()
+	ts := s.topics[b.Topic]
+	s.mu.Unlock()
+	if ts != nil {
+		s.deliver(ts, &b, false)
+	}
 	return nil
 }
 
@@ -92,9 +97,10 @@ func (s *Service) publishBroadcastAt(b bus.RealtimeBroadcast, pos string) error 
 	return s.nc.PublishMsg(msg)
 }
 
-// onBroadcast delivers a broadcast from the bus to this worker's channels,
-// unless this service sent it and delivered it already.
-func (s *Service) onBroadcast(data []byte) {
+// onBroadcast delivers a broadcast from the bus to this worker's channels
+// of the topic ts, unless this service sent it and delivered it already;
+// more says that more of the topic's messages wait on the bus.
+func (s *Service) onBroadcast(ts *topicSub, data []byte, more bool) {
 	var b bus.RealtimeBroadcast
 	if err := json.Unmarshal(data, &b); err != nil {
 		s.log.Warn("realtime: undecodable broadcast on the bus", "error", err)
@@ -103,25 +109,38 @@ func (s *Service) onBroadcast(data []byte) {
 	if b.Delivered == s.instance {
 		return
 	}
-	s.deliver(&b)
+	s.deliver(ts, &b, more)
 }
+
+// maxHeld is how many broadcasts a topic's fan-out holds back at most
+// (deliver).
+const maxHeld = 64
 
 // deliver fans a broadcast out to this service's channels of its topic.
 // A topic's broadcasts are fanned out one at a time (topicSub.fanout),
 // whether they came by the bus or from a local sender: every socket gets
 // them in the same order, and a message sent in answer to another, once the
-// sender saw it, never overtakes it.
-func (s *Service) deliver(b *bus.RealtimeBroadcast) {
+// sender saw it, never overtakes it. With hold (more messages wait on the
+// bus), the frames are kept and go out with the next ones, each socket's in
+// one write, so that a fan-out that fell behind catches up in fewer system
+// calls, on its side and on its clients'.
+func (s *Service) deliver(ts *topicSub, b *bus.RealtimeBroadcast, hold bool) {
 	s.mu.Lock()
-	ts := s.topics[b.Topic]
-	chans := s.channelsOf(topicKey{b.Topic, b.Private})
+	chans := ts.channels(b.Private)
 	s.mu.Unlock()
-	if ts == nil {
-		return
-	}
 	s.metrics.broadcasts.Inc()
 	ts.fanout.Lock()
 	defer ts.fanout.Unlock()
+	batch := hold || ts.heldMsgs > 0
+	if batch {
+		ts.heldMsgs++
+		if ts.held == nil {
+			ts.held = map[*socket][]*frame{}
+		}
+		if !hold || ts.heldMsgs >= maxHeld {
+			defer ts.flush()
+		}
+	}
 	// Each shape of the message (protocol version, topic as joined) is
 	// framed once, and the same bytes go to every socket.
 	var text map[string]any
@@ -169,8 +188,29 @@ func (s *Service) deliver(b *bus.RealtimeBroadcast) {
 			}
 			frames = append(frames, shapedFrame{ch.sock.vsn, ch.topic, f})
 		}
-		ch.sock.send(f)
+		if batch {
+			ts.held[ch.sock] = append(ts.held[ch.sock], f)
+		} else {
+			ch.sock.send(f)
+		}
 	}
+}
+
+// release writes the frames the topic's fan-out holds, once no more
+// messages wait on the bus.
+func (ts *topicSub) release() {
+	ts.fanout.Lock()
+	defer ts.fanout.Unlock()
+	ts.flush()
+}
+
+// flush writes the held frames. Caller holds ts.fanout.
+func (ts *topicSub) flush() {
+	for sock, fs := range ts.held {
+		sock.sendAll(fs)
+	}
+	clear(ts.held)
+	ts.heldMsgs = 0
 }
 
 // shapedFrame is a broadcast framed for one protocol version and topic.

@@ -1,9 +1,14 @@
 package realtime
 
 import (
+	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+	"github.com/madbase/madbase/bus"
 	"github.com/madbase/madbase/bus/bustest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +69,54 @@ func TestBroadcastDeliveredLocally(t *testing.T) {
 	}
 	assert.Equal(t, 1, count(r2, "back"))
 	assert.Equal(t, 1, count(rb, "back"))
+}
+
+// TestFanoutHeldWhileMoreWait: while more of a topic's messages wait on the
+// bus, the fan-out holds each socket's frames (at most maxHeld messages)
+// and writes them together once none waits; every client, one compressing,
+// one reading nothing until the end (its frames go out in parts), gets
+// every message whole and in order.
+func TestFanoutHeldWhileMoreWait(t *testing.T) {
+	t.Parallel()
+	w, key := wireWorker(t)
+	const topic = "realtime:held"
+	plain := wireClient(t, w, key, false, 0, nil)
+	deflated := wireClient(t, w, key, true, 0, nil)
+	slow := wireClient(t, w, key, false, 4096, nil)
+	clients := []*websocket.Conn{plain, deflated, slow}
+	for _, c := range clients {
+		joinWire(t, c, topic)
+	}
+	w.svc.mu.Lock()
+	ts := w.svc.topics["held"]
+	w.svc.mu.Unlock()
+	require.NotNil(t, ts)
+	held := func() (sockets, msgs int) {
+		ts.fanout.Lock()
+		defer ts.fanout.Unlock()
+		return len(ts.held), ts.heldMsgs
+	}
+
+	var want []string
+	for i := 0; i < maxHeld+10; i++ {
+		pad := strconv.Itoa(i) + strings.Repeat("h", i*1373%100000)
+		want = append(want, pad)
+		b := &bus.RealtimeBroadcast{Topic: "held", Event: "m", Payload: json.RawMessage(`{"pad":"` + pad + `"}`)}
+		w.svc.deliver(ts, b, true)
+		sockets, msgs := held()
+		if i+1 == maxHeld {
+			assert.Equal(t, 0, msgs, "written once maxHeld are held")
+			assert.Equal(t, 0, sockets)
+		} else {
+			assert.Equal(t, (i+1)%maxHeld, msgs)
+			assert.Equal(t, len(clients), sockets)
+		}
+	}
+	ts.release()
+	sockets, msgs := held()
+	assert.Equal(t, 0, msgs)
+	assert.Equal(t, 0, sockets)
+	for _, c := range clients {
+		assert.Equal(t, want, readBroadcasts(t, c, len(want)))
+	}
 }

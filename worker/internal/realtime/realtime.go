@@ -107,6 +107,12 @@ type topicSub struct {
 	mark walMark
 	// fanout is held while one broadcast of the topic is fanned out.
 	fanout sync.Mutex
+	// held are the frames of broadcasts fanned out while more of the
+	// topic's messages waited on the bus, by socket, written together once
+	// none waits (release); heldMsgs counts those broadcasts. Guarded by
+	// fanout.
+	held     map[*socket][]*frame
+	heldMsgs int
 }
 
 // Options configure New.
@@ -223,8 +229,14 @@ func (s *Service) subscribeTopic(ch *channel) {
 		ts = &topicSub{chans: map[*channel]struct{}{}}
 		name := ch.name
 		sub, err := s.nc.Subscribe(bus.Realtime(s.tenant, name), func(m *nats.Msg) {
+			// The message being handled is still counted as pending.
+			n, _, _ := m.Sub.Pending()
+			more := n > 1
 			if ts.mark.admit(m.Header) {
-				s.onBroadcast(m.Data)
+				s.onBroadcast(ts, m.Data, more)
+			}
+			if !more {
+				ts.release()
 			}
 		})
 		if err != nil {
@@ -265,9 +277,15 @@ func (s *Service) channelsOf(k topicKey) []*channel {
 	if ts == nil {
 		return nil
 	}
+	return ts.channels(k.private)
+}
+
+// channels lists the ready channels of ts with the given privacy. Caller
+// holds s.mu.
+func (ts *topicSub) channels(private bool) []*channel {
 	out := make([]*channel, 0, len(ts.chans))
 	for ch := range ts.chans {
-		if ch.private == k.private && ch.ready {
+		if ch.private == private && ch.ready {
 			out = append(out, ch)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -351,6 +352,43 @@ func (sock *socket) tryWrite(b []byte) (int, bool) {
 	return n, true
 }
 
+// tryWritev is tryWrite for several buffers, written with one writev(2).
+func (sock *socket) tryWritev(bufs [][]byte) (int, bool) {
+	if sock.raw == nil {
+		return 0, true
+	}
+	iov := make([]syscall.Iovec, 0, len(bufs))
+	for _, b := range bufs {
+		if len(b) > 0 {
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+	}
+	if len(iov) == 0 {
+		return 0, true
+	}
+	var n uintptr
+	var werr syscall.Errno
+	err := sock.raw.Write(func(fd uintptr) bool {
+		for {
+			n, _, werr = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+			if werr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, errors.Is(err, os.ErrDeadlineExceeded)
+	case werr == syscall.EAGAIN:
+		return 0, true
+	case werr != 0:
+		return 0, false
+	}
+	return int(n), true
+}
+
 // stop ends the socket from its writer or a full queue: nothing more is
 // queued or written, and the reader's next read fails.
 func (sock *socket) stop() {
@@ -418,6 +456,54 @@ func (sock *socket) enqueue(f outFrame) {
 // send writes a frame made for many sockets, compressed where this
 // socket agreed to it.
 func (sock *socket) send(f *frame) { sock.enqueue(outFrame{data: f.wire(sock.deflate)}) }
+
+// sendAll writes frames made for many sockets, in order, as send does
+// each, in one system call where the socket takes them now.
+func (sock *socket) sendAll(fs []*frame) {
+	if len(fs) == 1 {
+		sock.send(fs[0])
+		return
+	}
+	bufs := make([][]byte, len(fs))
+	for i, f := range fs {
+		bufs[i] = f.wire(sock.deflate)
+	}
+	sock.qmu.Lock()
+	if sock.closed || sock.closing {
+		sock.qmu.Unlock()
+		return
+	}
+	if len(sock.queue)+len(bufs) > outQueue {
+		sock.qmu.Unlock()
+		sock.svc.log.Warn("realtime: client too slow, closing its socket")
+		sock.stop()
+		return
+	}
+	if !sock.writing {
+		n, ok := sock.tryWritev(bufs)
+		if !ok {
+			sock.qmu.Unlock()
+			sock.stop()
+			return
+		}
+		for len(bufs) > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if len(bufs) == 0 {
+			sock.qmu.Unlock()
+			return
+		}
+		bufs[0] = bufs[0][n:]
+		sock.writing = true
+		sock.writers.Add(1)
+		go sock.write()
+	}
+	for _, b := range bufs {
+		sock.queue = append(sock.queue, outFrame{data: b})
+	}
+	sock.qmu.Unlock()
+}
 
 // push sends a text frame.
 func (sock *socket) push(joinRef, ref *string, topic, event string, payload any) {
