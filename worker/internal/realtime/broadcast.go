@@ -49,7 +49,7 @@ func (ch *channel) broadcast(m Message) {
 		}
 		return
 	}
-	if err := ch.sock.svc.publishBroadcast(b); err != nil {
+	if err := ch.sock.svc.publishBroadcast(b, ch.sock); err != nil {
 		if ch.ack {
 			ch.sock.replyError(m, "Unable to broadcast the message")
 		}
@@ -63,8 +63,10 @@ func (ch *channel) broadcast(m Message) {
 // publishBroadcast sends a broadcast to every worker. This service's own
 // sockets get it from the sending goroutine, without the round trip through
 // the bus, and the copy the bus brings back is skipped
-// (bus.RealtimeBroadcast.Delivered).
-func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
+// (bus.RealtimeBroadcast.Delivered). from is the socket whose handler
+// sends it, nil for any other sender: while its handler has more messages
+// at hand, the fan-out's frames are held until its batch ends.
+func (s *Service) publishBroadcast(b bus.RealtimeBroadcast, from *socket) error {
 	b.Delivered = s.instance
 	if err := s.publishBroadcastAt(b, ""); err != nil {
 		return err
@@ -72,8 +74,15 @@ func (s *Service) publishBroadcast(b bus.RealtimeBroadcast) error {
 	s.mu.Lock()
 	ts := s.topics[b.Topic]
 	s.mu.Unlock()
-	if ts != nil {
-		s.deliver(ts, &b, false)
+	if ts == nil {
+		return nil
+	}
+	hold := from != nil && from.hold
+	s.deliver(ts, &b, hold)
+	if hold {
+		if n := len(from.held); n == 0 || from.held[n-1] != ts {
+			from.held = append(from.held, ts)
+		}
 	}
 	return nil
 }
@@ -121,9 +130,10 @@ const maxHeld = 64
 // whether they came by the bus or from a local sender: every socket gets
 // them in the same order, and a message sent in answer to another, once the
 // sender saw it, never overtakes it. With hold (more messages wait on the
-// bus), the frames are kept and go out with the next ones, each socket's in
-// one write, so that a fan-out that fell behind catches up in fewer system
-// calls, on its side and on its clients'.
+// bus, or in the batch of the socket sending it), the frames are kept and
+// go out with the next ones, each socket's in one write, so that a fan-out
+// that fell behind catches up in fewer system calls, on its side and on
+// its clients'.
 func (s *Service) deliver(ts *topicSub, b *bus.RealtimeBroadcast, hold bool) {
 	s.mu.Lock()
 	chans := ts.channels(b.Private)
@@ -197,7 +207,7 @@ func (s *Service) deliver(ts *topicSub, b *bus.RealtimeBroadcast, hold bool) {
 }
 
 // release writes the frames the topic's fan-out holds, once no more
-// messages wait on the bus.
+// messages wait.
 func (ts *topicSub) release() {
 	ts.fanout.Lock()
 	defer ts.fanout.Unlock()

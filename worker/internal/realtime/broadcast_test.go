@@ -120,3 +120,51 @@ func TestFanoutHeldWhileMoreWait(t *testing.T) {
 		assert.Equal(t, want, readBroadcasts(t, c, len(want)))
 	}
 }
+
+// TestSocketBatchHeld: broadcasts a socket's handler takes from one batch
+// of its inbox are fanned out together at the batch's last message, so the
+// sender's own copies (self) follow the acks of the batch's earlier ones.
+func TestSocketBatchHeld(t *testing.T) {
+	t.Parallel()
+	w := newCluster(t, false).worker("a")
+	c := dial(t, w, anonKey(t))
+	const topic = "realtime:batch"
+	jr := c.mustJoin(topic, map[string]any{"config": map[string]any{"broadcast": map[string]any{"self": true, "ack": true}}})
+	var sock *socket
+	w.svc.sockMu.Lock()
+	for s := range w.svc.sockets {
+		sock = s
+	}
+	w.svc.sockMu.Unlock()
+	var batch []inFrame
+	for i := 1; i <= 3; i++ {
+		data, _ := json.Marshal([]any{jr, "b" + itoa(i), topic, "broadcast", map[string]any{"type": "broadcast", "event": "e", "payload": map[string]any{"i": i}}})
+		batch = append(batch, inFrame{data: data})
+	}
+	// The batch is put in the inbox as the reader would, all at once.
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		sock.inMu.Lock()
+		defer sock.inMu.Unlock()
+		if sock.handling {
+			return false
+		}
+		sock.handling = true
+		sock.handlers.Add(1)
+		sock.inbox = batch
+		return true
+	}, "the socket's handler idle")
+	sock.handleAll()
+	mine := func(f []any) bool {
+		return f[2] == topic && (f[3] == "broadcast" || f[3] == "phx_reply" && f[1] != jr)
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool { return len(c.frames(mine)) == 6 }, "3 acks and 3 broadcasts")
+	var got []string
+	for _, f := range c.frames(mine) {
+		if f[3] == "broadcast" {
+			got = append(got, "broadcast "+itoa(int(f[4].(map[string]any)["payload"].(map[string]any)["i"].(float64))))
+		} else {
+			got = append(got, "ack "+f[1].(string))
+		}
+	}
+	assert.Equal(t, []string{"ack b1", "ack b2", "broadcast 1", "broadcast 2", "broadcast 3", "ack b3"}, got)
+}

@@ -107,10 +107,9 @@ type topicSub struct {
 	mark walMark
 	// fanout is held while one broadcast of the topic is fanned out.
 	fanout sync.Mutex
-	// held are the frames of broadcasts fanned out while more of the
-	// topic's messages waited on the bus, by socket, written together once
-	// none waits (release); heldMsgs counts those broadcasts. Guarded by
-	// fanout.
+	// held are the frames of broadcasts fanned out while more messages
+	// waited (deliver), by socket, written together once none waits
+	// (release); heldMsgs counts those broadcasts. Guarded by fanout.
 	held     map[*socket][]*frame
 	heldMsgs int
 }

@@ -114,6 +114,12 @@ type socket struct {
 	closing bool
 	closed  bool
 	writers sync.WaitGroup
+	// hold is true while the handler has more of its batch after the
+	// message it handles: the broadcasts it fans out here are held
+	// (deliver) until the batch ends; held lists their topics. Only the
+	// handler touches them.
+	hold bool
+	held []*topicSub
 
 	// inbox holds the messages read and not handled yet; a handler
 	// goroutine, started on demand, handles them in order, so that the
@@ -221,12 +227,13 @@ func (sock *socket) handleAll() {
 			return
 		}
 		sock.inMu.Unlock()
-		for _, f := range batch {
+		for i, f := range batch {
 			select {
 			case <-sock.done:
 				continue
 			default:
 			}
+			sock.hold = i < len(batch)-1
 			m, err := sock.decode(f)
 			if err != nil {
 				// The close frame goes out, then the socket ends;
@@ -237,6 +244,12 @@ func (sock *socket) handleAll() {
 			}
 			sock.handle(m)
 		}
+		sock.hold = false
+		for _, ts := range sock.held {
+			ts.release()
+		}
+		clear(sock.held)
+		sock.held = sock.held[:0]
 	}
 }
 
