@@ -5,12 +5,13 @@
 // Every worker keeps its own sockets. Broadcasts go out on
 // bus.Realtime(tenant, topic) to every worker subscribed to the topic; the
 // sender's worker delivers to its own sockets at once and skips the copy
-// the bus brings back, and both keep a sender's order per topic. Presence is replicated on
-// bus.RealtimePresence: diffs as they happen, and each worker's snapshot
-// once a second, which doubles as its heartbeat (a silent worker's
-// presences expire). One worker at a time (PostgreSQL advisory lock) reads
-// the WAL and publishes row changes on bus.RealtimeChanges; every worker
-// checks filters and RLS for its own subscribers.
+// the bus brings back, and both keep a sender's order per topic. Presence
+// is replicated on bus.RealtimePresence: diffs as they happen, and each
+// worker's snapshot once a second, which doubles as its heartbeat (a
+// silent worker's presences expire). One worker at a time (PostgreSQL
+// advisory lock) reads the WAL and publishes row changes on
+// bus.RealtimeChanges; every worker checks filters and RLS for its own
+// subscribers.
 package realtime
 
 import (

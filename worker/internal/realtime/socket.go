@@ -334,28 +334,52 @@ func (sock *socket) write() {
 	}
 }
 
-// tryWrite writes b if the socket takes it now, without waiting: the
-// sending goroutine writes, and a writer goroutine is started only for
-// what the kernel did not take. It returns how much was written, and false
-// when the socket failed.
-func (sock *socket) tryWrite(b []byte) (int, bool) {
+// tryWrite writes frames if the socket takes them now, without waiting:
+// the sending goroutine writes (write(2), or writev(2) for several), and a
+// writer goroutine is started only for what the kernel did not take. It
+// returns how much was written, and false when the socket failed.
+func (sock *socket) tryWrite(fs []outFrame) (int, bool) {
 	if sock.raw == nil {
 		return 0, true
 	}
 	var n int
 	var werr error
-	err := sock.raw.Write(func(fd uintptr) bool {
+	b := fs[0].data
+	write := func(fd uintptr) bool {
 		for {
 			n, werr = syscall.Write(int(fd), b)
 			if werr != syscall.EINTR {
 				return true
 			}
 		}
-	})
+	}
+	if len(fs) > 1 {
+		iov := make([]syscall.Iovec, 0, len(fs))
+		for _, f := range fs {
+			if len(f.data) > 0 {
+				v := syscall.Iovec{Base: &f.data[0]}
+				v.SetLen(len(f.data))
+				iov = append(iov, v)
+			}
+		}
+		write = func(fd uintptr) bool {
+			for {
+				r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+				n, werr = int(r), nil
+				if errno != 0 {
+					n, werr = 0, errno
+				}
+				if werr != syscall.EINTR {
+					return true
+				}
+			}
+		}
+	}
+	err := sock.raw.Write(write)
 	switch {
 	case err != nil:
 		// A deadline the writer set has passed: the writer, which
-		// sets a new one, takes the frame.
+		// sets a new one, takes the frames.
 		return 0, errors.Is(err, os.ErrDeadlineExceeded)
 	case werr == syscall.EAGAIN:
 		return 0, true
@@ -363,43 +387,6 @@ func (sock *socket) tryWrite(b []byte) (int, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// tryWritev is tryWrite for several buffers, written with one writev(2).
-func (sock *socket) tryWritev(bufs [][]byte) (int, bool) {
-	if sock.raw == nil {
-		return 0, true
-	}
-	iov := make([]syscall.Iovec, 0, len(bufs))
-	for _, b := range bufs {
-		if len(b) > 0 {
-			v := syscall.Iovec{Base: &b[0]}
-			v.SetLen(len(b))
-			iov = append(iov, v)
-		}
-	}
-	if len(iov) == 0 {
-		return 0, true
-	}
-	var n uintptr
-	var werr syscall.Errno
-	err := sock.raw.Write(func(fd uintptr) bool {
-		for {
-			n, _, werr = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-			if werr != syscall.EINTR {
-				return true
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, errors.Is(err, os.ErrDeadlineExceeded)
-	case werr == syscall.EAGAIN:
-		return 0, true
-	case werr != 0:
-		return 0, false
-	}
-	return int(n), true
 }
 
 // stop ends the socket from its writer or a full queue: nothing more is
@@ -426,43 +413,47 @@ func (sock *socket) closeWith(code int, reason string) {
 	sock.enqueue(outFrame{close: true, data: appendFrame(nil, opClose, false, websocket.FormatCloseMessage(code, reason))})
 }
 
-// enqueue writes a frame, or queues it for the writer: a socket with
-// nothing pending is written to at once if it takes the frame without
-// waiting; otherwise a writer goroutine, started if none runs, writes what
-// is left. A client too slow to keep up (outQueue frames waiting) is
-// disconnected.
-func (sock *socket) enqueue(f outFrame) {
+// enqueue writes frames in order, or queues them for the writer: a socket
+// with nothing pending is written to at once (in one system call) if it
+// takes the frames without waiting; otherwise a writer goroutine, started
+// if none runs, writes what is left. A client too slow to keep up (more
+// than outQueue frames waiting) is disconnected.
+func (sock *socket) enqueue(fs ...outFrame) {
 	sock.qmu.Lock()
 	if sock.closed || sock.closing {
 		sock.qmu.Unlock()
 		return
 	}
-	if len(sock.queue) >= outQueue {
+	if len(sock.queue)+len(fs) > outQueue {
 		sock.qmu.Unlock()
 		sock.svc.log.Warn("realtime: client too slow, closing its socket")
 		sock.stop()
 		return
 	}
-	if f.close {
-		sock.closing = true
+	for _, f := range fs {
+		sock.closing = sock.closing || f.close
 	}
 	if !sock.writing {
-		n, ok := sock.tryWrite(f.data)
-		if !ok || (n == len(f.data) && f.close) {
+		n, ok := sock.tryWrite(fs)
+		for ok && len(fs) > 0 && n >= len(fs[0].data) {
+			n -= len(fs[0].data)
+			fs = fs[1:]
+		}
+		if !ok || (len(fs) == 0 && sock.closing) {
 			sock.qmu.Unlock()
 			sock.stop()
 			return
 		}
-		if n == len(f.data) {
+		if len(fs) == 0 {
 			sock.qmu.Unlock()
 			return
 		}
-		f.data = f.data[n:]
+		fs[0].data = fs[0].data[n:]
 		sock.writing = true
 		sock.writers.Add(1)
 		go sock.write()
 	}
-	sock.queue = append(sock.queue, f)
+	sock.queue = append(sock.queue, fs...)
 	sock.qmu.Unlock()
 }
 
@@ -473,49 +464,11 @@ func (sock *socket) send(f *frame) { sock.enqueue(outFrame{data: f.wire(sock.def
 // sendAll writes frames made for many sockets, in order, as send does
 // each, in one system call where the socket takes them now.
 func (sock *socket) sendAll(fs []*frame) {
-	if len(fs) == 1 {
-		sock.send(fs[0])
-		return
-	}
-	bufs := make([][]byte, len(fs))
+	out := make([]outFrame, len(fs))
 	for i, f := range fs {
-		bufs[i] = f.wire(sock.deflate)
+		out[i] = outFrame{data: f.wire(sock.deflate)}
 	}
-	sock.qmu.Lock()
-	if sock.closed || sock.closing {
-		sock.qmu.Unlock()
-		return
-	}
-	if len(sock.queue)+len(bufs) > outQueue {
-		sock.qmu.Unlock()
-		sock.svc.log.Warn("realtime: client too slow, closing its socket")
-		sock.stop()
-		return
-	}
-	if !sock.writing {
-		n, ok := sock.tryWritev(bufs)
-		if !ok {
-			sock.qmu.Unlock()
-			sock.stop()
-			return
-		}
-		for len(bufs) > 0 && n >= len(bufs[0]) {
-			n -= len(bufs[0])
-			bufs = bufs[1:]
-		}
-		if len(bufs) == 0 {
-			sock.qmu.Unlock()
-			return
-		}
-		bufs[0] = bufs[0][n:]
-		sock.writing = true
-		sock.writers.Add(1)
-		go sock.write()
-	}
-	for _, b := range bufs {
-		sock.queue = append(sock.queue, outFrame{data: b})
-	}
-	sock.qmu.Unlock()
+	sock.enqueue(out...)
 }
 
 // push sends a text frame.
