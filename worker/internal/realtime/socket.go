@@ -242,15 +242,25 @@ func (sock *socket) handleAll() {
 				sock.shutdown()
 				continue
 			}
+			if m.Event != "broadcast" {
+				// What is held does not wait on a join's or a
+				// token's database round trip.
+				sock.release()
+			}
 			sock.handle(m)
 		}
 		sock.hold = false
-		for _, ts := range sock.held {
-			ts.release()
-		}
-		clear(sock.held)
-		sock.held = sock.held[:0]
+		sock.release()
 	}
+}
+
+// release writes the broadcasts the handler's batch held so far.
+func (sock *socket) release() {
+	for _, ts := range sock.held {
+		ts.release()
+	}
+	clear(sock.held)
+	sock.held = sock.held[:0]
 }
 
 // addSocket and removeSocket keep the sockets the sweeper looks after.
