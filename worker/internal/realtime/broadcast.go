@@ -144,6 +144,7 @@ func (s *Service) deliver(ts *topicSub, b *bus.RealtimeBroadcast, hold bool) {
 	batch := hold || ts.heldMsgs > 0
 	if batch {
 		ts.heldMsgs++
+		ts.holding.Store(true)
 		if ts.held == nil {
 			ts.held = map[*socket][]*frame{}
 		}
@@ -207,8 +208,12 @@ func (s *Service) deliver(ts *topicSub, b *bus.RealtimeBroadcast, hold bool) {
 }
 
 // release writes the frames the topic's fan-out holds, once no more
-// messages wait.
+// messages wait. What another goroutine starts holding meanwhile is its
+// to release.
 func (ts *topicSub) release() {
+	if !ts.holding.Load() {
+		return
+	}
 	ts.fanout.Lock()
 	defer ts.fanout.Unlock()
 	ts.flush()
@@ -221,6 +226,7 @@ func (ts *topicSub) flush() {
 	}
 	clear(ts.held)
 	ts.heldMsgs = 0
+	ts.holding.Store(false)
 }
 
 // shapedFrame is a broadcast framed for one protocol version and topic.

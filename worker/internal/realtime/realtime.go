@@ -113,6 +113,8 @@ type topicSub struct {
 	// (release); heldMsgs counts those broadcasts. Guarded by fanout.
 	held     map[*socket][]*frame
 	heldMsgs int
+	// holding is heldMsgs > 0, read without the lock by release.
+	holding atomic.Bool
 }
 
 // Options configure New.
