@@ -168,6 +168,11 @@ type RealtimeBroadcast struct {
 	IsRaw   bool            `json:"is_raw,omitempty"`
 	// ID is the message id of an HTTP broadcast (delivered as meta.id).
 	ID string `json:"id,omitempty"`
+	// Delivered names the realtime service (one per project runtime on a
+	// worker) that published the broadcast and delivered it to its own
+	// sockets: it skips the copy the bus brings back. Empty: every
+	// receiver delivers it.
+	Delivered string `json:"delivered,omitempty"`
 }
 
 // RealtimePresenceEvent is published on RealtimePresence(tenant) by the

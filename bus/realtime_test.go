@@ -18,6 +18,9 @@ func TestRealtimeWire(t *testing.T) {
 	b, err := json.Marshal(RealtimeBroadcast{Origin: "w1", Sender: "c1", Topic: "room", Event: "e", Payload: json.RawMessage(`{"a":1}`)})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"origin":"w1","sender":"c1","topic":"room","private":false,"event":"e","payload":{"a":1}}`, string(b))
+	b, err = json.Marshal(RealtimeBroadcast{Origin: "w1", Topic: "room", Event: "e", Raw: []byte{1}, IsRaw: true, ID: "i", Delivered: "s1"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"origin":"w1","topic":"room","private":false,"event":"e","raw":"AQ==","is_raw":true,"id":"i","delivered":"s1"}`, string(b))
 	b, err = json.Marshal(RealtimePresenceEvent{Worker: "w1", Kind: "diff", Topic: "room",
 		Joins: map[string][]json.RawMessage{"k": {json.RawMessage(`{"phx_ref":"r"}`)}}})
 	assert.NoError(t, err)

@@ -128,7 +128,7 @@ func (s *Service) sendAll(c *fiber.Ctx, claims db.Claims, msgs []bus.RealtimeBro
 		allowed = append(allowed, b)
 	}
 	for _, b := range allowed {
-		if err := s.publishBroadcast(b); err != nil {
+		if err := s.publishBroadcast(b, nil); err != nil {
 			return errBroadcast(err)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/bus/bustest"
-	"github.com/madbase/madbase/bus/embedded"
 	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
 	"github.com/madbase/madbase/shared/db/dbtest"
@@ -35,8 +34,9 @@ const testSecret = "test-secret-test-secret-test-secret-0123"
 
 // cluster is workers sharing one NATS and one database.
 type cluster struct {
-	t    testing.TB
-	ns   *embedded.Server
+	t testing.TB
+	// ns is the bus: an embedded server, or a restartable one.
+	ns   interface{ URL() string }
 	pool *pgxpool.Pool
 }
 

@@ -17,7 +17,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		channels: prometheus.NewGauge(prometheus.GaugeOpts{Name: "madbase_worker_realtime_channels",
 			Help: "Joined realtime channels on this worker."}),
 		broadcasts: prometheus.NewCounter(prometheus.CounterOpts{Name: "madbase_worker_realtime_broadcasts_total",
-			Help: "Broadcasts received from the bus by this worker."}),
+			Help: "Broadcasts to topics joined on this worker, from the bus or its own sockets."}),
 		changes: prometheus.NewCounter(prometheus.CounterOpts{Name: "madbase_worker_realtime_changes_total",
 			Help: "Database changes received from the bus by this worker."}),
 	}

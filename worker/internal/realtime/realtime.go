@@ -3,14 +3,15 @@
 // presence and postgres_changes, fanned out between workers over NATS.
 //
 // Every worker keeps its own sockets. Broadcasts go out on
-// bus.Realtime(tenant, topic) and come back to every worker subscribed to
-// the topic (the sender's included), so one path delivers everywhere and a
-// sender's order per topic is kept. Presence is replicated on
-// bus.RealtimePresence: diffs as they happen, and each worker's snapshot
-// once a second, which doubles as its heartbeat (a silent worker's
-// presences expire). One worker at a time (PostgreSQL advisory lock) reads
-// the WAL and publishes row changes on bus.RealtimeChanges; every worker
-// checks filters and RLS for its own subscribers.
+// bus.Realtime(tenant, topic) to every worker subscribed to the topic; the
+// sender's worker delivers to its own sockets at once and skips the copy
+// the bus brings back, and both keep a sender's order per topic. Presence
+// is replicated on bus.RealtimePresence: diffs as they happen, and each
+// worker's snapshot once a second, which doubles as its heartbeat (a
+// silent worker's presences expire). One worker at a time (PostgreSQL
+// advisory lock) reads the WAL and publishes row changes on
+// bus.RealtimeChanges; every worker checks filters and RLS for its own
+// subscribers.
 package realtime
 
 import (
@@ -56,7 +57,10 @@ type Service struct {
 	nc     *nats.Conn
 	log    *slog.Logger
 	worker string
-	base   context.Context
+	// instance names this service on the bus, apart from another service
+	// of the same project on this worker (a project runtime being replaced).
+	instance string
+	base     context.Context
 	// tenant is the project's token in the bus subjects.
 	tenant string
 	// changesOnce starts postgres_changes (subscription and WAL reader
@@ -102,6 +106,15 @@ type topicSub struct {
 	chans map[*channel]struct{}
 	// mark drops database broadcasts a new WAL reader replays.
 	mark walMark
+	// fanout is held while one broadcast of the topic is fanned out.
+	fanout sync.Mutex
+	// held are the frames of broadcasts fanned out while more messages
+	// waited (deliver), by socket, written together once none waits
+	// (release); heldMsgs counts those broadcasts. Guarded by fanout.
+	held     map[*socket][]*frame
+	heldMsgs int
+	// holding is heldMsgs > 0, read without the lock by release.
+	holding atomic.Bool
 }
 
 // Options configure New.
@@ -153,7 +166,7 @@ func New(o Options) *Service {
 	}
 	s := &Service{
 		cfg: cfg, keys: apikey.New(o.JWTSecret), pool: o.Pool, nc: o.NATS,
-		log: log.With("component", "realtime"), worker: id, base: base, tenant: o.Tenant,
+		log: log.With("component", "realtime"), worker: id, instance: uuid.NewString(), base: base, tenant: o.Tenant,
 		topics:   map[string]*topicSub{},
 		presence: map[topicKey]map[string]map[string]presEntry{},
 		peers:    map[string]time.Time{},
@@ -218,8 +231,14 @@ func (s *Service) subscribeTopic(ch *channel) {
 		ts = &topicSub{chans: map[*channel]struct{}{}}
 		name := ch.name
 		sub, err := s.nc.Subscribe(bus.Realtime(s.tenant, name), func(m *nats.Msg) {
+			// The message being handled is still counted as pending.
+			n, _, _ := m.Sub.Pending()
+			more := n > 1
 			if ts.mark.admit(m.Header) {
-				s.onBroadcast(m.Data)
+				s.onBroadcast(ts, m.Data, more)
+			}
+			if !more {
+				ts.release()
 			}
 		})
 		if err != nil {
@@ -260,9 +279,15 @@ func (s *Service) channelsOf(k topicKey) []*channel {
 	if ts == nil {
 		return nil
 	}
+	return ts.channels(k.private)
+}
+
+// channels lists the ready channels of ts with the given privacy. Caller
+// holds s.mu.
+func (ts *topicSub) channels(private bool) []*channel {
 	out := make([]*channel, 0, len(ts.chans))
 	for ch := range ts.chans {
-		if ch.private == k.private && ch.ready {
+		if ch.private == private && ch.ready {
 			out = append(out, ch)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -113,6 +114,12 @@ type socket struct {
 	closing bool
 	closed  bool
 	writers sync.WaitGroup
+	// hold is true while the handler has more of its batch after the
+	// message it handles: the broadcasts it fans out here are held
+	// (deliver) until the batch ends; held lists their topics. Only the
+	// handler touches them.
+	hold bool
+	held []*topicSub
 
 	// inbox holds the messages read and not handled yet; a handler
 	// goroutine, started on demand, handles them in order, so that the
@@ -220,12 +227,13 @@ func (sock *socket) handleAll() {
 			return
 		}
 		sock.inMu.Unlock()
-		for _, f := range batch {
+		for i, f := range batch {
 			select {
 			case <-sock.done:
 				continue
 			default:
 			}
+			sock.hold = i < len(batch)-1
 			m, err := sock.decode(f)
 			if err != nil {
 				// The close frame goes out, then the socket ends;
@@ -234,9 +242,25 @@ func (sock *socket) handleAll() {
 				sock.shutdown()
 				continue
 			}
+			if m.Event != "broadcast" {
+				// What is held does not wait on a join's or a
+				// token's database round trip.
+				sock.release()
+			}
 			sock.handle(m)
 		}
+		sock.hold = false
+		sock.release()
 	}
+}
+
+// release writes the broadcasts the handler's batch held so far.
+func (sock *socket) release() {
+	for _, ts := range sock.held {
+		ts.release()
+	}
+	clear(sock.held)
+	sock.held = sock.held[:0]
 }
 
 // addSocket and removeSocket keep the sockets the sweeper looks after.
@@ -320,28 +344,52 @@ func (sock *socket) write() {
 	}
 }
 
-// tryWrite writes b if the socket takes it now, without waiting: the
-// sending goroutine writes, and a writer goroutine is started only for
-// what the kernel did not take. It returns how much was written, and false
-// when the socket failed.
-func (sock *socket) tryWrite(b []byte) (int, bool) {
+// tryWrite writes frames if the socket takes them now, without waiting:
+// the sending goroutine writes (write(2), or writev(2) for several), and a
+// writer goroutine is started only for what the kernel did not take. It
+// returns how much was written, and false when the socket failed.
+func (sock *socket) tryWrite(fs []outFrame) (int, bool) {
 	if sock.raw == nil {
 		return 0, true
 	}
 	var n int
 	var werr error
-	err := sock.raw.Write(func(fd uintptr) bool {
+	b := fs[0].data
+	write := func(fd uintptr) bool {
 		for {
 			n, werr = syscall.Write(int(fd), b)
 			if werr != syscall.EINTR {
 				return true
 			}
 		}
-	})
+	}
+	if len(fs) > 1 {
+		iov := make([]syscall.Iovec, 0, len(fs))
+		for _, f := range fs {
+			if len(f.data) > 0 {
+				v := syscall.Iovec{Base: &f.data[0]}
+				v.SetLen(len(f.data))
+				iov = append(iov, v)
+			}
+		}
+		write = func(fd uintptr) bool {
+			for {
+				r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+				n, werr = int(r), nil
+				if errno != 0 {
+					n, werr = 0, errno
+				}
+				if werr != syscall.EINTR {
+					return true
+				}
+			}
+		}
+	}
+	err := sock.raw.Write(write)
 	switch {
 	case err != nil:
 		// A deadline the writer set has passed: the writer, which
-		// sets a new one, takes the frame.
+		// sets a new one, takes the frames.
 		return 0, errors.Is(err, os.ErrDeadlineExceeded)
 	case werr == syscall.EAGAIN:
 		return 0, true
@@ -375,49 +423,63 @@ func (sock *socket) closeWith(code int, reason string) {
 	sock.enqueue(outFrame{close: true, data: appendFrame(nil, opClose, false, websocket.FormatCloseMessage(code, reason))})
 }
 
-// enqueue writes a frame, or queues it for the writer: a socket with
-// nothing pending is written to at once if it takes the frame without
-// waiting; otherwise a writer goroutine, started if none runs, writes what
-// is left. A client too slow to keep up (outQueue frames waiting) is
-// disconnected.
-func (sock *socket) enqueue(f outFrame) {
+// enqueue writes frames in order, or queues them for the writer: a socket
+// with nothing pending is written to at once (in one system call) if it
+// takes the frames without waiting; otherwise a writer goroutine, started
+// if none runs, writes what is left. A client too slow to keep up (more
+// than outQueue frames waiting) is disconnected.
+func (sock *socket) enqueue(fs ...outFrame) {
 	sock.qmu.Lock()
 	if sock.closed || sock.closing {
 		sock.qmu.Unlock()
 		return
 	}
-	if len(sock.queue) >= outQueue {
+	if len(sock.queue)+len(fs) > outQueue {
 		sock.qmu.Unlock()
 		sock.svc.log.Warn("realtime: client too slow, closing its socket")
 		sock.stop()
 		return
 	}
-	if f.close {
-		sock.closing = true
+	for _, f := range fs {
+		sock.closing = sock.closing || f.close
 	}
 	if !sock.writing {
-		n, ok := sock.tryWrite(f.data)
-		if !ok || (n == len(f.data) && f.close) {
+		n, ok := sock.tryWrite(fs)
+		for ok && len(fs) > 0 && n >= len(fs[0].data) {
+			n -= len(fs[0].data)
+			fs = fs[1:]
+		}
+		if !ok || (len(fs) == 0 && sock.closing) {
 			sock.qmu.Unlock()
 			sock.stop()
 			return
 		}
-		if n == len(f.data) {
+		if len(fs) == 0 {
 			sock.qmu.Unlock()
 			return
 		}
-		f.data = f.data[n:]
+		fs[0].data = fs[0].data[n:]
 		sock.writing = true
 		sock.writers.Add(1)
 		go sock.write()
 	}
-	sock.queue = append(sock.queue, f)
+	sock.queue = append(sock.queue, fs...)
 	sock.qmu.Unlock()
 }
 
 // send writes a frame made for many sockets, compressed where this
 // socket agreed to it.
 func (sock *socket) send(f *frame) { sock.enqueue(outFrame{data: f.wire(sock.deflate)}) }
+
+// sendAll writes frames made for many sockets, in order, as send does
+// each, in one system call where the socket takes them now.
+func (sock *socket) sendAll(fs []*frame) {
+	out := make([]outFrame, len(fs))
+	for i, f := range fs {
+		out[i] = outFrame{data: f.wire(sock.deflate)}
+	}
+	sock.enqueue(out...)
+}
 
 // push sends a text frame.
 func (sock *socket) push(joinRef, ref *string, topic, event string, payload any) {
