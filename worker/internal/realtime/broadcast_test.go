@@ -55,7 +55,10 @@ func TestBroadcastDeliveredLocally(t *testing.T) {
 		return wa.nc.IsConnected() && wa2.nc.IsConnected() && wb.nc.IsConnected()
 	}, "workers back on the bus")
 	// Worker a resent what it published while away: the bus routed it back.
-	require.NoError(t, wa.nc.Flush())
+	// A flush on each connection: the server has its subscriptions again.
+	for _, w := range []*testWorker{wa, wa2, wb} {
+		require.NoError(t, w.nc.Flush())
+	}
 	send(s, jrS, "back")
 	got(rb, "back", "a broadcast on the other worker")
 	got(r2, "back", "a broadcast on the other service of the sender's worker")

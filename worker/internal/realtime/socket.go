@@ -3,6 +3,7 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -22,6 +23,10 @@ const (
 	idleTimeout  = 60 * time.Second // no frame at all (heartbeats are every 25 s)
 	writeTimeout = 10 * time.Second
 	outQueue     = 1024
+	// lingerTimeout and lingerBytes bound what is read and dropped after
+	// the socket's close frame (socket.drain).
+	lingerTimeout = time.Second
+	lingerBytes   = 1 << 20
 )
 
 const localsClaims = "realtime.claims"
@@ -158,10 +163,16 @@ func (sock *socket) run() {
 		sock.handlers.Wait()
 		sock.leaveAll()
 		sock.writers.Wait()
+		sock.drain()
 		_ = sock.conn.Close()
 	}()
 	for {
 		_ = sock.conn.SetReadDeadline(time.Now().Add(idleTimeout))
+		select {
+		case <-sock.done: // after stop: its deadline, not this one, holds
+			return
+		default:
+		}
 		mt, data, err := sock.conn.ReadMessage()
 		if err != nil {
 			return // closed, idle too long, or a frame over the size limit
@@ -403,10 +414,43 @@ func (sock *socket) tryWrite(fs []outFrame) (int, bool) {
 // queued or written, and the reader's next read fails.
 func (sock *socket) stop() {
 	sock.qmu.Lock()
+	graceful := sock.closing
 	sock.closed, sock.queue, sock.writing = true, nil, false
 	sock.qmu.Unlock()
 	sock.shutdown()
+	if graceful && sock.halfClose() {
+		return
+	}
 	_ = sock.conn.Close()
+}
+
+// halfClose ends the sending side after the socket's close frame (a FIN
+// follows it) and leaves the reader lingerTimeout to finish; the reader
+// then drains and closes the connection. False when the connection cannot
+// be half-closed.
+func (sock *socket) halfClose() bool {
+	cw, ok := sock.out.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return false
+	}
+	_ = sock.out.SetReadDeadline(time.Now().Add(lingerTimeout))
+	return true
+}
+
+// drain reads and drops what the client still sends after the socket's
+// close frame, until the client closes, lingerTimeout passes or
+// lingerBytes were read. Closing with bytes unread makes the kernel answer
+// with a reset, which can destroy the close frame before the client reads
+// it: a frame over the size limit is answered while its rest still arrives.
+func (sock *socket) drain() {
+	sock.qmu.Lock()
+	graceful := sock.closing
+	sock.qmu.Unlock()
+	if !graceful {
+		return
+	}
+	_ = sock.out.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, sock.out, lingerBytes)
 }
 
 func (sock *socket) shutdown() {
