@@ -148,21 +148,8 @@ func busiestThread(before, after map[string]threadSched, wall time.Duration) (ru
 // are not counted; the processes measured keep theirs.
 func threadsCPU(pids []int) time.Duration {
 	var sum time.Duration
-	for _, pid := range pids {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-		for _, t := range tasks {
-			b, err := os.ReadFile(t)
-			if err != nil {
-				continue
-			}
-			f := strings.Fields(string(b))
-			if len(f) == 0 {
-				continue
-			}
-			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-				sum += time.Duration(ns)
-			}
-		}
+	for _, t := range threadsSched(pids) {
+		sum += time.Duration(t.run)
 	}
 	return sum
 }
