@@ -16,12 +16,10 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/madbase/madbase/bench/internal/proc"
 	"github.com/madbase/madbase/bench/internal/rtclient"
 	"github.com/madbase/madbase/bench/internal/stack"
 	"github.com/madbase/madbase/bench/internal/stats"
-	"github.com/madbase/madbase/shared/jwtauth"
 )
 
 const topic = "realtime:bench"
@@ -87,11 +85,10 @@ func run(ctx context.Context, o options) error {
 	if err := stack.WaitWorkersAtEdge(ctx, "http://"+edge, 2, 60*time.Second, children...); err != nil {
 		return err
 	}
-	key, err := jwtauth.Sign([]byte(secret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
+	wsURL, err := rtclient.URL(edge, o.vsn, secret)
 	if err != nil {
 		return err
 	}
-	wsURL := "ws://" + edge + "/realtime/v1/websocket?vsn=" + o.vsn + "&apikey=" + key
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, EnableCompression: o.deflate}
 
 	got := make(chan struct{}, 1<<20)

@@ -18,11 +18,9 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/madbase/madbase/bench/internal/proc"
 	"github.com/madbase/madbase/bench/internal/rtclient"
 	"github.com/madbase/madbase/bench/internal/stack"
-	"github.com/madbase/madbase/shared/jwtauth"
 )
 
 // raiseFileLimit lets this process and its children hold as many sockets
@@ -142,13 +140,11 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	key, err := jwtauth.Sign([]byte(secret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
-	if err != nil {
-		return err
-	}
 	wsURLs := make([]string, len(edgeURLs))
 	for i, u := range edgeURLs {
-		wsURLs[i] = "ws://" + u + "/realtime/v1/websocket?vsn=1.0.0&apikey=" + key
+		if wsURLs[i], err = rtclient.URL(u, "1.0.0", secret); err != nil {
+			return err
+		}
 	}
 
 	// A few sockets first, so that the pools and code paths a socket

@@ -10,7 +10,20 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/madbase/madbase/shared/jwtauth"
 )
+
+// URL is the realtime WebSocket address behind the edge at host
+// (host:port), for protocol version vsn, with an anon key signed by
+// jwtSecret, as supabase-js connects.
+func URL(host, vsn, jwtSecret string) (string, error) {
+	key, err := jwtauth.Sign([]byte(jwtSecret), jwt.MapClaims{"iss": jwtauth.Issuer, "role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
+	if err != nil {
+		return "", err
+	}
+	return "ws://" + host + "/realtime/v1/websocket?vsn=" + vsn + "&apikey=" + key, nil
+}
 
 // DecodeFrame reads a text frame's event and payload, every field decoded.
 func DecodeFrame(vsn string, data []byte) (string, json.RawMessage, error) {
