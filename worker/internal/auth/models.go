@@ -50,6 +50,9 @@ type user struct {
 	// appMetaRaw and userMetaRaw hold the metadata as stored, for a user
 	// read only to be shown (GET /user), whose maps are then left nil.
 	appMetaRaw, userMetaRaw []byte
+	// shown is the user's JSON, written once, for a user a shownCache
+	// hands out (shared: read only).
+	shown []byte
 }
 
 // identity is a row of auth.identities in its wire shape (docs/api/auth.md §2.2): JSON

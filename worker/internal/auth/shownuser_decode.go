@@ -40,6 +40,16 @@ type shownRow struct {
 // shownUserWithSession reads (the same defaults and order) and whether the
 // session exists.
 func decodeShownUser(fields []pgconn.FieldDescription, values [][]byte) (*user, bool, error) {
+	row, exists, err := decodeShownRow(fields, values)
+	if err != nil {
+		return nil, false, err
+	}
+	return &row.u, exists, nil
+}
+
+// decodeShownRow is decodeShownUser's work; the row also says whether the
+// user was stamped with the time of the read (shownDecoder.stamped).
+func decodeShownRow(fields []pgconn.FieldDescription, values [][]byte) (*shownRow, bool, error) {
 	if len(fields) != shownColumns || len(values) != shownColumns {
 		return nil, false, fmt.Errorf("%w: %d columns", errShownColumn, len(values))
 	}
@@ -77,9 +87,13 @@ func decodeShownUser(fields []pgconn.FieldDescription, values [][]byte) (*user, 
 	u.CreatedAt, u.UpdatedAt = now, now
 	if oid, b, i := col(21); d.time(oid, b, i, &times[11]) != nil {
 		u.CreatedAt = times[11]
+	} else {
+		d.stamped = true
 	}
 	if oid, b, i := col(22); d.time(oid, b, i, &times[12]) != nil {
 		u.UpdatedAt = times[12]
+	} else {
+		d.stamped = true
 	}
 	if u.appMetaRaw == nil {
 		u.appMetaRaw = []byte("{}")
@@ -94,7 +108,7 @@ func decodeShownUser(fields []pgconn.FieldDescription, values [][]byte) (*user, 
 	if d.err != nil {
 		return nil, false, d.err
 	}
-	return u, exists, nil
+	return row, exists, nil
 }
 
 // identities reads the user's identities, an array of rows, in userColumns'
@@ -122,11 +136,16 @@ func (d *shownDecoder) identities(userID uuid.UUID, now time.Time, oid uint32, b
 		id.CreatedAt, id.UpdatedAt = now, now
 		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
 			id.CreatedAt = t
-		} else if unstamped != nil {
-			unstamped[k] = true
+		} else {
+			d.stamped = true
+			if unstamped != nil {
+				unstamped[k] = true
+			}
 		}
 		if oid, b, at := r.next(d); d.time(oid, b, at, &t) != nil {
 			id.UpdatedAt = t
+		} else {
+			d.stamped = true
 		}
 		id.Email = d.text(r.next(d))
 		r.end(d)
@@ -209,9 +228,10 @@ func (d *shownDecoder) factors(oid uint32, b []byte, at int) []factorJSON {
 // allocation holds each). at is where a value comes from, for errors: its
 // column.
 type shownDecoder struct {
-	err   error
-	texts strings.Builder
-	json  []byte
+	err     error
+	stamped bool // a time came from the clock, not the row
+	texts   strings.Builder
+	json    []byte
 }
 
 func (d *shownDecoder) fail(at int, format string, args ...any) {

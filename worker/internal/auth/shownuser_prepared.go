@@ -70,9 +70,10 @@ const maxUserBatch = 16
 // batches, each a wake-up of PostgreSQL and of the worker's goroutines (on
 // 2 cores, four at once cost PostgreSQL a fifth more CPU per read than two).
 type userBatcher struct {
-	pool *pgxpool.Pool
-	base context.Context
-	max  int
+	pool  *pgxpool.Pool
+	base  context.Context
+	max   int
+	shown *shownCache
 
 	mu      sync.Mutex
 	queue   []*userRead
@@ -92,7 +93,8 @@ type userRead struct {
 // is, running at most as many batches at once as the worker has processors
 // (GOMAXPROCS) and the pool connections.
 func newUserBatcher(pool *pgxpool.Pool, base context.Context) *userBatcher {
-	return &userBatcher{pool: pool, base: base, max: max(1, min(int(pool.Config().MaxConns), runtime.GOMAXPROCS(0)))}
+	return &userBatcher{pool: pool, base: base, max: max(1, min(int(pool.Config().MaxConns), runtime.GOMAXPROCS(0))),
+		shown: newShownCache()}
 }
 
 // read is shownUserWithSession through the batcher. A read that finds
@@ -224,6 +226,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 		pb.ExecStatement(sd, [][]byte{r.id[:], r.sessionID[:]}, binaryFormat, binaryFormat)
 	}
 	mrr := conn.Conn().PgConn().ExecBatch(ctx, &pb)
+	var key []byte
 	for i := 0; i < len(batch) && mrr.NextResult(); i++ {
 		r := batch[i]
 		rr := mrr.ResultReader()
@@ -231,7 +234,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 		var derr error
 		for rr.NextRow() {
 			if rows++; rows == 1 {
-				r.u, r.ok, derr = decodeShownUser(sd.Fields, rr.Values())
+				r.u, r.ok, key, derr = b.shown.decode(sd.Fields, rr.Values(), key)
 			}
 		}
 		_, err := rr.Close()
@@ -251,6 +254,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 			// The statement no longer fits the tables: prepare it again
 			// for the next batch.
 			_ = conn.Conn().Deallocate(ctx, shownUserStatement)
+			b.shown.clear()
 		}
 		return err
 	}

@@ -52,6 +52,11 @@ func (s *service) getUser(c *fiber.Ctx) error {
 // response's body buffer (pooled by fasthttp with its capacity).
 func sendUser(c *fiber.Ctx, u *user) error {
 	resp := c.Response()
+	if u.shown != nil {
+		resp.SetBodyRaw(u.shown)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return nil
+	}
 	b, err := u.wire().appendJSON(resp.SwapBody(nil)[:0])
 	resp.SwapBody(b)
 	if err != nil {
