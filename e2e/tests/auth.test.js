@@ -158,12 +158,18 @@ test('updateUser changes metadata and password; the other sessions end', async (
 
   const events = [];
   a.auth.onAuthStateChange((event) => events.push(event));
+  // getUser again and again, as apps do: each read shows the latest change.
+  for (let i = 0; i < 2; i++) assert.equal((await a.auth.getUser()).data.user.user_metadata.plan, undefined);
   const meta = await a.auth.updateUser({ data: { plan: 'pro', name: 'Bo' } });
   assert.equal(meta.error, null);
   assert.equal(meta.data.user.user_metadata.plan, 'pro');
+  assert.equal((await a.auth.getUser()).data.user.user_metadata.name, 'Bo');
   const merged = await a.auth.updateUser({ data: { name: null } });
   assert.equal(merged.data.user.user_metadata.plan, 'pro');
   assert.equal(merged.data.user.user_metadata.name, undefined);
+  const read = (await a.auth.getUser()).data.user.user_metadata;
+  assert.deepEqual([read.plan, read.name], ['pro', undefined]);
+  assert.equal((await b.auth.getUser()).error, null, 'the other session, before the password change');
 
   const same = await a.auth.updateUser({ password });
   assert.equal(same.error.code, 'same_password');
