@@ -70,9 +70,16 @@ func testConfig(opts ...envOption) config.Rest {
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvOn(t, fixtureSQL, testSecret, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), opts...)
+}
+
+// newEnvOn is newEnv on a fresh database holding fixture, with tokens signed
+// by secret and the handler logging to log (nil: nowhere).
+func newEnvOn(t *testing.T, fixture, secret string, log *slog.Logger, opts ...envOption) *env {
+	t.Helper()
 	d := dbtest.NewDB(t, platform.Source)
 	ctx := testCtx(t)
-	_, err := d.Pool.Exec(ctx, fixtureSQL)
+	_, err := d.Pool.Exec(ctx, fixture)
 	require.NoError(t, err)
 	pcfg, err := pgxpool.ParseConfig(d.URL)
 	require.NoError(t, err)
@@ -82,18 +89,24 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
-	h := New(testConfig(opts...), testSecret, pool, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	h := New(testConfig(opts...), secret, pool, log)
 	require.NoError(t, h.Cache().LoadNow(ctx))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	h.Mount(app)
-	return &env{h: h, pool: pool, rec: rec, api: newAPI(t, app)}
+	return &env{h: h, pool: pool, rec: rec, api: anonAPI(t, app, secret)}
 }
 
 // newAPI is app's apitest.Env, whose requests carry the anon key unless
 // their headers say otherwise ("apikey": "" sends none).
 func newAPI(t testing.TB, app *fiber.App) *apitest.Env {
 	t.Helper()
-	api := apitest.NewFiber(t, app, testSecret)
+	return anonAPI(t, app, testSecret)
+}
+
+// anonAPI is newAPI with tokens and keys signed by secret.
+func anonAPI(t testing.TB, app *fiber.App, secret string) *apitest.Env {
+	t.Helper()
+	api := apitest.NewFiber(t, app, secret)
 	api.Headers = map[string]string{"apikey": api.Anon}
 	return api
 }
@@ -135,26 +148,30 @@ func (r *recorder) add(sql string, args []any) {
 }
 
 // take returns and forgets the statements recorded so far, without the
-// transaction plumbing (begin, role, claims, settings, commit).
+// transaction plumbing.
 func (r *recorder) take() []recorded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []recorded
 	for _, s := range r.sql {
-		l := strings.ToLower(s.SQL)
-		switch {
-		case l == "begin", l == "commit", l == "rollback",
-			strings.HasPrefix(l, "set local role"),
-			strings.HasPrefix(l, "select set_config('request.jwt.claims'"),
-			strings.HasPrefix(l, "select set_config('role'"),
-			strings.HasPrefix(l, "select set_config('search_path'"),
-			strings.HasPrefix(l, "select nullif(current_setting('response.headers'"):
-			continue
+		if !plumbing(s.SQL) {
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	r.sql = nil
 	return out
+}
+
+// plumbing reports a statement of the transaction around a request's own:
+// begin, role, claims, settings, commit, and a separate read of the
+// response settings.
+func plumbing(sql string) bool {
+	l := strings.ToLower(sql)
+	return l == "begin" || l == "commit" || l == "rollback" ||
+		strings.HasPrefix(l, "begin ") ||
+		strings.HasPrefix(l, "set local ") ||
+		strings.HasPrefix(l, "select set_config(") ||
+		strings.HasPrefix(l, "select nullif(current_setting('response.headers'")
 }
 
 // testWriter sends log records to the test's output.

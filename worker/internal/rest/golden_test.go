@@ -75,42 +75,11 @@ func TestGolden(t *testing.T) {
 		require.False(t, seen[gc.name], "duplicate golden case %s", gc.name)
 		seen[gc.name] = true
 		t.Run(gc.name, func(t *testing.T) {
-			method := gc.method
-			if method == "" {
-				method = "GET"
-			}
 			e.rec.take()
-			res := e.api.Do(t, apitest.Request{Method: method, URL: gc.url, Headers: gc.headers, Body: gc.body})
-			var sb strings.Builder
-			fmt.Fprintf(&sb, "# %s %s\n", method, gc.url)
-			keys := make([]string, 0, len(gc.headers))
-			for k := range gc.headers {
-				keys = append(keys, k)
+			res := e.api.Do(t, apitest.Request{Method: gc.verb(), URL: gc.url, Headers: gc.headers, Body: gc.body})
+			if matchGolden(t, filepath.Join("testdata", "golden", gc.name+".golden"), gc.render(t, res.Status, e.rec.take())) {
+				assert.Less(t, res.Status, 300, "%s: %s", gc.name, res.Body)
 			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(&sb, "# %s: %s\n", k, gc.headers[k])
-			}
-			if gc.body != "" {
-				fmt.Fprintf(&sb, "# body: %s\n", gc.body)
-			}
-			fmt.Fprintf(&sb, "# status: %d\n", res.Status)
-			for _, st := range e.rec.take() {
-				args, err := json.Marshal(st.Args)
-				require.NoError(t, err)
-				fmt.Fprintf(&sb, "\n%s\n-- args: %s\n", st.SQL, args)
-			}
-			got := sb.String()
-			path := filepath.Join("testdata", "golden", gc.name+".golden")
-			if *update {
-				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-				require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-				return
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "missing golden file: run go test -run TestGolden -update")
-			assert.Equal(t, string(want), got, "%s: the SQL changed; review and run with -update", gc.name)
-			assert.Less(t, res.Status, 300, "%s: %s", gc.name, res.Body)
 		})
 	}
 	if *update {
@@ -120,4 +89,54 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		assert.True(t, seen[strings.TrimSuffix(filepath.Base(f), ".golden")], "stale golden file %s", f)
 	}
+}
+
+// verb is the case's method, GET when it names none.
+func (gc goldenCase) verb() string {
+	if gc.method == "" {
+		return "GET"
+	}
+	return gc.method
+}
+
+// render is what the golden file of gc holds: the request (method and URL,
+// headers sorted, body) and its status as comments, then each statement it
+// sent with its arguments as JSON.
+func (gc goldenCase) render(t *testing.T, status int, stmts []recorded) string {
+	t.Helper()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# %s %s\n", gc.verb(), gc.url)
+	keys := make([]string, 0, len(gc.headers))
+	for k := range gc.headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "# %s: %s\n", k, gc.headers[k])
+	}
+	if gc.body != "" {
+		fmt.Fprintf(&sb, "# body: %s\n", gc.body)
+	}
+	fmt.Fprintf(&sb, "# status: %d\n", status)
+	for _, st := range stmts {
+		args, err := json.Marshal(st.Args)
+		require.NoError(t, err)
+		fmt.Fprintf(&sb, "\n%s\n-- args: %s\n", st.SQL, args)
+	}
+	return sb.String()
+}
+
+// matchGolden compares got with the golden file at path, or with -update
+// writes got there instead; it reports whether it compared.
+func matchGolden(t *testing.T, path, got string) bool {
+	t.Helper()
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return false
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "missing golden file %s: run with -update", path)
+	assert.Equal(t, string(want), got, "%s: the SQL changed; review and run with -update", path)
+	return true
 }

@@ -1,26 +1,15 @@
 package rest
 
 import (
-	"context"
 	_ "embed"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/madbase/madbase/shared/apitest"
 	"github.com/madbase/madbase/shared/config"
-	"github.com/madbase/madbase/shared/db/dbtest"
-	"github.com/madbase/madbase/shared/db/platform"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -36,37 +25,13 @@ const rpcSecret = "rest-rpc-test-jwt-secret-0123456789abcdef012345"
 type rpcEnv struct {
 	*apitest.Env
 	pool *pgxpool.Pool
-	sql  *sqlLog
+	sql  *recorder
 }
 
-func newRPCEnv(t *testing.T, opts ...func(*config.Rest)) *rpcEnv {
+func newRPCEnv(t *testing.T, opts ...envOption) *rpcEnv {
 	t.Helper()
-	d := dbtest.NewDB(t, platform.Source)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	t.Cleanup(cancel)
-	_, err := d.Pool.Exec(ctx, rpcFixtureSQL)
-	require.NoError(t, err)
-	pcfg, err := pgxpool.ParseConfig(d.URL)
-	require.NoError(t, err)
-	log := &sqlLog{}
-	pcfg.ConnConfig.Tracer = log
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-
-	var wcfg config.Worker
-	require.NoError(t, config.Load(&wcfg, config.Map(nil)))
-	cfg := wcfg.Rest
-	for _, o := range opts {
-		o(&cfg)
-	}
-	h := New(cfg, rpcSecret, pool, nil)
-	require.NoError(t, h.Cache().LoadNow(ctx))
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	h.Mount(app)
-	e := apitest.NewFiber(t, app, rpcSecret)
-	e.Headers = map[string]string{"apikey": e.Anon}
-	return &rpcEnv{Env: e, pool: pool, sql: log}
+	e := newEnvOn(t, rpcFixtureSQL, rpcSecret, nil, opts...)
+	return &rpcEnv{Env: e.api, pool: e.pool, sql: e.rec}
 }
 
 // logCount is how many rows thing_log holds.
@@ -289,11 +254,7 @@ func TestRPCAPIKeyRequired(t *testing.T) {
 
 // rpcGoldenCases pin the SQL of the calls above in testdata/rpc/*.golden;
 // regenerate with `go test ./worker/internal/rest -run TestRPCGolden -update`.
-var rpcGoldenCases = []struct {
-	name, method, url string
-	headers           map[string]string
-	body              string
-}{
+var rpcGoldenCases = []goldenCase{
 	{name: "raw_text", method: "POST", url: "/rest/v1/rpc/echo_text", headers: map[string]string{"Content-Type": "text/plain"}, body: "hi"},
 	{name: "raw_bytea", method: "POST", url: "/rest/v1/rpc/bytes_len", headers: map[string]string{"Content-Type": "application/octet-stream"}, body: "abc"},
 	{name: "count_scalar", method: "POST", url: "/rest/v1/rpc/add_them", headers: map[string]string{"Prefer": "count=exact"}, body: `{"a":1,"b":2}`},
@@ -303,93 +264,14 @@ var rpcGoldenCases = []struct {
 	{name: "bulk_void", method: "POST", url: "/rest/v1/rpc/log_it", body: `[{"n":"a"},{"n":"b"}]`},
 }
 
-// updateGolden is the package's -update flag (golden_test.go's), or one of
-// its own when that file has none.
-var updateGolden = func() func() bool {
-	if f := flag.Lookup("update"); f != nil {
-		return func() bool { return f.Value.String() == "true" }
-	}
-	u := flag.Bool("update", false, "rewrite the golden files")
-	return func() bool { return *u }
-}()
-
+// TestRPCGolden sends the bodies as bytes, so a request carries no content
+// type but its own.
 func TestRPCGolden(t *testing.T) {
 	e := newRPCEnv(t)
 	for _, gc := range rpcGoldenCases {
 		e.sql.take()
 		res := e.Do(t, apitest.Request{Method: gc.method, URL: gc.url, Headers: gc.headers, Body: []byte(gc.body)})
 		require.Less(t, res.Status, 300, "%s: %s", gc.name, res)
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "# %s %s\n", gc.method, gc.url)
-		keys := make([]string, 0, len(gc.headers))
-		for k := range gc.headers {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&sb, "# %s: %s\n", k, gc.headers[k])
-		}
-		if gc.body != "" {
-			fmt.Fprintf(&sb, "# body: %s\n", gc.body)
-		}
-		fmt.Fprintf(&sb, "# status: %d\n", res.Status)
-		for _, st := range e.sql.take() {
-			args, err := json.Marshal(st.args)
-			require.NoError(t, err)
-			fmt.Fprintf(&sb, "\n%s\n-- args: %s\n", st.sql, args)
-		}
-		path := filepath.Join("testdata", "rpc", gc.name+".golden")
-		if updateGolden() {
-			require.NoError(t, os.WriteFile(path, []byte(sb.String()), 0o644))
-			continue
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "missing golden file: run with -update")
-		assert.Equal(t, string(want), sb.String(), "%s: the SQL changed; review and run with -update", gc.name)
+		matchGolden(t, filepath.Join("testdata", "rpc", gc.name+".golden"), gc.render(t, res.Status, e.sql.take()))
 	}
-}
-
-// sqlLog remembers the statements sent, without the transaction's
-// plumbing (begin, role, settings, commit).
-type sqlLog struct {
-	mu   sync.Mutex
-	sent []sentSQL
-}
-
-type sentSQL struct {
-	sql  string
-	args []any
-}
-
-func (l *sqlLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	l.add(d.SQL, d.Args)
-	return ctx
-}
-func (l *sqlLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (l *sqlLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (l *sqlLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	l.add(d.SQL, d.Args)
-}
-func (l *sqlLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
-func (l *sqlLog) add(sql string, args []any) {
-	s := strings.ToLower(sql)
-	switch {
-	case s == "begin", s == "commit", s == "rollback", strings.HasPrefix(s, "begin "),
-		strings.HasPrefix(s, "set local"), strings.HasPrefix(s, "select set_config("):
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sent = append(l.sent, sentSQL{sql: sql, args: args})
-}
-
-func (l *sqlLog) take() []sentSQL {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.sent
-	l.sent = nil
-	return out
 }
