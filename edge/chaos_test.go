@@ -328,10 +328,15 @@ type chaosBadWorker struct {
 	modes map[string]int
 }
 
-var chaosBadModes = []struct {
+// chaosBadMode is a way the bad worker answers, drawn with its weight.
+type chaosBadMode struct {
 	name   string
 	weight int
-}{
+}
+
+func (m chaosBadMode) chance() int { return m.weight }
+
+var chaosBadModes = []chaosBadMode{
 	{"ok", 6}, {"slow", 3}, {"cut-body", 3}, {"malformed", 3}, {"early-413", 2}, {"close-after", 3}, {"close-before", 1},
 }
 
@@ -348,17 +353,7 @@ func (b *chaosBadWorker) plan(hasBody bool) chaosBadPlan {
 	p := chaosBadPlan{mode: "ok", chunked: b.rng.Intn(2) == 0, cut: b.rng.Float64(), variant: b.rng.Intn(9),
 		delay: time.Duration(20+b.rng.Intn(380)) * time.Millisecond}
 	if !b.tame.Load() {
-		total := 0
-		for _, m := range chaosBadModes {
-			total += m.weight
-		}
-		x := b.rng.Intn(total)
-		for _, m := range chaosBadModes {
-			if x -= m.weight; x < 0 {
-				p.mode = m.name
-				break
-			}
-		}
+		p.mode = chaosPick(b.rng, chaosBadModes).name
 	}
 	if p.mode == "early-413" && !hasBody {
 		p.mode = "ok"
@@ -574,11 +569,16 @@ type chaosClient struct {
 	action, prev, next string
 }
 
-var chaosActions = []struct {
+// chaosAction is a thing a client does, drawn with its weight.
+type chaosAction struct {
 	name   string
 	weight int
-	run    func(*chaosClient)
-}{
+	run    func(c *chaosClient, nc *chaosConn, br *bufio.Reader) // on a connection of its own
+}
+
+func (a chaosAction) chance() int { return a.weight }
+
+var chaosActions = []chaosAction{
 	{"pipelined", 30, (*chaosClient).pipelined},
 	{"partial-head", 6, (*chaosClient).partialHead},
 	{"close-mid-body", 7, (*chaosClient).closeMidBody},
@@ -596,20 +596,29 @@ var chaosActions = []struct {
 }
 
 func (c *chaosClient) act() {
-	total := 0
-	for _, a := range chaosActions {
-		total += a.weight
+	a := chaosPick(c.rng, chaosActions)
+	start := time.Now()
+	c.action = a.name
+	if nc, br, ok := c.dial(); ok {
+		a.run(c, nc, br)
+		nc.close()
 	}
-	x := c.rng.Intn(total)
-	for _, a := range chaosActions {
-		if x -= a.weight; x < 0 {
-			start := time.Now()
-			c.action = a.name
-			a.run(c)
-			c.stats.action(a.name, time.Since(start))
-			return
+	c.stats.action(a.name, time.Since(start))
+}
+
+// chaosPick draws one of choices, each as likely as its chance() says.
+func chaosPick[T interface{ chance() int }](rng *rand.Rand, choices []T) T {
+	total := 0
+	for _, ch := range choices {
+		total += ch.chance()
+	}
+	x := rng.Intn(total)
+	for _, ch := range choices {
+		if x -= ch.chance(); x < 0 {
+			return ch
 		}
 	}
+	return choices[len(choices)-1] // not reached: x < total
 }
 
 // chaosKind says what answers a request: a worker, control, or the edge.
@@ -634,6 +643,12 @@ type chaosReq struct {
 }
 
 func (r *chaosReq) String() string { return r.method + " " + r.uri }
+
+// askSize sets the ?size= of an API request's target: the answer's body
+// length.
+func (r *chaosReq) askSize(n int) {
+	r.uri = r.uri[:strings.LastIndexByte(r.uri, '=')+1] + strconv.Itoa(n)
+}
 
 // wire is the request's bytes, and where its body begins.
 func (r *chaosReq) wire(rng *rand.Rand) ([]byte, int) {
@@ -746,26 +761,39 @@ func (c *chaosClient) fail(kind, format string, args ...any) {
 	c.stats.fail(kind, "client %d, %s: "+format, append([]any{c.id, c.action}, args...)...)
 }
 
-func (c *chaosClient) dial() (net.Conn, *bufio.Reader, bool) {
-	nc, err := net.DialTimeout("tcp", c.addr, chaosConnTimeout)
+// dial connects to the edge for an action; act closes the connection.
+func (c *chaosClient) dial() (*chaosConn, *bufio.Reader, bool) {
+	conn, err := net.DialTimeout("tcp", c.addr, chaosConnTimeout)
 	if err != nil {
 		c.fail("the edge refused a connection", "the edge refused a connection: %v", err)
 		return nil, nil, false
 	}
-	_ = nc.SetDeadline(time.Now().Add(chaosConnTimeout))
+	_ = conn.SetDeadline(time.Now().Add(chaosConnTimeout))
 	c.prev, c.next = "", ""
-	return nc, bufio.NewReader(nc), true
+	return &chaosConn{Conn: conn}, bufio.NewReader(conn), true
 }
 
-// chaosSend writes b in the background: the edge may answer, or stop
-// reading, before the last byte. Close the connection, then wait for it.
-func chaosSend(nc net.Conn, b []byte) <-chan error {
+// chaosConn is a client's connection to the edge.
+type chaosConn struct {
+	net.Conn
+	writing sync.WaitGroup
+}
+
+// send writes b in the background: the edge may answer, or stop reading,
+// before the last byte. close waits for it.
+func (nc *chaosConn) send(b []byte) <-chan error {
 	done := make(chan error, 1)
-	go func() {
+	nc.writing.Go(func() {
 		_, err := nc.Write(b)
 		done <- err
-	}()
+	})
 	return done
+}
+
+// close closes the connection, then waits for the writes sent on it.
+func (nc *chaosConn) close() {
+	_ = nc.Close()
+	nc.writing.Wait()
 }
 
 func (c *chaosClient) sleep(max time.Duration) {
@@ -775,12 +803,22 @@ func (c *chaosClient) sleep(max time.Duration) {
 // judge reads the answer to r and checks it; false means the connection
 // carries no further answer.
 func (c *chaosClient) judge(br *bufio.Reader, r *chaosReq, lenient, slow bool) bool {
-	resp, err := http.ReadResponse(br, &http.Request{Method: r.method})
-	if err != nil {
-		c.cut(r, "before the head", "", err)
+	resp, ok := c.readHead(br, r, "before the head")
+	if !ok {
 		return false
 	}
 	return c.judgeResponse(resp, r, lenient, slow)
+}
+
+// readHead reads the head of the answer to r; when none comes, it records
+// the cut, where, and returns false.
+func (c *chaosClient) readHead(br *bufio.Reader, r *chaosReq, where string) (*http.Response, bool) {
+	resp, err := http.ReadResponse(br, &http.Request{Method: r.method})
+	if err != nil {
+		c.cut(r, where, "", err)
+		return nil, false
+	}
+	return resp, true
 }
 
 // judgeResponse checks an answer: from a worker or control (the right
@@ -952,18 +990,7 @@ func chaosClip(b []byte) string {
 
 // pipelined sends one to four requests in one write, up to three times on
 // one connection, and checks every answer in order.
-func (c *chaosClient) pipelined() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	var writes []<-chan error
-	defer func() {
-		_ = nc.Close()
-		for _, w := range writes {
-			<-w
-		}
-	}()
+func (c *chaosClient) pipelined(nc *chaosConn, br *bufio.Reader) {
 	for range 1 + c.rng.Intn(3) {
 		_ = nc.SetDeadline(time.Now().Add(chaosConnTimeout))
 		reqs := make([]*chaosReq, 1+c.rng.Intn(4))
@@ -984,7 +1011,7 @@ func (c *chaosClient) pipelined() {
 			b, _ := reqs[i].wire(c.rng)
 			wire = append(wire, b...)
 		}
-		writes = append(writes, chaosSend(nc, wire))
+		nc.send(wire)
 		for i, r := range reqs {
 			var after []string
 			for _, r := range reqs[i+1:] {
@@ -1003,16 +1030,11 @@ func (c *chaosClient) pipelined() {
 
 // partialHead sends part of a head, maybe after a whole exchange, and
 // leaves.
-func (c *chaosClient) partialHead() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	defer nc.Close()
+func (c *chaosClient) partialHead(nc *chaosConn, br *bufio.Reader) {
 	if c.rng.Intn(3) == 0 {
 		r := c.newRequest(false)
 		b, _ := r.wire(c.rng)
-		done := chaosSend(nc, b)
+		done := nc.send(b)
 		alive := c.judge(br, r, false, false)
 		if err := <-done; err != nil || !alive {
 			return
@@ -1043,27 +1065,17 @@ func (c *chaosClient) uploadSize(largeOneIn int) int {
 }
 
 // closeMidBody sends a head and part of its body, and leaves.
-func (c *chaosClient) closeMidBody() {
-	nc, _, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) closeMidBody(nc *chaosConn, _ *bufio.Reader) {
 	r := c.newRequest(false, "POST", "PUT")
 	r.body = c.bytesOf(c.uploadSize(3))
 	r.chunked = c.rng.Intn(4) == 0
 	b, headLen := r.wire(c.rng)
-	done := chaosSend(nc, b[:headLen+c.rng.Intn(len(b)-headLen)])
+	nc.send(b[:headLen+c.rng.Intn(len(b)-headLen)])
 	c.sleep(50 * time.Millisecond)
-	_ = nc.Close()
-	<-done
 }
 
 // closeMidResponse asks for answers and leaves before they are all read.
-func (c *chaosClient) closeMidResponse() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) closeMidResponse(nc *chaosConn, br *bufio.Reader) {
 	var wire []byte
 	var first *chaosReq
 	for range 1 + c.rng.Intn(3) {
@@ -1072,18 +1084,14 @@ func (c *chaosClient) closeMidResponse() {
 		if c.rng.Intn(3) == 0 {
 			size = 1 + c.rng.Intn(200<<10)
 		}
-		r.uri = r.uri[:strings.LastIndexByte(r.uri, '=')+1] + strconv.Itoa(size)
+		r.askSize(size)
 		b, _ := r.wire(c.rng)
 		wire = append(wire, b...)
 		if first == nil {
 			first = r
 		}
 	}
-	done := chaosSend(nc, wire)
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
+	nc.send(wire)
 	switch c.rng.Intn(3) {
 	case 0: // leave at once
 		c.sleep(5 * time.Millisecond)
@@ -1101,37 +1109,21 @@ func (c *chaosClient) closeMidResponse() {
 }
 
 // slowRead reads a large answer in small pieces.
-func (c *chaosClient) slowRead() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	var writes []<-chan error
-	defer func() {
-		_ = nc.Close()
-		for _, w := range writes {
-			<-w
-		}
-	}()
+func (c *chaosClient) slowRead(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false, "GET", "POST")
-	r.uri = r.uri[:strings.LastIndexByte(r.uri, '=')+1] + strconv.Itoa(256<<10+c.rng.Intn(1792<<10))
+	r.askSize(256<<10 + c.rng.Intn(1792<<10))
 	b, _ := r.wire(c.rng)
-	writes = append(writes, chaosSend(nc, b))
+	nc.send(b)
 	if c.judge(br, r, false, true) && c.rng.Intn(2) == 0 {
 		r := c.newRequest(false)
 		b, _ := r.wire(c.rng)
-		writes = append(writes, chaosSend(nc, b))
+		nc.send(b)
 		c.judge(br, r, false, false)
 	}
 }
 
 // trickleWrite sends a request a few bytes at a time.
-func (c *chaosClient) trickleWrite() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	defer nc.Close()
+func (c *chaosClient) trickleWrite(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false)
 	if len(r.body) > 256 {
 		r.body = r.body[:256]
@@ -1151,21 +1143,13 @@ func (c *chaosClient) trickleWrite() {
 
 // garbage sends random bytes; the edge may answer 400 in its JSON shape,
 // close, or wait for more.
-func (c *chaosClient) garbage() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) garbage(nc *chaosConn, br *bufio.Reader) {
 	g := make([]byte, 1+c.rng.Intn(4096))
 	c.rng.Read(g)
 	if c.rng.Intn(2) == 0 {
 		g = append(g, "\r\n\r\n"...)
 	}
-	done := chaosSend(nc, g)
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
+	nc.send(g)
 	_ = nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	resp, err := http.ReadResponse(br, nil)
 	var ne net.Error
@@ -1187,11 +1171,7 @@ func (c *chaosClient) garbage() {
 
 // garbageHeader sends a request with one random header line: rejected, or
 // served right.
-func (c *chaosClient) garbageHeader() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) garbageHeader(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false, "GET")
 	line := make([]byte, 1+c.rng.Intn(200))
 	c.rng.Read(line)
@@ -1202,31 +1182,18 @@ func (c *chaosClient) garbageHeader() {
 	}
 	r.headers = append(r.headers, string(line))
 	b, _ := r.wire(c.rng)
-	done := chaosSend(nc, b)
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
+	nc.send(b)
 	c.judge(br, r, true, false)
 }
 
 // oversizeHead sends a head larger than any buffer: 431 or a cut.
-func (c *chaosClient) oversizeHead() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) oversizeHead(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false, "GET", "POST")
 	r.headers = append(r.headers, "X-Big: "+strings.Repeat("b", 65<<10+c.rng.Intn(40<<10)))
 	b, _ := r.wire(c.rng)
-	done := chaosSend(nc, b)
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
-	resp, err := http.ReadResponse(br, &http.Request{Method: r.method})
-	if err != nil {
-		c.cut(r, "before the head (oversize head)", "", err)
+	nc.send(b)
+	resp, ok := c.readHead(br, r, "before the head (oversize head)")
+	if !ok {
 		return
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -1245,11 +1212,7 @@ func (c *chaosClient) oversizeHead() {
 // bareLF sends a head with some lines ended by a bare LF. Parsers may
 // take it, reject it, or (when no CRLF CRLF ends it) wait for the rest of
 // it; a head that a CRLF CRLF ends gets an answer.
-func (c *chaosClient) bareLF() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) bareLF(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false)
 	b, headLen := r.wire(c.rng)
 	lines := strings.Split(strings.TrimSuffix(string(b[:headLen]), "\r\n\r\n"), "\r\n")
@@ -1265,11 +1228,7 @@ func (c *chaosClient) bareLF() {
 		}
 	}
 	complete := strings.Contains(head.String(), "\r\n\r\n")
-	done := chaosSend(nc, append([]byte(head.String()), b[headLen:]...))
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
+	nc.send(append([]byte(head.String()), b[headLen:]...))
 	if !complete {
 		_ = nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		if _, err := br.Peek(1); err != nil {
@@ -1288,18 +1247,7 @@ func (c *chaosClient) bareLF() {
 
 // chunkedBody sends a body in chunks, then maybe a plain request on the
 // same connection.
-func (c *chaosClient) chunkedBody() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	var writes []<-chan error
-	defer func() {
-		_ = nc.Close()
-		for _, w := range writes {
-			<-w
-		}
-	}()
+func (c *chaosClient) chunkedBody(nc *chaosConn, br *bufio.Reader) {
 	for i := range 1 + c.rng.Intn(2) {
 		r := c.newRequest(false, "POST", "PUT", "PATCH")
 		if i == 0 {
@@ -1310,7 +1258,7 @@ func (c *chaosClient) chunkedBody() {
 			r.body, r.chunked = c.bytesOf(n), true
 		}
 		b, _ := r.wire(c.rng)
-		writes = append(writes, chaosSend(nc, b))
+		nc.send(b)
 		if !c.judge(br, r, false, false) {
 			return
 		}
@@ -1319,38 +1267,26 @@ func (c *chaosClient) chunkedBody() {
 
 // expectContinue sends a head with Expect: 100-continue and the body after
 // the interim answer (or at once, as some clients do).
-func (c *chaosClient) expectContinue() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) expectContinue(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false, "POST", "PUT")
 	r.body = c.bytesOf(c.uploadSize(10))
 	r.headers = append(r.headers, "Expect: 100-continue")
 	b, headLen := r.wire(c.rng)
-	var writes []<-chan error
-	defer func() {
-		_ = nc.Close()
-		for _, w := range writes {
-			<-w
-		}
-	}()
 	eager := c.rng.Intn(3) == 0
 	if eager {
-		writes = append(writes, chaosSend(nc, b))
+		nc.send(b)
 	} else {
-		writes = append(writes, chaosSend(nc, b[:headLen]))
+		nc.send(b[:headLen])
 	}
 	for {
-		resp, err := http.ReadResponse(br, &http.Request{Method: r.method})
-		if err != nil {
-			c.cut(r, "before the head (expect)", "", err)
+		resp, ok := c.readHead(br, r, "before the head (expect)")
+		if !ok {
 			return
 		}
 		if resp.StatusCode == 100 {
 			if !eager {
 				eager = true
-				writes = append(writes, chaosSend(nc, b[headLen:]))
+				nc.send(b[headLen:])
 			}
 			continue
 		}
@@ -1360,23 +1296,14 @@ func (c *chaosClient) expectContinue() {
 }
 
 // http10 sends an HTTP/1.0 request: answered, then closed.
-func (c *chaosClient) http10() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
+func (c *chaosClient) http10(nc *chaosConn, br *bufio.Reader) {
 	r := c.newRequest(false, "GET", "HEAD", "POST")
 	r.proto = "HTTP/1.0"
 	r.headers = slices.DeleteFunc(r.headers, func(h string) bool { return h == "Connection: keep-alive" })
 	b, _ := r.wire(c.rng)
-	done := chaosSend(nc, b)
-	defer func() {
-		_ = nc.Close()
-		<-done
-	}()
-	resp, err := http.ReadResponse(br, &http.Request{Method: r.method})
-	if err != nil {
-		c.cut(r, "before the head (HTTP/1.0)", "", err)
+	nc.send(b)
+	resp, ok := c.readHead(br, r, "before the head (HTTP/1.0)")
+	if !ok {
 		return
 	}
 	resp.Close = false // judged below, not by judgeResponse
@@ -1396,12 +1323,7 @@ func (c *chaosClient) http10() {
 
 // healthAdmin mixes the edge's own routes with API and control requests
 // on one connection, one exchange at a time.
-func (c *chaosClient) healthAdmin() {
-	nc, br, ok := c.dial()
-	if !ok {
-		return
-	}
-	defer nc.Close()
+func (c *chaosClient) healthAdmin(nc *chaosConn, br *bufio.Reader) {
 	for range 1 + c.rng.Intn(4) {
 		var r *chaosReq
 		switch c.rng.Intn(3) {
