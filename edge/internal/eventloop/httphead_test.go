@@ -318,22 +318,69 @@ var requestHeadTests = []struct {
 	{name: "non-ASCII name", head: restGet("X-\xc3\xa9: b"), want: headOther},
 }
 
+// headParser is parseRequestHead or parseResponseHead into a struct of the
+// caller's: it returns the status and the head's size.
+type headParser func([]byte) (headStatus, int)
+
+func requestParser(h *requestHead) headParser {
+	return func(b []byte) (headStatus, int) { return parseRequestHead(b, h), h.size }
+}
+
+func responseParser(h *responseHead) headParser {
+	return func(b []byte) (headStatus, int) { return parseResponseHead(b, h), h.size }
+}
+
+// parseCase parses head followed by after and checks the status against
+// want, that the parser wrote nothing, and on headOK that the head parsed
+// is head, after left unread. It returns that head, nil on another status.
+func parseCase(t *testing.T, head, after string, want headStatus, parse headParser) []byte {
+	t.Helper()
+	b := []byte(head + after)
+	orig := bytes.Clone(b)
+	got, size := parse(b)
+	require.Equal(t, headStatusName(want), headStatusName(got))
+	assert.Equal(t, orig, b, "the parser must not write to the buffer")
+	if got != headOK {
+		return nil
+	}
+	assert.Equal(t, len(head), size, "size is the head with its blank line")
+	assert.Equal(t, after, string(b[size:]), "bytes after the head stay unread")
+	return b[:size]
+}
+
+// checkPrefixes checks that parse says headIncomplete on every proper
+// prefix of head, each a copy with no room after it, so reading past the
+// prefix would fault.
+func checkPrefixes(t testing.TB, head []byte, parse headParser) {
+	t.Helper()
+	for i := 0; i < len(head); i++ {
+		p := bytes.Clone(head[:i])
+		if got, _ := parse(p); got != headIncomplete {
+			t.Fatalf("prefix %q: got %s, want headIncomplete", p, headStatusName(got))
+		}
+	}
+}
+
+// checkInPieces checks a head arriving in pieces: until its blank line is
+// complete the parser must ask for more, and only the whole head is headOK.
+func checkInPieces(t *testing.T, head string, parse headParser) {
+	t.Helper()
+	b := []byte(head)
+	checkPrefixes(t, b, parse)
+	got, size := parse(b)
+	require.Equal(t, "headOK", headStatusName(got))
+	assert.Equal(t, len(b), size)
+}
+
 func TestParseRequestHead(t *testing.T) {
 	for _, tt := range requestHeadTests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := []byte(tt.head + tt.after)
-			orig := bytes.Clone(b)
 			var h requestHead
-			got := parseRequestHead(b, &h)
-			require.Equal(t, headStatusName(tt.want), headStatusName(got))
-			assert.Equal(t, orig, b, "the parser must not write to the buffer")
-			if got != headOK {
+			head := parseCase(t, tt.head, tt.after, tt.want, requestParser(&h))
+			if head == nil {
 				return
 			}
-			head := b[:h.size]
-			assert.Equal(t, len(tt.head), h.size, "size is the head with its blank line")
 			assert.True(t, bytes.HasSuffix(head, []byte("\r\n\r\n")))
-			assert.Equal(t, tt.after, string(b[h.size:]), "bytes after the head stay unread")
 			if tt.wantMethod != "" {
 				assert.Equal(t, tt.wantMethod, string(h.method))
 			}
@@ -357,21 +404,11 @@ func TestParseRequestHead(t *testing.T) {
 	}
 }
 
-// A head arrives in pieces: until its blank line is complete the parser
-// must ask for more, and only the whole head is headOK.
+// A head arrives in pieces (checkInPieces).
 func TestParseRequestHeadPrefixes(t *testing.T) {
 	for _, head := range []string{supabaseGet, supabasePost, restGet(fillerHeaders(63)...), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"} {
-		b := []byte(head)
 		var h requestHead
-		for i := 0; i < len(b); i++ {
-			// A copy with no room after it, so reading past the prefix would fault.
-			p := bytes.Clone(b[:i])
-			if got := parseRequestHead(p, &h); got != headIncomplete {
-				t.Fatalf("prefix %q: got %s, want headIncomplete", p, headStatusName(got))
-			}
-		}
-		require.Equal(t, "headOK", headStatusName(parseRequestHead(b, &h)))
-		assert.Equal(t, len(b), h.size)
+		checkInPieces(t, head, requestParser(&h))
 	}
 }
 
@@ -529,18 +566,11 @@ var responseHeadTests = []struct {
 func TestParseResponseHead(t *testing.T) {
 	for _, tt := range responseHeadTests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := []byte(tt.head + tt.after)
-			orig := bytes.Clone(b)
 			var h responseHead
-			got := parseResponseHead(b, &h)
-			require.Equal(t, headStatusName(tt.want), headStatusName(got))
-			assert.Equal(t, orig, b, "the parser must not write to the buffer")
-			if got != headOK {
+			head := parseCase(t, tt.head, tt.after, tt.want, responseParser(&h))
+			if head == nil {
 				return
 			}
-			head := b[:h.size]
-			assert.Equal(t, len(tt.head), h.size, "size is the head with its blank line")
-			assert.Equal(t, tt.after, string(b[h.size:]), "bytes after the head stay unread")
 			assert.Equal(t, tt.wantStatus, h.status)
 			if tt.wantLine != "" {
 				assert.Equal(t, tt.wantLine, string(h.statusLine))
@@ -563,16 +593,8 @@ func TestParseResponseHeadPrefixes(t *testing.T) {
 		worker200("Transfer-Encoding: chunked", fillerHeaders(63)[0]),
 		"HTTP/1.1 204\r\n\r\n",
 	} {
-		b := []byte(head)
 		var h responseHead
-		for i := 0; i < len(b); i++ {
-			p := bytes.Clone(b[:i])
-			if got := parseResponseHead(p, &h); got != headIncomplete {
-				t.Fatalf("prefix %q: got %s, want headIncomplete", p, headStatusName(got))
-			}
-		}
-		require.Equal(t, "headOK", headStatusName(parseResponseHead(b, &h)))
-		assert.Equal(t, len(b), h.size)
+		checkInPieces(t, head, responseParser(&h))
 	}
 }
 
@@ -959,12 +981,14 @@ func TestRefChunked(t *testing.T) {
 	assert.Equal(t, refBad, refChunked([]byte("5\r\nhelloX")))
 }
 
-// framedHead checks what both parsers promise of any input: the input is
-// left as it was, an incomplete head has no blank line, and a head they
-// serve ends at the first blank line. It returns that head, or nil when the
-// parser did not serve the input.
-func framedHead(t *testing.T, orig, data []byte, st headStatus, size int) []byte {
+// framedHead parses data and checks what both parsers promise of any
+// input: the input is left as it was, an incomplete head has no blank line,
+// and a head they serve ends at the first blank line. It returns that head,
+// or nil when the parser did not serve the input.
+func framedHead(t *testing.T, data []byte, parse headParser) []byte {
 	t.Helper()
+	orig := bytes.Clone(data)
+	st, size := parse(data)
 	if !bytes.Equal(orig, data) {
 		t.Fatal("the parser wrote to its input")
 	}
@@ -998,10 +1022,8 @@ func FuzzParseRequestHead(f *testing.F) {
 		f.Add([]byte(tt.head + tt.after))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		orig := bytes.Clone(data)
 		var h requestHead
-		st := parseRequestHead(data, &h)
-		head := framedHead(t, orig, data, st, h.size)
+		head := framedHead(t, data, requestParser(&h))
 		if head == nil {
 			return
 		}
@@ -1021,11 +1043,7 @@ func FuzzParseRequestHead(f *testing.F) {
 		checkHeadLines(t, head, h.lines[:h.n])
 		if h.size <= 4096 {
 			var p requestHead
-			for i := 0; i < h.size; i++ {
-				if st := parseRequestHead(bytes.Clone(head[:i]), &p); st != headIncomplete {
-					t.Fatalf("prefix of %d bytes: %s", i, headStatusName(st))
-				}
-			}
+			checkPrefixes(t, head, requestParser(&p))
 		}
 		compareRequest(t, head, &h)
 	})
@@ -1068,10 +1086,8 @@ func FuzzParseResponseHead(f *testing.F) {
 		f.Add([]byte(tt.head + tt.after))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		orig := bytes.Clone(data)
 		var h responseHead
-		st := parseResponseHead(data, &h)
-		head := framedHead(t, orig, data, st, h.size)
+		head := framedHead(t, data, responseParser(&h))
 		if head == nil {
 			return
 		}
@@ -1097,11 +1113,7 @@ func FuzzParseResponseHead(f *testing.F) {
 		}
 		if h.size <= 4096 {
 			var p responseHead
-			for i := 0; i < h.size; i++ {
-				if st := parseResponseHead(bytes.Clone(head[:i]), &p); st != headIncomplete {
-					t.Fatalf("prefix of %d bytes: %s", i, headStatusName(st))
-				}
-			}
+			checkPrefixes(t, head, responseParser(&p))
 		}
 		compareResponse(t, head, &h)
 	})
