@@ -201,10 +201,8 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 			WantStatus: 400, WantFields: errCode("validation_failed"), WantHeaders: errHeader("validation_failed")},
 	})
 	before := e.mail.count()
-	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123",
-		"data": map[string]any{"k": 1}, "redirectTo": "http://localhost:5173/welcome"}, Headers: svc})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	g := r.Map(t)
+	g := e.generateLink(t, map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123",
+		"data": map[string]any{"k": 1}, "redirectTo": "http://localhost:5173/welcome"}, "")
 	assert.Equal(t, before, e.mail.count(), "generate_link sends nothing")
 	assert.Equal(t, "gl@example.com", g["email"])
 	assert.Equal(t, "signup", g["verification_type"])
@@ -212,30 +210,21 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	assert.Regexp(t, `^http://api\.test:8000/auth/v1/verify\?token=[0-9a-f]{56}&type=signup&redirect_to=http%3A%2F%2Flocalhost%3A5173%2Fwelcome$`, g["action_link"])
 	assert.Len(t, g["email_otp"], 6)
 	assert.Len(t, g["hashed_token"], 56)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
+	e.postVerify(t, map[string]any{"type": "signup", "token_hash": g["hashed_token"]})
 	e.signIn(t, "gl@example.com", "secret-123")
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
 		Body: map[string]any{"type": "signup", "email": "gl@example.com", "password": "secret-123"}})
 	assert.Equal(t, 422, r.Status)
 	assert.Equal(t, "email_exists", r.Map(t)["code"])
 
 	// recovery and email change links
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
-		Body: map[string]any{"type": "recovery", "email": "gl@example.com"}})
-	require.Equal(t, 200, r.Status)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
-		Body: map[string]any{"type": "recovery", "email": "gl@example.com", "token": r.Map(t)["email_otp"]}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link", Headers: svc,
-		Body: map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "email_change", r.Map(t)["verification_type"])
-	assert.Equal(t, "gl2@example.com", r.Map(t)["new_email"])
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify",
-		Body: map[string]any{"type": "email_change", "email": "gl2@example.com", "token": r.Map(t)["email_otp"]}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Equal(t, "gl2@example.com", r.Map(t)["user"].(map[string]any)["email"])
+	g = e.generateLink(t, map[string]any{"type": "recovery", "email": "gl@example.com"}, "")
+	e.postVerify(t, map[string]any{"type": "recovery", "email": "gl@example.com", "token": g["email_otp"]})
+	g = e.generateLink(t, map[string]any{"type": "email_change_new", "email": "gl@example.com", "new_email": "gl2@example.com"}, "")
+	assert.Equal(t, "email_change", g["verification_type"])
+	assert.Equal(t, "gl2@example.com", g["new_email"])
+	v := e.postVerify(t, map[string]any{"type": "email_change", "email": "gl2@example.com", "token": g["email_otp"]})
+	assert.Equal(t, "gl2@example.com", v.Map(t)["user"].(map[string]any)["email"])
 
 	// invite
 	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/invite?redirect_to=http://localhost:5173/join", Headers: svc,
@@ -253,6 +242,23 @@ func TestGenerateLinkAndInvite(t *testing.T) {
 	assert.Equal(t, "email_exists", r.Map(t)["code"])
 }
 
+// generateLink asks for a link as the service role (query is the URL's
+// query, "" or "?..."), and returns the answer.
+func (e *env) generateLink(t *testing.T, body map[string]any, query string) map[string]any {
+	t.Helper()
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link" + query, Body: body, Headers: bearer(e.api.Service)})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	return r.Map(t)
+}
+
+// postVerify posts body to /verify and returns the answer, which must be a 200.
+func (e *env) postVerify(t *testing.T, body map[string]any) *apitest.Response {
+	t.Helper()
+	r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: body})
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	return r
+}
+
 // TestGenerateLinkKinds covers each kind's choice of user: a magic link to
 // an unknown address signs up, an invite link invites, an email change
 // link refuses a taken address, a signup link to an unconfirmed user
@@ -261,30 +267,23 @@ func TestGenerateLinkKinds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, map[string]string{"AUTH_URI_ALLOW_LIST": "http://localhost:5173/**"})
 	svc := bearer(e.api.Service)
-	link := func(body map[string]any, query string) map[string]any {
-		t.Helper()
-		r := e.api.Do(t, apitest.Request{Method: "POST", URL: "/admin/generate_link" + query, Body: body, Headers: svc})
-		require.Equal(t, 200, r.Status, "%s", r.Body)
-		return r.Map(t)
-	}
-	g := link(map[string]any{"type": "magiclink", "email": "new-magic@example.com", "redirect_to": "http://localhost:5173/body"},
+	g := e.generateLink(t, map[string]any{"type": "magiclink", "email": "new-magic@example.com", "redirect_to": "http://localhost:5173/body"},
 		"?redirect_to=http://localhost:5173/query")
 	assert.Equal(t, "magiclink", g["verification_type"])
 	assert.Equal(t, "http://localhost:5173/query", g["redirect_to"])
 	r := e.api.Do(t, apitest.Request{URL: "/admin/users/" + g["id"].(string), Headers: svc})
 	require.Equal(t, 200, r.Status, "the magic link signed the address up: %s", r.Body)
 
-	g = link(map[string]any{"type": "invite", "email": "linked-invite@example.com"}, "")
+	g = e.generateLink(t, map[string]any{"type": "invite", "email": "linked-invite@example.com"}, "")
 	assert.Equal(t, "invite", g["verification_type"])
 	assert.NotEmpty(t, g["invited_at"])
 
-	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "first-pass-1"}, "")
-	g = link(map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "second-pass-2"}, "")
-	r = e.api.Do(t, apitest.Request{Method: "POST", URL: "/verify", Body: map[string]any{"type": "signup", "token_hash": g["hashed_token"]}})
-	require.Equal(t, 200, r.Status, "%s", r.Body)
+	g = e.generateLink(t, map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "first-pass-1"}, "")
+	g = e.generateLink(t, map[string]any{"type": "signup", "email": "unconfirmed@example.com", "password": "second-pass-2"}, "")
+	e.postVerify(t, map[string]any{"type": "signup", "token_hash": g["hashed_token"]})
 	e.signIn(t, "unconfirmed@example.com", "second-pass-2")
 
-	g = link(map[string]any{"type": "email_change_current", "email": "unconfirmed@example.com", "new_email": "changed@example.com"}, "")
+	g = e.generateLink(t, map[string]any{"type": "email_change_current", "email": "unconfirmed@example.com", "new_email": "changed@example.com"}, "")
 	assert.Equal(t, "email_change", g["verification_type"])
 	assert.Equal(t, "changed@example.com", g["new_email"])
 	apitest.Run(t, e.api, []apitest.Scenario{
