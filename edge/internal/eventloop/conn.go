@@ -325,6 +325,7 @@ func (c *clientConn) close() {
 		c.up.close()
 		c.up = nil
 	}
+	c.lp.clients.Add(-1)
 	c.lp.ls.clients.Add(-1)
 	c.lp.ls.limit.Release(c.addr)
 }
@@ -342,6 +343,7 @@ func (c *clientConn) handoff() {
 	prefix := append([]byte(nil), c.buf[c.r:c.w]...)
 	c.lp.putBuf(c.buf)
 	c.buf = nil
+	c.lp.clients.Add(-1)
 	ls.clients.Add(-1)
 	f := os.NewFile(uintptr(c.fd), "client")
 	nc, err := net.FileConn(f)

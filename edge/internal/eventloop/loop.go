@@ -192,18 +192,21 @@ func (lp *loop) wake() {
 }
 
 // closeLoops closes the loops' descriptors once they have stopped (or
-// never ran), and the tunnels handed to them that no loop took.
+// never ran), and the tunnels and clients handed to them that no loop took.
 func (ls *Loops) closeLoops() {
 	ls.wakeMu.Lock()
 	defer ls.wakeMu.Unlock()
 	ls.closed = true
 	for _, lp := range ls.loops {
 		lp.incoming.mu.Lock()
-		ts := lp.incoming.tunnels
-		lp.incoming.tunnels = nil
+		ts, cs := lp.incoming.tunnels, lp.incoming.clients
+		lp.incoming.tunnels, lp.incoming.clients = nil, nil
 		lp.incoming.mu.Unlock()
 		for _, t := range ts {
 			t.close()
+		}
+		for _, c := range cs {
+			c.close()
 		}
 		_ = syscall.Close(lp.epfd)
 		_ = syscall.Close(lp.wakefd)
@@ -298,8 +301,13 @@ type loop struct {
 	// acceptPaused is when accepting stopped for lack of descriptors (0:
 	// not paused); the sweep resumes it.
 	acceptPaused int64
-	// incoming are tunnels handed over by other goroutines (tunnel.go).
+	// incoming are tunnels handed over by other goroutines (tunnel.go) and
+	// clients handed over by other loops (handover.go).
 	incoming incoming
+	// clients is how many client connections this loop holds, those handed
+	// to it included: the loop that accepts a connection gives it to the
+	// loop holding the fewest (handover.go).
+	clients atomic.Int64
 }
 
 const (
@@ -395,6 +403,7 @@ func (lp *loop) dispatch(ev *syscall.EpollEvent) {
 		var b [8]byte
 		_, _ = syscall.Read(lp.wakefd, b[:])
 		lp.takeTunnels()
+		lp.takeClients()
 	case fd == lp.ls.lnfd && lp.listening:
 		lp.accept()
 	default:
@@ -483,6 +492,7 @@ func (lp *loop) closeAll() {
 		}
 	}
 	lp.takeTunnels() // closes those handed over meanwhile: stop is set
+	lp.takeClients()
 	for _, bp := range lp.pipes {
 		_ = syscall.Close(bp.r)
 		_ = syscall.Close(bp.w)
@@ -518,11 +528,15 @@ func (lp *loop) accept() {
 		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa
+		if to := lp.ls.lightest(lp); to != lp && lp.ls.handClient(to, c) {
+			continue
+		}
 		if err := lp.register(fd, c); err != nil {
 			_ = syscall.Close(fd)
 			lp.ls.limit.Release(addr)
 			continue
 		}
+		lp.clients.Add(1)
 		lp.ls.clients.Add(1)
 	}
 }

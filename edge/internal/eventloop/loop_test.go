@@ -138,3 +138,43 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	return a, b
 }
+
+// TestAcceptedConnectionsSpreadOverLoops opens connections before the loops
+// run, so that the first loop to wake finds them all waiting, and checks
+// that they are spread evenly over the loops anyway, and that each loop
+// watches those handed to it: the counts go back to zero only once the
+// loop holding a connection saw it close.
+func TestAcceptedConnectionsSpreadOverLoops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	p := proxy.New(proxy.Config{Log: slog.New(slog.DiscardHandler)})
+	const loops, conns = 3, 30
+	ls, err := New(p, ln, loops, time.Minute)
+	require.NoError(t, err)
+	clients := make([]net.Conn, conns)
+	for i := range clients {
+		clients[i], err = net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer clients[i].Close()
+	}
+	done := make(chan struct{})
+	go func() { ls.Run(); close(done) }()
+	defer func() { ls.Shutdown(context.Background()); <-done }()
+
+	require.Eventually(t, func() bool { return ls.Clients() == conns }, 10*time.Second, time.Millisecond)
+	for i, lp := range ls.loops {
+		assert.InDelta(t, conns/loops, lp.clients.Load(), 1, "loop %d's share", i)
+	}
+	for _, c := range clients {
+		require.NoError(t, c.Close())
+	}
+	require.Eventually(t, func() bool {
+		for _, lp := range ls.loops {
+			if lp.clients.Load() != 0 {
+				return false
+			}
+		}
+		return ls.Clients() == 0
+	}, 10*time.Second, time.Millisecond)
+}

@@ -48,6 +48,7 @@ type tunnelEnd struct {
 type incoming struct {
 	mu      sync.Mutex
 	tunnels []*tunnel
+	clients []*clientConn
 }
 
 // Tunnel takes over an upgraded client connection and its worker

@@ -1,0 +1,59 @@
+package eventloop
+
+// A listener's readiness wakes every loop, and whichever wakes first
+// accepts all the connections waiting: a client that opens its connections
+// at once (a load generator, a browser's six, a pool) would find them all
+// on one loop, and the other loops idle while that one's CPU is the limit.
+// So the loop that accepts a connection hands it to the loop that holds the
+// fewest, through that loop's incoming list and a wake-up, as tunnels are
+// handed over (tunnel.go). It costs a wake-up of the other loop per
+// connection, not per request.
+
+// lightest is the loop holding the fewest client connections; from when it
+// holds no more than the others.
+func (ls *Loops) lightest(from *loop) *loop {
+	best, least := from, from.clients.Load()
+	for _, lp := range ls.loops {
+		if n := lp.clients.Load(); n < least {
+			best, least = lp, n
+		}
+	}
+	return best
+}
+
+// handClient gives the accepted connection c to the loop to, which
+// registers it when it wakes (takeClients); false when the loops are
+// stopping, and c stays the caller's.
+func (ls *Loops) handClient(to *loop, c *clientConn) bool {
+	ls.wakeMu.Lock()
+	defer ls.wakeMu.Unlock()
+	if ls.closed || ls.stop.Load() {
+		return false
+	}
+	c.lp = to
+	to.clients.Add(1)
+	ls.clients.Add(1)
+	to.incoming.mu.Lock()
+	to.incoming.clients = append(to.incoming.clients, c)
+	to.incoming.mu.Unlock()
+	to.wake()
+	return true
+}
+
+// takeClients registers the client connections handed over since the last
+// wake-up; once the loops stop, it closes them.
+func (lp *loop) takeClients() {
+	lp.incoming.mu.Lock()
+	cs := lp.incoming.clients
+	lp.incoming.clients = nil
+	lp.incoming.mu.Unlock()
+	for _, c := range cs {
+		if lp.ls.stop.Load() {
+			c.close()
+			continue
+		}
+		if err := lp.register(c.fd, c); err != nil {
+			c.close()
+		}
+	}
+}
