@@ -287,9 +287,12 @@ func spareProcessor(loops int) {
 // keeps a CPU busy, and the kernel's work for its sockets (a write on
 // loopback runs the receiver's TCP path, a network card's packets are taken
 // in on some CPU) and the processes beside the edge need the rest: on two
-// cores shared with a worker, one loop served 1.06–1.31× nginx's requests/s
-// at 18.7–19.3 µs of CPU each, two loops 0.96–1.13× at 21.5–22.1 µs. An edge
-// on a machine of its own serves the most with one loop per CPU.
+// cores shared with a worker and PostgreSQL (apibench), two loops cost the
+// edge a fifth more CPU per request than one, and REST reads by key fell
+// from 0.99–1.00× their ceiling to 0.80–0.90×. Beside lighter neighbours
+// (edgebench: wrk and a small backend), two loops served 1.19× nginx's
+// requests/s against one loop's 1.08×: an edge on a machine of its own
+// serves the most with one loop per CPU.
 func EventLoops(setting int) int {
 	if setting == 0 {
 		return max(1, runtime.GOMAXPROCS(0)/2)

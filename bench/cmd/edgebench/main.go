@@ -4,8 +4,12 @@
 // The "worker" is a fasthttp server inside this process on two ports. The
 // edge runs as a child process (this binary re-executed), so its CPU time and
 // memory can be read from /proc; nginx runs as a child with a generated
-// configuration. Setups alternate round by round (direct, edge, nginx, direct,
-// ...) so machine noise hits all three alike.
+// configuration. Setups alternate round by round (direct, edge, edge-cpus,
+// nginx, direct, ...) so machine noise hits them alike. edge-cpus is the
+// same edge with one event loop per CPU (EDGE_EVENT_LOOPS), as nginx runs
+// one worker process per CPU and as an edge on a machine of its own should;
+// the edge's default, one loop per two CPUs, is for a machine it shares
+// with workers and PostgreSQL.
 //
 //	go run ./bench/cmd/edgebench            # full run, about 3 minutes
 //	go run ./bench/cmd/edgebench -quick     # smoke run
@@ -53,6 +57,7 @@ type options struct {
 	memProfile string
 	edgeEnv    multiFlag
 	edgeBExe   string
+	noEdgeCPUs bool   // skip the edge-cpus setup
 	bodyClient string // "curl" (default, when installed) or "go"
 	transfers  int    // bodies per round and direction
 	perfDir    string // system-wide perf profiles of round 1, per setup and load
@@ -85,6 +90,7 @@ func main() {
 	flag.StringVar(&o.nginxBin, "nginx", "", "nginx binary (default: nginx on PATH or /usr/sbin/nginx)")
 	flag.StringVar(&o.cpuProfile, "edge-cpuprofile", "", "write a CPU profile of the edge process (whole run) to this file")
 	flag.StringVar(&o.memProfile, "edge-memprofile", "", "write a heap profile of the edge process at exit to this file")
+	flag.BoolVar(&o.noEdgeCPUs, "no-edge-cpus", false, "skip setup edge-cpus: the edge with one event loop per CPU (EDGE_EVENT_LOOPS), as nginx runs one worker process per CPU")
 	flag.StringVar(&o.edgeBExe, "edge-b", "", "also measure the edge of another edgebench build (e.g. with a change under test) as setup edge-b")
 	flag.StringVar(&o.bodyClient, "body-client", "curl", "what moves the upload/download bodies: curl (when installed) or go (net/http in this process)")
 	flag.IntVar(&o.transfers, "transfers", 3, "uploads and downloads per round and setup; the round keeps the median")

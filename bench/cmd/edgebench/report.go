@@ -219,7 +219,8 @@ func cpuOf(s *setupResult) float64 {
 
 // ratioPairs are the setups compared, "a/b": each edge build with the
 // direct connection and nginx, and the second build with the first.
-var ratioPairs = [][2]string{{"edge", "direct"}, {"edge", "nginx"}, {"edge-b", "direct"}, {"edge-b", "nginx"}, {"edge-b", "edge"}}
+var ratioPairs = [][2]string{{"edge", "direct"}, {"edge", "nginx"}, {"edge-cpus", "nginx"}, {"edge-cpus", "edge"},
+	{"edge-b", "direct"}, {"edge-b", "nginx"}, {"edge-b", "edge"}}
 
 // finish computes ratios and goals.
 func (r *report) finish() {
@@ -245,18 +246,11 @@ func (r *report) finish() {
 		}
 		r.Ratios[pair[0]+"/"+pair[1]] = x
 	}
-	yes := func(b bool) *bool { return &b }
 
-	edge := r.setup("edge")
-	g := goal{Goal: fmt.Sprintf("small requests: edge ≥ %.2f× nginx req/s, CPU/req ≤ %.1f× nginx's, p99 < nginx's", goalThroughputVsNginx, goalCPUVsNginx)}
-	cpu := cpuOf(edge)
-	if rn := r.Ratios["edge/nginx"]; rn != nil && rn.ReqPerSec != nil && rn.CPUPerReq != nil && rn.P99 != nil {
-		g.Measured = fmt.Sprintf("%.2f× req/s, %.2f× CPU (%.1f µs/req), %.2f× p99", *rn.ReqPerSec, *rn.CPUPerReq, cpu, *rn.P99)
-		g.Met = yes(*rn.ReqPerSec >= goalThroughputVsNginx && *rn.CPUPerReq <= goalCPUVsNginx && *rn.P99 < goalP99VsNginx)
-	} else {
-		g.Measured = fmt.Sprintf("no nginx column, %.1f µs/req", cpu)
+	r.Goals = append(r.Goals, r.smallGoal("edge", "small requests: edge"))
+	if r.setup("edge-cpus") != nil {
+		r.Goals = append(r.Goals, r.smallGoal("edge-cpus", "the same, edge-cpus (a loop per CPU, as nginx's workers)"))
 	}
-	r.Goals = append(r.Goals, g)
 
 	if rd := r.Ratios["edge/direct"]; rd != nil && rd.UploadMBps != nil && rd.DownloadMBps != nil {
 		r.Goals = append(r.Goals,
@@ -265,7 +259,7 @@ func (r *report) finish() {
 			goal{Goal: fmt.Sprintf("downloads ≥ %.1f× direct", goalDownloadVsDirect), Measured: fmt.Sprintf("%.2f×", *rd.DownloadMBps),
 				Met: yes(*rd.DownloadMBps >= goalDownloadVsDirect)})
 	}
-	g = goal{Goal: fmt.Sprintf("edge peak RSS < %.0f MiB during the 1 GiB upload", goalPeakRSSMiB)}
+	g := goal{Goal: fmt.Sprintf("edge peak RSS < %.0f MiB during the 1 GiB upload", goalPeakRSSMiB)}
 	if m := r.mem("edge"); m != nil {
 		g.Measured = fmt.Sprintf("%.1f MiB", m.UploadPeakMiB)
 		if r.Settings.MemMiB != 1024 {
@@ -277,6 +271,21 @@ func (r *report) finish() {
 	}
 	r.Goals = append(r.Goals, g)
 }
+
+// smallGoal is the small requests' goal for setup name against nginx.
+func (r *report) smallGoal(name, label string) goal {
+	g := goal{Goal: fmt.Sprintf("%s ≥ %.2f× nginx req/s, CPU/req ≤ %.1f× nginx's, p99 < nginx's", label, goalThroughputVsNginx, goalCPUVsNginx)}
+	cpu := cpuOf(r.setup(name))
+	if rn := r.Ratios[name+"/nginx"]; rn != nil && rn.ReqPerSec != nil && rn.CPUPerReq != nil && rn.P99 != nil {
+		g.Measured = fmt.Sprintf("%.2f× req/s, %.2f× CPU (%.1f µs/req), %.2f× p99", *rn.ReqPerSec, *rn.CPUPerReq, cpu, *rn.P99)
+		g.Met = yes(*rn.ReqPerSec >= goalThroughputVsNginx && *rn.CPUPerReq <= goalCPUVsNginx && *rn.P99 < goalP99VsNginx)
+	} else {
+		g.Measured = fmt.Sprintf("no nginx column, %.1f µs/req", cpu)
+	}
+	return g
+}
+
+func yes(b bool) *bool { return &b }
 
 func fmtUS(v float64) string {
 	if v >= 1000 {
@@ -364,7 +373,7 @@ func (r *report) print(w io.Writer) {
 			fmtRatio(x.ReqPerSec), fmtRatio(x.P50), fmtRatio(x.P99), fmtRatio(x.CPUPerReq), fmtRatio(x.UploadMBps), fmtRatio(x.DownloadMBps))
 	}
 	_ = tw.Flush()
-	for _, k := range []string{"edge/nginx", "edge-b/nginx", "edge-b/edge"} {
+	for _, k := range []string{"edge/nginx", "edge-cpus/nginx", "edge-b/nginx", "edge-b/edge"} {
 		if x := r.Ratios[k]; x != nil && len(x.RoundsReqPerSec) > 1 {
 			rounds := make([]string, len(x.RoundsReqPerSec))
 			for i, v := range x.RoundsReqPerSec {

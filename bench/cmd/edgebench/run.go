@@ -133,6 +133,21 @@ func run(ctx context.Context, o options) (err error) {
 		{name: "direct", url: be.urls()[0]},
 		{name: "edge", url: edgeURL, pids: func() []int { return []int{edgeProc.Pid()} }},
 	}
+	if cpus := runtime.NumCPU(); !o.noEdgeCPUs && cpus > 1 {
+		// The edge's default is one event loop per two CPUs, for a machine
+		// it shares with workers and PostgreSQL; nginx here runs a worker
+		// process per CPU, as does an edge on a machine of its own.
+		co := o
+		co.cpuProfile, co.memProfile = "", ""
+		co.edgeEnv = append(append(multiFlag(nil), o.edgeEnv...), fmt.Sprintf("EDGE_EVENT_LOOPS=%d", cpus))
+		c, cURL, err := startEdge(ctx, co, "", ns.URL(), be.urls())
+		if err != nil {
+			return fmt.Errorf("edge-cpus: %w", err)
+		}
+		defer c.Stop(syscall.SIGTERM, 5*time.Second)
+		logf("edge-cpus (pid %d, EDGE_EVENT_LOOPS=%d) on %s", c.Pid(), cpus, cURL)
+		setups = append(setups, &setup{name: "edge-cpus", url: cURL, pids: func() []int { return []int{c.Pid()} }})
+	}
 	if o.edgeBExe != "" {
 		// A second edge from another build, e.g. with a change under test.
 		bo := o
