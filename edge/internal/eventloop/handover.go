@@ -43,11 +43,7 @@ func (ls *Loops) handClient(to *loop, c *clientConn) bool {
 // takeClients registers the client connections handed over since the last
 // wake-up; once the loops stop, it closes them.
 func (lp *loop) takeClients() {
-	lp.incoming.mu.Lock()
-	cs := lp.incoming.clients
-	lp.incoming.clients = nil
-	lp.incoming.mu.Unlock()
-	for _, c := range cs {
+	for _, c := range takeIncoming(lp, &lp.incoming.clients) {
 		if lp.ls.stop.Load() {
 			c.close()
 			continue

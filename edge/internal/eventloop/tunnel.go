@@ -51,6 +51,15 @@ type incoming struct {
 	clients []*clientConn
 }
 
+// takeIncoming empties one of lp's incoming lists and returns what it held.
+func takeIncoming[T any](lp *loop, list *[]T) []T {
+	lp.incoming.mu.Lock()
+	defer lp.incoming.mu.Unlock()
+	xs := *list
+	*list = nil
+	return xs
+}
+
 // Tunnel takes over an upgraded client connection and its worker
 // connection: early are bytes for the worker (sent by the client before the
 // upgrade was answered), late bytes for the client (sent by the worker
@@ -103,11 +112,7 @@ func socketOf(c net.Conn) (int, bool) {
 // takeTunnels registers the tunnels handed over since the last wake-up and
 // moves what they hold already.
 func (lp *loop) takeTunnels() {
-	lp.incoming.mu.Lock()
-	ts := lp.incoming.tunnels
-	lp.incoming.tunnels = nil
-	lp.incoming.mu.Unlock()
-	for _, t := range ts {
+	for _, t := range takeIncoming(lp, &lp.incoming.tunnels) {
 		if lp.ls.stop.Load() {
 			t.close()
 			continue
