@@ -221,20 +221,30 @@ func (sock *socket) receive(m inFrame) bool {
 	return true
 }
 
+// takeBatch takes what the queue q (guarded by mu) holds; when it is empty,
+// it clears busy instead and returns nil, so that the next item queued
+// starts a new drainer (the socket's writer or its handler).
+func takeBatch[T any](mu *sync.Mutex, q *[]T, busy *bool) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	batch := *q
+	*q = nil
+	if len(batch) == 0 {
+		*busy = false
+		return nil
+	}
+	return batch
+}
+
 // handleAll handles the inbox in order until it is empty, or the socket
 // ended (what is left is dropped: the socket leaves every channel).
 func (sock *socket) handleAll() {
 	defer sock.handlers.Done()
 	for {
-		sock.inMu.Lock()
-		batch := sock.inbox
-		sock.inbox = nil
-		if len(batch) == 0 {
-			sock.handling = false
-			sock.inMu.Unlock()
+		batch := takeBatch(&sock.inMu, &sock.inbox, &sock.handling)
+		if batch == nil {
 			return
 		}
-		sock.inMu.Unlock()
 		for i, f := range batch {
 			select {
 			case <-sock.done:

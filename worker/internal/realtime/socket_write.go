@@ -19,15 +19,10 @@ func (sock *socket) write() {
 	defer sock.writers.Done()
 	var bufs net.Buffers
 	for {
-		sock.qmu.Lock()
-		batch := sock.queue
-		sock.queue = nil
-		if len(batch) == 0 {
-			sock.writing = false
-			sock.qmu.Unlock()
+		batch := takeBatch(&sock.qmu, &sock.queue, &sock.writing)
+		if batch == nil {
 			return
 		}
-		sock.qmu.Unlock()
 		bufs = bufs[:0]
 		end := false
 		for _, f := range batch {
