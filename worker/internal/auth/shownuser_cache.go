@@ -41,8 +41,10 @@ type shownCache struct {
 }
 
 // shownEntry is one remembered row: its key (the column types, then each
-// column's length and bytes) and the user it decodes to, with its JSON.
+// column's length and bytes), the key's hash, and the user it decodes to,
+// with its JSON.
 type shownEntry struct {
+	h   uint64
 	key []byte
 	u   *user
 }
@@ -52,11 +54,14 @@ func newShownCache() *shownCache {
 }
 
 // decode is decodeShownUser with the cache in front. key is a buffer it
-// may reuse for the row's key (returned, grown).
-func (c *shownCache) decode(fields []pgconn.FieldDescription, values [][]byte, key []byte) (*user, bool, []byte, error) {
+// may reuse for the row's key (returned, grown). A row it does not hold
+// yet, and may, comes with an entry for remember, which the reader calls
+// once the batch is done: writing the answer then costs the reader's
+// goroutine, not the batch's, which holds a connection meanwhile.
+func (c *shownCache) decode(fields []pgconn.FieldDescription, values [][]byte, key []byte) (*user, bool, []byte, *shownEntry, error) {
 	if len(fields) != shownColumns || len(values) != shownColumns {
 		u, ok, err := decodeShownUser(fields, values)
-		return u, ok, key, err
+		return u, ok, key, nil, err
 	}
 	key = shownKey(key[:0], fields, values)
 	h := maphash.Bytes(c.seed, key)
@@ -65,38 +70,42 @@ func (c *shownCache) decode(fields []pgconn.FieldDescription, values [][]byte, k
 	c.mu.Unlock()
 	if e != nil && bytes.Equal(e.key, key) {
 		if exists, ok := shownSession(fields, values); ok {
-			return e.u, exists, key, nil
+			return e.u, exists, key, nil, nil
 		}
 	}
 	row, exists, err := decodeShownRow(fields, values)
 	if err != nil {
-		return nil, false, key, err
+		return nil, false, key, nil, err
 	}
-	u := &row.u
 	if row.d.stamped {
-		return u, exists, key, nil
+		return &row.u, exists, key, nil, nil
 	}
-	shown, err := u.wire().appendJSON(nil)
-	if err != nil {
-		return u, exists, key, nil // sendUser reports it
-	}
-	u.shown = shown
-	c.add(h, &shownEntry{key: bytes.Clone(key), u: u})
-	return u, exists, key, nil
+	return &row.u, exists, key, &shownEntry{h: h, key: bytes.Clone(key), u: &row.u}, nil
 }
 
-// add remembers e under h, dropping arbitrary entries (Go's map order)
-// while the cache would hold more than shownCacheBytes.
-func (c *shownCache) add(h uint64, e *shownEntry) {
+// remember writes e's answer and keeps it. e's user must not be shared
+// yet: once kept, it is read only.
+func (c *shownCache) remember(e *shownEntry) {
+	shown, err := e.u.wire().appendJSON(nil)
+	if err != nil {
+		return // sendUser reports it
+	}
+	e.u.shown = shown
+	c.add(e)
+}
+
+// add keeps e, dropping arbitrary entries (Go's map order) while the
+// cache would hold more than shownCacheBytes.
+func (c *shownCache) add(e *shownEntry) {
 	n := e.bytes()
 	if n > shownEntryBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.entries[h]; old != nil {
+	if old := c.entries[e.h]; old != nil {
 		c.size -= old.bytes()
-		delete(c.entries, h)
+		delete(c.entries, e.h)
 	}
 	for k, old := range c.entries {
 		if c.size+n <= shownCacheBytes {
@@ -105,7 +114,7 @@ func (c *shownCache) add(h uint64, e *shownEntry) {
 		c.size -= old.bytes()
 		delete(c.entries, k)
 	}
-	c.entries[h] = e
+	c.entries[e.h] = e
 	c.size += n
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/madbase/madbase/shared/apitest"
 	"github.com/stretchr/testify/assert"
@@ -19,7 +20,7 @@ import (
 func TestShownCache(t *testing.T) {
 	fields, values := shownRowFixture(t)
 	c := newShownCache()
-	first, exists, key, err := c.decode(fields, values, nil)
+	first, exists, key, err := decodeRemembering(c, fields, values, nil)
 	require.NoError(t, err)
 	assert.True(t, exists)
 	fresh, _, err := decodeShownUser(fields, values)
@@ -28,21 +29,21 @@ func TestShownCache(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(first.shown), "the remembered answer is the user's JSON")
 
-	again, exists, key, err := c.decode(fields, clone(values), key)
+	again, exists, key, err := decodeRemembering(c, fields, clone(values), key)
 	require.NoError(t, err)
 	assert.True(t, exists)
 	assert.Same(t, first, again, "the same bytes: the remembered user")
 
 	noSession := clone(values)
 	noSession[sessionColumn] = []byte{0}
-	u, exists, key, err := c.decode(fields, noSession, key)
+	u, exists, key, err := decodeRemembering(c, fields, noSession, key)
 	require.NoError(t, err)
 	assert.Same(t, first, u)
 	assert.False(t, exists, "the session's check is never remembered")
 
 	renamed := clone(values)
 	renamed[3] = []byte("z@b.c")
-	u, _, key, err = c.decode(fields, renamed, key)
+	u, _, key, err = decodeRemembering(c, fields, renamed, key)
 	require.NoError(t, err)
 	assert.NotSame(t, first, u)
 	assert.Equal(t, "z@b.c", u.Email)
@@ -50,28 +51,28 @@ func TestShownCache(t *testing.T) {
 
 	nulled := clone(values)
 	nulled[4] = []byte{} // an empty phone is not a NULL one
-	u, _, key, err = c.decode(fields, nulled, key)
+	u, _, key, err = decodeRemembering(c, fields, nulled, key)
 	require.NoError(t, err)
 	assert.NotSame(t, first, u)
 
 	retyped := append(fields[:0:0], fields...)
 	retyped[3].DataTypeOID = pgtype.TextOID
-	u, _, key, err = c.decode(retyped, clone(values), key)
+	u, _, key, err = decodeRemembering(c, retyped, clone(values), key)
 	require.NoError(t, err)
 	assert.NotSame(t, first, u, "another column type: another key")
 
 	stamped := clone(values)
 	stamped[21] = nil // created_at NULL: stamped with the time of the read
-	a, _, key, err := c.decode(fields, stamped, key)
+	a, _, key, err := decodeRemembering(c, fields, stamped, key)
 	require.NoError(t, err)
-	b, _, _, err := c.decode(fields, stamped, key)
+	b, _, _, err := decodeRemembering(c, fields, stamped, key)
 	require.NoError(t, err)
 	assert.NotSame(t, a, b, "a user stamped with the clock is not remembered")
 	assert.Nil(t, a.shown)
 
 	broken := clone(values)
 	broken[23] = []byte{1, 2, 3}
-	_, _, _, err = c.decode(fields, broken, nil)
+	_, _, _, err = decodeRemembering(c, fields, broken, nil)
 	assert.ErrorIs(t, err, errShownColumn, "a row that cannot be decoded is refused, as without the cache")
 
 	// Bounded: the oldest entries give way, whichever they are.
@@ -80,7 +81,7 @@ func TestShownCache(t *testing.T) {
 		row[3] = fmt.Appendf(nil, "user-%d@example.com", i)
 		row[19] = append([]byte{1}, bytes.Repeat([]byte(" "), 1500)...) // jsonb metadata
 		row[19] = append(row[19], "{}"...)
-		_, _, _, err := c.decode(fields, row, nil)
+		_, _, _, err := decodeRemembering(c, fields, row, nil)
 		require.NoError(t, err)
 	}
 	c.mu.Lock()
@@ -90,7 +91,7 @@ func TestShownCache(t *testing.T) {
 	assert.Greater(t, n, 100)
 
 	c.clear()
-	u, _, _, err = c.decode(fields, values, nil)
+	u, _, _, err = decodeRemembering(c, fields, values, nil)
 	require.NoError(t, err)
 	assert.NotSame(t, first, u, "cleared")
 }
@@ -139,4 +140,14 @@ func TestGetUserAfterChanges(t *testing.T) {
 func with(s apitest.Scenario, name string, want, not []string) apitest.Scenario {
 	s.Name, s.WantContains, s.WantNotContains = name, want, not
 	return s
+}
+
+// decodeRemembering does with a row what the batcher and its reader do:
+// decode it, then remember what decode offers.
+func decodeRemembering(c *shownCache, fields []pgconn.FieldDescription, values [][]byte, key []byte) (*user, bool, []byte, error) {
+	u, ok, key, e, err := c.decode(fields, values, key)
+	if e != nil {
+		c.remember(e)
+	}
+	return u, ok, key, err
 }

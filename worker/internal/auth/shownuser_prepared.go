@@ -86,6 +86,7 @@ type userRead struct {
 	u             *user
 	ok            bool
 	err           error
+	remember      *shownEntry // u's answer to keep (shownCache.decode)
 	done          chan struct{}
 }
 
@@ -119,6 +120,9 @@ func (b *userBatcher) read(ctx context.Context, id, sessionID uuid.UUID) (*user,
 	}
 	select {
 	case <-r.done:
+		if r.remember != nil && r.err == nil {
+			b.shown.remember(r.remember)
+		}
 		return r.u, r.ok, r.err
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
@@ -234,7 +238,7 @@ func (b *userBatcher) run(ctx context.Context, batch []*userRead) error {
 		var derr error
 		for rr.NextRow() {
 			if rows++; rows == 1 {
-				r.u, r.ok, key, derr = b.shown.decode(sd.Fields, rr.Values(), key)
+				r.u, r.ok, key, r.remember, derr = b.shown.decode(sd.Fields, rr.Values(), key)
 			}
 		}
 		_, err := rr.Close()
