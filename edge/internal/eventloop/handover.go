@@ -9,21 +9,24 @@ package eventloop
 // handed over (tunnel.go). It costs a wake-up of the other loop per
 // connection, not per request.
 
-// lightest is the loop holding the fewest client connections; from when it
-// holds no more than the others.
-func (ls *Loops) lightest(from *loop) *loop {
+// pick chooses the loop holding the fewest client connections (from when
+// it holds no more than the others) and counts one more there.
+func (ls *Loops) pick(from *loop) *loop {
+	ls.pickMu.Lock()
+	defer ls.pickMu.Unlock()
 	best, least := from, from.clients.Load()
 	for _, lp := range ls.loops {
 		if n := lp.clients.Load(); n < least {
 			best, least = lp, n
 		}
 	}
+	best.clients.Add(1)
 	return best
 }
 
-// handClient gives the accepted connection c to the loop to, which
-// registers it when it wakes (takeClients); false when the loops are
-// stopping, and c stays the caller's.
+// handClient gives the accepted connection c to the loop to (which pick
+// counted it on), which registers it when it wakes (takeClients); false
+// when the loops are stopping, and c stays the caller's.
 func (ls *Loops) handClient(to *loop, c *clientConn) bool {
 	ls.wakeMu.Lock()
 	defer ls.wakeMu.Unlock()
@@ -31,7 +34,6 @@ func (ls *Loops) handClient(to *loop, c *clientConn) bool {
 		return false
 	}
 	c.lp = to
-	to.clients.Add(1)
 	ls.clients.Add(1)
 	to.incoming.mu.Lock()
 	to.incoming.clients = append(to.incoming.clients, c)

@@ -75,6 +75,11 @@ type Loops struct {
 	// to a worker, which answers 400).
 	wakeMu sync.Mutex
 	closed bool
+
+	// pickMu makes choosing the loop for an accepted connection and
+	// counting it there one step (pick), so that loops accepting at the
+	// same time do not all choose the same one.
+	pickMu sync.Mutex
 }
 
 // loopBufSize is the size of every read buffer: a request or response head
@@ -528,15 +533,19 @@ func (lp *loop) accept() {
 		c := &clientConn{sock: sock{lp: lp, fd: fd}, lastActive: lp.now, addr: addr, headSince: lp.now}
 		c.remote = appendSockaddrIP(c.remoteBuf[:0], sa)
 		c.sa = sa
-		if to := lp.ls.lightest(lp); to != lp && lp.ls.handClient(to, c) {
-			continue
+		if to := lp.ls.pick(lp); to != lp {
+			if lp.ls.handClient(to, c) {
+				continue
+			}
+			to.clients.Add(-1) // the loops are stopping: it stays here
+			lp.clients.Add(1)
 		}
 		if err := lp.register(fd, c); err != nil {
 			_ = syscall.Close(fd)
 			lp.ls.limit.Release(addr)
+			lp.clients.Add(-1)
 			continue
 		}
-		lp.clients.Add(1)
 		lp.ls.clients.Add(1)
 	}
 }
