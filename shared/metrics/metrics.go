@@ -57,6 +57,10 @@ type HTTP struct {
 	InFlight prometheus.Gauge
 	cache    [][]atomic.Pointer[pair] // [group][status]
 	groupIdx map[string]int
+	tier     string
+	// The families as registered: requests and duration, plus those of
+	// every shard. A shard shares its root's.
+	requestsSum, durationSum *sum
 }
 
 // Durations is a registry holding only the request-duration histogram:
@@ -64,7 +68,7 @@ type HTTP struct {
 // without collecting every other metric of the process.
 func (m *HTTP) Durations() prometheus.Gatherer {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(m.duration)
+	reg.MustRegister(m.durationSum)
 	return reg
 }
 
@@ -73,33 +77,58 @@ type pair struct {
 	h prometheus.Observer
 }
 
+var httpLabels = []string{"group", "status"}
+
 // NewHTTP registers madbase_<tier>_http_requests_total,
 // madbase_<tier>_http_request_duration_seconds and
 // madbase_<tier>_http_requests_in_flight on reg.
 func NewHTTP(reg prometheus.Registerer, tier string) *HTTP {
+	m := newHTTPVectors(tier)
+	m.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "madbase_" + tier + "_http_requests_in_flight",
+		Help: "HTTP requests being answered now.",
+	})
+	m.requestsSum, m.durationSum = newSum(m.requests, httpLabels), newSum(m.duration, httpLabels)
+	reg.MustRegister(m.requestsSum, m.durationSum, m.InFlight)
+	return m
+}
+
+// newHTTPVectors makes the vectors of a tier's request metrics, not
+// registered anywhere.
+func newHTTPVectors(tier string) *HTTP {
 	m := &HTTP{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "madbase_" + tier + "_http_requests_total",
 			Help: "HTTP requests answered, by route group and status.",
-		}, []string{"group", "status"}),
+		}, httpLabels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "madbase_" + tier + "_http_request_duration_seconds",
 			Help:    "Time to answer HTTP requests (to the end of the response), by route group and status.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"group", "status"}),
-		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "madbase_" + tier + "_http_requests_in_flight",
-			Help: "HTTP requests being answered now.",
-		}),
+		}, httpLabels),
 		groupIdx: map[string]int{},
+		tier:     tier,
 	}
 	m.cache = make([][]atomic.Pointer[pair], len(groups))
 	for i, g := range groups {
 		m.groupIdx[g] = i
 		m.cache[i] = make([]atomic.Pointer[pair], 600)
 	}
-	reg.MustRegister(m.requests, m.duration, m.InFlight)
 	return m
+}
+
+// Shard returns request metrics of their own for one thread (an edge
+// event loop), counted into m's families when they are collected. Every
+// observation writes a few shared counters; threads on different CPUs
+// writing the same ones move their cache lines from CPU to CPU at every
+// request, which cost two event loops more than what they recorded
+// (bench/README.md). A shard lasts as long as m.
+func (m *HTTP) Shard() *HTTP {
+	s := newHTTPVectors(m.tier)
+	s.InFlight, s.requestsSum, s.durationSum = m.InFlight, m.requestsSum, m.durationSum
+	m.requestsSum.add(s.requests)
+	m.durationSum.add(s.duration)
+	return s
 }
 
 // Observe records one answered request.

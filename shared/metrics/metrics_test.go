@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRouteGroup(t *testing.T) {
@@ -30,4 +32,67 @@ func TestHTTPObserve(t *testing.T) {
 	assert.Equal(t, 2.0, testutil.ToFloat64(m.requests.WithLabelValues(GroupRest, "200")))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues(GroupOther, "503")))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues(GroupAuth, "0")))
+}
+
+// TestHTTPShards: what shards record is collected as one family with the
+// root's, summed per label set, from the registry and from Durations.
+func TestHTTPShards(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewHTTP(reg, "edge")
+	a, b := m.Shard(), m.Shard()
+	m.Observe(GroupRest, 200, 300*time.Microsecond)
+	a.Observe(GroupRest, 200, 2*time.Millisecond)
+	b.Observe(GroupRest, 200, 20*time.Second)
+	b.Observe(GroupAuth, 401, time.Millisecond)
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP madbase_edge_http_requests_total HTTP requests answered, by route group and status.
+# TYPE madbase_edge_http_requests_total counter
+madbase_edge_http_requests_total{group="auth",status="401"} 1
+madbase_edge_http_requests_total{group="rest",status="200"} 3
+`), "madbase_edge_http_requests_total"))
+
+	want := `
+# HELP madbase_edge_http_request_duration_seconds Time to answer HTTP requests (to the end of the response), by route group and status.
+# TYPE madbase_edge_http_request_duration_seconds histogram
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.0005"} 0
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.001"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.0025"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.005"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.01"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.025"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.05"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.1"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.25"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.5"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="1"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="2.5"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="5"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="10"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="30"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="+Inf"} 1
+madbase_edge_http_request_duration_seconds_sum{group="auth",status="401"} 0.001
+madbase_edge_http_request_duration_seconds_count{group="auth",status="401"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.0005"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.001"} 1
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.0025"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.005"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.01"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.025"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.05"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.1"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.25"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.5"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="1"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="2.5"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="5"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="10"} 2
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="30"} 3
+madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="+Inf"} 3
+madbase_edge_http_request_duration_seconds_sum{group="rest",status="200"} 20.0023
+madbase_edge_http_request_duration_seconds_count{group="rest",status="200"} 3
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "madbase_edge_http_request_duration_seconds"))
+	require.NoError(t, testutil.GatherAndCompare(m.Durations(), strings.NewReader(want)))
+	assert.Same(t, m.InFlight, a.InFlight)
 }

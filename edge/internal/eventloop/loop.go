@@ -22,6 +22,7 @@ import (
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
 	"github.com/madbase/madbase/edge/internal/pool"
 	"github.com/madbase/madbase/edge/internal/proxy"
+	"github.com/madbase/madbase/shared/metrics"
 )
 
 // Loops serve the edge's listener the way nginx does: one epoll event loop
@@ -298,6 +299,12 @@ type loop struct {
 	// The heads being read; each is used up before the loop moves on.
 	reqHead  requestHead
 	respHead responseHead
+	// What the loop writes at every request is its own: the worker choice,
+	// request ids and request metrics. Shared, their cache lines moved
+	// between the loops' CPUs at every request (bench/README.md).
+	selector pool.Selector
+	ids      *fw.LocalRequestIDs
+	http     *metrics.HTTP // nil without metrics
 	events   [256]syscall.EpollEvent
 	now      int64
 	swept    int64
@@ -338,7 +345,14 @@ func newLoop(ls *Loops) (*loop, error) {
 		_ = syscall.Close(epfd)
 		return nil, os.NewSyscallError("eventfd2", e)
 	}
-	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{}}
+	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{},
+		selector: ls.cfg.Selector, ids: ls.pol.IDs.Local()}
+	if f, ok := lp.selector.(pool.Forker); ok {
+		lp.selector = f.Fork()
+	}
+	if m := ls.cfg.Metrics; m != nil {
+		lp.http = m.HTTP.Shard()
+	}
 	if err := lp.add(lp.wakefd, evIn); err != nil {
 		return nil, err
 	}

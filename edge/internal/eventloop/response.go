@@ -318,8 +318,8 @@ func (c *clientConn) clientGone() {
 // finish records the exchange and readies the connection for the next.
 func (c *clientConn) finish() {
 	ls := c.ls()
-	if m := ls.cfg.Metrics; m != nil {
-		m.HTTP.Observe(c.group, c.status, time.Duration(c.lp.now-c.start))
+	if m := c.lp.http; m != nil {
+		m.Observe(c.group, c.status, time.Duration(c.lp.now-c.start))
 	}
 	if c.logged {
 		var worker []byte

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLookupFindsEveryNameInAnyCase(t *testing.T) {
@@ -97,6 +98,18 @@ func TestRequestIDs(t *testing.T) {
 	assert.False(t, ValidRequestID([]byte("has space")))
 	assert.False(t, ValidRequestID([]byte(strings.Repeat("a", 201))))
 	assert.False(t, ValidRequestID(nil))
+
+	// Ids from local generators differ from each other's and from the
+	// shared counter's; enough are drawn that the counters' digits overlap.
+	seen := map[string]bool{}
+	l1, l2 := p.IDs.Local(), p.IDs.Local()
+	for range 2000 {
+		for _, id := range [][]byte{p.IDs.Append(nil), l1.Append(nil), l2.Append(nil)} {
+			require.True(t, ValidRequestID(id), string(id))
+			require.False(t, seen[string(id)], "%s made twice", id)
+			seen[string(id)] = true
+		}
+	}
 }
 
 func TestLookupAllocatesNothing(t *testing.T) {
