@@ -119,10 +119,10 @@ func newHTTPVectors(tier string) *HTTP {
 
 // Shard returns request metrics of their own for one thread (an edge
 // event loop), counted into m's families when they are collected. Every
-// observation writes a few shared counters; threads on different CPUs
-// writing the same ones move their cache lines from CPU to CPU at every
-// request, which cost two event loops more than what they recorded
-// (bench/README.md). A shard lasts as long as m.
+// observation writes a few counters; threads on different CPUs writing the
+// same ones move their cache lines from CPU to CPU: from two CPUs at once an
+// observation costs 174–219 ns shared and 26 ns in a shard
+// (BenchmarkObserveParallel). A shard lasts as long as m.
 func (m *HTTP) Shard() *HTTP {
 	s := newHTTPVectors(m.tier)
 	s.InFlight, s.requestsSum, s.durationSum = m.InFlight, m.requestsSum, m.durationSum
