@@ -299,15 +299,15 @@ type loop struct {
 	// The heads being read; each is used up before the loop moves on.
 	reqHead  requestHead
 	respHead responseHead
-	// What the loop writes at every request is its own: the worker choice,
-	// request ids and request metrics. Shared, their cache lines moved
-	// between the loops' CPUs at every request (bench/README.md).
-	selector pool.Selector
-	ids      *fw.LocalRequestIDs
-	http     *metrics.HTTP // nil without metrics
-	events   [256]syscall.EpollEvent
-	now      int64
-	swept    int64
+	// Request ids and request metrics are the loop's own: shared, their
+	// cache lines would move between the loops' CPUs at every request.
+	// The worker choice stays shared: one counter for the whole edge keeps
+	// the round robin exact across loops and the goroutine server.
+	ids    *fw.LocalRequestIDs
+	http   *metrics.HTTP // nil without metrics
+	events [256]syscall.EpollEvent
+	now    int64
+	swept  int64
 	// listening is false once draining removed the listener.
 	listening bool
 	// acceptPaused is when accepting stopped for lack of descriptors (0:
@@ -346,10 +346,7 @@ func newLoop(ls *Loops) (*loop, error) {
 		return nil, os.NewSyscallError("eventfd2", e)
 	}
 	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{},
-		selector: ls.cfg.Selector, ids: ls.pol.IDs.Local()}
-	if f, ok := lp.selector.(pool.Forker); ok {
-		lp.selector = f.Fork()
-	}
+		ids: ls.pol.IDs.Local()}
 	if m := ls.cfg.Metrics; m != nil {
 		lp.http = m.HTTP.Shard()
 	}

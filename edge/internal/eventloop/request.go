@@ -75,7 +75,7 @@ func (c *clientConn) begin() bool {
 		c.handoff()
 		return false
 	}
-	up := c.lp.selector.Next(nil)
+	up := ls.cfg.Selector.Next(nil)
 	if up == nil || !c.lp.ls.resolved(up) {
 		// No worker (the full path answers 503) or one not resolved yet.
 		c.handoff()
@@ -189,7 +189,7 @@ func (c *clientConn) dialFailed(err error) {
 	c.tried[c.ntried] = c.upstream
 	c.ntried++
 	if c.attempts < maxLoopAttempts {
-		if next := c.lp.selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
+		if next := ls.cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
 			c.connectTo(next)
 			return
 		}
@@ -359,7 +359,7 @@ func (c *clientConn) upstreamBroke(err error) {
 	if silent && c.replayable && c.attempts < maxLoopAttempts {
 		c.tried[c.ntried] = u
 		c.ntried++
-		if next := c.lp.selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
+		if next := c.ls().cfg.Selector.Next(c.tried[:c.ntried]); next != nil && c.lp.ls.resolved(next) {
 			c.reqOff, c.r, c.bodyLeft = 0, c.bodyStart, c.bodyLen
 			c.connectTo(next)
 			return

@@ -10,17 +10,6 @@ type Selector interface {
 
 var _ Selector = (*RoundRobin)(nil)
 
-// Forker is a Selector that makes copies of itself for single threads (the
-// edge's event loops): a copy picks as the original does from the same
-// upstreams, but keeps its own state, so threads on different CPUs do not
-// write one shared counter at every request.
-type Forker interface {
-	Selector
-	Fork() Selector
-}
-
-var _ Forker = (*RoundRobin)(nil)
-
 // RoundRobin rotates through the pool's healthy upstreams, one per request.
 type RoundRobin struct {
 	pool *Pool
@@ -29,15 +18,6 @@ type RoundRobin struct {
 
 // NewRoundRobin selects from p.
 func NewRoundRobin(p *Pool) *RoundRobin { return &RoundRobin{pool: p} }
-
-// Fork implements Forker: the copy rotates through the same pool with a
-// counter of its own, starting one step past this one's, so copies made one
-// after another start on different upstreams.
-func (r *RoundRobin) Fork() Selector {
-	f := &RoundRobin{pool: r.pool}
-	f.n.Store(r.n.Add(1))
-	return f
-}
 
 // Next implements Selector.
 func (r *RoundRobin) Next(tried []*Upstream) *Upstream {
