@@ -126,16 +126,29 @@ func TestProxyRoundRobin(t *testing.T) {
 	e.addWorker("w1", echoHandler())
 	e.addWorker("w2", echoHandler())
 	e.waitWorkers(2)
+	// The event loops serve the plain path; a percent-escaped one goes to
+	// the goroutine server. Both take their turn from one round robin, so
+	// consecutive requests alternate whichever serves them.
 	count := map[string]int{}
-	for i := 0; i < 4; i++ {
-		resp, err := http.Get(e.url + "/rest/v1/items")
+	var order []string
+	for i := 0; i < 8; i++ {
+		path := "/rest/v1/items"
+		if i%2 == 1 {
+			path = "/rest/v1/it%65ms"
+		}
+		resp, err := http.Get(e.url + path)
 		require.NoError(t, err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		require.Equal(t, 200, resp.StatusCode)
-		count[resp.Header.Get("X-Madbase-Worker")]++
+		worker := resp.Header.Get("X-Madbase-Worker")
+		count[worker]++
+		order = append(order, worker)
 	}
-	assert.Equal(t, map[string]int{"w1": 2, "w2": 2}, count)
+	assert.Equal(t, map[string]int{"w1": 4, "w2": 4}, count)
+	for i := 1; i < len(order); i++ {
+		assert.NotEqual(t, order[i-1], order[i], "requests %d and %d went to the same worker: %v", i-1, i, order)
+	}
 }
 
 func TestProxySharedClient(t *testing.T) {
