@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -55,44 +56,24 @@ madbase_edge_http_requests_total{group="rest",status="200"} 3
 	want := `
 # HELP madbase_edge_http_request_duration_seconds Time to answer HTTP requests (to the end of the response), by route group and status.
 # TYPE madbase_edge_http_request_duration_seconds histogram
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.0005"} 0
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.001"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.0025"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.005"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.01"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.025"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.05"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.1"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.25"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="0.5"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="1"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="2.5"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="5"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="10"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="30"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="auth",status="401",le="+Inf"} 1
-madbase_edge_http_request_duration_seconds_sum{group="auth",status="401"} 0.001
-madbase_edge_http_request_duration_seconds_count{group="auth",status="401"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.0005"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.001"} 1
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.0025"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.005"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.01"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.025"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.05"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.1"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.25"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="0.5"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="1"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="2.5"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="5"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="10"} 2
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="30"} 3
-madbase_edge_http_request_duration_seconds_bucket{group="rest",status="200",le="+Inf"} 3
-madbase_edge_http_request_duration_seconds_sum{group="rest",status="200"} 20.0023
-madbase_edge_http_request_duration_seconds_count{group="rest",status="200"} 3
-`
+` +
+		durationSeries("auth", "401", []int{0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, "0.001", 1) +
+		durationSeries("rest", "200", []int{1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3}, "20.0023", 3)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "madbase_edge_http_request_duration_seconds"))
 	require.NoError(t, testutil.GatherAndCompare(m.Durations(), strings.NewReader(want)))
 	assert.Same(t, m.InFlight, a.InFlight)
+}
+
+// durationSeries is the exposition of one label set of the edge's duration
+// histogram: cumulative holds the count at each bound, +Inf's last.
+func durationSeries(group, status string, cumulative []int, sum string, count int) string {
+	bounds := []string{"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf"}
+	labels := fmt.Sprintf(`group=%q,status=%q`, group, status)
+	var b strings.Builder
+	for i, le := range bounds {
+		fmt.Fprintf(&b, "madbase_edge_http_request_duration_seconds_bucket{%s,le=%q} %d\n", labels, le, cumulative[i])
+	}
+	fmt.Fprintf(&b, "madbase_edge_http_request_duration_seconds_sum{%s} %s\n", labels, sum)
+	fmt.Fprintf(&b, "madbase_edge_http_request_duration_seconds_count{%s} %d\n", labels, count)
+	return b.String()
 }
