@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -357,31 +356,22 @@ type subscriber struct {
 	lat  []time.Duration
 }
 
-// broadcastPayload is the payload of a broadcast frame.
-type broadcastPayload struct {
-	Type    string `json:"type"`
-	Event   string `json:"event"`
-	Payload struct {
-		T   int64  `json:"t"`
-		Pad string `json:"pad"`
-	} `json:"payload"`
-}
-
 func (s *subscriber) read() {
+	var p rtclient.Parser
 	for {
 		_, data, err := s.conn.ReadMessage()
 		if err != nil {
 			return
 		}
-		event, payload, err := rtclient.DecodeFrame(s.vsn, data)
+		event, payload, err := p.Parse(s.vsn, data)
 		if err != nil || event != "broadcast" {
 			continue
 		}
-		var b broadcastPayload
-		if json.Unmarshal(payload, &b) != nil || b.Payload.T == 0 {
+		t := payload.GetInt64("payload", "t")
+		if t == 0 {
 			continue
 		}
-		d := time.Since(time.Unix(0, b.Payload.T))
+		d := time.Since(time.Unix(0, t))
 		s.mu.Lock()
 		s.lat = append(s.lat, d)
 		s.mu.Unlock()
