@@ -93,8 +93,8 @@ func run(ctx context.Context, o options) error {
 			if name == "row_by_key" {
 				goal = goalRESTByKeyVsCeiling
 			}
-			goals = append(goals, [3]string{fmt.Sprintf("REST %s edge ≥ %.2f× ceiling", name, goal),
-				fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goal && r.edge.Errors == 0)})
+			goals = append(goals, [3]string{fmt.Sprintf("REST %s edge ≥ %.2f× ceiling (%s)", name, goal, s.restClient),
+				stats.Ratio(ratio, goal), verdict(ratio >= goal && r.edge.Errors == 0)})
 			if name == "row_by_key" {
 				goals = append(goals, [3]string{fmt.Sprintf("REST %s worker CPU ≤ %.0f µs per read", name, goalRESTByKeyWorkerCPU),
 					fmt.Sprintf("%.1f µs", r.edge.WorkerCPU), verdict(r.edge.WorkerCPU <= goalRESTByKeyWorkerCPU)})
@@ -140,7 +140,7 @@ func run(ctx context.Context, o options) error {
 			user, client = a.userWrk, "wrk"
 		}
 		goals = append(goals,
-			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %.2f× primary-key select by pgbench (%s)", goalUserVsSelect, client), fmt.Sprintf("%.2f×", userRatio), verdict(userRatio >= goalUserVsSelect && user.Errors == 0)},
+			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %.2f× primary-key select by pgbench (%s)", goalUserVsSelect, client), stats.Ratio(userRatio, goalUserVsSelect), verdict(userRatio >= goalUserVsSelect && user.Errors == 0)},
 			[3]string{fmt.Sprintf("GET /auth/v1/user ≥ %d req/s (%s)", goalUserReqPerSec, client), fmt.Sprintf("%.0f req/s", user.ReqPerSec), verdict(user.ReqPerSec >= goalUserReqPerSec && user.Errors == 0)})
 		if err := check(); err != nil {
 			return err
@@ -154,8 +154,8 @@ func run(ctx context.Context, o options) error {
 			ratio, a.user4.ReqPerSec, a.userBurst.ReqPerSec, burst, fmtDur(a.user4.P99), fmtDur(a.userBurst.P99), a.userBurst.Errors)
 		goals = append(goals,
 			[3]string{fmt.Sprintf("token refresh ≥ %d req/s", goalRefreshReqPerSec), fmt.Sprintf("%.0f req/s", a.refresh.ReqPerSec), verdict(a.refresh.ReqPerSec >= goalRefreshReqPerSec && a.refresh.Errors == 0)},
-			[3]string{fmt.Sprintf("sign-in ≥ %.1f× bcrypt bound", goalSignInVsBcrypt), fmt.Sprintf("%.2f×", ratio), verdict(ratio >= goalSignInVsBcrypt && a.signin.Errors == 0)},
-			[3]string{fmt.Sprintf("GET /user during a sign-in burst ≥ %.1f× alone", goalUserBurstVsAlone), fmt.Sprintf("%.2f×", burst), verdict(burst >= goalUserBurstVsAlone && a.userBurst.Errors == 0)})
+			[3]string{fmt.Sprintf("sign-in ≥ %.1f× bcrypt bound", goalSignInVsBcrypt), stats.Ratio(ratio, goalSignInVsBcrypt), verdict(ratio >= goalSignInVsBcrypt && a.signin.Errors == 0)},
+			[3]string{fmt.Sprintf("GET /user during a sign-in burst ≥ %.1f× alone", goalUserBurstVsAlone), stats.Ratio(burst, goalUserBurstVsAlone), verdict(burst >= goalUserBurstVsAlone && a.userBurst.Errors == 0)})
 		if err := check(); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func run(ctx context.Context, o options) error {
 			if strings.HasSuffix(t.name, "via edge") {
 				r := t.ratio
 				goals = append(goals,
-					[3]string{fmt.Sprintf("%s ≥ %.1f× local copy", t.name, goalStorageVsCeiling), fmt.Sprintf("%.2f×", r), verdict(r >= goalStorageVsCeiling && t.err == "")},
+					[3]string{fmt.Sprintf("%s ≥ %.1f× local copy", t.name, goalStorageVsCeiling), stats.Ratio(r, goalStorageVsCeiling), verdict(r >= goalStorageVsCeiling && t.err == "")},
 					[3]string{fmt.Sprintf("%s: edge and worker peak RSS < %d MiB", t.name, goalStorageRSSMiB), fmt.Sprintf("%.1f / %.1f MiB", t.edgeHWM, t.workHWM),
 						verdict(t.edgeHWM < goalStorageRSSMiB && t.workHWM < goalStorageRSSMiB)})
 			}

@@ -254,9 +254,9 @@ func (r *report) finish() {
 
 	if rd := r.Ratios["edge/direct"]; rd != nil && rd.UploadMBps != nil && rd.DownloadMBps != nil {
 		r.Goals = append(r.Goals,
-			goal{Goal: fmt.Sprintf("uploads ≥ %.1f× direct", goalUploadVsDirect), Measured: fmt.Sprintf("%.2f×", *rd.UploadMBps),
+			goal{Goal: fmt.Sprintf("uploads ≥ %.1f× direct", goalUploadVsDirect), Measured: stats.Ratio(*rd.UploadMBps, goalUploadVsDirect),
 				Met: yes(*rd.UploadMBps >= goalUploadVsDirect)},
-			goal{Goal: fmt.Sprintf("downloads ≥ %.1f× direct", goalDownloadVsDirect), Measured: fmt.Sprintf("%.2f×", *rd.DownloadMBps),
+			goal{Goal: fmt.Sprintf("downloads ≥ %.1f× direct", goalDownloadVsDirect), Measured: stats.Ratio(*rd.DownloadMBps, goalDownloadVsDirect),
 				Met: yes(*rd.DownloadMBps >= goalDownloadVsDirect)})
 	}
 	g := goal{Goal: fmt.Sprintf("edge peak RSS < %.0f MiB during the 1 GiB upload", goalPeakRSSMiB)}
@@ -277,7 +277,8 @@ func (r *report) smallGoal(name, label string) goal {
 	g := goal{Goal: fmt.Sprintf("%s ≥ %.2f× nginx req/s, CPU/req ≤ %.1f× nginx's, p99 < nginx's", label, goalThroughputVsNginx, goalCPUVsNginx)}
 	cpu := cpuOf(r.setup(name))
 	if rn := r.Ratios[name+"/nginx"]; rn != nil && rn.ReqPerSec != nil && rn.CPUPerReq != nil && rn.P99 != nil {
-		g.Measured = fmt.Sprintf("%.2f× req/s, %.2f× CPU (%.1f µs/req), %.2f× p99", *rn.ReqPerSec, *rn.CPUPerReq, cpu, *rn.P99)
+		g.Measured = fmt.Sprintf("%s req/s, %s CPU (%.1f µs/req), %s p99", stats.Ratio(*rn.ReqPerSec, goalThroughputVsNginx),
+			stats.Ratio(*rn.CPUPerReq, goalCPUVsNginx), cpu, stats.Ratio(*rn.P99, goalP99VsNginx))
 		g.Met = yes(*rn.ReqPerSec >= goalThroughputVsNginx && *rn.CPUPerReq <= goalCPUVsNginx && *rn.P99 < goalP99VsNginx)
 	} else {
 		g.Measured = fmt.Sprintf("no nginx column, %.1f µs/req", cpu)

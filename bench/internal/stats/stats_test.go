@@ -18,3 +18,22 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestRatio(t *testing.T) {
+	for _, c := range []struct {
+		x, goal float64
+		want    string
+	}{
+		{0.97, 0.95, "0.97×"},
+		{0.95, 0.95, "0.95×"},
+		{0.9496, 0.95, "0.9496×"},
+		{0.9512, 0.95, "0.951×"},
+		{0.7049, 0.7, "0.705×"},
+		{1.149, 1.15, "1.149×"},
+		{0.949999, 0.95, "0.9500×"},
+	} {
+		if got := Ratio(c.x, c.goal); got != c.want {
+			t.Errorf("Ratio(%v, %v) = %q, want %q", c.x, c.goal, got, c.want)
+		}
+	}
+}
