@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -94,10 +93,11 @@ type outFrame struct {
 type socket struct {
 	svc  *Service
 	conn *websocket.Conn // reads frames; frames are written by the socket (write)
-	// out is the connection frames are written to, raw its descriptor
-	// (nil where it has none: every frame goes through the writer).
-	out net.Conn
-	raw syscall.RawConn
+	// out is the connection frames are written to; direct writes to its
+	// descriptor (nil where it has none: every frame goes through the
+	// writer).
+	out    net.Conn
+	direct *directWrite
 	// deflate: the handshake agreed on permessage-deflate.
 	deflate bool
 	vsn     string

@@ -40,48 +40,75 @@ func (sock *socket) write() {
 	}
 }
 
+// directWrite is a socket's write straight to its descriptor (tryWrite):
+// the frames of one attempt and its outcome, and the callback RawConn.Write
+// runs, bound once per socket, so that a delivery allocates nothing. It is
+// used under the socket's qmu.
+type directWrite struct {
+	raw  syscall.RawConn
+	call func(fd uintptr) bool // write, bound to this directWrite
+	b    []byte                // the one frame, or
+	iov  []syscall.Iovec       // several, for writev (vec)
+	vec  bool
+	n    int
+	err  error
+}
+
+func newDirectWrite(raw syscall.RawConn) *directWrite {
+	d := &directWrite{raw: raw}
+	d.call = d.write
+	return d
+}
+
+// write is the system call RawConn.Write makes when the descriptor is
+// ready: write(2) for one frame, writev(2) for several.
+func (d *directWrite) write(fd uintptr) bool {
+	for {
+		if !d.vec {
+			d.n, d.err = syscall.Write(int(fd), d.b)
+		} else {
+			r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&d.iov[0])), uintptr(len(d.iov)))
+			d.n, d.err = int(r), nil
+			if errno != 0 {
+				d.n, d.err = 0, errno
+			}
+		}
+		if d.err != syscall.EINTR {
+			return true
+		}
+	}
+}
+
 // tryWrite writes frames if the socket takes them now, without waiting:
 // the sending goroutine writes (write(2), or writev(2) for several), and a
 // writer goroutine is started only for what the kernel did not take. It
-// returns how much was written, and false when the socket failed.
+// returns how much was written, and false when the socket failed. Caller
+// holds sock.qmu.
 func (sock *socket) tryWrite(fs []outFrame) (int, bool) {
-	if sock.raw == nil {
+	d := sock.direct
+	if d == nil {
 		return 0, true
 	}
-	var n int
-	var werr error
-	b := fs[0].data
-	write := func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true
-			}
-		}
-	}
-	if len(fs) > 1 {
-		iov := make([]syscall.Iovec, 0, len(fs))
+	d.b, d.vec = fs[0].data, len(fs) > 1
+	if d.vec {
+		d.iov = d.iov[:0]
 		for _, f := range fs {
 			if len(f.data) > 0 {
 				v := syscall.Iovec{Base: &f.data[0]}
 				v.SetLen(len(f.data))
-				iov = append(iov, v)
+				d.iov = append(d.iov, v)
 			}
 		}
-		write = func(fd uintptr) bool {
-			for {
-				r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-				n, werr = int(r), nil
-				if errno != 0 {
-					n, werr = 0, errno
-				}
-				if werr != syscall.EINTR {
-					return true
-				}
-			}
+		if len(d.iov) == 0 {
+			return 0, true
 		}
 	}
-	err := sock.raw.Write(write)
+	err := d.raw.Write(d.call)
+	// The frames are the fan-out's, shared by every socket: not kept past
+	// the write.
+	clear(d.iov)
+	d.b = nil
+	n, werr := d.n, d.err
 	switch {
 	case err != nil:
 		// A deadline the writer set has passed: the writer, which

@@ -101,7 +101,7 @@ func newSocket(s *Service, conn *websocket.Conn, detached *httpserver.Conn, defl
 		done: make(chan struct{}), chans: map[string]*channel{}}
 	if sc, ok := detached.Conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			sock.out, sock.raw = detached.Conn, raw
+			sock.out, sock.direct = detached.Conn, newDirectWrite(raw)
 		}
 	}
 	return sock
