@@ -39,8 +39,11 @@ type tunnelEnd struct {
 	// out are bytes for this side that it could not take yet.
 	out                []byte
 	readable, writable bool
-	ended              bool
-	peer               *tunnelEnd
+	// hup: the side hung up (or failed); its EOF is read even after a
+	// short read, since no further event will say it is there.
+	hup   bool
+	ended bool
+	peer  *tunnelEnd
 }
 
 // incoming are the tunnels handed to a loop from other goroutines, taken
@@ -133,6 +136,9 @@ func (e *tunnelEnd) event(mask uint32) {
 	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
 		e.readable = true
 	}
+	if mask&(evRDHup|evHup|evErr) != 0 {
+		e.hup = true
+	}
 	if mask&(evOut|evHup|evErr) != 0 {
 		e.writable = true
 	}
@@ -195,6 +201,12 @@ func (t *tunnel) move(src *tunnelEnd) bool {
 			lp.putBuf(buf)
 			src.ended = true
 			continue
+		}
+		if n < len(buf) && !src.hup {
+			// A short read drained the socket: the next bytes come with
+			// an event of their own, so no read that would only say
+			// EAGAIN (as sock.readOnce).
+			src.readable = false
 		}
 		w, err := writeFD(dst.fd, buf[:n])
 		switch {
