@@ -31,6 +31,17 @@ func messages(side string, n int) []string {
 	return ms
 }
 
+// dialUpgraded opens a connection to the edge and upgrades it.
+func dialUpgraded(t *testing.T, e *env) *rawClient {
+	t.Helper()
+	c := dialRaw(t, e)
+	c.write(upgradeRequest)
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
+	require.NoError(t, err)
+	require.Equal(t, 101, resp.StatusCode)
+	return c
+}
+
 // TestWireTunnelRelaysEveryByteThenEnds: through a WebSocket tunnel, many
 // small writes from either side arrive whole and in order, and what a side
 // sends right before it closes arrives before the close ends the tunnel,
@@ -63,11 +74,7 @@ func TestWireTunnelRelaysEveryByteThenEnds(t *testing.T) {
 				return false // closes the connection
 			})
 			e.waitWorkers(1)
-			c := dialRaw(t, e)
-			c.write(upgradeRequest)
-			resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
-			require.NoError(t, err)
-			require.Equal(t, 101, resp.StatusCode)
+			c := dialUpgraded(t, e)
 			got, err := io.ReadAll(c.br)
 			require.NoError(t, err, "the tunnel did not end when the worker closed (read %d bytes)", len(got))
 			assert.Equal(t, strings.Join(sent, ""), string(got))
@@ -86,11 +93,7 @@ func TestWireTunnelRelaysEveryByteThenEnds(t *testing.T) {
 			return false
 		})
 		e.waitWorkers(1)
-		c := dialRaw(t, e)
-		c.write(upgradeRequest)
-		resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
-		require.NoError(t, err)
-		require.Equal(t, 101, resp.StatusCode)
+		c := dialUpgraded(t, e)
 		for i, m := range sent {
 			c.write(m)
 			if i%10 == 9 {
