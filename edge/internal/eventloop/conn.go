@@ -116,26 +116,43 @@ type sock struct {
 	buf  []byte // read buffer, from the loop's pool; buf[r:w] is read and not yet used
 	r, w int
 
-	readable, writable bool
-	rdhup, hup         bool // the peer closed its side; the connection failed
+	readiness
 	// lowat is the socket's SO_RCVLOWAT while a long body is spliced from
 	// it (splice.go); 0 is the default, one byte.
 	lowat int
 }
 
+// readiness is what a socket's edge-triggered events said of it, kept by
+// the exchanges' sockets and the tunnels' ends alike.
+type readiness struct {
+	readable, writable bool
+	rdhup, hup         bool // the peer closed its side; the connection failed
+}
+
 // note records what an event says of the socket.
-func (s *sock) note(mask uint32) {
+func (r *readiness) note(mask uint32) {
 	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
-		s.readable = true
+		r.readable = true
 	}
 	if mask&evRDHup != 0 {
-		s.rdhup = true
+		r.rdhup = true
 	}
 	if mask&(evHup|evErr) != 0 {
-		s.hup = true
+		r.hup = true
 	}
 	if mask&evOut != 0 {
-		s.writable = true
+		r.writable = true
+	}
+}
+
+// read records a read of n > 0 bytes into space bytes. A short read means
+// the socket is drained, so readable is cleared without a read that would
+// only say EAGAIN: the next bytes come with an event of their own. Not
+// after a hang-up, whose EOF no later event announces and must still be
+// read.
+func (r *readiness) read(n, space int) {
+	if n < space && !r.rdhup {
+		r.readable = false
 	}
 }
 
@@ -151,9 +168,7 @@ func (s *sock) release() {
 var errBufferFull = errors.New("read buffer full")
 
 // readOnce reads once into the free end of the buffer, moving unread bytes
-// to its start first. (0, nil) is EOF. A short read means the socket is
-// drained, so readable is cleared without a read that would only say
-// EAGAIN; not after a hang-up, whose EOF must still be read.
+// to its start first. (0, nil) is EOF.
 func (s *sock) readOnce() (int, error) {
 	if s.buf == nil {
 		s.buf = s.lp.getBuf()
@@ -171,9 +186,7 @@ func (s *sock) readOnce() (int, error) {
 	n, err := readFD(s.fd, s.buf[s.w:])
 	if n > 0 {
 		s.w += n
-		if n < space && !s.rdhup {
-			s.readable = false
-		}
+		s.read(n, space)
 		return n, nil
 	}
 	s.readable = false

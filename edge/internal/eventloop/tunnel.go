@@ -37,11 +37,8 @@ type tunnelEnd struct {
 	t  *tunnel
 	fd int
 	// out are bytes for this side that it could not take yet.
-	out                []byte
-	readable, writable bool
-	// hup: the side hung up (or failed); its EOF is read even after a
-	// short read, since no further event will say it is there.
-	hup   bool
+	out []byte
+	readiness
 	ended bool
 	peer  *tunnelEnd
 }
@@ -85,8 +82,8 @@ func (ls *Loops) Tunnel(client, worker net.Conn, early, late []byte) bool {
 	}
 	lp := ls.loops[int(ls.nextTunnel.Add(1))%len(ls.loops)]
 	t := &tunnel{lp: lp, clientConn: client, workerConn: worker}
-	t.client = tunnelEnd{t: t, fd: cfd, out: late, writable: true, readable: true}
-	t.worker = tunnelEnd{t: t, fd: wfd, out: early, writable: true, readable: true}
+	t.client = tunnelEnd{t: t, fd: cfd, out: late, readiness: readiness{writable: true, readable: true}}
+	t.worker = tunnelEnd{t: t, fd: wfd, out: early, readiness: readiness{writable: true, readable: true}}
 	t.client.peer, t.worker.peer = &t.worker, &t.client
 	lp.incoming.mu.Lock()
 	lp.incoming.tunnels = append(lp.incoming.tunnels, t)
@@ -133,13 +130,10 @@ func (lp *loop) takeTunnels() {
 }
 
 func (e *tunnelEnd) event(mask uint32) {
-	if mask&(evIn|evRDHup|evHup|evErr) != 0 {
-		e.readable = true
-	}
-	if mask&(evRDHup|evHup|evErr) != 0 {
-		e.hup = true
-	}
-	if mask&(evOut|evHup|evErr) != 0 {
+	e.note(mask)
+	if mask&(evHup|evErr) != 0 {
+		// A failed side is written to once more: the write finds the
+		// failure, and the tunnel ends.
 		e.writable = true
 	}
 	e.t.flow()
@@ -202,12 +196,7 @@ func (t *tunnel) move(src *tunnelEnd) bool {
 			src.ended = true
 			continue
 		}
-		if n < len(buf) && !src.hup {
-			// A short read drained the socket: the next bytes come with
-			// an event of their own, so no read that would only say
-			// EAGAIN (as sock.readOnce).
-			src.readable = false
-		}
+		src.read(n, len(buf))
 		w, err := writeFD(dst.fd, buf[:n])
 		switch {
 		case err == syscall.EAGAIN:
