@@ -48,8 +48,7 @@ type directWrite struct {
 	raw  syscall.RawConn
 	call func(fd uintptr) bool // write, bound to this directWrite
 	b    []byte                // the one frame, or
-	iov  []syscall.Iovec       // several, for writev (vec)
-	vec  bool
+	iov  []syscall.Iovec       // several, for writev (when not empty)
 	n    int
 	err  error
 }
@@ -64,7 +63,7 @@ func newDirectWrite(raw syscall.RawConn) *directWrite {
 // ready: write(2) for one frame, writev(2) for several.
 func (d *directWrite) write(fd uintptr) bool {
 	for {
-		if !d.vec {
+		if len(d.iov) == 0 {
 			d.n, d.err = syscall.Write(int(fd), d.b)
 		} else {
 			r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&d.iov[0])), uintptr(len(d.iov)))
@@ -89,9 +88,8 @@ func (sock *socket) tryWrite(fs []outFrame) (int, bool) {
 	if d == nil {
 		return 0, true
 	}
-	d.b, d.vec = fs[0].data, len(fs) > 1
-	if d.vec {
-		d.iov = d.iov[:0]
+	d.b, d.iov = fs[0].data, d.iov[:0]
+	if len(fs) > 1 {
 		for _, f := range fs {
 			if len(f.data) > 0 {
 				v := syscall.Iovec{Base: &f.data[0]}
