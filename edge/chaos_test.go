@@ -192,7 +192,7 @@ func TestChaosEdgeSurvivesMisbehavingClientsAndWorkers(t *testing.T) {
 	loops := testEventLoops
 	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
 		n, _ := strconv.Atoi(v)
-		loops = edge.EventLoops(n)
+		loops = edge.EventLoops(n).Loops
 	}
 	var after chaosFDs
 	// A socket in CLOSE_WAIT is a connection whose peer left and that

@@ -181,11 +181,11 @@ func newServer(cfg config.Edge, p *proxy.Proxy, log *slog.Logger) *fasthttp.Serv
 // they do not serve to the fasthttp server; without them, it serves the
 // listener itself.
 func (e *edge) startLoops() error {
-	n := EventLoops(e.cfg.EventLoops)
-	if n == 0 {
+	size := EventLoops(e.cfg.EventLoops)
+	if size.Loops == 0 {
 		return nil
 	}
-	loops, err := eventloop.New(e.proxy, e.base.Listener, n, e.srv.IdleTimeout)
+	loops, err := eventloop.New(e.proxy, e.base.Listener, size, e.srv.IdleTimeout)
 	switch {
 	case errors.Is(err, eventloop.ErrUnsupported):
 		e.log.Info("no event loops on this system; a goroutine per connection serves every request", "component", Tier)
@@ -194,7 +194,12 @@ func (e *edge) startLoops() error {
 		return fmt.Errorf("edge event loops: %w", err)
 	}
 	e.loops, e.serveLn = loops, loops.Handoff()
-	spareProcessor(n)
+	spareProcessor(size.Loops)
+	if reg := e.base.Registry; reg != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "madbase_edge_event_loops_serving",
+			Help: "Event loops serving requests now; by default they start and rest as the load asks (EDGE_EVENT_LOOPS)."},
+			func() float64 { return float64(loops.Serving()) }))
+	}
 	return nil
 }
 
@@ -282,22 +287,22 @@ func spareProcessor(loops int) {
 	}
 }
 
-// EventLoops is how many event loops an EDGE_EVENT_LOOPS setting asks for:
-// none for -1, and by default half the CPUs, at least one. Each busy loop
-// keeps a CPU busy, and the kernel's work for its sockets (a write on
-// loopback runs the receiver's TCP path, a network card's packets are taken
-// in on some CPU) and the processes beside the edge need the rest: on two
-// cores shared with a worker and PostgreSQL (apibench), two loops cost the
-// edge a fifth more CPU per request than one, and REST reads by key fell
-// from 0.99–1.00× their ceiling to 0.80–0.90×. Beside lighter neighbours
-// (edgebench: wrk and a small backend), two loops served 1.19× nginx's
-// requests/s against one loop's 1.08×: an edge on a machine of its own
-// serves the most with one loop per CPU.
-func EventLoops(setting int) int {
+// EventLoops is the event loops an EDGE_EVENT_LOOPS setting asks for: none
+// for -1, as many as it says, and by default one per CPU, of which as many
+// serve as the load needs (eventloop's balance.go). Each busy loop keeps a
+// CPU busy, and the kernel's work for its sockets (a write on loopback runs
+// the receiver's TCP path, a network card's packets are taken in on some
+// CPU) and the processes beside the edge need CPU too: on two cores shared
+// with a worker and PostgreSQL (apibench), one loop costs the least per
+// request and REST reads by key were about 3 % faster than with two. Beside
+// lighter neighbours (edgebench: wrk and a small backend), one loop is the
+// bottleneck and two served 1.23× nginx's requests/s against one loop's
+// 1.12×. The default finds each case by itself.
+func EventLoops(setting int) eventloop.Size {
 	if setting == 0 {
-		return max(1, runtime.GOMAXPROCS(0)/2)
+		return eventloop.Size{Loops: runtime.GOMAXPROCS(0), Adaptive: true}
 	}
-	return max(setting, 0)
+	return eventloop.Size{Loops: max(setting, 0)}
 }
 
 // healthHandler answers the edge's /health: its workers and whether its NATS

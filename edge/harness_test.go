@@ -70,10 +70,10 @@ func startEdgeOn(t *testing.T, natsURL string, nc *nats.Conn, opts ...envOption)
 	t.Helper()
 	e := &env{t: t, nc: nc, tr: &pool.Transport{}, done: make(chan error, 1)}
 	vars := map[string]string{"NATS_URL": natsURL, "LOG_LEVEL": "warn", "CONTROL_UPSTREAM_URL": ""}
-	// The suite runs once with two event loops (more than the default on
-	// a small machine, so that what passes between loops is tested too)
-	// and once with MADBASE_TEST_EDGE_EVENT_LOOPS=-1, the goroutine engine
-	// alone.
+	// The suite runs with two event loops, both serving (at the tests'
+	// light load the default has one serving, and what passes between
+	// loops is tested too), again with MADBASE_TEST_EDGE_EVENT_LOOPS=-1,
+	// the goroutine engine alone, and with =0, the default.
 	vars["EDGE_EVENT_LOOPS"] = strconv.Itoa(testEventLoops)
 	if v := os.Getenv("MADBASE_TEST_EDGE_EVENT_LOOPS"); v != "" {
 		vars["EDGE_EVENT_LOOPS"] = v

@@ -28,6 +28,8 @@ go test -race -count=1 -tags vips ./worker/internal/imaging/ ./worker/internal/s
 echo "== Helm chart rendered and checked (deploy/helmcheck, a module outside the workspace)"; (cd deploy/helmcheck && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...)
 echo "== edge tests again with the goroutine engine alone (EDGE_EVENT_LOOPS=-1)"
 MADBASE_TEST_EDGE_EVENT_LOOPS=-1 go test -race -count=1 -timeout 5m ./edge/...
+echo "== edge tests again with the default loops (EDGE_EVENT_LOOPS=0: one serving, more as the load asks)"
+MADBASE_TEST_EDGE_EVENT_LOOPS=0 go test -count=1 -timeout 5m ./edge/
 
 echo "== reliability drill: a cluster on network namespaces, and one host (deploy/drill)"
 go test -count=1 -timeout 12m -v -run TestDrill ./deploy/drill/

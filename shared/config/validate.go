@@ -69,7 +69,7 @@ func (c *Edge) Validate(requireNATS bool) error {
 		errs = append(errs, errors.New("UPSTREAM_RESPONSE_TIMEOUT: must be positive"))
 	}
 	if c.EventLoops < -1 {
-		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (half the CPUs) or a count, not %d", c.EventLoops))
+		errs = append(errs, fmt.Errorf("EDGE_EVENT_LOOPS: must be -1 (off), 0 (one per CPU, serving as the load needs) or a count, not %d", c.EventLoops))
 	}
 	if c.HeaderTimeout < 0 {
 		errs = append(errs, errors.New("EDGE_HEADER_TIMEOUT: must be 0 (off) or positive"))

@@ -6,10 +6,10 @@
 // memory can be read from /proc; nginx runs as a child with a generated
 // configuration. Setups alternate round by round (direct, edge, edge-cpus,
 // nginx, direct, ...) so machine noise hits them alike. edge-cpus is the
-// same edge with one event loop per CPU (EDGE_EVENT_LOOPS), as nginx runs
-// one worker process per CPU and as an edge on a machine of its own should;
-// the edge's default, one loop per two CPUs, is for a machine it shares
-// with workers and PostgreSQL.
+// same edge with one event loop per CPU, all serving always
+// (EDGE_EVENT_LOOPS), as nginx runs one worker process per CPU; the edge's
+// default starts one loop per CPU too, but only as many serve as the load
+// needs.
 //
 //	go run ./bench/cmd/edgebench            # full run, about 3 minutes
 //	go run ./bench/cmd/edgebench -quick     # smoke run

@@ -249,7 +249,7 @@ func (r *report) finish() {
 
 	r.Goals = append(r.Goals, r.smallGoal("edge", "small requests: edge"))
 	if r.setup("edge-cpus") != nil {
-		r.Goals = append(r.Goals, r.smallGoal("edge-cpus", "the same, edge-cpus (a loop per CPU, as nginx's workers)"))
+		r.Goals = append(r.Goals, r.smallGoal("edge-cpus", "the same, edge-cpus (a loop per CPU, all serving always, as nginx's workers)"))
 	}
 
 	if rd := r.Ratios["edge/direct"]; rd != nil && rd.UploadMBps != nil && rd.DownloadMBps != nil {

@@ -134,9 +134,9 @@ func run(ctx context.Context, o options) (err error) {
 		{name: "edge", url: edgeURL, pids: func() []int { return []int{edgeProc.Pid()} }},
 	}
 	if cpus := runtime.NumCPU(); !o.noEdgeCPUs && cpus > 1 {
-		// The edge's default is one event loop per two CPUs, for a machine
-		// it shares with workers and PostgreSQL; nginx here runs a worker
-		// process per CPU, as does an edge on a machine of its own.
+		// The edge's default is one event loop per CPU, of which as many
+		// serve as the load needs; edge-cpus has them all serving always,
+		// as nginx here runs a worker process per CPU.
 		co := o
 		co.cpuProfile, co.memProfile = "", ""
 		co.edgeEnv = append(append(multiFlag(nil), o.edgeEnv...), fmt.Sprintf("EDGE_EVENT_LOOPS=%d", cpus))

@@ -81,16 +81,33 @@ type Loops struct {
 	// counting it there one step (pick), so that loops accepting at the
 	// same time do not all choose the same one.
 	pickMu sync.Mutex
+
+	// active loops serve: ls.loops[:active]; the others rest (balance.go).
+	// With adaptive, the loops change it as the load asks.
+	active   atomic.Int32
+	adaptive bool
+	// loadOf samples a loop's thread at each sweep (schedstatLoad; tests
+	// replace it).
+	loadOf func(*loop) (threadLoad, bool)
+}
+
+// Size is how many event loops run.
+type Size struct {
+	Loops int
+	// Adaptive starts with one loop serving and puts the others to work, or
+	// to rest, as the load asks (balance.go). Where the loops' threads
+	// cannot be measured, half of them serve, always.
+	Adaptive bool
 }
 
 // loopBufSize is the size of every read buffer: a request or response head
 // must fit in it, and bodies move through it.
 const loopBufSize = 64 << 10
 
-// New prepares n event loops on ln for p's requests. Connections they hand
+// New prepares size.Loops event loops on ln for p's requests. Connections they hand
 // over come out of Handoff(), which the caller serves with the fasthttp
 // server and p's handler.
-func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Loops, error) {
+func New(p *proxy.Proxy, ln net.Listener, size Size, idleTimeout time.Duration) (*Loops, error) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return nil, errors.New("event loops need a TCP listener")
@@ -126,14 +143,15 @@ func New(p *proxy.Proxy, ln net.Listener, n int, idleTimeout time.Duration) (*Lo
 	if ls.connectTimeout <= 0 {
 		ls.connectTimeout = int64(2 * time.Second)
 	}
-	for range max(n, 1) {
-		lp, err := newLoop(ls)
+	for i := range max(size.Loops, 1) {
+		lp, err := newLoop(ls, i)
 		if err != nil {
 			ls.closeLoops()
 			return nil, err
 		}
 		ls.loops = append(ls.loops, lp)
 	}
+	ls.size(size.Adaptive)
 	p.SetTunnel(ls.Tunnel)
 	return ls, nil
 }
@@ -286,6 +304,7 @@ type fdHandler interface {
 // nothing in it is locked.
 type loop struct {
 	ls     *Loops
+	index  int // in ls.loops
 	epfd   int
 	wakefd int
 	fds    map[int32]fdEntry
@@ -320,6 +339,10 @@ type loop struct {
 	// to it included: the loop that accepts a connection gives it to the
 	// loop holding the fewest (handover.go).
 	clients atomic.Int64
+	// ran is the share of the last sweep's window the loop's thread ran,
+	// in thousandths, for the other loops to read (balance.go).
+	ran atomic.Uint32
+	bal balance
 }
 
 const (
@@ -335,7 +358,7 @@ const (
 	sweepEvery = int64(100 * time.Millisecond)
 )
 
-func newLoop(ls *Loops) (*loop, error) {
+func newLoop(ls *Loops, index int) (*loop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -345,8 +368,8 @@ func newLoop(ls *Loops) (*loop, error) {
 		_ = syscall.Close(epfd)
 		return nil, os.NewSyscallError("eventfd2", e)
 	}
-	lp := &loop{ls: ls, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{},
-		ids: ls.pol.IDs.Local()}
+	lp := &loop{ls: ls, index: index, epfd: epfd, wakefd: int(r1), fds: map[int32]fdEntry{}, idle: map[*pool.Upstream][]*upstreamConn{},
+		ids: ls.pol.IDs.Local(), bal: balance{statfd: -1}}
 	if m := ls.cfg.Metrics; m != nil {
 		lp.http = m.HTTP.Shard()
 	}
@@ -384,6 +407,10 @@ func (lp *loop) run() {
 	defer lp.ls.wg.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if lp.ls.adaptive {
+		lp.bal.statfd = openSchedstat()
+		defer syscall.Close(lp.bal.statfd)
+	}
 	for {
 		n, err := syscall.EpollWait(lp.epfd, lp.events[:], int(sweepEvery/int64(time.Millisecond)))
 		if err != nil && err != syscall.EINTR {
@@ -458,6 +485,9 @@ func (lp *loop) contain(h fdHandler) {
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
+	if lp.ls.adaptive {
+		lp.balance()
+	}
 	lp.resumeAccept()
 	for _, e := range lp.fds {
 		lp.expire(e.h)

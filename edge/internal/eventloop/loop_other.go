@@ -14,8 +14,14 @@ import (
 // fasthttp server serves every connection.
 type Loops struct{}
 
+// Size is how many event loops run.
+type Size struct {
+	Loops    int
+	Adaptive bool
+}
+
 // New reports ErrUnsupported.
-func New(*proxy.Proxy, net.Listener, int, time.Duration) (*Loops, error) {
+func New(*proxy.Proxy, net.Listener, Size, time.Duration) (*Loops, error) {
 	return nil, ErrUnsupported
 }
 
@@ -27,3 +33,9 @@ func (*Loops) Run() {}
 
 // Shutdown is never called: there are no loops.
 func (*Loops) Shutdown(context.Context) {}
+
+// Clients is never called: there are no loops.
+func (*Loops) Clients() int64 { return 0 }
+
+// Serving is never called: there are no loops.
+func (*Loops) Serving() int { return 0 }

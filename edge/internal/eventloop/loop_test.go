@@ -90,7 +90,7 @@ func TestLateWakeWritesNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	p := proxy.New(proxy.Config{Log: slog.New(slog.DiscardHandler)})
-	ls, err := New(p, ln, 1, time.Minute)
+	ls, err := New(p, ln, Size{Loops: 1}, time.Minute)
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { ls.Run(); close(done) }()
@@ -150,7 +150,7 @@ func TestAcceptedConnectionsSpreadOverLoops(t *testing.T) {
 	defer ln.Close()
 	p := proxy.New(proxy.Config{Log: slog.New(slog.DiscardHandler)})
 	const loops, conns = 3, 30
-	ls, err := New(p, ln, loops, time.Minute)
+	ls, err := New(p, ln, Size{Loops: loops}, time.Minute)
 	require.NoError(t, err)
 	clients := make([]net.Conn, conns)
 	for i := range clients {

@@ -14,6 +14,9 @@ import (
 )
 
 func (c *clientConn) readHead() bool {
+	if c.r == c.w && c.lp.moving() && c.lp.move(c) {
+		return false
+	}
 	if c.r == c.w {
 		if c.buf != nil && c.w == 0 {
 			// Nothing buffered between requests: give the buffer back.
