@@ -129,7 +129,7 @@ func schedstatLoad(lp *loop) (threadLoad, bool) {
 }
 
 // serving is how many loops serve now: ls.loops[:serving].
-func (ls *Loops) serving() int { return int(ls.active.Load()) }
+func (ls *Loops) serving() int { return int(ls.servingLoops.Load()) }
 
 // balance runs at each sweep of an adaptive loop: it samples the loop's
 // thread, publishes its load and decides whether a loop starts or rests.
@@ -161,7 +161,7 @@ func (lp *loop) balance() {
 	} else {
 		b.cool = 0
 	}
-	if b.cool >= parkAfter && ls.active.CompareAndSwap(int32(k), int32(k-1)) {
+	if b.cool >= parkAfter && ls.servingLoops.CompareAndSwap(int32(k), int32(k-1)) {
 		b.cool, b.moveAll, b.moveLeft, b.moveTo = 0, true, 0, nil
 		ls.cfg.Log.Debug("edge loop rests", "component", "proxy", "loop", lp.index, "serving", k-1)
 	}
@@ -172,14 +172,14 @@ func (lp *loop) balance() {
 // much.
 func (lp *loop) relieve(k int) {
 	ls, b := lp.ls, &lp.bal
-	if k < len(ls.loops) && ls.active.CompareAndSwap(int32(k), int32(k+1)) {
+	if k < len(ls.loops) && ls.servingLoops.CompareAndSwap(int32(k), int32(k+1)) {
 		b.moveTo, b.moveLeft = ls.loops[k], int(lp.clients.Load()/2)
 		ls.cfg.Log.Debug("edge loop starts serving", "component", "proxy", "loop", k, "serving", k+1, "from", lp.index)
 		return
 	}
 	own := lp.ran.Load()
 	var calm *loop
-	for _, o := range ls.loops[:min(k, len(ls.loops))] {
+	for _, o := range ls.loops[:k] {
 		if o != lp && o.ran.Load() < own/2 && (calm == nil || o.ran.Load() < calm.ran.Load()) {
 			calm = o
 		}
@@ -252,12 +252,12 @@ func (ls *Loops) size(adaptive bool) {
 		if fd := openSchedstat(); fd >= 0 {
 			_ = syscall.Close(fd)
 			ls.adaptive = true
-			ls.active.Store(1)
+			ls.servingLoops.Store(1)
 			return
 		}
 		n = max(1, n/2)
 	}
-	ls.active.Store(int32(n))
+	ls.servingLoops.Store(int32(n))
 }
 
 // Serving is how many loops serve now.

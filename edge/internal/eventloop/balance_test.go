@@ -185,7 +185,7 @@ func balanceHarness(t *testing.T) (*Loops, string) {
 	ls, err := New(p, ln, Size{Loops: 2}, time.Minute)
 	require.NoError(t, err)
 	ls.adaptive = true
-	ls.active.Store(1)
+	ls.servingLoops.Store(1)
 	return ls, ln.Addr().String()
 }
 

@@ -82,10 +82,10 @@ type Loops struct {
 	// same time do not all choose the same one.
 	pickMu sync.Mutex
 
-	// active loops serve: ls.loops[:active]; the others rest (balance.go).
-	// With adaptive, the loops change it as the load asks.
-	active   atomic.Int32
-	adaptive bool
+	// servingLoops serve: ls.loops[:servingLoops]; the others rest
+	// (balance.go). With adaptive, the loops change it as the load asks.
+	servingLoops atomic.Int32
+	adaptive     bool
 	// loadOf samples a loop's thread at each sweep (schedstatLoad; tests
 	// replace it).
 	loadOf func(*loop) (threadLoad, bool)
