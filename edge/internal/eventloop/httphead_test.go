@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -1024,6 +1025,14 @@ func FuzzParseRequestHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var h requestHead
 		head := framedHead(t, data, requestParser(&h))
+		// The loops parse every head into the same struct, which only
+		// clears its fields: what an earlier head left must not show.
+		used := &requestHead{}
+		parseRequestHead([]byte(supabaseGet), used)
+		if st := parseRequestHead(data, used); st != parseRequestHead(data, &h) ||
+			!reflect.DeepEqual(used.requestFields, h.requestFields) || !reflect.DeepEqual(used.lines[:used.n], h.lines[:h.n]) {
+			t.Fatalf("a used head parses %q otherwise than a new one", data)
+		}
 		if head == nil {
 			return
 		}
@@ -1088,6 +1097,12 @@ func FuzzParseResponseHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var h responseHead
 		head := framedHead(t, data, responseParser(&h))
+		used := &responseHead{}
+		parseResponseHead([]byte(worker200("Content-Type: application/json", "Content-Length: 2", "Vary: Origin")), used)
+		if st := parseResponseHead(data, used); st != parseResponseHead(data, &h) ||
+			!reflect.DeepEqual(used.responseFields, h.responseFields) || !reflect.DeepEqual(used.lines[:used.n], h.lines[:h.n]) {
+			t.Fatalf("a used head parses %q otherwise than a new one", data)
+		}
 		if head == nil {
 			return
 		}
