@@ -324,6 +324,10 @@ type loop struct {
 	// the round robin exact across loops and the goroutine server.
 	ids    *fw.LocalRequestIDs
 	http   *metrics.HTTP // nil without metrics
+	// logRequests says a line is logged per request: the logger's answer,
+	// asked at each sweep rather than at each request (its handlers'
+	// Enabled, chained, cost 0.7 % of the loop's CPU).
+	logRequests bool
 	events [256]syscall.EpollEvent
 	now    int64
 	swept  int64
@@ -411,6 +415,7 @@ func (lp *loop) run() {
 		lp.bal.statfd = openSchedstat()
 		defer syscall.Close(lp.bal.statfd)
 	}
+	lp.logRequests = lp.ls.cfg.Log.Enabled(context.Background(), lp.ls.logLevel)
 	for {
 		n, err := syscall.EpollWait(lp.epfd, lp.events[:], int(sweepEvery/int64(time.Millisecond)))
 		if err != nil && err != syscall.EINTR {
@@ -485,6 +490,7 @@ func (lp *loop) contain(h fdHandler) {
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
+	lp.logRequests = lp.ls.cfg.Log.Enabled(context.Background(), lp.ls.logLevel)
 	if lp.ls.adaptive {
 		lp.balance()
 	}

@@ -4,7 +4,6 @@ package eventloop
 
 import (
 	"bytes"
-	"context"
 	"syscall"
 
 	fw "github.com/madbase/madbase/edge/internal/forwarding"
@@ -99,7 +98,7 @@ func (c *clientConn) begin() bool {
 			c.cors = cors
 		}
 	}
-	if c.logged = ls.cfg.Log.Enabled(context.Background(), ls.logLevel); c.logged {
+	if c.logged = c.lp.logRequests; c.logged {
 		c.path = append(c.path[:0], path...)
 	}
 	c.isHead = string(h.method) == "HEAD"
