@@ -5,8 +5,10 @@
 // It follows nginx's design. Each loop runs on its own OS thread; every
 // socket is non-blocking and registered once with its loop's epoll,
 // edge-triggered for reads, writes and hang-ups. Every loop watches the
-// listener, and the one that accepts a connection hands it to the loop
-// holding the fewest (handover.go). A request then costs the
+// listener, and the one that accepts a connection hands it to the serving
+// loop holding the fewest (handover.go). By default one loop serves until
+// it is the bottleneck, and the others start serving, or rest again, as the
+// load asks (balance.go). A request then costs the
 // four system calls that move it (read it from the client, write it to the
 // worker, read the answer, write that to the client) and no goroutine
 // switch: on two cores, the goroutine-per-connection server spent about half
