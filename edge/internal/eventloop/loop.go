@@ -322,15 +322,15 @@ type loop struct {
 	// cache lines would move between the loops' CPUs at every request.
 	// The worker choice stays shared: one counter for the whole edge keeps
 	// the round robin exact across loops and the goroutine server.
-	ids    *fw.LocalRequestIDs
-	http   *metrics.HTTP // nil without metrics
+	ids  *fw.LocalRequestIDs
+	http *metrics.HTTP // nil without metrics
 	// logRequests says a line is logged per request: the logger's answer,
 	// asked at each sweep rather than at each request (its handlers'
 	// Enabled, chained, cost 0.7 % of the loop's CPU).
 	logRequests bool
-	events [256]syscall.EpollEvent
-	now    int64
-	swept  int64
+	events      [256]syscall.EpollEvent
+	now         int64
+	swept       int64
 	// listening is false once draining removed the listener.
 	listening bool
 	// acceptPaused is when accepting stopped for lack of descriptors (0:
