@@ -104,9 +104,9 @@ type Size struct {
 // must fit in it, and bodies move through it.
 const loopBufSize = 64 << 10
 
-// New prepares size.Loops event loops on ln for p's requests. Connections they hand
-// over come out of Handoff(), which the caller serves with the fasthttp
-// server and p's handler.
+// New prepares size.Loops event loops on ln for p's requests. Connections
+// they hand over come out of Handoff(), which the caller serves with the
+// fasthttp server and p's handler.
 func New(p *proxy.Proxy, ln net.Listener, size Size, idleTimeout time.Duration) (*Loops, error) {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
@@ -415,7 +415,7 @@ func (lp *loop) run() {
 		lp.bal.statfd = openSchedstat()
 		defer syscall.Close(lp.bal.statfd)
 	}
-	lp.logRequests = lp.ls.cfg.Log.Enabled(context.Background(), lp.ls.logLevel)
+	lp.askLogger()
 	for {
 		n, err := syscall.EpollWait(lp.epfd, lp.events[:], int(sweepEvery/int64(time.Millisecond)))
 		if err != nil && err != syscall.EINTR {
@@ -487,10 +487,15 @@ func (lp *loop) contain(h fdHandler) {
 	}
 }
 
+// askLogger asks the logger whether a line is logged per request.
+func (lp *loop) askLogger() {
+	lp.logRequests = lp.ls.cfg.Log.Enabled(context.Background(), lp.ls.logLevel)
+}
+
 // sweep checks every socket's deadlines; draining closes idle clients.
 func (lp *loop) sweep(draining bool) {
 	lp.swept = lp.now
-	lp.logRequests = lp.ls.cfg.Log.Enabled(context.Background(), lp.ls.logLevel)
+	lp.askLogger()
 	if lp.ls.adaptive {
 		lp.balance()
 	}
