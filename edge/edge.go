@@ -297,10 +297,17 @@ func spareProcessor(loops int) {
 // request and REST reads by key were about 3 % faster than with two. Beside
 // lighter neighbours (edgebench: wrk and a small backend), one loop is the
 // bottleneck and two served 1.23× nginx's requests/s against one loop's
-// 1.12×. The default finds each case by itself.
+// 1.12×. The default finds each case by itself. When GOMAXPROCS is set in
+// the environment (the Helm chart sets it from the CPU request),
+// spareProcessor cannot add the P the goroutines need beside the loops, so
+// there is one loop fewer than CPUs.
 func EventLoops(setting int) eventloop.Size {
 	if setting == 0 {
-		return eventloop.Size{Loops: runtime.GOMAXPROCS(0), Adaptive: true}
+		n := runtime.GOMAXPROCS(0)
+		if os.Getenv("GOMAXPROCS") != "" {
+			n--
+		}
+		return eventloop.Size{Loops: max(n, 1), Adaptive: true}
 	}
 	return eventloop.Size{Loops: max(setting, 0)}
 }
