@@ -282,10 +282,14 @@ func (e *edge) connections() int64 {
 // spare P runs the goroutines: NATS, probes, WebSockets. GOMAXPROCS set in
 // the environment is left as it is.
 func spareProcessor(loops int) {
-	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= loops {
+	if !procsFixed() && runtime.GOMAXPROCS(0) <= loops {
 		runtime.GOMAXPROCS(loops + 1)
 	}
 }
+
+// procsFixed says GOMAXPROCS is set in the environment, which the edge
+// keeps as it is.
+func procsFixed() bool { return os.Getenv("GOMAXPROCS") != "" }
 
 // EventLoops is the event loops an EDGE_EVENT_LOOPS setting asks for: none
 // for -1, as many as it says, and by default one per CPU, of which as many
@@ -304,7 +308,7 @@ func spareProcessor(loops int) {
 func EventLoops(setting int) eventloop.Size {
 	if setting == 0 {
 		n := runtime.GOMAXPROCS(0)
-		if os.Getenv("GOMAXPROCS") != "" {
+		if procsFixed() {
 			n--
 		}
 		return eventloop.Size{Loops: max(n, 1), Adaptive: true}

@@ -53,8 +53,8 @@ type balance struct {
 	statfd          int
 	ran, waited, at int64 // the last sample: run and wait in ns, when
 	hot, cool       int   // windows in a row saturated, or light enough to rest
-	// moveLeft clients are still to move, to moveTo (nil: the serving loop
-	// with the fewest clients); moveAll moves every one (the loop rests).
+	// moveLeft clients are still to move, to moveTo; moveAll moves every
+	// one, each to the serving loop with the fewest (the loop rests).
 	moveLeft int
 	moveTo   *loop
 	moveAll  bool
@@ -162,7 +162,7 @@ func (lp *loop) balance() {
 		b.cool = 0
 	}
 	if b.cool >= parkAfter && ls.servingLoops.CompareAndSwap(int32(k), int32(k-1)) {
-		b.cool, b.moveAll, b.moveLeft, b.moveTo = 0, true, 0, nil
+		b.cool, b.moveAll, b.moveLeft = 0, true, 0
 		ls.cfg.Log.Debug("edge loop rests", "component", "proxy", "loop", lp.index, "serving", k-1)
 	}
 }
@@ -214,23 +214,20 @@ func (lp *loop) move(c *clientConn) bool {
 		b.moveAll = false
 		return false
 	}
-	to := b.moveTo
-	if to == nil || to.index >= ls.serving() {
-		b.moveTo = nil
-		if to = ls.pick(lp); to == lp {
-			to.clients.Add(-1)
-			return false
-		}
-	} else {
+	var to *loop
+	switch {
+	case b.moveAll:
+		to = ls.pick(lp) // lp rests: a serving loop
+	case b.moveTo.index >= ls.serving():
+		b.moveLeft = 0 // the loop it was relieved to rests again
+		return false
+	default:
+		to = b.moveTo
 		to.clients.Add(1)
 	}
-	_ = syscall.EpollCtl(lp.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	lp.unregister(c.fd)
-	lp.putBuf(c.buf)
-	c.buf, c.r, c.w = nil, 0, 0
+	c.leaveLoop()
 	// The new registration reports what the socket is ready for.
 	c.readable, c.writable = false, false
-	lp.clients.Add(-1)
 	if !b.moveAll {
 		b.moveLeft--
 	}

@@ -343,6 +343,17 @@ func (c *clientConn) close() {
 	c.lp.ls.limit.Release(c.addr)
 }
 
+// leaveLoop takes the connection out of its loop, its socket open: out of
+// the epoll set and the loop's count, its read buffer given back (what it
+// held is the caller's to keep first).
+func (c *clientConn) leaveLoop() {
+	c.lp.unregister(c.fd)
+	_ = syscall.EpollCtl(c.lp.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	c.lp.putBuf(c.buf)
+	c.buf, c.r, c.w = nil, 0, 0
+	c.lp.clients.Add(-1)
+}
+
 // handoff passes the connection, with the bytes read from it so far, to the
 // fasthttp server.
 func (c *clientConn) handoff() {
@@ -351,12 +362,8 @@ func (c *clientConn) handoff() {
 		m.Handoff()
 	}
 	c.state = stClosed
-	c.lp.unregister(c.fd)
-	_ = syscall.EpollCtl(c.lp.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	prefix := append([]byte(nil), c.buf[c.r:c.w]...)
-	c.lp.putBuf(c.buf)
-	c.buf = nil
-	c.lp.clients.Add(-1)
+	c.leaveLoop()
 	ls.clients.Add(-1)
 	f := os.NewFile(uintptr(c.fd), "client")
 	nc, err := net.FileConn(f)
