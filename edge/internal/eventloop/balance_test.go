@@ -100,22 +100,7 @@ func TestLoopsStartAndRestAsTheLoadAsks(t *testing.T) {
 	defer func() { ls.Shutdown(context.Background()); <-done }()
 
 	const clients = 8
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	served := make([]atomic.Int64, clients)
-	errs := make(chan error, clients)
-	for i := range clients {
-		conn, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer conn.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := askUntil(conn, i, i%3 == 0, stop, &served[i]); err != nil {
-				errs <- err
-			}
-		}()
-	}
+	finish := askAll(t, addr, clients)
 	counts := func() (int64, int64) { return ls.loops[0].clients.Load(), ls.loops[1].clients.Load() }
 	require.Eventually(t, func() bool { a, b := counts(); return a == clients && b == 0 }, 10*time.Second, time.Millisecond,
 		"one loop serves at first")
@@ -129,16 +114,87 @@ func TestLoopsStartAndRestAsTheLoadAsks(t *testing.T) {
 	require.Eventually(t, func() bool { a, b := counts(); return ls.Serving() == 1 && a == clients && b == 0 },
 		10*time.Second, time.Millisecond, "light again, the second loop rests and its clients go back")
 
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		assert.NoError(t, err)
-	}
-	for i := range served {
-		assert.Positive(t, served[i].Load(), "client %d was answered", i)
-	}
+	finish()
 	assert.Equal(t, int64(clients), ls.Clients())
+}
+
+// TestSaturatedLoopSharesWithACalmOne: with every loop serving, a saturated
+// loop moves a quarter of its clients to one that runs less than half as
+// much, and no more once a quarter of what it holds rounds to none.
+func TestSaturatedLoopSharesWithACalmOne(t *testing.T) {
+	ls, addr := balanceHarness(t)
+	var shared atomic.Bool
+	ls.loadOf = func(lp *loop) (threadLoad, bool) {
+		if lp.index == 0 {
+			return threadLoad{run: 0.7, busy: 0.95}, true
+		}
+		if shared.Load() {
+			return threadLoad{run: 0.1, busy: 0.2}, true
+		}
+		return threadLoad{run: 0.7, busy: 0.95}, true
+	}
+	done := make(chan struct{})
+	go func() { ls.Run(); close(done) }()
+	defer func() { ls.Shutdown(context.Background()); <-done }()
+
+	const clients = 8
+	finish := askAll(t, addr, clients)
+	counts := func() (int64, int64) { return ls.loops[0].clients.Load(), ls.loops[1].clients.Load() }
+	require.Eventually(t, func() bool { a, b := counts(); return ls.Serving() == 2 && a == 4 && b == 4 },
+		10*time.Second, time.Millisecond, "saturated, the first loop starts the second and moves half")
+
+	// The second loop's clients go quiet; the first stays saturated.
+	shared.Store(true)
+	require.Eventually(t, func() bool { a, b := counts(); return a == 3 && b == 5 },
+		10*time.Second, time.Millisecond, "a quarter of the first loop's 4 moves to the calm loop")
+	// Four more windows of the first loop (two chances to move more): a
+	// quarter of 3 is none, and the calm loop, beside a saturated one,
+	// does not rest.
+	for range 4 {
+		ls.loops[0].ran.Store(0)
+		require.Eventually(t, func() bool { return ls.loops[0].ran.Load() == 700 }, 10*time.Second, time.Millisecond)
+	}
+	a, b := counts()
+	assert.Equal(t, []int64{3, 5}, []int64{a, b})
+	assert.Equal(t, 2, ls.Serving())
+
+	finish()
+	assert.Equal(t, int64(clients), ls.Clients())
+}
+
+// askAll starts n clients that make requests on their own connection
+// (askUntil, every third pipelining), and returns the function that stops
+// them and checks that each was answered, and rightly.
+func askAll(t *testing.T, addr string, n int) (finish func()) {
+	t.Helper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	served := make([]atomic.Int64, n)
+	errs := make(chan error, n)
+	for i := range n {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := askUntil(conn, i, i%3 == 0, stop, &served[i]); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	return func() {
+		t.Helper()
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			assert.NoError(t, err)
+		}
+		for i := range served {
+			assert.Positive(t, served[i].Load(), "client %d was answered", i)
+		}
+	}
 }
 
 // TestRestingLoopHandsOverAcceptedClients: a connection the resting loop
