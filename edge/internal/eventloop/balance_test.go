@@ -91,27 +91,24 @@ func TestLoopsStartAndRestAsTheLoadAsks(t *testing.T) {
 	var hot atomic.Bool
 	ls.loadOf = func(*loop) (threadLoad, bool) {
 		if hot.Load() {
-			return threadLoad{run: 0.7, busy: 0.95}, true
+			return saturated, true
 		}
-		return threadLoad{run: 0.01, busy: 0.02}, true
+		return light, true
 	}
-	done := make(chan struct{})
-	go func() { ls.Run(); close(done) }()
-	defer func() { ls.Shutdown(context.Background()); <-done }()
+	runLoops(t, ls)
 
 	const clients = 8
 	finish := askAll(t, addr, clients)
-	counts := func() (int64, int64) { return ls.loops[0].clients.Load(), ls.loops[1].clients.Load() }
-	require.Eventually(t, func() bool { a, b := counts(); return a == clients && b == 0 }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { a, b := clientsOf(ls); return a == clients && b == 0 }, 10*time.Second, time.Millisecond,
 		"one loop serves at first")
 	assert.Equal(t, 1, ls.Serving())
 
 	hot.Store(true)
-	require.Eventually(t, func() bool { a, b := counts(); return ls.Serving() == 2 && a == clients/2 && b == clients/2 },
+	require.Eventually(t, func() bool { a, b := clientsOf(ls); return ls.Serving() == 2 && a == clients/2 && b == clients/2 },
 		10*time.Second, time.Millisecond, "saturated, the first loop moves half of its clients to the second")
 
 	hot.Store(false)
-	require.Eventually(t, func() bool { a, b := counts(); return ls.Serving() == 1 && a == clients && b == 0 },
+	require.Eventually(t, func() bool { a, b := clientsOf(ls); return ls.Serving() == 1 && a == clients && b == 0 },
 		10*time.Second, time.Millisecond, "light again, the second loop rests and its clients go back")
 
 	finish()
@@ -126,26 +123,23 @@ func TestSaturatedLoopSharesWithACalmOne(t *testing.T) {
 	var shared atomic.Bool
 	ls.loadOf = func(lp *loop) (threadLoad, bool) {
 		if lp.index == 0 {
-			return threadLoad{run: 0.7, busy: 0.95}, true
+			return saturated, true
 		}
 		if shared.Load() {
 			return threadLoad{run: 0.1, busy: 0.2}, true
 		}
-		return threadLoad{run: 0.7, busy: 0.95}, true
+		return saturated, true
 	}
-	done := make(chan struct{})
-	go func() { ls.Run(); close(done) }()
-	defer func() { ls.Shutdown(context.Background()); <-done }()
+	runLoops(t, ls)
 
 	const clients = 8
 	finish := askAll(t, addr, clients)
-	counts := func() (int64, int64) { return ls.loops[0].clients.Load(), ls.loops[1].clients.Load() }
-	require.Eventually(t, func() bool { a, b := counts(); return ls.Serving() == 2 && a == 4 && b == 4 },
+	require.Eventually(t, func() bool { a, b := clientsOf(ls); return ls.Serving() == 2 && a == 4 && b == 4 },
 		10*time.Second, time.Millisecond, "saturated, the first loop starts the second and moves half")
 
 	// The second loop's clients go quiet; the first stays saturated.
 	shared.Store(true)
-	require.Eventually(t, func() bool { a, b := counts(); return a == 3 && b == 5 },
+	require.Eventually(t, func() bool { a, b := clientsOf(ls); return a == 3 && b == 5 },
 		10*time.Second, time.Millisecond, "a quarter of the first loop's 4 moves to the calm loop")
 	// Four more windows of the first loop (two chances to move more): a
 	// quarter of 3 is none, and the calm loop, beside a saturated one,
@@ -154,7 +148,7 @@ func TestSaturatedLoopSharesWithACalmOne(t *testing.T) {
 		ls.loops[0].ran.Store(0)
 		require.Eventually(t, func() bool { return ls.loops[0].ran.Load() == 700 }, 10*time.Second, time.Millisecond)
 	}
-	a, b := counts()
+	a, b := clientsOf(ls)
 	assert.Equal(t, []int64{3, 5}, []int64{a, b})
 	assert.Equal(t, 2, ls.Serving())
 
@@ -204,9 +198,7 @@ func TestRestingLoopHandsOverAcceptedClients(t *testing.T) {
 	ls.loadOf = func(*loop) (threadLoad, bool) { return threadLoad{}, false }
 	ls.loops[0].listening = false // only the resting loop accepts
 	require.NoError(t, syscall.EpollCtl(ls.loops[0].epfd, syscall.EPOLL_CTL_DEL, ls.lnfd, nil))
-	done := make(chan struct{})
-	go func() { ls.Run(); close(done) }()
-	defer func() { ls.Shutdown(context.Background()); <-done }()
+	runLoops(t, ls)
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -217,6 +209,25 @@ func TestRestingLoopHandsOverAcceptedClients(t *testing.T) {
 	require.NoError(t, askUntil(conn, 0, false, stop, &served))
 	assert.Equal(t, int64(1), ls.loops[0].clients.Load())
 	assert.Equal(t, int64(0), ls.loops[1].clients.Load())
+}
+
+// Loads the tests have the loops measure.
+var (
+	saturated = threadLoad{run: 0.7, busy: 0.95}
+	light     = threadLoad{run: 0.01, busy: 0.02}
+)
+
+// runLoops runs ls until the test ends.
+func runLoops(t *testing.T, ls *Loops) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { ls.Run(); close(done) }()
+	t.Cleanup(func() { ls.Shutdown(context.Background()); <-done })
+}
+
+// clientsOf is how many clients each of the harness's two loops holds.
+func clientsOf(ls *Loops) (int64, int64) {
+	return ls.loops[0].clients.Load(), ls.loops[1].clients.Load()
 }
 
 // balanceHarness is two adaptive loops with one serving, in front of a
